@@ -1,0 +1,384 @@
+//! The kernel contract of the svclab service datapath: every map key and value
+//! shared by the eBPF programs and user space, with their sizes fixed at compile
+//! time, plus the flow hash both sides must agree on.
+//!
+//! Shapes follow Cilium's `bpf/lib/lb.h` and `bpf/lib/conntrack.h`: a services
+//! map whose slot 0 is the frontend and slots 1..=n hold backend ids, a separate
+//! backends map, a reverse-NAT map indexed by the service id, and one LRU
+//! conntrack map holding both the service entry (pre-DNAT tuple) and the entry
+//! the reply path uses (post-DNAT tuple).
+//!
+//! Addresses and ports are stored in network byte order, as they appear on the
+//! wire, so the kernel side never converts them.
+#![no_std]
+
+use core::mem::size_of;
+
+/// Map names, shared so user space looks up exactly what the object defines.
+pub mod maps {
+    pub const SERVICES: &str = "LB4_SERVICES";
+    pub const BACKENDS: &str = "LB4_BACKENDS";
+    pub const REV_NAT: &str = "LB4_REVERSE_NAT";
+    pub const MAGLEV: &str = "LB4_MAGLEV";
+    pub const CT: &str = "CT4";
+    pub const CONFIG: &str = "CONFIG";
+    pub const REASONS: &str = "REASON_COUNTERS";
+    pub const BACKEND_STATS: &str = "BACKEND_COUNTERS";
+}
+
+/// Program names (the Rust function names in the eBPF crate).
+pub mod progs {
+    /// tc ingress on the pod-facing veth: packets leaving the pod.
+    pub const FROM_POD: &str = "from_pod";
+    /// tc egress on the pod-facing veth: packets going to the pod.
+    pub const TO_POD: &str = "to_pod";
+}
+
+/// Largest number of services (reverse-NAT ids run 1..MAX_SERVICES).
+pub const MAX_SERVICES: u32 = 256;
+/// Largest backend id + 1; backend ids run 1..MAX_BACKENDS.
+pub const MAX_BACKENDS: u32 = 4096;
+/// Entries of the services map: one frontend slot plus backend slots per service.
+pub const SERVICES_MAP_SIZE: u32 = 16384;
+/// Largest Maglev table size (Cilium's default M).
+pub const MAGLEV_MAX_M: u32 = 16381;
+/// Default conntrack map size (Cilium's `bpf-ct-global-tcp-max` is 512k; a
+/// test cluster needs far less).
+pub const CT_MAP_SIZE_DEFAULT: u32 = 65536;
+
+pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
+
+/// Frontend or backend-slot key of the services map (Cilium `lb4_key`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Lb4Key {
+    /// Service virtual IP, network order.
+    pub address: u32,
+    /// Service port, network order.
+    pub dport: u16,
+    /// 0 = the frontend (service) entry; 1..=n = backend slots.
+    pub backend_slot: u16,
+    pub proto: u8,
+    pub scope: u8,
+    pub pad: [u8; 2],
+}
+const _: () = assert!(size_of::<Lb4Key>() == 12);
+
+/// Value of the services map (Cilium `lb4_service`). In slot 0 `count` is the
+/// number of *active* backends, which occupy slots 1..=count; backends that
+/// are known but not active follow in slots count+1..=count+`inactive`.
+/// In slots >= 1 only `backend_id` is meaningful.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lb4Service {
+    pub backend_id: u32,
+    pub count: u16,
+    /// Service id: index into the reverse-NAT and Maglev maps.
+    pub rev_nat_index: u16,
+    pub inactive: u16,
+    pub flags: u8,
+    pub pad: u8,
+}
+const _: () = assert!(size_of::<Lb4Service>() == 12);
+
+/// Backend lifecycle, as Cilium's `BE_STATE_*`. Only active backends are
+/// selected for new flows; existing non-SYN flows to the others drain.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BackendState {
+    Active = 0,
+    Terminating = 1,
+    Quarantined = 2,
+    Maintenance = 3,
+}
+
+impl BackendState {
+    pub const fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            0 => Some(Self::Active),
+            1 => Some(Self::Terminating),
+            2 => Some(Self::Quarantined),
+            3 => Some(Self::Maintenance),
+            _ => None,
+        }
+    }
+}
+
+/// Value of the backends map, keyed by backend id (Cilium `lb4_backend`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lb4Backend {
+    /// Backend pod IP, network order.
+    pub address: u32,
+    /// Backend port, network order.
+    pub port: u16,
+    pub proto: u8,
+    /// A [`BackendState`] as u8.
+    pub state: u8,
+}
+const _: () = assert!(size_of::<Lb4Backend>() == 8);
+
+/// Value of the reverse-NAT map, indexed by `rev_nat_index`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lb4RevNat {
+    /// Service VIP, network order.
+    pub address: u32,
+    /// Service port, network order.
+    pub port: u16,
+    pub pad: [u8; 2],
+}
+const _: () = assert!(size_of::<Lb4RevNat>() == 8);
+
+/// One service's Maglev lookup table; only the first `m` entries are used.
+/// Each entry is a backend id (0 = no backend).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct MaglevTable {
+    pub m: u32,
+    pub backend_ids: [u32; MAGLEV_MAX_M as usize],
+}
+const _: () = assert!(size_of::<MaglevTable>() == 4 * (1 + MAGLEV_MAX_M as usize));
+
+/// Conntrack key (Cilium `ipv4_ct_tuple`). For a service entry the tuple is
+/// the pre-DNAT one seen from the client: saddr/sport = client, daddr/dport =
+/// VIP. For an out entry it is the post-DNAT one: daddr/dport = backend.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Ct4Tuple {
+    pub daddr: u32,
+    pub saddr: u32,
+    pub dport: u16,
+    pub sport: u16,
+    pub nexthdr: u8,
+    /// [`TUPLE_F_SERVICE`] or [`TUPLE_F_OUT`].
+    pub flags: u8,
+    pub pad: [u8; 2],
+}
+const _: () = assert!(size_of::<Ct4Tuple>() == 16);
+
+/// Service entry: which backend a client tuple was given (Cilium CT_SERVICE).
+pub const TUPLE_F_SERVICE: u8 = 4;
+/// Post-DNAT entry: what the reply path needs to reverse the NAT.
+pub const TUPLE_F_OUT: u8 = 0;
+
+/// The client sent FIN or RST on this flow.
+pub const CT_F_TX_CLOSING: u16 = 1 << 0;
+/// The backend sent FIN or RST on this flow (out entries only).
+pub const CT_F_RX_CLOSING: u16 = 1 << 1;
+/// A packet other than a bare SYN was seen: the flow got past the handshake.
+pub const CT_F_SEEN_NON_SYN: u16 = 1 << 2;
+
+/// Conntrack value (Cilium `ct_entry`, trimmed to what svclab reads).
+/// Times are `bpf_ktime_get_ns()` values, i.e. CLOCK_MONOTONIC nanoseconds.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CtEntry {
+    /// Absolute expiry time; the user-space GC deletes entries past it.
+    pub lifetime_ns: u64,
+    /// Last packet from the client (tx direction).
+    pub last_tx_ns: u64,
+    pub created_ns: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub backend_id: u32,
+    pub rev_nat_index: u16,
+    /// `CT_F_*` bits.
+    pub flags: u16,
+    /// Times a SYN reopened this entry with the stored backend.
+    pub reopened: u32,
+    /// Times a SYN on this entry selected a new backend.
+    pub rebalanced: u32,
+}
+const _: () = assert!(size_of::<CtEntry>() == 72);
+
+/// Backend selection for new flows.
+pub const SELECTION_RANDOM: u8 = 0;
+pub const SELECTION_MAGLEV: u8 = 1;
+
+/// A SYN on a closing entry reopens it with the stored backend (Cilium before
+/// PR 19451).
+pub const CT_REUSE_LEGACY: u8 = 0;
+/// A SYN on a closing entry whose last client packet is older than the grace
+/// selects a new backend (Cilium PR 19451 / 20407).
+pub const CT_REUSE_CLOSE_REBALANCE: u8 = 1;
+
+/// Datapath configuration, index 0 of the single-entry config array.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DatapathConfig {
+    /// Lifetime of a TCP entry that has only seen SYNs.
+    pub syn_timeout_ns: u64,
+    /// Lifetime of an established service TCP entry.
+    pub tcp_timeout_ns: u64,
+    /// Lifetime of a TCP entry that has seen FIN or RST.
+    pub close_timeout_ns: u64,
+    /// Lifetime of a UDP (non-TCP) entry.
+    pub non_tcp_timeout_ns: u64,
+    /// CT_SERVICE_CLOSE_REBALANCE: how long a closing entry must be idle.
+    pub rebalance_grace_ns: u64,
+    /// Seed of the flow hash (Cilium's `HASH_INIT4_SEED`).
+    pub hash_seed: u32,
+    /// Maglev table size in use (a prime <= [`MAGLEV_MAX_M`]).
+    pub maglev_m: u32,
+    pub selection: u8,
+    pub ct_reuse: u8,
+    pub pad: [u8; 6],
+}
+const _: () = assert!(size_of::<DatapathConfig>() == 56);
+
+/// Per-backend counters (per-CPU array indexed by backend id).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackendCounters {
+    /// New flows given to this backend (CT miss).
+    pub selections: u64,
+    /// Existing entries moved to this backend (rebalance or backend gone).
+    pub reselections: u64,
+    /// Packets DNATed to this backend.
+    pub packets: u64,
+    /// Bytes (L3 length) DNATed to this backend.
+    pub bytes: u64,
+}
+const _: () = assert!(size_of::<BackendCounters>() == 32);
+
+/// Why the datapath did what it did; index of the per-CPU reason counters.
+/// Every drop has a reason here.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// from-pod: a packet to a service frontend.
+    ServiceHit = 0,
+    /// from-pod: CT miss, a backend was selected and an entry created.
+    CtNew = 1,
+    /// from-pod: CT hit, the stored backend was used.
+    CtReuse = 2,
+    /// from-pod: a SYN on a closing entry kept the stored backend.
+    CtReopen = 3,
+    /// from-pod: a SYN on a closing entry past the grace got a new backend.
+    CtRebalance = 4,
+    /// from-pod: the stored backend was gone or not active; reselected.
+    BackendGone = 5,
+    /// from-pod: the service has no active backend; packet dropped.
+    DropNoBackend = 6,
+    /// from-pod: not IPv4 TCP/UDP to a service; passed untouched.
+    NotService = 7,
+    /// to-pod: a reply was reverse-NATed to the VIP.
+    RevNat = 8,
+    /// from-pod: a non-SYN TCP packet missed CT (entry evicted or expired).
+    CtMissNonSyn = 9,
+    /// from-pod: the CT map update failed; packet dropped.
+    DropCtInsert = 10,
+    /// from-pod / to-pod: header rewrite failed; packet dropped.
+    DropRewrite = 11,
+    /// to-pod: a post-DNAT entry pointed at a service that no longer exists.
+    RevNatMissing = 12,
+    /// from-pod: the stored backend is draining (not active) and the packet
+    /// is part of the existing flow, so it keeps going there.
+    CtDrain = 13,
+    /// from-pod: a post-DNAT (reply-path) entry was created.
+    CtNewOut = 14,
+}
+
+impl Reason {
+    pub const COUNT: u32 = 15;
+    pub const ALL: [Reason; Self::COUNT as usize] = [
+        Reason::ServiceHit,
+        Reason::CtNew,
+        Reason::CtReuse,
+        Reason::CtReopen,
+        Reason::CtRebalance,
+        Reason::BackendGone,
+        Reason::DropNoBackend,
+        Reason::NotService,
+        Reason::RevNat,
+        Reason::CtMissNonSyn,
+        Reason::DropCtInsert,
+        Reason::DropRewrite,
+        Reason::RevNatMissing,
+        Reason::CtDrain,
+        Reason::CtNewOut,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Reason::ServiceHit => "service-hit",
+            Reason::CtNew => "ct-new",
+            Reason::CtReuse => "ct-reuse",
+            Reason::CtReopen => "ct-reopen",
+            Reason::CtRebalance => "ct-rebalance",
+            Reason::BackendGone => "backend-gone",
+            Reason::DropNoBackend => "drop-no-backend",
+            Reason::NotService => "not-service",
+            Reason::RevNat => "rev-nat",
+            Reason::CtMissNonSyn => "ct-miss-non-syn",
+            Reason::DropCtInsert => "drop-ct-insert",
+            Reason::DropRewrite => "drop-rewrite",
+            Reason::RevNatMissing => "rev-nat-missing",
+            Reason::CtDrain => "ct-drain",
+            Reason::CtNewOut => "ct-new-out",
+        }
+    }
+}
+
+/// Bob Jenkins' lookup3 final mix, as the kernel's `jhash.h`.
+#[inline(always)]
+const fn jhash_final(mut a: u32, mut b: u32, mut c: u32) -> u32 {
+    c ^= b;
+    c = c.wrapping_sub(b.rotate_left(14));
+    a ^= c;
+    a = a.wrapping_sub(c.rotate_left(11));
+    b ^= a;
+    b = b.wrapping_sub(a.rotate_left(25));
+    c ^= b;
+    c = c.wrapping_sub(b.rotate_left(16));
+    a ^= c;
+    a = a.wrapping_sub(c.rotate_left(4));
+    b ^= a;
+    b = b.wrapping_sub(a.rotate_left(14));
+    c ^= b;
+    c = c.wrapping_sub(b.rotate_left(24));
+    c
+}
+
+/// The kernel's `jhash_3words`.
+#[inline(always)]
+pub const fn jhash_3words(a: u32, b: u32, c: u32, initval: u32) -> u32 {
+    const JHASH_INITVAL: u32 = 0xdead_beef;
+    let init = JHASH_INITVAL.wrapping_add(initval).wrapping_add(12);
+    jhash_final(a.wrapping_add(init), b.wrapping_add(init), c.wrapping_add(init))
+}
+
+/// Flow hash for Maglev, as Cilium's `hash_from_tuple_v4`: saddr, the two
+/// ports and the protocol. The destination address is deliberately left out,
+/// so the same client tuple lands in the same slot whatever the VIP.
+/// Arguments are in network order, exactly as read from the packet.
+#[inline(always)]
+pub const fn hash_from_tuple_v4(saddr: u32, sport: u16, dport: u16, nexthdr: u8, seed: u32) -> u32 {
+    jhash_3words(
+        saddr,
+        ((dport as u32) << 16) | sport as u32,
+        nexthdr as u32,
+        seed,
+    )
+}
+
+#[cfg(feature = "user")]
+mod user {
+    use super::*;
+
+    // SAFETY: all types are #[repr(C)], Copy, contain only integers and have
+    // explicit padding, so any bit pattern is valid and none is uninitialised.
+    unsafe impl aya::Pod for Lb4Key {}
+    unsafe impl aya::Pod for Lb4Service {}
+    unsafe impl aya::Pod for Lb4Backend {}
+    unsafe impl aya::Pod for Lb4RevNat {}
+    unsafe impl aya::Pod for MaglevTable {}
+    unsafe impl aya::Pod for Ct4Tuple {}
+    unsafe impl aya::Pod for CtEntry {}
+    unsafe impl aya::Pod for DatapathConfig {}
+    unsafe impl aya::Pod for BackendCounters {}
+}

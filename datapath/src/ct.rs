@@ -1,0 +1,213 @@
+//! Conntrack as user space sees it: decoded entries (tuple → backend, flags,
+//! remaining lifetime, counters), the garbage collector Cilium's agent runs
+//! (the kernel never expires entries by time, only evicts on LRU pressure),
+//! and flush.
+use std::{
+    net::{Ipv4Addr, SocketAddrV4},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+        mpsc,
+    },
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use aya::maps::{HashMap, MapData};
+use svclab_datapath_common::{self as common, Ct4Tuple, CtEntry};
+
+use crate::{
+    Protocol,
+    error::{Error, Result},
+};
+
+pub(crate) type CtMap = HashMap<MapData, Ct4Tuple, CtEntry>;
+
+/// Which side of the NAT an entry describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CtKind {
+    /// Keyed by the client's pre-DNAT tuple (client → VIP); holds the backend.
+    Service,
+    /// Keyed by the post-DNAT tuple (client → backend); used for reverse NAT.
+    Out,
+}
+
+/// One decoded conntrack entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CtEntryView {
+    pub kind: CtKind,
+    pub proto: Protocol,
+    /// Client address and source port.
+    pub client: SocketAddrV4,
+    /// VIP:port for a service entry, backend:port for an out entry.
+    pub target: SocketAddrV4,
+    pub backend_id: u32,
+    /// The backend's address if it is still in the backend table.
+    pub backend: Option<SocketAddrV4>,
+    pub rev_nat_index: u16,
+    pub tx_closing: bool,
+    pub rx_closing: bool,
+    pub seen_non_syn: bool,
+    /// Time left before GC may delete it; `None` once expired.
+    pub expires_in: Option<Duration>,
+    /// Time since the last client packet.
+    pub idle: Duration,
+    pub age: Duration,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub reopened: u32,
+    pub rebalanced: u32,
+}
+
+impl CtEntryView {
+    pub(crate) fn decode(k: &Ct4Tuple, v: &CtEntry, now: u64, backend: Option<SocketAddrV4>) -> Option<Self> {
+        let kind = match k.flags {
+            common::TUPLE_F_SERVICE => CtKind::Service,
+            common::TUPLE_F_OUT => CtKind::Out,
+            _ => return None,
+        };
+        let addr = |a: u32, p: u16| SocketAddrV4::new(Ipv4Addr::from(u32::from_be(a)), u16::from_be(p));
+        Some(Self {
+            kind,
+            proto: Protocol::from_number(k.nexthdr)?,
+            client: addr(k.saddr, k.sport),
+            target: addr(k.daddr, k.dport),
+            backend_id: v.backend_id,
+            backend,
+            rev_nat_index: v.rev_nat_index,
+            tx_closing: v.flags & common::CT_F_TX_CLOSING != 0,
+            rx_closing: v.flags & common::CT_F_RX_CLOSING != 0,
+            seen_non_syn: v.flags & common::CT_F_SEEN_NON_SYN != 0,
+            expires_in: v.lifetime_ns.checked_sub(now).filter(|d| *d > 0).map(Duration::from_nanos),
+            idle: Duration::from_nanos(now.saturating_sub(v.last_tx_ns)),
+            age: Duration::from_nanos(now.saturating_sub(v.created_ns)),
+            tx_packets: v.tx_packets,
+            tx_bytes: v.tx_bytes,
+            rx_packets: v.rx_packets,
+            rx_bytes: v.rx_bytes,
+            reopened: v.reopened,
+            rebalanced: v.rebalanced,
+        })
+    }
+}
+
+/// CLOCK_MONOTONIC in ns: the clock `bpf_ktime_get_ns()` reads.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid pointer to a timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
+}
+
+/// What one GC pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GcPass {
+    pub scanned: u64,
+    pub deleted: u64,
+}
+
+/// Deletes every entry whose lifetime has passed. Keys are collected first:
+/// deleting while walking with get_next_key restarts the walk.
+pub(crate) fn gc_pass(ct: &mut CtMap, deleted_total: &AtomicU64) -> Result<GcPass> {
+    let now = monotonic_ns();
+    let mut expired = Vec::new();
+    let mut scanned = 0;
+    for item in ct.iter() {
+        match item {
+            Ok((k, v)) => {
+                scanned += 1;
+                if v.lifetime_ns <= now {
+                    expired.push(k);
+                }
+            }
+            // An entry evicted or deleted mid-walk: skip it.
+            Err(aya::maps::MapError::KeyNotFound) => {}
+            Err(e) => return Err(Error::map(common::maps::CT, "iterate", e)),
+        }
+    }
+    let mut deleted = 0;
+    for k in expired {
+        match ct.remove(&k) {
+            Ok(()) => deleted += 1,
+            Err(aya::maps::MapError::KeyNotFound) => {}
+            Err(e) => return Err(Error::map(common::maps::CT, "delete", e)),
+        }
+    }
+    deleted_total.fetch_add(deleted, Ordering::Relaxed);
+    Ok(GcPass { scanned, deleted })
+}
+
+/// Deletes every entry; returns how many.
+pub(crate) fn flush(ct: &mut CtMap, deleted_total: &AtomicU64) -> Result<u64> {
+    let keys: Vec<Ct4Tuple> = ct.keys().filter_map(|k| k.ok()).collect();
+    let mut n = 0;
+    for k in keys {
+        match ct.remove(&k) {
+            Ok(()) => n += 1,
+            Err(aya::maps::MapError::KeyNotFound) => {}
+            Err(e) => return Err(Error::map(common::maps::CT, "delete", e)),
+        }
+    }
+    deleted_total.fetch_add(n, Ordering::Relaxed);
+    Ok(n)
+}
+
+/// Totals of the periodic GC, readable while it runs.
+#[derive(Debug, Default)]
+pub struct GcTotals {
+    pub passes: AtomicU64,
+    pub deleted: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+/// A running CT garbage collector (its own handle on the CT map, its own
+/// thread). Dropping it stops the thread and waits for it.
+#[derive(Debug)]
+pub struct CtGc {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    totals: Arc<GcTotals>,
+}
+
+impl CtGc {
+    pub(crate) fn start(mut ct: CtMap, interval: Duration, deleted_total: Arc<AtomicU64>) -> Self {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let totals = Arc::new(GcTotals::default());
+        let t = Arc::clone(&totals);
+        let thread = std::thread::Builder::new()
+            .name("svclab-ct-gc".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                    match gc_pass(&mut ct, &deleted_total) {
+                        Ok(pass) => {
+                            t.passes.fetch_add(1, Ordering::Relaxed);
+                            t.deleted.fetch_add(pass.deleted, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            t.errors.fetch_add(1, Ordering::Relaxed);
+                            log::warn!("CT GC pass failed: {e}");
+                        }
+                    }
+                }
+            })
+            .ok();
+        Self { stop: Some(stop), thread, totals }
+    }
+
+    pub fn totals(&self) -> &GcTotals {
+        &self.totals
+    }
+}
+
+impl Drop for CtGc {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            log::warn!("CT GC thread panicked");
+        }
+    }
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+#! Installs what a fresh Debian machine with rustup lacks to build and test svclab.
+# Idempotent: every step checks before it installs. Used by `just setup` and `.ci/run`.
+set -euo pipefail
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+need_root_for_apt() {
+  if [ "$(id -u)" -ne 0 ]; then
+    log "apt packages missing ($*) and not root: install them with sudo apt-get install $*"
+    exit 1
+  fi
+}
+
+# --- apt packages -------------------------------------------------------------
+# iproute2: `ip`/`ss` for debugging and the leak assertions in tests.
+# clang/llvm are not needed: bpf-linker uses nightly's own libLLVM.
+APT_PKGS=(iproute2 procps)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  need_root_for_apt "${missing[@]}"
+  log "apt-get install ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+# --- Rust toolchains -----------------------------------------------------------
+command -v rustup >/dev/null || { log "rustup not found: install Rust with rustup first"; exit 1; }
+rustup toolchain list | grep -q '^nightly' || { log "rustup toolchain install nightly"; rustup toolchain install nightly --profile minimal; }
+if ! rustup component list --toolchain nightly --installed | grep -q '^rust-src'; then
+  log "rustup component add rust-src --toolchain nightly"
+  rustup component add rust-src --toolchain nightly
+fi
+
+# --- bpf-linker, linked against nightly's own libLLVM -------------------------
+# bpf-linker finds libLLVM through its RUNPATH, so the prefix it was built with
+# must outlive the build: keep it under CARGO_HOME, with both the link-time name
+# (libLLVM.so) and the soname the loader looks for.
+sysroot="$(rustc +nightly --print sysroot)"
+if ! bpf-linker --version >/dev/null 2>&1; then
+  llvm_so="$(find "$sysroot/lib" -maxdepth 1 -name 'libLLVM.so.*' | head -n1)"
+  [ -n "$llvm_so" ] || { log "no libLLVM.so.* in $sysroot/lib"; exit 1; }
+  major="$(basename "$llvm_so" | sed -E 's/^libLLVM\.so\.([0-9]+).*/\1/')"
+  prefix="${CARGO_HOME:-$HOME/.cargo}/svclab-llvm-prefix"
+  rm -rf "$prefix" && mkdir -p "$prefix/lib"
+  ln -s "$llvm_so" "$prefix/lib/libLLVM.so"
+  ln -s "$llvm_so" "$prefix/lib/$(basename "$llvm_so")"
+  log "cargo install bpf-linker (LLVM $major from $llvm_so)"
+  LLVM_PREFIX="$prefix" cargo install --force --locked bpf-linker --version '^0.13' \
+    --no-default-features --features "llvm-$major"
+fi
+log "ok: nightly rust-src, bpf-linker $(bpf-linker --version 2>/dev/null | head -n1)"
