@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-#! Installs what a fresh Debian machine with rustup lacks to build and test svclab.
+# Installs what a fresh Debian machine with rustup lacks to build and test svclab.
 # Idempotent: every step checks before it installs. Used by `just setup` and `.ci/run`.
 set -euo pipefail
 
@@ -30,10 +30,19 @@ fi
 # --- Rust toolchains -----------------------------------------------------------
 command -v rustup >/dev/null || { log "rustup not found: install Rust with rustup first"; exit 1; }
 rustup toolchain list | grep -q '^nightly' || { log "rustup toolchain install nightly"; rustup toolchain install nightly --profile minimal; }
-if ! rustup component list --toolchain nightly --installed | grep -q '^rust-src'; then
-  log "rustup component add rust-src --toolchain nightly"
-  rustup component add rust-src --toolchain nightly
-fi
+# rust-src: -Z build-std=core for the bpfel target; clippy: `just lint` on the eBPF crate.
+for comp in rust-src clippy rustfmt; do
+  if ! rustup component list --toolchain nightly --installed | grep -q "^$comp"; then
+    log "rustup component add $comp --toolchain nightly"
+    rustup component add "$comp" --toolchain nightly
+  fi
+done
+for comp in clippy rustfmt; do
+  if ! rustup component list --installed | grep -q "^$comp"; then
+    log "rustup component add $comp"
+    rustup component add "$comp"
+  fi
+done
 
 # --- bpf-linker, linked against nightly's own libLLVM -------------------------
 # bpf-linker finds libLLVM through its RUNPATH, so the prefix it was built with

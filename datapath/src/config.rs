@@ -91,18 +91,27 @@ impl Config {
             )));
         }
         let t = &self.timeouts;
-        for (name, d) in [("syn", t.syn), ("tcp", t.tcp), ("close", t.close), ("non_tcp", t.non_tcp)] {
+        for (name, d) in [
+            ("syn", t.syn),
+            ("tcp", t.tcp),
+            ("close", t.close),
+            ("non_tcp", t.non_tcp),
+        ] {
             if d.is_zero() {
                 return Err(Error::Config(format!("CT timeout `{name}` must be > 0")));
             }
             if d > Duration::from_secs(30 * 24 * 3600) {
-                return Err(Error::Config(format!("CT timeout `{name}` {d:?} is over 30 days")));
+                return Err(Error::Config(format!(
+                    "CT timeout `{name}` {d:?} is over 30 days"
+                )));
             }
         }
         if let CtReuse::CloseRebalance { grace } = self.ct_reuse
             && grace > Duration::from_secs(24 * 3600)
         {
-            return Err(Error::Config(format!("rebalance grace {grace:?} is over a day")));
+            return Err(Error::Config(format!(
+                "rebalance grace {grace:?} is over a day"
+            )));
         }
         if !(16..=(1 << 24)).contains(&self.ct_map_size) {
             return Err(Error::Config(format!(

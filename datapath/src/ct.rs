@@ -62,13 +62,19 @@ pub struct CtEntryView {
 }
 
 impl CtEntryView {
-    pub(crate) fn decode(k: &Ct4Tuple, v: &CtEntry, now: u64, backend: Option<SocketAddrV4>) -> Option<Self> {
+    pub(crate) fn decode(
+        k: &Ct4Tuple,
+        v: &CtEntry,
+        now: u64,
+        backend: Option<SocketAddrV4>,
+    ) -> Option<Self> {
         let kind = match k.flags {
             common::TUPLE_F_SERVICE => CtKind::Service,
             common::TUPLE_F_OUT => CtKind::Out,
             _ => return None,
         };
-        let addr = |a: u32, p: u16| SocketAddrV4::new(Ipv4Addr::from(u32::from_be(a)), u16::from_be(p));
+        let addr =
+            |a: u32, p: u16| SocketAddrV4::new(Ipv4Addr::from(u32::from_be(a)), u16::from_be(p));
         Some(Self {
             kind,
             proto: Protocol::from_number(k.nexthdr)?,
@@ -80,7 +86,11 @@ impl CtEntryView {
             tx_closing: v.flags & common::CT_F_TX_CLOSING != 0,
             rx_closing: v.flags & common::CT_F_RX_CLOSING != 0,
             seen_non_syn: v.flags & common::CT_F_SEEN_NON_SYN != 0,
-            expires_in: v.lifetime_ns.checked_sub(now).filter(|d| *d > 0).map(Duration::from_nanos),
+            expires_in: v
+                .lifetime_ns
+                .checked_sub(now)
+                .filter(|d| *d > 0)
+                .map(Duration::from_nanos),
             idle: Duration::from_nanos(now.saturating_sub(v.last_tx_ns)),
             age: Duration::from_nanos(now.saturating_sub(v.created_ns)),
             tx_packets: v.tx_packets,
@@ -95,7 +105,10 @@ impl CtEntryView {
 
 /// CLOCK_MONOTONIC in ns: the clock `bpf_ktime_get_ns()` reads.
 pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid pointer to a timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
@@ -123,7 +136,7 @@ pub(crate) fn gc_pass(ct: &mut CtMap, deleted_total: &AtomicU64) -> Result<GcPas
                 }
             }
             // An entry evicted or deleted mid-walk: skip it.
-            Err(aya::maps::MapError::KeyNotFound) => {}
+            Err(e) if crate::error::is_not_found(&e) => {}
             Err(e) => return Err(Error::map(common::maps::CT, "iterate", e)),
         }
     }
@@ -131,7 +144,7 @@ pub(crate) fn gc_pass(ct: &mut CtMap, deleted_total: &AtomicU64) -> Result<GcPas
     for k in expired {
         match ct.remove(&k) {
             Ok(()) => deleted += 1,
-            Err(aya::maps::MapError::KeyNotFound) => {}
+            Err(e) if crate::error::is_not_found(&e) => {}
             Err(e) => return Err(Error::map(common::maps::CT, "delete", e)),
         }
     }
@@ -146,7 +159,7 @@ pub(crate) fn flush(ct: &mut CtMap, deleted_total: &AtomicU64) -> Result<u64> {
     for k in keys {
         match ct.remove(&k) {
             Ok(()) => n += 1,
-            Err(aya::maps::MapError::KeyNotFound) => {}
+            Err(e) if crate::error::is_not_found(&e) => {}
             Err(e) => return Err(Error::map(common::maps::CT, "delete", e)),
         }
     }
@@ -193,7 +206,11 @@ impl CtGc {
                 }
             })
             .ok();
-        Self { stop: Some(stop), thread, totals }
+        Self {
+            stop: Some(stop),
+            thread,
+            totals,
+        }
     }
 
     pub fn totals(&self) -> &GcTotals {

@@ -15,7 +15,9 @@ pub enum Error {
     #[error("invalid datapath configuration: {0}")]
     Config(String),
 
-    #[error("kernel {kernel} has no TCX (needs Linux >= 6.6); svclab attaches only through TCX links")]
+    #[error(
+        "kernel {kernel} has no TCX (needs Linux >= 6.6); svclab attaches only through TCX links"
+    )]
     TcxUnsupported { kernel: String },
 
     #[error("loading the eBPF object failed: {source}")]
@@ -41,11 +43,21 @@ pub enum Error {
     },
 
     #[error("eBPF object has no {kind} `{name}` (datapath/common and datapath/ebpf out of sync?)")]
-    Missing { kind: &'static str, name: &'static str },
+    Missing {
+        kind: &'static str,
+        name: &'static str,
+    },
 
     #[error("netns {netns}: {op} failed: {source}")]
     Netns {
         netns: String,
+        op: &'static str,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("{op} failed: {source}")]
+    Host {
         op: &'static str,
         #[source]
         source: io::Error,
@@ -75,9 +87,7 @@ pub enum Error {
     #[error("service table full: {capacity} services at most")]
     TooManyServices { capacity: u32 },
 
-    #[error(
-        "service {frontend}: {requested} backends do not fit ({reason}; capacity {capacity})"
-    )]
+    #[error("service {frontend}: {requested} backends do not fit ({reason}; capacity {capacity})")]
     TooManyBackends {
         frontend: Frontend,
         requested: usize,
@@ -86,9 +96,14 @@ pub enum Error {
     },
 
     #[error("service {frontend}: backend {backend} listed twice")]
-    DuplicateBackend { frontend: Frontend, backend: SocketAddrV4 },
+    DuplicateBackend {
+        frontend: Frontend,
+        backend: SocketAddrV4,
+    },
 
-    #[error("service {frontend}: backend {backend} has protocol {backend_proto}, service has {service_proto}")]
+    #[error(
+        "service {frontend}: backend {backend} has protocol {backend_proto}, service has {service_proto}"
+    )]
     ProtocolMismatch {
         frontend: Frontend,
         backend: SocketAddrV4,
@@ -104,6 +119,19 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub(crate) fn map(map: &'static str, op: &'static str, source: aya::maps::MapError) -> Self {
-        Error::Map { map, op, source: Box::new(source) }
+        Error::Map {
+            map,
+            op,
+            source: Box::new(source),
+        }
+    }
+}
+
+/// Whether a map operation failed only because the key is not there.
+pub(crate) fn is_not_found(e: &aya::maps::MapError) -> bool {
+    match e {
+        aya::maps::MapError::KeyNotFound | aya::maps::MapError::ElementNotFound => true,
+        aya::maps::MapError::SyscallError(s) => s.io_error.raw_os_error() == Some(libc::ENOENT),
+        _ => false,
     }
 }

@@ -17,8 +17,8 @@ mod service;
 
 use std::{
     collections::BTreeMap,
-    os::fd::AsFd as _,
     net::SocketAddrV4,
+    os::fd::AsFd as _,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -34,7 +34,9 @@ use aya::{
         tc::{SchedClassifierLinkId, TcAttachOptions},
     },
 };
-use svclab_datapath_common::{self as common, BackendCounters, Lb4Backend, Lb4RevNat, Lb4Service, MaglevTable};
+use svclab_datapath_common::{
+    self as common, BackendCounters, Lb4Backend, Lb4RevNat, Lb4Service, MaglevTable,
+};
 
 pub use crate::{
     config::{Config, CtReuse, CtTimeouts, DEFAULT_REBALANCE_GRACE, MAGLEV_TABLE_SIZES, Selection},
@@ -118,6 +120,16 @@ pub struct CtStats {
     pub evicted: u64,
 }
 
+/// A service as programmed: its id and backends in slot order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceView {
+    pub frontend: Frontend,
+    /// Reverse-NAT index (Cilium's service id).
+    pub rev_nat_index: u16,
+    /// (backend id, backend), active ones first.
+    pub backends: Vec<(u32, Backend)>,
+}
+
 struct Attachment {
     ifname: String,
     ingress: SchedClassifierLinkId,
@@ -147,7 +159,14 @@ impl std::fmt::Debug for Datapath {
         f.debug_struct("Datapath")
             .field("netns", &self.netns.name())
             .field("config", &self.config)
-            .field("attached", &self.attached.iter().map(|a| a.ifname.as_str()).collect::<Vec<_>>())
+            .field(
+                "attached",
+                &self
+                    .attached
+                    .iter()
+                    .map(|a| a.ifname.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -156,7 +175,9 @@ fn take_map<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T>
 where
     T: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
 {
-    let map = ebpf.take_map(name).ok_or(Error::Missing { kind: "map", name })?;
+    let map = ebpf
+        .take_map(name)
+        .ok_or(Error::Missing { kind: "map", name })?;
     T::try_from(map).map_err(|e| Error::map(name, "open", e))
 }
 
@@ -164,7 +185,9 @@ where
 fn kernel_version() -> (u32, u32, String) {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let release = release.trim().to_owned();
-    let mut it = release.split(|c: char| !c.is_ascii_digit()).filter_map(|s| s.parse().ok());
+    let mut it = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|s| s.parse().ok());
     (it.next().unwrap_or(0), it.next().unwrap_or(0), release)
 }
 
@@ -175,13 +198,19 @@ impl Datapath {
     pub fn load(netns: NetnsRef, config: Config) -> Result<Self> {
         config.validate()?;
         let missing = netns::missing_caps(&[(netns::CAP_NET_ADMIN, "CAP_NET_ADMIN")]);
-        let no_bpf = netns::missing_caps(&[(netns::CAP_BPF, "CAP_BPF"), (netns::CAP_SYS_ADMIN, "CAP_SYS_ADMIN")]);
+        let no_bpf = netns::missing_caps(&[
+            (netns::CAP_BPF, "CAP_BPF"),
+            (netns::CAP_SYS_ADMIN, "CAP_SYS_ADMIN"),
+        ]);
         if !missing.is_empty() || no_bpf.len() == 2 {
             let mut all = missing;
             if no_bpf.len() == 2 {
                 all.push("CAP_BPF");
             }
-            return Err(Error::PermissionDenied { op: "loading the eBPF datapath", missing: all.join(", ") });
+            return Err(Error::PermissionDenied {
+                op: "loading the eBPF datapath",
+                missing: all.join(", "),
+            });
         }
         let (major, minor, release) = kernel_version();
         if (major, minor) < (6, 6) {
@@ -190,19 +219,25 @@ impl Datapath {
 
         let mut loader = EbpfLoader::new();
         loader.map_max_entries(common::maps::CT, config.ct_map_size);
-        let mut ebpf = loader.load(OBJ).map_err(|e| Error::Load { source: Box::new(e) })?;
+        let mut ebpf = loader.load(OBJ).map_err(|e| Error::Load {
+            source: Box::new(e),
+        })?;
         for hook in [Hook::FromPod, Hook::ToPod] {
             let prog = program(&mut ebpf, hook.prog())?;
-            prog.load().map_err(|e| Error::Program { prog: hook.prog(), op: "load", source: Box::new(e) })?;
+            prog.load().map_err(|e| Error::Program {
+                prog: hook.prog(),
+                op: "load",
+                source: Box::new(e),
+            })?;
         }
 
-        let mut cfg_map: Array<MapData, common::DatapathConfig> = take_map(&mut ebpf, common::maps::CONFIG)?;
+        let mut cfg_map: Array<MapData, common::DatapathConfig> =
+            take_map(&mut ebpf, common::maps::CONFIG)?;
         cfg_map
             .set(0, config.to_kernel(), 0)
             .map_err(|e| Error::map(common::maps::CONFIG, "write", e))?;
-        let nr_cpus = aya::util::nr_cpus().map_err(|(op, source)| Error::Netns {
-            netns: "(host)".into(),
-            op: if op.is_empty() { "nr_cpus" } else { "nr_cpus" },
+        let nr_cpus = aya::util::nr_cpus().map_err(|(_, source)| Error::Host {
+            op: "read possible CPUs",
             source,
         })?;
         Ok(Self {
@@ -242,17 +277,29 @@ impl Datapath {
     pub fn attach(&mut self, ifname: &str) -> Result<()> {
         let netns_name = self.netns.name().to_owned();
         if self.attached.iter().any(|a| a.ifname == ifname) {
-            return Err(Error::AlreadyAttached { netns: netns_name, ifname: ifname.into() });
+            return Err(Error::AlreadyAttached {
+                netns: netns_name,
+                ifname: ifname.into(),
+            });
         }
         let ebpf = &mut self.ebpf;
         let (ingress, egress) = self.netns.run(|| -> Result<_> {
-            let cname = std::ffi::CString::new(ifname)
-                .map_err(|_| Error::InterfaceNotFound { netns: netns_name.clone(), ifname: ifname.into() })?;
+            let cname = std::ffi::CString::new(ifname).map_err(|_| Error::InterfaceNotFound {
+                netns: netns_name.clone(),
+                ifname: ifname.into(),
+            })?;
             // SAFETY: valid NUL-terminated string.
             if unsafe { libc::if_nametoindex(cname.as_ptr()) } == 0 {
-                return Err(Error::InterfaceNotFound { netns: netns_name.clone(), ifname: ifname.into() });
+                return Err(Error::InterfaceNotFound {
+                    netns: netns_name.clone(),
+                    ifname: ifname.into(),
+                });
             }
-            let attach = |ebpf: &mut Ebpf, hook: Hook, ty: TcAttachType, name: &'static str| -> Result<_> {
+            let attach = |ebpf: &mut Ebpf,
+                          hook: Hook,
+                          ty: TcAttachType,
+                          name: &'static str|
+             -> Result<_> {
                 program(ebpf, hook.prog())?
                     .attach_with_options(ifname, ty, TcAttachOptions::TcxOrder(Default::default()))
                     .map_err(|e| Error::Attach {
@@ -267,8 +314,11 @@ impl Datapath {
                 Ok(egress) => Ok((ingress, egress)),
                 Err(e) => {
                     if let Err(undo) = program(ebpf, Hook::FromPod.prog()).and_then(|p| {
-                        p.detach(ingress)
-                            .map_err(|e| Error::Program { prog: Hook::FromPod.prog(), op: "detach", source: Box::new(e) })
+                        p.detach(ingress).map_err(|e| Error::Program {
+                            prog: Hook::FromPod.prog(),
+                            op: "detach",
+                            source: Box::new(e),
+                        })
                     }) {
                         log::error!("undoing ingress attach on {ifname} failed: {undo}");
                     }
@@ -276,31 +326,49 @@ impl Datapath {
                 }
             }
         })??;
-        self.attached.push(Attachment { ifname: ifname.into(), ingress, egress });
+        self.attached.push(Attachment {
+            ifname: ifname.into(),
+            ingress,
+            egress,
+        });
         Ok(())
     }
 
     /// Detaches both programs from `ifname` (closes the TCX links).
     pub fn detach(&mut self, ifname: &str) -> Result<()> {
-        let idx = self.attached.iter().position(|a| a.ifname == ifname).ok_or_else(|| Error::NotAttached {
-            netns: self.netns.name().into(),
-            ifname: ifname.into(),
-        })?;
+        let idx = self
+            .attached
+            .iter()
+            .position(|a| a.ifname == ifname)
+            .ok_or_else(|| Error::NotAttached {
+                netns: self.netns.name().into(),
+                ifname: ifname.into(),
+            })?;
         let a = self.attached.remove(idx);
         let mut errors = Vec::new();
         if let Err(e) = program(&mut self.ebpf, Hook::FromPod.prog()).and_then(|p| {
-            p.detach(a.ingress)
-                .map_err(|e| Error::Program { prog: Hook::FromPod.prog(), op: "detach", source: Box::new(e) })
+            p.detach(a.ingress).map_err(|e| Error::Program {
+                prog: Hook::FromPod.prog(),
+                op: "detach",
+                source: Box::new(e),
+            })
         }) {
             errors.push(format!("{ifname} ingress: {e}"));
         }
         if let Err(e) = program(&mut self.ebpf, Hook::ToPod.prog()).and_then(|p| {
-            p.detach(a.egress)
-                .map_err(|e| Error::Program { prog: Hook::ToPod.prog(), op: "detach", source: Box::new(e) })
+            p.detach(a.egress).map_err(|e| Error::Program {
+                prog: Hook::ToPod.prog(),
+                op: "detach",
+                source: Box::new(e),
+            })
         }) {
             errors.push(format!("{ifname} egress: {e}"));
         }
-        if errors.is_empty() { Ok(()) } else { Err(Error::Teardown(errors)) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Teardown(errors))
+        }
     }
 
     /// Detaches from every interface and unloads everything, reporting every
@@ -313,7 +381,11 @@ impl Datapath {
                 errors.push(e.to_string());
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(Error::Teardown(errors)) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Teardown(errors))
+        }
     }
 
     /// Creates a service frontend (no backends yet: traffic to it is dropped
@@ -324,13 +396,20 @@ impl Datapath {
         if existed {
             return Ok(id);
         }
-        let rev = Lb4RevNat { address: u32::from(frontend.vip).to_be(), port: frontend.port.to_be(), pad: [0; 2] };
+        let rev = Lb4RevNat {
+            address: u32::from(frontend.vip).to_be(),
+            port: frontend.port.to_be(),
+            pad: [0; 2],
+        };
         let res = self
             .rev_nat
             .set(u32::from(id), rev, 0)
             .map_err(|e| Error::map(common::maps::REV_NAT, "write", e))
             .and_then(|()| {
-                let svc = Lb4Service { rev_nat_index: id, ..Default::default() };
+                let svc = Lb4Service {
+                    rev_nat_index: id,
+                    ..Default::default()
+                };
                 self.services_map
                     .insert(frontend.key(0), svc, 0)
                     .map_err(|e| Error::map(common::maps::SERVICES, "insert", e))
@@ -352,7 +431,10 @@ impl Datapath {
             if *is_new {
                 // A recycled id must not inherit another backend's counts.
                 let zeros = PerCpuValues::try_from(vec![BackendCounters::default(); self.nr_cpus])
-                    .map_err(|source| Error::Netns { netns: "(host)".into(), op: "per-CPU zero values", source })?;
+                    .map_err(|source| Error::Host {
+                        op: "build per-CPU zero values",
+                        source,
+                    })?;
                 self.backend_counters
                     .set(*id, zeros, 0)
                     .map_err(|e| Error::map(common::maps::BACKEND_STATS, "zero", e))?;
@@ -363,7 +445,10 @@ impl Datapath {
         }
         for (i, id) in plan.slots.iter().enumerate() {
             let slot = u16::try_from(i + 1).unwrap_or(u16::MAX);
-            let v = Lb4Service { backend_id: *id, ..Default::default() };
+            let v = Lb4Service {
+                backend_id: *id,
+                ..Default::default()
+            };
             self.services_map
                 .insert(frontend.key(slot), v, 0)
                 .map_err(|e| Error::map(common::maps::SERVICES, "insert slot", e))?;
@@ -374,21 +459,35 @@ impl Datapath {
                 .map(|id| (*id, self.table.backends[id].addr.to_string()))
                 .collect();
             let ids = maglev::populate(&active, table_size, self.config.hash_seed);
-            let mut table = Box::new(MaglevTable { m: table_size, backend_ids: [0; common::MAGLEV_MAX_M as usize] });
+            let mut table = Box::new(MaglevTable {
+                m: table_size,
+                backend_ids: [0; common::MAGLEV_MAX_M as usize],
+            });
             table.backend_ids[..ids.len()].copy_from_slice(&ids);
             self.maglev_map
-                .insert(rev_nat_index, &*table, 0)
+                .insert(rev_nat_index, table, 0)
                 .map_err(|e| Error::map(common::maps::MAGLEV, "insert", e))?;
         }
         // The frontend flips last, so a packet sees either the old set or the new one.
         let inactive = u16::try_from(plan.slots.len()).unwrap_or(u16::MAX) - plan.active;
-        let svc = Lb4Service { backend_id: 0, count: plan.active, rev_nat_index, inactive, flags: 0, pad: 0 };
+        let svc = Lb4Service {
+            backend_id: 0,
+            count: plan.active,
+            rev_nat_index,
+            inactive,
+            flags: 0,
+            pad: 0,
+        };
         self.services_map
             .insert(frontend.key(0), svc, 0)
             .map_err(|e| Error::map(common::maps::SERVICES, "insert", e))?;
         for slot in plan.slots.len() + 1..=plan.old_slots {
             let slot = u16::try_from(slot).unwrap_or(u16::MAX);
-            remove_ok(&mut self.services_map, &frontend.key(slot), common::maps::SERVICES)?;
+            remove_ok(
+                &mut self.services_map,
+                &frontend.key(slot),
+                common::maps::SERVICES,
+            )?;
         }
         for id in plan.released {
             remove_ok(&mut self.backends_map, &id, common::maps::BACKENDS)?;
@@ -400,12 +499,24 @@ impl Datapath {
     /// every backend no other service uses.
     pub fn delete_service(&mut self, frontend: Frontend) -> Result<()> {
         let (svc, released) = self.table.remove_service(frontend)?;
-        remove_ok(&mut self.services_map, &frontend.key(0), common::maps::SERVICES)?;
+        remove_ok(
+            &mut self.services_map,
+            &frontend.key(0),
+            common::maps::SERVICES,
+        )?;
         for slot in 1..=svc.slots.len() {
             let slot = u16::try_from(slot).unwrap_or(u16::MAX);
-            remove_ok(&mut self.services_map, &frontend.key(slot), common::maps::SERVICES)?;
+            remove_ok(
+                &mut self.services_map,
+                &frontend.key(slot),
+                common::maps::SERVICES,
+            )?;
         }
-        remove_ok(&mut self.maglev_map, &svc.rev_nat_index, common::maps::MAGLEV)?;
+        remove_ok(
+            &mut self.maglev_map,
+            &svc.rev_nat_index,
+            common::maps::MAGLEV,
+        )?;
         self.rev_nat
             .set(u32::from(svc.rev_nat_index), Lb4RevNat::default(), 0)
             .map_err(|e| Error::map(common::maps::REV_NAT, "clear", e))?;
@@ -416,7 +527,7 @@ impl Datapath {
     }
 
     /// Services with their backends, in slot order (active first).
-    pub fn services(&self) -> Vec<(Frontend, u16, Vec<(u32, Backend)>)> {
+    pub fn services(&self) -> Vec<ServiceView> {
         self.table
             .services
             .iter()
@@ -424,9 +535,23 @@ impl Datapath {
                 let backends = s
                     .slots
                     .iter()
-                    .filter_map(|id| self.table.backends.get(id).map(|b| (*id, Backend { addr: b.addr, state: b.state })))
+                    .filter_map(|id| {
+                        self.table.backends.get(id).map(|b| {
+                            (
+                                *id,
+                                Backend {
+                                    addr: b.addr,
+                                    state: b.state,
+                                },
+                            )
+                        })
+                    })
                     .collect();
-                (*f, s.rev_nat_index, backends)
+                ServiceView {
+                    frontend: *f,
+                    rev_nat_index: s.rev_nat_index,
+                    backends,
+                }
             })
             .collect()
     }
@@ -443,11 +568,13 @@ impl Datapath {
         for item in self.ct.iter() {
             match item {
                 Ok((k, v)) => {
-                    if let Some(e) = CtEntryView::decode(&k, &v, now, self.backend_addr(v.backend_id)) {
+                    if let Some(e) =
+                        CtEntryView::decode(&k, &v, now, self.backend_addr(v.backend_id))
+                    {
                         out.push(e);
                     }
                 }
-                Err(aya::maps::MapError::KeyNotFound) => {}
+                Err(e) if crate::error::is_not_found(&e) => {}
                 Err(e) => return Err(Error::map(common::maps::CT, "iterate", e)),
             }
         }
@@ -468,7 +595,11 @@ impl Datapath {
             .fd()
             .as_fd()
             .try_clone_to_owned()
-            .map_err(|source| Error::Netns { netns: self.netns.name().into(), op: "dup CT map fd", source })?;
+            .map_err(|source| Error::Netns {
+                netns: self.netns.name().into(),
+                op: "dup CT map fd",
+                source,
+            })?;
         let data = MapData::from_fd(fd).map_err(|e| Error::map(common::maps::CT, "reopen", e))?;
         let map = HashMap::try_from(aya::maps::Map::LruHashMap(data))
             .map_err(|e| Error::map(common::maps::CT, "reopen", e))?;
@@ -487,7 +618,7 @@ impl Datapath {
             match k {
                 Ok(k) if k.flags == common::TUPLE_F_SERVICE => live_service += 1,
                 Ok(_) => live_out += 1,
-                Err(aya::maps::MapError::KeyNotFound) => {}
+                Err(e) if crate::error::is_not_found(&e) => {}
                 Err(e) => return Err(Error::map(common::maps::CT, "iterate", e)),
             }
         }
@@ -542,24 +673,42 @@ impl Datapath {
             repeat: repeat.max(1),
             ..Default::default()
         };
-        let r = prog
-            .test_run(opts)
-            .map_err(|e| Error::Program { prog: hook.prog(), op: "test_run", source: Box::new(e) })?;
+        let r = prog.test_run(opts).map_err(|e| Error::Program {
+            prog: hook.prog(),
+            op: "test_run",
+            source: Box::new(e),
+        })?;
         out.truncate(r.data_size_out as usize);
-        Ok(PacketRun { verdict: r.return_value, data: out, duration: r.duration })
+        Ok(PacketRun {
+            verdict: r.return_value,
+            data: out,
+            duration: r.duration,
+        })
     }
 }
 
 fn program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut SchedClassifier> {
     ebpf.program_mut(name)
-        .ok_or(Error::Missing { kind: "program", name })?
+        .ok_or(Error::Missing {
+            kind: "program",
+            name,
+        })?
         .try_into()
-        .map_err(|e| Error::Program { prog: name, op: "open", source: Box::new(e) })
+        .map_err(|e| Error::Program {
+            prog: name,
+            op: "open",
+            source: Box::new(e),
+        })
 }
 
-fn remove_ok<K: aya::Pod, V: aya::Pod>(map: &mut HashMap<MapData, K, V>, key: &K, name: &'static str) -> Result<()> {
+fn remove_ok<K: aya::Pod, V: aya::Pod>(
+    map: &mut HashMap<MapData, K, V>,
+    key: &K,
+    name: &'static str,
+) -> Result<()> {
     match map.remove(key) {
-        Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+        Ok(()) => Ok(()),
+        Err(e) if error::is_not_found(&e) => Ok(()),
         Err(e) => Err(Error::map(name, "delete", e)),
     }
 }

@@ -61,11 +61,18 @@ mod tests {
     #[test]
     fn slots_split_evenly_and_move_little() {
         let m = 16381;
-        let names = |n: u32| (1..=n).map(|i| (i, format!("198.18.0.{i}:80"))).collect::<Vec<_>>();
+        let names = |n: u32| {
+            (1..=n)
+                .map(|i| (i, format!("198.18.0.{i}:80")))
+                .collect::<Vec<_>>()
+        };
         let t3 = populate(&names(3), m, 7);
         for id in 1..=3 {
             let share = t3.iter().filter(|&&x| x == id).count() as f64 / f64::from(m);
-            assert!((share - 1.0 / 3.0).abs() < 0.01, "backend {id} share {share}");
+            assert!(
+                (share - 1.0 / 3.0).abs() < 0.01,
+                "backend {id} share {share}"
+            );
         }
         let t4 = populate(&names(4), m, 7);
         let moved = t3.iter().zip(&t4).filter(|(a, b)| a != b).count() as f64 / f64::from(m);

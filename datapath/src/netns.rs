@@ -31,7 +31,10 @@ impl NetnsRef {
             .unwrap_or(path)
             .display()
             .to_string();
-        Ok(Self { fd: file.into(), name })
+        Ok(Self {
+            fd: file.into(),
+            name,
+        })
     }
 
     /// Opens a named namespace under `/run/netns`.
@@ -58,7 +61,10 @@ impl NetnsRef {
             op: "dup",
             source,
         })?;
-        Ok(Self { fd, name: self.name.clone() })
+        Ok(Self {
+            fd,
+            name: self.name.clone(),
+        })
     }
 
     /// Runs `f` on a fresh OS thread that has entered this namespace, and

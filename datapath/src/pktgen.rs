@@ -154,6 +154,9 @@ mod tests {
         assert!(parse(&f).expect("parse").l4_csum_ok);
         let n = f.len();
         f[n - 1] ^= 1;
-        assert!(!parse(&f).expect("parse").l4_csum_ok, "corruption must be detected");
+        assert!(
+            !parse(&f).expect("parse").l4_csum_ok,
+            "corruption must be detected"
+        );
     }
 }

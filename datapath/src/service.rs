@@ -54,7 +54,11 @@ pub struct Frontend {
 
 impl Frontend {
     pub const fn tcp(vip: Ipv4Addr, port: u16) -> Self {
-        Self { vip, port, proto: Protocol::Tcp }
+        Self {
+            vip,
+            port,
+            proto: Protocol::Tcp,
+        }
     }
     pub fn addr(&self) -> SocketAddrV4 {
         SocketAddrV4::new(self.vip, self.port)
@@ -86,7 +90,10 @@ pub struct Backend {
 
 impl Backend {
     pub const fn active(addr: SocketAddrV4) -> Self {
-        Self { addr, state: BackendState::Active }
+        Self {
+            addr,
+            state: BackendState::Active,
+        }
     }
 }
 
@@ -156,8 +163,12 @@ impl ServiceTable {
         }
         let used: BTreeSet<u16> = self.services.values().map(|s| s.rev_nat_index).collect();
         let cap = u16::try_from(common::MAX_SERVICES - 1).unwrap_or(u16::MAX);
-        if used.len() >= usize::from(cap) || self.used_slots() + 1 > common::SERVICES_MAP_SIZE as usize {
-            return Err(Error::TooManyServices { capacity: u32::from(cap) });
+        if used.len() >= usize::from(cap)
+            || self.used_slots() + 1 > common::SERVICES_MAP_SIZE as usize
+        {
+            return Err(Error::TooManyServices {
+                capacity: u32::from(cap),
+            });
         }
         let mut id = self.next_rev_nat;
         loop {
@@ -167,8 +178,14 @@ impl ServiceTable {
             }
         }
         self.next_rev_nat = id;
-        self.services
-            .insert(frontend, ServiceEntry { rev_nat_index: id, slots: Vec::new(), active: 0 });
+        self.services.insert(
+            frontend,
+            ServiceEntry {
+                rev_nat_index: id,
+                slots: Vec::new(),
+                active: 0,
+            },
+        );
         Ok(id)
     }
 
@@ -182,7 +199,10 @@ impl ServiceTable {
         let mut seen = BTreeSet::new();
         for b in wanted {
             if !seen.insert(b.addr) {
-                return Err(Error::DuplicateBackend { frontend, backend: b.addr });
+                return Err(Error::DuplicateBackend {
+                    frontend,
+                    backend: b.addr,
+                });
             }
         }
         let max_per_service = usize::from(u16::MAX);
@@ -203,7 +223,10 @@ impl ServiceTable {
                 reason: "services map slots",
             });
         }
-        let new_count = wanted.iter().filter(|b| self.backend_id(b.addr, frontend.proto).is_none()).count();
+        let new_count = wanted
+            .iter()
+            .filter(|b| self.backend_id(b.addr, frontend.proto).is_none())
+            .count();
         let ids_free = (common::MAX_BACKENDS as usize - 1) - self.backends.len();
         if new_count > ids_free {
             return Err(Error::TooManyBackends {
@@ -239,20 +262,34 @@ impl ServiceTable {
             }
             slots.push(id);
         }
-        let active = u16::try_from(ordered.iter().filter(|b| b.state == BackendState::Active).count())
-            .unwrap_or(u16::MAX);
+        let active = u16::try_from(
+            ordered
+                .iter()
+                .filter(|b| b.state == BackendState::Active)
+                .count(),
+        )
+        .unwrap_or(u16::MAX);
         let released = self.release(frontend, svc.slots.iter().filter(|id| !slots.contains(id)));
         let old_slots = svc.slots.len();
         if let Some(s) = self.services.get_mut(&frontend) {
             s.slots = slots.clone();
             s.active = active;
         }
-        Ok(BackendPlan { upserts, slots, active, old_slots, released })
+        Ok(BackendPlan {
+            upserts,
+            slots,
+            active,
+            old_slots,
+            released,
+        })
     }
 
     /// Forgets `frontend`; returns its entry and the backend ids it released.
     pub fn remove_service(&mut self, frontend: Frontend) -> Result<(ServiceEntry, Vec<u32>)> {
-        let svc = self.services.remove(&frontend).ok_or(Error::ServiceNotFound { frontend })?;
+        let svc = self
+            .services
+            .remove(&frontend)
+            .ok_or(Error::ServiceNotFound { frontend })?;
         let released = self.release(frontend, svc.slots.iter());
         Ok((svc, released))
     }

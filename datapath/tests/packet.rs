@@ -40,9 +40,14 @@ fn with_service(config: Config, n: u8) -> (Datapath, Vec<SocketAddrV4>) {
 /// Sends one client packet to the VIP; returns (verdict, destination after DNAT).
 fn send(dp: &mut Datapath, sport: u16, flags: u8) -> (u32, SocketAddrV4) {
     let pkt = pktgen::tcp(sa(CLIENT, sport), frontend().addr(), flags, b"");
-    let run = dp.run_packet(Hook::FromPod, &pkt, 1).expect("test_run from_pod");
+    let run = dp
+        .run_packet(Hook::FromPod, &pkt, 1)
+        .expect("test_run from_pod");
     let p = pktgen::parse(&run.data).expect("parse output");
-    assert!(p.ip_csum_ok && p.l4_csum_ok, "bad checksum after from_pod: {p:?}");
+    assert!(
+        p.ip_csum_ok && p.l4_csum_ok,
+        "bad checksum after from_pod: {p:?}"
+    );
     (run.verdict, p.dst)
 }
 
@@ -58,7 +63,12 @@ fn service_entry(dp: &Datapath, sport: u16) -> svclab_datapath::CtEntryView {
 fn dnat_rewrites_headers_and_checksums_tcp_and_udp() {
     require_root!();
     let (mut dp, bs) = with_service(Config::default(), 1);
-    let pkt = pktgen::tcp(sa(CLIENT, 40000), frontend().addr(), pktgen::TCP_SYN, b"GET / HTTP/1.1\r\n\r\n");
+    let pkt = pktgen::tcp(
+        sa(CLIENT, 40000),
+        frontend().addr(),
+        pktgen::TCP_SYN,
+        b"GET / HTTP/1.1\r\n\r\n",
+    );
     let run = dp.run_packet(Hook::FromPod, &pkt, 1).expect("run");
     assert_eq!(run.verdict, TC_ACT_OK);
     let p = pktgen::parse(&run.data).expect("parse");
@@ -70,20 +80,40 @@ fn dnat_rewrites_headers_and_checksums_tcp_and_udp() {
 
     let ct = dp.ct_entries().expect("ct");
     assert_eq!(ct.len(), 2, "one service and one out entry: {ct:#?}");
-    let svc = ct.iter().find(|e| e.kind == CtKind::Service).expect("service entry");
-    assert_eq!((svc.client, svc.target, svc.backend), (sa(CLIENT, 40000), frontend().addr(), Some(bs[0])));
-    let out = ct.iter().find(|e| e.kind == CtKind::Out).expect("out entry");
+    let svc = ct
+        .iter()
+        .find(|e| e.kind == CtKind::Service)
+        .expect("service entry");
+    assert_eq!(
+        (svc.client, svc.target, svc.backend),
+        (sa(CLIENT, 40000), frontend().addr(), Some(bs[0]))
+    );
+    let out = ct
+        .iter()
+        .find(|e| e.kind == CtKind::Out)
+        .expect("out entry");
     assert_eq!((out.client, out.target), (sa(CLIENT, 40000), bs[0]));
 
     // UDP: a separate frontend and the mangled-0 checksum path.
-    let udp_fe = Frontend { vip: VIP.into(), port: 53, proto: Protocol::Udp };
+    let udp_fe = Frontend {
+        vip: VIP.into(),
+        port: 53,
+        proto: Protocol::Udp,
+    };
     dp.upsert_service(udp_fe).expect("udp service");
-    dp.set_backends(udp_fe, &[Backend::active(sa([198, 18, 1, 30], 5353))]).expect("udp backends");
+    dp.set_backends(udp_fe, &[Backend::active(sa([198, 18, 1, 30], 5353))])
+        .expect("udp backends");
     let pkt = pktgen::udp(sa(CLIENT, 5000), udp_fe.addr(), b"query");
     let run = dp.run_packet(Hook::FromPod, &pkt, 1).expect("run udp");
     let p = pktgen::parse(&run.data).expect("parse udp");
-    assert_eq!((run.verdict, p.dst), (TC_ACT_OK, sa([198, 18, 1, 30], 5353)));
-    assert!(p.ip_csum_ok && p.l4_csum_ok, "UDP checksums after DNAT: {p:?}");
+    assert_eq!(
+        (run.verdict, p.dst),
+        (TC_ACT_OK, sa([198, 18, 1, 30], 5353))
+    );
+    assert!(
+        p.ip_csum_ok && p.l4_csum_ok,
+        "UDP checksums after DNAT: {p:?}"
+    );
     let c = dp.counters().expect("counters");
     assert_eq!(c.reason(Reason::CtNew), 2);
     assert_eq!(c.backends[&bs[0]].selections, 1);
@@ -95,13 +125,21 @@ fn reverse_nat_restores_the_vip_as_source() {
     require_root!();
     let (mut dp, bs) = with_service(Config::default(), 1);
     send(&mut dp, 40001, pktgen::TCP_SYN);
-    let reply = pktgen::tcp(bs[0], sa(CLIENT, 40001), pktgen::TCP_SYN | pktgen::TCP_ACK, b"");
+    let reply = pktgen::tcp(
+        bs[0],
+        sa(CLIENT, 40001),
+        pktgen::TCP_SYN | pktgen::TCP_ACK,
+        b"",
+    );
     let run = dp.run_packet(Hook::ToPod, &reply, 1).expect("run to_pod");
     assert_eq!(run.verdict, TC_ACT_OK);
     let p = pktgen::parse(&run.data).expect("parse");
     assert_eq!(p.src, frontend().addr(), "reply source is the VIP");
     assert_eq!(p.dst, sa(CLIENT, 40001));
-    assert!(p.ip_csum_ok && p.l4_csum_ok, "checksums after reverse NAT: {p:?}");
+    assert!(
+        p.ip_csum_ok && p.l4_csum_ok,
+        "checksums after reverse NAT: {p:?}"
+    );
     assert_eq!(dp.counters().expect("counters").reason(Reason::RevNat), 1);
 
     // A packet from the backend to a client it has no service flow with is untouched.
@@ -113,8 +151,19 @@ fn reverse_nat_restores_the_vip_as_source() {
 #[test]
 fn legacy_syn_after_fin_reopens_with_the_same_backend() {
     require_root!();
-    let timeouts = CtTimeouts { syn: Duration::from_secs(60), close: Duration::from_secs(10), ..Default::default() };
-    let (mut dp, _) = with_service(Config { timeouts, ct_reuse: CtReuse::Legacy, ..Default::default() }, 5);
+    let timeouts = CtTimeouts {
+        syn: Duration::from_secs(60),
+        close: Duration::from_secs(10),
+        ..Default::default()
+    };
+    let (mut dp, _) = with_service(
+        Config {
+            timeouts,
+            ct_reuse: CtReuse::Legacy,
+            ..Default::default()
+        },
+        5,
+    );
     for sport in 41000..41050 {
         let (_, first) = send(&mut dp, sport, pktgen::TCP_SYN);
         send(&mut dp, sport, pktgen::TCP_ACK);
@@ -122,15 +171,25 @@ fn legacy_syn_after_fin_reopens_with_the_same_backend() {
         let closing = service_entry(&dp, sport);
         assert!(closing.tx_closing, "FIN sets the closing flag");
         let left = closing.expires_in.expect("alive");
-        assert!(left <= Duration::from_secs(10), "closing entry uses the close timeout: {left:?}");
+        assert!(
+            left <= Duration::from_secs(10),
+            "closing entry uses the close timeout: {left:?}"
+        );
 
         let (verdict, again) = send(&mut dp, sport, pktgen::TCP_SYN);
-        assert_eq!((verdict, again), (TC_ACT_OK, first), "legacy keeps the backend for port {sport}");
+        assert_eq!(
+            (verdict, again),
+            (TC_ACT_OK, first),
+            "legacy keeps the backend for port {sport}"
+        );
         let reopened = service_entry(&dp, sport);
         assert!(!reopened.tx_closing, "SYN clears the closing flag");
         assert_eq!(reopened.reopened, 1);
         let left = reopened.expires_in.expect("alive");
-        assert!(left > Duration::from_secs(50), "lifetime refreshed to the SYN timeout: {left:?}");
+        assert!(
+            left > Duration::from_secs(50),
+            "lifetime refreshed to the SYN timeout: {left:?}"
+        );
     }
     let c = dp.counters().expect("counters");
     assert_eq!(c.reason(Reason::CtReopen), 50);
@@ -141,7 +200,10 @@ fn legacy_syn_after_fin_reopens_with_the_same_backend() {
 fn close_rebalance_reselects_only_after_the_grace() {
     require_root!();
     let grace = Duration::from_millis(300);
-    let config = Config { ct_reuse: CtReuse::CloseRebalance { grace }, ..Default::default() };
+    let config = Config {
+        ct_reuse: CtReuse::CloseRebalance { grace },
+        ..Default::default()
+    };
     let (mut dp, _) = with_service(config, 4);
     let ports = 42000..42200u16;
     let mut first = BTreeMap::new();
@@ -156,7 +218,10 @@ fn close_rebalance_reselects_only_after_the_grace() {
         assert_eq!(b, first[&sport], "inside the grace the backend is kept");
         send(&mut dp, sport, pktgen::TCP_FIN | pktgen::TCP_ACK);
     }
-    assert_eq!(dp.counters().expect("counters").reason(Reason::CtRebalance), 0);
+    assert_eq!(
+        dp.counters().expect("counters").reason(Reason::CtRebalance),
+        0
+    );
 
     std::thread::sleep(grace + Duration::from_millis(200));
     let mut changed = 0;
@@ -169,9 +234,16 @@ fn close_rebalance_reselects_only_after_the_grace() {
         assert!(!service_entry(&dp, sport).tx_closing);
     }
     let c = dp.counters().expect("counters");
-    assert_eq!(c.reason(Reason::CtRebalance), 200, "every SYN past the grace reselects");
+    assert_eq!(
+        c.reason(Reason::CtRebalance),
+        200,
+        "every SYN past the grace reselects"
+    );
     // Random over 4 backends: 3/4 of reselections land elsewhere (mean 150, sd 6).
-    assert!(changed >= 120, "only {changed}/200 ports changed backend after the grace");
+    assert!(
+        changed >= 120,
+        "only {changed}/200 ports changed backend after the grace"
+    );
 }
 
 #[test]
@@ -187,7 +259,13 @@ fn removed_and_terminating_backends() {
     }
     assert_eq!(on.len(), 3, "all backends got flows");
     // bs[1] terminating, bs[2] removed.
-    let set = [Backend::active(bs[0]), Backend { addr: bs[1], state: BackendState::Terminating }];
+    let set = [
+        Backend::active(bs[0]),
+        Backend {
+            addr: bs[1],
+            state: BackendState::Terminating,
+        },
+    ];
     dp.set_backends(frontend(), &set).expect("set backends");
 
     for sport in 44000..44600 {
@@ -207,7 +285,10 @@ fn removed_and_terminating_backends() {
     let c = dp.counters().expect("counters");
     assert_eq!(c.reason(Reason::BackendGone), 2);
     assert_eq!(c.reason(Reason::CtDrain), 1);
-    assert!(!c.backends.contains_key(&bs[2]), "removed backend left the table");
+    assert!(
+        !c.backends.contains_key(&bs[2]),
+        "removed backend left the table"
+    );
 }
 
 #[test]
@@ -215,7 +296,11 @@ fn maglev_is_consistent_excludes_daddr_and_splits_fairly() {
     require_root!();
     let m = 16381;
     let seed = 0xabcd;
-    let config = Config { selection: Selection::Maglev { table_size: m }, hash_seed: seed, ..Default::default() };
+    let config = Config {
+        selection: Selection::Maglev { table_size: m },
+        hash_seed: seed,
+        ..Default::default()
+    };
     let (mut dp, bs) = with_service(config, 4);
     let other = Frontend::tcp([198, 19, 0, 11].into(), 80);
     dp.upsert_service(other).expect("second service");
@@ -223,7 +308,11 @@ fn maglev_is_consistent_excludes_daddr_and_splits_fairly() {
     dp.set_backends(other, &set).expect("backends");
 
     // The table user space computes independently of the kernel.
-    let ids: Vec<(u32, String)> = dp.services()[0].2.iter().map(|(id, b)| (*id, b.addr.to_string())).collect();
+    let ids: Vec<(u32, String)> = dp.services()[0]
+        .backends
+        .iter()
+        .map(|(id, b)| (*id, b.addr.to_string()))
+        .collect();
     let table = maglev::populate(&ids, m, seed);
 
     let ports = 1024..21024u16;
@@ -231,24 +320,49 @@ fn maglev_is_consistent_excludes_daddr_and_splits_fairly() {
     for sport in ports.clone() {
         let (_, b) = send(&mut dp, sport, pktgen::TCP_SYN);
         *per.entry(b).or_default() += 1;
-        let h = hash_from_tuple_v4(u32::from_be_bytes(CLIENT).to_be(), sport.to_be(), 80u16.to_be(), 6, seed);
+        let h = hash_from_tuple_v4(
+            u32::from_be_bytes(CLIENT).to_be(),
+            sport.to_be(),
+            80u16.to_be(),
+            6,
+            seed,
+        );
         let expect = dp.backend_addr(table[(h % m) as usize]).expect("table id");
-        assert_eq!(b, expect, "kernel slot = hash(saddr, ports, proto) % M for port {sport}");
+        assert_eq!(
+            b, expect,
+            "kernel slot = hash(saddr, ports, proto) % M for port {sport}"
+        );
         // Same tuple to another VIP: daddr is not in the hash, same backend.
         let pkt = pktgen::tcp(sa(CLIENT, sport), other.addr(), pktgen::TCP_SYN, b"");
         let run = dp.run_packet(Hook::FromPod, &pkt, 1).expect("run");
-        assert_eq!(pktgen::parse(&run.data).expect("parse").dst, b, "daddr changed the slot");
+        assert_eq!(
+            pktgen::parse(&run.data).expect("parse").dst,
+            b,
+            "daddr changed the slot"
+        );
     }
     // Same tuple → same backend even after CT is gone.
-    let before: Vec<_> = (1024..1100).map(|p| service_entry(&dp, p).backend).collect();
+    let before: Vec<_> = (1024..1100)
+        .map(|p| service_entry(&dp, p).backend)
+        .collect();
     dp.ct_flush().expect("flush");
-    let after: Vec<_> = (1024..1100).map(|p| Some(send(&mut dp, p, pktgen::TCP_SYN).1)).collect();
-    assert_eq!(before, after, "Maglev maps a tuple to the same backend after CT flush");
+    let after: Vec<_> = (1024..1100)
+        .map(|p| Some(send(&mut dp, p, pktgen::TCP_SYN).1))
+        .collect();
+    assert_eq!(
+        before, after,
+        "Maglev maps a tuple to the same backend after CT flush"
+    );
 
     let fair = f64::from(ports.len() as u32) / 4.0;
     for (b, n) in &per {
         let dev = (f64::from(*n) - fair).abs() / fair;
-        assert!(dev < 0.05, "backend {b} got {n} of {} flows ({:.1}% off fair)", ports.len(), dev * 100.0);
+        assert!(
+            dev < 0.05,
+            "backend {b} got {n} of {} flows ({:.1}% off fair)",
+            ports.len(),
+            dev * 100.0
+        );
     }
 }
 
@@ -260,7 +374,8 @@ fn random_selection_passes_chi_square() {
     let mut per: BTreeMap<SocketAddrV4, u32> = BTreeMap::new();
     for i in 0..n {
         let sport = 20000 + u16::try_from(i).expect("port");
-        *per.entry(send(&mut dp, sport, pktgen::TCP_SYN).1).or_default() += 1;
+        *per.entry(send(&mut dp, sport, pktgen::TCP_SYN).1)
+            .or_default() += 1;
     }
     assert_eq!(per.len(), 4);
     let e = f64::from(n) / 4.0;
@@ -268,7 +383,10 @@ fn random_selection_passes_chi_square() {
     // 3 degrees of freedom, p = 0.0001.
     assert!(chi2 < 21.11, "chi-square {chi2:.2} over {per:?}");
     let c = dp.counters().expect("counters");
-    assert_eq!(c.backends.values().map(|s| s.selections).sum::<u64>(), u64::from(n));
+    assert_eq!(
+        c.backends.values().map(|s| s.selections).sum::<u64>(),
+        u64::from(n)
+    );
 }
 
 #[test]
@@ -276,14 +394,26 @@ fn no_backends_drops_and_counts() {
     require_root!();
     let (mut dp, _) = with_service(Config::default(), 0);
     let pkt = pktgen::tcp(sa(CLIENT, 45000), frontend().addr(), pktgen::TCP_SYN, b"");
-    assert_eq!(dp.run_packet(Hook::FromPod, &pkt, 1).expect("run").verdict, TC_ACT_SHOT);
+    assert_eq!(
+        dp.run_packet(Hook::FromPod, &pkt, 1).expect("run").verdict,
+        TC_ACT_SHOT
+    );
     // Only non-active backends is the same as none.
-    let set = [Backend { addr: backends(1)[0], state: BackendState::Quarantined }];
+    let set = [Backend {
+        addr: backends(1)[0],
+        state: BackendState::Quarantined,
+    }];
     dp.set_backends(frontend(), &set).expect("backends");
-    assert_eq!(dp.run_packet(Hook::FromPod, &pkt, 1).expect("run").verdict, TC_ACT_SHOT);
+    assert_eq!(
+        dp.run_packet(Hook::FromPod, &pkt, 1).expect("run").verdict,
+        TC_ACT_SHOT
+    );
     let c = dp.counters().expect("counters");
     assert_eq!(c.reason(Reason::DropNoBackend), 2);
-    assert!(dp.ct_entries().expect("ct").is_empty(), "a drop creates no CT entry");
+    assert!(
+        dp.ct_entries().expect("ct").is_empty(),
+        "a drop creates no CT entry"
+    );
 }
 
 #[test]
@@ -293,7 +423,12 @@ fn non_service_traffic_passes_untouched() {
     let mut arp = vec![0xffu8; 6];
     arp.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x08, 0x06]);
     arp.extend_from_slice(&[0u8; 28]);
-    let to_pod_ip = pktgen::tcp(sa(CLIENT, 1234), sa([198, 18, 1, 99], 80), pktgen::TCP_SYN, b"");
+    let to_pod_ip = pktgen::tcp(
+        sa(CLIENT, 1234),
+        sa([198, 18, 1, 99], 80),
+        pktgen::TCP_SYN,
+        b"",
+    );
     let other_port = pktgen::tcp(sa(CLIENT, 1234), sa(VIP, 81), pktgen::TCP_SYN, b"");
     let udp_to_tcp_vip = pktgen::udp(sa(CLIENT, 1234), frontend().addr(), b"x");
     for pkt in [&arp, &to_pod_ip, &other_port, &udp_to_tcp_vip] {
@@ -308,7 +443,13 @@ fn non_service_traffic_passes_untouched() {
 #[test]
 fn full_ct_map_evicts_and_counts_without_drops() {
     require_root!();
-    let (mut dp, _) = with_service(Config { ct_map_size: 64, ..Default::default() }, 2);
+    let (mut dp, _) = with_service(
+        Config {
+            ct_map_size: 64,
+            ..Default::default()
+        },
+        2,
+    );
     for sport in 46000..46500 {
         assert_eq!(send(&mut dp, sport, pktgen::TCP_SYN).0, TC_ACT_OK);
     }
@@ -316,14 +457,28 @@ fn full_ct_map_evicts_and_counts_without_drops() {
     assert!(s.live_service + s.live_out <= 64, "{s:?}");
     assert_eq!(s.created, 1000);
     assert!(s.evicted >= 1000 - 64, "LRU evictions counted: {s:?}");
-    assert_eq!(dp.counters().expect("counters").reason(Reason::DropCtInsert), 0);
+    assert_eq!(
+        dp.counters()
+            .expect("counters")
+            .reason(Reason::DropCtInsert),
+        0
+    );
 }
 
 #[test]
 fn gc_deletes_expired_entries_only() {
     require_root!();
-    let timeouts = CtTimeouts { syn: Duration::from_millis(200), ..Default::default() };
-    let (mut dp, _) = with_service(Config { timeouts, ..Default::default() }, 2);
+    let timeouts = CtTimeouts {
+        syn: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let (mut dp, _) = with_service(
+        Config {
+            timeouts,
+            ..Default::default()
+        },
+        2,
+    );
     for sport in 47000..47010 {
         send(&mut dp, sport, pktgen::TCP_SYN);
     }
@@ -341,7 +496,12 @@ fn gc_deletes_expired_entries_only() {
     }
     let gc = dp.start_gc(Duration::from_millis(50)).expect("start gc");
     std::thread::sleep(Duration::from_millis(600));
-    assert!(gc.totals().deleted.load(std::sync::atomic::Ordering::Relaxed) >= 20);
+    assert!(
+        gc.totals()
+            .deleted
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 20
+    );
     drop(gc);
     assert_eq!(dp.ct_entries().expect("ct").len(), 2);
     assert_eq!(dp.ct_flush().expect("flush"), 2);
@@ -351,8 +511,14 @@ fn gc_deletes_expired_entries_only() {
 #[test]
 fn bad_input_gives_typed_errors() {
     require_root!();
-    let bad = Config { selection: Selection::Maglev { table_size: 1000 }, ..Default::default() };
-    assert!(matches!(Datapath::load(NetnsRef::current().expect("netns"), bad), Err(Error::Config(_))));
+    let bad = Config {
+        selection: Selection::Maglev { table_size: 1000 },
+        ..Default::default()
+    };
+    assert!(matches!(
+        Datapath::load(NetnsRef::current().expect("netns"), bad),
+        Err(Error::Config(_))
+    ));
 
     let (mut dp, _) = with_service(Config::default(), 1);
     match dp.attach("svl-nosuch0") {
@@ -362,11 +528,25 @@ fn bad_input_gives_typed_errors() {
     assert_eq!(dp.attached().count(), 0, "nothing half-attached");
 
     let too_many: Vec<Backend> = (0..MAX_BACKENDS)
-        .map(|i| Backend::active(SocketAddrV4::new(u32::from_be_bytes([198, 18, 0, 0]).wrapping_add(i).into(), 80)))
+        .map(|i| {
+            Backend::active(SocketAddrV4::new(
+                u32::from_be_bytes([198, 18, 0, 0]).wrapping_add(i).into(),
+                80,
+            ))
+        })
         .collect();
-    assert!(matches!(dp.set_backends(frontend(), &too_many), Err(Error::TooManyBackends { .. })));
-    let dup = [Backend::active(backends(1)[0]), Backend::active(backends(1)[0])];
-    assert!(matches!(dp.set_backends(frontend(), &dup), Err(Error::DuplicateBackend { .. })));
+    assert!(matches!(
+        dp.set_backends(frontend(), &too_many),
+        Err(Error::TooManyBackends { .. })
+    ));
+    let dup = [
+        Backend::active(backends(1)[0]),
+        Backend::active(backends(1)[0]),
+    ];
+    assert!(matches!(
+        dp.set_backends(frontend(), &dup),
+        Err(Error::DuplicateBackend { .. })
+    ));
     assert!(matches!(
         dp.set_backends(Frontend::tcp([198, 19, 0, 99].into(), 1), &[]),
         Err(Error::ServiceNotFound { .. })
@@ -392,7 +572,10 @@ fn loading_without_privileges_is_a_typed_error() {
             permitted: u32,
             inheritable: u32,
         }
-        let header = Header { version: 0x2008_0522, pid: 0 };
+        let header = Header {
+            version: 0x2008_0522,
+            pid: 0,
+        };
         let data = [Data::default(); 2];
         // SAFETY: capset with a v3 header and two data words, this thread only.
         let rc = unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
@@ -402,7 +585,49 @@ fn loading_without_privileges_is_a_typed_error() {
     .join()
     .expect("thread");
     match r {
-        Err(Error::PermissionDenied { missing, .. }) => assert!(missing.contains("CAP_NET_ADMIN"), "{missing}"),
+        Err(Error::PermissionDenied { missing, .. }) => {
+            assert!(missing.contains("CAP_NET_ADMIN"), "{missing}")
+        }
         other => panic!("expected PermissionDenied, got {other:?}"),
     }
+}
+
+#[test]
+fn deleted_service_stops_translating() {
+    require_root!();
+    let (mut dp, bs) = with_service(
+        Config {
+            selection: Selection::Maglev { table_size: 251 },
+            ..Default::default()
+        },
+        2,
+    );
+    let (_, b) = send(&mut dp, 49000, pktgen::TCP_SYN);
+    assert!(bs.contains(&b));
+    dp.delete_service(frontend()).expect("delete");
+    assert!(dp.services().is_empty());
+    assert!(
+        dp.counters().expect("counters").backends.is_empty(),
+        "backends released"
+    );
+    let (verdict, dst) = send(&mut dp, 49001, pktgen::TCP_SYN);
+    assert_eq!(
+        (verdict, dst),
+        (TC_ACT_OK, frontend().addr()),
+        "no DNAT once the service is gone"
+    );
+    // The old flow's reply is no longer rewritten: its service id is cleared.
+    let reply = pktgen::tcp(b, sa(CLIENT, 49000), pktgen::TCP_SYN | pktgen::TCP_ACK, b"");
+    let run = dp.run_packet(Hook::ToPod, &reply, 1).expect("run");
+    assert_eq!(run.data, reply);
+    assert_eq!(
+        dp.counters()
+            .expect("counters")
+            .reason(Reason::RevNatMissing),
+        1
+    );
+    assert!(matches!(
+        dp.delete_service(frontend()),
+        Err(Error::ServiceNotFound { .. })
+    ));
 }

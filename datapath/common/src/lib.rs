@@ -349,7 +349,11 @@ const fn jhash_final(mut a: u32, mut b: u32, mut c: u32) -> u32 {
 pub const fn jhash_3words(a: u32, b: u32, c: u32, initval: u32) -> u32 {
     const JHASH_INITVAL: u32 = 0xdead_beef;
     let init = JHASH_INITVAL.wrapping_add(initval).wrapping_add(12);
-    jhash_final(a.wrapping_add(init), b.wrapping_add(init), c.wrapping_add(init))
+    jhash_final(
+        a.wrapping_add(init),
+        b.wrapping_add(init),
+        c.wrapping_add(init),
+    )
 }
 
 /// Flow hash for Maglev, as Cilium's `hash_from_tuple_v4`: saddr, the two

@@ -22,14 +22,14 @@ use aya_ebpf::{
 };
 use svclab_datapath_common::{
     BackendCounters, BackendState, CT_F_RX_CLOSING, CT_F_SEEN_NON_SYN, CT_F_TX_CLOSING,
-    CT_MAP_SIZE_DEFAULT, CT_REUSE_CLOSE_REBALANCE, Ct4Tuple, CtEntry, DatapathConfig,
-    IPPROTO_TCP, IPPROTO_UDP, Lb4Backend, Lb4Key, Lb4RevNat, Lb4Service, MAX_BACKENDS, MAX_SERVICES, MaglevTable, Reason, SELECTION_MAGLEV, SERVICES_MAP_SIZE,
-    TUPLE_F_OUT, TUPLE_F_SERVICE, hash_from_tuple_v4,
+    CT_MAP_SIZE_DEFAULT, CT_REUSE_CLOSE_REBALANCE, Ct4Tuple, CtEntry, DatapathConfig, IPPROTO_TCP,
+    IPPROTO_UDP, Lb4Backend, Lb4Key, Lb4RevNat, Lb4Service, MAX_BACKENDS, MAX_SERVICES,
+    MaglevTable, Reason, SELECTION_MAGLEV, SERVICES_MAP_SIZE, TUPLE_F_OUT, TUPLE_F_SERVICE,
+    hash_from_tuple_v4,
 };
 
 #[map]
-static LB4_SERVICES: HashMap<Lb4Key, Lb4Service> =
-    HashMap::with_max_entries(SERVICES_MAP_SIZE, 0);
+static LB4_SERVICES: HashMap<Lb4Key, Lb4Service> = HashMap::with_max_entries(SERVICES_MAP_SIZE, 0);
 #[map]
 static LB4_BACKENDS: HashMap<u32, Lb4Backend> = HashMap::with_max_entries(MAX_BACKENDS, 0);
 #[map]
@@ -87,7 +87,12 @@ impl Packet {
         self.is_tcp() && self.tcp_flags & (TCP_FIN | TCP_RST) != 0
     }
     fn l4_csum_off(&self) -> usize {
-        self.l4_off + if self.is_tcp() { TCP_CSUM_OFF } else { UDP_CSUM_OFF }
+        self.l4_off
+            + if self.is_tcp() {
+                TCP_CSUM_OFF
+            } else {
+                UDP_CSUM_OFF
+            }
     }
 }
 
@@ -182,7 +187,12 @@ fn lifetime_for(cfg: &DatapathConfig, tcp: bool, flags: u16) -> u64 {
 
 /// Picks an active backend of `svc` for the flow; `None` if there is none.
 #[inline(always)]
-fn select_backend(cfg: &DatapathConfig, svc: &Lb4Service, key: &Lb4Key, pkt: &Packet) -> Option<u32> {
+fn select_backend(
+    cfg: &DatapathConfig,
+    svc: &Lb4Service,
+    key: &Lb4Key,
+    pkt: &Packet,
+) -> Option<u32> {
     if svc.count == 0 {
         return None;
     }
@@ -203,9 +213,12 @@ fn select_backend(cfg: &DatapathConfig, svc: &Lb4Service, key: &Lb4Key, pkt: &Pa
         // SAFETY: helper without preconditions.
         let r = unsafe { bpf_get_prandom_u32() };
         let slot = (r % u32::from(svc.count)) as u16 + 1;
-        let slot_key = Lb4Key { backend_slot: slot, ..*key };
+        let slot_key = Lb4Key {
+            backend_slot: slot,
+            ..*key
+        };
         // SAFETY: read-only copy out of the map value.
-        unsafe { LB4_SERVICES.get(&slot_key) }?.backend_id
+        unsafe { LB4_SERVICES.get(slot_key) }?.backend_id
     };
     (id != 0).then_some(id)
 }
@@ -213,7 +226,7 @@ fn select_backend(cfg: &DatapathConfig, svc: &Lb4Service, key: &Lb4Key, pkt: &Pa
 fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
     let Some(pkt) = parse(ctx) else {
         count(Reason::NotService);
-        return Ok(TC_ACT_OK as i32);
+        return Ok(TC_ACT_OK);
     };
     let key = Lb4Key {
         address: pkt.daddr,
@@ -224,15 +237,15 @@ fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
         pad: [0; 2],
     };
     // SAFETY: copied out at once; user space rewrites slot 0 atomically.
-    let Some(svc) = (unsafe { LB4_SERVICES.get(&key) }).copied() else {
+    let Some(svc) = (unsafe { LB4_SERVICES.get(key) }).copied() else {
         count(Reason::NotService);
-        return Ok(TC_ACT_OK as i32);
+        return Ok(TC_ACT_OK);
     };
     count(Reason::ServiceHit);
     // Single-entry array, always present once user space loaded us.
     let Some(cfg) = CONFIG.get(0).copied() else {
         count(Reason::DropNoBackend);
-        return Err(TC_ACT_SHOT as i32);
+        return Err(TC_ACT_SHOT);
     };
     // SAFETY: helper without preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
@@ -250,7 +263,7 @@ fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
         pad: [0; 2],
     };
 
-    let backend_id = match CT4.get_ptr_mut(&tuple) {
+    let backend_id = match CT4.get_ptr_mut(tuple) {
         Some(entry) => {
             // SAFETY: LRU value pointer valid for this run; concurrent
             // writers race only on counters and timestamps, as in Cilium.
@@ -287,7 +300,7 @@ fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
                 Some(why) => {
                     let Some(id) = select_backend(&cfg, &svc, &key, &pkt) else {
                         count(Reason::DropNoBackend);
-                        return Err(TC_ACT_SHOT as i32);
+                        return Err(TC_ACT_SHOT);
                     };
                     count(why);
                     if why == Reason::CtRebalance {
@@ -318,7 +331,7 @@ fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
             }
             let Some(id) = select_backend(&cfg, &svc, &key, &pkt) else {
                 count(Reason::DropNoBackend);
-                return Err(TC_ACT_SHOT as i32);
+                return Err(TC_ACT_SHOT);
             };
             let mut flags = 0;
             if tcp && !syn {
@@ -338,9 +351,9 @@ fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
                 flags,
                 ..CtEntry::default()
             };
-            if CT4.insert(&tuple, &entry, 0).is_err() {
+            if CT4.insert(tuple, entry, 0).is_err() {
                 count(Reason::DropCtInsert);
-                return Err(TC_ACT_SHOT as i32);
+                return Err(TC_ACT_SHOT);
             }
             count(Reason::CtNew);
             if let Some(c) = backend_counters(id) {
@@ -354,22 +367,39 @@ fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
     let Some(backend) = (unsafe { LB4_BACKENDS.get(backend_id) }).copied() else {
         // Removed between selection and here (user space race).
         count(Reason::DropNoBackend);
-        return Err(TC_ACT_SHOT as i32);
+        return Err(TC_ACT_SHOT);
     };
 
-    track_out(&cfg, &pkt, &backend, backend_id, svc.rev_nat_index, now, len)?;
+    track_out(
+        &cfg,
+        &pkt,
+        &backend,
+        backend_id,
+        svc.rev_nat_index,
+        now,
+        len,
+    )?;
 
-    if rewrite(ctx, &pkt, IP_DADDR_OFF, pkt.daddr, backend.address, pkt.l4_off + 2, pkt.dport, backend.port)
-        .is_err()
+    if rewrite(
+        ctx,
+        &pkt,
+        IP_DADDR_OFF,
+        pkt.daddr,
+        backend.address,
+        pkt.l4_off + 2,
+        pkt.dport,
+        backend.port,
+    )
+    .is_err()
     {
         count(Reason::DropRewrite);
-        return Err(TC_ACT_SHOT as i32);
+        return Err(TC_ACT_SHOT);
     }
     if let Some(c) = backend_counters(backend_id) {
         c.packets += 1;
         c.bytes += len;
     }
-    Ok(TC_ACT_OK as i32)
+    Ok(TC_ACT_OK)
 }
 
 /// Creates or refreshes the post-DNAT entry (client → backend) that carries
@@ -394,7 +424,7 @@ fn track_out(
         pad: [0; 2],
     };
     let tcp = pkt.is_tcp();
-    match CT4.get_ptr_mut(&tuple) {
+    match CT4.get_ptr_mut(tuple) {
         Some(entry) => {
             // SAFETY: as in try_from_pod.
             let entry = unsafe { &mut *entry };
@@ -433,9 +463,9 @@ fn track_out(
                 flags,
                 ..CtEntry::default()
             };
-            if CT4.insert(&tuple, &entry, 0).is_err() {
+            if CT4.insert(tuple, entry, 0).is_err() {
                 count(Reason::DropCtInsert);
-                return Err(TC_ACT_SHOT as i32);
+                return Err(TC_ACT_SHOT);
             }
             count(Reason::CtNewOut);
         }
@@ -445,7 +475,7 @@ fn track_out(
 
 fn try_to_pod(ctx: &TcContext) -> Result<i32, i32> {
     let Some(pkt) = parse(ctx) else {
-        return Ok(TC_ACT_OK as i32);
+        return Ok(TC_ACT_OK);
     };
     // A reply travels backend → client; its entry was keyed client → backend.
     let tuple = Ct4Tuple {
@@ -457,18 +487,18 @@ fn try_to_pod(ctx: &TcContext) -> Result<i32, i32> {
         flags: TUPLE_F_OUT,
         pad: [0; 2],
     };
-    let Some(entry) = CT4.get_ptr_mut(&tuple) else {
-        return Ok(TC_ACT_OK as i32);
+    let Some(entry) = CT4.get_ptr_mut(tuple) else {
+        return Ok(TC_ACT_OK);
     };
     // SAFETY: as in try_from_pod.
     let entry = unsafe { &mut *entry };
     let Some(rev) = LB4_REVERSE_NAT.get(u32::from(entry.rev_nat_index)).copied() else {
         count(Reason::RevNatMissing);
-        return Ok(TC_ACT_OK as i32);
+        return Ok(TC_ACT_OK);
     };
     if rev.address == 0 {
         count(Reason::RevNatMissing);
-        return Ok(TC_ACT_OK as i32);
+        return Ok(TC_ACT_OK);
     }
     if let Some(cfg) = CONFIG.get(0) {
         // SAFETY: helper without preconditions.
@@ -484,18 +514,32 @@ fn try_to_pod(ctx: &TcContext) -> Result<i32, i32> {
     entry.rx_packets += 1;
     entry.rx_bytes += u64::from(ctx.len());
 
-    if rewrite(ctx, &pkt, IP_SADDR_OFF, pkt.saddr, rev.address, pkt.l4_off, pkt.sport, rev.port).is_err() {
+    if rewrite(
+        ctx,
+        &pkt,
+        IP_SADDR_OFF,
+        pkt.saddr,
+        rev.address,
+        pkt.l4_off,
+        pkt.sport,
+        rev.port,
+    )
+    .is_err()
+    {
         count(Reason::DropRewrite);
-        return Err(TC_ACT_SHOT as i32);
+        return Err(TC_ACT_SHOT);
     }
     count(Reason::RevNat);
-    Ok(TC_ACT_OK as i32)
+    Ok(TC_ACT_OK)
 }
 
 /// Rewrites one IPv4 address and one L4 port, fixing the L4 checksum
 /// (pseudo-header aware, so CHECKSUM_PARTIAL packets from a veth stay right)
 /// and the IPv4 header checksum.
-#[expect(clippy::too_many_arguments, reason = "one call per direction; a struct adds nothing")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call per direction; a struct adds nothing"
+)]
 #[inline(always)]
 fn rewrite(
     ctx: &TcContext,
@@ -507,7 +551,11 @@ fn rewrite(
     old_port: u16,
     new_port: u16,
 ) -> Result<(), i64> {
-    let mangled = if pkt.is_tcp() { 0 } else { u64::from(BPF_F_MARK_MANGLED_0) };
+    let mangled = if pkt.is_tcp() {
+        0
+    } else {
+        u64::from(BPF_F_MARK_MANGLED_0)
+    };
     let csum_off = pkt.l4_csum_off();
     if old_addr != new_addr {
         ctx.l4_csum_replace(
@@ -520,7 +568,12 @@ fn rewrite(
         ctx.store(addr_off, &new_addr, 0)?;
     }
     if old_port != new_port {
-        ctx.l4_csum_replace(csum_off, u64::from(old_port), u64::from(new_port), mangled | 2)?;
+        ctx.l4_csum_replace(
+            csum_off,
+            u64::from(old_port),
+            u64::from(new_port),
+            mangled | 2,
+        )?;
         ctx.store(port_off, &new_port, 0)?;
     }
     Ok(())

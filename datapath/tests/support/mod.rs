@@ -27,3 +27,4 @@ macro_rules! require_root {
 pub fn sa(ip: [u8; 4], port: u16) -> SocketAddrV4 {
     SocketAddrV4::new(Ipv4Addr::from(ip), port)
 }
+pub mod topo;

@@ -1,0 +1,61 @@
+# svclab — recipes. `just setup` once on a fresh machine (the others run it
+# when something is missing); `just test` as root runs every test.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+export PATH := env_var('HOME') + "/.cargo/bin:" + env_var('PATH')
+
+# List the recipes.
+default:
+    @just --list
+
+# Install what a fresh Debian machine with rustup lacks (idempotent).
+setup:
+    bash scripts/bootstrap.sh
+
+# Run setup only when a tool is missing (quiet when all is there).
+_ensure:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! bpf-linker --version >/dev/null 2>&1 \
+       || ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src' \
+       || ! command -v ip >/dev/null; then
+      bash scripts/bootstrap.sh
+    fi
+
+# Build user space (and, through build.rs, the eBPF object).
+build: _ensure
+    cargo build --release
+
+# Lints: rustfmt, clippy on user space and on the eBPF crate (bpfel target).
+lint: _ensure
+    cargo fmt --all --check
+    cargo clippy --all-targets -- -D warnings
+    cd datapath/ebpf && cargo +nightly clippy --release --target bpfel-unknown-none -Z build-std=core -- -D warnings
+
+# All tests. Kernel tests (eBPF, netns) need root; without it they print SKIPPED.
+test: _ensure lint
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ "$(id -u)" -ne 0 ]; then
+      echo "warning: not root: eBPF and netns tests will be SKIPPED (run: sudo -E just test)" >&2
+    fi
+    cargo test --workspace --exclude svclab-datapath-ebpf
+    # Nothing a test created may survive it.
+    left="$(ip netns list 2>/dev/null | grep -E '^svl-t' || true)"
+    if [ -n "$left" ]; then echo "tests left netns behind: $left" >&2; exit 1; fi
+
+# Check this machine: root, kernel, eBPF load.
+doctor: build
+    ./target/release/svclab doctor
+
+# Remove leftovers of crashed runs (svl-* netns and their processes).
+clean *ARGS: build
+    ./target/release/svclab clean {{ARGS}}
+
+# Datapath benchmark: ns/packet (CT hit, miss) and TCP conn/s direct vs VIP.
+bench-datapath: _ensure
+    cargo bench -p svclab-datapath --bench datapath
+
+# Every benchmark.
+bench: bench-datapath

@@ -1,0 +1,173 @@
+//! `just bench-datapath`: per-packet cost of `from_pod` (BPF_PROG_TEST_RUN)
+//! for a CT hit and a CT miss, and TCP connections/s from a client pod to a
+//! backend's pod IP directly (no datapath attached) versus to the VIP through
+//! the datapath, all from one run. Needs root.
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::{
+    net::{Ipv4Addr, SocketAddrV4},
+    time::{Duration, Instant},
+};
+
+use support::topo::{self, PodServer, Topology};
+use svclab_datapath::{Backend, Config, Datapath, Frontend, Hook, NetnsRef, pktgen};
+
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 10);
+const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
+const BACKEND: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 20);
+const BACKEND_B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 21);
+const PORT: u16 = 8080;
+
+fn packet_cost() -> anyhow::Result<()> {
+    let mut dp = Datapath::load(NetnsRef::current()?, Config::default())?;
+    let fe = Frontend::tcp(VIP, 80);
+    dp.upsert_service(fe)?;
+    let set: Vec<Backend> = (0..3)
+        .map(|i| Backend::active(SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 20 + i), PORT)))
+        .collect();
+    dp.set_backends(fe, &set)?;
+    let n = 20_000u16;
+    // A rewritten packet would not be a service packet any more, so every
+    // run gets a fresh copy (repeat = 1) and the kernel-timed durations add up.
+    let mut miss = Duration::ZERO;
+    let mut hit = Duration::ZERO;
+    for i in 0..n {
+        let src = SocketAddrV4::new(CLIENT, 10_000 + i);
+        let syn = pktgen::tcp(src, fe.addr(), pktgen::TCP_SYN, b"");
+        miss += dp.run_packet(Hook::FromPod, &syn, 1)?.duration;
+        let ack = pktgen::tcp(src, fe.addr(), pktgen::TCP_ACK, b"");
+        hit += dp.run_packet(Hook::FromPod, &ack, 1)?.duration;
+    }
+    // Fixed cost of one BPF_PROG_TEST_RUN: a non-IP frame exits at once.
+    let mut base = Duration::ZERO;
+    let mut arp = vec![0xffu8; 6];
+    arp.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x08, 0x06]);
+    arp.extend_from_slice(&[0u8; 28]);
+    for _ in 0..n {
+        base += dp.run_packet(Hook::FromPod, &arp, 1)?.duration;
+    }
+    let per = |d: Duration| d.as_nanos() as f64 / f64::from(n);
+    println!(
+        "from_pod non-IP:  {:>7.0} ns/packet  (test-run floor: timer and skb setup)",
+        per(base)
+    );
+    println!(
+        "from_pod CT miss: {:>7.0} ns/packet  ({n} SYNs, BPF_PROG_TEST_RUN)",
+        per(miss)
+    );
+    println!(
+        "from_pod CT hit:  {:>7.0} ns/packet  ({n} ACKs, BPF_PROG_TEST_RUN)",
+        per(hit)
+    );
+    Ok(())
+}
+
+/// TCP retransmitted segments and SYN retransmits seen in the calling
+/// thread's netns.
+fn retransmits() -> (u64, u64) {
+    let read = |file: &str, group: &str, field: &str| -> u64 {
+        let text =
+            std::fs::read_to_string(format!("/proc/thread-self/net/{file}")).unwrap_or_default();
+        let mut lines = text.lines().filter(|l| l.starts_with(group));
+        let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+            return 0;
+        };
+        names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .find(|(k, _)| *k == field)
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        read("snmp", "Tcp:", "RetransSegs"),
+        read("netstat", "TcpExt:", "TCPSynRetrans"),
+    )
+}
+
+/// Closed loop, one connection at a time (connect, GET, read until the
+/// server closes), for `secs`; returns connections per second.
+fn conn_rate(client_ns: &NetnsRef, target: SocketAddrV4, secs: f64) -> anyhow::Result<f64> {
+    client_ns.run(|| {
+        let before = retransmits();
+        let start = Instant::now();
+        let mut n = 0u64;
+        while start.elapsed().as_secs_f64() < secs {
+            topo::http_get(target, None)?;
+            n += 1;
+        }
+        let rate = n as f64 / start.elapsed().as_secs_f64();
+        let after = retransmits();
+        let (re, syn) = (after.0 - before.0, after.1 - before.1);
+        if re + syn > 0 {
+            println!(
+                "  note: {target}: {re} retransmitted segments, {syn} SYN retransmits in this run"
+            );
+        }
+        Ok(rate)
+    })?
+}
+
+fn connection_rate() -> anyhow::Result<()> {
+    let mut topo = Topology::new();
+    topo.add_pod("client", CLIENT);
+    // Separate backends for (a) and (b): through the NAT the client's tuple
+    // (to the VIP) and the server's (to the pod IP) differ, so a direct run's
+    // server-side TIME_WAITs would challenge the VIP run's SYNs (different ISN
+    // and timestamp bases) and turn the comparison into a SYN-retransmit count.
+    topo.add_pod("backend-a", BACKEND);
+    topo.add_pod("backend-b", BACKEND_B);
+    let _servers = [
+        PodServer::start(topo.pod("backend-a"), PORT),
+        PodServer::start(topo.pod("backend-b"), PORT),
+    ];
+    let client_ns = NetnsRef::named(&topo.pod("client").netns)?;
+    let direct = SocketAddrV4::new(BACKEND, PORT);
+    let fe = Frontend::tcp(VIP, 80);
+    let mut dp = Datapath::load(NetnsRef::named(&topo.node)?, Config::default())?;
+    dp.upsert_service(fe)?;
+    dp.set_backends(fe, &[Backend::active(SocketAddrV4::new(BACKEND_B, PORT))])?;
+    let secs = 2.0;
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    conn_rate(&client_ns, direct, 0.5)?; // warm up neighbours and caches
+    for _ in 0..5 {
+        a.push(conn_rate(&client_ns, direct, secs)?);
+        for pod in &topo.pods {
+            dp.attach(&pod.lxc)?;
+        }
+        b.push(conn_rate(&client_ns, fe.addr(), secs)?);
+        for pod in &topo.pods {
+            dp.detach(&pod.lxc)?;
+        }
+    }
+    dp.close()?;
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (ma, mb) = (median(&mut a), median(&mut b));
+    println!("TCP conn/s (a) client pod -> backend pod IP, no datapath: {ma:>8.0}  runs {a:.0?}");
+    println!("TCP conn/s (b) client pod -> VIP through the datapath:    {mb:>8.0}  runs {b:.0?}");
+    println!(
+        "ratio b/a: {:.3}  (goal >= 0.95; 5 interleaved runs of {secs} s each, medians;",
+        mb / ma
+    );
+    println!(
+        "           one closed-loop client thread, connection per request, server closes first)"
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    // `cargo test --benches` runs bench binaries with no `--bench`: do nothing then.
+    if !std::env::args().any(|a| a == "--bench") {
+        return Ok(());
+    }
+    if !support::have_root("bench-datapath") {
+        return Ok(());
+    }
+    packet_cost()?;
+    connection_rate()?;
+    Ok(())
+}

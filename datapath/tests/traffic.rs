@@ -1,0 +1,227 @@
+//! Real traffic through the datapath in network namespaces: one node, a
+//! client pod and three backend pods running small HTTP servers, the
+//! programs attached to the pods' lxc veths. One test runs the scenarios in
+//! sequence so it can assert at the end that nothing it created is left.
+mod support;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::{Ipv4Addr, SocketAddrV4},
+    time::Duration,
+};
+
+use support::topo::{self, PodServer, Topology};
+use svclab_datapath::{Backend, Config, CtKind, CtReuse, Datapath, Frontend, NetnsRef, Reason};
+
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 10);
+const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
+const PORT: u16 = 8080;
+
+struct Cluster {
+    dp: Datapath,
+    servers: Vec<PodServer>,
+    topo: Topology,
+}
+
+impl Cluster {
+    fn new(config: Config) -> Self {
+        let mut topo = Topology::new();
+        topo.add_pod("client", CLIENT_IP);
+        for i in 0..3u8 {
+            topo.add_pod(&format!("backend-{i}"), Ipv4Addr::new(198, 18, 0, 20 + i));
+        }
+        let mut dp =
+            Datapath::load(NetnsRef::named(&topo.node).expect("node netns"), config).expect("load");
+        for pod in &topo.pods {
+            dp.attach(&pod.lxc).expect("attach");
+        }
+        let fe = Frontend::tcp(VIP, 80);
+        dp.upsert_service(fe).expect("service");
+        let backends: Vec<Backend> = topo.pods[1..]
+            .iter()
+            .map(|p| Backend::active(SocketAddrV4::new(p.ip, PORT)))
+            .collect();
+        dp.set_backends(fe, &backends).expect("backends");
+        let servers = topo.pods[1..]
+            .iter()
+            .map(|p| PodServer::start(p, PORT))
+            .collect();
+        Cluster { dp, servers, topo }
+    }
+
+    /// Runs `f` on a thread inside the client pod's netns.
+    fn in_client<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        NetnsRef::named(&self.topo.pod("client").netns)
+            .expect("client netns")
+            .run(f)
+            .expect("enter client netns")
+    }
+}
+
+fn vip() -> SocketAddrV4 {
+    SocketAddrV4::new(VIP, 80)
+}
+
+/// `http_get` from a bound port, retrying while the previous connection on
+/// that port is still finishing its close (EADDRINUSE).
+fn get_from(port: u16) -> (SocketAddrV4, String) {
+    let mut last = None;
+    for _ in 0..50 {
+        match topo::http_get(vip(), Some(SocketAddrV4::new(CLIENT_IP, port))) {
+            Ok(r) => return r,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                std::thread::sleep(Duration::from_millis(5));
+                last = Some(e);
+            }
+            Err(e) => panic!("request from port {port}: {e}"),
+        }
+    }
+    panic!("port {port} stayed in use: {last:?}");
+}
+
+fn connections_all_succeed_and_are_counted() {
+    let c = Cluster::new(Config::default());
+    let results = c.in_client(|| {
+        (0..300)
+            .map(|_| topo::http_get(vip(), None))
+            .collect::<Vec<_>>()
+    });
+    let mut per_pod: BTreeMap<String, u64> = BTreeMap::new();
+    for r in results {
+        let (peer, pod) = r.expect("every connection to the VIP succeeds");
+        assert_eq!(peer, vip(), "the client sees the VIP as its peer");
+        *per_pod.entry(pod).or_default() += 1;
+    }
+    assert_eq!(per_pod.values().sum::<u64>(), 300);
+    assert_eq!(per_pod.len(), 3, "all backends served: {per_pod:?}");
+
+    let counters = c.dp.counters().expect("counters");
+    let selections: u64 = counters.backends.values().map(|s| s.selections).sum();
+    assert_eq!(
+        selections, 300,
+        "per-backend selections sum to the connections"
+    );
+    for (i, pod) in c.topo.pods[1..].iter().enumerate() {
+        let sel = counters.backends[&SocketAddrV4::new(pod.ip, PORT)].selections;
+        assert_eq!(
+            sel, per_pod[&pod.name],
+            "datapath and client agree for {}",
+            pod.name
+        );
+        assert_eq!(
+            c.servers[i]
+                .served
+                .load(std::sync::atomic::Ordering::Relaxed),
+            sel
+        );
+    }
+    let ct = c.dp.ct_entries().expect("ct");
+    let service: Vec<_> = ct.iter().filter(|e| e.kind == CtKind::Service).collect();
+    assert_eq!(service.len(), 300, "one service CT entry per flow");
+    let ports: BTreeSet<u16> = service.iter().map(|e| e.client.port()).collect();
+    assert_eq!(ports.len(), 300);
+    assert!(
+        service
+            .iter()
+            .all(|e| e.target == vip() && e.backend.is_some())
+    );
+    assert_eq!(ct.iter().filter(|e| e.kind == CtKind::Out).count(), 300);
+    assert!(
+        counters.reason(Reason::RevNat) >= 600,
+        "replies were reverse-NATed"
+    );
+    assert_eq!(
+        counters.reason(Reason::DropNoBackend) + counters.reason(Reason::DropRewrite),
+        0
+    );
+    c.dp.close().expect("detach cleanly");
+}
+
+/// 20 fixed source ports, each reused `rounds` times; returns port → pods seen.
+fn reuse_ports(c: &Cluster, rounds: usize, pause: Duration) -> BTreeMap<u16, Vec<String>> {
+    c.in_client(|| {
+        let mut seen: BTreeMap<u16, Vec<String>> = BTreeMap::new();
+        for round in 0..rounds {
+            if round > 0 {
+                std::thread::sleep(pause);
+            }
+            for port in 50000..50020u16 {
+                let (peer, pod) = get_from(port);
+                assert_eq!(peer, vip());
+                seen.entry(port).or_default().push(pod);
+            }
+        }
+        seen
+    })
+}
+
+fn legacy_pins_reused_ports() {
+    let c = Cluster::new(Config {
+        ct_reuse: CtReuse::Legacy,
+        ..Default::default()
+    });
+    let seen = reuse_ports(&c, 8, Duration::from_millis(50));
+    for (port, pods) in &seen {
+        assert!(
+            pods.iter().all(|p| p == &pods[0]),
+            "legacy: port {port} moved between backends: {pods:?}"
+        );
+    }
+    let counters = c.dp.counters().expect("counters");
+    assert_eq!(
+        counters.reason(Reason::CtReopen),
+        20 * 7,
+        "every reuse reopened its entry"
+    );
+    assert_eq!(counters.reason(Reason::CtRebalance), 0);
+    c.dp.close().expect("detach");
+}
+
+fn close_rebalance_moves_reused_ports() {
+    let grace = Duration::from_millis(100);
+    let c = Cluster::new(Config {
+        ct_reuse: CtReuse::CloseRebalance { grace },
+        ..Default::default()
+    });
+    let seen = reuse_ports(&c, 6, grace * 3);
+    let moved = seen
+        .values()
+        .filter(|pods| pods.iter().any(|p| p != &pods[0]))
+        .count();
+    // Each reuse reselects at random over 3 backends: a port staying put for
+    // 5 reuses has probability (1/3)^5.
+    assert!(
+        moved >= 18,
+        "close-rebalance: only {moved}/20 ports changed backend: {seen:?}"
+    );
+    let counters = c.dp.counters().expect("counters");
+    assert_eq!(counters.reason(Reason::CtRebalance), 20 * 5);
+    c.dp.close().expect("detach");
+}
+
+#[test]
+fn real_traffic_through_the_datapath() {
+    require_root!();
+    let before_fds = topo::bpf_fds();
+    let prefix = format!("svl-t{}", std::process::id());
+
+    connections_all_succeed_and_are_counted();
+    legacy_pins_reused_ports();
+    close_rebalance_moves_reused_ports();
+
+    assert!(
+        topo::netns_with_prefix(&prefix).is_empty(),
+        "leftover netns: {:?}",
+        topo::netns_with_prefix(&prefix)
+    );
+    assert_eq!(
+        topo::bpf_fds(),
+        before_fds,
+        "leftover BPF programs, maps or links"
+    );
+    assert!(
+        topo::child_processes().is_empty(),
+        "leftover processes: {:?}",
+        topo::child_processes()
+    );
+}

@@ -1,0 +1,123 @@
+//! `svclab clean`: finds what crashed runs left behind from the kernel's own
+//! state (named netns under /run/netns carrying the `svl-` prefix), ends the
+//! processes living in them by PID, and deletes the namespaces. Anything
+//! without the prefix is never touched.
+use std::{
+    ffi::CString,
+    os::unix::fs::MetadataExt as _,
+    path::{Path, PathBuf},
+};
+
+/// Every netns a run creates starts with this.
+pub const PREFIX: &str = "svl-";
+const NETNS_DIR: &str = "/run/netns";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CleanError {
+    #[error("invalid run id {0:?}: use letters, digits and '_' only")]
+    BadRunId(String),
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A leftover namespace and the PIDs inside it.
+#[derive(Debug)]
+pub struct Leftover {
+    pub netns: String,
+    pub pids: Vec<u32>,
+}
+
+/// Namespaces of crashed runs (`run` limits to one run id).
+pub fn find(run: Option<&str>) -> Result<Vec<Leftover>, CleanError> {
+    if let Some(r) = run
+        && (r.is_empty() || !r.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
+        return Err(CleanError::BadRunId(r.into()));
+    }
+    let prefix = match run {
+        Some(r) => format!("{PREFIX}{r}-"),
+        None => PREFIX.to_owned(),
+    };
+    let dir = match std::fs::read_dir(NETNS_DIR) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(CleanError::Io {
+                op: "read",
+                path: NETNS_DIR.into(),
+                source,
+            });
+        }
+    };
+    let mut out = Vec::new();
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(&prefix) {
+            continue;
+        }
+        let pids = match std::fs::metadata(entry.path()) {
+            Ok(m) => pids_in_netns(m.dev(), m.ino()),
+            Err(_) => Vec::new(),
+        };
+        out.push(Leftover { netns: name, pids });
+    }
+    out.sort_by(|a, b| a.netns.cmp(&b.netns));
+    Ok(out)
+}
+
+/// PIDs whose network namespace is the one with this (dev, inode).
+fn pids_in_netns(dev: u64, ino: u64) -> Vec<u32> {
+    let me = std::process::id();
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+                .filter(|pid| *pid != me)
+                .filter(|pid| {
+                    std::fs::metadata(format!("/proc/{pid}/ns/net"))
+                        .map(|m| m.dev() == dev && m.ino() == ino)
+                        .unwrap_or(false)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Kills the leftover's processes (SIGKILL, by PID) and deletes its netns
+/// the way `ip netns del` does: unmount the bind mount, remove the file.
+pub fn remove(l: &Leftover) -> Result<(), CleanError> {
+    for pid in &l.pids {
+        let pid = i32::try_from(*pid).unwrap_or(0);
+        if pid > 1 {
+            // SAFETY: kill(2) on a specific PID found in this netns.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    let path = Path::new(NETNS_DIR).join(&l.netns);
+    let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| CleanError::Io {
+        op: "path",
+        path: path.clone(),
+        source: std::io::ErrorKind::InvalidInput.into(),
+    })?;
+    // SAFETY: valid C string; MNT_DETACH so a busy namespace still unmounts.
+    if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINVAL) {
+            return Err(CleanError::Io {
+                op: "umount",
+                path,
+                source: e,
+            });
+        }
+    }
+    std::fs::remove_file(&path).map_err(|source| CleanError::Io {
+        op: "remove",
+        path,
+        source,
+    })
+}
