@@ -40,10 +40,18 @@ test: _ensure lint
     if [ "$(id -u)" -ne 0 ]; then
       echo "warning: not root: eBPF and netns tests will be SKIPPED (run: sudo -E just test)" >&2
     fi
-    cargo test --workspace --exclude svclab-datapath-ebpf
+    log="$(mktemp)"
+    trap 'rm -f "$log"' EXIT
+    cargo test --workspace --exclude svclab-datapath-ebpf 2>&1 | tee "$log"
     # Nothing a test created may survive it.
     left="$(ip netns list 2>/dev/null | grep -E '^svl-t' || true)"
     if [ -n "$left" ]; then echo "tests left netns behind: $left" >&2; exit 1; fi
+    # One closing line over every test binary (cargo's last line is often a
+    # doc-test binary with 0 tests).
+    passed=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
+    failed=$(grep -oE '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
+    skipped=$(grep -c '^SKIPPED ' "$log" || true)
+    echo "tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
 
 # Check this machine: root, kernel, eBPF load.
 doctor: build
