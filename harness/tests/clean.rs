@@ -12,7 +12,11 @@ fn ip(args: &[&str]) {
 fn clean_removes_a_crashed_runs_netns_and_processes_by_prefix_only() {
     // SAFETY: no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED clean test: needs root (netns); run `just test` as root");
+        // Straight to stderr: libtest captures eprintln! of passing tests.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!("SKIPPED clean test: needs root (netns); run `just test` as root\n").as_bytes(),
+        );
         return;
     }
     let run = format!("c{}", std::process::id());

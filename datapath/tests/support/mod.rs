@@ -11,7 +11,15 @@ pub fn have_root(test: &str) -> bool {
     if unsafe { libc::geteuid() } == 0 {
         return true;
     }
-    eprintln!("SKIPPED {test}: needs root (BPF and netns); run `just test` as root");
+    // Straight to stderr: libtest captures eprintln! of passing tests.
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!(
+            "SKIPPED {}: needs root (BPF and netns); run `just test` as root\n",
+            std::thread::current().name().unwrap_or(test)
+        )
+        .as_bytes(),
+    );
     false
 }
 
