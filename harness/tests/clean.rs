@@ -15,7 +15,7 @@ fn clean_removes_a_crashed_runs_netns_and_processes_by_prefix_only() {
         // Straight to stderr: libtest captures eprintln! of passing tests.
         let _ = std::io::Write::write_all(
             &mut std::io::stderr(),
-            format!("SKIPPED clean test: needs root (netns); run `just test` as root\n").as_bytes(),
+            b"SKIPPED clean test: needs root (netns); run `just test` as root\n",
         );
         return;
     }
