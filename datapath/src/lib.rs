@@ -687,6 +687,24 @@ impl Datapath {
     }
 }
 
+/// Names of the programs attached through TCX to `ifname` in `netns`, as
+/// (ingress, egress). What `tc filter show` would list for a clsact setup.
+pub fn tcx_programs(netns: &NetnsRef, ifname: &str) -> Result<(Vec<String>, Vec<String>)> {
+    let query = |ty: TcAttachType| -> Result<Vec<String>> {
+        let (_, progs) = SchedClassifier::query_tcx(ifname, ty).map_err(|e| Error::Attach {
+            netns: netns.name().into(),
+            ifname: ifname.into(),
+            hook: "tcx query",
+            source: Box::new(e),
+        })?;
+        Ok(progs
+            .iter()
+            .map(|p| p.name_as_str().unwrap_or("?").to_owned())
+            .collect())
+    };
+    netns.run(|| Ok((query(TcAttachType::Ingress)?, query(TcAttachType::Egress)?)))?
+}
+
 fn program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut SchedClassifier> {
     ebpf.program_mut(name)
         .ok_or(Error::Missing {
