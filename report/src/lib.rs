@@ -1,0 +1,2 @@
+//! svclab run records and reports.
+pub mod record;

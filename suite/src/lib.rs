@@ -1,0 +1,3 @@
+//! svclab suite files: model, parsing and validation.
+mod duration;
+pub mod model;

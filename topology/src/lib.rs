@@ -1,0 +1,1 @@
+//! svclab cluster topology (see the crate description).
