@@ -44,7 +44,7 @@ test: _ensure lint
     trap 'rm -f "$log"' EXIT
     cargo test --workspace --exclude svclab-datapath-ebpf 2>&1 | tee "$log"
     # Nothing a test created may survive it.
-    left="$(ip netns list 2>/dev/null | grep -E '^svl-t' || true)"
+    left="$(ip netns list 2>/dev/null | grep -E '^svl-' || true)"
     if [ -n "$left" ]; then echo "tests left netns behind: $left" >&2; exit 1; fi
     # One closing line over every test binary (cargo's last line is often a
     # doc-test binary with 0 tests).
@@ -52,6 +52,15 @@ test: _ensure lint
     failed=$(grep -oE '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
     skipped=$(grep -c '^SKIPPED ' "$log" || true)
     echo "tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
+
+# Run a suite end to end (needs root): `just run suites/ct-port-reuse-legacy.yaml`.
+# Extra flags go to `svclab run` (e.g. --time-scale 0.5, --out DIR, -q).
+run SUITE *ARGS: build
+    ./target/release/svclab run {{SUITE}} {{ARGS}}
+
+# Validate suites without touching the kernel.
+validate +SUITES: build
+    ./target/release/svclab validate {{SUITES}}
 
 # Check this machine: root, kernel, eBPF load.
 doctor: build
@@ -65,5 +74,8 @@ clean *ARGS: build
 bench-datapath: _ensure
     cargo bench -p svclab-datapath --bench datapath
 
-# Every benchmark.
+# Every benchmark: datapath, topology build/teardown vs `ip -batch`, and the
+# client's conn/s through the VIP vs wrk.
 bench: bench-datapath
+    cargo bench -p svclab-topology --bench topology
+    cargo bench -p svclab --bench client

@@ -85,10 +85,14 @@ pub const TC_ACT_SHOT: u32 = 2;
 /// Per-backend counters, summed over CPUs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BackendStats {
+    /// New flows given to it (CT miss).
     pub selections: u64,
+    /// Existing CT entries moved to it (rebalance, backend gone).
     pub reselections: u64,
     pub packets: u64,
     pub bytes: u64,
+    /// Connections opened to it (SYNs DNATed), however the CT lookup went.
+    pub syns: u64,
 }
 
 /// All datapath counters, summed over CPUs.
@@ -656,6 +660,7 @@ impl Datapath {
                 s.reselections += x.reselections;
                 s.packets += x.packets;
                 s.bytes += x.bytes;
+                s.syns += x.syns;
             }
             c.backends.insert(b.addr, s);
         }

@@ -118,6 +118,7 @@ fn dnat_rewrites_headers_and_checksums_tcp_and_udp() {
     assert_eq!(c.reason(Reason::CtNew), 2);
     assert_eq!(c.backends[&bs[0]].selections, 1);
     assert_eq!(c.backends[&bs[0]].packets, 1);
+    assert_eq!(c.backends[&bs[0]].syns, 1, "a SYN counts as a connection");
 }
 
 #[test]
@@ -193,6 +194,8 @@ fn legacy_syn_after_fin_reopens_with_the_same_backend() {
     }
     let c = dp.counters().expect("counters");
     assert_eq!(c.reason(Reason::CtReopen), 50);
+    // Every SYN is a connection to its backend, reopened or not.
+    assert_eq!(c.backends.values().map(|s| s.syns).sum::<u64>(), 100);
     assert_eq!(c.reason(Reason::CtRebalance), 0);
 }
 

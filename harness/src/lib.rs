@@ -4,6 +4,12 @@
 //! (`doctor`) and cleans up after crashed runs (`clean`).
 pub mod clean;
 pub mod cli;
+pub mod client;
+pub mod cluster;
+pub mod metrics;
+pub mod pods;
+pub mod podserver;
+pub mod runner;
 
 use std::{net::Ipv4Addr, process::ExitCode};
 
@@ -15,6 +21,29 @@ use crate::cli::{Cli, Command};
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Doctor => doctor(),
+        Command::PodServer(args) => {
+            podserver::serve(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { suites } => {
+            let mut bad = false;
+            for path in &suites {
+                match svclab_suite::load(path) {
+                    Ok(l) => println!("{}: ok ({})", path.display(), l.suite.name),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        bad = true;
+                    }
+                }
+            }
+            Ok(ExitCode::from(if bad { 2 } else { 0 }))
+        }
+        Command::Run {
+            suites,
+            out,
+            quiet,
+            time_scale,
+        } => run_cmd(&suites, out, quiet, time_scale),
         Command::Clean { run, dry_run } => {
             let leftovers = match clean::find(run.as_deref()) {
                 Err(e @ clean::CleanError::BadRunId(_)) => {
@@ -41,6 +70,84 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn run_cmd(
+    paths: &[std::path::PathBuf],
+    out: std::path::PathBuf,
+    quiet: bool,
+    time_scale: f64,
+) -> anyhow::Result<ExitCode> {
+    if !(time_scale.is_finite() && (0.01..=100.0).contains(&time_scale)) {
+        eprintln!("svclab: --time-scale must be between 0.01 and 100, got {time_scale}");
+        return Ok(ExitCode::from(2));
+    }
+    // Validate everything before any kernel state exists.
+    let mut loaded = Vec::new();
+    for p in paths {
+        match svclab_suite::load(p) {
+            Ok(l) => loaded.push(l),
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!(
+            "svclab run needs root: it creates network namespaces and loads eBPF programs (try: sudo -E just run <suite>)"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+    let opts = runner::RunOptions {
+        out,
+        time_scale,
+        quiet,
+        stop: std::sync::Arc::clone(&stop),
+        exe: std::env::current_exe().context("locating the svclab executable")?,
+    };
+    let mut worst = 0u8;
+    for l in &loaded {
+        eprintln!("== {} ({})", l.suite.name, l.path.display());
+        let outcome = runner::run_suite(l, &opts)?;
+        let r = &outcome.record;
+        for e in &r.expectations {
+            let measured = e.measured.map_or("n/a".to_owned(), |v| format!("{v:.4}"));
+            eprintln!(
+                "   {} {} over [{:.0}s, {:.0}s]: {measured} (min {:?}, max {:?})",
+                if e.pass { "PASS" } else { "FAIL" },
+                e.metric,
+                e.window_s[0],
+                e.window_s[1],
+                e.min,
+                e.max
+            );
+        }
+        if let Some(err) = &r.error {
+            eprintln!("   error: {err}");
+        }
+        eprintln!(
+            "   verdict: {:?}; report: {}",
+            outcome.verdict,
+            outcome.dir.join("index.html").display()
+        );
+        let code = match outcome.verdict {
+            svclab_report::record::Verdict::Pass => 0,
+            svclab_report::record::Verdict::Interrupted => 130,
+            _ => 1,
+        };
+        worst = worst.max(code);
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
+    }
+    Ok(ExitCode::from(worst))
 }
 
 fn doctor() -> anyhow::Result<ExitCode> {

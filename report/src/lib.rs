@@ -1,2 +1,15 @@
-//! svclab run records and reports.
+//! svclab run records and reports: the run record the runner saves
+//! (`run.json`), figures derived from it, and the self-contained HTML page
+//! with its SVG charts. Everything here is a pure function of a
+//! [`RunRecord`], so any saved run can be re-rendered without the kernel.
+mod chart;
+pub mod derive;
+pub mod html;
 pub mod record;
+pub mod sample;
+pub mod write;
+
+pub use derive::{ExpectationSpec, METRICS, Summary, evaluate, metric, shares, summarize};
+pub use html::render;
+pub use record::{RunRecord, SCHEMA_VERSION, Verdict};
+pub use write::{ReportError, read_record, rerender, write_report};

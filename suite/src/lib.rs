@@ -1,3 +1,77 @@
-//! svclab suite files: model, parsing and validation.
+//! svclab suite files: the typed model, loading, and validation with
+//! `file:line:column: field.path: message` errors.
+//!
+//! [`load`] is the harness's entry point: it reads a suite, types it with
+//! serde_yaml, checks every rule ([`validate`]) and returns a
+//! [`LoadedSuite`]. Nothing here touches the kernel; the harness creates no
+//! state until this has succeeded.
 mod duration;
+mod error;
+mod index;
 pub mod model;
+mod timeline;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+pub use error::{Diagnostic, SuiteError};
+pub use index::{Node, NodeKind, PathIndex, Pos};
+pub use model::{Dur, METRICS, Suite};
+pub use validate::{check, validate};
+
+/// A suite read from a file and validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadedSuite {
+    /// The typed suite; `name` is the file stem when the file gives none.
+    pub suite: Suite,
+    /// The path it was read from, as given.
+    pub path: PathBuf,
+    /// The file's text.
+    pub text: String,
+    /// The leading `#` comment block (what the suite shows, which verdict
+    /// to expect), `# ` stripped, lines joined with `\n`.
+    pub header: String,
+}
+
+/// Reads, types and validates the suite at `path`.
+pub fn load(path: &Path) -> Result<LoadedSuite, SuiteError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SuiteError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Types and validates suite `text`; `path` names it in errors and gives the
+/// default suite name.
+pub fn parse(text: &str, path: &Path) -> Result<LoadedSuite, SuiteError> {
+    // The index reads the text first: it reports syntax errors with a field
+    // path, and the typing errors below need its positions.
+    let index = PathIndex::build(text, path).map_err(|e| error::prefer_libyaml(e, text))?;
+    let de = serde_yaml::Deserializer::from_str(text);
+    let mut suite: Suite =
+        serde_path_to_error::deserialize(de).map_err(|e| error::from_typing(e, &index))?;
+    if suite.name.is_empty() {
+        suite.name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+    }
+    validate(&suite, &index)?;
+    Ok(LoadedSuite {
+        suite,
+        path: path.to_owned(),
+        text: text.to_owned(),
+        header: header(text),
+    })
+}
+
+/// The leading comment block: consecutive `#` lines at the top of the file.
+#[must_use]
+pub fn header(text: &str) -> String {
+    text.lines()
+        .map_while(|l| l.trim_end_matches('\r').strip_prefix('#'))
+        .map(|l| l.strip_prefix(' ').unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

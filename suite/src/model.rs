@@ -162,7 +162,12 @@ fn d10() -> Dur {
 }
 impl Default for Timeouts {
     fn default() -> Self {
-        Self { syn: d60(), tcp: d8000(), close: d10(), non_tcp: d60() }
+        Self {
+            syn: d60(),
+            tcp: d8000(),
+            close: d10(),
+            non_tcp: d60(),
+        }
     }
 }
 
@@ -222,7 +227,13 @@ fn default_closer() -> Closer {
 }
 impl Default for ServerSpec {
     fn default() -> Self {
-        Self { port: d8080(), workers: d4(), backlog: d128(), service_time: Dur::default(), close: default_closer() }
+        Self {
+            port: d8080(),
+            workers: d4(),
+            backlog: d128(),
+            service_time: Dur::default(),
+            close: default_closer(),
+        }
     }
 }
 
@@ -290,7 +301,10 @@ fn default_range() -> [u16; 2] {
 }
 impl Default for SourcePorts {
     fn default() -> Self {
-        Self { mode: default_port_mode(), range: default_range() }
+        Self {
+            mode: default_port_mode(),
+            range: default_range(),
+        }
     }
 }
 
@@ -334,7 +348,12 @@ fn d512() -> u32 {
 }
 impl Default for Load {
     fn default() -> Self {
-        Self { mode: default_load_mode(), rate: d200(), concurrency: d8(), max_in_flight: d512() }
+        Self {
+            mode: default_load_mode(),
+            rate: d200(),
+            concurrency: d8(),
+            max_in_flight: d512(),
+        }
     }
 }
 
@@ -379,8 +398,10 @@ fn d2s() -> Dur {
 }
 
 /// One timeline entry: `at:` plus exactly one action key.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// `Deserialize` is written by hand in `timeline.rs` (a flattened derive
+/// loses error positions and accepts unknown keys inside the action).
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TimelineEntry {
     /// Offset from the run's start, < suite duration.
     pub at: Dur,
@@ -389,7 +410,7 @@ pub struct TimelineEntry {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
     /// Set a deployment's replicas (0..=200).
     Scale { deployment: String, replicas: u32 },

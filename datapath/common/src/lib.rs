@@ -240,10 +240,13 @@ pub struct BackendCounters {
     pub reselections: u64,
     /// Packets DNATed to this backend.
     pub packets: u64,
-    /// Bytes (L3 length) DNATed to this backend.
+    /// Bytes (skb length) DNATed to this backend.
     pub bytes: u64,
+    /// Connections opened to this backend: SYNs DNATed to it, whether the
+    /// CT entry was new, reused, reopened or rebalanced.
+    pub syns: u64,
 }
-const _: () = assert!(size_of::<BackendCounters>() == 32);
+const _: () = assert!(size_of::<BackendCounters>() == 40);
 
 /// Why the datapath did what it did; index of the per-CPU reason counters.
 /// Every drop has a reason here.

@@ -398,6 +398,9 @@ fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
     if let Some(c) = backend_counters(backend_id) {
         c.packets += 1;
         c.bytes += len;
+        if syn {
+            c.syns += 1;
+        }
     }
     Ok(TC_ACT_OK)
 }

@@ -1,0 +1,574 @@
+//! The nginx-like client: runs on its own OS thread inside the client pod's
+//! netns with a current-thread tokio runtime, sends HTTP requests to a
+//! service VIP — a new connection per request (nginx's upstream default) or
+//! a keep-alive pool — from kernel ephemeral ports or an explicit bound port
+//! pool, open loop (constant arrival rate) or closed loop (fixed
+//! concurrency), bounded in time. Each request yields one immutable
+//! [`RequestRecord`] sent to a single aggregator.
+use std::{
+    io,
+    net::{Ipv4Addr, SocketAddrV4},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+        mpsc,
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use svclab_datapath::NetnsRef;
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::{TcpSocket, TcpStream},
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Connection {
+    PerRequest,
+    KeepAlive { pool: u32 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ports {
+    /// Kernel-chosen (the netns's ip_local_port_range applies).
+    Ephemeral,
+    /// Bind each connection to the next port of [low, high], round robin.
+    Pool { low: u16, high: u16 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Load {
+    Open { rate: u32, max_in_flight: u32 },
+    Closed { concurrency: u32 },
+}
+
+#[derive(Debug)]
+pub struct ClientPlan {
+    pub index: u16,
+    pub name: String,
+    pub netns: NetnsRef,
+    pub local_ip: Ipv4Addr,
+    pub target: SocketAddrV4,
+    pub connection: Connection,
+    pub ports: Ports,
+    pub load: Load,
+    /// Offset from the run start when it begins sending.
+    pub start: Duration,
+    /// How long it sends.
+    pub duration: Duration,
+    pub timeout: Duration,
+}
+
+/// Why a request failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorKind {
+    ConnectTimeout,
+    Refused,
+    Reset,
+    /// connect(): no free local port / 4-tuple (EADDRNOTAVAIL).
+    AddrNotAvail,
+    /// bind(): every pool port tried was busy.
+    AddrInUse,
+    /// The response did not arrive within the timeout.
+    Timeout,
+    /// The connection closed before a full response.
+    Eof,
+    BadResponse,
+    /// Open loop: too many requests in flight; not sent.
+    Overload,
+    Other,
+}
+
+impl ErrorKind {
+    pub const fn name(self) -> &'static str {
+        match self {
+            ErrorKind::ConnectTimeout => "connect_timeout",
+            ErrorKind::Refused => "refused",
+            ErrorKind::Reset => "reset",
+            ErrorKind::AddrNotAvail => "addr_not_avail",
+            ErrorKind::AddrInUse => "addr_in_use",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Eof => "eof",
+            ErrorKind::BadResponse => "bad_response",
+            ErrorKind::Overload => "overload",
+            ErrorKind::Other => "other",
+        }
+    }
+
+    fn from_io(e: &io::Error, connecting: bool) -> Self {
+        match e.kind() {
+            io::ErrorKind::ConnectionRefused => ErrorKind::Refused,
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted => ErrorKind::Reset,
+            io::ErrorKind::AddrNotAvailable => ErrorKind::AddrNotAvail,
+            io::ErrorKind::AddrInUse => ErrorKind::AddrInUse,
+            io::ErrorKind::TimedOut if connecting => ErrorKind::ConnectTimeout,
+            io::ErrorKind::TimedOut => ErrorKind::Timeout,
+            io::ErrorKind::UnexpectedEof => ErrorKind::Eof,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A 2xx response from the named pod.
+    Ok {
+        backend: Arc<str>,
+    },
+    Err(ErrorKind),
+}
+
+/// One request, as the client saw it. Times are ns since the run start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRecord {
+    pub client: u16,
+    /// When the schedule said it should start (open loop) or when it was issued (closed loop).
+    pub scheduled_ns: u64,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub outcome: Outcome,
+    /// Local port of the connection that carried it (0 if none).
+    pub sport: u16,
+    /// The request opened a new connection.
+    pub new_conn: bool,
+}
+
+/// A running client; stop() or drop ends it.
+#[derive(Debug)]
+pub struct ClientHandle {
+    pub name: String,
+    stop: Arc<AtomicBool>,
+    generation: Arc<AtomicU64>,
+    thread: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl ClientHandle {
+    /// Drops pooled connections and starts the port pool anew.
+    pub fn restart(&self) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Waits until the client has sent for its whole duration and stopped.
+    pub fn stop_after_run(&mut self) -> anyhow::Result<()> {
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .map_err(|_| anyhow::anyhow!("client {} panicked", self.name))?,
+            None => Ok(()),
+        }
+    }
+
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .map_err(|_| anyhow::anyhow!("client {} panicked", self.name))?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ClientHandle {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            eprintln!("client {}: {e:#}", self.name);
+        }
+    }
+}
+
+struct Shared {
+    plan: ClientPlan,
+    run_start: Instant,
+    records: mpsc::Sender<RequestRecord>,
+    stop: Arc<AtomicBool>,
+    generation: Arc<AtomicU64>,
+    next_port: AtomicU32,
+    in_flight: AtomicU32,
+}
+
+impl Shared {
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.run_start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+    fn send(&self, r: RequestRecord) {
+        // The aggregator outlives the clients; a closed channel means shutdown.
+        let _ = self.records.send(r);
+    }
+    fn stopped(&self, end: Instant) -> bool {
+        self.stop.load(Ordering::Relaxed) || Instant::now() >= end
+    }
+}
+
+pub fn start(
+    plan: ClientPlan,
+    run_start: Instant,
+    records: mpsc::Sender<RequestRecord>,
+) -> anyhow::Result<ClientHandle> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let generation = Arc::new(AtomicU64::new(0));
+    let name = plan.name.clone();
+    let shared = Arc::new(Shared {
+        plan,
+        run_start,
+        records,
+        stop: Arc::clone(&stop),
+        generation: Arc::clone(&generation),
+        next_port: AtomicU32::new(0),
+        in_flight: AtomicU32::new(0),
+    });
+    let thread = std::thread::Builder::new()
+        .name(format!("client-{name}"))
+        .spawn(move || -> anyhow::Result<()> {
+            shared
+                .plan
+                .netns
+                .enter_current_thread()
+                .context("entering the client netns")?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("tokio runtime")?;
+            rt.block_on(run(shared));
+            Ok(())
+        })
+        .context("spawning client thread")?;
+    Ok(ClientHandle {
+        name,
+        stop,
+        generation,
+        thread: Some(thread),
+    })
+}
+
+async fn run(s: Arc<Shared>) {
+    let begin = s.run_start + s.plan.start;
+    tokio::time::sleep_until(begin.into()).await;
+    let end = begin + s.plan.duration;
+    match (s.plan.load, s.plan.connection) {
+        (
+            Load::Open {
+                rate,
+                max_in_flight,
+            },
+            Connection::PerRequest,
+        ) => {
+            let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+            let mut i: u32 = 0;
+            let mut tasks = tokio::task::JoinSet::new();
+            loop {
+                let due = begin + interval * i;
+                if due >= end || s.stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                tokio::time::sleep_until(due.into()).await;
+                i += 1;
+                let scheduled_ns = u64::try_from((due - s.run_start).as_nanos()).unwrap_or(0);
+                if s.in_flight.load(Ordering::Relaxed) >= max_in_flight {
+                    let now = s.now_ns();
+                    s.send(overload(s.plan.index, scheduled_ns, now));
+                    continue;
+                }
+                s.in_flight.fetch_add(1, Ordering::Relaxed);
+                let s2 = Arc::clone(&s);
+                tasks.spawn(async move {
+                    let r = one_shot(&s2, scheduled_ns).await;
+                    s2.in_flight.fetch_sub(1, Ordering::Relaxed);
+                    s2.send(r);
+                });
+                while tasks.try_join_next().is_some() {}
+            }
+            while tasks.join_next().await.is_some() {}
+        }
+        (Load::Closed { concurrency }, Connection::PerRequest) => {
+            let mut tasks = tokio::task::JoinSet::new();
+            for _ in 0..concurrency.max(1) {
+                let s2 = Arc::clone(&s);
+                tasks.spawn(async move {
+                    while !s2.stopped(end) {
+                        let scheduled_ns = s2.now_ns();
+                        let r = one_shot(&s2, scheduled_ns).await;
+                        let failed = matches!(r.outcome, Outcome::Err(_));
+                        s2.send(r);
+                        if failed {
+                            // Back off a little so a dead target is not hammered.
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                });
+            }
+            while tasks.join_next().await.is_some() {}
+        }
+        (load, Connection::KeepAlive { pool }) => keep_alive(s, load, pool, begin, end).await,
+    }
+}
+
+fn overload(client: u16, scheduled_ns: u64, now: u64) -> RequestRecord {
+    RequestRecord {
+        client,
+        scheduled_ns,
+        start_ns: now,
+        end_ns: now,
+        outcome: Outcome::Err(ErrorKind::Overload),
+        sport: 0,
+        new_conn: false,
+    }
+}
+
+/// Opens a connection (bound to the next pool port if configured).
+async fn connect(s: &Shared) -> Result<TcpStream, ErrorKind> {
+    let attempt = async {
+        match s.plan.ports {
+            Ports::Ephemeral => {
+                let sock = TcpSocket::new_v4().map_err(|e| ErrorKind::from_io(&e, true))?;
+                sock.connect(s.plan.target.into())
+                    .await
+                    .map_err(|e| ErrorKind::from_io(&e, true))
+            }
+            Ports::Pool { low, high } => {
+                let span = u32::from(high - low) + 1;
+                let mut last = ErrorKind::AddrInUse;
+                // A port whose previous connection is still closing is busy:
+                // move on to the next one, a few times at most.
+                for _ in 0..8 {
+                    let off = s.next_port.fetch_add(1, Ordering::Relaxed) % span;
+                    let port = low + u16::try_from(off).unwrap_or(0);
+                    let sock = TcpSocket::new_v4().map_err(|e| ErrorKind::from_io(&e, true))?;
+                    sock.set_reuseaddr(true)
+                        .map_err(|e| ErrorKind::from_io(&e, true))?;
+                    if let Err(e) = sock.bind(SocketAddrV4::new(s.plan.local_ip, port).into()) {
+                        last = ErrorKind::from_io(&e, true);
+                        continue;
+                    }
+                    match sock.connect(s.plan.target.into()).await {
+                        Ok(c) => return Ok(c),
+                        Err(e)
+                            if e.kind() == io::ErrorKind::AddrInUse
+                                || e.kind() == io::ErrorKind::AddrNotAvailable =>
+                        {
+                            last = ErrorKind::from_io(&e, true);
+                        }
+                        Err(e) => return Err(ErrorKind::from_io(&e, true)),
+                    }
+                }
+                Err(last)
+            }
+        }
+    };
+    match tokio::time::timeout(s.plan.timeout, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(ErrorKind::ConnectTimeout),
+    }
+}
+
+fn local_port(c: &TcpStream) -> u16 {
+    c.local_addr().map(|a| a.port()).unwrap_or(0)
+}
+
+/// A request over a new connection that is closed afterwards.
+async fn one_shot(s: &Shared, scheduled_ns: u64) -> RequestRecord {
+    let start_ns = s.now_ns();
+    let deadline = Instant::now() + s.plan.timeout;
+    let (outcome, sport) = match connect(s).await {
+        Err(k) => (Outcome::Err(k), 0),
+        Ok(mut c) => {
+            let sport = local_port(&c);
+            let r = tokio::time::timeout_at(deadline.into(), exchange(&mut c, true)).await;
+            let outcome = match r {
+                Ok(Ok(backend)) => Outcome::Ok { backend },
+                Ok(Err(k)) => Outcome::Err(k),
+                Err(_) => Outcome::Err(ErrorKind::Timeout),
+            };
+            drop(c);
+            (outcome, sport)
+        }
+    };
+    RequestRecord {
+        client: s.plan.index,
+        scheduled_ns,
+        start_ns,
+        end_ns: s.now_ns(),
+        outcome,
+        sport,
+        new_conn: true,
+    }
+}
+
+/// Writes one GET and reads one response; returns the serving pod.
+async fn exchange(c: &mut TcpStream, close: bool) -> Result<Arc<str>, ErrorKind> {
+    let req: &[u8] = if close {
+        b"GET / HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n"
+    } else {
+        b"GET / HTTP/1.1\r\nHost: svc\r\n\r\n"
+    };
+    c.write_all(req)
+        .await
+        .map_err(|e| ErrorKind::from_io(&e, false))?;
+    let mut buf = Vec::with_capacity(256);
+    let mut chunk = [0u8; 1024];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = c
+            .read(&mut chunk)
+            .await
+            .map_err(|e| ErrorKind::from_io(&e, false))?;
+        if n == 0 {
+            return Err(ErrorKind::Eof);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.len() > 16 * 1024 {
+            return Err(ErrorKind::BadResponse);
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let status_ok = head.starts_with("HTTP/1.1 2") || head.starts_with("HTTP/1.0 2");
+    let header = |name: &str| {
+        head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
+        })
+    };
+    let len: usize = header("content-length")
+        .and_then(|v| v.parse().ok())
+        .ok_or(ErrorKind::BadResponse)?;
+    let pod = header("x-pod").ok_or(ErrorKind::BadResponse)?;
+    while buf.len() < head_end + len {
+        let n = c
+            .read(&mut chunk)
+            .await
+            .map_err(|e| ErrorKind::from_io(&e, false))?;
+        if n == 0 {
+            return Err(ErrorKind::Eof);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    if !status_ok {
+        return Err(ErrorKind::BadResponse);
+    }
+    Ok(Arc::from(pod))
+}
+
+/// Keep-alive pool: `pool` connections, each carrying requests one after
+/// another; a failed connection is replaced on the next request.
+async fn keep_alive(s: Arc<Shared>, load: Load, pool: u32, begin: Instant, end: Instant) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<u64>(65536);
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let mut tasks = tokio::task::JoinSet::new();
+    let closed_loop = matches!(load, Load::Closed { .. });
+    let workers = match load {
+        Load::Closed { concurrency } => concurrency.min(pool).max(1),
+        Load::Open { .. } => pool.max(1),
+    };
+    for _ in 0..workers {
+        let s2 = Arc::clone(&s);
+        let rx = Arc::clone(&rx);
+        tasks.spawn(async move {
+            let mut conn: Option<(TcpStream, u64)> = None;
+            loop {
+                let scheduled_ns = if closed_loop {
+                    if s2.stopped(end) {
+                        break;
+                    }
+                    s2.now_ns()
+                } else {
+                    match rx.lock().await.recv().await {
+                        Some(t) => t,
+                        None => break,
+                    }
+                };
+                let start_ns = s2.now_ns();
+                let generation = s2.generation.load(Ordering::Relaxed);
+                if conn.as_ref().is_some_and(|(_, g)| *g != generation) {
+                    conn = None; // restart_client: drop pooled connections
+                }
+                let mut new_conn = false;
+                if conn.is_none() {
+                    match connect(&s2).await {
+                        Ok(c) => {
+                            conn = Some((c, generation));
+                            new_conn = true;
+                        }
+                        Err(k) => {
+                            s2.send(RequestRecord {
+                                client: s2.plan.index,
+                                scheduled_ns,
+                                start_ns,
+                                end_ns: s2.now_ns(),
+                                outcome: Outcome::Err(k),
+                                sport: 0,
+                                new_conn: true,
+                            });
+                            if closed_loop {
+                                tokio::time::sleep(Duration::from_millis(10)).await;
+                            }
+                            if !closed_loop {
+                                s2.in_flight.fetch_sub(1, Ordering::Relaxed);
+                            }
+                            continue;
+                        }
+                    }
+                }
+                let Some((c, _)) = conn.as_mut() else {
+                    continue;
+                };
+                let sport = local_port(c);
+                let r = tokio::time::timeout(s2.plan.timeout, exchange(c, false)).await;
+                let outcome = match r {
+                    Ok(Ok(backend)) => Outcome::Ok { backend },
+                    Ok(Err(k)) => Outcome::Err(k),
+                    Err(_) => Outcome::Err(ErrorKind::Timeout),
+                };
+                if matches!(outcome, Outcome::Err(_)) {
+                    conn = None;
+                }
+                s2.send(RequestRecord {
+                    client: s2.plan.index,
+                    scheduled_ns,
+                    start_ns,
+                    end_ns: s2.now_ns(),
+                    outcome,
+                    sport,
+                    new_conn,
+                });
+                if !closed_loop {
+                    s2.in_flight.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    if let Load::Open {
+        rate,
+        max_in_flight,
+    } = load
+    {
+        let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+        let mut i: u32 = 0;
+        loop {
+            let due = begin + interval * i;
+            if due >= end || s.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            tokio::time::sleep_until(due.into()).await;
+            i += 1;
+            let scheduled_ns = u64::try_from((due - s.run_start).as_nanos()).unwrap_or(0);
+            if s.in_flight.load(Ordering::Relaxed) >= max_in_flight {
+                s.send(overload(s.plan.index, scheduled_ns, s.now_ns()));
+                continue;
+            }
+            s.in_flight.fetch_add(1, Ordering::Relaxed);
+            if tx.send(scheduled_ns).await.is_err() {
+                break;
+            }
+        }
+        drop(tx);
+    }
+    while tasks.join_next().await.is_some() {}
+}

@@ -1,0 +1,428 @@
+//! The `svclab run` process from the outside: exit codes and cleanup after a
+//! bad suite, a failing run, SIGINT mid-run and SIGKILL mid-run (followed by
+//! `svclab clean`). After each, no netns with the run's prefix and no pod
+//! process of the run may remain.
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+fn root() -> bool {
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("lifecycle")
+        .to_owned();
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("SKIPPED {name}: needs root (netns, eBPF); run `just test` as root\n").as_bytes(),
+    );
+    false
+}
+
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+const SMALL: &str = "\
+# lifecycle test suite
+duration: DURATION
+deployments:
+  - { name: web, replicas: 2 }
+services:
+  - { name: web, cluster_ip: 198.19.0.10, port: 80, selector: web }
+clients:
+  - { name: c, service: web, load: { mode: open, rate: 50 } }
+expect:
+  - { metric: ok_rate, min: OKMIN }
+";
+
+fn workdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("svclab-life-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("workdir");
+    d
+}
+
+fn write_suite(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(format!("{name}.yaml"));
+    std::fs::write(&p, text).expect("write suite");
+    p
+}
+
+fn svclab(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_svclab"));
+    c.args(args).stdin(Stdio::null());
+    c
+}
+
+fn svl_netns() -> Vec<String> {
+    std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("svl-r"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits for the run started by `child` to have created its namespaces;
+/// returns its run id.
+fn wait_run_id(before: &[String]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(n) = svl_netns().into_iter().find(|n| !before.contains(n)) {
+            let id = n
+                .trim_start_matches("svl-")
+                .split('-')
+                .next()
+                .unwrap_or("")
+                .to_owned();
+            return id;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run never created its namespaces"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// PIDs whose command line mentions the run's netns (its pod servers).
+fn run_processes(run_id: &str) -> Vec<u32> {
+    let needle = format!("svl-{run_id}-");
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+                .filter(|pid| {
+                    std::fs::read(format!("/proc/{pid}/cmdline"))
+                        .map(|c| String::from_utf8_lossy(&c).contains(&needle))
+                        .unwrap_or(false)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn assert_clean(run_id: &str) {
+    let prefix = format!("svl-{run_id}-");
+    let left: Vec<String> = svl_netns()
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "leftover netns of {run_id}: {left:?}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !run_processes(run_id).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        run_processes(run_id).is_empty(),
+        "leftover pod processes: {:?}",
+        run_processes(run_id)
+    );
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("svclab did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn bad_suite_exits_2_with_position_and_creates_nothing() {
+    let _g = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = workdir("bad");
+    let bad = write_suite(
+        &dir,
+        "bad",
+        &SMALL
+            .replace("DURATION", "30s")
+            .replace("OKMIN", "1")
+            .replace("replicas: 2", "replicas: -2"),
+    );
+    let before = svl_netns();
+    let out = svclab(&[
+        "run",
+        bad.to_str().expect("utf8"),
+        "--out",
+        dir.to_str().expect("utf8"),
+    ])
+    .output()
+    .expect("run svclab");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.yaml:4:") && err.contains("deployments[0].replicas"),
+        "{err}"
+    );
+    assert_eq!(svl_netns(), before, "no kernel state for a bad suite");
+    let out = svclab(&["validate", bad.to_str().expect("utf8")])
+        .output()
+        .expect("validate");
+    assert_eq!(out.status.code(), Some(2));
+    let out = svclab(&["run", "/nonexistent/suite.yaml"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Malformed variants of the small suite: (what is wrong, suite text, expected
+/// "line:column: field" fragment).
+fn malformed() -> Vec<(&'static str, String, &'static str)> {
+    let ok = SMALL.replace("DURATION", "30s").replace("OKMIN", "1");
+    let v = |from: &str, to: &str| ok.replacen(from, to, 1);
+    vec![
+        ("negative replicas", v("replicas: 2", "replicas: -2"), ":4:"),
+        (
+            "string replicas",
+            v("replicas: 2", "replicas: two"),
+            "deployments[0].replicas",
+        ),
+        (
+            "unknown top-level field",
+            format!("{ok}colour: blue\n"),
+            "colour",
+        ),
+        (
+            "unknown nested field",
+            v("replicas: 2 }", "replicas: 2, surge: 1 }"),
+            "surge",
+        ),
+        (
+            "duration without unit",
+            v("duration: 30s", "duration: 30"),
+            "duration",
+        ),
+        (
+            "bad duration unit",
+            v("duration: 30s", "duration: 30x"),
+            "duration",
+        ),
+        (
+            "negative duration",
+            v("duration: 30s", "duration: -1s"),
+            "duration",
+        ),
+        (
+            "ClusterIP outside 198.19.0.0/24",
+            v("198.19.0.10", "10.0.0.10"),
+            "services[0].cluster_ip",
+        ),
+        (
+            "ClusterIP not an address",
+            v("198.19.0.10", "198.19.0.300"),
+            "services[0].cluster_ip",
+        ),
+        (
+            "unknown selector",
+            v("selector: web", "selector: api"),
+            "services[0].selector",
+        ),
+        (
+            "unknown service in client",
+            v("service: web, load", "service: api, load"),
+            "clients[0].service",
+        ),
+        (
+            "rate zero",
+            v("rate: 50", "rate: 0"),
+            "clients[0].load.rate",
+        ),
+        (
+            "unknown metric",
+            v("metric: ok_rate", "metric: happiness"),
+            "expect[0].metric",
+        ),
+        (
+            "timeline on unknown deployment",
+            format!("{ok}timeline:\n  - at: 5s\n    scale: {{ deployment: api, replicas: 3 }}\n"),
+            "timeline[0].scale.deployment",
+        ),
+        (
+            "timeline past the end",
+            format!("{ok}timeline:\n  - at: 50s\n    flush_ct: {{}}\n"),
+            "timeline[0].at",
+        ),
+        (
+            "YAML syntax error",
+            v("- { name: web, replicas: 2 }", "- { name: web, replicas: 2"),
+            ":",
+        ),
+    ]
+}
+
+#[test]
+fn malformed_suites_exit_2_and_create_nothing() {
+    let _g = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = workdir("malformed");
+    let before = svl_netns();
+    let cases = malformed();
+    assert!(cases.len() >= 15);
+    for (i, (what, text, expect)) in cases.iter().enumerate() {
+        let path = write_suite(&dir, &format!("bad{i}"), text);
+        let out = svclab(&[
+            "run",
+            path.to_str().expect("utf8"),
+            "--out",
+            dir.to_str().expect("utf8"),
+        ])
+        .output()
+        .expect("run svclab");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+        let file = format!("bad{i}.yaml:");
+        let pos = err.split(&file).nth(1).unwrap_or("");
+        let mut nums = pos.split(':').take(2).map(|n| n.parse::<u32>());
+        assert!(
+            matches!((nums.next(), nums.next()), (Some(Ok(_)), Some(Ok(_)))),
+            "{what}: no line:column in {err}"
+        );
+        assert!(err.contains(expect), "{what}: expected {expect:?} in {err}");
+        assert_eq!(
+            svl_netns(),
+            before,
+            "{what}: kernel state created for a bad suite"
+        );
+    }
+    assert!(!dir.join("bad0").exists(), "no report for a bad suite");
+}
+
+#[test]
+fn failing_run_exits_1_writes_report_and_cleans_up() {
+    if !root() {
+        return;
+    }
+    let _g = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = workdir("fail");
+    // 50 req/s can never reach an ok rate of 1e6.
+    let suite = write_suite(
+        &dir,
+        "fail",
+        &SMALL.replace("DURATION", "4s").replace("OKMIN", "1000000"),
+    );
+    let before = svl_netns();
+    let mut child = svclab(&[
+        "run",
+        "-q",
+        suite.to_str().expect("utf8"),
+        "--out",
+        dir.to_str().expect("utf8"),
+    ])
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn");
+    let run_id = wait_run_id(&before);
+    let status = wait_exit(&mut child, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(1), "an expectation failed");
+    let record =
+        svclab_report::write::read_record(&dir.join("fail").join(&run_id).join("run.json"))
+            .expect("run.json");
+    assert_eq!(record.verdict, svclab_report::record::Verdict::Fail);
+    assert!(
+        record.buckets.iter().map(|b| b.client.ok).sum::<u64>() > 100,
+        "traffic flowed"
+    );
+    assert_clean(&run_id);
+}
+
+#[test]
+fn sigint_mid_run_tears_down_and_reports_interrupted() {
+    if !root() {
+        return;
+    }
+    let _g = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = workdir("int");
+    let suite = write_suite(
+        &dir,
+        "int",
+        &SMALL.replace("DURATION", "60s").replace("OKMIN", "1"),
+    );
+    let before = svl_netns();
+    let mut child = svclab(&[
+        "run",
+        "-q",
+        suite.to_str().expect("utf8"),
+        "--out",
+        dir.to_str().expect("utf8"),
+    ])
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn");
+    let run_id = wait_run_id(&before);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!run_processes(&run_id).is_empty(), "pods running mid-run");
+    // SAFETY: signalling our own child by PID.
+    unsafe { libc::kill(i32::try_from(child.id()).expect("pid"), libc::SIGINT) };
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(130));
+    let record = svclab_report::write::read_record(&dir.join("int").join(&run_id).join("run.json"))
+        .expect("run.json");
+    assert!(record.interrupted);
+    assert_eq!(record.verdict, svclab_report::record::Verdict::Interrupted);
+    assert!(record.elapsed_s < 30.0);
+    assert!(dir.join("int").join(&run_id).join("index.html").exists());
+    assert_clean(&run_id);
+}
+
+#[test]
+fn sigkill_mid_run_then_clean_leaves_nothing() {
+    if !root() {
+        return;
+    }
+    let _g = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = workdir("kill");
+    let suite = write_suite(
+        &dir,
+        "kill",
+        &SMALL.replace("DURATION", "60s").replace("OKMIN", "1"),
+    );
+    let before = svl_netns();
+    let mut child = svclab(&[
+        "run",
+        "-q",
+        suite.to_str().expect("utf8"),
+        "--out",
+        dir.to_str().expect("utf8"),
+    ])
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn");
+    let run_id = wait_run_id(&before);
+    std::thread::sleep(Duration::from_secs(3));
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    // Pod servers die with the harness (PR_SET_PDEATHSIG); the namespaces stay
+    // until `svclab clean` removes them by the run's prefix.
+    let out = svclab(&["clean", "--run", &run_id])
+        .output()
+        .expect("clean");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("svl-{run_id}-")));
+    assert_clean(&run_id);
+}

@@ -1,0 +1,171 @@
+//! End to end: shortened runs (20 s) of every shipped suite through the real
+//! topology, datapath and pod processes; each asserts its verdict and the
+//! mechanism behind it, the accounting, and that nothing is left behind.
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, atomic::AtomicBool},
+};
+
+use svclab::runner::{self, RunOptions, RunOutcome};
+use svclab_report::record::Verdict;
+
+fn root() -> bool {
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    let name = std::thread::current().name().unwrap_or("suites").to_owned();
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("SKIPPED {name}: needs root (netns, eBPF); run `just test` as root\n").as_bytes(),
+    );
+    false
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs `suites/<name>.yaml` scaled to 20 s, one run at a time (they share
+/// two cores; parallel runs would measure each other).
+fn run(name: &str) -> RunOutcome {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let path = repo().join("suites").join(format!("{name}.yaml"));
+    let loaded = svclab_suite::load(&path).expect("suite loads");
+    let f = 20.0 / loaded.suite.duration.0.as_secs_f64();
+    let out = std::env::temp_dir().join(format!("svclab-e2e-{}", std::process::id()));
+    let opts = RunOptions {
+        out,
+        time_scale: f,
+        quiet: true,
+        stop: Arc::new(AtomicBool::new(false)),
+        exe: PathBuf::from(env!("CARGO_BIN_EXE_svclab")),
+    };
+    let outcome = runner::run_suite(&loaded, &opts).expect("run");
+    let r = &outcome.record;
+    assert!(r.error.is_none(), "{name}: run error {:?}", r.error);
+    // Accounting: every request has exactly one outcome.
+    let sent: u64 = r.buckets.iter().map(|b| b.client.sent).sum();
+    let ok: u64 = r.buckets.iter().map(|b| b.client.ok).sum();
+    let errors: u64 = r
+        .buckets
+        .iter()
+        .map(|b| b.client.errors.values().sum::<u64>())
+        .sum();
+    assert_eq!(sent, ok + errors, "{name}: sent = ok + errors");
+    assert!(outcome.dir.join("index.html").exists() && outcome.dir.join("run.json").exists());
+    // Nothing with the run prefix and no pod process survives the run.
+    let prefix = format!("svl-{}-", r.run_id);
+    let left: Vec<String> = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(&prefix))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{name}: leftover netns {left:?}");
+    let procs: Vec<String> = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+                .map(|c| String::from_utf8_lossy(&c).into_owned())
+                .filter(|c| c.contains(&prefix))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(procs.is_empty(), "{name}: leftover pod processes {procs:?}");
+    outcome
+}
+
+fn mech(o: &RunOutcome, key: &str) -> f64 {
+    *o.record
+        .mechanism
+        .get(key)
+        .unwrap_or_else(|| panic!("mechanism {key} missing: {:?}", o.record.mechanism))
+}
+
+fn assert_pass(name: &str, o: &RunOutcome) {
+    assert_eq!(
+        o.verdict,
+        Verdict::Pass,
+        "{name}: {:#?}",
+        o.record.expectations
+    );
+}
+
+#[test]
+fn ct_port_reuse_legacy_pins_reused_ports() {
+    if !root() {
+        return;
+    }
+    let o = run("ct-port-reuse-legacy");
+    assert_pass("legacy", &o);
+    let kept = mech(&o, "reused_ports_kept_backend_after_scale_up");
+    assert!(
+        kept >= 0.95,
+        "legacy: only {kept:.3} of reused ports kept their backend"
+    );
+    // Accounting: per backend, the client's completed connections and the
+    // datapath's SYN count agree within 1%.
+    let diff = mech(&o, "accounting_max_backend_diff");
+    assert!(
+        diff <= 0.01,
+        "client and datapath per-backend connection counts differ by {diff:.4}"
+    );
+}
+
+#[test]
+fn ct_port_reuse_fixed_rebalances() {
+    if !root() {
+        return;
+    }
+    let o = run("ct-port-reuse-fixed");
+    assert_pass("fixed", &o);
+    let kept = mech(&o, "reused_ports_kept_backend_after_scale_up");
+    assert!(
+        kept < 0.7,
+        "fixed: {kept:.3} of reused ports kept their backend"
+    );
+    assert!(
+        o.record
+            .datapath
+            .reasons
+            .get("ct-rebalance")
+            .copied()
+            .unwrap_or(0)
+            > 0
+    );
+}
+
+#[test]
+fn ct_flush_rebalances() {
+    if !root() {
+        return;
+    }
+    assert_pass("flush", &run("ct-flush-rebalances"));
+}
+
+#[test]
+fn keepalive_pinning() {
+    if !root() {
+        return;
+    }
+    assert_pass("keepalive", &run("keepalive-pinning"));
+}
+
+#[test]
+fn kill_pod() {
+    if !root() {
+        return;
+    }
+    let o = run("kill-pod");
+    assert_pass("kill-pod", &o);
+    assert!(
+        o.record.backends.iter().any(|b| b.killed)
+            && o.record.backends.iter().any(|b| b.replacement)
+    );
+}

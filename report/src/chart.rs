@@ -1,0 +1,825 @@
+//! The report's SVG charts, drawn with plotters' SVG backend into strings.
+//!
+//! Every chart has the same width, plot margins and label areas (including a
+//! right-hand axis area that only the client chart uses), so their x axes
+//! (seconds of the run) line up when stacked on the page. Timeline events are
+//! drawn as labelled vertical markers on every chart; the legend sits in a
+//! column to the right of the plot so it never covers data. Text is emitted
+//! as SVG `<text>` (plotters' built-in estimate, no font files), so the
+//! charts need no system fonts.
+use std::collections::BTreeMap;
+
+use plotters::{
+    coord::{Shift, types::RangedCoordf64},
+    drawing::DrawingAreaErrorKind,
+    element::DashedPathElement,
+    prelude::*,
+    style::text_anchor::{HPos, Pos, VPos},
+};
+
+use crate::record::{BackendInfo, Bucket, RunRecord};
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+type DrawResult<T> = Result<T, DrawingAreaErrorKind<std::io::Error>>;
+/// Continuous runs of (x, y) points; a gap in the data starts a new run.
+type Segments = Vec<Vec<(f64, f64)>>;
+
+const WIDTH: u32 = 1300;
+const LEGEND_W: u32 = 230;
+const Y_LABEL_W: u32 = 80;
+const Y2_LABEL_W: u32 = 70;
+const X_LABEL_H: u32 = 48;
+/// Most rows of timeline-marker labels above each plot (one per marker up
+/// to this), and their height.
+const MARKER_ROWS: usize = 3;
+const MARKER_ROW_H: i32 = 18;
+/// Room for the chart's title above the marker labels.
+const TITLE_H: u32 = 30;
+const FONT: &str = "sans-serif";
+
+/// Okabe & Ito's colour-blind-safe palette, black last and yellow late (it
+/// is faint as a line on white). Backends take colours in creation order,
+/// cycling past eight.
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(0x00, 0x72, 0xB2), // blue
+    RGBColor(0xE6, 0x9F, 0x00), // orange
+    RGBColor(0x00, 0x9E, 0x73), // bluish green
+    RGBColor(0xD5, 0x5E, 0x00), // vermillion
+    RGBColor(0x56, 0xB4, 0xE9), // sky blue
+    RGBColor(0xCC, 0x79, 0xA7), // reddish purple
+    RGBColor(0xF0, 0xE4, 0x42), // yellow
+    RGBColor(0x00, 0x00, 0x00), // black
+];
+const INK: RGBColor = RGBColor(0x22, 0x22, 0x22);
+const GREY: RGBColor = RGBColor(0x88, 0x88, 0x88);
+const ERROR_RED: RGBColor = RGBColor(0xB2, 0x18, 0x2B);
+
+/// The colour of each backend, by name, the same in every chart and table.
+pub fn backend_colors(record: &RunRecord) -> BTreeMap<String, RGBColor> {
+    record
+        .backend_names()
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| (name, PALETTE[i % PALETTE.len()]))
+        .collect()
+}
+
+/// `#rrggbb` for HTML.
+pub fn css(color: RGBColor) -> String {
+    format!("#{:02x}{:02x}{:02x}", color.0, color.1, color.2)
+}
+
+/// How a legend entry's swatch looks.
+#[derive(Clone, Copy)]
+enum Swatch {
+    Area,
+    Line(u32),
+    Dashed,
+}
+
+struct LegendEntry {
+    label: String,
+    color: RGBColor,
+    swatch: Swatch,
+}
+
+/// Pixel box of the plotting area, and the x range it maps.
+struct Geometry {
+    left: i32,
+    right: i32,
+    top: i32,
+    bottom: i32,
+    x0: f64,
+    x1: f64,
+}
+
+impl Geometry {
+    fn of<Y: Ranged<ValueType = f64>>(
+        chart: &ChartContext<'_, SVGBackend<'_>, Cartesian2d<RangedCoordf64, Y>>,
+        x: [f64; 2],
+    ) -> Self {
+        let y = chart.y_range();
+        let (left, bottom) = chart.backend_coord(&(x[0], y.start));
+        let (right, top) = chart.backend_coord(&(x[1], y.end));
+        Self {
+            left,
+            right,
+            top: top.min(bottom),
+            bottom: top.max(bottom),
+            x0: x[0],
+            x1: x[1],
+        }
+    }
+
+    fn px(&self, t: f64) -> i32 {
+        let span = self.x1 - self.x0;
+        if span <= 0.0 {
+            return self.left;
+        }
+        self.left + ((t - self.x0) / span * f64::from(self.right - self.left)).round() as i32
+    }
+}
+
+/// What every chart shares: the x range and the timeline markers.
+pub struct Frame<'r> {
+    record: &'r RunRecord,
+    x: [f64; 2],
+    markers: Vec<(f64, &'r str)>,
+    /// Label rows in use: one per marker, at most [`MARKER_ROWS`]; every
+    /// chart of a page reserves the same, so plots stay aligned.
+    marker_rows: usize,
+    colors: BTreeMap<String, RGBColor>,
+}
+
+impl<'r> Frame<'r> {
+    pub fn new(record: &'r RunRecord) -> Self {
+        let end = record.end_s().max(record.bucket_s).max(1.0);
+        let mut markers: Vec<(f64, &str)> = record
+            .events
+            .iter()
+            .filter(|e| e.timeline)
+            .map(|e| (e.t_s, e.detail.as_str()))
+            .collect();
+        markers.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Self {
+            record,
+            x: [0.0, end],
+            marker_rows: markers.len().clamp(1, MARKER_ROWS),
+            markers,
+            colors: backend_colors(record),
+        }
+    }
+
+    /// Room between the title and the plot for the marker labels.
+    fn marker_h(&self) -> u32 {
+        self.marker_rows as u32 * MARKER_ROW_H as u32 + 6
+    }
+
+    fn color(&self, name: &str) -> RGBColor {
+        self.colors.get(name).copied().unwrap_or(GREY)
+    }
+
+    fn x_desc(&self) -> String {
+        format!(
+            "time since run start (s); buckets of {} s",
+            fmt_axis(self.record.bucket_s)
+        )
+    }
+
+    /// Draws one chart: `plot` draws axes and data in the plot column and
+    /// reports the plot's pixel box; markers and legend are added around it.
+    /// A drawing error becomes a short HTML note instead of the chart.
+    fn svg(
+        &self,
+        height: u32,
+        legend: &[LegendEntry],
+        plot: impl FnOnce(&Area<'_>) -> DrawResult<Geometry>,
+    ) -> String {
+        let mut buf = String::new();
+        let result = (|| -> DrawResult<()> {
+            let root = SVGBackend::with_string(&mut buf, (WIDTH, height)).into_drawing_area();
+            root.fill(&WHITE)?;
+            let (plot_area, legend_area) = root.split_horizontally(WIDTH - LEGEND_W);
+            let geometry = plot(&plot_area)?;
+            self.draw_markers(&root, &geometry)?;
+            draw_legend(&legend_area, legend, geometry.top)?;
+            root.present()
+        })();
+        match result {
+            Ok(()) => buf,
+            Err(e) => format!(
+                "<p class=\"chart-error\">chart could not be drawn: {}</p>",
+                crate::html::escape(&e.to_string())
+            ),
+        }
+    }
+
+    /// Chart builder with the shared layout. The title is drawn here, above
+    /// the marker-label rows (plotters' caption would sit between them and
+    /// the plot). Only a chart with a right-hand axis gets a right label
+    /// area; the others get the same width as margin, so x axes align.
+    fn builder<'a, 'b>(
+        &self,
+        area: &'a Area<'b>,
+        title: &str,
+        right_axis: bool,
+    ) -> DrawResult<ChartBuilder<'a, 'b, SVGBackend<'b>>> {
+        let style = TextStyle::from((FONT, 22).into_font().style(FontStyle::Bold)).color(&INK);
+        area.draw(&Text::new(
+            title.to_string(),
+            (Y_LABEL_W as i32 + 6, 8),
+            style.pos(Pos::new(HPos::Left, VPos::Top)),
+        ))?;
+        let mut builder = ChartBuilder::on(area);
+        builder
+            .margin_top(TITLE_H + self.marker_h())
+            .margin_left(6)
+            .x_label_area_size(X_LABEL_H)
+            .y_label_area_size(Y_LABEL_W);
+        if right_axis {
+            builder.margin_right(6).right_y_label_area_size(Y2_LABEL_W);
+        } else {
+            builder.margin_right(6 + Y2_LABEL_W);
+        }
+        Ok(builder)
+    }
+
+    /// Each timeline event: a dashed vertical line through the plot and its
+    /// label above the plot. Labels go in the lowest of [`MARKER_ROWS`] rows
+    /// where they fit; when none has room at the marker, the label is pushed
+    /// right in the least-full row and joined to its marker by a leader line.
+    fn draw_markers(&self, root: &Area<'_>, g: &Geometry) -> DrawResult<()> {
+        let style = TextStyle::from((FONT, 16).into_font())
+            .color(&INK)
+            .pos(Pos::new(HPos::Left, VPos::Bottom));
+        let mut row_end = [i32::MIN; MARKER_ROWS];
+        let rows = self.marker_rows;
+        let limit = g.right + Y2_LABEL_W as i32;
+        for (t, label) in &self.markers {
+            let x = g.px(*t);
+            if x < g.left || x > g.right {
+                continue;
+            }
+            root.draw(&DashedPathElement::new(
+                vec![(x, g.top), (x, g.bottom)],
+                6,
+                4,
+                INK.stroke_width(2),
+            ))?;
+            let width = text_width(label, 16);
+            let row = (0..rows)
+                .find(|r| row_end[*r] <= x)
+                .or_else(|| (0..rows).min_by_key(|r| row_end[*r]))
+                .unwrap_or(0);
+            let y = g.top - 5 - MARKER_ROW_H * row as i32;
+            let mut tx = (x + 4).max(row_end[row]);
+            if tx + width > limit {
+                // No room to the right: end the label at the marker instead.
+                tx = (x - 4 - width).max(0);
+            }
+            // A pushed label's leader runs along the plot's top edge, below
+            // every label row, then up to the label.
+            let leader = if tx > x + 4 {
+                vec![
+                    (x, g.top),
+                    (x, g.top - 2),
+                    (tx - 2, g.top - 2),
+                    (tx - 2, y - 6),
+                ]
+            } else {
+                vec![(x, g.top), (x, y - 6)]
+            };
+            root.draw(&PathElement::new(leader, INK.stroke_width(1)))?;
+            root.draw(&Text::new(label.to_string(), (tx, y), style.clone()))?;
+            row_end[row] = row_end[row].max(tx + width + 12);
+        }
+        Ok(())
+    }
+
+    /// Per-backend share of responses, stacked. The backends added by the
+    /// last scale-up are stacked at the bottom, so the top of their band
+    /// (drawn as a thick black line) reads directly as their share on the y
+    /// axis, next to a dashed line at their fair share.
+    pub fn share_chart(&self) -> String {
+        let rec = self.record;
+        let names = rec.backend_names();
+        let is_new = |n: &str| rec.backend(n).is_some_and(|b| b.added_by_last_scale_up);
+        let mut order: Vec<&String> = names.iter().filter(|n| is_new(n)).collect();
+        order.extend(names.iter().filter(|n| !is_new(n)));
+        let new_count = names.iter().filter(|n| is_new(n)).count();
+
+        // cum[k][i]: top of backend order[k]'s band in bucket i.
+        let mut cum: Vec<Vec<f64>> = vec![vec![0.0; rec.buckets.len()]; order.len()];
+        for (i, bucket) in rec.buckets.iter().enumerate() {
+            let total: u64 = bucket.backends.values().map(|b| b.responses).sum();
+            let mut acc = 0.0;
+            for (k, name) in order.iter().enumerate() {
+                if total > 0 {
+                    acc +=
+                        bucket.backends.get(*name).map_or(0, |b| b.responses) as f64 / total as f64;
+                }
+                cum[k][i] = acc;
+            }
+        }
+
+        let mut legend: Vec<LegendEntry> = order
+            .iter()
+            .map(|n| LegendEntry {
+                label: if is_new(n) {
+                    format!("{n} (new)")
+                } else {
+                    (*n).clone()
+                },
+                color: self.color(n),
+                swatch: Swatch::Area,
+            })
+            .collect();
+        if new_count > 0 {
+            legend.push(LegendEntry {
+                label: "new pods' share".into(),
+                color: BLACK,
+                swatch: Swatch::Line(3),
+            });
+            legend.push(LegendEntry {
+                label: "new pods' fair share".into(),
+                color: BLACK,
+                swatch: Swatch::Dashed,
+            });
+        }
+
+        self.svg(404 + self.marker_h(), &legend, |area| {
+            let mut chart = self
+                .builder(
+                    area,
+                    "Share of responses per backend (stacked; new pods at the bottom)",
+                    false,
+                )?
+                .build_cartesian_2d(self.x[0]..self.x[1], 0.0..1.0)?;
+            chart
+                .configure_mesh()
+                .x_desc(self.x_desc())
+                .y_desc("share of responses (%)")
+                .x_label_formatter(&|v| fmt_axis(*v))
+                .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
+                .axis_desc_style((FONT, 17))
+                .label_style((FONT, 15))
+                .light_line_style(WHITE.mix(0.0))
+                .draw()?;
+            let b = rec.bucket_s;
+            for (k, name) in order.iter().enumerate() {
+                let mut points: Vec<(f64, f64)> = Vec::with_capacity(rec.buckets.len() * 4);
+                for (i, bucket) in rec.buckets.iter().enumerate() {
+                    points.push((bucket.t_s, cum[k][i]));
+                    points.push((bucket.t_s + b, cum[k][i]));
+                }
+                for (i, bucket) in rec.buckets.iter().enumerate().rev() {
+                    let lower = if k == 0 { 0.0 } else { cum[k - 1][i] };
+                    points.push((bucket.t_s + b, lower));
+                    points.push((bucket.t_s, lower));
+                }
+                chart.draw_series(std::iter::once(Polygon::new(
+                    points,
+                    self.color(name).filled(),
+                )))?;
+            }
+            // Light horizontal grid on top of the bands, so levels can be read.
+            for level in [0.25, 0.5, 0.75] {
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(self.x[0], level), (self.x[1], level)],
+                    WHITE.mix(0.6).stroke_width(1),
+                )))?;
+            }
+            let geometry = Geometry::of(&chart, self.x);
+            if new_count > 0 {
+                let top = &cum[new_count - 1];
+                let fair: Vec<Option<f64>> = rec
+                    .buckets
+                    .iter()
+                    .map(|bk| fair_new_share(rec, bk))
+                    .collect();
+                // Only while a new pod exists: before that the share is 0 by definition.
+                let line = steps(
+                    rec.buckets
+                        .iter()
+                        .zip(top.iter().zip(&fair))
+                        .map(|(bk, (v, f))| (bk.t_s, f.map(|_| *v))),
+                    b,
+                );
+                for segment in line {
+                    chart.draw_series(LineSeries::new(segment, BLACK.stroke_width(3)))?;
+                }
+                for segment in steps(rec.buckets.iter().zip(&fair).map(|(bk, f)| (bk.t_s, *f)), b) {
+                    chart.draw_series(DashedLineSeries::new(
+                        segment,
+                        8,
+                        5,
+                        BLACK.stroke_width(2),
+                    ))?;
+                }
+                // Spell the figure out next to the line's end.
+                let summary = crate::derive::summarize(rec);
+                if let (Some(share), Some(Some(fair_end)), Some(last)) =
+                    (summary.new_backend_share, fair.last(), top.last())
+                {
+                    let label = format!(
+                        "new pods: {:.1}% of responses since the scale-up (fair share {:.0}%)",
+                        share * 100.0,
+                        fair_end * 100.0
+                    );
+                    let (_, py) = chart.backend_coord(&(self.x[1], *last));
+                    let y = if py - 30 < geometry.top {
+                        py + 8
+                    } else {
+                        py - 30
+                    };
+                    let w = text_width(&label, 17) + 14;
+                    let x = geometry.right - 8;
+                    area.draw(&Rectangle::new([(x - w, y), (x, y + 21)], WHITE.filled()))?;
+                    area.draw(&Rectangle::new(
+                        [(x - w, y), (x, y + 21)],
+                        INK.stroke_width(1),
+                    ))?;
+                    let style = TextStyle::from((FONT, 17).into_font().style(FontStyle::Bold))
+                        .color(&INK)
+                        .pos(Pos::new(HPos::Right, VPos::Center));
+                    area.draw(&Text::new(label, (x - 6, y + 11), style))?;
+                }
+            }
+            Ok(geometry)
+        })
+    }
+
+    /// New connections per backend per second (datapath selections and
+    /// reselections).
+    pub fn new_conns_chart(&self) -> String {
+        self.backend_lines_chart(
+            "New connections per backend (datapath)",
+            "new connections / s",
+            |b| b.new_conns as f64 / self.record.bucket_s.max(f64::MIN_POSITIVE),
+        )
+    }
+
+    /// Live service CT entries per backend at each bucket's end.
+    pub fn ct_chart(&self) -> String {
+        self.backend_lines_chart(
+            "Live service conntrack entries per backend",
+            "CT entries",
+            |b| b.ct_entries as f64,
+        )
+    }
+
+    fn backend_lines_chart(
+        &self,
+        title: &str,
+        y_desc: &str,
+        value: impl Fn(&crate::record::BackendBucket) -> f64,
+    ) -> String {
+        let rec = self.record;
+        let mid = rec.bucket_s / 2.0;
+        let series: Vec<(String, Segments)> = rec
+            .backend_names()
+            .into_iter()
+            .map(|name| {
+                let info = rec.backend(&name);
+                let points = rec.buckets.iter().map(|bk| {
+                    let alive = info.is_none_or(|i| alive_in_bucket(i, bk, rec.bucket_s));
+                    let v = bk.backends.get(&name).map_or(0.0, &value);
+                    (bk.t_s + mid, (alive || v > 0.0).then_some(v))
+                });
+                let segs = segments(points);
+                (name, segs)
+            })
+            .collect();
+        let y_max = nice_max(
+            series
+                .iter()
+                .flat_map(|(_, s)| s.iter().flatten())
+                .map(|p| p.1),
+        );
+        let legend = self.backend_legend();
+        self.svg(304 + self.marker_h(), &legend, |area| {
+            let mut chart = self
+                .builder(area, title, false)?
+                .build_cartesian_2d(self.x[0]..self.x[1], 0.0..y_max)?;
+            chart
+                .configure_mesh()
+                .x_desc(self.x_desc())
+                .y_desc(y_desc)
+                .x_label_formatter(&|v| fmt_axis(*v))
+                .y_label_formatter(&|v| fmt_axis(*v))
+                .axis_desc_style((FONT, 17))
+                .label_style((FONT, 15))
+                .light_line_style(BLACK.mix(0.05))
+                .draw()?;
+            for (name, segs) in &series {
+                for seg in segs {
+                    chart.draw_series(LineSeries::new(
+                        seg.iter().copied(),
+                        self.color(name).stroke_width(2),
+                    ))?;
+                }
+            }
+            Ok(Geometry::of(&chart, self.x))
+        })
+    }
+
+    fn backend_legend(&self) -> Vec<LegendEntry> {
+        self.record
+            .backend_names()
+            .into_iter()
+            .map(|n| {
+                let new = self
+                    .record
+                    .backend(&n)
+                    .is_some_and(|b| b.added_by_last_scale_up);
+                LegendEntry {
+                    label: if new { format!("{n} (new)") } else { n.clone() },
+                    color: self.color(&n),
+                    swatch: Swatch::Line(2),
+                }
+            })
+            .collect()
+    }
+
+    /// Client throughput: ok/s on the left axis, errors/s (all kinds) on the
+    /// right axis, so a handful of errors is not flattened against thousands
+    /// of successes.
+    pub fn client_rate_chart(&self) -> String {
+        let rec = self.record;
+        let per_s = 1.0 / rec.bucket_s.max(f64::MIN_POSITIVE);
+        let mid = rec.bucket_s / 2.0;
+        let ok: Vec<(f64, f64)> = rec
+            .buckets
+            .iter()
+            .map(|b| (b.t_s + mid, b.client.ok as f64 * per_s))
+            .collect();
+        let err: Vec<(f64, f64)> = rec
+            .buckets
+            .iter()
+            .map(|b| (b.t_s + mid, b.client.error_count() as f64 * per_s))
+            .collect();
+        let ok_max = nice_max(ok.iter().map(|p| p.1));
+        let err_max = nice_max(err.iter().map(|p| p.1));
+        let legend = [
+            LegendEntry {
+                label: "ok / s (left axis)".into(),
+                color: INK,
+                swatch: Swatch::Line(2),
+            },
+            LegendEntry {
+                label: "errors / s (right axis)".into(),
+                color: ERROR_RED,
+                swatch: Swatch::Line(2),
+            },
+        ];
+        self.svg(304 + self.marker_h(), &legend, |area| {
+            let mut chart = self
+                .builder(
+                    area,
+                    "Client: successful responses and errors per second",
+                    true,
+                )?
+                .build_cartesian_2d(self.x[0]..self.x[1], 0.0..ok_max)?
+                .set_secondary_coord(self.x[0]..self.x[1], 0.0..err_max);
+            chart
+                .configure_mesh()
+                .x_desc(self.x_desc())
+                .y_desc("ok responses / s")
+                .x_label_formatter(&|v| fmt_axis(*v))
+                .y_label_formatter(&|v| fmt_axis(*v))
+                .axis_desc_style((FONT, 17))
+                .label_style((FONT, 15))
+                .light_line_style(BLACK.mix(0.05))
+                .draw()?;
+            chart
+                .configure_secondary_axes()
+                .y_desc("errors / s")
+                .y_label_formatter(&|v| fmt_axis(*v))
+                .axis_desc_style((FONT, 17).into_font().color(&ERROR_RED))
+                .label_style((FONT, 15).into_font().color(&ERROR_RED))
+                .draw()?;
+            chart.draw_series(LineSeries::new(ok.iter().copied(), INK.stroke_width(2)))?;
+            chart.draw_secondary_series(LineSeries::new(
+                err.iter().copied(),
+                ERROR_RED.stroke_width(2),
+            ))?;
+            Ok(Geometry::of(&chart, self.x))
+        })
+    }
+
+    /// Client latency p50/p99/max per bucket, log scale (p50 under a
+    /// millisecond and a max at the timeout fit on one chart). Buckets in
+    /// which no request ended are gaps.
+    pub fn latency_chart(&self) -> String {
+        let rec = self.record;
+        let mid = rec.bucket_s / 2.0;
+        let pick = |f: fn(&Bucket) -> f64| {
+            segments(rec.buckets.iter().map(|b| {
+                let ended = b.client.ok + b.client.error_count() > 0;
+                let v = f(b);
+                (
+                    b.t_s + mid,
+                    (ended && v > 0.0 && v.is_finite()).then_some(v),
+                )
+            }))
+        };
+        let lines = [
+            ("p50", pick(|b| b.client.p50_ms), GREY, 2),
+            ("p99", pick(|b| b.client.p99_ms), INK, 2),
+            ("max", pick(|b| b.client.max_ms), ERROR_RED, 1),
+        ];
+        let values = || lines.iter().flat_map(|l| l.1.iter().flatten()).map(|p| p.1);
+        let lo = values()
+            .reduce(f64::min)
+            .map_or(0.1, |v| decade_floor(v.max(0.001)));
+        let hi = values()
+            .reduce(f64::max)
+            .map_or(10.0, |v| decade_ceil(v.max(lo * 10.0)));
+        let legend: Vec<LegendEntry> = lines
+            .iter()
+            .map(|(label, _, color, w)| LegendEntry {
+                label: format!("{label} (ms)"),
+                color: *color,
+                swatch: Swatch::Line(*w),
+            })
+            .collect();
+        self.svg(304 + self.marker_h(), &legend, |area| {
+            let mut chart = self
+                .builder(area, "Client latency per bucket (log scale)", false)?
+                .build_cartesian_2d(self.x[0]..self.x[1], (lo..hi).log_scale())?;
+            chart
+                .configure_mesh()
+                .x_desc(self.x_desc())
+                .y_desc("latency (ms)")
+                .x_label_formatter(&|v| fmt_axis(*v))
+                .y_label_formatter(&|v| fmt_axis(*v))
+                .axis_desc_style((FONT, 17))
+                .label_style((FONT, 15))
+                .light_line_style(BLACK.mix(0.05))
+                .draw()?;
+            for (_, segs, color, w) in &lines {
+                for seg in segs {
+                    chart.draw_series(LineSeries::new(
+                        seg.iter().copied(),
+                        color.stroke_width(*w),
+                    ))?;
+                }
+            }
+            Ok(Geometry::of(&chart, self.x))
+        })
+    }
+}
+
+fn draw_legend(area: &Area<'_>, entries: &[LegendEntry], top: i32) -> DrawResult<()> {
+    let row_h = 22;
+    let (_, h) = area.dim_in_pixel();
+    let rows = ((h as i32 - top - 8) / row_h).max(1) as usize;
+    let (shown, more) = if entries.len() > rows {
+        (rows - 1, entries.len() - (rows - 1))
+    } else {
+        (entries.len(), 0)
+    };
+    let style = TextStyle::from((FONT, 16).into_font())
+        .color(&INK)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    for (i, e) in entries.iter().take(shown).enumerate() {
+        let y = top + 4 + row_h * i as i32 + row_h / 2;
+        match e.swatch {
+            Swatch::Area => area.draw(&Rectangle::new(
+                [(14, y - 6), (40, y + 6)],
+                e.color.filled(),
+            ))?,
+            Swatch::Line(w) => area.draw(&PathElement::new(
+                vec![(14, y), (40, y)],
+                e.color.stroke_width(w),
+            ))?,
+            Swatch::Dashed => area.draw(&DashedPathElement::new(
+                vec![(14, y), (40, y)],
+                6,
+                4,
+                e.color.stroke_width(2),
+            ))?,
+        }
+        area.draw(&Text::new(truncate(&e.label, 26), (48, y), style.clone()))?;
+    }
+    if more > 0 {
+        let y = top + 4 + row_h * shown as i32 + row_h / 2;
+        area.draw(&Text::new(
+            format!("+{more} more (see the table)"),
+            (14, y),
+            style,
+        ))?;
+    }
+    Ok(())
+}
+
+fn alive_in_bucket(info: &BackendInfo, bucket: &Bucket, bucket_s: f64) -> bool {
+    info.alive_in([bucket.t_s, bucket.t_s + bucket_s])
+}
+
+/// Fair share of the new backends in a bucket: new alive / all alive; None
+/// while no new backend is alive.
+fn fair_new_share(rec: &RunRecord, bucket: &Bucket) -> Option<f64> {
+    let alive: Vec<&BackendInfo> = rec
+        .backends
+        .iter()
+        .filter(|b| alive_in_bucket(b, bucket, rec.bucket_s))
+        .collect();
+    let new = alive.iter().filter(|b| b.added_by_last_scale_up).count();
+    (new > 0).then(|| new as f64 / alive.len() as f64)
+}
+
+/// Splits points with gaps (None) into continuous segments.
+fn segments(points: impl Iterator<Item = (f64, Option<f64>)>) -> Segments {
+    let mut out: Segments = Vec::new();
+    let mut current = Vec::new();
+    for (x, y) in points {
+        match y {
+            Some(y) => current.push((x, y)),
+            None if !current.is_empty() => out.push(std::mem::take(&mut current)),
+            None => {}
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// Like [`segments`], but each bucket's value is held flat across the bucket.
+fn steps(points: impl Iterator<Item = (f64, Option<f64>)>, bucket_s: f64) -> Segments {
+    segments(points)
+        .into_iter()
+        .map(|seg| {
+            seg.into_iter()
+                .flat_map(|(t, v)| [(t, v), (t + bucket_s, v)])
+                .collect()
+        })
+        .collect()
+}
+
+/// An axis maximum a bit above the data, at least 1.
+fn nice_max(values: impl Iterator<Item = f64>) -> f64 {
+    let max = values.filter(|v| v.is_finite()).fold(0.0_f64, f64::max);
+    (max * 1.1).max(1.0)
+}
+
+fn decade_floor(v: f64) -> f64 {
+    10f64.powf(v.log10().floor())
+}
+
+fn decade_ceil(v: f64) -> f64 {
+    10f64.powf(v.log10().ceil())
+}
+
+/// Compact axis number: integers without decimals, otherwise up to 3
+/// significant digits.
+fn fmt_axis(v: f64) -> String {
+    if v == v.round() && v.abs() < 1e9 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// Rough rendered width of `text` drawn at plotters size `size` (the SVG
+/// backend writes `font-size` = size / 1.24; an average sans-serif glyph is
+/// about half an em wide). The browser lays the text out for real; this only
+/// keeps labels apart and boxes around them.
+fn text_width(text: &str, size: i32) -> i32 {
+    text.chars().count() as i32 * size * 42 / 100
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(max - 1).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_split_at_gaps() {
+        let pts = [
+            (0.0, Some(1.0)),
+            (1.0, None),
+            (2.0, Some(2.0)),
+            (3.0, Some(3.0)),
+            (4.0, None),
+        ];
+        assert_eq!(
+            segments(pts.into_iter()),
+            vec![vec![(0.0, 1.0)], vec![(2.0, 2.0), (3.0, 3.0)]]
+        );
+    }
+
+    #[test]
+    fn colours_follow_creation_order_and_cycle() {
+        let mut rec = crate::sample::incident_a(false);
+        let extra: Vec<BackendInfo> = (6..10)
+            .map(|i| BackendInfo {
+                name: format!("web-{i}"),
+                ..rec.backends[0].clone()
+            })
+            .collect();
+        rec.backends.extend(extra);
+        let colors = backend_colors(&rec);
+        assert_eq!(colors.get("web-0"), Some(&PALETTE[0]));
+        assert_eq!(colors.get("web-5"), Some(&PALETTE[5]));
+        assert_eq!(colors.get("web-8"), Some(&PALETTE[0]));
+    }
+
+    #[test]
+    fn axis_numbers_are_compact() {
+        assert_eq!(fmt_axis(20.0), "20");
+        assert_eq!(fmt_axis(0.25), "0.25");
+        assert_eq!(fmt_axis(12.5), "12.5");
+    }
+}

@@ -1,0 +1,262 @@
+//! Saving and loading a run's report directory: `run.json` (the record,
+//! pretty-printed) and `index.html` (rendered from it). Each file is written
+//! to a temporary file in the same directory, fsynced, then renamed over the
+//! target, and the directory is fsynced, so a crash or Ctrl-C mid-write
+//! leaves the old file or the new one, never half of one.
+use std::{
+    fs::{self, File},
+    io::{self, Write},
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+
+use crate::{
+    html::render,
+    record::{RunRecord, SCHEMA_VERSION},
+};
+
+/// File name of the record inside a report directory.
+pub const RECORD_FILE: &str = "run.json";
+/// File name of the page inside a report directory.
+pub const HTML_FILE: &str = "index.html";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{op} {}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("no run record at {} (did the run get far enough to save one?)", path.display())]
+    Missing { path: PathBuf },
+    #[error("corrupt run record {}:{line}:{column}: not a valid run.json", path.display())]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "run record {} has schema version {found}, this svclab reads version {expected}; \
+         re-render it with the svclab that wrote it",
+        path.display()
+    )]
+    Schema {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+    #[error("serialising the run record for {}", path.display())]
+    Serialize {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Creates `dir` (and parents) and writes `run.json` then `index.html` into
+/// it, each atomically.
+pub fn write_report(dir: &Path, record: &RunRecord) -> Result<(), ReportError> {
+    fs::create_dir_all(dir).map_err(|source| ReportError::Io {
+        op: "creating report directory",
+        path: dir.to_owned(),
+        source,
+    })?;
+    let json_path = dir.join(RECORD_FILE);
+    let json = serde_json::to_string_pretty(record).map_err(|source| ReportError::Serialize {
+        path: json_path.clone(),
+        source,
+    })?;
+    write_atomic(&json_path, json.as_bytes())?;
+    write_atomic(&dir.join(HTML_FILE), render(record).as_bytes())
+}
+
+/// Re-renders `dir/index.html` from `dir/run.json` (reports are pure
+/// functions of the record, so an old run gets the current page).
+pub fn rerender(dir: &Path) -> Result<(), ReportError> {
+    let record = read_record(&dir.join(RECORD_FILE))?;
+    write_atomic(&dir.join(HTML_FILE), render(&record).as_bytes())
+}
+
+/// Reads a `run.json`. Missing file, invalid JSON (with line and column) and
+/// a schema version other than [`SCHEMA_VERSION`] are distinct errors; the
+/// version is checked before the rest so an old record says so instead of
+/// failing on a renamed field.
+pub fn read_record(path: &Path) -> Result<RunRecord, ReportError> {
+    let text = fs::read_to_string(path).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => ReportError::Missing {
+            path: path.to_owned(),
+        },
+        _ => ReportError::Io {
+            op: "reading run record",
+            path: path.to_owned(),
+            source,
+        },
+    })?;
+    let corrupt = |source: serde_json::Error| ReportError::Corrupt {
+        path: path.to_owned(),
+        line: source.line(),
+        column: source.column(),
+        source,
+    };
+
+    #[derive(Deserialize)]
+    struct SchemaOnly {
+        schema: u32,
+    }
+    let probe: SchemaOnly = serde_json::from_str(&text).map_err(corrupt)?;
+    if probe.schema != SCHEMA_VERSION {
+        return Err(ReportError::Schema {
+            path: path.to_owned(),
+            found: probe.schema,
+            expected: SCHEMA_VERSION,
+        });
+    }
+    serde_json::from_str(&text).map_err(corrupt)
+}
+
+/// Writes `bytes` to `path` through a temporary sibling file: write, fsync,
+/// rename, fsync the directory. The temporary file is removed on failure.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let io_err = |op: &'static str, p: &Path| {
+        let p = p.to_owned();
+        move |source| ReportError::Io {
+            op,
+            path: p,
+            source,
+        }
+    };
+
+    let result = (|| {
+        let mut file = File::create(&tmp).map_err(io_err("creating temporary file", &tmp))?;
+        file.write_all(bytes).map_err(io_err("writing", &tmp))?;
+        file.sync_all().map_err(io_err("syncing", &tmp))?;
+        fs::rename(&tmp, path).map_err(io_err("renaming temporary file onto", path))
+    })();
+    if result.is_err() {
+        // Best effort: the error that matters is the one being returned.
+        let _ = fs::remove_file(&tmp);
+    }
+    result?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("syncing directory", dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::incident_a;
+
+    /// A fresh directory under the system temp dir, unique per test.
+    fn scratch(test: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("svclab-report-test-{}-{test}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn write_then_read_round_trips() {
+        let dir = scratch("roundtrip").join("nested/run");
+        let mut record = incident_a(false);
+        // Non-finite measured values survive JSON (serde_json alone would
+        // write null and read back None).
+        record.expectations[0].measured = Some(f64::INFINITY);
+        write_report(&dir, &record).unwrap_or_else(|e| panic!("write_report: {e}"));
+        let back =
+            read_record(&dir.join(RECORD_FILE)).unwrap_or_else(|e| panic!("read_record: {e}"));
+        assert!(
+            back == record,
+            "run.json did not read back equal to what was written"
+        );
+        let html =
+            fs::read_to_string(dir.join(HTML_FILE)).unwrap_or_else(|e| panic!("index.html: {e}"));
+        assert!(html.contains("<svg"));
+        let leftovers: Vec<_> = fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("read_dir: {e}"))
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+        rerender(&dir).unwrap_or_else(|e| panic!("rerender: {e}"));
+        assert_eq!(
+            fs::read_to_string(dir.join(HTML_FILE)).unwrap_or_default(),
+            html
+        );
+        let _ = fs::remove_dir_all(scratch("roundtrip"));
+    }
+
+    #[test]
+    fn corrupt_json_names_line_and_column() {
+        let dir = scratch("corrupt");
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        let path = dir.join(RECORD_FILE);
+        fs::write(&path, "{\n  \"schema\": 1,\n  \"run_id\": oops\n}")
+            .unwrap_or_else(|e| panic!("write: {e}"));
+        let err = read_record(&path)
+            .err()
+            .unwrap_or_else(|| panic!("corrupt record was accepted"));
+        match &err {
+            ReportError::Corrupt { line, column, .. } => assert_eq!((*line, *column), (3, 13)),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&path.display().to_string()) && msg.contains(":3:13"),
+            "{msg}"
+        );
+
+        // Valid JSON, wrong shape: still Corrupt, with a position.
+        fs::write(&path, "{\"schema\": 1}").unwrap_or_else(|e| panic!("write: {e}"));
+        assert!(matches!(
+            read_record(&path),
+            Err(ReportError::Corrupt { line: 1, .. })
+        ));
+        // Truncated (what a non-atomic writer would leave).
+        let full =
+            serde_json::to_string_pretty(&incident_a(true)).unwrap_or_else(|e| panic!("json: {e}"));
+        fs::write(&path, &full[..full.len() / 2]).unwrap_or_else(|e| panic!("write: {e}"));
+        assert!(matches!(
+            read_record(&path),
+            Err(ReportError::Corrupt { .. })
+        ));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn missing_record_and_schema_mismatch_are_distinct() {
+        let dir = scratch("schema");
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        let path = dir.join(RECORD_FILE);
+        assert!(matches!(
+            read_record(&path),
+            Err(ReportError::Missing { .. })
+        ));
+        fs::write(&path, "{\"schema\": 99, \"whatever\": true}")
+            .unwrap_or_else(|e| panic!("write: {e}"));
+        match read_record(&path) {
+            Err(ReportError::Schema {
+                found: 99,
+                expected: SCHEMA_VERSION,
+                ..
+            }) => {}
+            other => panic!("expected Schema error, got {other:?}"),
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,834 @@
+//! Malformed suites: each must be rejected with the exact line:column, the
+//! field path and a message saying what was expected.
+use std::path::Path;
+
+use svclab_suite::{SuiteError, parse};
+
+/// A minimal valid suite; cases below edit it. Line numbers, for reference:
+///  1 duration / 2 deployments / 3 `- name: web` / 4 replicas / 5 services /
+///  6 `- name: web` / 7 cluster_ip / 8 port / 9 selector / 10 clients /
+///  11 `- name: nginx` / 12 service
+const MIN: &str = "\
+duration: 60s
+deployments:
+  - name: web
+    replicas: 3
+services:
+  - name: web
+    cluster_ip: 198.19.0.10
+    port: 80
+    selector: web
+clients:
+  - name: nginx
+    service: web
+";
+
+/// `MIN` with `from` replaced by `to` (which must occur exactly once).
+fn edit(from: &str, to: &str) -> String {
+    assert_eq!(
+        MIN.matches(from).count(),
+        1,
+        "{from:?} must occur once in MIN"
+    );
+    MIN.replacen(from, to, 1)
+}
+
+/// `MIN` with `tail` appended.
+fn with(tail: &str) -> String {
+    format!("{MIN}{tail}")
+}
+
+/// Parses `text`, expects an error of the given kind at `pos` ("line:col")
+/// on `field`, whose message contains `phrase`.
+#[track_caller]
+fn rejects(text: &str, kind: &str, pos: &str, field: &str, phrase: &str) {
+    let err = match parse(text, Path::new("suites/bad.yaml")) {
+        Ok(_) => panic!("suite was accepted:\n{text}"),
+        Err(e) => e,
+    };
+    let shown = err.to_string();
+    let got_kind = match &err {
+        SuiteError::Read { .. } => "read",
+        SuiteError::Syntax(_) => "syntax",
+        SuiteError::Type(_) => "type",
+        SuiteError::Invalid(_) => "invalid",
+    };
+    assert_eq!(got_kind, kind, "wrong error kind: {shown}");
+    assert_eq!(err.exit_code(), 2);
+    let d = err.diagnostic().expect("a located error");
+    assert_eq!(
+        format!("{}:{}", d.line, d.column),
+        pos,
+        "wrong position: {shown}"
+    );
+    assert_eq!(d.field, field, "wrong field: {shown}");
+    assert!(
+        d.message.contains(phrase),
+        "message lacks {phrase:?}: {shown}"
+    );
+    let prefix = format!(
+        "suites/bad.yaml:{pos}: {}: ",
+        if field.is_empty() {
+            "(document)"
+        } else {
+            field
+        }
+    );
+    assert!(
+        shown.starts_with(&prefix),
+        "display {shown:?} lacks prefix {prefix:?}"
+    );
+}
+
+#[test]
+fn min_is_valid() {
+    let s = parse(MIN, Path::new("suites/min.yaml")).expect("MIN is valid");
+    assert_eq!(s.suite.name, "min");
+}
+
+// ---- syntax ----
+
+#[test]
+fn yaml_syntax_error_unclosed_flow_mapping() {
+    let t = edit(
+        "    replicas: 3\n",
+        "    replicas: 3\n    server: { port: 8080\n",
+    );
+    rejects(
+        &t,
+        "syntax",
+        "6:9",
+        "deployments[0].server",
+        "did not find expected ',' or '}', while parsing a flow mapping at 5:13",
+    );
+}
+
+#[test]
+fn yaml_syntax_error_tab_indentation() {
+    let t = edit("    replicas: 3", "\treplicas: 3");
+    rejects(
+        &t,
+        "syntax",
+        "4:1",
+        "deployments[0].name",
+        "found a tab character that violates indentation",
+    );
+}
+
+// ---- types ----
+
+#[test]
+fn replicas_wrong_type() {
+    let t = edit("replicas: 3", "replicas: three");
+    rejects(
+        &t,
+        "type",
+        "4:15",
+        "deployments[0].replicas",
+        "expected an integer 0..=200, got \"three\"",
+    );
+}
+
+#[test]
+fn negative_replicas() {
+    let t = edit("replicas: 3", "replicas: -1");
+    rejects(
+        &t,
+        "type",
+        "4:15",
+        "deployments[0].replicas",
+        "expected an integer 0..=200, got -1",
+    );
+}
+
+#[test]
+fn deployment_given_as_scalar() {
+    let t = edit("  - name: web\n    replicas: 3\n", "  - web\n");
+    rejects(
+        &t,
+        "type",
+        "3:5",
+        "deployments[0]",
+        "expected a mapping, got \"web\"",
+    );
+}
+
+#[test]
+fn cluster_ip_not_an_address() {
+    let t = edit("198.19.0.10", "198.19.0");
+    rejects(
+        &t,
+        "type",
+        "7:17",
+        "services[0].cluster_ip",
+        "expected an IPv4 address in 198.19.0.0/24",
+    );
+}
+
+#[test]
+fn unknown_enum_variant() {
+    let t = with("datapath:\n  selection: round-robin\n");
+    rejects(
+        &t,
+        "type",
+        "14:14",
+        "datapath.selection",
+        "expected `random` or `maglev`, got `round-robin`",
+    );
+}
+
+#[test]
+fn port_range_with_three_items() {
+    let t = with("    source_ports: { mode: pool, range: [40000, 40010, 40020] }\n");
+    rejects(
+        &t,
+        "type",
+        "13:40",
+        "clients[0].source_ports.range",
+        "got a list of 3 items",
+    );
+}
+
+#[test]
+fn window_with_one_item() {
+    let t = with("expect:\n  - { metric: cv, window: [10s], max: 1 }\n");
+    rejects(
+        &t,
+        "type",
+        "14:27",
+        "expect[0].window",
+        "got a list of 1 item",
+    );
+}
+
+#[test]
+fn node_count_out_of_u8() {
+    let t = with("cluster: { nodes: 300 }\n");
+    rejects(
+        &t,
+        "type",
+        "13:19",
+        "cluster.nodes",
+        "expected an integer 1..=16, got 300",
+    );
+}
+
+// ---- unknown, missing and duplicate keys ----
+
+#[test]
+fn unknown_field_top_level() {
+    let t = with("colour: red\n");
+    rejects(&t, "type", "13:1", "colour", "unknown field `colour`");
+}
+
+#[test]
+fn unknown_field_in_list_item() {
+    let t = edit("    replicas: 3\n", "    replicas: 3\n    replics: 4\n");
+    rejects(
+        &t,
+        "type",
+        "5:5",
+        "deployments[0].replics",
+        "unknown field `replics`",
+    );
+}
+
+#[test]
+fn unknown_field_in_nested_flow_mapping() {
+    let t = edit(
+        "    replicas: 3\n",
+        "    replicas: 3\n    server: { port: 8080, wrkers: 4 }\n",
+    );
+    rejects(
+        &t,
+        "type",
+        "5:27",
+        "deployments[0].server.wrkers",
+        "unknown field `wrkers`",
+    );
+}
+
+#[test]
+fn unknown_field_inside_timeline_action() {
+    let t = with("timeline:\n  - at: 10s\n    scale: { deployment: web, replicas: 6, surge: 1 }\n");
+    rejects(
+        &t,
+        "type",
+        "15:44",
+        "timeline[0].scale.surge",
+        "unknown field `surge`",
+    );
+}
+
+#[test]
+fn unknown_timeline_action() {
+    let t = with("timeline:\n  - at: 10s\n    scael: { deployment: web, replicas: 6 }\n");
+    rejects(
+        &t,
+        "type",
+        "15:5",
+        "timeline[0].scael",
+        "unknown field `scael`",
+    );
+}
+
+#[test]
+fn missing_required_field() {
+    let t = edit("    service: web\n", "");
+    rejects(
+        &t,
+        "type",
+        "11:5",
+        "clients[0].service",
+        "missing required field `service`",
+    );
+}
+
+#[test]
+fn missing_required_top_level_field() {
+    let t = edit("duration: 60s\n", "");
+    rejects(
+        &t,
+        "type",
+        "1:1",
+        "duration",
+        "missing required field `duration`",
+    );
+}
+
+#[test]
+fn duplicate_key() {
+    let t = edit("    replicas: 3\n", "    replicas: 3\n    replicas: 4\n");
+    rejects(
+        &t,
+        "type",
+        "5:5",
+        "deployments[0].replicas",
+        "duplicate key `replicas`",
+    );
+}
+
+#[test]
+fn two_action_keys_in_one_timeline_entry() {
+    let t = with(
+        "timeline:\n  - at: 10s\n    scale: { deployment: web, replicas: 6 }\n    kill: { deployment: web, count: 1 }\n",
+    );
+    rejects(&t, "type", "16:5", "timeline[0].kill", "exactly one action");
+}
+
+#[test]
+fn timeline_entry_without_action() {
+    let t = with("timeline:\n  - at: 10s\n");
+    rejects(&t, "type", "14:5", "timeline[0]", "missing action");
+}
+
+// ---- durations ----
+
+#[test]
+fn duration_without_unit() {
+    let t = edit("duration: 60s", "duration: 10");
+    rejects(&t, "type", "1:11", "duration", "add a unit");
+}
+
+#[test]
+fn duration_with_space() {
+    let t = edit("duration: 60s", "duration: 5 s");
+    rejects(
+        &t,
+        "type",
+        "1:11",
+        "duration",
+        "expected a duration like 250ms, 30s, 1.5m or 6h, got \"5 s\"",
+    );
+}
+
+#[test]
+fn negative_duration() {
+    let t = edit("duration: 60s", "duration: -1s");
+    rejects(&t, "type", "1:11", "duration", "got \"-1s\"");
+}
+
+#[test]
+fn duration_unknown_unit() {
+    let t = edit("duration: 60s", "duration: 1x");
+    rejects(&t, "type", "1:11", "duration", "got \"1x\"");
+}
+
+#[test]
+fn timeline_at_without_unit() {
+    let t = with("timeline:\n  - at: 20\n    flush_ct: {}\n");
+    rejects(&t, "type", "14:9", "timeline[0].at", "add a unit");
+}
+
+#[test]
+fn zero_duration() {
+    let t = edit("duration: 60s", "duration: 0s");
+    rejects(
+        &t,
+        "invalid",
+        "1:11",
+        "duration",
+        "expected a duration above 0s and at most 1h, got 0s",
+    );
+}
+
+#[test]
+fn duration_over_an_hour() {
+    let t = edit("duration: 60s", "duration: 2h");
+    rejects(&t, "invalid", "1:11", "duration", "at most 1h, got 2h");
+}
+
+#[test]
+fn bucket_too_small() {
+    let t = with("bucket: 50ms\n");
+    rejects(
+        &t,
+        "invalid",
+        "13:9",
+        "bucket",
+        "from 100ms up to the suite duration, got 50ms",
+    );
+}
+
+// ---- semantic: names, ranges, references ----
+
+#[test]
+fn empty_deployment_name() {
+    let t = edit(
+        "  - name: web\n    replicas",
+        "  - name: \"\"\n    replicas",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "3:11",
+        "deployments[0].name",
+        "expected a DNS label",
+    );
+}
+
+#[test]
+fn uppercase_client_name() {
+    let t = edit("name: nginx", "name: Nginx");
+    rejects(&t, "invalid", "11:11", "clients[0].name", "got \"Nginx\"");
+}
+
+#[test]
+fn duplicate_deployment_name() {
+    let t = edit(
+        "    replicas: 3\n",
+        "    replicas: 3\n  - name: web\n    replicas: 1\n",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "5:11",
+        "deployments[1].name",
+        "duplicate deployment name `web`",
+    );
+}
+
+#[test]
+fn too_many_replicas() {
+    let t = edit("replicas: 3", "replicas: 201");
+    rejects(
+        &t,
+        "invalid",
+        "4:15",
+        "deployments[0].replicas",
+        "expected an integer 0..=200, got 201",
+    );
+}
+
+#[test]
+fn cluster_ip_outside_service_range() {
+    let t = edit("198.19.0.10", "10.96.0.10");
+    rejects(
+        &t,
+        "invalid",
+        "7:17",
+        "services[0].cluster_ip",
+        "198.19.0.0/24",
+    );
+}
+
+#[test]
+fn cluster_ip_broadcast() {
+    let t = edit("198.19.0.10", "198.19.0.255");
+    rejects(
+        &t,
+        "invalid",
+        "7:17",
+        "services[0].cluster_ip",
+        "other than .0 and .255, like 198.19.0.10, got 198.19.0.255",
+    );
+}
+
+#[test]
+fn duplicate_cluster_ip_and_port() {
+    let t = edit(
+        "    selector: web\n",
+        "    selector: web\n  - name: web2\n    cluster_ip: 198.19.0.10\n    port: 80\n    selector: web\n",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "11:17",
+        "services[1].cluster_ip",
+        "198.19.0.10:80 is already the frontend of service `web`",
+    );
+}
+
+#[test]
+fn selector_names_unknown_deployment() {
+    let t = edit("selector: web", "selector: wbe");
+    rejects(
+        &t,
+        "invalid",
+        "9:15",
+        "services[0].selector",
+        "unknown deployment `wbe` (known: web)",
+    );
+}
+
+#[test]
+fn client_targets_unknown_service() {
+    let t = edit("    service: web", "    service: api");
+    rejects(
+        &t,
+        "invalid",
+        "12:14",
+        "clients[0].service",
+        "unknown service `api`",
+    );
+}
+
+#[test]
+fn client_node_out_of_range() {
+    let t = with("    node: 1\n");
+    rejects(
+        &t,
+        "invalid",
+        "13:11",
+        "clients[0].node",
+        "expected a node index 0..=0 (cluster.nodes is 1), got 1",
+    );
+}
+
+#[test]
+fn deployment_node_out_of_range_and_duplicate() {
+    let t = edit("    replicas: 3\n", "    replicas: 3\n    nodes: [0, 2]\n")
+        .replace("duration: 60s\n", "duration: 60s\ncluster: { nodes: 2 }\n");
+    rejects(
+        &t,
+        "invalid",
+        "6:16",
+        "deployments[0].nodes[1]",
+        "(cluster.nodes is 2), got 2",
+    );
+    let t = edit("    replicas: 3\n", "    replicas: 3\n    nodes: [0, 0]\n");
+    rejects(
+        &t,
+        "invalid",
+        "5:16",
+        "deployments[0].nodes[1]",
+        "node 0 is listed twice",
+    );
+}
+
+#[test]
+fn maglev_table_size_not_prime() {
+    let t = with("datapath: { selection: maglev, maglev_table_size: 1000 }\n");
+    rejects(
+        &t,
+        "invalid",
+        "13:51",
+        "datapath.maglev_table_size",
+        "251, 509, 1021",
+    );
+}
+
+#[test]
+fn source_port_below_1024() {
+    let t = with("    source_ports: { mode: pool, range: [80, 90] }\n");
+    rejects(
+        &t,
+        "invalid",
+        "13:41",
+        "clients[0].source_ports.range[0]",
+        "expected a port 1024..=65535, got 80",
+    );
+}
+
+#[test]
+fn source_port_range_reversed() {
+    let t = with("    source_ports: { range: [40099, 40000] }\n");
+    rejects(
+        &t,
+        "invalid",
+        "13:28",
+        "clients[0].source_ports.range",
+        "got [40099, 40000]",
+    );
+}
+
+#[test]
+fn overlapping_client_port_pools() {
+    let t = with(
+        "    source_ports: { mode: pool, range: [40000, 40099] }\n  - name: other\n    service: web\n    source_ports: { mode: pool, range: [40050, 40149] }\n",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "16:40",
+        "clients[1].source_ports.range",
+        "40050..=40099 are also in the pool of client `nginx`",
+    );
+}
+
+#[test]
+fn same_pools_on_different_nodes_are_fine() {
+    let t = with(
+        "    source_ports: { mode: pool, range: [40000, 40099] }\n  - name: other\n    node: 1\n    service: web\n    source_ports: { mode: pool, range: [40000, 40099] }\n",
+    )
+    .replace("duration: 60s\n", "duration: 60s\ncluster: { nodes: 2 }\n");
+    parse(&t, Path::new("x.yaml")).expect("pools on different nodes do not collide");
+}
+
+#[test]
+fn client_window_past_the_end() {
+    let t = with("    start: 50s\n    duration: 20s\n");
+    rejects(
+        &t,
+        "invalid",
+        "14:15",
+        "clients[0].duration",
+        "ends by the suite's end",
+    );
+    let t = with("    start: 60s\n");
+    rejects(
+        &t,
+        "invalid",
+        "13:12",
+        "clients[0].start",
+        "before the suite duration 1m",
+    );
+}
+
+#[test]
+fn client_timeout_out_of_range() {
+    let t = with("    timeout: 61s\n");
+    rejects(
+        &t,
+        "invalid",
+        "13:14",
+        "clients[0].timeout",
+        "1ms..=60s, got 61s",
+    );
+}
+
+#[test]
+fn too_many_pods_on_one_node() {
+    let t = edit("replicas: 3", "replicas: 200").replace(
+        "services:\n",
+        "  - name: api\n    replicas: 10\nservices:\n",
+    ) + "timeline:\n  - at: 10s\n    scale: { deployment: api, replicas: 51 }\n";
+    rejects(
+        &t,
+        "invalid",
+        "6:15",
+        "deployments[1].replicas",
+        "node 0 would hold 251 pods",
+    );
+}
+
+// ---- timeline ----
+
+#[test]
+fn timeline_unknown_deployment() {
+    let t = with("timeline:\n  - at: 10s\n    scale: { deployment: api, replicas: 6 }\n");
+    rejects(
+        &t,
+        "invalid",
+        "15:26",
+        "timeline[0].scale.deployment",
+        "unknown deployment `api`",
+    );
+}
+
+#[test]
+fn timeline_at_past_duration() {
+    let t = with("timeline:\n  - at: 60s\n    flush_ct:\n");
+    rejects(
+        &t,
+        "invalid",
+        "14:9",
+        "timeline[0].at",
+        "a time before the suite duration 1m, got 1m",
+    );
+}
+
+#[test]
+fn timeline_kill_zero() {
+    let t = with("timeline:\n  - { at: 10s, kill: { deployment: web, count: 0 } }\n");
+    rejects(
+        &t,
+        "invalid",
+        "14:48",
+        "timeline[0].kill.count",
+        "at least 1, got 0",
+    );
+}
+
+#[test]
+fn timeline_references_unknown_client_and_node() {
+    let t = with("timeline:\n  - { at: 10s, restart_client: { client: curl } }\n");
+    rejects(
+        &t,
+        "invalid",
+        "14:42",
+        "timeline[0].restart_client.client",
+        "unknown client `curl`",
+    );
+    let t = with("timeline:\n  - { at: 10s, flush_ct: { node: 3 } }\n");
+    rejects(&t, "invalid", "14:34", "timeline[0].flush_ct.node", "got 3");
+}
+
+// ---- expectations ----
+
+#[test]
+fn unknown_metric() {
+    let t = with("expect:\n  - metric: fairness\n    min: 0.9\n");
+    rejects(
+        &t,
+        "invalid",
+        "14:13",
+        "expect[0].metric",
+        "unknown metric `fairness`; expected one of new_backend_share",
+    );
+}
+
+#[test]
+fn window_past_duration() {
+    let t = with("expect:\n  - metric: cv\n    window: [30s, 90s]\n    max: 0.2\n");
+    rejects(
+        &t,
+        "invalid",
+        "15:19",
+        "expect[0].window[1]",
+        "at most the suite duration 1m, got 90s",
+    );
+}
+
+#[test]
+fn window_reversed() {
+    let t = with("expect:\n  - metric: cv\n    window: [40s, 30s]\n    max: 0.2\n");
+    rejects(&t, "invalid", "15:13", "expect[0].window", "from < to");
+}
+
+#[test]
+fn min_above_max() {
+    let t = with("expect:\n  - metric: jain_index\n    min: 0.9\n    max: 0.5\n");
+    rejects(
+        &t,
+        "invalid",
+        "16:10",
+        "expect[0].max",
+        "expected max >= min (0.9), got 0.5",
+    );
+}
+
+#[test]
+fn neither_min_nor_max() {
+    let t = with("expect:\n  - metric: jain_index\n    note: hm\n");
+    rejects(
+        &t,
+        "invalid",
+        "14:5",
+        "expect[0]",
+        "at least one of `min` or `max`",
+    );
+}
+
+#[test]
+fn non_finite_bound() {
+    let t = with("expect:\n  - metric: cv\n    max: .nan\n");
+    rejects(
+        &t,
+        "invalid",
+        "15:10",
+        "expect[0].max",
+        "expected a finite number, got NaN",
+    );
+}
+
+// ---- ordering and files ----
+
+#[test]
+fn first_error_in_document_order_wins() {
+    // Both the selector (line 9) and the client node (line 13) are wrong;
+    // the selector comes first in the file.
+    let t = edit("selector: web", "selector: nope") + "    node: 4\n";
+    rejects(
+        &t,
+        "invalid",
+        "9:15",
+        "services[0].selector",
+        "unknown deployment `nope`",
+    );
+}
+
+#[test]
+fn missing_file_is_a_read_error() {
+    let err = svclab_suite::load(Path::new("/nonexistent/suite.yaml")).expect_err("no such file");
+    assert!(matches!(err, SuiteError::Read { .. }), "{err:?}");
+    assert_eq!(err.exit_code(), 2);
+    assert_eq!(
+        err.to_string().split(": ").take(2).collect::<Vec<_>>(),
+        ["/nonexistent/suite.yaml", "cannot read suite file"]
+    );
+}
+
+#[test]
+fn second_yaml_document() {
+    let t = with("---\nduration: 5s\n");
+    rejects(&t, "type", "13:1", "", "one YAML document");
+}
+
+#[test]
+fn list_given_as_scalar() {
+    let t = with("timeline: 5\n");
+    rejects(&t, "type", "13:11", "timeline", "expected a list, got 5");
+}
+
+#[test]
+fn keep_alive_pool_larger_than_port_pool() {
+    let t = with(
+        "    connection: keep-alive\n    source_ports: { mode: pool, range: [40000, 40009] }\n",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "14:40",
+        "clients[0].source_ports.range",
+        "needs at least 16 source ports",
+    );
+}
+
+#[test]
+fn zero_ct_timeout() {
+    let t = with("datapath: { timeouts: { tcp: 0s } }\n");
+    rejects(
+        &t,
+        "invalid",
+        "13:30",
+        "datapath.timeouts.tcp",
+        "expected a duration above 0s, got 0s",
+    );
+}
+
+#[test]
+fn duplicate_at_in_timeline_entry() {
+    let t = with("timeline:\n  - at: 1s\n    at: 2s\n    flush_ct:\n");
+    rejects(&t, "type", "15:5", "timeline[0].at", "duplicate key `at`");
+}
