@@ -319,9 +319,18 @@ fn overload(client: u16, scheduled_ns: u64, now: u64) -> RequestRecord {
     }
 }
 
-/// Opens a connection (bound to the next pool port if configured).
+/// Opens a connection (bound to the next pool port if configured), within
+/// the request timeout.
 async fn connect(s: &Shared) -> Result<TcpStream, ErrorKind> {
-    let attempt = async {
+    match tokio::time::timeout(s.plan.timeout, connect_now(s)).await {
+        Ok(r) => r,
+        Err(_) => Err(ErrorKind::ConnectTimeout),
+    }
+}
+
+/// Opens a connection without a timer of its own (the caller bounds it).
+async fn connect_now(s: &Shared) -> Result<TcpStream, ErrorKind> {
+    {
         match s.plan.ports {
             Ports::Ephemeral => {
                 let sock = TcpSocket::new_v4().map_err(|e| ErrorKind::from_io(&e, true))?;
@@ -358,10 +367,6 @@ async fn connect(s: &Shared) -> Result<TcpStream, ErrorKind> {
                 Err(last)
             }
         }
-    };
-    match tokio::time::timeout(s.plan.timeout, attempt).await {
-        Ok(r) => r,
-        Err(_) => Err(ErrorKind::ConnectTimeout),
     }
 }
 
@@ -369,23 +374,21 @@ fn local_port(c: &TcpStream) -> u16 {
     c.local_addr().map(|a| a.port()).unwrap_or(0)
 }
 
-/// A request over a new connection that is closed afterwards.
+/// A request over a new connection that is closed afterwards. One timer
+/// covers connect and exchange (the request's timeout).
 async fn one_shot(s: &Shared, scheduled_ns: u64) -> RequestRecord {
     let start_ns = s.now_ns();
-    let deadline = Instant::now() + s.plan.timeout;
-    let (outcome, sport) = match connect(s).await {
-        Err(k) => (Outcome::Err(k), 0),
-        Ok(mut c) => {
-            let sport = local_port(&c);
-            let r = tokio::time::timeout_at(deadline.into(), exchange(&mut c, true)).await;
-            let outcome = match r {
-                Ok(Ok(backend)) => Outcome::Ok { backend },
-                Ok(Err(k)) => Outcome::Err(k),
-                Err(_) => Outcome::Err(ErrorKind::Timeout),
-            };
-            drop(c);
-            (outcome, sport)
-        }
+    let mut sport = 0;
+    let work = async {
+        let mut c = connect_now(s).await?;
+        sport = local_port(&c);
+        exchange(&mut c, true).await
+    };
+    let outcome = match tokio::time::timeout(s.plan.timeout, work).await {
+        Ok(Ok(backend)) => Outcome::Ok { backend },
+        Ok(Err(k)) => Outcome::Err(k),
+        Err(_) if sport == 0 => Outcome::Err(ErrorKind::ConnectTimeout),
+        Err(_) => Outcome::Err(ErrorKind::Timeout),
     };
     RequestRecord {
         client: s.plan.index,
