@@ -58,6 +58,11 @@ test: _ensure lint
 run SUITE *ARGS: build
     ./target/release/svclab run {{SUITE}} {{ARGS}}
 
+# Every suite in suites/ (or `--filter NAME`), each report, history and
+# reports/index.html with regressions flagged; non-zero if any suite fails.
+nightly *ARGS: build
+    ./target/release/svclab nightly {{ARGS}}
+
 # Validate suites without touching the kernel.
 validate +SUITES: build
     ./target/release/svclab validate {{SUITES}}

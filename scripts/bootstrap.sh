@@ -14,9 +14,9 @@ need_root_for_apt() {
 
 # --- apt packages -------------------------------------------------------------
 # iproute2: `ip`/`ss` for debugging and test assertions; wrk: the reference
-# load generator in `just bench`. clang/llvm are not needed: bpf-linker uses
-# nightly's own libLLVM.
-APT_PKGS=(iproute2 procps wrk)
+# load generator in `just bench`; chromium: the report's real-browser test.
+# clang/llvm are not needed: bpf-linker uses nightly's own libLLVM.
+APT_PKGS=(iproute2 procps wrk chromium)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

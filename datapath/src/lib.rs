@@ -14,6 +14,7 @@ pub mod maglev;
 mod netns;
 pub mod pktgen;
 mod service;
+mod view;
 
 use std::{
     collections::BTreeMap,
@@ -44,6 +45,7 @@ pub use crate::{
     error::{Error, Result},
     netns::NetnsRef,
     service::{Backend, BackendState, Frontend, Protocol},
+    view::{DatapathView, KernelService},
 };
 pub use svclab_datapath_common::Reason;
 
@@ -260,6 +262,23 @@ impl Datapath {
             ct_deleted: Arc::new(AtomicU64::new(0)),
             nr_cpus,
         })
+    }
+
+    /// Kernel IDs of this datapath's maps, by map name: what
+    /// [`DatapathView::open`] needs to inspect it from another process.
+    pub fn map_ids(&self) -> Result<BTreeMap<String, u32>> {
+        let mut ids = BTreeMap::new();
+        let mut put = |name: &'static str, data: &MapData| -> Result<()> {
+            let info = data.info().map_err(|e| Error::map(name, "info", e))?;
+            ids.insert(name.to_owned(), info.id());
+            Ok(())
+        };
+        put(common::maps::CT, self.ct.map())?;
+        put(common::maps::SERVICES, self.services_map.map())?;
+        put(common::maps::BACKENDS, self.backends_map.map())?;
+        put(common::maps::REASONS, self.reasons.map())?;
+        put(common::maps::BACKEND_STATS, self.backend_counters.map())?;
+        Ok(ids)
     }
 
     pub fn config(&self) -> &Config {

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
     name = "svclab",
     version,
     about = "Reproduce Kubernetes service-datapath and probe incidents on one Linux box",
-    after_help = "Examples:\n  sudo svclab run suites/ct-port-reuse-legacy.yaml\n  svclab validate suites/*.yaml\n  sudo svclab doctor           check root, kernel and the eBPF datapath\n  sudo svclab clean            remove leftovers of crashed runs (svl-* netns)\n  sudo svclab clean --run r42  remove only run r42's leftovers"
+    after_help = "Examples:\n  sudo svclab run suites/ct-port-reuse-legacy.yaml\n  sudo svclab run --hold --time-scale 0.5 suites/ct-port-reuse-legacy.yaml\n  sudo svclab inspect reports/ct-port-reuse-legacy/<run-id> --port 40000\n  svclab list\n  sudo svclab nightly --filter ct-\n  svclab report reports/ct-port-reuse-legacy/<run-id>\n  svclab validate suites/*.yaml\n  sudo svclab doctor           check root, kernel and the eBPF datapath\n  sudo svclab clean            remove leftovers of crashed runs (svl-* netns)\n  sudo svclab clean --run r42  remove only run r42's leftovers"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -32,6 +32,58 @@ pub enum Command {
         /// e.g. 0.25 to replay a 60 s suite in 15 s. Datapath timeouts stay.
         #[arg(long, default_value_t = 1.0)]
         time_scale: f64,
+        /// Override the suite's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print a machine-readable summary (one JSON object per suite) on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Keep the topology and datapath up after the run for `svclab
+        /// inspect`; Ctrl-C tears down.
+        #[arg(long)]
+        hold: bool,
+    },
+    /// Show a live or held run's datapath from its BPF maps: services and
+    /// backends, conntrack entries (tuple → backend, flags, expiry), counters, pods.
+    Inspect {
+        /// Run folder (reports/<suite>/<run-id>) or run id.
+        run: std::path::PathBuf,
+        /// Only conntrack entries from this client source port.
+        #[arg(long)]
+        port: Option<u16>,
+        /// Only this node.
+        #[arg(long)]
+        node: Option<u8>,
+        /// Where run folders live (to find a run by id).
+        #[arg(long, default_value = "reports")]
+        reports: std::path::PathBuf,
+    },
+    /// List suites with their one-line descriptions.
+    List {
+        /// Folder of suite files.
+        #[arg(default_value = "suites")]
+        dir: std::path::PathBuf,
+    },
+    /// Re-render a run's index.html from its run.json.
+    Report {
+        /// The run folder (reports/<suite>/<run-id>).
+        run_dir: std::path::PathBuf,
+    },
+    /// Run every suite in a folder (or those whose name contains --filter),
+    /// write each report, keep history and write reports/index.html with
+    /// regressions flagged. Exit 1 when any verdict is not PASS.
+    Nightly {
+        #[arg(long, default_value = "suites")]
+        suites: std::path::PathBuf,
+        #[arg(long, default_value = "reports")]
+        out: std::path::PathBuf,
+        /// Only suites whose name contains this.
+        #[arg(long)]
+        filter: Option<String>,
+        #[arg(long, default_value_t = 1.0)]
+        time_scale: f64,
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Parse and validate suites without touching the kernel (exit 2 on bad input).
     Validate {

@@ -101,6 +101,12 @@ pub fn datapath_config(suite: &Suite) -> Config {
     }
 }
 
+impl Pod {
+    pub fn pid(&self) -> u32 {
+        self.process.pid
+    }
+}
+
 impl Cluster {
     /// Builds nodes and loads one datapath per node. Pods come later.
     pub fn build(prefix: &str, suite: &Suite, exe: PathBuf) -> anyhow::Result<Self> {
@@ -444,6 +450,47 @@ impl Cluster {
             }
         }
         m
+    }
+
+    /// What `svclab inspect` needs to find this run's maps and name things.
+    pub fn state(
+        &self,
+        run_id: &str,
+        prefix: &str,
+        held: bool,
+    ) -> anyhow::Result<crate::inspect::RunState> {
+        let mut nodes = Vec::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            nodes.push(crate::inspect::NodeMaps {
+                node: u8::try_from(i).unwrap_or(u8::MAX),
+                netns: n.netns.name().to_owned(),
+                maps: n.datapath.map_ids()?,
+            });
+        }
+        Ok(crate::inspect::RunState {
+            run_id: run_id.to_owned(),
+            prefix: prefix.to_owned(),
+            pid: std::process::id(),
+            held,
+            nodes,
+            backends: self
+                .backends
+                .iter()
+                .map(|b| (b.addr.clone(), b.name.clone()))
+                .collect(),
+            pods: self
+                .pods
+                .values()
+                .map(|p| crate::inspect::PodState {
+                    name: p.name.clone(),
+                    deployment: p.deployment.clone(),
+                    node: p.node,
+                    ip: p.ip.to_string(),
+                    phase: format!("{:?}", p.phase),
+                    pid: p.pid(),
+                })
+                .collect(),
+        })
     }
 
     pub fn ready_pods(&self) -> usize {

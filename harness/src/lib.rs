@@ -6,7 +6,9 @@ pub mod clean;
 pub mod cli;
 pub mod client;
 pub mod cluster;
+pub mod inspect;
 pub mod metrics;
+pub mod nightly;
 pub mod pods;
 pub mod podserver;
 pub mod runner;
@@ -43,7 +45,59 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             quiet,
             time_scale,
-        } => run_cmd(&suites, out, quiet, time_scale),
+            seed,
+            json,
+            hold,
+        } => run_cmd(
+            &suites,
+            RunFlags {
+                out,
+                quiet,
+                time_scale,
+                seed,
+                json,
+                hold,
+            },
+        ),
+        Command::List { dir } => list(&dir),
+        Command::Report { run_dir } => match svclab_report::write::rerender(&run_dir) {
+            Ok(()) => {
+                println!("{}", run_dir.join("index.html").display());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("svclab report: {e}");
+                Ok(ExitCode::from(2))
+            }
+        },
+        Command::Nightly {
+            suites,
+            out,
+            filter,
+            time_scale,
+            quiet,
+        } => nightly::run(&nightly::NightlyOptions {
+            suites,
+            out,
+            filter,
+            time_scale,
+            quiet,
+        }),
+        Command::Inspect {
+            run,
+            port,
+            node,
+            reports,
+        } => match inspect::inspect(&run, &reports, &inspect::InspectFilter { port, node }) {
+            Ok(text) => {
+                print!("{text}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("svclab inspect: {e:#}");
+                Ok(ExitCode::from(2))
+            }
+        },
         Command::Clean { run, dry_run } => {
             let leftovers = match clean::find(run.as_deref()) {
                 Err(e @ clean::CleanError::BadRunId(_)) => {
@@ -72,12 +126,71 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn run_cmd(
-    paths: &[std::path::PathBuf],
+/// `svclab run` flags.
+struct RunFlags {
     out: std::path::PathBuf,
     quiet: bool,
     time_scale: f64,
-) -> anyhow::Result<ExitCode> {
+    seed: Option<u64>,
+    json: bool,
+    hold: bool,
+}
+
+fn list(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let mut paths: Vec<_> = match std::fs::read_dir(dir) {
+        Ok(d) => d
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect(),
+        Err(e) => {
+            eprintln!("svclab list: {}: {e}", dir.display());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    paths.sort();
+    let mut bad = false;
+    for p in paths {
+        match svclab_suite::load(&p) {
+            Ok(l) => println!("{:<28} {}", l.suite.name, l.suite.description),
+            Err(e) => {
+                bad = true;
+                let stem = p
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                println!("{stem:<28} INVALID: {e}");
+            }
+        }
+    }
+    Ok(ExitCode::from(if bad { 2 } else { 0 }))
+}
+
+/// One JSON object summarising a run, for `--json`.
+pub fn json_summary(o: &runner::RunOutcome) -> serde_json::Value {
+    let r = &o.record;
+    serde_json::json!({
+        "suite": r.suite.name,
+        "run_id": r.run_id,
+        "verdict": r.verdict,
+        "interrupted": r.interrupted,
+        "error": r.error,
+        "report": o.dir.join("index.html"),
+        "elapsed_s": r.elapsed_s,
+        "expectations": r.expectations,
+        "mechanism": r.mechanism,
+    })
+}
+
+fn run_cmd(paths: &[std::path::PathBuf], flags: RunFlags) -> anyhow::Result<ExitCode> {
+    let RunFlags {
+        out,
+        quiet,
+        time_scale,
+        seed,
+        json,
+        hold,
+    } = flags;
     if !(time_scale.is_finite() && (0.01..=100.0).contains(&time_scale)) {
         eprintln!("svclab: --time-scale must be between 0.01 and 100, got {time_scale}");
         return Ok(ExitCode::from(2));
@@ -86,12 +199,21 @@ fn run_cmd(
     let mut loaded = Vec::new();
     for p in paths {
         match svclab_suite::load(p) {
-            Ok(l) => loaded.push(l),
+            Ok(mut l) => {
+                if let Some(seed) = seed {
+                    l.suite.seed = seed;
+                }
+                loaded.push(l)
+            }
             Err(e) => {
                 eprintln!("{e}");
                 return Ok(ExitCode::from(2));
             }
         }
+    }
+    if let Err(e) = nightly::check_writable(&out) {
+        eprintln!("svclab run: {e:#}");
+        return Ok(ExitCode::from(2));
     }
     // SAFETY: no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -109,6 +231,7 @@ fn run_cmd(
         out,
         time_scale,
         quiet,
+        hold,
         stop: std::sync::Arc::clone(&stop),
         exe: std::env::current_exe().context("locating the svclab executable")?,
     };
@@ -137,6 +260,9 @@ fn run_cmd(
             outcome.verdict,
             outcome.dir.join("index.html").display()
         );
+        if json {
+            println!("{}", json_summary(&outcome));
+        }
         let code = match outcome.verdict {
             svclab_report::record::Verdict::Pass => 0,
             svclab_report::record::Verdict::Interrupted => 130,

@@ -38,6 +38,9 @@ pub struct RunOptions {
     /// are mechanism, not schedule, and stay as written.
     pub time_scale: f64,
     pub quiet: bool,
+    /// After the run, keep the topology up (for `svclab inspect`) until
+    /// SIGINT/SIGTERM, then tear down.
+    pub hold: bool,
     /// Set by SIGINT/SIGTERM (or a test) to stop early.
     pub stop: Arc<AtomicBool>,
     /// The svclab executable that runs pod servers.
@@ -116,12 +119,39 @@ pub fn scale_schedule(suite: &svclab_suite::model::Suite, f: f64) -> svclab_suit
     s
 }
 
+/// Runs one suite; its log goes to `<run-dir>/run.log` (tracing).
 pub fn run_suite(loaded: &LoadedSuite, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
+    let run_id = new_run_id();
+    let dir = opts.out.join(&loaded.suite.name).join(&run_id);
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("creating the run folder {}", dir.display()))?;
+    let log = std::fs::File::create(dir.join("run.log"))
+        .with_context(|| format!("creating {}", dir.join("run.log").display()))?;
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(std::sync::Mutex::new(log))
+        .with_ansi(false)
+        .with_target(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!(suite = %loaded.suite.name, path = %loaded.path.display(), run_id, "run starting");
+        let r = run_suite_in(loaded, opts, run_id.clone(), dir.clone());
+        match &r {
+            Ok(o) => tracing::info!(verdict = ?o.verdict, "run finished"),
+            Err(e) => tracing::error!("run failed: {e:#}"),
+        }
+        r
+    })
+}
+
+fn run_suite_in(
+    loaded: &LoadedSuite,
+    opts: &RunOptions,
+    run_id: String,
+    dir: PathBuf,
+) -> anyhow::Result<RunOutcome> {
     let scaled = scale_schedule(&loaded.suite, opts.time_scale);
     let suite = &scaled;
-    let run_id = new_run_id();
     let prefix = format!("svl-{run_id}-");
-    let dir = opts.out.join(&suite.name).join(&run_id);
     let duration = suite.duration.0;
     let bucket = suite.bucket.0;
     let n_buckets = usize::try_from(duration.as_nanos().div_ceil(bucket.as_nanos().max(1)))
@@ -147,9 +177,15 @@ pub fn run_suite(loaded: &LoadedSuite, opts: &RunOptions) -> anyhow::Result<RunO
     let mut error: Option<String> = None;
     let mut elapsed = Duration::ZERO;
     let mut datapath_totals = rec::DatapathTotals::default();
+    let mut interrupted = false;
 
     let result = (|| -> anyhow::Result<()> {
         let c = cluster.insert(Cluster::build(&prefix, suite, opts.exe.clone())?);
+        tracing::info!(
+            nodes = suite.cluster.nodes,
+            prefix,
+            "topology and datapaths up"
+        );
         progress.set_prefix("pods");
         for d in &suite.deployments {
             c.scale(&d.name, d.replicas, 0.0, true)?;
@@ -206,6 +242,12 @@ pub fn run_suite(loaded: &LoadedSuite, opts: &RunOptions) -> anyhow::Result<RunO
             });
         }
 
+        crate::inspect::write_state(&dir, &c.state(&run_id, &prefix, false)?)?;
+        tracing::info!(
+            pods = c.ready_pods(),
+            clients = suite.clients.len(),
+            "pods ready; starting clients"
+        );
         progress.set_prefix("running");
         let t0 = Instant::now();
         c.event(0.0, "run_start", format!("run {run_id} started"), false);
@@ -226,12 +268,14 @@ pub fn run_suite(loaded: &LoadedSuite, opts: &RunOptions) -> anyhow::Result<RunO
                 let e = timeline[next_action];
                 next_action += 1;
                 let t = now.as_secs_f64();
+                tracing::info!(at = t, action = ?e.action, "timeline action");
                 act(c, &clients, &e.action, t)?;
             }
             if now >= next_sample {
                 let i =
                     agg.bucket_of(u64::try_from((next_sample - bucket).as_nanos()).unwrap_or(0));
                 sample(c, &mut agg, i, &mut last_new)?;
+                crate::inspect::write_state(&dir, &c.state(&run_id, &prefix, false)?)?;
                 next_sample += bucket;
                 let (ok, errs) = agg.bucket_rates(i);
                 progress.set_position(now.as_secs().min(duration.as_secs()));
@@ -250,6 +294,11 @@ pub fn run_suite(loaded: &LoadedSuite, opts: &RunOptions) -> anyhow::Result<RunO
                     .max(Duration::from_millis(1)),
             );
         }
+        tracing::info!(
+            elapsed = elapsed.as_secs_f64(),
+            stopped_by_signal = opts.stop.load(Ordering::Relaxed),
+            "stopping clients"
+        );
         progress.set_prefix("stopping");
         for cl in &mut clients {
             cl.stop()?;
@@ -259,15 +308,33 @@ pub fn run_suite(loaded: &LoadedSuite, opts: &RunOptions) -> anyhow::Result<RunO
             agg.add(r);
         }
         datapath_totals = totals(c)?;
+        interrupted = opts.stop.load(Ordering::Relaxed);
+        if opts.hold && !interrupted {
+            crate::inspect::write_state(&dir, &c.state(&run_id, &prefix, true)?)?;
+            progress.suspend(|| {
+                eprintln!(
+                    "holding run {run_id}: inspect with `svclab inspect {}`; Ctrl-C tears it down",
+                    dir.display()
+                );
+            });
+            progress.set_prefix("holding");
+            crate::inspect::wait_for(&opts.stop);
+        }
         Ok(())
     })();
     if let Err(e) = &result {
         error = Some(format!("{e:#}"));
     }
 
+    if let Some(e) = &error {
+        tracing::error!("run error: {e}");
+    }
+    tracing::info!("teardown");
     progress.set_prefix("teardown");
     drop(clients);
-    let interrupted = opts.stop.load(Ordering::Relaxed);
+    if error.is_some() {
+        interrupted |= opts.stop.load(Ordering::Relaxed);
+    }
     let (backends, mut events) = match cluster.take() {
         Some(c) => {
             let backends = c.backends.clone();
@@ -279,6 +346,7 @@ pub fn run_suite(loaded: &LoadedSuite, opts: &RunOptions) -> anyhow::Result<RunO
         }
         None => (Vec::new(), Vec::new()),
     };
+    let _ = std::fs::remove_file(dir.join(crate::inspect::STATE_FILE));
     if interrupted {
         events.push(rec::Event {
             t_s: elapsed.as_secs_f64(),
@@ -346,6 +414,7 @@ pub fn run_suite(loaded: &LoadedSuite, opts: &RunOptions) -> anyhow::Result<RunO
     } else {
         Verdict::Fail
     };
+    tracing::info!(verdict = ?record.verdict, dir = %dir.display(), "writing the report");
     svclab_report::write::write_report(&dir, &record)
         .with_context(|| format!("writing the report to {}", dir.display()))?;
     Ok(RunOutcome {

@@ -426,3 +426,217 @@ fn sigkill_mid_run_then_clean_leaves_nothing() {
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("svl-{run_id}-")));
     assert_clean(&run_id);
 }
+
+#[test]
+fn held_run_can_be_inspected_then_torn_down() {
+    if !root() {
+        return;
+    }
+    let _g = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = workdir("hold");
+    let text = SMALL
+        .replace("DURATION", "4s")
+        .replace("OKMIN", "1")
+        .replace(
+            "load: { mode: open, rate: 50 }",
+            "source_ports: { mode: pool, range: [41000, 41009] }, load: { mode: open, rate: 50 }",
+        );
+    let suite = write_suite(&dir, "hold", &text);
+    let before = svl_netns();
+    let mut child = svclab(&[
+        "run",
+        "-q",
+        "--hold",
+        suite.to_str().expect("utf8"),
+        "--out",
+        dir.to_str().expect("utf8"),
+    ])
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn");
+    let run_id = wait_run_id(&before);
+    let run_dir = dir.join("hold").join(&run_id);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = std::fs::read_to_string(run_dir.join("state.json")).unwrap_or_default();
+        if state.contains("\"held\": true") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "run never reached the hold");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = svclab(&[
+        "inspect",
+        run_dir.to_str().expect("utf8"),
+        "--port",
+        "41003",
+    ])
+    .output()
+    .expect("inspect");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("198.19.0.10:80/TCP"),
+        "services listed: {text}"
+    );
+    let svc_line = text
+        .lines()
+        .find(|l| l.contains("SVC") && l.contains(":41003 ->"))
+        .unwrap_or_else(|| panic!("no CT entry for port 41003: {text}"));
+    assert!(
+        svc_line.contains("backend=198.18.0.") && svc_line.contains("(web-"),
+        "{svc_line}"
+    );
+    // 4 s at 50 req/s over 10 ports: port 41003 was reused ~20 times.
+    assert!(
+        !svc_line.contains("Reopened=0 "),
+        "reused port reopened its entry: {svc_line}"
+    );
+    // SAFETY: signalling our own child by PID.
+    unsafe { libc::kill(i32::try_from(child.id()).expect("pid"), libc::SIGINT) };
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "a held run that passed exits 0 after Ctrl-C"
+    );
+    assert!(
+        !run_dir.join("state.json").exists(),
+        "state file removed at teardown"
+    );
+    assert_clean(&run_id);
+    let out = svclab(&["inspect", run_dir.to_str().expect("utf8")])
+        .output()
+        .expect("inspect");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "nothing to inspect after teardown"
+    );
+}
+
+#[test]
+fn nightly_runs_all_suites_keeps_history_and_shows_broken_ones() {
+    if !root() {
+        return;
+    }
+    let _g = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = workdir("nightly");
+    let suites = dir.join("suites");
+    std::fs::create_dir_all(&suites).expect("suites dir");
+    write_suite(
+        &suites,
+        "alpha",
+        &SMALL.replace("DURATION", "3s").replace("OKMIN", "1"),
+    );
+    write_suite(
+        &suites,
+        "beta",
+        &SMALL
+            .replace("DURATION", "3s")
+            .replace("OKMIN", "1")
+            .replace("198.19.0.10", "198.19.0.11"),
+    );
+    write_suite(&suites, "broken", "duration: 3s\ndeployments: [}\n");
+    let out = dir.join("reports");
+    for night in 0..2 {
+        let status = svclab(&[
+            "nightly",
+            "-q",
+            "--suites",
+            suites.to_str().expect("utf8"),
+            "--out",
+            out.to_str().expect("utf8"),
+        ])
+        .stderr(Stdio::null())
+        .status()
+        .expect("nightly");
+        assert_eq!(
+            status.code(),
+            Some(1),
+            "night {night}: a broken suite makes the nightly fail"
+        );
+    }
+    let index = std::fs::read_to_string(out.join("index.html")).expect("index.html");
+    for name in ["alpha", "beta", "broken"] {
+        assert!(index.contains(name), "{name} in the index");
+    }
+    assert!(
+        index.contains("BROKEN") && index.contains("PASS"),
+        "verdict badges"
+    );
+    assert!(index.contains("<svg"), "sparklines");
+    assert!(index.contains("alpha/r"), "links to the reports");
+    let history: Vec<_> = std::fs::read_dir(out.join("history").join("alpha"))
+        .expect("history")
+        .flatten()
+        .collect();
+    assert_eq!(history.len(), 2, "one history entry per night");
+    assert!(
+        svl_netns().iter().all(|n| !n.contains("-node")),
+        "nothing left behind"
+    );
+
+    // An output folder that cannot be written: clear message, exit 2, nothing run.
+    let ro = dir.join("ro");
+    std::fs::write(&ro, b"a file, not a folder").expect("write");
+    let out2 = svclab(&[
+        "nightly",
+        "--suites",
+        suites.to_str().expect("utf8"),
+        "--out",
+        ro.join("x").to_str().expect("utf8"),
+    ])
+    .output()
+    .expect("nightly");
+    assert_eq!(out2.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out2.stderr).contains("ro/x"));
+}
+
+#[test]
+fn report_rerenders_and_rejects_a_corrupt_record() {
+    let _g = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = workdir("report");
+    let run = dir.join("run");
+    svclab_report::write::write_report(&run, &svclab_report::sample::incident_a(false))
+        .expect("write");
+    std::fs::remove_file(run.join("index.html")).expect("rm");
+    let out = svclab(&["report", run.to_str().expect("utf8")])
+        .output()
+        .expect("report");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::read_to_string(run.join("index.html"))
+            .expect("html")
+            .contains("<svg")
+    );
+    std::fs::write(run.join("run.json"), b"{\"schema\": 1, \"run_id\": ").expect("corrupt");
+    let before = std::fs::read(run.join("index.html")).expect("html");
+    let out = svclab(&["report", run.to_str().expect("utf8")])
+        .output()
+        .expect("report");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("run.json"),
+        "names the file"
+    );
+    assert_eq!(
+        std::fs::read(run.join("index.html")).expect("html"),
+        before,
+        "nothing half-written"
+    );
+}

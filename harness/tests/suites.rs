@@ -41,6 +41,7 @@ fn run(name: &str) -> RunOutcome {
         out,
         time_scale: f,
         quiet: true,
+        hold: false,
         stop: Arc::new(AtomicBool::new(false)),
         exe: PathBuf::from(env!("CARGO_BIN_EXE_svclab")),
     };

@@ -5,6 +5,7 @@
 mod chart;
 pub mod derive;
 pub mod html;
+pub mod index;
 pub mod record;
 pub mod sample;
 pub mod write;

@@ -39,6 +39,11 @@ pub struct Suite {
     pub timeline: Vec<TimelineEntry>,
     #[serde(default)]
     pub expect: Vec<Expectation>,
+    /// Nightly regression thresholds: key figure → relative change that
+    /// counts as a regression against the previous night (default 0.2 each).
+    /// Figures: duration_s, imbalance, jain, p99_ms, errors, error_rate, min_ready.
+    #[serde(default)]
+    pub regression: std::collections::BTreeMap<String, f64>,
 }
 
 fn default_bucket() -> Dur {

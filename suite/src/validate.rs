@@ -126,6 +126,17 @@ fn is_suite_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
+/// Key figures the nightly compares against the previous night.
+pub const REGRESSION_FIGURES: &[&str] = &[
+    "duration_s",
+    "imbalance",
+    "jain",
+    "p99_ms",
+    "errors",
+    "error_rate",
+    "min_ready",
+];
+
 struct Checker<'a> {
     ix: &'a PathIndex,
     out: Vec<Diagnostic>,
@@ -437,6 +448,25 @@ pub fn check(suite: &Suite, index: &PathIndex) -> Vec<Diagnostic> {
 
     for (i, e) in suite.timeline.iter().enumerate() {
         timeline_entry(&mut c, i, e, Dur(dur), nodes, &deployments, &clients);
+    }
+
+    for (figure, v) in &suite.regression {
+        let p = format!("regression.{figure}");
+        if !REGRESSION_FIGURES.contains(&figure.as_str()) {
+            c.fail(
+                &p,
+                format!(
+                    "unknown key figure `{figure}`; expected one of {}",
+                    REGRESSION_FIGURES.join(", ")
+                ),
+            );
+        }
+        c.expect(
+            v.is_finite() && *v > 0.0 && *v <= 100.0,
+            &p,
+            "a relative threshold in (0, 100]",
+            v,
+        );
     }
 
     for (i, x) in suite.expect.iter().enumerate() {

@@ -1,0 +1,178 @@
+//! `svclab nightly` (what `just nightly` runs): every suite in a folder, one
+//! after another, each with its own report; a broken suite file is recorded
+//! and the others still run. Then history is compared (verdict flips, key
+//! figures worse than the suite's threshold), appended, and
+//! `reports/index.html` is written. The exit code is non-zero when any
+//! suite did not pass — after everything is written.
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::{Arc, atomic::AtomicBool},
+    time::Instant,
+};
+
+use anyhow::Context as _;
+use svclab_report::{
+    index::{self, SuiteOutcome},
+    record::Verdict,
+};
+
+use crate::runner::{self, RunOptions};
+
+#[derive(Debug, Clone)]
+pub struct NightlyOptions {
+    pub suites: PathBuf,
+    pub out: PathBuf,
+    pub filter: Option<String>,
+    pub time_scale: f64,
+    pub quiet: bool,
+}
+
+fn suite_files(dir: &Path, filter: Option<&str>) -> anyhow::Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading suite folder {}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .filter(|p| {
+            filter.is_none_or(|f| {
+                p.file_stem()
+                    .is_some_and(|s| s.to_string_lossy().contains(f))
+            })
+        })
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// Fails early, before any suite runs, when reports cannot be written.
+pub fn check_writable(out: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let probe = out.join(format!(".svclab-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"ok").with_context(|| format!("{} is not writable", out.display()))?;
+    std::fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))?;
+    Ok(())
+}
+
+pub fn run(opts: &NightlyOptions) -> anyhow::Result<ExitCode> {
+    let files = match suite_files(&opts.suites, opts.filter.as_deref()) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("svclab nightly: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if files.is_empty() {
+        eprintln!(
+            "svclab nightly: no suites in {} match",
+            opts.suites.display()
+        );
+        return Ok(ExitCode::from(2));
+    }
+    if let Err(e) = check_writable(&opts.out) {
+        eprintln!("svclab nightly: {e:#}");
+        return Ok(ExitCode::from(2));
+    }
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!(
+            "svclab nightly needs root: it creates network namespaces and loads eBPF programs"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+    let run_opts = RunOptions {
+        out: opts.out.clone(),
+        time_scale: opts.time_scale,
+        quiet: opts.quiet,
+        hold: false,
+        stop: Arc::clone(&stop),
+        exe: std::env::current_exe().context("locating the svclab executable")?,
+    };
+    let t0 = Instant::now();
+    let mut outcomes = Vec::new();
+    let mut thresholds: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    for path in &files {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let loaded = match svclab_suite::load(path) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("== {stem}: BROKEN: {e}");
+                outcomes.push(SuiteOutcome::Broken {
+                    suite: stem,
+                    path: path.display().to_string(),
+                    error: e.to_string(),
+                });
+                continue;
+            }
+        };
+        thresholds.insert(loaded.suite.name.clone(), loaded.suite.regression.clone());
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
+        eprintln!("== {} ({})", loaded.suite.name, path.display());
+        match runner::run_suite(&loaded, &run_opts) {
+            Ok(o) => {
+                eprintln!(
+                    "   verdict: {:?} ({:.0} s); {}",
+                    o.verdict,
+                    o.record.elapsed_s,
+                    o.dir.join("index.html").display()
+                );
+                let report_dir = o
+                    .dir
+                    .strip_prefix(&opts.out)
+                    .map(Path::to_path_buf)
+                    .unwrap_or(o.dir.clone());
+                outcomes.push(SuiteOutcome::Ran {
+                    record: o.record,
+                    report_dir,
+                });
+            }
+            Err(e) => {
+                eprintln!("   ERROR: {e:#}");
+                outcomes.push(SuiteOutcome::Broken {
+                    suite: loaded.suite.name.clone(),
+                    path: path.display().to_string(),
+                    error: format!("{e:#}"),
+                });
+            }
+        }
+    }
+    let history_dir = opts.out.join("history");
+    let history = index::load_history(&history_dir).unwrap_or_else(|e| {
+        eprintln!("svclab nightly: history unreadable, starting afresh: {e}");
+        Vec::new()
+    });
+    let regressions = index::regressions(&outcomes, &history, &thresholds);
+    index::append_history(&history_dir, &outcomes).context("appending history")?;
+    let history = index::load_history(&history_dir).unwrap_or_default();
+    let html = index::render_index(&outcomes, &history, &regressions, "svclab nightly");
+    index::write_index(&opts.out, &html).context("writing the index")?;
+
+    let passed = outcomes
+        .iter()
+        .filter(
+            |o| matches!(o, SuiteOutcome::Ran { record, .. } if record.verdict == Verdict::Pass),
+        )
+        .count();
+    eprintln!(
+        "nightly: {} suites, {passed} passed, {} regressions, {:.0} s; index: {}",
+        outcomes.len(),
+        regressions.len(),
+        t0.elapsed().as_secs_f64(),
+        opts.out.join("index.html").display()
+    );
+    for r in &regressions {
+        eprintln!("   regression: {}: {}", r.suite, r.what);
+    }
+    Ok(ExitCode::from(if passed == outcomes.len() { 0 } else { 1 }))
+}
