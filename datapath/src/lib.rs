@@ -645,8 +645,9 @@ impl Datapath {
                 Err(e) => return Err(Error::map(common::maps::CT, "iterate", e)),
             }
         }
-        let c = self.counters()?;
-        let created = c.reason(Reason::CtNew) + c.reason(Reason::CtNewOut);
+        let reasons = read_reasons(&self.reasons)?;
+        let created = reasons.get(&Reason::CtNew).copied().unwrap_or(0)
+            + reasons.get(&Reason::CtNewOut).copied().unwrap_or(0);
         let deleted = self.ct_deleted.load(Ordering::Relaxed);
         Ok(CtStats {
             capacity: self.config.ct_map_size,
@@ -660,28 +661,13 @@ impl Datapath {
 
     /// Reason and per-backend counters, summed over CPUs.
     pub fn counters(&self) -> Result<Counters> {
-        let mut c = Counters::default();
-        for r in Reason::ALL {
-            let v = self
-                .reasons
-                .get(&(r as u32), 0)
-                .map_err(|e| Error::map(common::maps::REASONS, "read", e))?;
-            c.reasons.insert(r, v.iter().sum());
-        }
+        let mut c = Counters {
+            reasons: read_reasons(&self.reasons)?,
+            ..Counters::default()
+        };
         for (id, b) in &self.table.backends {
-            let v = self
-                .backend_counters
-                .get(id, 0)
-                .map_err(|e| Error::map(common::maps::BACKEND_STATS, "read", e))?;
-            let mut s = BackendStats::default();
-            for x in v.iter() {
-                s.selections += x.selections;
-                s.reselections += x.reselections;
-                s.packets += x.packets;
-                s.bytes += x.bytes;
-                s.syns += x.syns;
-            }
-            c.backends.insert(b.addr, s);
+            c.backends
+                .insert(b.addr, read_backend(&self.backend_counters, *id)?);
         }
         Ok(c)
     }
@@ -727,6 +713,36 @@ pub fn tcx_programs(netns: &NetnsRef, ifname: &str) -> Result<(Vec<String>, Vec<
             .collect())
     };
     netns.run(|| Ok((query(TcAttachType::Ingress)?, query(TcAttachType::Egress)?)))?
+}
+
+/// Every reason counter, summed over CPUs.
+pub(crate) fn read_reasons(map: &PerCpuArray<MapData, u64>) -> Result<BTreeMap<Reason, u64>> {
+    let mut out = BTreeMap::new();
+    for r in Reason::ALL {
+        let v = map
+            .get(&(r as u32), 0)
+            .map_err(|e| Error::map(common::maps::REASONS, "read", e))?;
+        out.insert(r, v.iter().sum());
+    }
+    Ok(out)
+}
+
+/// One backend's counters, summed over CPUs.
+pub(crate) fn read_backend(
+    map: &PerCpuArray<MapData, BackendCounters>,
+    id: u32,
+) -> Result<BackendStats> {
+    let v = map
+        .get(&id, 0)
+        .map_err(|e| Error::map(common::maps::BACKEND_STATS, "read", e))?;
+    Ok(v.iter().fold(BackendStats::default(), |mut s, x| {
+        s.selections += x.selections;
+        s.reselections += x.reselections;
+        s.packets += x.packets;
+        s.bytes += x.bytes;
+        s.syns += x.syns;
+        s
+    }))
 }
 
 fn program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut SchedClassifier> {

@@ -78,12 +78,7 @@ fn fold(mut acc: u32) -> u16 {
 /// RFC 793 checksum over the pseudo header and `l4` (with its checksum
 /// field zeroed by the caller when computing, kept when verifying).
 fn l4_checksum(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, l4: &[u8]) -> u16 {
-    let mut acc = sum(&src.octets(), 0);
-    acc = sum(&dst.octets(), acc);
-    acc = acc.wrapping_add(u32::from(proto));
-    acc = acc.wrapping_add(u32::try_from(l4.len()).unwrap_or(0));
-    acc = sum(l4, acc);
-    let c = fold(acc);
+    let c = fold(pseudo_plus(src, dst, proto, l4));
     if proto == 17 && c == 0 { 0xffff } else { c }
 }
 

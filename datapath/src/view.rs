@@ -14,7 +14,7 @@ use svclab_datapath_common::{
 };
 
 use crate::{
-    BackendStats, Counters, CtEntryView, Frontend, Protocol, Reason,
+    Counters, CtEntryView, Frontend, Protocol,
     error::{Error, Result, is_not_found},
     service::BackendState,
 };
@@ -149,29 +149,16 @@ impl DatapathView {
 
     /// Reason counters and per-backend counters (for backends in the map).
     pub fn counters(&self) -> Result<Counters> {
-        let mut c = Counters::default();
-        for r in Reason::ALL {
-            let v = self
-                .reasons
-                .get(&(r as u32), 0)
-                .map_err(|e| Error::map(common::maps::REASONS, "read", e))?;
-            c.reasons.insert(r, v.iter().sum());
-        }
+        let mut c = Counters {
+            reasons: crate::read_reasons(&self.reasons)?,
+            ..Counters::default()
+        };
         for item in self.backends.iter() {
             let Ok((id, b)) = item else { continue };
-            let v = self
-                .backend_counters
-                .get(&id, 0)
-                .map_err(|e| Error::map(common::maps::BACKEND_STATS, "read", e))?;
-            let mut s = BackendStats::default();
-            for x in v.iter() {
-                s.selections += x.selections;
-                s.reselections += x.reselections;
-                s.packets += x.packets;
-                s.bytes += x.bytes;
-                s.syns += x.syns;
-            }
-            c.backends.insert(Self::addr(&b), s);
+            c.backends.insert(
+                Self::addr(&b),
+                crate::read_backend(&self.backend_counters, id)?,
+            );
         }
         Ok(c)
     }

@@ -257,23 +257,8 @@ async fn run(s: Arc<Shared>) {
             },
             Connection::PerRequest,
         ) => {
-            let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
-            let mut i: u32 = 0;
             let mut tasks = tokio::task::JoinSet::new();
-            loop {
-                let due = begin + interval * i;
-                if due >= end || s.stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                tokio::time::sleep_until(due.into()).await;
-                i += 1;
-                let scheduled_ns = u64::try_from((due - s.run_start).as_nanos()).unwrap_or(0);
-                if s.in_flight.load(Ordering::Relaxed) >= max_in_flight {
-                    let now = s.now_ns();
-                    s.send(overload(s.plan.index, scheduled_ns, now));
-                    continue;
-                }
-                s.in_flight.fetch_add(1, Ordering::Relaxed);
+            open_loop(&s, rate, max_in_flight, begin, end, |scheduled_ns| {
                 let s2 = Arc::clone(&s);
                 tasks.spawn(async move {
                     let r = one_shot(&s2, scheduled_ns).await;
@@ -281,7 +266,9 @@ async fn run(s: Arc<Shared>) {
                     s2.send(r);
                 });
                 while tasks.try_join_next().is_some() {}
-            }
+                true
+            })
+            .await;
             while tasks.join_next().await.is_some() {}
         }
         (Load::Closed { concurrency }, Connection::PerRequest) => {
@@ -304,6 +291,39 @@ async fn run(s: Arc<Shared>) {
             while tasks.join_next().await.is_some() {}
         }
         (load, Connection::KeepAlive { pool }) => keep_alive(s, load, pool, begin, end).await,
+    }
+}
+
+/// Open loop: hands `dispatch` each request's scheduled time at `rate` per
+/// second from `begin` until `end`, whatever the responses do; a request due
+/// while `max_in_flight` are outstanding is recorded as `overload` instead.
+/// `dispatch` returns false to stop.
+async fn open_loop(
+    s: &Shared,
+    rate: u32,
+    max_in_flight: u32,
+    begin: Instant,
+    end: Instant,
+    mut dispatch: impl FnMut(u64) -> bool,
+) {
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+    let mut i: u32 = 0;
+    loop {
+        let due = begin + interval * i;
+        if due >= end || s.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        tokio::time::sleep_until(due.into()).await;
+        i += 1;
+        let scheduled_ns = u64::try_from((due - s.run_start).as_nanos()).unwrap_or(0);
+        if s.in_flight.load(Ordering::Relaxed) >= max_in_flight {
+            s.send(overload(s.plan.index, scheduled_ns, s.now_ns()));
+            continue;
+        }
+        s.in_flight.fetch_add(1, Ordering::Relaxed);
+        if !dispatch(scheduled_ns) {
+            break;
+        }
     }
 }
 
@@ -412,19 +432,11 @@ async fn exchange(c: &mut TcpStream, close: bool) -> Result<Arc<str>, ErrorKind>
         .await
         .map_err(|e| ErrorKind::from_io(&e, false))?;
     let mut buf = Vec::with_capacity(256);
-    let mut chunk = [0u8; 1024];
     let head_end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break i + 4;
         }
-        let n = c
-            .read(&mut chunk)
-            .await
-            .map_err(|e| ErrorKind::from_io(&e, false))?;
-        if n == 0 {
-            return Err(ErrorKind::Eof);
-        }
-        buf.extend_from_slice(&chunk[..n]);
+        read_some(c, &mut buf).await?;
         if buf.len() > 16 * 1024 {
             return Err(ErrorKind::BadResponse);
         }
@@ -444,19 +456,26 @@ async fn exchange(c: &mut TcpStream, close: bool) -> Result<Arc<str>, ErrorKind>
         .ok_or(ErrorKind::BadResponse)?;
     let pod = header("x-pod").ok_or(ErrorKind::BadResponse)?;
     while buf.len() < head_end + len {
-        let n = c
-            .read(&mut chunk)
-            .await
-            .map_err(|e| ErrorKind::from_io(&e, false))?;
-        if n == 0 {
-            return Err(ErrorKind::Eof);
-        }
-        buf.extend_from_slice(&chunk[..n]);
+        read_some(c, &mut buf).await?;
     }
     if !status_ok {
         return Err(ErrorKind::BadResponse);
     }
     Ok(Arc::from(pod))
+}
+
+/// Appends what one read returns; the peer closing is `Eof`.
+async fn read_some(c: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), ErrorKind> {
+    let mut chunk = [0u8; 1024];
+    let n = c
+        .read(&mut chunk)
+        .await
+        .map_err(|e| ErrorKind::from_io(&e, false))?;
+    if n == 0 {
+        return Err(ErrorKind::Eof);
+    }
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(())
 }
 
 /// Keep-alive pool: `pool` connections, each carrying requests one after
@@ -552,25 +571,11 @@ async fn keep_alive(s: Arc<Shared>, load: Load, pool: u32, begin: Instant, end: 
         max_in_flight,
     } = load
     {
-        let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
-        let mut i: u32 = 0;
-        loop {
-            let due = begin + interval * i;
-            if due >= end || s.stop.load(Ordering::Relaxed) {
-                break;
-            }
-            tokio::time::sleep_until(due.into()).await;
-            i += 1;
-            let scheduled_ns = u64::try_from((due - s.run_start).as_nanos()).unwrap_or(0);
-            if s.in_flight.load(Ordering::Relaxed) >= max_in_flight {
-                s.send(overload(s.plan.index, scheduled_ns, s.now_ns()));
-                continue;
-            }
-            s.in_flight.fetch_add(1, Ordering::Relaxed);
-            if tx.send(scheduled_ns).await.is_err() {
-                break;
-            }
-        }
+        // Capacity 65536 exceeds max_in_flight (<= 10000): never full.
+        open_loop(&s, rate, max_in_flight, begin, end, |t| {
+            tx.try_send(t).is_ok()
+        })
+        .await;
         drop(tx);
     }
     while tasks.join_next().await.is_some() {}

@@ -32,7 +32,6 @@ pub struct Pod {
     pub deployment: String,
     pub node: u8,
     pub ip: Ipv4Addr,
-    pub port: u16,
     pub lxc: String,
     pub phase: Phase,
     process: PodProcess,
@@ -49,6 +48,8 @@ struct DeploymentState {
 pub struct NodeState {
     pub datapath: Datapath,
     pub netns: NetnsRef,
+    /// Kernel IDs of the datapath's maps (fixed for its lifetime).
+    map_ids: BTreeMap<String, u32>,
     _gc: CtGc,
 }
 
@@ -71,8 +72,6 @@ pub struct Cluster {
     /// Every backend pod ever created, for the run record.
     pub backends: Vec<BackendInfo>,
     pub events: Vec<Event>,
-    /// Client pods: name → (node, ip, netns path).
-    pub clients: BTreeMap<String, (u8, Ipv4Addr, PathBuf)>,
 }
 
 pub fn datapath_config(suite: &Suite) -> Config {
@@ -122,9 +121,11 @@ impl Cluster {
             let datapath = Datapath::load(netns.try_clone()?, config.clone())
                 .with_context(|| format!("loading the datapath on node {i}"))?;
             let gc = datapath.start_gc(suite.datapath.gc_interval.0)?;
+            let map_ids = datapath.map_ids()?;
             nodes.push(NodeState {
                 datapath,
                 netns,
+                map_ids,
                 _gc: gc,
             });
         }
@@ -139,7 +140,6 @@ impl Cluster {
             used_ips: BTreeSet::new(),
             backends: Vec::new(),
             events: Vec::new(),
-            clients: BTreeMap::new(),
         };
         for d in &suite.deployments {
             c.deployments.insert(
@@ -196,8 +196,6 @@ impl Cluster {
         })?;
         let (lxc, path) = (info.lxc.clone(), info.netns_path.clone());
         self.nodes[usize::from(node)].datapath.attach(&lxc)?;
-        self.clients
-            .insert(name.to_owned(), (node, ip, path.clone()));
         Ok((ip, path))
     }
 
@@ -266,7 +264,6 @@ impl Cluster {
                 deployment: deployment.to_owned(),
                 node,
                 ip,
-                port: server.port,
                 lxc,
                 phase: Phase::Running,
                 process,
@@ -464,7 +461,7 @@ impl Cluster {
             nodes.push(crate::inspect::NodeMaps {
                 node: u8::try_from(i).unwrap_or(u8::MAX),
                 netns: n.netns.name().to_owned(),
-                maps: n.datapath.map_ids()?,
+                maps: n.map_ids.clone(),
             });
         }
         Ok(crate::inspect::RunState {

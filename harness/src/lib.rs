@@ -136,19 +136,37 @@ struct RunFlags {
     hold: bool,
 }
 
+/// False (after saying why) when not root: runs create network namespaces
+/// and load eBPF programs.
+pub(crate) fn require_root(what: &str) -> bool {
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    eprintln!(
+        "{what} needs root: it creates network namespaces and loads eBPF programs (try: sudo -E just run <suite>)"
+    );
+    false
+}
+
+/// A flag SIGINT and SIGTERM set, so a run stops, tears down and reports.
+pub(crate) fn stop_on_signals() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+    Ok(stop)
+}
+
 fn list(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let mut paths: Vec<_> = match std::fs::read_dir(dir) {
-        Ok(d) => d
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-            .collect(),
+    let paths = match nightly::suite_files(dir, None) {
+        Ok(p) => p,
         Err(e) => {
-            eprintln!("svclab list: {}: {e}", dir.display());
+            eprintln!("svclab list: {e:#}");
             return Ok(ExitCode::from(2));
         }
     };
-    paths.sort();
     let mut bad = false;
     for p in paths {
         match svclab_suite::load(&p) {
@@ -215,18 +233,10 @@ fn run_cmd(paths: &[std::path::PathBuf], flags: RunFlags) -> anyhow::Result<Exit
         eprintln!("svclab run: {e:#}");
         return Ok(ExitCode::from(2));
     }
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!(
-            "svclab run needs root: it creates network namespaces and loads eBPF programs (try: sudo -E just run <suite>)"
-        );
+    if !require_root("svclab run") {
         return Ok(ExitCode::from(2));
     }
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))
-            .context("installing signal handlers")?;
-    }
+    let stop = stop_on_signals()?;
     let opts = runner::RunOptions {
         out,
         time_scale,

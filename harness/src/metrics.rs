@@ -45,7 +45,6 @@ pub struct Totals {
     pub sent: u64,
     pub ok: u64,
     pub errors: u64,
-    pub responses: BTreeMap<String, u64>,
 }
 
 pub struct Aggregator {
@@ -95,11 +94,6 @@ impl Aggregator {
                 b.ok += 1;
                 self.totals.ok += 1;
                 *b.responses.entry(Arc::clone(backend)).or_default() += 1;
-                *self
-                    .totals
-                    .responses
-                    .entry(backend.to_string())
-                    .or_default() += 1;
                 let us = r.end_ns.saturating_sub(r.scheduled_ns) / 1000;
                 let _ = b.latency_us.record(us.max(1));
             }

@@ -8,7 +8,7 @@ use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
     process::ExitCode,
-    sync::{Arc, atomic::AtomicBool},
+    sync::Arc,
     time::Instant,
 };
 
@@ -29,7 +29,9 @@ pub struct NightlyOptions {
     pub quiet: bool,
 }
 
-fn suite_files(dir: &Path, filter: Option<&str>) -> anyhow::Result<Vec<PathBuf>> {
+/// Suite files (`*.yaml`, `*.yml`) in `dir`, sorted, optionally only those
+/// whose file name contains `filter`.
+pub fn suite_files(dir: &Path, filter: Option<&str>) -> anyhow::Result<Vec<PathBuf>> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading suite folder {}", dir.display()))?
         .flatten()
@@ -74,18 +76,10 @@ pub fn run(opts: &NightlyOptions) -> anyhow::Result<ExitCode> {
         eprintln!("svclab nightly: {e:#}");
         return Ok(ExitCode::from(2));
     }
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!(
-            "svclab nightly needs root: it creates network namespaces and loads eBPF programs"
-        );
+    if !crate::require_root("svclab nightly") {
         return Ok(ExitCode::from(2));
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("installing signal handlers")?;
-    }
+    let stop = crate::stop_on_signals()?;
     let run_opts = RunOptions {
         out: opts.out.clone(),
         time_scale: opts.time_scale,

@@ -96,12 +96,6 @@ impl PodProcess {
             let _ = c.wait();
         }
     }
-
-    pub fn alive(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
-    }
 }
 
 impl Drop for PodProcess {

@@ -270,12 +270,13 @@ fn run_suite_in(
                 let t = now.as_secs_f64();
                 tracing::info!(at = t, action = ?e.action, "timeline action");
                 act(c, &clients, &e.action, t)?;
+                // Pods change only through actions: refresh what `inspect` reads.
+                crate::inspect::write_state(&dir, &c.state(&run_id, &prefix, false)?)?;
             }
             if now >= next_sample {
                 let i =
                     agg.bucket_of(u64::try_from((next_sample - bucket).as_nanos()).unwrap_or(0));
                 sample(c, &mut agg, i, &mut last_new)?;
-                crate::inspect::write_state(&dir, &c.state(&run_id, &prefix, false)?)?;
                 next_sample += bucket;
                 let (ok, errs) = agg.bucket_rates(i);
                 progress.set_position(now.as_secs().min(duration.as_secs()));

@@ -126,6 +126,23 @@ fn assert_clean(run_id: &str) {
     );
 }
 
+/// Writes `text` as `<dir>/<name>.yaml` and starts `svclab run -q` on it
+/// (plus `extra` flags); returns the child and its run id once the run has
+/// created its namespaces.
+fn start_run(dir: &Path, name: &str, text: &str, extra: &[&str]) -> (Child, String) {
+    let suite = write_suite(dir, name, text);
+    let before = svl_netns();
+    let mut args = vec!["run", "-q"];
+    args.extend_from_slice(extra);
+    args.extend([
+        suite.to_str().expect("utf8"),
+        "--out",
+        dir.to_str().expect("utf8"),
+    ]);
+    let child = svclab(&args).stderr(Stdio::null()).spawn().expect("spawn");
+    (child, wait_run_id(&before))
+}
+
 fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let deadline = Instant::now() + limit;
     loop {
@@ -313,23 +330,12 @@ fn failing_run_exits_1_writes_report_and_cleans_up() {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = workdir("fail");
     // 50 req/s can never reach an ok rate of 1e6.
-    let suite = write_suite(
+    let (mut child, run_id) = start_run(
         &dir,
         "fail",
         &SMALL.replace("DURATION", "4s").replace("OKMIN", "1000000"),
+        &[],
     );
-    let before = svl_netns();
-    let mut child = svclab(&[
-        "run",
-        "-q",
-        suite.to_str().expect("utf8"),
-        "--out",
-        dir.to_str().expect("utf8"),
-    ])
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("spawn");
-    let run_id = wait_run_id(&before);
     let status = wait_exit(&mut child, Duration::from_secs(60));
     assert_eq!(status.code(), Some(1), "an expectation failed");
     let record =
@@ -352,23 +358,12 @@ fn sigint_mid_run_tears_down_and_reports_interrupted() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = workdir("int");
-    let suite = write_suite(
+    let (mut child, run_id) = start_run(
         &dir,
         "int",
         &SMALL.replace("DURATION", "60s").replace("OKMIN", "1"),
+        &[],
     );
-    let before = svl_netns();
-    let mut child = svclab(&[
-        "run",
-        "-q",
-        suite.to_str().expect("utf8"),
-        "--out",
-        dir.to_str().expect("utf8"),
-    ])
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("spawn");
-    let run_id = wait_run_id(&before);
     std::thread::sleep(Duration::from_secs(3));
     assert!(!run_processes(&run_id).is_empty(), "pods running mid-run");
     // SAFETY: signalling our own child by PID.
@@ -393,23 +388,12 @@ fn sigkill_mid_run_then_clean_leaves_nothing() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = workdir("kill");
-    let suite = write_suite(
+    let (mut child, run_id) = start_run(
         &dir,
         "kill",
         &SMALL.replace("DURATION", "60s").replace("OKMIN", "1"),
+        &[],
     );
-    let before = svl_netns();
-    let mut child = svclab(&[
-        "run",
-        "-q",
-        suite.to_str().expect("utf8"),
-        "--out",
-        dir.to_str().expect("utf8"),
-    ])
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("spawn");
-    let run_id = wait_run_id(&before);
     std::thread::sleep(Duration::from_secs(3));
     child.kill().expect("SIGKILL");
     let _ = child.wait();
@@ -443,20 +427,7 @@ fn held_run_can_be_inspected_then_torn_down() {
             "load: { mode: open, rate: 50 }",
             "source_ports: { mode: pool, range: [41000, 41009] }, load: { mode: open, rate: 50 }",
         );
-    let suite = write_suite(&dir, "hold", &text);
-    let before = svl_netns();
-    let mut child = svclab(&[
-        "run",
-        "-q",
-        "--hold",
-        suite.to_str().expect("utf8"),
-        "--out",
-        dir.to_str().expect("utf8"),
-    ])
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("spawn");
-    let run_id = wait_run_id(&before);
+    let (mut child, run_id) = start_run(&dir, "hold", &text, &["--hold"]);
     let run_dir = dir.join("hold").join(&run_id);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

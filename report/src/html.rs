@@ -409,7 +409,7 @@ pub fn escape(s: &str) -> String {
 }
 
 /// A figure for a table: ∞ for infinity, about four significant digits.
-fn num(v: f64) -> String {
+pub(crate) fn num(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {

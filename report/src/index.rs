@@ -15,7 +15,7 @@ use std::{
     cmp::Ordering,
     collections::BTreeMap,
     fmt::Write as _,
-    fs::{self, File},
+    fs,
     io::{self, Write as _},
     path::{Component, Path, PathBuf},
 };
@@ -345,7 +345,7 @@ pub fn append_history(history_dir: &Path, outcomes: &[SuiteOutcome]) -> Result<(
             path: path.clone(),
             source,
         })?;
-        write_atomic(&path, json.as_bytes())?;
+        crate::write::write_atomic(&path, json.as_bytes())?;
     }
     Ok(())
 }
@@ -442,8 +442,8 @@ pub fn regressions(
                             suite: suite.to_string(),
                             what: format!(
                                 "{name} {} → {} ({} worse, threshold {}) since {}",
-                                fmt_num(p),
-                                fmt_num(c),
+                                crate::html::num(p),
+                                crate::html::num(c),
                                 fmt_change(change),
                                 fmt_change(threshold),
                                 prev.night
@@ -535,7 +535,7 @@ pub fn write_index(reports_dir: &Path, html: &str) -> Result<(), ReportError> {
         path: reports_dir.to_owned(),
         source,
     })?;
-    write_atomic(&reports_dir.join(HTML_FILE), html.as_bytes())
+    crate::write::write_atomic(&reports_dir.join(HTML_FILE), html.as_bytes())
 }
 
 const STYLE: &str = "
@@ -1054,33 +1054,12 @@ fn sparkline((figure, label, floor, fmt): MainFigure, points: &[Point]) -> Strin
     )
 }
 
-/// A figure for people: ∞, integers as such, else about four significant
-/// digits.
-fn fmt_num(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "∞".into()
-        } else {
-            "−∞".into()
-        }
-    } else if v == v.round() && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else if v.abs() >= 100.0 {
-        format!("{v:.1}")
-    } else {
-        let s = format!("{v:.4}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    }
-}
-
 /// `v` with `decimals` decimals, or ∞.
 fn fixed(v: f64, decimals: usize) -> String {
     if v.is_finite() {
         format!("{v:.decimals$}")
     } else {
-        fmt_num(v)
+        crate::html::num(v)
     }
 }
 
@@ -1091,14 +1070,14 @@ fn fmt_pct(v: f64) -> String {
     } else if v.is_finite() {
         format!("{:.2}%", v * 100.0)
     } else {
-        fmt_num(v)
+        crate::html::num(v)
     }
 }
 
 /// A whole number with thin-space thousands separators.
 fn fmt_count(v: f64) -> String {
     if !v.is_finite() || v.fract() != 0.0 || v.abs() >= 1e15 {
-        return fmt_num(v);
+        return crate::html::num(v);
     }
     let digits = format!("{:.0}", v.abs());
     let mut out = String::from(if v < 0.0 { "-" } else { "" });
@@ -1222,43 +1201,6 @@ fn rfc3339_instant(s: &str) -> Option<(i64, u32)> {
         days * 86_400 + hour * 3600 + minute * 60 + second - offset,
         nanos,
     ))
-}
-
-/// Writes `bytes` to `path` through a temporary sibling file: write, fsync,
-/// rename, fsync the folder; the temporary file is removed on failure. (The
-/// same steps as `write.rs` uses for `run.json`, whose helper is private.)
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let io_err = |op: &'static str, p: &Path| {
-        let p = p.to_owned();
-        move |source| ReportError::Io {
-            op,
-            path: p,
-            source,
-        }
-    };
-    let result = (|| {
-        let mut file = File::create(&tmp).map_err(io_err("creating temporary file", &tmp))?;
-        file.write_all(bytes).map_err(io_err("writing", &tmp))?;
-        file.sync_all().map_err(io_err("syncing", &tmp))?;
-        fs::rename(&tmp, path).map_err(io_err("renaming temporary file onto", path))
-    })();
-    if result.is_err() {
-        // Best effort: the error that matters is the one being returned.
-        let _ = fs::remove_file(&tmp);
-    }
-    result?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("syncing folder", dir))
 }
 
 /// Serde for the figures map: each value as in [`crate::record::nonfinite`]

@@ -121,7 +121,7 @@ pub fn read_record(path: &Path) -> Result<RunRecord, ReportError> {
 
 /// Writes `bytes` to `path` through a temporary sibling file: write, fsync,
 /// rename, fsync the directory. The temporary file is removed on failure.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -620,3 +620,19 @@ fn write_index_is_atomic_and_creates_the_folder() {
     assert_eq!(names, ["index.html"], "only the page, no temporary files");
     let _ = fs::remove_dir_all(scratch("write"));
 }
+
+#[test]
+fn judged_figures_are_the_suite_regression_keys() {
+    let mut judged: Vec<&str> = svclab_report::index::KEY_FIGURES
+        .iter()
+        .filter(|(_, w)| !matches!(w, svclab_report::index::Worse::NotJudged))
+        .map(|(n, _)| *n)
+        .collect();
+    let mut keys = svclab_suite::REGRESSION_FIGURES.to_vec();
+    judged.sort_unstable();
+    keys.sort_unstable();
+    assert_eq!(
+        judged, keys,
+        "a suite's `regression:` keys are exactly the judged key figures"
+    );
+}

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 pub use error::{Diagnostic, SuiteError};
 pub use index::{Node, NodeKind, PathIndex, Pos};
 pub use model::{Dur, METRICS, Suite};
-pub use validate::{check, validate};
+pub use validate::{REGRESSION_FIGURES, check, validate};
 
 /// A suite read from a file and validated.
 #[derive(Clone, Debug, PartialEq)]

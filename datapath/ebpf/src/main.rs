@@ -263,6 +263,9 @@ fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
         pad: [0; 2],
     };
 
+    // The stored backend, when the CT hit path already looked it up and
+    // keeps it: saves a second hash lookup per packet.
+    let mut kept: Option<Lb4Backend> = None;
     let backend_id = match CT4.get_ptr_mut(tuple) {
         Some(entry) => {
             // SAFETY: LRU value pointer valid for this run; concurrent
@@ -291,9 +294,10 @@ fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
                             reselect = Some(Reason::BackendGone);
                         } else {
                             count(Reason::CtDrain);
+                            kept = Some(*b);
                         }
                     }
-                    Some(_) => {}
+                    Some(b) => kept = Some(*b),
                 }
             }
             match reselect {
@@ -364,7 +368,7 @@ fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
     };
 
     // SAFETY: read-only copy.
-    let Some(backend) = (unsafe { LB4_BACKENDS.get(backend_id) }).copied() else {
+    let Some(backend) = kept.or_else(|| unsafe { LB4_BACKENDS.get(backend_id) }.copied()) else {
         // Removed between selection and here (user space race).
         count(Reason::DropNoBackend);
         return Err(TC_ACT_SHOT);

@@ -1,12 +1,10 @@
-//! A one-node test cluster built with iproute2: a node netns and pod netns
-//! joined by per-pod routed veths (no bridge), as DESIGN.md's topology. Only
-//! for tests; the harness builds its topology through rtnetlink. Every netns
-//! carries the `svl-<run>-` prefix and is deleted on drop (also on panic).
+//! Test fixtures on top of the topology crate: a one-node cluster (deleted
+//! on drop, also on panic), a tiny HTTP pod server, one-shot HTTP requests,
+//! and the leak checks (netns, BPF fds, child processes).
 use std::{
     io::{Read as _, Write as _},
     net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream},
     os::fd::AsRawFd as _,
-    process::Command,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -17,26 +15,6 @@ use std::{
 
 use svclab_datapath::NetnsRef;
 
-pub const NODE_GW: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn sysctl(netns: &str, key: &str, value: &str) {
-    let ns = NetnsRef::named(netns).expect("open netns");
-    let path = format!("/proc/sys/{}", key.replace('.', "/"));
-    ns.run(|| std::fs::write(&path, value))
-        .expect("enter netns")
-        .unwrap_or_else(|e| panic!("sysctl {key}={value} in {netns}: {e}"));
-}
-
 pub struct Pod {
     pub name: String,
     pub netns: String,
@@ -44,11 +22,12 @@ pub struct Pod {
     pub ip: Ipv4Addr,
 }
 
+/// The topology crate's cluster, one node, with the pods the tests add.
 pub struct Topology {
-    pub prefix: String,
+    /// The node's netns name.
     pub node: String,
     pub pods: Vec<Pod>,
-    created: Vec<String>,
+    inner: svclab_topology::Topology,
 }
 
 impl Topology {
@@ -63,111 +42,37 @@ impl Topology {
     }
 
     pub fn new() -> Self {
-        let prefix = Self::prefix();
-        let node = format!("{prefix}node");
-        let mut t = Topology {
-            prefix,
-            node: node.clone(),
-            pods: Vec::new(),
-            created: Vec::new(),
+        let spec = svclab_topology::TopologySpec {
+            prefix: Self::prefix(),
+            nodes: 1,
         };
-        ip(&["netns", "add", &node]);
-        t.created.push(node.clone());
-        ip(&["-n", &node, "link", "set", "lo", "up"]);
-        ip(&[
-            "-n",
-            &node,
-            "addr",
-            "add",
-            &format!("{NODE_GW}/32"),
-            "dev",
-            "lo",
-        ]);
-        sysctl(&node, "net.ipv4.ip_forward", "1");
-        sysctl(&node, "net.ipv4.conf.all.rp_filter", "0");
-        sysctl(&node, "net.ipv4.conf.default.rp_filter", "0");
-        t
+        let inner = svclab_topology::Topology::build(spec).expect("build topology");
+        Topology {
+            node: inner.node_netns(0),
+            pods: Vec::new(),
+            inner,
+        }
     }
 
-    /// Adds a pod netns with `eth0` = `ip`, routed through `lxc<n>` in the node.
-    pub fn add_pod(&mut self, name: &str, ip_addr: Ipv4Addr) -> &Pod {
-        let netns = format!("{}{name}", self.prefix);
-        let lxc = format!("lxc{}", self.pods.len());
-        ip(&["netns", "add", &netns]);
-        self.created.push(netns.clone());
-        ip(&[
-            "-n", &self.node, "link", "add", &lxc, "type", "veth", "peer", "name", "eth0", "netns",
-            &netns,
-        ]);
-        ip(&["-n", &self.node, "link", "set", &lxc, "up"]);
-        ip(&[
-            "-n",
-            &self.node,
-            "route",
-            "add",
-            &format!("{ip_addr}/32"),
-            "dev",
-            &lxc,
-        ]);
-        ip(&["-n", &netns, "link", "set", "lo", "up"]);
-        ip(&["-n", &netns, "link", "set", "eth0", "up"]);
-        ip(&[
-            "-n",
-            &netns,
-            "addr",
-            "add",
-            &format!("{ip_addr}/32"),
-            "dev",
-            "eth0",
-        ]);
-        ip(&[
-            "-n",
-            &netns,
-            "route",
-            "add",
-            &NODE_GW.to_string(),
-            "dev",
-            "eth0",
-            "scope",
-            "link",
-        ]);
-        ip(&[
-            "-n",
-            &netns,
-            "route",
-            "add",
-            "default",
-            "via",
-            &NODE_GW.to_string(),
-            "dev",
-            "eth0",
-        ]);
-        self.pods.push(Pod {
+    /// Adds a pod with `eth0` = `ip`, routed through its lxc veth in the node.
+    pub fn add_pod(&mut self, name: &str, ip: Ipv4Addr) -> &Pod {
+        let spec = svclab_topology::PodSpec {
             name: name.into(),
-            netns,
-            lxc,
-            ip: ip_addr,
+            node: 0,
+            ip,
+        };
+        let info = self.inner.add_pod(spec).expect("add pod");
+        self.pods.push(Pod {
+            name: info.name,
+            netns: info.netns,
+            lxc: info.lxc,
+            ip,
         });
         self.pods.last().expect("just pushed")
     }
 
     pub fn pod(&self, name: &str) -> &Pod {
         self.pods.iter().find(|p| p.name == name).expect("pod")
-    }
-}
-
-impl Drop for Topology {
-    fn drop(&mut self) {
-        // Deleting a netns removes its veths, routes and TCX links with it.
-        for ns in self.created.iter().rev() {
-            let ok = Command::new("ip")
-                .args(["netns", "del", ns])
-                .status()
-                .map(|s| s.success());
-            if !matches!(ok, Ok(true)) {
-                eprintln!("teardown: ip netns del {ns} failed");
-            }
-        }
     }
 }
 
