@@ -84,3 +84,4 @@ bench-datapath: _ensure
 bench: bench-datapath
     cargo bench -p svclab-topology --bench topology
     cargo bench -p svclab --bench client
+    cargo bench -p svclab --bench probes

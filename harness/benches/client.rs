@@ -108,6 +108,7 @@ fn main() -> anyhow::Result<()> {
         &prefix,
         &loaded.suite,
         PathBuf::from(env!("CARGO_BIN_EXE_svclab")),
+        1.0,
     )?;
     let result = (|| -> anyhow::Result<()> {
         c.scale("web", 3, 0.0, true)?;

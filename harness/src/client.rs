@@ -143,10 +143,23 @@ pub struct ClientHandle {
     pub name: String,
     stop: Arc<AtomicBool>,
     generation: Arc<AtomicU64>,
+    /// Open-loop arrival rate in req/s, read before each request is scheduled.
+    rate: Arc<AtomicU32>,
     thread: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
 impl ClientHandle {
+    /// Changes an open-loop client's arrival rate from the next request on
+    /// (a traffic spike); no effect on a closed-loop client.
+    pub fn set_rate(&self, rate: u32) {
+        self.rate.store(rate.max(1), Ordering::Relaxed);
+    }
+
+    /// The current open-loop rate.
+    pub fn rate(&self) -> u32 {
+        self.rate.load(Ordering::Relaxed)
+    }
+
     /// Drops pooled connections and starts the port pool anew.
     pub fn restart(&self) {
         self.generation.fetch_add(1, Ordering::Relaxed);
@@ -187,6 +200,7 @@ struct Shared {
     records: mpsc::Sender<RequestRecord>,
     stop: Arc<AtomicBool>,
     generation: Arc<AtomicU64>,
+    rate: Arc<AtomicU32>,
     next_port: AtomicU32,
     in_flight: AtomicU32,
 }
@@ -211,6 +225,10 @@ pub fn start(
 ) -> anyhow::Result<ClientHandle> {
     let stop = Arc::new(AtomicBool::new(false));
     let generation = Arc::new(AtomicU64::new(0));
+    let rate = Arc::new(AtomicU32::new(match plan.load {
+        Load::Open { rate, .. } => rate.max(1),
+        Load::Closed { .. } => 1,
+    }));
     let name = plan.name.clone();
     let shared = Arc::new(Shared {
         plan,
@@ -218,6 +236,7 @@ pub fn start(
         records,
         stop: Arc::clone(&stop),
         generation: Arc::clone(&generation),
+        rate: Arc::clone(&rate),
         next_port: AtomicU32::new(0),
         in_flight: AtomicU32::new(0),
     });
@@ -241,6 +260,7 @@ pub fn start(
         name,
         stop,
         generation,
+        rate,
         thread: Some(thread),
     })
 }
@@ -250,15 +270,9 @@ async fn run(s: Arc<Shared>) {
     tokio::time::sleep_until(begin.into()).await;
     let end = begin + s.plan.duration;
     match (s.plan.load, s.plan.connection) {
-        (
-            Load::Open {
-                rate,
-                max_in_flight,
-            },
-            Connection::PerRequest,
-        ) => {
+        (Load::Open { max_in_flight, .. }, Connection::PerRequest) => {
             let mut tasks = tokio::task::JoinSet::new();
-            open_loop(&s, rate, max_in_flight, begin, end, |scheduled_ns| {
+            open_loop(&s, max_in_flight, begin, end, |scheduled_ns| {
                 let s2 = Arc::clone(&s);
                 tasks.spawn(async move {
                     let r = one_shot(&s2, scheduled_ns).await;
@@ -294,27 +308,28 @@ async fn run(s: Arc<Shared>) {
     }
 }
 
-/// Open loop: hands `dispatch` each request's scheduled time at `rate` per
-/// second from `begin` until `end`, whatever the responses do; a request due
-/// while `max_in_flight` are outstanding is recorded as `overload` instead.
+/// Open loop: hands `dispatch` each request's scheduled time at the
+/// client's current rate (`Shared::rate`, changed by spikes) from `begin`
+/// until `end`, whatever the responses do; a request due while
+/// `max_in_flight` are outstanding is recorded as `overload` instead.
 /// `dispatch` returns false to stop.
 async fn open_loop(
     s: &Shared,
-    rate: u32,
     max_in_flight: u32,
     begin: Instant,
     end: Instant,
     mut dispatch: impl FnMut(u64) -> bool,
 ) {
-    let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
-    let mut i: u32 = 0;
+    // Offsets accumulate in f64 seconds: a rate change applies from the
+    // next gap on and the schedule does not drift with rounding.
+    let mut offset = 0.0f64;
     loop {
-        let due = begin + interval * i;
+        let due = begin + Duration::from_secs_f64(offset);
         if due >= end || s.stop.load(Ordering::Relaxed) {
             break;
         }
         tokio::time::sleep_until(due.into()).await;
-        i += 1;
+        offset += 1.0 / f64::from(s.rate.load(Ordering::Relaxed).max(1));
         let scheduled_ns = u64::try_from((due - s.run_start).as_nanos()).unwrap_or(0);
         if s.in_flight.load(Ordering::Relaxed) >= max_in_flight {
             s.send(overload(s.plan.index, scheduled_ns, s.now_ns()));
@@ -566,16 +581,9 @@ async fn keep_alive(s: Arc<Shared>, load: Load, pool: u32, begin: Instant, end: 
             }
         });
     }
-    if let Load::Open {
-        rate,
-        max_in_flight,
-    } = load
-    {
+    if let Load::Open { max_in_flight, .. } = load {
         // Capacity 65536 exceeds max_in_flight (<= 10000): never full.
-        open_loop(&s, rate, max_in_flight, begin, end, |t| {
-            tx.try_send(t).is_ok()
-        })
-        .await;
+        open_loop(&s, max_in_flight, begin, end, |t| tx.try_send(t).is_ok()).await;
         drop(tx);
     }
     while tasks.join_next().await.is_some() {}

@@ -1,25 +1,37 @@
 //! The cluster control loop: deployments → pods → endpoints → every node's
 //! datapath backends, the way EndpointSlices feed Cilium's agent. Pods are
-//! netns + a `svclab pod-server` process; a pod becomes an endpoint once its
-//! server accepts connections from its node (as a readiness probe would
-//! see it). Terminating pods are marked terminating in the datapath before
-//! they are removed. Every action is logged as an event for the report.
+//! netns + a `svclab pod-server` process run by the pod's kubelet
+//! (`kubelet.rs`): probes from the node, restarts, back-off. A pod is an
+//! active endpoint while it is Ready (readiness passing, or, without
+//! readiness and startup probes, once its server accepts connections from
+//! its node); a not-ready pod is left out of the service's backends, and a
+//! deleted pod is marked terminating before it is removed, as Cilium does
+//! with EndpointSlice conditions. Autoscalers (`autoscaler.rs`) scale
+//! deployments on the pods' telemetry. Every change is logged as an event.
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::{Ipv4Addr, SocketAddrV4},
     path::PathBuf,
-    time::Duration,
+    sync::mpsc,
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, bail};
 use svclab_datapath::{
     Backend, BackendState, Config, CtGc, CtReuse, Datapath, Frontend, NetnsRef, Selection,
 };
-use svclab_report::record::{BackendInfo, Event};
+use svclab_kube::backoff::RestartBackoff;
+use svclab_report::record::{BackendInfo, DeploymentBucket, Event, PodBucket, PodRecord};
 use svclab_suite::model::{CtReuseSpec, SelectionSpec, Suite};
 use svclab_topology::{PodSpec, Topology, TopologySpec};
 
-use crate::pods::{self, PodProcess};
+use crate::{
+    autoscaler::Autoscaler,
+    kubelet::{Change, ContainerSpec, Kubelet},
+    pods,
+    probe::{ProbeReport, Prober},
+    sockdiag::SockDiag,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
@@ -34,7 +46,7 @@ pub struct Pod {
     pub ip: Ipv4Addr,
     pub lxc: String,
     pub phase: Phase,
-    process: PodProcess,
+    pub kubelet: Kubelet,
     /// Index into `Cluster::backends` (the report's backend list).
     info: usize,
 }
@@ -61,6 +73,21 @@ struct ServiceState {
 
 pub struct Cluster {
     exe: PathBuf,
+    /// The kubelet/HPA clock starts here; see [`Cluster::now`].
+    epoch: Instant,
+    /// The run's t=0 (clients start), set by [`Cluster::start_clock`].
+    zero: Option<Instant>,
+    /// kubelet/HPA time scale (suite × command line).
+    pub kube_scale: f64,
+    /// One prober per node (probes run from the node netns). Declared
+    /// before `topo`: dropped first.
+    probers: Vec<Prober>,
+    probe_rx: mpsc::Receiver<ProbeReport>,
+    autoscalers: Vec<Autoscaler>,
+    /// Records of pods already removed.
+    gone_pods: Vec<(usize, PodRecord)>,
+    /// Lowest ready count per deployment since the last bucket closed.
+    ready_min: BTreeMap<String, u32>,
     topo: Option<Topology>,
     pub nodes: Vec<NodeState>,
     deployments: BTreeMap<String, DeploymentState>,
@@ -102,13 +129,19 @@ pub fn datapath_config(suite: &Suite) -> Config {
 
 impl Pod {
     pub fn pid(&self) -> u32 {
-        self.process.pid
+        self.kubelet.pid().unwrap_or(0)
     }
 }
 
 impl Cluster {
     /// Builds nodes and loads one datapath per node. Pods come later.
-    pub fn build(prefix: &str, suite: &Suite, exe: PathBuf) -> anyhow::Result<Self> {
+    pub fn build(
+        prefix: &str,
+        suite: &Suite,
+        exe: PathBuf,
+        kube_scale: f64,
+    ) -> anyhow::Result<Self> {
+        let epoch = Instant::now();
         let topo = Topology::build(TopologySpec {
             prefix: prefix.to_owned(),
             nodes: suite.cluster.nodes,
@@ -116,8 +149,14 @@ impl Cluster {
         .context("building the topology")?;
         let config = datapath_config(suite);
         let mut nodes = Vec::new();
+        let mut probers = Vec::new();
+        let (probe_tx, probe_rx) = mpsc::channel();
         for i in 0..suite.cluster.nodes {
             let netns = NetnsRef::open(topo.node_netns_path(i))?;
+            probers.push(
+                Prober::new(&netns, 2, epoch, probe_tx.clone())
+                    .with_context(|| format!("starting the prober on node {i}"))?,
+            );
             let datapath = Datapath::load(netns.try_clone()?, config.clone())
                 .with_context(|| format!("loading the datapath on node {i}"))?;
             let gc = datapath.start_gc(suite.datapath.gc_interval.0)?;
@@ -129,8 +168,21 @@ impl Cluster {
                 _gc: gc,
             });
         }
+        let autoscalers = suite
+            .autoscalers
+            .iter()
+            .map(|a| Autoscaler::new(a, kube_scale, Duration::ZERO))
+            .collect();
         let mut c = Cluster {
             exe,
+            epoch,
+            zero: None,
+            kube_scale,
+            probers,
+            probe_rx,
+            autoscalers,
+            gone_pods: Vec::new(),
+            ready_min: BTreeMap::new(),
             topo: Some(topo),
             nodes,
             deployments: BTreeMap::new(),
@@ -230,6 +282,8 @@ impl Cluster {
         let node = placement[d.next_node % placement.len()];
         d.next_node += 1;
         let server = d.spec.server.clone();
+        let probes = d.spec.probes.clone();
+        let grace = d.spec.termination_grace.0.mul_f64(self.kube_scale);
         let ip = self.alloc_ip(node)?;
         let info = self.topo()?.add_pod(PodSpec {
             name: name.clone(),
@@ -239,12 +293,47 @@ impl Cluster {
         let (lxc, netns_path) = (info.lxc.clone(), info.netns_path.clone());
         let n = usize::from(node);
         self.nodes[n].datapath.attach(&lxc)?;
-        let process = PodProcess::spawn(&self.exe, &netns_path, &name, &server)?;
-        pods::wait_listening(
-            &self.nodes[n].netns,
-            SocketAddrV4::new(ip, server.port),
-            Duration::from_secs(10),
+        // The accept-queue reader lives in the pod netns; without it the
+        // run goes on with no queue figures for this pod.
+        let diag = match NetnsRef::open(&netns_path)
+            .map_err(anyhow::Error::from)
+            .and_then(|ns| SockDiag::open_in(&ns))
+        {
+            Ok(d) => Some(d),
+            Err(e) => {
+                tracing::warn!(pod = %name, "no sock_diag socket: {e:#}");
+                None
+            }
+        };
+        let spec = ContainerSpec {
+            exe: self.exe.clone(),
+            netns_path,
+            name: name.clone(),
+            server: server.clone(),
+            grace,
+        };
+        let now = self.now();
+        let (kubelet, changes) = Kubelet::start(
+            spec,
+            &probes,
+            self.kube_scale,
+            ip,
+            &self.probers[n],
+            RestartBackoff::kubelet(self.kube_scale),
+            diag,
+            now,
         )?;
+        let gated = probes.readiness.is_some() || probes.startup.is_some();
+        if !gated {
+            // No probe decides readiness: ready once the server accepts
+            // connections from its node, which is what kubelet's "started"
+            // would mean for a container without probes.
+            pods::wait_listening(
+                &self.nodes[n].netns,
+                SocketAddrV4::new(ip, server.port),
+                Duration::from_secs(10) + server.startup_time.0,
+            )?;
+        }
         self.backends.push(BackendInfo {
             name: name.clone(),
             addr: SocketAddrV4::new(ip, server.port).to_string(),
@@ -266,17 +355,229 @@ impl Cluster {
                 ip,
                 lxc,
                 phase: Phase::Running,
-                process,
+                kubelet,
                 info,
             },
         );
         self.event(
             now_s,
-            "pod_ready",
-            format!("{name} ready on node {node} at {ip}"),
+            "pod_created",
+            format!("{name} created on node {node} at {ip}"),
             false,
         );
+        self.apply_changes(&name, changes, now_s);
         Ok(name)
+    }
+
+    /// The kubelet/HPA clock: time since the cluster was built.
+    pub fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// Marks the run's t=0 (record times count from here).
+    pub fn start_clock(&mut self, t0: Instant) {
+        self.zero = Some(t0);
+    }
+
+    /// A kubelet-clock time as seconds of the run record (0 before t=0).
+    pub fn record_s(&self, t: Duration) -> f64 {
+        match self.zero {
+            Some(z) => t
+                .saturating_sub(z.saturating_duration_since(self.epoch))
+                .as_secs_f64(),
+            None => 0.0,
+        }
+    }
+
+    /// Turns kubelet changes into events (the caller syncs endpoints).
+    fn apply_changes(&mut self, pod: &str, changes: Vec<Change>, now_s: f64) -> bool {
+        let mut endpoints = false;
+        for c in changes {
+            match c {
+                Change::Ready(true) => {
+                    endpoints = true;
+                    self.event(now_s, "pod_ready", format!("{pod} ready"), false);
+                }
+                Change::Ready(false) => {
+                    endpoints = true;
+                    self.event(now_s, "pod_not_ready", format!("{pod} not ready"), false);
+                }
+                Change::Restart { count, reason } => {
+                    tracing::info!(pod, count, reason, "container restart");
+                    self.event(
+                        now_s,
+                        "restart",
+                        format!("{pod} restart #{count}: {reason}"),
+                        false,
+                    );
+                }
+                Change::Started => {}
+            }
+        }
+        endpoints
+    }
+
+    /// One kubelet pass: applies probe results, advances containers (kill
+    /// deadlines, exits, back-off), then pushes endpoint changes.
+    pub fn kubelet_tick(&mut self) -> anyhow::Result<()> {
+        let now = self.now();
+        let now_s = self.record_s(now);
+        let mut endpoints = false;
+        while let Ok(r) = self.probe_rx.try_recv() {
+            let Some(p) = self.pods.get_mut(&*r.pod) else {
+                continue;
+            };
+            let changes = p.kubelet.on_probe(&r, now);
+            let name = p.name.clone();
+            endpoints |= self.apply_changes(&name, changes, now_s);
+        }
+        let names: Vec<String> = self.pods.keys().cloned().collect();
+        for name in names {
+            let Some(p) = self.pods.get_mut(&name) else {
+                continue;
+            };
+            let changes = p.kubelet.tick(now)?;
+            endpoints |= self.apply_changes(&name, changes, now_s);
+        }
+        if endpoints {
+            self.sync_endpoints()?;
+        }
+        self.note_ready();
+        Ok(())
+    }
+
+    fn ready_of(&self, deployment: &str) -> u32 {
+        let n = self
+            .pods
+            .values()
+            .filter(|p| p.deployment == deployment && p.kubelet.ready())
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    fn note_ready(&mut self) {
+        let names: Vec<String> = self.deployments.keys().cloned().collect();
+        for d in names {
+            let r = self.ready_of(&d);
+            let m = self.ready_min.entry(d).or_insert(r);
+            *m = (*m).min(r);
+        }
+    }
+
+    /// One telemetry sample of every pod (accept queue, busy workers).
+    pub fn sample_pods(&mut self) {
+        let now = self.now();
+        for p in self.pods.values_mut() {
+            p.kubelet.sample(now);
+        }
+    }
+
+    /// Closes a bucket: per-pod and per-deployment figures since the last call.
+    pub fn take_buckets(
+        &mut self,
+    ) -> (
+        BTreeMap<String, PodBucket>,
+        BTreeMap<String, DeploymentBucket>,
+    ) {
+        let pods = self
+            .pods
+            .iter_mut()
+            .map(|(n, p)| (n.clone(), p.kubelet.take_bucket()))
+            .collect();
+        let mut deps = BTreeMap::new();
+        let names: Vec<String> = self.deployments.keys().cloned().collect();
+        for d in names {
+            let ready = self.ready_of(&d);
+            let hpa = self.autoscalers.iter().find(|a| a.deployment == d);
+            let dep = DeploymentBucket {
+                desired: self.deployments[&d].spec.replicas,
+                pods: u32::try_from(self.pods.values().filter(|p| p.deployment == d).count())
+                    .unwrap_or(u32::MAX),
+                ready,
+                ready_min: self.ready_min.remove(&d).unwrap_or(ready).min(ready),
+                hpa_desired: hpa.and_then(|a| a.last.as_ref()).map(|l| l.desired),
+                hpa_metric: hpa
+                    .and_then(|a| a.last.as_ref())
+                    .and_then(|l| l.recommendation.as_ref())
+                    .and_then(|r| r.usage),
+            };
+            deps.insert(d, dep);
+        }
+        (pods, deps)
+    }
+
+    /// Runs every autoscaler whose sync period is due.
+    pub fn autoscale(&mut self) -> anyhow::Result<()> {
+        let now = self.now();
+        let now_s = self.record_s(now);
+        for i in 0..self.autoscalers.len() {
+            if !self.autoscalers[i].due(now) {
+                continue;
+            }
+            let dep = self.autoscalers[i].deployment.clone();
+            let kind = self.autoscalers[i].metric;
+            let window = self.autoscalers[i].sync;
+            let views: Vec<svclab_kube::hpa::PodView> = self
+                .pods
+                .values()
+                .filter(|p| p.deployment == dep)
+                .map(|p| {
+                    let k = &p.kubelet;
+                    svclab_kube::hpa::PodView {
+                        name: p.name.clone(),
+                        pending: k.phase() == svclab_report::record::PodPhase::Pending,
+                        deleting: p.phase == Phase::Terminating,
+                        failed: false,
+                        ready: k.ready(),
+                        start: k.phases.first().map_or(Duration::ZERO, |(t, _)| *t),
+                        ready_transition: k.ready_transition,
+                        metric: k.hpa_metric(kind, now, window).map(|value| {
+                            svclab_kube::hpa::PodMetric {
+                                value,
+                                timestamp: now,
+                                window,
+                            }
+                        }),
+                    }
+                })
+                .collect();
+            let current = self.deployments.get(&dep).map_or(0, |d| d.spec.replicas);
+            let d = self.autoscalers[i].reconcile(now, current, &views);
+            let rec = d.recommendation.clone().unwrap_or_default();
+            tracing::info!(
+                deployment = dep,
+                current,
+                desired = d.desired,
+                usage = ?rec.usage,
+                ready = rec.ready,
+                unready = rec.unready,
+                missing = rec.missing,
+                limited_by = ?d.limited_by,
+                "hpa sync"
+            );
+            if d.desired != current {
+                self.event(
+                    now_s,
+                    "hpa_scale",
+                    format!(
+                        "HPA {dep} {current} → {} (metric {}, {} ready, {} not ready, {} missing)",
+                        d.desired,
+                        rec.usage.map_or("n/a".to_owned(), |u| format!("{u:.2}")),
+                        rec.ready,
+                        rec.unready,
+                        rec.missing
+                    ),
+                    false,
+                );
+                self.scale(&dep, d.desired, now_s, false)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The autoscalers' settings in words.
+    pub fn autoscaler_lines(&self) -> Vec<String> {
+        self.autoscalers.iter().map(Autoscaler::describe).collect()
     }
 
     pub fn event(&mut self, t_s: f64, kind: &str, detail: String, timeline: bool) {
@@ -295,12 +596,18 @@ impl Cluster {
                 .pods
                 .values()
                 .filter(|p| p.deployment == s.selector)
-                .map(|p| Backend {
-                    addr: SocketAddrV4::new(p.ip, s.target_port),
-                    state: match p.phase {
-                        Phase::Running => BackendState::Active,
+                .filter_map(|p| {
+                    let state = match p.phase {
+                        Phase::Running if p.kubelet.ready() => BackendState::Active,
+                        // Not ready: not an endpoint (Cilium drops it from
+                        // the service; flows pinned to it are reselected).
+                        Phase::Running => return None,
                         Phase::Terminating => BackendState::Terminating,
-                    },
+                    };
+                    Some(Backend {
+                        addr: SocketAddrV4::new(p.ip, s.target_port),
+                        state,
+                    })
                 })
                 .collect();
             for n in &mut self.nodes {
@@ -310,6 +617,7 @@ impl Cluster {
         Ok(())
     }
 
+    /// The deployment's pods that are not being deleted, oldest first.
     fn running(&self, deployment: &str) -> Vec<String> {
         // Creation order = ordinal order; names sort by ordinal only when
         // widths match, so sort by the report index.
@@ -319,6 +627,25 @@ impl Cluster {
             .filter(|p| p.deployment == deployment && p.phase == Phase::Running)
             .collect();
         v.sort_by_key(|p| p.info);
+        v.into_iter().map(|p| p.name.clone()).collect()
+    }
+
+    /// Which pods a scale-down deletes first, as the ReplicaSet controller
+    /// ranks them: not ready before ready, more restarts before fewer,
+    /// newer before older.
+    fn scale_down_order(&self, deployment: &str) -> Vec<String> {
+        let mut v: Vec<&Pod> = self
+            .pods
+            .values()
+            .filter(|p| p.deployment == deployment && p.phase == Phase::Running)
+            .collect();
+        v.sort_by_key(|p| {
+            (
+                p.kubelet.ready(),
+                std::cmp::Reverse(p.kubelet.restarts),
+                std::cmp::Reverse(p.info),
+            )
+        });
         v.into_iter().map(|p| p.name.clone()).collect()
     }
 
@@ -333,6 +660,9 @@ impl Cluster {
     ) -> anyhow::Result<()> {
         let current = self.running(deployment);
         let want = usize::try_from(replicas).unwrap_or(0);
+        if let Some(d) = self.deployments.get_mut(deployment) {
+            d.spec.replicas = replicas;
+        }
         if want > current.len() {
             let mut added = Vec::new();
             for _ in current.len()..want {
@@ -346,7 +676,12 @@ impl Cluster {
                 }
             }
         } else {
-            for name in current.iter().skip(want).rev() {
+            let victims: Vec<String> = self
+                .scale_down_order(deployment)
+                .into_iter()
+                .take(current.len() - want)
+                .collect();
+            for name in &victims {
                 self.delete(name, now_s, false)?;
             }
         }
@@ -367,7 +702,7 @@ impl Cluster {
             .collect();
         for v in &victims {
             if let Some(p) = self.pods.get_mut(v) {
-                p.process.kill();
+                p.kubelet.kill_now();
                 let i = p.info;
                 self.backends[i].killed = true;
             }
@@ -401,14 +736,18 @@ impl Cluster {
     }
 
     fn delete(&mut self, name: &str, now_s: f64, killed: bool) -> anyhow::Result<()> {
+        let now = self.now();
         if let Some(p) = self.pods.get_mut(name) {
             p.phase = Phase::Terminating;
+            p.kubelet.begin_delete(now);
             let i = p.info;
             self.backends[i].killed |= killed;
         }
         self.sync_endpoints()?;
         if let Some(p) = self.pods.get_mut(name) {
-            p.process.terminate(Duration::from_secs(1));
+            // The pod server exits on SIGTERM at once; the grace is the bound.
+            let grace = p.kubelet.spec.grace;
+            p.kubelet.terminate(grace);
         }
         self.remove(name, now_s)?;
         self.sync_endpoints()
@@ -419,8 +758,12 @@ impl Cluster {
         let Some(mut p) = self.pods.remove(name) else {
             return Ok(());
         };
-        p.process.kill();
+        p.kubelet.kill_now();
+        let now = self.now();
+        p.kubelet.begin_delete(now);
         self.backends[p.info].removed_s = Some(now_s);
+        let rec = self.pod_record(&p, Some(now_s));
+        self.gone_pods.push((p.info, rec));
         self.nodes[usize::from(p.node)].datapath.detach(&p.lxc)?;
         self.topo()?.remove_pod(name)?;
         self.used_ips.remove(&p.ip);
@@ -491,10 +834,34 @@ impl Cluster {
     }
 
     pub fn ready_pods(&self) -> usize {
-        self.pods
-            .values()
-            .filter(|p| p.phase == Phase::Running)
-            .count()
+        self.pods.values().filter(|p| p.kubelet.ready()).count()
+    }
+
+    fn pod_record(&self, p: &Pod, removed_s: Option<f64>) -> PodRecord {
+        let (phases, restarts) = p.kubelet.record_parts(|t| self.record_s(t));
+        let b = &self.backends[p.info];
+        PodRecord {
+            name: p.name.clone(),
+            deployment: p.deployment.clone(),
+            node: p.node,
+            ip: p.ip.to_string(),
+            created_s: b.created_s,
+            removed_s,
+            phases,
+            restarts,
+            backlog: p.kubelet.spec.server.backlog,
+            workers: p.kubelet.spec.server.workers,
+        }
+    }
+
+    /// Every pod's lifecycle record (removed and live), in creation order.
+    pub fn pod_records(&self) -> Vec<PodRecord> {
+        let mut v: Vec<(usize, PodRecord)> = self.gone_pods.clone();
+        for p in self.pods.values() {
+            v.push((p.info, self.pod_record(p, None)));
+        }
+        v.sort_by_key(|(i, _)| *i);
+        v.into_iter().map(|(_, r)| r).collect()
     }
 
     /// Ends every pod process, detaches and unloads the datapaths, deletes
@@ -502,9 +869,11 @@ impl Cluster {
     pub fn teardown(mut self) -> anyhow::Result<()> {
         let mut errors = Vec::new();
         for p in self.pods.values_mut() {
-            p.process.kill();
+            p.kubelet.kill_now();
         }
         self.pods.clear();
+        // Probe tasks end with their pods; the runtimes go before the netns.
+        self.probers.clear();
         for n in self.nodes.drain(..) {
             if let Err(e) = n.datapath.close() {
                 errors.push(format!("{e:#}"));

@@ -2,16 +2,21 @@
 //! here so tests can drive it in-process. Suite runtime, topology, cluster
 //! and report modules arrive with their issues; today it checks the machine
 //! (`doctor`) and cleans up after crashed runs (`clean`).
+pub mod autoscaler;
 pub mod clean;
 pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod inspect;
+pub mod kubelet;
 pub mod metrics;
 pub mod nightly;
 pub mod pods;
 pub mod podserver;
+pub mod podstats;
+pub mod probe;
 pub mod runner;
+pub mod sockdiag;
 
 use std::{net::Ipv4Addr, process::ExitCode};
 

@@ -9,7 +9,7 @@ use std::{
 };
 
 use hdrhistogram::Histogram;
-use svclab_report::record::{BackendBucket, Bucket, ClientBucket};
+use svclab_report::record::{BackendBucket, Bucket, ClientBucket, DeploymentBucket, PodBucket};
 
 use crate::client::{Outcome, RequestRecord};
 
@@ -22,6 +22,8 @@ struct Acc {
     reuses: u64,
     responses: BTreeMap<Arc<str>, u64>,
     datapath: BTreeMap<String, BackendBucket>,
+    pods: BTreeMap<String, PodBucket>,
+    deployments: BTreeMap<String, DeploymentBucket>,
 }
 
 impl Acc {
@@ -35,6 +37,8 @@ impl Acc {
             reuses: 0,
             responses: BTreeMap::new(),
             datapath: BTreeMap::new(),
+            pods: BTreeMap::new(),
+            deployments: BTreeMap::new(),
         }
     }
 }
@@ -125,6 +129,18 @@ impl Aggregator {
         e.ct_entries += ct_entries;
     }
 
+    /// Records the kubelet's per-pod and per-deployment figures of bucket `i`.
+    pub fn set_pods(
+        &mut self,
+        i: usize,
+        pods: BTreeMap<String, PodBucket>,
+        deployments: BTreeMap<String, DeploymentBucket>,
+    ) {
+        let i = i.min(self.buckets.len() - 1);
+        self.buckets[i].pods = pods;
+        self.buckets[i].deployments = deployments;
+    }
+
     /// Buckets `0..n` as the run record stores them.
     pub fn buckets(&self, n: usize) -> Vec<Bucket> {
         let secs = self.bucket_ns as f64 / 1e9;
@@ -166,6 +182,8 @@ impl Aggregator {
                         distinct_ports: a.ports.len() as u64,
                         port_reuses: a.reuses,
                     },
+                    pods: a.pods.clone(),
+                    deployments: a.deployments.clone(),
                 }
             })
             .collect()

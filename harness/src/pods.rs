@@ -13,6 +13,11 @@ use anyhow::Context as _;
 use svclab_datapath::NetnsRef;
 use svclab_suite::model::{Closer, ServerSpec};
 
+use crate::podstats::StatsMap;
+
+/// The descriptor number the pod server finds its stats page at.
+const STATS_FD: i32 = 3;
+
 #[derive(Debug)]
 pub struct PodProcess {
     pub pid: u32,
@@ -28,8 +33,10 @@ impl PodProcess {
         netns_path: &Path,
         name: &str,
         server: &ServerSpec,
+        stats: &StatsMap,
     ) -> anyhow::Result<Self> {
         let mut cmd = Command::new(exe);
+        let stats_fd = stats.fd();
         cmd.arg("pod-server")
             .arg("--netns")
             .arg(netns_path)
@@ -49,13 +56,34 @@ impl PodProcess {
                     "client"
                 },
             ])
+            .args(["--cpu-time-us", &server.cpu_time.0.as_micros().to_string()])
+            .args(["--cpus", &server.cpus.to_string()])
+            .args([
+                "--startup-time-us",
+                &server.startup_time.0.as_micros().to_string(),
+            ])
+            .args(["--stats-fd", &STATS_FD.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        if let Some(h) = &server.health {
+            cmd.args(["--health-port", &h.port.to_string()])
+                .args(["--health-workers", &h.workers.to_string()]);
+        }
+        // SAFETY: prctl, dup2 and fcntl are async-signal-safe; nothing else
+        // runs between fork and exec.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The stats page becomes fd STATS_FD without CLOEXEC (dup2
+                // clears it; when it already is that fd, clear it by hand).
+                if stats_fd == STATS_FD {
+                    if libc::fcntl(STATS_FD, libc::F_SETFD, 0) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                } else if libc::dup2(stats_fd, STATS_FD) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -68,6 +96,33 @@ impl PodProcess {
             pid: child.id(),
             child: Some(child),
         })
+    }
+
+    /// SIGTERM by PID without waiting (kubelet's kill starts the grace period).
+    pub fn signal_term(&self) {
+        if let Some(c) = &self.child
+            && let Ok(pid) = i32::try_from(c.id())
+        {
+            // SAFETY: signalling our own, not yet reaped child by PID.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+    }
+
+    /// The exit, if the process has ended (reaped here); "exit code 1",
+    /// "signal 9", ... Later calls return None.
+    pub fn try_exit(&mut self) -> Option<String> {
+        let c = self.child.as_mut()?;
+        match c.try_wait() {
+            Ok(Some(st)) => {
+                self.child = None;
+                Some(describe_exit(st))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                self.child = None;
+                Some(format!("wait failed: {e}"))
+            }
+        }
     }
 
     /// SIGKILL by PID and reap.
@@ -95,6 +150,15 @@ impl PodProcess {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+fn describe_exit(st: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt as _;
+    match (st.code(), st.signal()) {
+        (Some(c), _) => format!("exit code {c}"),
+        (None, Some(s)) => format!("signal {s}"),
+        _ => "exited".to_owned(),
     }
 }
 

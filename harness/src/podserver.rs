@@ -5,15 +5,27 @@
 //! load connections wait in the kernel's accept queue while the handshake
 //! still completes, as with a real overloaded server. Every response names
 //! the pod that served it (body and `X-Pod` header).
+//!
+//! Service time can rise with load: `--cpu-time-us` of work per request is
+//! shared by the requests working at once within `--cpus` (processor
+//! sharing, simulated by sleeping in slices, so a hundred overloaded pods
+//! cost the host no CPU). `/healthz` is answered by the same workers
+//! without the work (a cheap handler that still waits for a free worker),
+//! or by its own listener and workers on `--health-port`. Telemetry (busy
+//! workers, requests) goes to the harness through a shared page
+//! (`--stats-fd`, see `podstats`).
 use std::{
     io::{Read as _, Write as _},
     net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream},
     path::PathBuf,
-    time::Duration,
+    sync::atomic::Ordering,
+    time::{Duration, Instant},
 };
 
 use anyhow::Context as _;
 use socket2::{Domain, Socket, Type};
+
+use crate::podstats::{Counters, StatsMap};
 
 /// Who closes the connection after a `Connection: close` exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -43,6 +55,45 @@ pub struct ServerArgs {
     pub service_time_us: u64,
     #[arg(long, value_enum, default_value_t = CloseMode::Server)]
     pub close: CloseMode,
+    /// CPU work per request in microseconds, shared within `--cpus`.
+    #[arg(long, default_value_t = 0)]
+    pub cpu_time_us: u64,
+    /// The container's CPU limit in cores for `--cpu-time-us`.
+    #[arg(long, default_value_t = 1.0)]
+    pub cpus: f64,
+    /// Serve health checks on this port with their own workers.
+    #[arg(long)]
+    pub health_port: Option<u16>,
+    #[arg(long, default_value_t = 1)]
+    pub health_workers: u32,
+    /// Slow start: listen only after this many microseconds.
+    #[arg(long, default_value_t = 0)]
+    pub startup_time_us: u64,
+    /// Inherited memfd of the shared telemetry page.
+    #[arg(long)]
+    pub stats_fd: Option<i32>,
+}
+
+/// What a worker needs to answer a request.
+#[derive(Clone, Copy)]
+struct Work {
+    name: &'static str,
+    service_time: Duration,
+    cpu_time: Duration,
+    cpus: f64,
+    close: CloseMode,
+    stats: &'static Counters,
+    /// A health-port worker: every path is a health check.
+    health_only: bool,
+}
+
+fn listen(port: u16, backlog: i32) -> anyhow::Result<TcpListener> {
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).context("socket")?;
+    sock.set_reuse_address(true).context("SO_REUSEADDR")?;
+    sock.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port).into())
+        .with_context(|| format!("bind port {port}"))?;
+    sock.listen(backlog).context("listen")?;
+    Ok(sock.into())
 }
 
 pub fn serve(args: ServerArgs) -> anyhow::Result<()> {
@@ -51,36 +102,91 @@ pub fn serve(args: ServerArgs) -> anyhow::Result<()> {
         ns.enter_current_thread()
             .context("entering the pod netns")?;
     }
-    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).context("socket")?;
-    sock.set_reuse_address(true).context("SO_REUSEADDR")?;
-    sock.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.port).into())
-        .with_context(|| format!("bind port {}", args.port))?;
-    sock.listen(args.backlog).context("listen")?;
-    let listener: TcpListener = sock.into();
-    let service_time = Duration::from_micros(args.service_time_us);
+    let stats: &'static Counters = match args.stats_fd {
+        Some(fd) => &*Box::leak(Box::new(StatsMap::from_fd(fd)?)),
+        None => Box::leak(Box::default()),
+    };
     let name: &'static str = Box::leak(args.name.into_boxed_str());
-    std::thread::scope(|s| {
-        for _ in 0..args.workers.max(1) {
-            let listener = &listener;
-            s.spawn(move || {
-                // Accept only when this worker is free: the backlog holds the rest.
-                while let Ok((stream, _)) = listener.accept() {
-                    let _ = handle(stream, name, service_time, args.close);
-                }
-            });
+    // The health listener comes up at once; the serving one after the slow
+    // start (a startup probe on the serving port sees refusals until then).
+    let health = match args.health_port {
+        Some(port) => Some(listen(port, 128)?),
+        None => None,
+    };
+    let work = Work {
+        name,
+        service_time: Duration::from_micros(args.service_time_us),
+        cpu_time: Duration::from_micros(args.cpu_time_us),
+        cpus: if args.cpus.is_finite() && args.cpus > 0.0 {
+            args.cpus
+        } else {
+            1.0
+        },
+        close: args.close,
+        stats,
+        health_only: false,
+    };
+    stats.workers.store(args.workers.max(1), Ordering::Relaxed);
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        if let Some(h) = &health {
+            for _ in 0..args.health_workers.max(1) {
+                let w = Work {
+                    health_only: true,
+                    ..work
+                };
+                s.spawn(move || worker(h, w, false));
+            }
         }
-    });
-    Ok(())
+        if args.startup_time_us > 0 {
+            std::thread::sleep(Duration::from_micros(args.startup_time_us));
+        }
+        // The process serves until it is signalled: the listener lives as long.
+        let listener: &'static TcpListener = Box::leak(Box::new(listen(args.port, args.backlog)?));
+        stats.listening.store(1, Ordering::Relaxed);
+        for _ in 0..args.workers.max(1) {
+            s.spawn(move || worker(listener, work, true));
+        }
+        Ok(())
+    })
+}
+
+/// Accepts only when free: the backlog holds the rest.
+fn worker(listener: &TcpListener, work: Work, count_busy: bool) {
+    while let Ok((stream, _)) = listener.accept() {
+        if count_busy {
+            work.stats.busy.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = handle(stream, work);
+        if count_busy {
+            work.stats.busy.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// `cpu_time` of work shared with the other requests working at once
+/// within `cpus` cores: with k working, each advances at min(1, cpus/k).
+/// Sleeps in slices of at most 10 ms and re-reads k after each.
+fn cpu_work(stats: &Counters, cpu_time: Duration, cpus: f64) {
+    if cpu_time.is_zero() {
+        return;
+    }
+    stats.working.fetch_add(1, Ordering::Relaxed);
+    let mut remaining = cpu_time.as_secs_f64();
+    while remaining > 1e-6 {
+        let k = f64::from(stats.working.load(Ordering::Relaxed).max(1));
+        let speed = (cpus / k).min(1.0);
+        let wall = (remaining / speed).min(0.010);
+        let t = Instant::now();
+        std::thread::sleep(Duration::from_secs_f64(wall));
+        remaining -= t.elapsed().as_secs_f64() * speed;
+    }
+    stats.working.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// Serves one connection: requests until the client asks to close (or
 /// closes), applying the close mode to the final exchange.
-fn handle(
-    mut s: TcpStream,
-    name: &str,
-    service_time: Duration,
-    close: CloseMode,
-) -> std::io::Result<()> {
+fn handle(mut s: TcpStream, work: Work) -> std::io::Result<()> {
+    let name = work.name;
     s.set_nodelay(true)?;
     s.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut buf = Vec::with_capacity(1024);
@@ -103,11 +209,15 @@ fn handle(
         let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
         buf.drain(..end);
         let keep_alive = wants_keep_alive(&head);
-        if !service_time.is_zero() {
-            std::thread::sleep(service_time);
-        }
         let path = head.split_whitespace().nth(1).unwrap_or("/");
-        let body = if path.starts_with("/healthz") {
+        let is_health = work.health_only || path.starts_with("/healthz");
+        if !is_health {
+            if !work.service_time.is_zero() {
+                std::thread::sleep(work.service_time);
+            }
+            cpu_work(work.stats, work.cpu_time, work.cpus);
+        }
+        let body = if is_health {
             format!("ok {name}\n")
         } else {
             format!("{name}\n")
@@ -118,8 +228,14 @@ fn handle(
             body.len()
         );
         s.write_all(resp.as_bytes())?;
+        let counter = if is_health {
+            &work.stats.health
+        } else {
+            &work.stats.requests
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
         if !keep_alive {
-            if close == CloseMode::Client {
+            if work.close == CloseMode::Client {
                 // Wait for the client's FIN; it closes first.
                 while s.read(&mut chunk)? > 0 {}
             }

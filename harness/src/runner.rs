@@ -112,6 +112,9 @@ pub fn scale_schedule(suite: &svclab_suite::model::Suite, f: f64) -> svclab_suit
     }
     for e in &mut s.timeline {
         e.at = sc(e.at);
+        if let Action::Spike { duration, .. } = &mut e.action {
+            *duration = duration.map(sc);
+        }
     }
     for e in &mut s.expect {
         e.window = e.window.map(|[a, b]| [sc(a), sc(b)]);
@@ -179,8 +182,25 @@ fn run_suite_in(
     let mut datapath_totals = rec::DatapathTotals::default();
     let mut interrupted = false;
 
+    // kubelet/HPA clocks: the suite's scale, times the command line's.
+    let kube_scale = suite.kubelet.time_scale * opts.time_scale;
+    anyhow::ensure!(
+        kube_scale >= 0.005,
+        "kubelet time scale {} (suite) × --time-scale {} = {kube_scale:.4} is below 0.005: \
+         probe periods and back-offs that short mean nothing; use a larger --time-scale",
+        suite.kubelet.time_scale,
+        opts.time_scale
+    );
+    let mut kubelet_info = rec::KubeletInfo::default();
+    let mut pod_records = Vec::new();
     let result = (|| -> anyhow::Result<()> {
-        let c = cluster.insert(Cluster::build(&prefix, suite, opts.exe.clone())?);
+        let c = cluster.insert(Cluster::build(
+            &prefix,
+            suite,
+            opts.exe.clone(),
+            kube_scale,
+        )?);
+        kubelet_info = kubelet_info_of(suite, kube_scale, &c.autoscaler_lines());
         tracing::info!(
             nodes = suite.cluster.nodes,
             prefix,
@@ -242,6 +262,7 @@ fn run_suite_in(
             });
         }
 
+        wait_initial_ready(c, suite, &opts.stop)?;
         crate::inspect::write_state(&dir, &c.state(&run_id, &prefix, false)?)?;
         tracing::info!(
             pods = c.ready_pods(),
@@ -250,6 +271,7 @@ fn run_suite_in(
         );
         progress.set_prefix("running");
         let t0 = Instant::now();
+        c.start_clock(t0);
         c.event(0.0, "run_start", format!("run {run_id} started"), false);
         for plan in plans {
             clients.push(client::start(plan, t0, tx.clone())?);
@@ -258,18 +280,44 @@ fn run_suite_in(
         timeline.sort_by_key(|e| e.at);
         let mut next_action = 0;
         let mut next_sample = bucket;
+        let mut next_pod_sample = Duration::ZERO;
         let mut last_new: BTreeMap<String, u64> = BTreeMap::new();
+        // Spikes to undo: (when, client, rate to restore).
+        let mut spike_ends: Vec<(Duration, String, u32)> = Vec::new();
         loop {
             let now = t0.elapsed();
             while let Ok(r) = rx.try_recv() {
                 agg.add(r);
             }
+            c.kubelet_tick()?;
+            c.autoscale()?;
+            if now >= next_pod_sample {
+                c.sample_pods();
+                next_pod_sample = now + POD_SAMPLE;
+            }
+            spike_ends.retain(|(at, client, rate)| {
+                if *at > now {
+                    return true;
+                }
+                for h in clients.iter().filter(|h| &h.name == client) {
+                    h.set_rate(*rate);
+                }
+                c.event(
+                    now.as_secs_f64(),
+                    "spike_end",
+                    format!("{client} back to {rate} req/s"),
+                    true,
+                );
+                false
+            });
             while next_action < timeline.len() && timeline[next_action].at.0 <= now {
                 let e = timeline[next_action];
                 next_action += 1;
                 let t = now.as_secs_f64();
                 tracing::info!(at = t, action = ?e.action, "timeline action");
-                act(c, &clients, &e.action, t)?;
+                if let Some(end) = act(c, &clients, &e.action, t)? {
+                    spike_ends.push((now + end.0, end.1, end.2));
+                }
                 // Pods change only through actions: refresh what `inspect` reads.
                 crate::inspect::write_state(&dir, &c.state(&run_id, &prefix, false)?)?;
             }
@@ -277,6 +325,8 @@ fn run_suite_in(
                 let i =
                     agg.bucket_of(u64::try_from((next_sample - bucket).as_nanos()).unwrap_or(0));
                 sample(c, &mut agg, i, &mut last_new)?;
+                let (pods, deployments) = c.take_buckets();
+                agg.set_pods(i, pods, deployments);
                 next_sample += bucket;
                 let (ok, errs) = agg.bucket_rates(i);
                 progress.set_position(now.as_secs().min(duration.as_secs()));
@@ -309,6 +359,7 @@ fn run_suite_in(
             agg.add(r);
         }
         datapath_totals = totals(c)?;
+        pod_records = c.pod_records();
         interrupted = opts.stop.load(Ordering::Relaxed);
         if opts.hold && !interrupted {
             crate::inspect::write_state(&dir, &c.state(&run_id, &prefix, true)?)?;
@@ -338,6 +389,10 @@ fn run_suite_in(
     }
     let (backends, mut events) = match cluster.take() {
         Some(c) => {
+            if pod_records.is_empty() {
+                // Stopped early by an error: still keep what the pods did.
+                pod_records = c.pod_records();
+            }
             let backends = c.backends.clone();
             let events = c.events.clone();
             if let Err(e) = c.teardown() {
@@ -390,6 +445,8 @@ fn run_suite_in(
         expectations: Vec::new(),
         verdict: Verdict::Pass,
         error: error.clone(),
+        pods: pod_records,
+        kubelet: kubelet_info,
     };
     record.mechanism = mechanism(&record, &agg);
     let specs: Vec<svclab_report::derive::ExpectationSpec> = suite
@@ -440,8 +497,35 @@ fn datapath_mode(loaded: &LoadedSuite) -> String {
     format!("{sel}, {reuse}, service TCP timeout {}", d.timeouts.tcp)
 }
 
-fn act(c: &mut Cluster, clients: &[ClientHandle], action: &Action, t: f64) -> anyhow::Result<()> {
+/// Plays one timeline action. A spike with a duration returns when (from
+/// now) to restore which client to which rate.
+fn act(
+    c: &mut Cluster,
+    clients: &[ClientHandle],
+    action: &Action,
+    t: f64,
+) -> anyhow::Result<Option<(Duration, String, u32)>> {
     match action {
+        Action::Spike {
+            client,
+            rate,
+            duration,
+        } => {
+            let mut before = None;
+            for h in clients.iter().filter(|h| &h.name == client) {
+                before = Some(h.rate());
+                h.set_rate(*rate);
+            }
+            let before = before.with_context(|| format!("no client {client}"))?;
+            let how_long = duration.map_or("to the end".to_owned(), |d| format!("for {d}"));
+            c.event(
+                t,
+                "spike",
+                format!("spike {client} {before} → {rate} req/s {how_long}"),
+                true,
+            );
+            return Ok(duration.map(|d| (d.0, client.clone(), before)));
+        }
         Action::Scale {
             deployment,
             replicas,
@@ -483,7 +567,110 @@ fn act(c: &mut Cluster, clients: &[ClientHandle], action: &Action, t: f64) -> an
             );
         }
     }
+    Ok(None)
+}
+
+/// How often pods are sampled (accept queue, busy workers) within a bucket.
+const POD_SAMPLE: Duration = Duration::from_millis(100);
+
+/// Before clients start, lets kubelet bring the initial pods to Ready (as a
+/// rollout would), up to 30 s plus the slowest start; pods that are still
+/// not ready then are left to kubelet and the run goes on.
+fn wait_initial_ready(
+    c: &mut Cluster,
+    suite: &svclab_suite::model::Suite,
+    stop: &AtomicBool,
+) -> anyhow::Result<()> {
+    let want: usize = suite
+        .deployments
+        .iter()
+        .map(|d| usize::try_from(d.replicas).unwrap_or(0))
+        .sum();
+    let slowest = suite
+        .deployments
+        .iter()
+        .map(|d| d.server.startup_time.0)
+        .max()
+        .unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(30) + slowest;
+    while c.ready_pods() < want && Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+        c.kubelet_tick()?;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if c.ready_pods() < want {
+        tracing::warn!(
+            ready = c.ready_pods(),
+            want,
+            "not every initial pod became ready; starting anyway"
+        );
+    }
+    // Telemetry so far belongs to no bucket.
+    let _ = c.take_buckets();
     Ok(())
+}
+
+/// The kubelet/HPA settings in words, after scaling.
+fn kubelet_info_of(
+    suite: &svclab_suite::model::Suite,
+    scale: f64,
+    autoscalers: &[String],
+) -> rec::KubeletInfo {
+    let d = |secs: f64| svclab_suite::model::Dur(Duration::from_secs_f64(secs * scale));
+    let mut constants = vec![
+        format!(
+            "restart back-off {} doubling to {}, reset after {} of running",
+            d(10.0),
+            d(300.0),
+            d(600.0)
+        ),
+        "probe timeouts are not scaled".to_owned(),
+    ];
+    if !suite.autoscalers.is_empty() {
+        constants.push(format!(
+            "HPA CPU initialization period {}, initial readiness delay {}, scale-up policy per {}",
+            d(300.0),
+            d(30.0),
+            d(15.0)
+        ));
+    }
+    let mut probes = Vec::new();
+    for dep in &suite.deployments {
+        for (kind, p) in [
+            ("startup", &dep.probes.startup),
+            ("readiness", &dep.probes.readiness),
+            ("liveness", &dep.probes.liveness),
+        ] {
+            let Some(p) = p else { continue };
+            let handler = if let Some(t) = &p.tcp {
+                format!("tcp :{}", t.port.unwrap_or(dep.server.port))
+            } else if let Some(h) = &p.http {
+                format!("http GET :{}{}", h.port.unwrap_or(dep.server.port), h.path)
+            } else {
+                format!(
+                    "exec {}",
+                    p.exec
+                        .as_ref()
+                        .map(|e| e.command.join(" "))
+                        .unwrap_or_default()
+                )
+            };
+            probes.push(format!(
+                "{} {kind}: {handler}, initialDelay {}, period {}, timeout {}, successThreshold {}, failureThreshold {}",
+                dep.name,
+                d(p.initial_delay.0.as_secs_f64()),
+                d(p.period.0.as_secs_f64()),
+                p.timeout,
+                p.success_threshold,
+                p.failure_threshold
+            ));
+        }
+    }
+    rec::KubeletInfo {
+        time_scale: scale,
+        constants,
+        probes,
+        autoscalers: autoscalers.to_vec(),
+    }
 }
 
 /// Per-backend new connections (delta of SYNs DNATed to it) and

@@ -7,7 +7,7 @@ use std::{
 };
 
 use svclab::runner::{self, RunOptions, RunOutcome};
-use svclab_report::record::Verdict;
+use svclab_report::{derive, record::Verdict};
 
 fn root() -> bool {
     // SAFETY: no preconditions.
@@ -29,13 +29,19 @@ fn repo() -> PathBuf {
 /// Runs `suites/<name>.yaml` scaled to 20 s, one run at a time (they share
 /// two cores; parallel runs would measure each other).
 fn run(name: &str) -> RunOutcome {
+    run_for(name, 20.0)
+}
+
+/// Runs `suites/<name>.yaml` scaled to `secs` (kubelet/HPA clocks scale
+/// with it).
+fn run_for(name: &str, secs: f64) -> RunOutcome {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let path = repo().join("suites").join(format!("{name}.yaml"));
     let loaded = svclab_suite::load(&path).expect("suite loads");
-    let f = 20.0 / loaded.suite.duration.0.as_secs_f64();
+    let f = secs / loaded.suite.duration.0.as_secs_f64();
     let out = std::env::temp_dir().join(format!("svclab-e2e-{}", std::process::id()));
     let opts = RunOptions {
         out,
@@ -168,5 +174,99 @@ fn kill_pod() {
     assert!(
         o.record.backends.iter().any(|b| b.killed)
             && o.record.backends.iter().any(|b| b.replacement)
+    );
+}
+
+/// A derived metric over the whole run.
+fn whole(o: &RunOutcome, metric: &str) -> f64 {
+    let r = &o.record;
+    derive::metric(r, metric, [0.0, r.duration_s])
+        .unwrap_or_else(|| panic!("{metric} undefined over the run"))
+}
+
+#[test]
+fn probe_tcp_false_healthy_keeps_drowning_pods_ready() {
+    if !root() {
+        return;
+    }
+    let o = run_for("probe-tcp-false-healthy", 45.0);
+    assert_pass("false-healthy", &o);
+    assert_eq!(whole(&o, "restarts"), 0.0, "TCP probes restarted a pod");
+    assert_eq!(whole(&o, "min_ready"), 4.0, "a pod left the endpoints");
+    let fill = whole(&o, "accept_queue_fill");
+    assert!(fill >= 0.6, "accept queues only {fill:.2} of the backlog");
+    // The TCP probes kept succeeding while the queues were deep.
+    let tcp_ok: u32 = o
+        .record
+        .buckets
+        .iter()
+        .flat_map(|b| b.pods.values())
+        .filter(|p| p.backlog > 0 && p.accept_queue_max * 2 >= p.backlog)
+        .filter_map(|p| p.probes.get("readiness"))
+        .map(|p| p.success)
+        .sum();
+    assert!(
+        tcp_ok > 0,
+        "no TCP readiness success while a queue was half full"
+    );
+}
+
+#[test]
+fn probe_liveness_cascade_restarts_pods_in_turn() {
+    if !root() {
+        return;
+    }
+    let o = run_for("probe-liveness-cascade", 45.0);
+    assert_pass("cascade", &o);
+    let r = &o.record;
+    let restarted = r.pods.iter().filter(|p| !p.restarts.is_empty()).count();
+    assert!(restarted >= 3, "only {restarted} pods restarted");
+    assert!(
+        r.pods
+            .iter()
+            .flat_map(|p| &p.restarts)
+            .all(|x| x.reason.starts_with("liveness probe failed")),
+        "every restart is a liveness kill"
+    );
+    // Restarted pods kept their name and IP (same pod, new container).
+    for p in r.pods.iter().filter(|p| !p.restarts.is_empty()) {
+        assert_eq!(
+            p.restarts.last().map(|x| x.count),
+            Some(p.restarts.len() as u32)
+        );
+    }
+    assert!(whole(&o, "min_ready") <= 1.0);
+    assert!(
+        r.pods
+            .iter()
+            .flat_map(|p| &p.phases)
+            .any(|c| c.phase == svclab_report::record::PodPhase::BackOff),
+        "no pod waited out a back-off"
+    );
+    assert!(
+        r.buckets
+            .iter()
+            .filter_map(|b| b.deployments.get("web"))
+            .any(|d| d.hpa_desired.is_some()),
+        "the autoscaler never ran"
+    );
+}
+
+#[test]
+fn probe_recommended_rides_out_the_spike() {
+    if !root() {
+        return;
+    }
+    let o = run_for("probe-recommended", 45.0);
+    assert_pass("recommended", &o);
+    assert_eq!(whole(&o, "restarts"), 0.0);
+    // Readiness shed load: some pod left the endpoints during the spike.
+    assert!(
+        o.record
+            .pods
+            .iter()
+            .flat_map(|p| &p.phases)
+            .any(|c| c.phase == svclab_report::record::PodPhase::NotReady),
+        "readiness never shed load"
     );
 }

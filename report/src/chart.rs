@@ -6,7 +6,8 @@
 //! drawn as labelled vertical markers on every chart; the legend sits in a
 //! column to the right of the plot so it never covers data. Text is emitted
 //! as SVG `<text>` (plotters' built-in estimate, no font files), so the
-//! charts need no system fonts.
+//! charts need no system fonts. The pod charts (phases, probes, replicas,
+//! accept queues) are in [`pods`].
 use std::collections::BTreeMap;
 
 use plotters::{
@@ -18,6 +19,9 @@ use plotters::{
 };
 
 use crate::record::{BackendInfo, Bucket, RunRecord};
+
+mod pods;
+pub use pods::{deployments, phase_color, probe_kinds};
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 type DrawResult<T> = Result<T, DrawingAreaErrorKind<std::io::Error>>;
@@ -54,10 +58,17 @@ const INK: RGBColor = RGBColor(0x22, 0x22, 0x22);
 const GREY: RGBColor = RGBColor(0x88, 0x88, 0x88);
 const ERROR_RED: RGBColor = RGBColor(0xB2, 0x18, 0x2B);
 
-/// The colour of each backend, by name, the same in every chart and table.
+/// The colour of each backend, by name, the same in every chart and table:
+/// backends in [`RunRecord::backend_names`] order, then any pod of
+/// [`RunRecord::pods`] that never was a backend.
 pub fn backend_colors(record: &RunRecord) -> BTreeMap<String, RGBColor> {
-    record
-        .backend_names()
+    let mut names = record.backend_names();
+    for pod in &record.pods {
+        if !names.contains(&pod.name) {
+            names.push(pod.name.clone());
+        }
+    }
+    names
         .into_iter()
         .enumerate()
         .map(|(i, name)| (name, PALETTE[i % PALETTE.len()]))
@@ -75,6 +86,8 @@ enum Swatch {
     Area,
     Line(u32),
     Dashed,
+    /// A restart marker: a tick under a small downward triangle.
+    Marker,
 }
 
 struct LegendEntry {
@@ -679,6 +692,16 @@ fn draw_legend(area: &Area<'_>, entries: &[LegendEntry], top: i32) -> DrawResult
                 4,
                 e.color.stroke_width(2),
             ))?,
+            Swatch::Marker => {
+                area.draw(&PathElement::new(
+                    vec![(27, y - 3), (27, y + 9)],
+                    e.color.stroke_width(2),
+                ))?;
+                area.draw(&Polygon::new(
+                    vec![(21, y - 8), (33, y - 8), (27, y)],
+                    e.color.filled(),
+                ))?;
+            }
         }
         area.draw(&Text::new(truncate(&e.label, 26), (48, y), style.clone()))?;
     }

@@ -11,9 +11,13 @@
 //!   (see [`BackendInfo::alive_in`], [`BackendInfo::alive_through`]).
 //! - Error rates divide by `sent`, which counts every scheduled request,
 //!   including those an open-loop client refused locally as `overload`.
+//! - Pod figures (restarts, ready pods, probes, accept queues, autoscalers)
+//!   come from [`RunRecord::pods`] and the buckets' `pods`/`deployments`,
+//!   which schema-1 records lack: there they are undefined (restarts and
+//!   probe failures count 0).
 use std::collections::BTreeMap;
 
-use crate::record::{BackendInfo, Bucket, ExpectationResult, RunRecord};
+use crate::record::{BackendInfo, Bucket, ExpectationResult, PodPhase, PodRecord, RunRecord};
 
 /// Metric names [`metric`] knows: the suite format's list, one source.
 pub use svclab_suite::METRICS;
@@ -70,6 +74,30 @@ pub struct Summary {
     /// is no timeline event, no bucket after it, or the last bucket is still
     /// over the threshold.
     pub time_to_recover_s: Option<f64>,
+    /// Container restarts over the whole run, all pods.
+    pub restarts: u64,
+    /// The same by kind of reason ([`reason_kind`]: "liveness probe failed",
+    /// "container exited", ...).
+    pub restarts_by_reason: BTreeMap<String, u64>,
+    /// The fewest ready pods (Σ `ready_min` over deployments) in any bucket,
+    /// and the start of the first bucket that saw it. None without
+    /// deployment telemetry.
+    pub min_ready: Option<(u32, f64)>,
+    /// Per autoscaled deployment, the lowest and highest replica count its
+    /// autoscaler asked for (`hpa_desired`). Empty without autoscalers.
+    pub hpa_desired: BTreeMap<String, [u32; 2]>,
+}
+
+/// Probe kinds in the order the report shows them (kubelet's order: the
+/// startup probe gates the other two).
+pub const PROBE_KINDS: [&str; 3] = ["startup", "readiness", "liveness"];
+
+/// A pod's phase over an interval `[from, to)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhaseSpan {
+    pub from: f64,
+    pub to: f64,
+    pub phase: PodPhase,
 }
 
 /// The buckets of `window`: those whose start is in `[from, to)`. Empty when
@@ -131,6 +159,21 @@ pub fn shares(record: &RunRecord, window: [f64; 2]) -> BTreeMap<String, f64> {
 /// - `killed_backend_share`: responses from pods killed/deleted by the
 ///   timeline / all; `replacement_share`: from their replacements / all.
 ///   None when the run has no such pod.
+/// - `restarts`: container restarts ([`PodRecord::restarts`]) of every pod
+///   with `t_s` in `[from, to)` (by time, not by bucket).
+/// - `min_ready`: the lowest Σ `ready_min` over deployments in any bucket;
+///   None when no bucket of the window has deployment figures.
+/// - `accept_queue_fill`: the highest `accept_queue_max / backlog` of any
+///   pod in any bucket (pods without a listener, backlog 0, skipped); may
+///   exceed 1 (Linux queues backlog + 1). None without such samples.
+/// - `readiness_failures`, `liveness_failures`: Σ `failure + timeout` of
+///   that probe kind over every pod.
+/// - `time_to_recover_s`: seconds from `from` to the start of the first
+///   bucket from which every bucket to the window's end is *fine* (sent > 0
+///   and errors / sent under [`RECOVERED_ERROR_RATE`]); 0 when every bucket
+///   is fine, None when the last one is not.
+/// - `hpa_max_desired`: the highest `hpa_desired` of any deployment in any
+///   bucket; None without autoscalers.
 pub fn metric(record: &RunRecord, name: &str, window_s: [f64; 2]) -> Option<f64> {
     let [from, to] = window_s;
     if from.is_nan() || to.is_nan() || from >= to {
@@ -176,8 +219,90 @@ pub fn metric(record: &RunRecord, name: &str, window_s: [f64; 2]) -> Option<f64>
             .reduce(f64::max),
         "killed_backend_share" => group_share(record, &buckets, |b| b.killed),
         "replacement_share" => group_share(record, &buckets, |b| b.replacement),
+        "restarts" => Some(
+            record
+                .pods
+                .iter()
+                .flat_map(|p| &p.restarts)
+                .filter(|r| r.t_s >= from && r.t_s < to)
+                .count() as f64,
+        ),
+        "min_ready" => ready_per_bucket(buckets.iter().copied())
+            .map(|(_, n)| n)
+            .min()
+            .map(f64::from),
+        "accept_queue_fill" => buckets
+            .iter()
+            .flat_map(|b| b.pods.values())
+            .filter(|p| p.backlog > 0)
+            .map(|p| f64::from(p.accept_queue_max) / f64::from(p.backlog))
+            .reduce(f64::max),
+        "readiness_failures" => Some(probe_failures(&buckets, "readiness") as f64),
+        "liveness_failures" => Some(probe_failures(&buckets, "liveness") as f64),
+        "time_to_recover_s" => {
+            let fine = |b: &&Bucket| {
+                let sent = b.client.attempts();
+                sent > 0 && (b.client.error_count() as f64 / sent as f64) < RECOVERED_ERROR_RATE
+            };
+            let first_fine = match buckets.iter().rposition(|b| !fine(b)) {
+                None => return Some(0.0),
+                Some(i) => buckets.get(i + 1)?,
+            };
+            Some(first_fine.t_s - from)
+        }
+        "hpa_max_desired" => buckets
+            .iter()
+            .flat_map(|b| b.deployments.values())
+            .filter_map(|d| d.hpa_desired)
+            .max()
+            .map(f64::from),
         _ => None,
     }
+}
+
+/// Σ `ready_min` over deployments per bucket, skipping buckets without
+/// deployment figures: (bucket start, ready pods).
+pub fn ready_per_bucket<'a>(
+    buckets: impl Iterator<Item = &'a Bucket>,
+) -> impl Iterator<Item = (f64, u32)> {
+    buckets
+        .filter(|b| !b.deployments.is_empty())
+        .map(|b| (b.t_s, b.deployments.values().map(|d| d.ready_min).sum()))
+}
+
+/// Failed and timed-out probes of `kind` over every pod in `buckets`.
+fn probe_failures(buckets: &[&Bucket], kind: &str) -> u64 {
+    buckets
+        .iter()
+        .flat_map(|b| b.pods.values())
+        .filter_map(|p| p.probes.get(kind))
+        .map(|p| u64::from(p.failure) + u64::from(p.timeout))
+        .sum()
+}
+
+/// A restart reason without its detail: the text before the first `:`
+/// ("liveness probe failed: timeout after 1s" → "liveness probe failed").
+pub fn reason_kind(reason: &str) -> &str {
+    let kind = reason.split(':').next().unwrap_or_default().trim();
+    if kind.is_empty() { "unknown" } else { kind }
+}
+
+/// `pod`'s phases as intervals: each change lasts until the next one, the
+/// pod's removal or `end_s`, whichever is first. Empty intervals are left out.
+pub fn phase_spans(pod: &PodRecord, end_s: f64) -> Vec<PhaseSpan> {
+    let stop = pod.removed_s.map_or(end_s, |r| r.min(end_s));
+    pod.phases
+        .iter()
+        .enumerate()
+        .filter_map(|(i, change)| {
+            let next = pod.phases.get(i + 1).map_or(stop, |n| n.t_s.min(stop));
+            (next > change.t_s).then_some(PhaseSpan {
+                from: change.t_s,
+                to: next,
+                phase: change.phase,
+            })
+        })
+        .collect()
 }
 
 /// Checks each spec against the record: measured is [`metric`] over the
@@ -232,6 +357,20 @@ pub fn summarize(record: &RunRecord) -> Summary {
         .filter(|e| e.timeline)
         .map(|e| e.t_s)
         .reduce(f64::max);
+    let mut restarts_by_reason: BTreeMap<String, u64> = BTreeMap::new();
+    for r in record.pods.iter().flat_map(|p| &p.restarts) {
+        *restarts_by_reason
+            .entry(reason_kind(&r.reason).to_string())
+            .or_default() += 1;
+    }
+    let mut hpa_desired: BTreeMap<String, [u32; 2]> = BTreeMap::new();
+    for (name, d) in record.buckets.iter().flat_map(|b| &b.deployments) {
+        if let Some(n) = d.hpa_desired {
+            let range = hpa_desired.entry(name.clone()).or_insert([n, n]);
+            range[0] = range[0].min(n);
+            range[1] = range[1].max(n);
+        }
+    }
     Summary {
         sent,
         ok,
@@ -250,6 +389,12 @@ pub fn summarize(record: &RunRecord) -> Summary {
             .and_then(|w| metric(record, "new_backend_fair_ratio", w)),
         last_timeline_event_s,
         time_to_recover_s: last_timeline_event_s.and_then(|t| time_to_recover(record, t)),
+        restarts: restarts_by_reason.values().sum(),
+        restarts_by_reason,
+        min_ready: ready_per_bucket(record.buckets.iter())
+            .reduce(|lo, x| if x.1 < lo.1 { x } else { lo })
+            .map(|(t, n)| (n, t)),
+        hpa_desired,
     }
 }
 
@@ -436,10 +581,16 @@ mod tests {
     #[test]
     fn every_metric_name_is_known() {
         // A record on which every metric is defined: a scale-up, a killed
-        // backend and a replacement.
+        // backend, a replacement, and pod and deployment telemetry with an
+        // autoscaler.
         let mut rec = scaled();
         rec.backends[0].killed = true;
         rec.backends[2].replacement = true;
+        for b in &mut rec.buckets {
+            b.pods.insert("a".into(), pod_bucket(3, 8, &[]));
+            b.deployments
+                .insert("web".into(), deployment(4, 4, Some(4)));
+        }
         for name in METRICS {
             assert!(
                 metric(&rec, name, [0.0, 4.0]).is_some(),
@@ -717,6 +868,292 @@ mod tests {
         close(summarize(&rec).time_to_recover_s, 0.0);
         rec.buckets[3].client.errors.insert("timeout".into(), 50);
         assert_eq!(summarize(&rec).time_to_recover_s, None);
+    }
+
+    // ------------------------------------------------------- pod metrics
+
+    use crate::record::{DeploymentBucket, PhaseChange, PodBucket, ProbeBucket, Restart};
+
+    fn pod(name: &str, restarts: &[(f64, &str)]) -> PodRecord {
+        PodRecord {
+            name: name.into(),
+            deployment: "web".into(),
+            node: 0,
+            ip: "198.18.0.10".into(),
+            created_s: 0.0,
+            removed_s: None,
+            phases: vec![PhaseChange {
+                t_s: 0.0,
+                phase: PodPhase::Ready,
+            }],
+            restarts: restarts
+                .iter()
+                .enumerate()
+                .map(|(i, (t, reason))| Restart {
+                    t_s: *t,
+                    count: i as u32 + 1,
+                    reason: (*reason).into(),
+                })
+                .collect(),
+            backlog: 8,
+            workers: 2,
+        }
+    }
+
+    /// A pod's bucket with this accept queue and backlog, and probe
+    /// outcomes (kind, success, failure, timeout).
+    fn pod_bucket(queue: u32, backlog: u32, probes: &[(&str, u32, u32, u32)]) -> PodBucket {
+        PodBucket {
+            phase: PodPhase::Ready,
+            accept_queue_max: queue,
+            backlog,
+            probes: probes
+                .iter()
+                .map(|(kind, success, failure, timeout)| {
+                    (
+                        (*kind).to_string(),
+                        ProbeBucket {
+                            success: *success,
+                            failure: *failure,
+                            timeout: *timeout,
+                            ..ProbeBucket::default()
+                        },
+                    )
+                })
+                .collect(),
+            ..PodBucket::default()
+        }
+    }
+
+    fn deployment(desired: u32, ready_min: u32, hpa: Option<u32>) -> DeploymentBucket {
+        DeploymentBucket {
+            desired,
+            pods: desired,
+            ready: ready_min,
+            ready_min,
+            hpa_desired: hpa,
+            hpa_metric: hpa.map(|_| 0.5),
+        }
+    }
+
+    /// Four 1 s buckets of 100 requests each, no pod telemetry.
+    fn plain() -> RunRecord {
+        record(
+            vec![backend("a", 0.0, None)],
+            &[&[("a", 100)], &[("a", 100)], &[("a", 100)], &[("a", 100)]],
+        )
+    }
+
+    #[test]
+    fn restarts_count_by_time_in_the_half_open_window() {
+        let mut rec = plain();
+        rec.pods = vec![
+            pod("a", &[(0.5, "liveness probe failed: timeout"), (2.0, "x")]),
+            pod("b", &[(3.99, "startup probe failed: timeout")]),
+            // At the window's end: not in it.
+            pod("c", &[(4.0, "container exited: code 1")]),
+        ];
+        close(metric(&rec, "restarts", [0.0, 4.0]), 3.0);
+        close(metric(&rec, "restarts", [0.0, 2.0]), 1.0);
+        close(metric(&rec, "restarts", [2.0, 3.0]), 1.0);
+        close(metric(&rec, "restarts", [0.6, 1.9]), 0.0);
+        // No pods (schema 1): none counted.
+        close(metric(&plain(), "restarts", [0.0, 4.0]), 0.0);
+    }
+
+    #[test]
+    fn min_ready_sums_deployments_and_skips_buckets_without_them() {
+        let mut rec = plain();
+        assert_eq!(metric(&rec, "min_ready", [0.0, 4.0]), None, "no telemetry");
+        for (b, (web, api)) in rec.buckets.iter_mut().zip([(3, 2), (2, 2), (3, 0)]) {
+            b.deployments.insert("web".into(), deployment(3, web, None));
+            b.deployments.insert("api".into(), deployment(2, api, None));
+        }
+        // The fourth bucket has no deployment figures: skipped, not 0.
+        close(metric(&rec, "min_ready", [0.0, 4.0]), 3.0);
+        close(metric(&rec, "min_ready", [0.0, 2.0]), 4.0);
+        assert_eq!(metric(&rec, "min_ready", [3.0, 4.0]), None);
+        let s = summarize(&rec);
+        assert_eq!(s.min_ready, Some((3, 2.0)), "first bucket at the minimum");
+    }
+
+    #[test]
+    fn accept_queue_fill_is_the_fullest_pod_bucket() {
+        let mut rec = plain();
+        assert_eq!(metric(&rec, "accept_queue_fill", [0.0, 4.0]), None);
+        rec.buckets[0]
+            .pods
+            .insert("a".into(), pod_bucket(2, 8, &[]));
+        rec.buckets[1]
+            .pods
+            .insert("a".into(), pod_bucket(6, 8, &[]));
+        rec.buckets[1]
+            .pods
+            .insert("b".into(), pod_bucket(3, 4, &[]));
+        // No listener seen: skipped although its queue reads high.
+        rec.buckets[2]
+            .pods
+            .insert("a".into(), pod_bucket(50, 0, &[]));
+        // Linux queues one past the backlog.
+        rec.buckets[3]
+            .pods
+            .insert("b".into(), pod_bucket(5, 4, &[]));
+        close(metric(&rec, "accept_queue_fill", [0.0, 3.0]), 0.75);
+        close(metric(&rec, "accept_queue_fill", [0.0, 4.0]), 1.25);
+        assert_eq!(metric(&rec, "accept_queue_fill", [2.0, 3.0]), None);
+    }
+
+    #[test]
+    fn probe_failures_count_failures_and_timeouts_per_kind() {
+        let mut rec = plain();
+        close(metric(&rec, "liveness_failures", [0.0, 4.0]), 0.0);
+        rec.buckets[0].pods.insert(
+            "a".into(),
+            pod_bucket(0, 8, &[("readiness", 1, 1, 0), ("liveness", 1, 0, 2)]),
+        );
+        rec.buckets[1].pods.insert(
+            "a".into(),
+            pod_bucket(0, 8, &[("readiness", 0, 0, 3), ("startup", 0, 5, 5)]),
+        );
+        rec.buckets[1]
+            .pods
+            .insert("b".into(), pod_bucket(0, 8, &[("liveness", 0, 1, 0)]));
+        close(metric(&rec, "readiness_failures", [0.0, 4.0]), 4.0);
+        close(metric(&rec, "liveness_failures", [0.0, 4.0]), 3.0);
+        close(metric(&rec, "liveness_failures", [1.0, 4.0]), 1.0);
+        close(metric(&rec, "readiness_failures", [2.0, 4.0]), 0.0);
+    }
+
+    #[test]
+    fn time_to_recover_metric_over_its_window() {
+        let mut rec = plain();
+        close(metric(&rec, "time_to_recover_s", [0.0, 4.0]), 0.0);
+        // Even from mid-bucket: every bucket in the window is fine.
+        close(metric(&rec, "time_to_recover_s", [0.5, 4.0]), 0.0);
+        rec.buckets[1].client.errors.insert("reset".into(), 50);
+        rec.buckets[2].client.errors.insert("timeout".into(), 5);
+        close(metric(&rec, "time_to_recover_s", [0.0, 4.0]), 3.0);
+        close(metric(&rec, "time_to_recover_s", [1.5, 4.0]), 1.5);
+        // Under 1 % is fine.
+        rec.buckets[2].client.errors.insert("timeout".into(), 0);
+        close(metric(&rec, "time_to_recover_s", [0.0, 4.0]), 2.0);
+        // A window ending on a bad bucket never recovered.
+        assert_eq!(metric(&rec, "time_to_recover_s", [0.0, 2.0]), None);
+        // Nothing sent is not fine (the client gave up, or nothing ran).
+        rec.buckets[3].client = Default::default();
+        assert_eq!(metric(&rec, "time_to_recover_s", [0.0, 4.0]), None);
+    }
+
+    #[test]
+    fn hpa_max_desired_over_deployments() {
+        let mut rec = plain();
+        assert_eq!(metric(&rec, "hpa_max_desired", [0.0, 4.0]), None);
+        for (b, hpa) in rec
+            .buckets
+            .iter_mut()
+            .zip([Some(3), Some(5), None, Some(4)])
+        {
+            b.deployments.insert("web".into(), deployment(3, 3, hpa));
+            b.deployments.insert("db".into(), deployment(1, 1, None));
+        }
+        close(metric(&rec, "hpa_max_desired", [0.0, 4.0]), 5.0);
+        close(metric(&rec, "hpa_max_desired", [2.0, 4.0]), 4.0);
+        assert_eq!(metric(&rec, "hpa_max_desired", [2.0, 3.0]), None);
+        assert_eq!(
+            summarize(&rec).hpa_desired,
+            BTreeMap::from([("web".to_string(), [3, 5])])
+        );
+    }
+
+    #[test]
+    fn summary_counts_restarts_by_kind_of_reason() {
+        let mut rec = plain();
+        let s = summarize(&rec);
+        assert_eq!((s.restarts, s.min_ready), (0, None));
+        assert!(s.restarts_by_reason.is_empty() && s.hpa_desired.is_empty());
+        rec.pods = vec![
+            pod(
+                "a",
+                &[
+                    (1.0, "liveness probe failed: timeout after 1s"),
+                    (
+                        2.0,
+                        "liveness probe failed: HTTP probe failed with statuscode: 500",
+                    ),
+                ],
+            ),
+            pod(
+                "b",
+                &[
+                    (1.5, "startup probe failed: timeout after 1s"),
+                    // After the last bucket: the whole run still counts it.
+                    (9.0, "container exited: code 137"),
+                    (9.5, ""),
+                ],
+            ),
+        ];
+        let s = summarize(&rec);
+        assert_eq!(s.restarts, 5);
+        let by: Vec<(&str, u64)> = s
+            .restarts_by_reason
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        assert_eq!(
+            by,
+            [
+                ("container exited", 1),
+                ("liveness probe failed", 2),
+                ("startup probe failed", 1),
+                ("unknown", 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn phase_spans_end_at_the_next_change_removal_or_end() {
+        let mut p = pod("a", &[]);
+        p.phases = [
+            (1.0, PodPhase::Pending),
+            (2.0, PodPhase::Running),
+            (2.0, PodPhase::Ready),
+            (5.0, PodPhase::Terminating),
+            (9.0, PodPhase::BackOff),
+        ]
+        .into_iter()
+        .map(|(t_s, phase)| PhaseChange { t_s, phase })
+        .collect();
+        let spans = |p: &PodRecord, end: f64| -> Vec<(f64, f64, PodPhase)> {
+            phase_spans(p, end)
+                .into_iter()
+                .map(|s| (s.from, s.to, s.phase))
+                .collect()
+        };
+        assert_eq!(
+            spans(&p, 10.0),
+            [
+                (1.0, 2.0, PodPhase::Pending),
+                (2.0, 5.0, PodPhase::Ready),
+                (5.0, 9.0, PodPhase::Terminating),
+                (9.0, 10.0, PodPhase::BackOff),
+            ]
+        );
+        p.removed_s = Some(6.0);
+        assert_eq!(
+            spans(&p, 10.0).last(),
+            Some(&(5.0, 6.0, PodPhase::Terminating))
+        );
+        assert_eq!(spans(&p, 3.0).len(), 2, "cut at the end of the run");
+    }
+
+    #[test]
+    fn reason_kind_strips_the_detail() {
+        assert_eq!(
+            reason_kind("liveness probe failed: timeout after 1s"),
+            "liveness probe failed"
+        );
+        assert_eq!(reason_kind("OOMKilled"), "OOMKilled");
+        assert_eq!(reason_kind(" : x"), "unknown");
     }
 
     #[test]

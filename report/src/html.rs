@@ -2,13 +2,20 @@
 //! scripts, no external assets, works offline), rendered from a
 //! [`RunRecord`] alone. Layout, top to bottom: verdict banner, what the suite
 //! shows, the charts (sharing one time axis), the summary (totals,
-//! imbalance, expectations, mechanism and datapath counters), the backends,
-//! and the suite file as written.
+//! imbalance, pods, expectations, kubelet and autoscaler settings, mechanism
+//! and datapath counters), the backends, and the suite file as written.
+//!
+//! Runs with pod telemetry ([`RunRecord::pods`]) get a second group of
+//! charts after the backend and datapath ones: pod phases and restarts (with
+//! a table of restart reasons), probes, restarts over time, ready vs desired
+//! replicas, accept queues and busy workers, then the client's success rate
+//! and latency, so what the pods went through sits right above what clients
+//! saw. Runs without it look as they always did.
 use std::fmt::Write as _;
 
 use crate::{
-    chart::{Frame, backend_colors, css},
-    derive::{responses, summarize},
+    chart::{Frame, backend_colors, css, deployments, phase_color, probe_kinds},
+    derive::{metric, responses, summarize},
     record::{RunRecord, Verdict},
 };
 
@@ -39,6 +46,9 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .swatch { display: inline-block; width: 14px; height: 14px; border-radius: 3px; vertical-align: -2px; margin-right: 6px; }
 .tag { display: inline-block; font-size: 12px; border-radius: 4px; padding: 0 6px; margin-right: 4px; background: #e8e8e8; }
 .tag.new { background: #d7ebf7; } .tag.killed { background: #fbd9d3; } .tag.replacement { background: #efe0f0; }
+.restart-reason { max-width: 720px; }
+ul.settings { margin: 0; padding-left: 18px; }
+td.pod { white-space: nowrap; }
 .cols { display: flex; gap: 32px; flex-wrap: wrap; align-items: flex-start; }
 pre.yaml { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 12px; overflow-x: auto; font-size: 13px; }
 footer { color: #888; font-size: 12px; margin-top: 32px; }
@@ -154,19 +164,93 @@ fn charts(out: &mut String, rec: &RunRecord) {
         out.push_str("<p>No time buckets were recorded.</p>\n");
         return;
     }
-    let charts = [
+    for (id, svg) in [
         ("share", frame.share_chart()),
         ("new-conns", frame.new_conns_chart()),
         ("ct-entries", frame.ct_chart()),
-        ("client-rate", frame.client_rate_chart()),
-        ("latency", frame.latency_chart()),
-    ];
-    for (id, svg) in charts {
+    ] {
+        figure(out, id, &svg);
+    }
+    if !rec.pods.is_empty() {
+        out.push_str("<h3 id=\"pod-charts\">Pods, probes and clients</h3>\n");
+        figure(out, "pod-phases", &frame.pod_phase_chart());
+        restart_table(out, rec);
+        for kind in probe_kinds(rec) {
+            figure(
+                out,
+                &format!("probes-{}", id_safe(&kind)),
+                &frame.probe_outcome_chart(&kind),
+            );
+        }
+        if !probe_kinds(rec).is_empty() {
+            figure(out, "probe-latency", &frame.probe_latency_chart());
+        }
+        figure(out, "restarts", &frame.restarts_chart());
+        for d in deployments(rec) {
+            figure(
+                out,
+                &format!("ready-{}", id_safe(&d)),
+                &frame.ready_chart(&d),
+            );
+        }
+        figure(out, "accept-queue", &frame.accept_queue_chart());
+        figure(out, "busy-workers", &frame.busy_chart());
+    }
+    figure(out, "client-rate", &frame.client_rate_chart());
+    figure(out, "latency", &frame.latency_chart());
+}
+
+fn figure(out: &mut String, id: &str, svg: &str) {
+    let _ = writeln!(
+        out,
+        "<figure class=\"chart\" id=\"chart-{id}\" style=\"margin:12px 0\">\n{svg}\n</figure>"
+    );
+}
+
+/// `s` with every character other than ASCII letters, digits, `-` and `_`
+/// replaced by `_`, for an element id.
+fn id_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Every container restart, in time order, under the phase chart (the
+/// markers' tooltips carry the same reasons).
+fn restart_table(out: &mut String, rec: &RunRecord) {
+    let mut restarts: Vec<(&str, &crate::record::Restart)> = rec
+        .pods
+        .iter()
+        .flat_map(|p| p.restarts.iter().map(move |r| (p.name.as_str(), r)))
+        .collect();
+    if restarts.is_empty() {
+        out.push_str("<p id=\"restart-table\">No container restarts.</p>\n");
+        return;
+    }
+    restarts.sort_by(|a, b| a.1.t_s.total_cmp(&b.1.t_s).then(a.0.cmp(b.0)));
+    let colors = backend_colors(rec);
+    out.push_str(
+        "<table id=\"restart-table\">\n<tr><th>t (s)</th><th>pod</th><th>restart count</th><th>reason</th></tr>\n",
+    );
+    for (pod, r) in restarts {
+        let color = colors.get(pod).map_or("#888888".into(), |c| css(*c));
         let _ = writeln!(
             out,
-            "<figure class=\"chart\" id=\"chart-{id}\" style=\"margin:12px 0\">\n{svg}\n</figure>"
+            "<tr class=\"restart\"><td class=\"num\">{}</td><td class=\"pod\"><span class=\"swatch\" style=\"background:{color}\"></span>{}</td>\
+             <td class=\"num\">{}</td><td class=\"restart-reason\">{}</td></tr>",
+            num(r.t_s),
+            escape(pod),
+            r.count,
+            escape(&r.reason)
         );
     }
+    out.push_str("</table>\n");
 }
 
 fn summary(out: &mut String, rec: &RunRecord) {
@@ -241,7 +325,12 @@ fn summary(out: &mut String, rec: &RunRecord) {
         },
     );
     out.push_str("</table>\n<p class=\"sub\" style=\"max-width:420px;font-size:13px\">Max/min, CV and Jain count \
-        responses of the backends alive through the window; 1.0 Jain is perfectly even.</p>\n</div>\n</div>\n");
+        responses of the backends alive through the window; 1.0 Jain is perfectly even.</p>\n</div>\n");
+    if !rec.pods.is_empty() {
+        pods_summary(out, rec, &s);
+    }
+    out.push_str("</div>\n");
+    kubelet(out, rec);
 
     out.push_str("<h3 id=\"expectations\">Expectations</h3>\n");
     if rec.expectations.is_empty() {
@@ -300,6 +389,99 @@ fn summary(out: &mut String, rec: &RunRecord) {
     out.push_str("</div>\n</div>\n");
 }
 
+/// The pods column of the summary: restarts (by reason), the fewest ready
+/// pods, the autoscalers' range and the probe and accept-queue figures.
+fn pods_summary(out: &mut String, rec: &RunRecord, s: &crate::derive::Summary) {
+    let whole = [
+        rec.buckets.first().map_or(0.0, |b| b.t_s.min(0.0)),
+        rec.end_s(),
+    ];
+    out.push_str("<div>\n<h3>Pods</h3>\n<table>\n");
+    row(out, "pods", &rec.pods.len().to_string());
+    row(out, "container restarts", &count(s.restarts));
+    for (reason, n) in &s.restarts_by_reason {
+        row(out, &format!("&nbsp;&nbsp;{}", escape(reason)), &count(*n));
+    }
+    row(
+        out,
+        "fewest ready pods",
+        &s.min_ready.map_or("not recorded".into(), |(n, t)| {
+            format!("{n} (bucket at {} s)", num(t))
+        }),
+    );
+    for (deployment, [lo, hi]) in &s.hpa_desired {
+        row(
+            out,
+            &format!("autoscaler desired ({})", escape(deployment)),
+            &if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}–{hi}")
+            },
+        );
+    }
+    for (label, name) in [
+        ("failed readiness probes", "readiness_failures"),
+        ("failed liveness probes", "liveness_failures"),
+    ] {
+        row(out, label, &opt(metric(rec, name, whole)));
+    }
+    row(
+        out,
+        "fullest accept queue (of backlog)",
+        &pct(metric(rec, "accept_queue_fill", whole)),
+    );
+    out.push_str(
+        "</table>\n<p class=\"sub\" style=\"max-width:420px;font-size:13px\">Restart reasons are grouped \
+         by kind (the text before its first colon); the table under the pod chart has them in full. \
+         Failed probes count failures and timeouts.</p>\n</div>\n",
+    );
+}
+
+/// The kubelet and autoscaler settings the run applied, so a reader knows
+/// the clocks (shown when the record has pods or settings).
+fn kubelet(out: &mut String, rec: &RunRecord) {
+    let k = &rec.kubelet;
+    if rec.pods.is_empty() && *k == crate::record::KubeletInfo::default() {
+        return;
+    }
+    out.push_str(
+        "<h3 id=\"kubelet\">Kubelet &amp; autoscaler settings</h3>\n<table class=\"kubelet\">\n",
+    );
+    let scale = if k.time_scale > 0.0 && k.time_scale.is_finite() {
+        if k.time_scale == 1.0 {
+            "1 (Kubernetes' own constants)".to_string()
+        } else {
+            format!(
+                "{}: kubelet and autoscaler constants are Kubernetes' × {} ({}× faster)",
+                num(k.time_scale),
+                num(k.time_scale),
+                num(1.0 / k.time_scale)
+            )
+        }
+    } else {
+        "not recorded".to_string()
+    };
+    row(out, "time scale", &escape(&scale));
+    for (label, lines) in [
+        ("constants", &k.constants),
+        ("probes", &k.probes),
+        ("autoscalers", &k.autoscalers),
+    ] {
+        let value = if lines.is_empty() {
+            "none".to_string()
+        } else {
+            let items: String = lines
+                .iter()
+                .map(|l| format!("<li>{}</li>", escape(l)))
+                .collect();
+            format!("<ul class=\"settings\">{items}</ul>")
+        };
+        row(out, label, &value);
+    }
+    out.push_str("</table>\n");
+}
+
 fn backends(out: &mut String, rec: &RunRecord) {
     let colors = backend_colors(rec);
     let whole = [
@@ -311,8 +493,13 @@ fn backends(out: &mut String, rec: &RunRecord) {
     out.push_str(
         "<h2 id=\"backends\">Backends</h2>\n<table>\n<tr><th>pod</th><th>address</th><th>deployment</th><th>node</th>\
          <th>created (s)</th><th>removed (s)</th><th>flags</th><th>responses</th><th>share</th>\
-         <th>datapath selections</th><th>reselections</th></tr>\n",
+         <th>datapath selections</th><th>reselections</th>",
     );
+    let with_pods = !rec.pods.is_empty();
+    if with_pods {
+        out.push_str("<th>phase at the end</th><th>restarts</th>");
+    }
+    out.push_str("</tr>\n");
     for name in rec.backend_names() {
         let info = rec.backend(&name);
         let color = colors.get(&name).map_or("#888888".into(), |c| css(*c));
@@ -334,9 +521,9 @@ fn backends(out: &mut String, rec: &RunRecord) {
         let dp = rec.datapath.backends.get(&name);
         let _ = writeln!(
             out,
-            "<tr><td><span class=\"swatch\" style=\"background:{color}\"></span>{}</td><td>{}</td><td>{}</td>\
+            "<tr><td class=\"pod\"><span class=\"swatch\" style=\"background:{color}\"></span>{}</td><td>{}</td><td>{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{flags}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>",
             escape(&name),
             info.map_or(String::new(), |b| escape(&b.addr)),
             info.map_or(String::new(), |b| escape(&b.deployment)),
@@ -352,6 +539,26 @@ fn backends(out: &mut String, rec: &RunRecord) {
             dp.map_or("—".into(), |d| count(d.selections)),
             dp.map_or("—".into(), |d| count(d.reselections)),
         );
+        if with_pods {
+            let pod = rec.pods.iter().find(|p| p.name == name);
+            let phase = match pod {
+                Some(p) if p.removed_s.is_some() => "gone".to_string(),
+                Some(p) => p.phases.last().map_or("—".into(), |c| {
+                    format!(
+                        "<span class=\"swatch\" style=\"background:{}\"></span>{}",
+                        css(phase_color(c.phase)),
+                        c.phase.word()
+                    )
+                }),
+                None => "—".into(),
+            };
+            let _ = write!(
+                out,
+                "<td>{phase}</td><td class=\"num\">{}</td>",
+                pod.map_or("—".into(), |p| p.restarts.len().to_string())
+            );
+        }
+        out.push_str("</tr>\n");
     }
     out.push_str("</table>\n");
 }
@@ -503,6 +710,78 @@ mod tests {
             !html.contains("<img") && !html.contains("<link"),
             "no external assets"
         );
+    }
+
+    #[test]
+    fn incident_a_has_no_pod_section() {
+        let html = render(&incident_a(false));
+        for absent in [
+            "chart-pod-phases",
+            "restart-table",
+            "Kubelet &amp; autoscaler",
+            "<h3>Pods</h3>",
+            "phase at the end",
+        ] {
+            assert!(!html.contains(absent), "{absent} in a run without pods");
+        }
+    }
+
+    #[test]
+    fn liveness_cascade_shows_pods_probes_and_replicas() {
+        let rec = crate::sample::liveness_cascade();
+        let html = render(&rec);
+        let ids = [
+            "share",
+            "new-conns",
+            "ct-entries",
+            "pod-phases",
+            "probes-startup",
+            "probes-readiness",
+            "probes-liveness",
+            "probe-latency",
+            "restarts",
+            "ready-web",
+            "accept-queue",
+            "busy-workers",
+            "client-rate",
+            "latency",
+        ];
+        // Every chart, in this order: the client's charts close the pod section.
+        let positions: Vec<usize> = ids
+            .iter()
+            .map(|id| {
+                html.find(&format!("id=\"chart-{id}\""))
+                    .unwrap_or_else(|| panic!("chart {id} missing"))
+            })
+            .collect();
+        assert!(positions.is_sorted(), "chart order {positions:?}");
+        let svgs = html.matches("<svg").count();
+        assert_eq!(svgs, ids.len(), "one svg per chart, none duplicated");
+        // The spike is a marker on every chart, plus its row in the events table.
+        assert_eq!(
+            html.matches("spike nginx 600 → 1500 req/s for 30s").count(),
+            svgs + 1
+        );
+        // The restart table under the phase chart: one row per restart, in
+        // time order, reasons in full.
+        let restarts: usize = rec.pods.iter().map(|p| p.restarts.len()).sum();
+        assert_eq!(html.matches("<tr class=\"restart\">").count(), restarts);
+        let table = &html[html.find("id=\"restart-table\"").unwrap_or(0)..];
+        assert!(
+            table.find("web-1").unwrap_or(usize::MAX) < table.find("web-3").unwrap_or(0),
+            "first restart (web-1 at 23.4 s) first"
+        );
+        assert!(html.contains("startup probe failed: timeout after 1s (http GET :8080/healthz)"));
+        // Summary: restarts by kind, fewest ready pods and when, the HPA's range.
+        assert!(html.contains("<tr><th>container restarts</th><td>11</td></tr>"));
+        assert!(html.contains("<tr><th>&nbsp;&nbsp;liveness probe failed</th><td>10</td></tr>"));
+        assert!(html.contains("<tr><th>fewest ready pods</th><td>1 (bucket at 42 s)</td></tr>"));
+        assert!(html.contains("<tr><th>autoscaler desired (web)</th><td>3–4</td></tr>"));
+        // Kubelet settings, stating the time scale.
+        assert!(html.contains("Kubelet &amp; autoscaler settings"));
+        assert!(html.contains("<tr><th>time scale</th><td>0.1: kubelet and autoscaler constants"));
+        assert!(html.contains("web liveness: http GET :8080/healthz, period 1s"));
+        assert!(html.contains("<th>phase at the end</th>"));
     }
 
     #[test]

@@ -48,8 +48,9 @@ pub enum Worse {
     /// Less is worse (fairness, backends alive).
     Lower,
     /// Not judged: its meaning depends on the suite (`new_backend_share`
-    /// should rise in one suite and stay at zero in another), or it has no
-    /// data yet (`restarts`).
+    /// should rise in one suite and stay at zero in another; `restarts` are
+    /// the point of a probe-cascade suite and a failure elsewhere, where
+    /// the suite's own expectations catch them).
     NotJudged,
 }
 
@@ -209,29 +210,35 @@ pub struct Regression {
 /// - `p99_ms`: the worst per-bucket p99 latency of the run.
 /// - `errors`: client errors of every kind over the run.
 /// - `error_rate`: errors / requests sent over the run.
-/// - `min_ready`: the fewest backends alive through any time bucket (from
-///   `backends[].created_s/removed_s`; a pod created or removed inside a
-///   bucket does not count for it, so a kill replaced within one bucket
+/// - `min_ready`: the fewest ready pods in any time bucket, the
+///   `min_ready` metric over the whole run (Σ `ready_min` over
+///   deployments, so a pod that is not ready for part of a bucket does not
+///   count for it). Records without deployment telemetry (schema 1) fall
+///   back to the fewest backends alive through any bucket (from
+///   `backends[].created_s/removed_s`; a kill replaced within one bucket
 ///   still shows as a dip). Absent when the run has no buckets.
-/// - `restarts`: always 0 for now (the record does not count restarts
-///   yet); kept so the column exists.
+/// - `restarts`: container restarts of every pod over the whole run (0 for
+///   records without pod telemetry).
 pub fn key_figures(record: &RunRecord) -> BTreeMap<String, f64> {
     let s = summarize(record);
     let whole = [
         record.buckets.first().map_or(0.0, |b| b.t_s.min(0.0)),
         record.end_s(),
     ];
-    let min_ready = record
-        .buckets
-        .iter()
-        .map(|b| {
-            record
-                .backends
-                .iter()
-                .filter(|x| x.alive_through([b.t_s, b.t_s + record.bucket_s]))
-                .count()
-        })
-        .min();
+    let min_ready = metric(record, "min_ready", whole).or_else(|| {
+        record
+            .buckets
+            .iter()
+            .map(|b| {
+                record
+                    .backends
+                    .iter()
+                    .filter(|x| x.alive_through([b.t_s, b.t_s + record.bucket_s]))
+                    .count()
+            })
+            .min()
+            .map(|n| n as f64)
+    });
     let figures = [
         ("duration_s", Some(record.elapsed_s)),
         ("imbalance", s.max_min_ratio),
@@ -240,8 +247,8 @@ pub fn key_figures(record: &RunRecord) -> BTreeMap<String, f64> {
         ("p99_ms", metric(record, "p99_ms", whole)),
         ("errors", Some(s.errors as f64)),
         ("error_rate", s.error_rate),
-        ("min_ready", min_ready.map(|n| n as f64)),
-        ("restarts", Some(0.0)),
+        ("min_ready", min_ready),
+        ("restarts", Some(s.restarts as f64)),
     ];
     figures
         .into_iter()
@@ -808,8 +815,10 @@ fn legend(out: &mut String) {
          1/n one backend taking everything</dd>\n\
          <dt>p99</dt><dd>the worst one-bucket p99 latency of the run</dd>\n\
          <dt>errors, error rate</dt><dd>client errors of every kind, and their share of requests sent</dd>\n\
-         <dt>min ready</dt><dd>the fewest backends alive through any time bucket</dd>\n\
-         <dt>restarts</dt><dd>not recorded yet (always 0)</dd>\n\
+         <dt>min ready</dt><dd>the fewest ready pods in any time bucket (for runs recorded without pod \
+         telemetry, the fewest backends alive through any bucket)</dd>\n\
+         <dt>restarts</dt><dd>container restarts of every pod over the run (not judged: a probe-cascade suite \
+         expects them)</dd>\n\
          <dt>trend</dt><dd>the suite's main figure (new-backend share when it scales up, else imbalance) over past \
          nights and tonight (ringed); round dots passed, squares did not pass, triangles at the top are ∞</dd>\n\
          <dt>▲</dt><dd>worse than the previous night by more than the suite's threshold (20% unless the suite \

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2 added pods, kubelet settings and per-bucket pod/deployment telemetry
+/// (all defaulted, so schema-1 records still read).
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -38,6 +40,166 @@ pub struct RunRecord {
     /// Set when the run failed with an error (verdict Error).
     #[serde(default)]
     pub error: Option<String>,
+    /// Every backend pod's lifecycle (phases over time, restarts), in
+    /// creation order; same names as [`RunRecord::backends`].
+    #[serde(default)]
+    pub pods: Vec<PodRecord>,
+    /// Probe, restart and autoscaler settings as the run applied them.
+    #[serde(default)]
+    pub kubelet: KubeletInfo,
+}
+
+/// A pod's phase as the report colours it.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum PodPhase {
+    /// Created, its container not started yet (or still starting up: slow start).
+    #[default]
+    Pending,
+    /// Container running, readiness not decided yet (startup probe pending,
+    /// or no readiness result yet).
+    Running,
+    /// Readiness passing (or no readiness probe): an active endpoint.
+    Ready,
+    /// Readiness failing: not an endpoint for new flows.
+    NotReady,
+    /// Being deleted, or its container being killed for a restart
+    /// (SIGTERM, grace, SIGKILL).
+    Terminating,
+    /// Container exited, waiting out the restart back-off (CrashLoopBackOff).
+    BackOff,
+}
+
+impl PodPhase {
+    pub const ALL: [PodPhase; 6] = [
+        PodPhase::Pending,
+        PodPhase::Running,
+        PodPhase::Ready,
+        PodPhase::NotReady,
+        PodPhase::Terminating,
+        PodPhase::BackOff,
+    ];
+
+    /// The word the report uses ("not ready", "back-off", ...).
+    pub fn word(self) -> &'static str {
+        match self {
+            PodPhase::Pending => "pending",
+            PodPhase::Running => "running",
+            PodPhase::Ready => "ready",
+            PodPhase::NotReady => "not ready",
+            PodPhase::Terminating => "terminating",
+            PodPhase::BackOff => "back-off",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PodRecord {
+    /// Pod name (also its backend name).
+    pub name: String,
+    pub deployment: String,
+    pub node: u8,
+    pub ip: String,
+    pub created_s: f64,
+    /// When it was gone (deleted, killed, scaled down); None = alive at the end.
+    pub removed_s: Option<f64>,
+    /// Phase changes in time order: the pod is in `phase` from `t_s` until
+    /// the next change (or `removed_s`, or the end of the run).
+    pub phases: Vec<PhaseChange>,
+    /// Container restarts in time order.
+    pub restarts: Vec<Restart>,
+    /// The listener's backlog and the server's worker count (for the charts).
+    pub backlog: u32,
+    pub workers: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhaseChange {
+    pub t_s: f64,
+    pub phase: PodPhase,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Restart {
+    /// When the container was killed (the restart's cause was decided).
+    pub t_s: f64,
+    /// Restart count after this restart (1 for the first).
+    pub count: u32,
+    /// "liveness probe failed: timeout after 1s", "startup probe failed: ...",
+    /// "container exited: code 1" ...
+    pub reason: String,
+}
+
+/// The settings the report states so a reader knows the clocks.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KubeletInfo {
+    /// The kubelet/HPA time scale applied (1 = Kubernetes' own constants).
+    pub time_scale: f64,
+    /// Effective constants in words after scaling, e.g.
+    /// "restart back-off 1s doubling to 30s, reset after 60s of running".
+    pub constants: Vec<String>,
+    /// One line per configured probe, e.g.
+    /// "web liveness: http GET :8080/healthz, period 1s, timeout 1s, failureThreshold 1".
+    pub probes: Vec<String>,
+    /// One line per autoscaler.
+    pub autoscalers: Vec<String>,
+}
+
+/// Per-pod telemetry for one bucket.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PodBucket {
+    /// Phase at the bucket's end.
+    pub phase: PodPhase,
+    /// Restarts so far (cumulative, at the bucket's end).
+    pub restarts: u32,
+    /// Probe kind ("startup", "readiness", "liveness") → outcomes of the
+    /// probes that ended in this bucket.
+    #[serde(default)]
+    pub probes: BTreeMap<String, ProbeBucket>,
+    /// Accept-queue depth of the serving listener (sock_diag, as `ss -lnt`
+    /// Recv-Q), highest and mean over this bucket's samples.
+    pub accept_queue_max: u32,
+    pub accept_queue_mean: f64,
+    /// The listener's backlog as the kernel reports it (`ss -lnt` Send-Q);
+    /// 0 when no listener was seen.
+    pub backlog: u32,
+    /// Busy workers, highest and mean over this bucket's samples.
+    pub busy_max: u32,
+    pub busy_mean: f64,
+    /// Requests the server completed in this bucket (health checks excluded).
+    pub requests: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProbeBucket {
+    pub success: u32,
+    pub failure: u32,
+    pub timeout: u32,
+    /// Latency of the probes that ended in this bucket, mean and highest, in ms.
+    pub latency_ms_mean: f64,
+    pub latency_ms_max: f64,
+}
+
+/// Per-deployment figures for one bucket.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeploymentBucket {
+    /// Replicas the deployment wants at the bucket's end (spec, or the HPA's).
+    pub desired: u32,
+    /// Pods that exist (not yet removed) at the bucket's end.
+    pub pods: u32,
+    /// Ready pods at the bucket's end, and the lowest count seen during it.
+    pub ready: u32,
+    pub ready_min: u32,
+    /// When an autoscaler drives it: the autoscaler's last computed desired
+    /// replicas and the metric value (per-pod average) it used.
+    #[serde(default)]
+    pub hpa_desired: Option<u32>,
+    #[serde(default)]
+    pub hpa_metric: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -80,6 +242,12 @@ pub struct Bucket {
     /// Keyed by backend (pod) name; backends with all-zero values may be absent.
     pub backends: BTreeMap<String, BackendBucket>,
     pub client: ClientBucket,
+    /// Pod name → telemetry (pods that existed during the bucket).
+    #[serde(default)]
+    pub pods: BTreeMap<String, PodBucket>,
+    /// Deployment name → replica figures.
+    #[serde(default)]
+    pub deployments: BTreeMap<String, DeploymentBucket>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -114,7 +282,9 @@ pub struct ClientBucket {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub t_s: f64,
-    /// "scale", "kill", "delete_pod", "flush_ct", "restart_client", "pod_ready", "pod_gone", "run_start", "run_end", "interrupted"
+    /// "scale", "kill", "delete_pod", "flush_ct", "restart_client", "spike",
+    /// "pod_ready", "pod_not_ready", "pod_gone", "restart", "hpa_scale",
+    /// "run_start", "run_end", "interrupted"
     pub kind: String,
     /// Human-readable, e.g. "scale web 3 → 6".
     pub detail: String,

@@ -21,6 +21,12 @@ pub const RECORD_FILE: &str = "run.json";
 /// File name of the page inside a report directory.
 pub const HTML_FILE: &str = "index.html";
 
+/// The oldest record schema [`read_record`] accepts. Schema 1 lacks the pod
+/// telemetry of schema 2 (`pods`, `kubelet`, the buckets' `pods` and
+/// `deployments`), all of which read as empty: such a record renders as it
+/// did, without the pod charts.
+pub const OLDEST_SCHEMA_VERSION: u32 = 1;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("{op} {}", path.display())]
@@ -41,13 +47,15 @@ pub enum ReportError {
         source: serde_json::Error,
     },
     #[error(
-        "run record {} has schema version {found}, this svclab reads version {expected}; \
+        "run record {} has schema version {found}, this svclab reads versions {oldest} to {expected}; \
          re-render it with the svclab that wrote it",
-        path.display()
+        path.display(),
+        oldest = OLDEST_SCHEMA_VERSION
     )]
     Schema {
         path: PathBuf,
         found: u32,
+        /// The newest version this build reads ([`SCHEMA_VERSION`]).
         expected: u32,
     },
     #[error("serialising the run record for {}", path.display())]
@@ -83,9 +91,10 @@ pub fn rerender(dir: &Path) -> Result<(), ReportError> {
 }
 
 /// Reads a `run.json`. Missing file, invalid JSON (with line and column) and
-/// a schema version other than [`SCHEMA_VERSION`] are distinct errors; the
-/// version is checked before the rest so an old record says so instead of
-/// failing on a renamed field.
+/// a schema version outside [`OLDEST_SCHEMA_VERSION`]..=[`SCHEMA_VERSION`]
+/// are distinct errors; the version is checked before the rest so a record
+/// from another version says so instead of failing on a renamed field. The
+/// record keeps the version it was written with.
 pub fn read_record(path: &Path) -> Result<RunRecord, ReportError> {
     let text = fs::read_to_string(path).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => ReportError::Missing {
@@ -109,7 +118,7 @@ pub fn read_record(path: &Path) -> Result<RunRecord, ReportError> {
         schema: u32,
     }
     let probe: SchemaOnly = serde_json::from_str(&text).map_err(corrupt)?;
-    if probe.schema != SCHEMA_VERSION {
+    if !(OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&probe.schema) {
         return Err(ReportError::Schema {
             path: path.to_owned(),
             found: probe.schema,
@@ -247,16 +256,80 @@ mod tests {
             read_record(&path),
             Err(ReportError::Missing { .. })
         ));
-        fs::write(&path, "{\"schema\": 99, \"whatever\": true}")
+        for version in [0, SCHEMA_VERSION + 1, 99] {
+            fs::write(
+                &path,
+                format!("{{\"schema\": {version}, \"whatever\": true}}"),
+            )
             .unwrap_or_else(|e| panic!("write: {e}"));
-        match read_record(&path) {
-            Err(ReportError::Schema {
-                found: 99,
-                expected: SCHEMA_VERSION,
-                ..
-            }) => {}
-            other => panic!("expected Schema error, got {other:?}"),
+            match read_record(&path) {
+                Err(ReportError::Schema {
+                    found,
+                    expected: SCHEMA_VERSION,
+                    ..
+                }) if found == version => {}
+                other => panic!("schema {version}: expected Schema error, got {other:?}"),
+            }
         }
+        let msg = read_record(&path).err().map(|e| e.to_string());
+        assert!(
+            msg.as_deref()
+                .is_some_and(|m| m.contains("schema version 99") && m.contains("versions 1 to 2")),
+            "{msg:?}"
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A schema-1 `run.json` as the previous svclab wrote it: no pod
+    /// telemetry anywhere.
+    fn schema_1_json(record: &RunRecord) -> String {
+        let mut value = serde_json::to_value(record).unwrap_or_else(|e| panic!("to_value: {e}"));
+        let obj = value
+            .as_object_mut()
+            .unwrap_or_else(|| panic!("record is not an object"));
+        obj.insert("schema".into(), 1.into());
+        obj.remove("pods");
+        obj.remove("kubelet");
+        for bucket in obj
+            .get_mut("buckets")
+            .and_then(|b| b.as_array_mut())
+            .unwrap_or_else(|| panic!("no buckets"))
+        {
+            let bucket = bucket
+                .as_object_mut()
+                .unwrap_or_else(|| panic!("bucket is not an object"));
+            bucket.remove("pods");
+            bucket.remove("deployments");
+        }
+        serde_json::to_string_pretty(&value).unwrap_or_else(|e| panic!("json: {e}"))
+    }
+
+    #[test]
+    fn schema_1_records_read_with_empty_pod_telemetry() {
+        let dir = scratch("schema1");
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        let path = dir.join(RECORD_FILE);
+        let current = incident_a(false);
+        let json = schema_1_json(&current);
+        assert!(!json.contains("\"pods\"") && !json.contains("\"kubelet\""));
+        fs::write(&path, json).unwrap_or_else(|e| panic!("write: {e}"));
+        let old = read_record(&path).unwrap_or_else(|e| panic!("read_record: {e}"));
+        assert_eq!(old.schema, 1, "the record keeps its version");
+        assert!(old.pods.is_empty() && old.buckets.iter().all(|b| b.pods.is_empty()));
+        assert_eq!(old.kubelet, crate::record::KubeletInfo::default());
+        let mut expected = current.clone();
+        expected.schema = 1;
+        assert!(old == expected, "schema-1 record read differently");
+        // And it re-renders (the page says which schema it came from).
+        rerender(&dir).unwrap_or_else(|e| panic!("rerender: {e}"));
+        let html = fs::read_to_string(dir.join(HTML_FILE)).unwrap_or_default();
+        assert!(html.contains("(schema 1)") && html.contains("<svg"));
+
+        // A schema-2 record with pods reads back whole.
+        let cascade = crate::sample::liveness_cascade();
+        write_report(&dir, &cascade).unwrap_or_else(|e| panic!("write_report: {e}"));
+        let back = read_record(&path).unwrap_or_else(|e| panic!("read_record: {e}"));
+        assert!(back == cascade, "schema-2 record did not round-trip");
         let _ = fs::remove_dir_all(&dir);
     }
 }

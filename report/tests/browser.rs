@@ -3,7 +3,10 @@
 //! no network, dumps the DOM (proof the page parsed, charts and verdict
 //! included) and takes a screenshot, which must decode as a PNG of real
 //! content rather than a blank page. Without Chromium each test prints
-//! `SKIPPED` and returns; CI installs it.
+//! `SKIPPED` and returns; CI installs it. The liveness-cascade report is
+//! also checked for its pod charts: the phase chart's markers and the
+//! restart table in the DOM, and the phase colours in a screenshot of the
+//! phase chart alone.
 //!
 //! Screenshots are kept for people to look at, under this crate's
 //! `CARGO_TARGET_TMPDIR` (`<target>/tmp/browser/<test>/`); their paths are
@@ -24,7 +27,7 @@ use std::{
 use svclab_report::{
     index::{self, NightEntry, SuiteOutcome},
     record::{RunRecord, Verdict},
-    sample::incident_a,
+    sample::{incident_a, liveness_cascade},
     write::write_report,
 };
 
@@ -199,8 +202,8 @@ fn screenshot(work: &Path, page: &Path, png: &Path) {
 }
 
 /// A real PNG, over ~20 KB, of many colours (a blank or error page is one
-/// or two).
-fn check_png(path: &Path) {
+/// or two). Returns its distinct colours as RGB.
+fn check_png(path: &Path) -> HashSet<[u8; 3]> {
     let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(
         bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
@@ -231,13 +234,24 @@ fn check_png(path: &Path) {
         path.display()
     );
     let pixel = frame.color_type.samples() * usize::from(frame.bit_depth as u8).div_ceil(8);
-    let colours: HashSet<&[u8]> = buf[..frame.buffer_size()].chunks(pixel).collect();
+    assert!(
+        frame.bit_depth == png::BitDepth::Eight && pixel >= 3,
+        "{}: expected 8-bit RGB(A), got {:?} {:?}",
+        path.display(),
+        frame.color_type,
+        frame.bit_depth
+    );
+    let colours: HashSet<[u8; 3]> = buf[..frame.buffer_size()]
+        .chunks(pixel)
+        .map(|p| [p[0], p[1], p[2]])
+        .collect();
     assert!(
         colours.len() >= 16,
         "{} has only {} distinct colours: a blank page?",
         path.display(),
         colours.len()
     );
+    colours
 }
 
 #[test]
@@ -267,6 +281,93 @@ fn run_report_renders_in_chromium() {
     assert!(dom.contains("scale web 3 → 6"), "timeline marker label");
 
     screenshot(&work, &page, &work.join("report.png"));
+}
+
+#[test]
+fn liveness_cascade_report_renders_in_chromium() {
+    let test = "liveness_cascade_report_renders_in_chromium";
+    if !have_chromium(test) {
+        return;
+    }
+    let work = out_dir(test);
+    let record = liveness_cascade();
+    let dir = work
+        .join("reports")
+        .join(&record.suite.name)
+        .join(&record.run_id);
+    write_report(&dir, &record).unwrap_or_else(|e| panic!("write_report: {e}"));
+    let page = dir.join("index.html");
+
+    let dom = dump_dom(&work, &page);
+    let phases = dom
+        .split("id=\"chart-pod-phases\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</figure>").next())
+        .unwrap_or_else(|| panic!("no pod-phase chart in the DOM"));
+    assert!(phases.contains("<svg"), "the pod-phase chart is an svg");
+    let restarts: usize = record.pods.iter().map(|p| p.restarts.len()).sum();
+    assert_eq!(
+        phases.matches("class=\"restart-marker\"").count(),
+        restarts,
+        "a marker per restart"
+    );
+    assert!(
+        phases.contains("<title>web-1 restart 1 at 23.4 s: liveness probe failed"),
+        "restart reason as the marker's tooltip"
+    );
+    assert!(dom.contains("id=\"restart-table\""), "restart table");
+    assert_eq!(
+        dom.matches("<tr class=\"restart\">").count(),
+        restarts,
+        "a row per restart"
+    );
+    assert!(dom.contains("Kubelet &amp; autoscaler settings"));
+    assert!(dom.contains("id=\"chart-accept-queue\""));
+    screenshot(&work, &page, &work.join("report.png"));
+
+    // The phase chart alone, at the top of a page, so its pixels are in the
+    // screenshot: its bars must show up in the phase colours.
+    let chart_page = work.join("pod-phases.html");
+    let svg_start = phases
+        .find("<svg")
+        .unwrap_or_else(|| panic!("no svg in the pod-phase chart"));
+    let svg_end = phases.rfind("</svg>").map_or(phases.len(), |i| i + 6);
+    fs::write(
+        &chart_page,
+        format!(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head>\
+             <body style=\"margin:0;background:#fff\">{}</body></html>",
+            &phases[svg_start..svg_end]
+        ),
+    )
+    .unwrap_or_else(|e| panic!("write {}: {e}", chart_page.display()));
+    let png = work.join("pod-phases.png");
+    let mut arg = OsString::from("--screenshot=");
+    arg.push(&png);
+    let run = chromium(&work, &chart_page, &[arg]);
+    assert!(
+        run.status.success() && png.exists(),
+        "chromium --screenshot {} failed ({}); stderr:\n{}",
+        chart_page.display(),
+        run.status,
+        tail(&run.stderr)
+    );
+    let colours = check_png(&png);
+    // ready (green), back-off (dark purple), terminating (red), not ready (amber).
+    for (phase, rgb) in [
+        ("ready", [0x1B, 0x9E, 0x4B]),
+        ("back-off", [0x3F, 0x00, 0x7D]),
+        ("terminating", [0xD7, 0x30, 0x27]),
+        ("not ready", [0xE6, 0x9F, 0x00]),
+    ] {
+        assert!(
+            colours.contains(&rgb),
+            "{}: no {phase} pixels ({rgb:02x?})",
+            png.display()
+        );
+    }
+    let msg = format!("screenshot: {}\n", png.display());
+    let _ = std::io::stderr().write_all(msg.as_bytes());
 }
 
 /// A night of six suites (every badge; one without a scale-up, whose p99

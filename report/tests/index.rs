@@ -8,13 +8,13 @@ use std::{
 };
 
 use svclab_report::{
-    derive::summarize,
+    derive::{metric, summarize},
     index::{
         self, KEY_FIGURES, NightEntry, Regression, RegressionKind, Severity, SuiteOutcome,
         key_figures,
     },
     record::{RunRecord, Verdict},
-    sample::{empty_record, incident_a},
+    sample::{empty_record, incident_a, liveness_cascade},
 };
 
 /// A fresh folder under the system temp dir, unique per test and process.
@@ -114,6 +114,31 @@ fn min_ready_sees_a_backend_removed_mid_run() {
     // two of the original three.
     rec.backends[1].removed_s = Some(10.5);
     assert_eq!(fig(&key_figures(&rec), "min_ready"), 2.0);
+}
+
+#[test]
+fn pod_runs_count_restarts_and_ready_pods() {
+    let rec = liveness_cascade();
+    let figures = key_figures(&rec);
+    let whole = [0.0, rec.end_s()];
+    // Restarts over the whole run, all pods.
+    assert_eq!(fig(&figures, "restarts"), 11.0);
+    assert_eq!(metric(&rec, "restarts", whole), Some(11.0));
+    // The fewest ready pods (Σ ready_min), not the fewest pods alive: all
+    // four stay alive through the cascade.
+    assert_eq!(fig(&figures, "min_ready"), 1.0);
+    assert_eq!(metric(&rec, "min_ready", whole), Some(1.0));
+}
+
+#[test]
+fn fewer_ready_pods_than_last_night_is_a_regression() {
+    let rec = liveness_cascade();
+    // min_ready is judged (lower is worse); restarts are not.
+    let mut prev = night(&rec, LAST_NIGHT, Verdict::Fail);
+    prev.figures.insert("min_ready".into(), 3.0);
+    prev.figures.insert("restarts".into(), 0.0);
+    let regs = index::regressions(&[ran(rec)], &[prev], &no_thresholds());
+    assert_eq!(figure_regressions(&regs), ["min_ready"], "{regs:?}");
 }
 
 #[test]

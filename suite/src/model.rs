@@ -44,6 +44,92 @@ pub struct Suite {
     /// Figures: duration_s, imbalance, jain, p99_ms, errors, error_rate, min_ready.
     #[serde(default)]
     pub regression: std::collections::BTreeMap<String, f64>,
+    /// Kubelet and autoscaler time constants (their scale).
+    #[serde(default)]
+    pub kubelet: KubeletSpec,
+    /// Horizontal pod autoscalers, at most one per deployment.
+    #[serde(default)]
+    pub autoscalers: Vec<Autoscaler>,
+}
+
+/// How fast kubelet's and the HPA's clocks run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubeletSpec {
+    /// Multiplies every kubelet/HPA time constant: probe initial delays and
+    /// periods, the restart back-off (10s initial, 5m cap, reset after 10m
+    /// of running), termination grace, HPA sync period, stabilization
+    /// windows and readiness delays. 0.01..=1, default 1 (as in Kubernetes).
+    /// Probe timeouts are not scaled: they are compared with request
+    /// latency, which is real. `svclab run --time-scale` multiplies it too.
+    #[serde(default = "one_f64")]
+    pub time_scale: f64,
+}
+fn one_f64() -> f64 {
+    1.0
+}
+impl Default for KubeletSpec {
+    fn default() -> Self {
+        Self { time_scale: 1.0 }
+    }
+}
+
+/// A HorizontalPodAutoscaler (autoscaling/v2) on one deployment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Autoscaler {
+    /// The deployment it scales (must exist; one autoscaler per deployment).
+    pub deployment: String,
+    /// minReplicas, 1..=200, default 1.
+    #[serde(default = "one_u32")]
+    pub min_replicas: u32,
+    /// maxReplicas, min_replicas..=200.
+    pub max_replicas: u32,
+    pub metric: HpaMetric,
+    /// --horizontal-pod-autoscaler-sync-period, default `15s` (scaled).
+    #[serde(default = "d15s")]
+    pub sync_period: Dur,
+    /// --horizontal-pod-autoscaler-tolerance, 0..=1, default 0.1.
+    #[serde(default = "d_tolerance")]
+    pub tolerance: f64,
+    /// behavior.scaleUp.stabilizationWindowSeconds, default `0s` (scaled).
+    #[serde(default)]
+    pub scale_up_stabilization: Dur,
+    /// behavior.scaleDown.stabilizationWindowSeconds, default `300s` (scaled).
+    #[serde(default = "d300s")]
+    pub scale_down_stabilization: Dur,
+}
+fn one_u32() -> u32 {
+    1
+}
+fn d15s() -> Dur {
+    Dur(Duration::from_secs(15))
+}
+fn d_tolerance() -> f64 {
+    0.1
+}
+fn d300s() -> Dur {
+    Dur(Duration::from_secs(300))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HpaMetricKind {
+    /// Busy workers / workers, averaged over the sync period: a resource
+    /// metric like CPU utilization (Kubernetes' CPU rules for not-ready pods).
+    BusyWorkers,
+    /// Requests the pod's server completed per second over the sync period:
+    /// a Pods metric (custom metrics API rules).
+    RequestRate,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HpaMetric {
+    pub kind: HpaMetricKind,
+    /// Per-pod target: a ratio in (0, 1] for `busy-workers`
+    /// (averageUtilization / 100), requests per second (> 0) for `request-rate`.
+    pub target: f64,
 }
 
 fn default_bucket() -> Dur {
@@ -188,6 +274,116 @@ pub struct Deployment {
     pub nodes: Vec<u8>,
     #[serde(default)]
     pub server: ServerSpec,
+    /// Probes kubelet runs against each pod from its node.
+    #[serde(default)]
+    pub probes: Probes,
+    /// terminationGracePeriodSeconds: SIGTERM, this long, then SIGKILL, when
+    /// the pod is deleted or its container killed. Default `30s` (scaled).
+    #[serde(default = "d30s")]
+    pub termination_grace: Dur,
+}
+fn d30s() -> Dur {
+    Dur(Duration::from_secs(30))
+}
+
+/// The pod's probes, each optional (Kubernetes: no probe = always passing).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Probes {
+    #[serde(default)]
+    pub startup: Option<Probe>,
+    #[serde(default)]
+    pub readiness: Option<Probe>,
+    #[serde(default)]
+    pub liveness: Option<Probe>,
+}
+
+/// One probe: exactly one handler (`tcp`, `http` or `exec`) and kubelet's
+/// timing fields with kubelet's defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    /// tcpSocket: connect to the pod IP, SO_LINGER 1s, close at once.
+    #[serde(default)]
+    pub tcp: Option<TcpProbe>,
+    /// httpGet: GET path; success = status 200..=399.
+    #[serde(default)]
+    pub http: Option<HttpProbe>,
+    /// exec: run a command inside the pod's netns; success = exit 0.
+    #[serde(default)]
+    pub exec: Option<ExecProbe>,
+    /// initialDelaySeconds, default `0s` (scaled).
+    #[serde(default)]
+    pub initial_delay: Dur,
+    /// periodSeconds, default `10s` (scaled).
+    #[serde(default = "d10")]
+    pub period: Dur,
+    /// timeoutSeconds, default `1s` (not scaled).
+    #[serde(default = "d1s")]
+    pub timeout: Dur,
+    /// successThreshold, default 1; must be 1 for liveness and startup.
+    #[serde(default = "one_u32")]
+    pub success_threshold: u32,
+    /// failureThreshold, default 3.
+    #[serde(default = "d3")]
+    pub failure_threshold: u32,
+}
+fn d1s() -> Dur {
+    Dur(Duration::from_secs(1))
+}
+fn d3() -> u32 {
+    3
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpProbe {
+    /// Default: the server's port.
+    #[serde(default)]
+    pub port: Option<u16>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpProbe {
+    /// Request path, starting with '/', default `/healthz`.
+    #[serde(default = "default_health_path")]
+    pub path: String,
+    /// Default: the server's port.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// httpHeaders: extra request headers (kubelet sends `User-Agent:
+    /// kube-probe/<version>` and `Accept: */*` unless overridden).
+    #[serde(default)]
+    pub headers: Vec<HttpHeader>,
+}
+fn default_health_path() -> String {
+    "/healthz".to_owned()
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpHeader {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecProbe {
+    /// argv, at least one element; run in the pod's netns with no shell.
+    pub command: Vec<String>,
+}
+
+/// A health listener apart from the serving port.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSpec {
+    /// Port of the health listener (not the serving port), 1..=65535.
+    pub port: u16,
+    /// Its own workers, 1..=16, default 1.
+    #[serde(default = "one_u32")]
+    pub workers: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,6 +413,23 @@ pub struct ServerSpec {
     /// Who closes first: `server` (default) or `client`.
     #[serde(default = "default_closer")]
     pub close: Closer,
+    /// CPU work per request on top of `service_time`, default `0ms`, at
+    /// most `10s`. Busy workers share `cpus` (processor sharing, simulated
+    /// by sleeping, so it costs the host no CPU): with k requests working,
+    /// each advances at min(1, cpus / k), so service time rises with load.
+    #[serde(default)]
+    pub cpu_time: Dur,
+    /// The container's CPU limit for `cpu_time`, in cores, 0.1..=64, default 1.
+    #[serde(default = "one_f64")]
+    pub cpus: f64,
+    /// Health endpoint on its own port and workers; default: `/healthz` on
+    /// the serving port, served by the same workers as requests.
+    #[serde(default)]
+    pub health: Option<HealthSpec>,
+    /// Slow start: the server listens only this long after it starts,
+    /// default `0s`, at most `10m`.
+    #[serde(default)]
+    pub startup_time: Dur,
 }
 fn d8080() -> u16 {
     8080
@@ -238,6 +451,10 @@ impl Default for ServerSpec {
             backlog: d128(),
             service_time: Dur::default(),
             close: default_closer(),
+            cpu_time: Dur::default(),
+            cpus: 1.0,
+            health: None,
+            startup_time: Dur::default(),
         }
     }
 }
@@ -431,6 +648,14 @@ pub enum Action {
     },
     /// Restart a client: its connections and pools start anew.
     RestartClient { client: String },
+    /// A traffic spike: set an open-loop client's rate to `rate` for
+    /// `duration` (default: to the end of the run), then back to its own.
+    Spike {
+        client: String,
+        rate: u32,
+        #[serde(default)]
+        duration: Option<Dur>,
+    },
 }
 
 /// A bound on one metric over a time window; the verdict is the AND of all.
@@ -475,4 +700,20 @@ pub const METRICS: &[&str] = &[
     "killed_backend_share",
     // share of responses served by pods that replaced killed/deleted ones
     "replacement_share",
+    // container restarts (liveness/startup failures) in the window, all pods
+    "restarts",
+    // lowest number of ready backend pods (all deployments) in any bucket
+    "min_ready",
+    // highest accept-queue depth / listen backlog of any pod in any bucket
+    "accept_queue_fill",
+    // failed or timed-out readiness probes in the window, all pods
+    "readiness_failures",
+    // failed or timed-out liveness probes in the window, all pods
+    "liveness_failures",
+    // seconds from the window's start to the first bucket from which every
+    // bucket to the window's end has an error rate under 1% (undefined when
+    // it never recovers)
+    "time_to_recover_s",
+    // highest replica count the autoscalers asked for in the window
+    "hpa_max_desired",
 ];

@@ -23,6 +23,7 @@ const KEYS: &[&str] = &[
     "delete_pod",
     "flush_ct",
     "restart_client",
+    "spike",
 ];
 
 /// How the error for a second action key begins (the error module treats it
@@ -61,6 +62,15 @@ struct FlushCtArgs {
 #[serde(deny_unknown_fields)]
 struct RestartClientArgs {
     client: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpikeArgs {
+    client: String,
+    rate: u32,
+    #[serde(default)]
+    duration: Option<Dur>,
 }
 
 enum Key {
@@ -150,10 +160,21 @@ impl<'de> Visitor<'de> for EntryVisitor {
                                 node: a.and_then(|a| a.node),
                             }
                         }
-                        _ => {
+                        "restart_client" => {
                             let a: RestartClientArgs = map.next_value()?;
                             Action::RestartClient { client: a.client }
                         }
+                        "spike" => {
+                            let a: SpikeArgs = map.next_value()?;
+                            Action::Spike {
+                                client: a.client,
+                                rate: a.rate,
+                                duration: a.duration,
+                            }
+                        }
+                        // KeySeed yields only names from KEYS, so this is a
+                        // key added there without a reader here.
+                        other => return Err(de::Error::unknown_field(other, KEYS)),
                     };
                     action = Some((name, a));
                 }
@@ -161,11 +182,26 @@ impl<'de> Visitor<'de> for EntryVisitor {
         }
         let at = at.ok_or_else(|| de::Error::missing_field("at"))?;
         let (_, action) = action.ok_or_else(|| {
-            de::Error::custom(
-                "missing action: a timeline entry needs one of `scale`, `kill`, `delete_pod`, `flush_ct` or `restart_client`",
-            )
+            de::Error::custom(format!(
+                "missing action: a timeline entry needs one of {}",
+                action_list()
+            ))
         })?;
         Ok(TimelineEntry { at, action })
+    }
+}
+
+/// The action keys as prose: "`scale`, `kill`, … or `spike`" (from KEYS, so
+/// a new action cannot be left out of the message).
+fn action_list() -> String {
+    let actions: Vec<String> = KEYS
+        .iter()
+        .filter(|k| **k != "at")
+        .map(|k| format!("`{k}`"))
+        .collect();
+    match actions.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => actions.concat(),
     }
 }
 

@@ -14,7 +14,10 @@ use std::{
 use crate::{
     error::{Diagnostic, SuiteError},
     index::PathIndex,
-    model::{Action, ConnectionMode, Dur, METRICS, PortMode, Suite, TimelineEntry},
+    model::{
+        Action, Autoscaler, ConnectionMode, Dur, HpaMetricKind, LoadMode, METRICS, PortMode, Probe,
+        Suite, TimelineEntry,
+    },
 };
 
 const SUITE_NAME: &str =
@@ -47,6 +50,35 @@ const KILL_COUNT: &str = "an integer of at least 1";
 const POD_INDEX: &str = "an integer 0..=199";
 const WINDOW: &str = "a window [from, to] with from < to <= the suite duration";
 const BOUND: &str = "a finite number";
+const TIME_SCALE: &str = "a finite number 0.01..=1";
+const AT_MOST_1H: &str = "a duration of at most 1h";
+const AT_MOST_10M: &str = "a duration of at most 10m";
+const PROBE_PERIOD: &str =
+    "a duration above 0s that is at least 100ms once multiplied by kubelet.time_scale";
+const PROBE_TIMEOUT: &str = "a duration 10ms..=60s";
+const SUCCESS: &str = "an integer of at least 1";
+const SUCCESS_ONE: &str =
+    "1 (Kubernetes requires success_threshold 1 for liveness and startup probes)";
+const FAILURE: &str = "an integer 1..=1000";
+const HTTP_PATH: &str = "a request path starting with '/', at most 1024 bytes, without whitespace or control characters";
+const HEADER_NAME: &str = "an HTTP header name: 1 or more token characters (letters, digits and !#$%&'*+-.^_`|~; no whitespace or ':')";
+const HEADER_VALUE: &str = "a header value without CR, LF or NUL";
+const EXEC_COMMAND: &str =
+    "a command: a list of 1 or more arguments whose first (the program) is not empty";
+const CPU_TIME: &str = "a duration of at most 10s";
+const CPUS: &str = "a finite number of cores 0.1..=64";
+const HEALTH_WORKERS: &str = "an integer 1..=16";
+const MIN_REPLICAS: &str = "an integer 1..=200";
+const MAX_REPLICAS: &str = "an integer min_replicas..=200";
+const HPA_TARGET: &str = "a per-pod target: a ratio in (0, 1] for `busy-workers`, requests per second in (0, 1000000] for `request-rate`";
+const BUSY_TARGET: &str =
+    "a ratio in (0, 1] for `busy-workers` (busy workers / workers: 0.6 means 60%)";
+const RATE_TARGET: &str =
+    "requests per second per pod for `request-rate`: a finite number above 0, at most 1000000";
+const TOLERANCE: &str = "a finite number 0..=1";
+const SPIKE_DURATION: &str = "a duration above 0s that ends by the suite's end";
+
+const MINUTE: Duration = Duration::from_secs(60);
 
 /// Maglev needs a prime table size; these are Cilium's accepted values.
 const MAGLEV_SIZES: &[u32] = &[251, 509, 1021, 2039, 4093, 8191, 16381];
@@ -72,6 +104,10 @@ pub(crate) fn expected_for(path: &str) -> Option<&'static str> {
             c => pattern.push(c),
         }
     }
+    if let Some(rest) = pattern.strip_prefix("deployments[].probes.") {
+        let (kind, field) = rest.split_once('.')?;
+        return probe_expected(kind, field);
+    }
     Some(match pattern.as_str() {
         "name" => SUITE_NAME,
         "duration" => DURATION,
@@ -92,20 +128,83 @@ pub(crate) fn expected_for(path: &str) -> Option<&'static str> {
         "deployments[].server.workers" => WORKERS,
         "deployments[].server.backlog" => BACKLOG,
         "deployments[].server.service_time" => SERVICE_TIME,
+        "deployments[].server.cpu_time" => CPU_TIME,
+        "deployments[].server.cpus" => CPUS,
+        "deployments[].server.health.port" => PORT,
+        "deployments[].server.health.workers" => HEALTH_WORKERS,
+        "deployments[].server.startup_time" | "deployments[].termination_grace" => AT_MOST_10M,
         "services[].cluster_ip" => CLUSTER_IP,
         "clients[].pool_size" => POOL_SIZE,
         "clients[].source_ports.range" => RANGE,
         "clients[].source_ports.range[]" => RANGE_PORT,
-        "clients[].load.rate" => RATE,
+        "clients[].load.rate" | "timeline[].spike.rate" => RATE,
         "clients[].load.concurrency" => CONCURRENCY,
         "clients[].load.max_in_flight" => MAX_IN_FLIGHT,
         "clients[].timeout" => CLIENT_TIMEOUT,
         "timeline[].kill.count" => KILL_COUNT,
         "timeline[].delete_pod.index" => POD_INDEX,
+        "timeline[].spike.duration" => SPIKE_DURATION,
         "expect[].window" => WINDOW,
         "expect[].min" | "expect[].max" => BOUND,
+        "kubelet.time_scale" => TIME_SCALE,
+        "autoscalers[].min_replicas" => MIN_REPLICAS,
+        "autoscalers[].max_replicas" => MAX_REPLICAS,
+        "autoscalers[].metric.target" => HPA_TARGET,
+        "autoscalers[].tolerance" => TOLERANCE,
+        "autoscalers[].sync_period" => PROBE_PERIOD,
+        "autoscalers[].scale_up_stabilization" | "autoscalers[].scale_down_stabilization" => {
+            AT_MOST_1H
+        }
         _ => return None,
     })
+}
+
+/// [`expected_for`] below `deployments[].probes.<kind>.`.
+fn probe_expected(kind: &str, field: &str) -> Option<&'static str> {
+    if !matches!(kind, "startup" | "readiness" | "liveness") {
+        return None;
+    }
+    Some(match field {
+        "initial_delay" => AT_MOST_1H,
+        "period" => PROBE_PERIOD,
+        "timeout" => PROBE_TIMEOUT,
+        "success_threshold" if kind == "readiness" => SUCCESS,
+        "success_threshold" => SUCCESS_ONE,
+        "failure_threshold" => FAILURE,
+        "tcp.port" | "http.port" => PORT,
+        "http.path" => HTTP_PATH,
+        "http.headers[].name" => HEADER_NAME,
+        "http.headers[].value" => HEADER_VALUE,
+        "exec.command" => EXEC_COMMAND,
+        _ => return None,
+    })
+}
+
+/// An HTTP/1.1 request target we can put on the request line as is.
+fn is_http_path(s: &str) -> bool {
+    s.starts_with('/') && s.len() <= 1024 && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// RFC 9110 `token` (a field name): 1 or more tchar.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// RFC 9110 §5.5: CR, LF and NUL in a field value are invalid (and would
+/// split or cut the request).
+fn is_header_value(s: &str) -> bool {
+    !s.contains(['\r', '\n', '\0'])
+}
+
+/// "`a`", "`a` and `b`", "`a`, `b` and `c`".
+fn and_list(items: &[&str]) -> String {
+    let ticked: Vec<String> = items.iter().map(|i| format!("`{i}`")).collect();
+    match ticked.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => ticked.concat(),
+    }
 }
 
 /// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, 1..=40 chars.
@@ -189,6 +288,24 @@ impl Checker<'_> {
         }
     }
 
+    /// A kubelet/HPA period: above 0s and, once multiplied by `scale`
+    /// (kubelet.time_scale, `None` while that is itself invalid), at least
+    /// 100ms, so a scaled-down run does not turn into a busy loop.
+    fn scaled_period(&mut self, path: &str, v: Dur, scale: Option<f64>) {
+        let ms = v.0.as_secs_f64() * 1000.0;
+        // The tolerance absorbs binary rounding (10s × 0.01 is 100ms).
+        let ok = !v.0.is_zero() && scale.is_none_or(|s| ms * s >= 100.0 - 1e-6);
+        let what = match scale {
+            Some(s) if s != 1.0 => {
+                // 100.0 / s is at most 10000 for a valid scale: no truncation.
+                let least = Dur::from_millis((100.0 / s - 1e-6).ceil() as u64);
+                format!("{PROBE_PERIOD} (with time_scale {s}: at least {least})")
+            }
+            _ => PROBE_PERIOD.to_owned(),
+        };
+        self.expect(ok, path, &what, v);
+    }
+
     fn reference(&mut self, path: &str, name: &str, kind: &str, known: &HashSet<&str>) {
         if !known.contains(name) {
             let mut names: Vec<&str> = known.iter().copied().collect();
@@ -212,7 +329,7 @@ pub fn check(suite: &Suite, index: &PathIndex) -> Vec<Diagnostic> {
     };
     let dur = suite.duration.0;
     let ms = Duration::from_millis;
-    let hour = Duration::from_secs(3600);
+    let hour = 60 * MINUTE;
 
     c.expect(
         is_suite_name(&suite.name),
@@ -275,6 +392,12 @@ pub fn check(suite: &Suite, index: &PathIndex) -> Vec<Diagnostic> {
         dp.ct_map_size,
     );
 
+    let ts = suite.kubelet.time_scale;
+    let scale_ok = (0.01..=1.0).contains(&ts);
+    c.expect(scale_ok, "kubelet.time_scale", TIME_SCALE, ts);
+    // Like `dur`: scaled checks wait for a valid scale.
+    let scale = scale_ok.then_some(ts);
+
     let deployments: HashSet<&str> = suite.deployments.iter().map(|d| d.name.as_str()).collect();
     let clients: HashSet<&str> = suite.clients.iter().map(|c| c.name.as_str()).collect();
 
@@ -316,6 +439,59 @@ pub fn check(suite: &Suite, index: &PathIndex) -> Vec<Diagnostic> {
             SERVICE_TIME,
             s.service_time,
         );
+        c.expect(
+            s.cpu_time.0 <= Duration::from_secs(10),
+            &format!("{p}.server.cpu_time"),
+            CPU_TIME,
+            s.cpu_time,
+        );
+        c.expect(
+            (0.1..=64.0).contains(&s.cpus),
+            &format!("{p}.server.cpus"),
+            CPUS,
+            s.cpus,
+        );
+        if let Some(h) = &s.health {
+            let hp = format!("{p}.server.health.port");
+            c.expect(h.port != 0, &hp, PORT, h.port);
+            if h.port == s.port && s.port != 0 {
+                c.fail(
+                    &hp,
+                    format!(
+                        "expected a port other than server.port {}: the health listener is a second listener with its own workers, got {}",
+                        s.port, h.port
+                    ),
+                );
+            }
+            c.expect(
+                (1..=16).contains(&h.workers),
+                &format!("{p}.server.health.workers"),
+                HEALTH_WORKERS,
+                h.workers,
+            );
+        }
+        c.expect(
+            s.startup_time.0 <= 10 * MINUTE,
+            &format!("{p}.server.startup_time"),
+            AT_MOST_10M,
+            s.startup_time,
+        );
+        let pr = &d.probes;
+        for (kind, probe) in [
+            ("startup", &pr.startup),
+            ("readiness", &pr.readiness),
+            ("liveness", &pr.liveness),
+        ] {
+            if let Some(probe) = probe {
+                check_probe(&mut c, &format!("{p}.probes.{kind}"), kind, probe, scale);
+            }
+        }
+        c.expect(
+            d.termination_grace.0 <= 10 * MINUTE,
+            &format!("{p}.termination_grace"),
+            AT_MOST_10M,
+            d.termination_grace,
+        );
     }
 
     let mut seen = HashMap::new();
@@ -351,6 +527,7 @@ pub fn check(suite: &Suite, index: &PathIndex) -> Vec<Diagnostic> {
     let services: HashSet<&str> = suite.services.iter().map(|s| s.name.as_str()).collect();
 
     let mut seen = HashMap::new();
+    let mut client_info: HashMap<&str, ClientInfo> = HashMap::new();
     for (i, cl) in suite.clients.iter().enumerate() {
         let p = format!("clients[{i}]");
         c.name(&format!("{p}.name"), &cl.name, "client", &mut seen);
@@ -416,6 +593,14 @@ pub fn check(suite: &Suite, index: &PathIndex) -> Vec<Diagnostic> {
                 d,
             );
         }
+        let end = cl.duration.map_or(dur, |d| cl.start.0 + d.0);
+        let window_ok =
+            dur_ok && cl.start.0 < dur && !cl.duration.is_some_and(|d| d.0.is_zero()) && end <= dur;
+        // A duplicate name is reported above; spikes refer to the first.
+        client_info.entry(&cl.name).or_insert(ClientInfo {
+            mode: cl.load.mode,
+            window: window_ok.then_some((cl.start, Dur(end))),
+        });
         c.expect(
             cl.timeout.0 >= ms(1) && cl.timeout.0 <= Duration::from_secs(60),
             &format!("{p}.timeout"),
@@ -446,8 +631,20 @@ pub fn check(suite: &Suite, index: &PathIndex) -> Vec<Diagnostic> {
         }
     }
 
+    let known = Known {
+        duration: Dur(dur),
+        nodes,
+        deployments: &deployments,
+        clients: &clients,
+        client_info: &client_info,
+    };
     for (i, e) in suite.timeline.iter().enumerate() {
-        timeline_entry(&mut c, i, e, Dur(dur), nodes, &deployments, &clients);
+        timeline_entry(&mut c, i, e, &known);
+    }
+
+    let mut scaled: HashMap<&str, usize> = HashMap::new();
+    for (i, a) in suite.autoscalers.iter().enumerate() {
+        autoscaler(&mut c, suite, i, a, scale, &deployments, &mut scaled);
     }
 
     for (figure, v) in &suite.regression {
@@ -514,15 +711,31 @@ pub fn check(suite: &Suite, index: &PathIndex) -> Vec<Diagnostic> {
     c.out
 }
 
-fn timeline_entry(
-    c: &mut Checker<'_>,
-    i: usize,
-    e: &TimelineEntry,
+/// What the timeline checks need from the rest of the suite.
+struct Known<'a> {
+    /// The suite duration, or [`Duration::MAX`] while it is itself invalid.
     duration: Dur,
     nodes: Option<u8>,
-    deployments: &HashSet<&str>,
-    clients: &HashSet<&str>,
-) {
+    deployments: &'a HashSet<&'a str>,
+    clients: &'a HashSet<&'a str>,
+    client_info: &'a HashMap<&'a str, ClientInfo>,
+}
+
+/// A client as a spike sees it.
+struct ClientInfo {
+    mode: LoadMode,
+    /// [start, end) of its sending, when its start and duration are valid.
+    window: Option<(Dur, Dur)>,
+}
+
+fn timeline_entry(c: &mut Checker<'_>, i: usize, e: &TimelineEntry, k: &Known<'_>) {
+    let Known {
+        duration,
+        nodes,
+        deployments,
+        clients,
+        client_info,
+    } = *k;
     let p = format!("timeline[{i}]");
     c.expect(
         e.at < duration,
@@ -531,6 +744,72 @@ fn timeline_entry(
         e.at,
     );
     match &e.action {
+        Action::Spike {
+            client,
+            rate,
+            duration: length,
+        } => {
+            let cp = format!("{p}.spike.client");
+            c.reference(&cp, client, "client", clients);
+            let info = client_info.get(client.as_str());
+            if let Some(ClientInfo {
+                mode: LoadMode::Closed,
+                ..
+            }) = info
+            {
+                c.fail(
+                    &cp,
+                    format!(
+                        "client `{client}` runs a closed loop (load.mode: closed); a spike sets an arrival rate, so it needs a client with load.mode: open"
+                    ),
+                );
+            }
+            c.expect(
+                (1..=50_000).contains(rate),
+                &format!("{p}.spike.rate"),
+                RATE,
+                rate,
+            );
+            let lp = format!("{p}.spike.duration");
+            let fits = length.is_none_or(|l| !l.0.is_zero() && e.at.0 + l.0 <= duration.0);
+            if let Some(l) = length {
+                c.expect(
+                    fits,
+                    &lp,
+                    &format!("{SPIKE_DURATION} (at {} + duration <= {duration})", e.at),
+                    l,
+                );
+            }
+            // The spike changes the client's rate, so it must happen while
+            // the client sends: a spike outside that window does nothing.
+            if let Some(&ClientInfo {
+                window: Some((start, end)),
+                ..
+            }) = info
+                && e.at < duration
+            {
+                if e.at < start || e.at >= end {
+                    c.fail(
+                        &format!("{p}.at"),
+                        format!(
+                            "expected a time while client `{client}` sends ([{start}, {end}): its start to start + duration), got {}",
+                            e.at
+                        ),
+                    );
+                } else if let Some(l) = length
+                    && fits
+                    && e.at.0 + l.0 > end.0
+                {
+                    c.fail(
+                        &lp,
+                        format!(
+                            "expected a spike that ends by the time client `{client}` stops ({end}): a duration of at most {}, got {l}",
+                            Dur(end.0 - e.at.0)
+                        ),
+                    );
+                }
+            }
+        }
         Action::Scale {
             deployment,
             replicas,
@@ -587,11 +866,215 @@ fn timeline_entry(
     }
 }
 
+/// One probe: its handler and kubelet's timing fields. `kind` is
+/// `startup`, `readiness` or `liveness`; `scale` is kubelet.time_scale when
+/// valid. A port that neither the server nor its health listener opens is
+/// allowed: a misconfigured probe is a scenario worth running.
+fn check_probe(c: &mut Checker<'_>, p: &str, kind: &str, probe: &Probe, scale: Option<f64>) {
+    let handlers = [
+        ("tcp", probe.tcp.is_some()),
+        ("http", probe.http.is_some()),
+        ("exec", probe.exec.is_some()),
+    ];
+    let given: Vec<&str> = handlers.iter().filter(|h| h.1).map(|h| h.0).collect();
+    if given.len() != 1 {
+        let got = if given.is_empty() {
+            // `tcp:` with no value reads as no handler at all: say so.
+            let written = handlers
+                .iter()
+                .map(|h| h.0)
+                .find(|k| c.ix.get(&format!("{p}.{k}")).is_some());
+            match written {
+                Some("exec") => "none (`exec:` has no value)".to_owned(),
+                Some(k) => format!("none (`{k}:` has no value; `{k}: {{}}` takes its defaults)"),
+                None => "none".to_owned(),
+            }
+        } else {
+            and_list(&given)
+        };
+        c.fail(
+            p,
+            format!("a probe needs exactly one handler of `tcp`, `http`, `exec`; got {got}"),
+        );
+    }
+    c.expect(
+        probe.initial_delay.0 <= 60 * MINUTE,
+        &format!("{p}.initial_delay"),
+        AT_MOST_1H,
+        probe.initial_delay,
+    );
+    c.scaled_period(&format!("{p}.period"), probe.period, scale);
+    c.expect(
+        probe.timeout.0 >= Duration::from_millis(10) && probe.timeout.0 <= MINUTE,
+        &format!("{p}.timeout"),
+        PROBE_TIMEOUT,
+        probe.timeout,
+    );
+    let st = probe.success_threshold;
+    let sp = format!("{p}.success_threshold");
+    if kind == "readiness" {
+        c.expect(st >= 1, &sp, SUCCESS, st);
+    } else {
+        c.expect(st == 1, &sp, SUCCESS_ONE, st);
+    }
+    c.expect(
+        (1..=1000).contains(&probe.failure_threshold),
+        &format!("{p}.failure_threshold"),
+        FAILURE,
+        probe.failure_threshold,
+    );
+    if let Some(t) = &probe.tcp
+        && let Some(port) = t.port
+    {
+        c.expect(port != 0, &format!("{p}.tcp.port"), PORT, port);
+    }
+    if let Some(h) = &probe.http {
+        let got = if h.path.len() > 1024 {
+            format!("a path of {} bytes", h.path.len())
+        } else {
+            format!("{:?}", h.path)
+        };
+        c.expect(
+            is_http_path(&h.path),
+            &format!("{p}.http.path"),
+            HTTP_PATH,
+            got,
+        );
+        if let Some(port) = h.port {
+            c.expect(port != 0, &format!("{p}.http.port"), PORT, port);
+        }
+        for (j, hd) in h.headers.iter().enumerate() {
+            let hp = format!("{p}.http.headers[{j}]");
+            c.expect(
+                is_token(&hd.name),
+                &format!("{hp}.name"),
+                HEADER_NAME,
+                format!("{:?}", hd.name),
+            );
+            c.expect(
+                is_header_value(&hd.value),
+                &format!("{hp}.value"),
+                HEADER_VALUE,
+                format!("{:?}", hd.value),
+            );
+        }
+    }
+    if let Some(x) = &probe.exec {
+        let cp = format!("{p}.exec.command");
+        match x.command.first() {
+            None => c.fail(&cp, format!("expected {EXEC_COMMAND}, got an empty list")),
+            Some(program) if program.is_empty() => c.fail(
+                &format!("{cp}[0]"),
+                "expected a program to run (the first argument of the command), got \"\""
+                    .to_owned(),
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
+/// `autoscalers[i]`; `scaled` maps each deployment already given an
+/// autoscaler to that autoscaler's index.
+fn autoscaler<'s>(
+    c: &mut Checker<'_>,
+    suite: &Suite,
+    i: usize,
+    a: &'s Autoscaler,
+    scale: Option<f64>,
+    deployments: &HashSet<&str>,
+    scaled: &mut HashMap<&'s str, usize>,
+) {
+    let p = format!("autoscalers[{i}]");
+    let dp = format!("{p}.deployment");
+    c.reference(&dp, &a.deployment, "deployment", deployments);
+    if let Some(first) = scaled.get(a.deployment.as_str()) {
+        c.fail(
+            &dp,
+            format!(
+                "deployment `{}` already has an autoscaler (autoscalers[{first}]); a deployment takes at most one",
+                a.deployment
+            ),
+        );
+    } else {
+        scaled.insert(&a.deployment, i);
+    }
+
+    let (min, max) = (a.min_replicas, a.max_replicas);
+    let (minp, maxp) = (format!("{p}.min_replicas"), format!("{p}.max_replicas"));
+    let min_ok = (1..=200).contains(&min);
+    c.expect(min_ok, &minp, MIN_REPLICAS, min);
+    let max_ok = (min.max(1)..=200).contains(&max);
+    if min_ok {
+        c.expect(
+            max_ok,
+            &maxp,
+            &format!("{MAX_REPLICAS} (min_replicas is {min})"),
+            max,
+        );
+    } else {
+        c.expect(max_ok, &maxp, MAX_REPLICAS, max);
+    }
+    // The HPA clamps the current count into [min, max] at its first sync,
+    // so a suite starting outside would measure the clamp, not its load.
+    if min_ok
+        && max_ok
+        && let Some(d) = suite.deployments.iter().find(|d| d.name == a.deployment)
+        && d.replicas <= 200
+    {
+        let (name, r) = (&d.name, d.replicas);
+        if r == 0 {
+            c.fail(
+                &minp,
+                format!(
+                    "deployment `{name}` starts with replicas 0, and Kubernetes turns autoscaling off while a deployment has 0 replicas; give it replicas within [{min}, {max}]"
+                ),
+            );
+        } else if r < min {
+            c.fail(
+                &minp,
+                format!(
+                    "deployment `{name}` starts with replicas {r}, below min_replicas {min}: Kubernetes would scale it up to {min} at once; give it replicas within [{min}, {max}]"
+                ),
+            );
+        } else if r > max {
+            c.fail(
+                &maxp,
+                format!(
+                    "deployment `{name}` starts with replicas {r}, above max_replicas {max}: Kubernetes would scale it down to {max} at once; give it replicas within [{min}, {max}]"
+                ),
+            );
+        }
+    }
+
+    let t = a.metric.target;
+    let tp = format!("{p}.metric.target");
+    match a.metric.kind {
+        HpaMetricKind::BusyWorkers => c.expect(t > 0.0 && t <= 1.0, &tp, BUSY_TARGET, t),
+        HpaMetricKind::RequestRate => {
+            c.expect(t > 0.0 && t <= 1_000_000.0, &tp, RATE_TARGET, t);
+        }
+    }
+    c.expect(
+        (0.0..=1.0).contains(&a.tolerance),
+        &format!("{p}.tolerance"),
+        TOLERANCE,
+        a.tolerance,
+    );
+    c.scaled_period(&format!("{p}.sync_period"), a.sync_period, scale);
+    for (key, v) in [
+        ("scale_up_stabilization", a.scale_up_stabilization),
+        ("scale_down_stabilization", a.scale_down_stabilization),
+    ] {
+        c.expect(v.0 <= 60 * MINUTE, &format!("{p}.{key}"), AT_MOST_1H, v);
+    }
+}
+
 /// Pods per node at peak must fit the node's /24 (.1 is the gateway).
 ///
-/// A deployment counts with its highest replica count over the timeline
-/// (initial or any `scale`), spread round robin over its nodes starting at
-/// the first listed; each client is one more pod on its node.
+/// A deployment counts with its highest replica count over the run
+/// (initial, any `scale`, or its autoscaler's max_replicas), spread round
+/// robin over its nodes starting at the first listed; each client is one
+/// more pod on its node.
 fn pod_capacity(c: &mut Checker<'_>, suite: &Suite, nodes: u8) {
     let mut per_node = vec![0u32; usize::from(nodes)];
     let mut reported = vec![false; usize::from(nodes)];
@@ -602,7 +1085,7 @@ fn pod_capacity(c: &mut Checker<'_>, suite: &Suite, nodes: u8) {
                 c.fail(
                     path,
                     format!(
-                        "node {n} would hold {count} pods at peak (replicas at their highest over the timeline, plus client pods), but at most {PODS_PER_NODE} fit in 198.18.{n}.0/24"
+                        "node {n} would hold {count} pods at peak (replicas at their highest over the timeline or autoscaler max_replicas, plus client pods), but at most {PODS_PER_NODE} fit in 198.18.{n}.0/24"
                     ),
                 );
             }
@@ -619,6 +1102,13 @@ fn pod_capacity(c: &mut Checker<'_>, suite: &Suite, nodes: u8) {
                 } if *deployment == d.name => Some(*replicas),
                 _ => None,
             })
+            .chain(
+                suite
+                    .autoscalers
+                    .iter()
+                    .filter(|a| a.deployment == d.name)
+                    .map(|a| a.max_replicas),
+            )
             .fold(d.replicas, u32::max)
             // Counts above 200 are reported by their own rule.
             .min(200);
@@ -680,5 +1170,51 @@ mod tests {
             Some(RANGE_PORT)
         );
         assert_eq!(expected_for("deployments[0].nope"), None);
+    }
+
+    #[test]
+    fn probe_expectations_depend_on_the_probe_kind() {
+        let p = |kind: &str, field: &str| {
+            expected_for(&format!("deployments[2].probes.{kind}.{field}"))
+        };
+        assert_eq!(p("readiness", "success_threshold"), Some(SUCCESS));
+        assert_eq!(p("liveness", "success_threshold"), Some(SUCCESS_ONE));
+        assert_eq!(p("startup", "success_threshold"), Some(SUCCESS_ONE));
+        assert_eq!(p("startup", "http.headers[3].name"), Some(HEADER_NAME));
+        assert_eq!(p("liveness", "tcp.port"), Some(PORT));
+        assert_eq!(p("sideways", "period"), None);
+        assert_eq!(expected_for("deployments[0].probes.liveness"), None);
+    }
+
+    #[test]
+    fn http_tokens_paths_and_values() {
+        for ok in ["Host", "X-Probe", "x_y.z", "!#$%&'*+-.^_`|~09"] {
+            assert!(is_token(ok), "{ok}");
+        }
+        for bad in ["", "X Probe", "X:Y", "X\tY", "Ä", "(x)", "a/b"] {
+            assert!(!is_token(bad), "{bad}");
+        }
+        for ok in ["/", "/healthz", "/ready?full=1&x=%20"] {
+            assert!(is_http_path(ok), "{ok}");
+        }
+        let long = format!("/{}", "a".repeat(1024));
+        for bad in ["", "healthz", "/a b", "/a\tb", "/a\u{7f}", &long] {
+            assert!(!is_http_path(bad), "{bad:?}");
+        }
+        assert!(is_header_value("text/plain; q=0.9, */*"));
+        for bad in ["a\rb", "a\nb", "a\0b"] {
+            assert!(!is_header_value(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn handler_lists_read_as_prose() {
+        assert_eq!(and_list(&[]), "");
+        assert_eq!(and_list(&["tcp"]), "`tcp`");
+        assert_eq!(and_list(&["tcp", "http"]), "`tcp` and `http`");
+        assert_eq!(
+            and_list(&["tcp", "http", "exec"]),
+            "`tcp`, `http` and `exec`"
+        );
     }
 }

@@ -832,3 +832,870 @@ fn duplicate_at_in_timeline_entry() {
     let t = with("timeline:\n  - at: 1s\n    at: 2s\n    flush_ct:\n");
     rejects(&t, "type", "15:5", "timeline[0].at", "duplicate key `at`");
 }
+
+// ---- kubelet, probes, server, autoscalers, spikes ----
+
+/// `MIN` with `lines` added to its deployment, from line 5 on.
+fn in_deployment(lines: &str) -> String {
+    edit("    replicas: 3\n", &format!("    replicas: 3\n{lines}"))
+}
+
+/// `MIN` with one probe of `kind` (line 6) whose fields are `body`.
+fn probe(kind: &str, body: &str) -> String {
+    in_deployment(&format!("    probes:\n      {kind}: {{ {body} }}\n"))
+}
+
+#[test]
+fn time_scale_out_of_range() {
+    let t = with("kubelet: { time_scale: 2 }\n");
+    rejects(
+        &t,
+        "invalid",
+        "13:24",
+        "kubelet.time_scale",
+        "expected a finite number 0.01..=1, got 2",
+    );
+    let t = with("kubelet: { time_scale: 0.001 }\n");
+    rejects(&t, "invalid", "13:24", "kubelet.time_scale", "got 0.001");
+    let t = with("kubelet: { time_scale: .nan }\n");
+    rejects(&t, "invalid", "13:24", "kubelet.time_scale", "got NaN");
+    let t = with("kubelet: { time_scale: fast }\n");
+    rejects(
+        &t,
+        "type",
+        "13:24",
+        "kubelet.time_scale",
+        "expected a finite number 0.01..=1, got \"fast\"",
+    );
+}
+
+#[test]
+fn probe_with_two_handlers() {
+    let t = probe("readiness", "tcp: {}, http: {}");
+    rejects(
+        &t,
+        "invalid",
+        "6:18",
+        "deployments[0].probes.readiness",
+        "a probe needs exactly one handler of `tcp`, `http`, `exec`; got `tcp` and `http`",
+    );
+    let t = probe("startup", "tcp: {}, http: {}, exec: { command: [true] }");
+    rejects(
+        &t,
+        "invalid",
+        "6:16",
+        "deployments[0].probes.startup",
+        "got `tcp`, `http` and `exec`",
+    );
+}
+
+#[test]
+fn probe_without_handler() {
+    let t = probe("liveness", "period: 5s");
+    rejects(
+        &t,
+        "invalid",
+        "6:17",
+        "deployments[0].probes.liveness",
+        "exactly one handler of `tcp`, `http`, `exec`; got none",
+    );
+    // `tcp:` without a value is null: no handler, and the message says why.
+    let t = in_deployment("    probes:\n      liveness:\n        tcp:\n");
+    rejects(
+        &t,
+        "invalid",
+        "7:9",
+        "deployments[0].probes.liveness",
+        "got none (`tcp:` has no value; `tcp: {}` takes its defaults)",
+    );
+}
+
+#[test]
+fn probe_unknown_field() {
+    let t = probe("readiness", "tcp: {}, periodSeconds: 5");
+    rejects(
+        &t,
+        "type",
+        "6:29",
+        "deployments[0].probes.readiness.periodSeconds",
+        "unknown field `periodSeconds`",
+    );
+    let t = probe("readiness", "grpc: { port: 9000 }");
+    rejects(
+        &t,
+        "type",
+        "6:20",
+        "deployments[0].probes.readiness.grpc",
+        "unknown field `grpc`",
+    );
+}
+
+#[test]
+fn probe_period_zero_or_too_short_once_scaled() {
+    let t = probe("readiness", "tcp: {}, period: 0s");
+    rejects(
+        &t,
+        "invalid",
+        "6:37",
+        "deployments[0].probes.readiness.period",
+        "expected a duration above 0s that is at least 100ms once multiplied by kubelet.time_scale, got 0s",
+    );
+    let t = probe("readiness", "tcp: {}, period: 50ms");
+    rejects(
+        &t,
+        "invalid",
+        "6:37",
+        "deployments[0].probes.readiness.period",
+        "got 50ms",
+    );
+    let t = probe("liveness", "tcp: {}, period: 5s") + "kubelet: { time_scale: 0.01 }\n";
+    rejects(
+        &t,
+        "invalid",
+        "6:36",
+        "deployments[0].probes.liveness.period",
+        "once multiplied by kubelet.time_scale (with time_scale 0.01: at least 10s), got 5s",
+    );
+    // Exactly 100ms once scaled is enough (10s × 0.01 in binary is not exact).
+    let t = probe("liveness", "tcp: {}, period: 10s") + "kubelet: { time_scale: 0.01 }\n";
+    parse(&t, Path::new("x.yaml")).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn probe_timeout_out_of_range() {
+    let t = probe("readiness", "tcp: {}, timeout: 5ms");
+    rejects(
+        &t,
+        "invalid",
+        "6:38",
+        "deployments[0].probes.readiness.timeout",
+        "expected a duration 10ms..=60s, got 5ms",
+    );
+    let t = probe("readiness", "tcp: {}, timeout: 61s");
+    rejects(
+        &t,
+        "invalid",
+        "6:38",
+        "deployments[0].probes.readiness.timeout",
+        "got 61s",
+    );
+}
+
+#[test]
+fn probe_initial_delay_over_an_hour() {
+    let t = probe("startup", "exec: { command: [true] }, initial_delay: 2h");
+    rejects(
+        &t,
+        "invalid",
+        "6:60",
+        "deployments[0].probes.startup.initial_delay",
+        "expected a duration of at most 1h, got 2h",
+    );
+}
+
+#[test]
+fn probe_success_threshold() {
+    let t = probe("readiness", "tcp: {}, success_threshold: 0");
+    rejects(
+        &t,
+        "invalid",
+        "6:48",
+        "deployments[0].probes.readiness.success_threshold",
+        "expected an integer of at least 1, got 0",
+    );
+    let t = in_deployment(
+        "    probes:\n      liveness:\n        tcp: {}\n        success_threshold: 2\n",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "8:28",
+        "deployments[0].probes.liveness.success_threshold",
+        "expected 1 (Kubernetes requires success_threshold 1 for liveness and startup probes), got 2",
+    );
+    let t = probe("startup", "tcp: {}, success_threshold: 3");
+    rejects(
+        &t,
+        "invalid",
+        "6:46",
+        "deployments[0].probes.startup.success_threshold",
+        "Kubernetes requires success_threshold 1",
+    );
+    // A typing error reads like the rule.
+    let t = probe("liveness", "tcp: {}, success_threshold: -1");
+    rejects(
+        &t,
+        "type",
+        "6:47",
+        "deployments[0].probes.liveness.success_threshold",
+        "expected 1 (Kubernetes requires success_threshold 1 for liveness and startup probes), got -1",
+    );
+}
+
+#[test]
+fn probe_failure_threshold() {
+    let t = probe("readiness", "tcp: {}, failure_threshold: 0");
+    rejects(
+        &t,
+        "invalid",
+        "6:48",
+        "deployments[0].probes.readiness.failure_threshold",
+        "expected an integer 1..=1000, got 0",
+    );
+    let t = probe("readiness", "tcp: {}, failure_threshold: 1001");
+    rejects(
+        &t,
+        "invalid",
+        "6:48",
+        "deployments[0].probes.readiness.failure_threshold",
+        "got 1001",
+    );
+}
+
+#[test]
+fn probe_http_path() {
+    let t = probe("readiness", "http: { path: healthz }");
+    rejects(
+        &t,
+        "invalid",
+        "6:34",
+        "deployments[0].probes.readiness.http.path",
+        "expected a request path starting with '/', at most 1024 bytes, without whitespace or control characters, got \"healthz\"",
+    );
+    let t = probe("readiness", "http: { path: \"/health z\" }");
+    rejects(
+        &t,
+        "invalid",
+        "6:34",
+        "deployments[0].probes.readiness.http.path",
+        "got \"/health z\"",
+    );
+    let long = format!("/{}", "a".repeat(1024));
+    let t = probe("readiness", &format!("http: {{ path: {long} }}"));
+    rejects(
+        &t,
+        "invalid",
+        "6:34",
+        "deployments[0].probes.readiness.http.path",
+        "got a path of 1025 bytes",
+    );
+}
+
+#[test]
+fn probe_http_headers() {
+    let t = probe(
+        "readiness",
+        "http: { headers: [{ name: Host, value: web }, { name: \"X Probe\", value: 1 }] }",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "6:74",
+        "deployments[0].probes.readiness.http.headers[1].name",
+        "expected an HTTP header name: 1 or more token characters",
+    );
+    let t = probe(
+        "readiness",
+        "http: { headers: [{ name: \"X:Y\", value: a }] }",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "6:46",
+        "deployments[0].probes.readiness.http.headers[0].name",
+        "got \"X:Y\"",
+    );
+    let t = probe("readiness", "http: { headers: [{ name: \"\", value: a }] }");
+    rejects(
+        &t,
+        "invalid",
+        "6:46",
+        "deployments[0].probes.readiness.http.headers[0].name",
+        "got \"\"",
+    );
+    let t = probe(
+        "readiness",
+        "http: { headers: [{ name: X-A, value: \"a\\r\\nX-B: b\" }] }",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "6:58",
+        "deployments[0].probes.readiness.http.headers[0].value",
+        "expected a header value without CR, LF or NUL, got \"a\\r\\nX-B: b\"",
+    );
+    let t = probe("readiness", "http: { headers: [{ name: X-A }] }");
+    rejects(
+        &t,
+        "type",
+        "6:38",
+        "deployments[0].probes.readiness.http.headers[0].value",
+        "missing required field `value`",
+    );
+}
+
+#[test]
+fn probe_exec_command() {
+    let t = probe("liveness", "exec: { command: [] }");
+    rejects(
+        &t,
+        "invalid",
+        "6:36",
+        "deployments[0].probes.liveness.exec.command",
+        "expected a command: a list of 1 or more arguments whose first (the program) is not empty, got an empty list",
+    );
+    let t = probe("liveness", "exec: { command: [\"\", x] }");
+    rejects(
+        &t,
+        "invalid",
+        "6:37",
+        "deployments[0].probes.liveness.exec.command[0]",
+        "expected a program to run (the first argument of the command), got \"\"",
+    );
+    let t = probe("liveness", "exec: {}");
+    rejects(
+        &t,
+        "type",
+        "6:25",
+        "deployments[0].probes.liveness.exec.command",
+        "missing required field `command`",
+    );
+}
+
+#[test]
+fn probe_ports() {
+    let t = probe("readiness", "tcp: { port: 0 }");
+    rejects(
+        &t,
+        "invalid",
+        "6:33",
+        "deployments[0].probes.readiness.tcp.port",
+        "expected a port 1..=65535, got 0",
+    );
+    let t = probe("readiness", "http: { port: 0 }");
+    rejects(
+        &t,
+        "invalid",
+        "6:34",
+        "deployments[0].probes.readiness.http.port",
+        "expected a port 1..=65535, got 0",
+    );
+    let t = probe("readiness", "http: { port: 70000 }");
+    rejects(
+        &t,
+        "type",
+        "6:34",
+        "deployments[0].probes.readiness.http.port",
+        "expected a port 1..=65535, got 70000",
+    );
+}
+
+#[test]
+fn probe_on_a_port_nothing_listens_on_is_allowed() {
+    // A probe aimed at the wrong port is a scenario, not a typo to reject.
+    let t = probe("readiness", "tcp: { port: 9999 }");
+    parse(&t, Path::new("x.yaml")).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn server_cpu_fields() {
+    let t = in_deployment("    server: { cpu_time: 11s }\n");
+    rejects(
+        &t,
+        "invalid",
+        "5:25",
+        "deployments[0].server.cpu_time",
+        "expected a duration of at most 10s, got 11s",
+    );
+    let t = in_deployment("    server: { cpus: 0.05 }\n");
+    rejects(
+        &t,
+        "invalid",
+        "5:21",
+        "deployments[0].server.cpus",
+        "expected a finite number of cores 0.1..=64, got 0.05",
+    );
+    let t = in_deployment("    server: { cpus: .inf }\n");
+    rejects(
+        &t,
+        "invalid",
+        "5:21",
+        "deployments[0].server.cpus",
+        "got inf",
+    );
+    let t = in_deployment("    server: { cpus: 65 }\n");
+    rejects(
+        &t,
+        "invalid",
+        "5:21",
+        "deployments[0].server.cpus",
+        "got 65",
+    );
+    let t = in_deployment("    server: { cpus: two }\n");
+    rejects(
+        &t,
+        "type",
+        "5:21",
+        "deployments[0].server.cpus",
+        "expected a finite number of cores 0.1..=64, got \"two\"",
+    );
+}
+
+#[test]
+fn server_health_listener() {
+    let t = in_deployment("    server: { port: 8080, health: { port: 8080 } }\n");
+    rejects(
+        &t,
+        "invalid",
+        "5:43",
+        "deployments[0].server.health.port",
+        "expected a port other than server.port 8080",
+    );
+    // The default serving port counts too.
+    let t = in_deployment("    server: { health: { port: 8080 } }\n");
+    rejects(
+        &t,
+        "invalid",
+        "5:31",
+        "deployments[0].server.health.port",
+        "other than server.port 8080",
+    );
+    let t = in_deployment("    server: { health: { port: 0 } }\n");
+    rejects(
+        &t,
+        "invalid",
+        "5:31",
+        "deployments[0].server.health.port",
+        "expected a port 1..=65535, got 0",
+    );
+    let t = in_deployment("    server: { health: { port: 8081, workers: 0 } }\n");
+    rejects(
+        &t,
+        "invalid",
+        "5:46",
+        "deployments[0].server.health.workers",
+        "expected an integer 1..=16, got 0",
+    );
+    let t = in_deployment("    server: { health: { port: 8081, workers: 17 } }\n");
+    rejects(
+        &t,
+        "invalid",
+        "5:46",
+        "deployments[0].server.health.workers",
+        "got 17",
+    );
+    let t = in_deployment("    server: { health: { workers: 2 } }\n");
+    rejects(
+        &t,
+        "type",
+        "5:23",
+        "deployments[0].server.health.port",
+        "missing required field `port`",
+    );
+}
+
+#[test]
+fn server_startup_time_and_termination_grace() {
+    let t = in_deployment("    server: { startup_time: 11m }\n");
+    rejects(
+        &t,
+        "invalid",
+        "5:29",
+        "deployments[0].server.startup_time",
+        "expected a duration of at most 10m, got 11m",
+    );
+    let t = in_deployment("    termination_grace: 601s\n");
+    rejects(
+        &t,
+        "invalid",
+        "5:24",
+        "deployments[0].termination_grace",
+        "expected a duration of at most 10m, got 601s",
+    );
+}
+
+/// `MIN` with one autoscaler on line 14 written as `fields`.
+fn autoscaler(fields: &str) -> String {
+    with(&format!("autoscalers:\n  - {{ {fields} }}\n"))
+}
+
+const HPA: &str = "deployment: web, max_replicas: 10, metric: { kind: busy-workers, target: 0.6 }";
+
+#[test]
+fn autoscaler_unknown_or_duplicate_deployment() {
+    let t = autoscaler(
+        "deployment: api, max_replicas: 10, metric: { kind: busy-workers, target: 0.6 }",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "14:19",
+        "autoscalers[0].deployment",
+        "unknown deployment `api` (known: web)",
+    );
+    let t = with(&format!("autoscalers:\n  - {{ {HPA} }}\n  - {{ {HPA} }}\n"));
+    rejects(
+        &t,
+        "invalid",
+        "15:19",
+        "autoscalers[1].deployment",
+        "deployment `web` already has an autoscaler (autoscalers[0]); a deployment takes at most one",
+    );
+}
+
+#[test]
+fn autoscaler_replica_bounds() {
+    let t = autoscaler(&format!("{HPA}, min_replicas: 0"));
+    rejects(
+        &t,
+        "invalid",
+        "14:101",
+        "autoscalers[0].min_replicas",
+        "expected an integer 1..=200, got 0",
+    );
+    let t = autoscaler(
+        "deployment: web, min_replicas: 3, max_replicas: 2, metric: { kind: busy-workers, target: 0.6 }",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "14:55",
+        "autoscalers[0].max_replicas",
+        "expected an integer min_replicas..=200 (min_replicas is 3), got 2",
+    );
+    let t = autoscaler(
+        "deployment: web, max_replicas: 201, metric: { kind: busy-workers, target: 0.6 }",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "14:38",
+        "autoscalers[0].max_replicas",
+        "got 201",
+    );
+    let t = autoscaler("deployment: web, metric: { kind: busy-workers, target: 0.6 }");
+    rejects(
+        &t,
+        "type",
+        "14:5",
+        "autoscalers[0].max_replicas",
+        "missing required field `max_replicas`",
+    );
+}
+
+#[test]
+fn autoscaler_must_start_within_its_replica_range() {
+    // web starts with 3 replicas.
+    let t = autoscaler(&format!("{HPA}, min_replicas: 4"));
+    rejects(
+        &t,
+        "invalid",
+        "14:101",
+        "autoscalers[0].min_replicas",
+        "deployment `web` starts with replicas 3, below min_replicas 4: Kubernetes would scale it up to 4 at once; give it replicas within [4, 10]",
+    );
+    let t =
+        autoscaler("deployment: web, max_replicas: 2, metric: { kind: busy-workers, target: 0.6 }");
+    rejects(
+        &t,
+        "invalid",
+        "14:38",
+        "autoscalers[0].max_replicas",
+        "above max_replicas 2: Kubernetes would scale it down to 2 at once",
+    );
+    let t = autoscaler(HPA).replace("replicas: 3", "replicas: 0");
+    rejects(
+        &t,
+        "invalid",
+        "14:5",
+        "autoscalers[0].min_replicas",
+        "Kubernetes turns autoscaling off while a deployment has 0 replicas",
+    );
+}
+
+#[test]
+fn autoscaler_metric_target() {
+    let t =
+        autoscaler("deployment: web, max_replicas: 10, metric: { kind: busy-workers, target: 60 }");
+    rejects(
+        &t,
+        "invalid",
+        "14:80",
+        "autoscalers[0].metric.target",
+        "expected a ratio in (0, 1] for `busy-workers` (busy workers / workers: 0.6 means 60%), got 60",
+    );
+    let t =
+        autoscaler("deployment: web, max_replicas: 10, metric: { kind: busy-workers, target: 0 }");
+    rejects(
+        &t,
+        "invalid",
+        "14:80",
+        "autoscalers[0].metric.target",
+        "got 0",
+    );
+    let t =
+        autoscaler("deployment: web, max_replicas: 10, metric: { kind: request-rate, target: 0 }");
+    rejects(
+        &t,
+        "invalid",
+        "14:80",
+        "autoscalers[0].metric.target",
+        "expected requests per second per pod for `request-rate`: a finite number above 0, at most 1000000, got 0",
+    );
+    let t = autoscaler(
+        "deployment: web, max_replicas: 10, metric: { kind: request-rate, target: 2e6 }",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "14:80",
+        "autoscalers[0].metric.target",
+        "got 2000000",
+    );
+    let t = autoscaler("deployment: web, max_replicas: 10, metric: { kind: cpu, target: 0.5 }");
+    rejects(
+        &t,
+        "type",
+        "14:58",
+        "autoscalers[0].metric.kind",
+        "expected `busy-workers` or `request-rate`, got `cpu`",
+    );
+    let t = autoscaler(
+        "deployment: web, max_replicas: 10, metric: { kind: busy-workers, target: high }",
+    );
+    rejects(
+        &t,
+        "type",
+        "14:80",
+        "autoscalers[0].metric.target",
+        "expected a per-pod target: a ratio in (0, 1] for `busy-workers`",
+    );
+}
+
+#[test]
+fn autoscaler_tolerance_sync_and_windows() {
+    let t = autoscaler(&format!("{HPA}, tolerance: 1.5"));
+    rejects(
+        &t,
+        "invalid",
+        "14:98",
+        "autoscalers[0].tolerance",
+        "expected a finite number 0..=1, got 1.5",
+    );
+    let t = autoscaler(&format!("{HPA}, tolerance: -0.1"));
+    rejects(
+        &t,
+        "invalid",
+        "14:98",
+        "autoscalers[0].tolerance",
+        "got -0.1",
+    );
+    let t = autoscaler(&format!("{HPA}, sync_period: 0s"));
+    rejects(
+        &t,
+        "invalid",
+        "14:100",
+        "autoscalers[0].sync_period",
+        "expected a duration above 0s that is at least 100ms once multiplied by kubelet.time_scale, got 0s",
+    );
+    let t = autoscaler(&format!("{HPA}, sync_period: 15s")) + "kubelet: { time_scale: 0.005 }\n";
+    rejects(&t, "invalid", "15:24", "kubelet.time_scale", "got 0.005");
+    let t = autoscaler(&format!("{HPA}, sync_period: 1s")) + "kubelet: { time_scale: 0.05 }\n";
+    rejects(
+        &t,
+        "invalid",
+        "14:100",
+        "autoscalers[0].sync_period",
+        "(with time_scale 0.05: at least 2s), got 1s",
+    );
+    let t = autoscaler(&format!("{HPA}, scale_down_stabilization: 61m"));
+    rejects(
+        &t,
+        "invalid",
+        "14:113",
+        "autoscalers[0].scale_down_stabilization",
+        "expected a duration of at most 1h, got 61m",
+    );
+    let t = autoscaler(&format!("{HPA}, scale_up_stabilization: 2h"));
+    rejects(
+        &t,
+        "invalid",
+        "14:111",
+        "autoscalers[0].scale_up_stabilization",
+        "got 2h",
+    );
+}
+
+#[test]
+fn autoscaler_max_counts_towards_pod_capacity() {
+    // 200 pods of web, one client pod and an autoscaler that may add 50 more.
+    let t = edit("replicas: 3", "replicas: 10").replace(
+        "services:\n",
+        "  - name: big\n    replicas: 191\nservices:\n",
+    ) + "autoscalers:\n  - { deployment: web, min_replicas: 10, max_replicas: 60, metric: { kind: request-rate, target: 50 } }\n";
+    rejects(
+        &t,
+        "invalid",
+        "6:15",
+        "deployments[1].replicas",
+        "node 0 would hold 251 pods at peak (replicas at their highest over the timeline or autoscaler max_replicas",
+    );
+}
+
+/// `MIN` with a spike timeline entry on line 14.
+fn spike(at: &str, args: &str) -> String {
+    with(&format!(
+        "timeline:\n  - at: {at}\n    spike: {{ {args} }}\n"
+    ))
+}
+
+#[test]
+fn spike_unknown_field_and_missing_action() {
+    let t = spike("10s", "client: nginx, rate: 900, ramp: 5s");
+    rejects(
+        &t,
+        "type",
+        "15:40",
+        "timeline[0].spike.ramp",
+        "unknown field `ramp`",
+    );
+    let t = with("timeline:\n  - at: 10s\n    spkie: { client: nginx, rate: 900 }\n");
+    rejects(
+        &t,
+        "type",
+        "15:5",
+        "timeline[0].spkie",
+        "expected one of `at`, `scale`, `kill`, `delete_pod`, `flush_ct`, `restart_client`, `spike`",
+    );
+    let t = with("timeline:\n  - at: 10s\n");
+    rejects(
+        &t,
+        "type",
+        "14:5",
+        "timeline[0]",
+        "missing action: a timeline entry needs one of `scale`, `kill`, `delete_pod`, `flush_ct`, `restart_client` or `spike`",
+    );
+    let t = spike("10s", "client: nginx");
+    rejects(
+        &t,
+        "type",
+        "15:12",
+        "timeline[0].spike.rate",
+        "missing required field `rate`",
+    );
+    let t =
+        with("timeline:\n  - at: 10s\n    spike: { client: nginx, rate: 900 }\n    flush_ct:\n");
+    rejects(
+        &t,
+        "type",
+        "16:5",
+        "timeline[0].flush_ct",
+        "already has `spike`",
+    );
+}
+
+#[test]
+fn spike_client_must_exist_and_run_open_loop() {
+    let t = spike("10s", "client: curl, rate: 900");
+    rejects(
+        &t,
+        "invalid",
+        "15:22",
+        "timeline[0].spike.client",
+        "unknown client `curl` (known: nginx)",
+    );
+    let t = with("    load: { mode: closed }\n")
+        + "timeline:\n  - { at: 10s, spike: { client: nginx, rate: 900 } }\n";
+    rejects(
+        &t,
+        "invalid",
+        "15:33",
+        "timeline[0].spike.client",
+        "client `nginx` runs a closed loop (load.mode: closed); a spike sets an arrival rate, so it needs a client with load.mode: open",
+    );
+}
+
+#[test]
+fn spike_rate_out_of_range() {
+    let t = spike("10s", "client: nginx, rate: 0");
+    rejects(
+        &t,
+        "invalid",
+        "15:35",
+        "timeline[0].spike.rate",
+        "expected an integer 1..=50000, got 0",
+    );
+    let t = spike("10s", "client: nginx, rate: 50001");
+    rejects(
+        &t,
+        "invalid",
+        "15:35",
+        "timeline[0].spike.rate",
+        "got 50001",
+    );
+    let t = spike("10s", "client: nginx, rate: -5");
+    rejects(
+        &t,
+        "type",
+        "15:35",
+        "timeline[0].spike.rate",
+        "expected an integer 1..=50000, got -5",
+    );
+}
+
+#[test]
+fn spike_duration() {
+    let t = spike("10s", "client: nginx, rate: 900, duration: 0s");
+    rejects(
+        &t,
+        "invalid",
+        "15:50",
+        "timeline[0].spike.duration",
+        "expected a duration above 0s that ends by the suite's end (at 10s + duration <= 1m), got 0s",
+    );
+    let t = spike("50s", "client: nginx, rate: 900, duration: 20s");
+    rejects(
+        &t,
+        "invalid",
+        "15:50",
+        "timeline[0].spike.duration",
+        "(at 50s + duration <= 1m), got 20s",
+    );
+    let t = spike("10s", "client: nginx, rate: 900, duration: 20");
+    rejects(
+        &t,
+        "type",
+        "15:50",
+        "timeline[0].spike.duration",
+        "add a unit",
+    );
+}
+
+#[test]
+fn spike_outside_the_client_window() {
+    let t = with("    start: 20s\n    duration: 20s\n")
+        + "timeline:\n  - at: 10s\n    spike: { client: nginx, rate: 900 }\n";
+    rejects(
+        &t,
+        "invalid",
+        "16:9",
+        "timeline[0].at",
+        "expected a time while client `nginx` sends ([20s, 40s): its start to start + duration), got 10s",
+    );
+    let t = with("    start: 20s\n    duration: 20s\n")
+        + "timeline:\n  - at: 40s\n    spike: { client: nginx, rate: 900 }\n";
+    rejects(&t, "invalid", "16:9", "timeline[0].at", "got 40s");
+    let t = with("    duration: 30s\n")
+        + "timeline:\n  - at: 20s\n    spike: { client: nginx, rate: 900, duration: 15s }\n";
+    rejects(
+        &t,
+        "invalid",
+        "16:50",
+        "timeline[0].spike.duration",
+        "expected a spike that ends by the time client `nginx` stops (30s): a duration of at most 10s, got 15s",
+    );
+    // Without a duration the spike lasts while the client sends.
+    let t = with("    duration: 30s\n")
+        + "timeline:\n  - at: 20s\n    spike: { client: nginx, rate: 900 }\n";
+    parse(&t, Path::new("x.yaml")).unwrap_or_else(|e| panic!("{e}"));
+}

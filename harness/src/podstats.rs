@@ -1,0 +1,130 @@
+//! Pod server telemetry shared with the harness through one memfd page per
+//! container: the harness creates it, the `svclab pod-server` process
+//! inherits it as a file descriptor and updates atomics in it; the harness
+//! reads them without a syscall or a request that would queue behind busy
+//! workers. There is no file to clean up: the memory goes away with the
+//! last mapping.
+use std::{
+    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd},
+    ptr::NonNull,
+    sync::atomic::{AtomicU32, AtomicU64},
+};
+
+use anyhow::Context as _;
+
+/// The shared counters. `#[repr(C)]`: both processes map the same layout
+/// (same binary, so no versioning is needed).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Serving-port workers holding a connection right now.
+    pub busy: AtomicU32,
+    /// Serving-port workers.
+    pub workers: AtomicU32,
+    /// Requests currently doing CPU work (they share the pod's `cpus`).
+    pub working: AtomicU32,
+    /// 1 once the serving listener is up (after any slow start).
+    pub listening: AtomicU32,
+    /// Requests completed on the serving port, health checks excluded.
+    pub requests: AtomicU64,
+    /// Health checks answered (either port).
+    pub health: AtomicU64,
+}
+
+const LEN: usize = 4096;
+const _: () = assert!(size_of::<Counters>() <= LEN);
+
+/// One mapping of a container's counters.
+#[derive(Debug)]
+pub struct StatsMap {
+    ptr: NonNull<Counters>,
+    fd: OwnedFd,
+}
+
+// SAFETY: the mapping holds only atomics; it is valid until Drop unmaps it.
+unsafe impl Send for StatsMap {}
+// SAFETY: as above; every access goes through atomics.
+unsafe impl Sync for StatsMap {}
+
+impl StatsMap {
+    /// A fresh zeroed page (harness side).
+    pub fn create() -> anyhow::Result<Self> {
+        // SAFETY: plain syscall with a static NUL-terminated name.
+        let fd = unsafe { libc::memfd_create(c"svclab-pod-stats".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error()).context("memfd_create for pod stats");
+        }
+        // SAFETY: fd was just returned to us and is owned from here on.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: ftruncate on our own fd.
+        if unsafe { libc::ftruncate(fd.as_raw_fd(), LEN as libc::off_t) } != 0 {
+            return Err(std::io::Error::last_os_error()).context("sizing the pod stats memfd");
+        }
+        Self::map(fd)
+    }
+
+    /// Maps an inherited descriptor (server side).
+    pub fn from_fd(fd: RawFd) -> anyhow::Result<Self> {
+        // SAFETY: the harness passed this descriptor for us to own.
+        Self::map(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    fn map(fd: OwnedFd) -> anyhow::Result<Self> {
+        // SAFETY: a shared mapping of LEN bytes of a memfd of that size.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                LEN,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error()).context("mapping pod stats");
+        }
+        let ptr = NonNull::new(p.cast::<Counters>()).context("mmap returned null")?;
+        Ok(Self { ptr, fd })
+    }
+
+    /// The descriptor to hand to the child (dup2'd to a fixed number there).
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl std::ops::Deref for StatsMap {
+    type Target = Counters;
+    fn deref(&self) -> &Counters {
+        // SAFETY: mapped, aligned (page), zero-initialised atomics until Drop.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl Drop for StatsMap {
+    fn drop(&mut self) {
+        // SAFETY: unmapping our own mapping once; no reference outlives self.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), LEN) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+
+    #[test]
+    fn two_mappings_share_counters() {
+        let a = StatsMap::create().expect("create");
+        // SAFETY: test: dup the fd so the second mapping owns its own.
+        let dup = unsafe { libc::dup(a.fd()) };
+        assert!(dup >= 0);
+        let b = StatsMap::from_fd(dup).expect("map dup");
+        a.requests.fetch_add(3, Ordering::Relaxed);
+        b.busy.store(2, Ordering::Relaxed);
+        assert_eq!(b.requests.load(Ordering::Relaxed), 3);
+        assert_eq!(a.busy.load(Ordering::Relaxed), 2);
+    }
+}

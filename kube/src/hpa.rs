@@ -1,0 +1,1003 @@
+//! The HPA controller's replica calculation (pkg/controller/podautoscaler:
+//! replica_calculator.go and horizontal.go's behaviour normalisation).
+//!
+//! [`replica_count`] is one metric's `GetResourceReplicas` /
+//! `GetMetricReplicas` (pod grouping, tolerance, missing and not-ready pods);
+//! [`Hpa`] keeps what the controller keeps per HPA between syncs (the
+//! recommendations for the stabilization windows and the scale events for
+//! the rate policies) and applies `normalizeDesiredReplicasWithBehaviors`
+//! with the default `behavior` the API server fills in.
+use std::time::Duration;
+
+use crate::scale_duration;
+
+/// kube-controller-manager's `--horizontal-pod-autoscaler-tolerance`.
+const DEFAULT_TOLERANCE: f64 = 0.1;
+/// `--horizontal-pod-autoscaler-downscale-stabilization`.
+const DOWNSCALE_STABILIZATION: Duration = Duration::from_secs(300);
+/// `--horizontal-pod-autoscaler-cpu-initialization-period`.
+const CPU_INITIALIZATION_PERIOD: Duration = Duration::from_secs(300);
+/// `--horizontal-pod-autoscaler-initial-readiness-delay`.
+const INITIAL_READINESS_DELAY: Duration = Duration::from_secs(30);
+/// `periodSeconds` of every default scaling policy.
+const POLICY_PERIOD: Duration = Duration::from_secs(15);
+/// Default scaleUp policy `{type: Pods, value: 4}`.
+const SCALE_UP_PODS: i64 = 4;
+/// Default scaleUp policy `{type: Percent, value: 100}`.
+const SCALE_UP_PERCENT: f64 = 100.0;
+/// Default scaleDown policy `{type: Percent, value: 100}`.
+const SCALE_DOWN_PERCENT: f64 = 100.0;
+
+/// `HpaDecision::limited_by`: a recent lower recommendation held a scale-up
+/// back (condition reason `ScaleUpStabilized`).
+pub const LIMIT_SCALE_UP_STABILIZATION: &str = "scale-up stabilization";
+/// A recent higher recommendation held a scale-down back (`ScaleDownStabilized`).
+pub const LIMIT_SCALE_DOWN_STABILIZATION: &str = "scale-down stabilization";
+/// The scale-up policies capped the change this period (`ScaleUpLimit`).
+pub const LIMIT_SCALE_UP_POLICY: &str = "scale-up policy";
+/// The scale-down policy capped the change this period (`ScaleDownLimit`);
+/// the default 100 % policy never does.
+pub const LIMIT_SCALE_DOWN_POLICY: &str = "scale-down policy";
+/// `maxReplicas` bound the result (`TooManyReplicas`, or the current count
+/// was above it).
+pub const LIMIT_MAX_REPLICAS: &str = "max replicas";
+/// `minReplicas` bound the result (`TooFewReplicas`, or the current count
+/// was below it).
+pub const LIMIT_MIN_REPLICAS: &str = "min replicas";
+/// The usage ratio was within the tolerance of 1: the calculator kept the
+/// current count.
+pub const LIMIT_WITHIN_TOLERANCE: &str = "within tolerance";
+/// Filling in missing or not-ready pods would have reversed the scale
+/// direction, so the calculator kept the current count.
+pub const LIMIT_DIRECTION_FLIP: &str = "direction flip";
+/// No counted pod had a metric: Kubernetes errors and keeps the count.
+pub const LIMIT_NO_METRICS: &str = "no metrics";
+/// The target has 0 replicas: autoscaling is disabled (`ScalingDisabled`).
+pub const LIMIT_SCALING_DISABLED: &str = "scaling disabled";
+
+/// Which Kubernetes rules apply to not-ready pods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricSource {
+    /// A resource utilization metric (CPU rules).
+    Resource,
+    /// A Pods metric (custom metrics API).
+    Pods,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct HpaSpec {
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    /// Target average metric value per pod (utilization or raw value); > 0.
+    pub target: f64,
+    pub tolerance: f64,
+    pub source: MetricSource,
+    pub scale_up_stabilization: Duration,
+    pub scale_down_stabilization: Duration,
+    pub cpu_initialization_period: Duration,
+    pub initial_readiness_delay: Duration,
+    /// `periodSeconds` of the default scale-up and scale-down policies.
+    pub policy_period: Duration,
+}
+
+impl HpaSpec {
+    /// kube-controller-manager's flag defaults and the API server's default
+    /// `behavior`, with every duration multiplied by `scale`.
+    pub fn with_defaults(
+        min_replicas: u32,
+        max_replicas: u32,
+        target: f64,
+        source: MetricSource,
+        scale: f64,
+    ) -> Self {
+        Self {
+            min_replicas,
+            max_replicas,
+            target,
+            tolerance: DEFAULT_TOLERANCE,
+            source,
+            scale_up_stabilization: Duration::ZERO,
+            scale_down_stabilization: scale_duration(DOWNSCALE_STABILIZATION, scale),
+            cpu_initialization_period: scale_duration(CPU_INITIALIZATION_PERIOD, scale),
+            initial_readiness_delay: scale_duration(INITIAL_READINESS_DELAY, scale),
+            policy_period: scale_duration(POLICY_PERIOD, scale),
+        }
+    }
+}
+
+/// One pod's sample from the metrics API.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PodMetric {
+    pub value: f64,
+    /// When the sample's window ended.
+    pub timestamp: Duration,
+    /// The window the sample averages over.
+    pub window: Duration,
+}
+
+/// The HPA's view of one pod matching the selector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PodView {
+    pub name: String,
+    /// Phase Pending.
+    pub pending: bool,
+    /// Has a deletion timestamp.
+    pub deleting: bool,
+    /// Phase Failed.
+    pub failed: bool,
+    /// The Ready condition's status.
+    pub ready: bool,
+    /// `status.startTime`.
+    pub start: Duration,
+    /// The Ready condition's `lastTransitionTime`.
+    pub ready_transition: Duration,
+    pub metric: Option<PodMetric>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Recommendation {
+    /// The calculator's replica count, before stabilization and limits.
+    pub replicas: u32,
+    /// Average metric of the counted (ready) pods.
+    pub usage: Option<f64>,
+    /// Pods counted with their metric.
+    pub ready: u32,
+    /// Pending pods, and for `Resource` the pods the CPU readiness rules
+    /// leave out.
+    pub unready: u32,
+    /// Running pods without a metric.
+    pub missing: u32,
+    /// Deleting or failed pods.
+    pub ignored: u32,
+}
+
+/// The desired replica count for one metric, as the replica calculator
+/// computes it (`GetResourceReplicas` for `Resource`, `GetMetricReplicas`
+/// for `Pods`); `None` where Kubernetes returns an error (no pods, or no
+/// counted pod has a metric) and the HPA keeps the current count.
+pub fn replica_count(
+    spec: &HpaSpec,
+    current: u32,
+    pods: &[PodView],
+    now: Duration,
+) -> Option<Recommendation> {
+    calculate(spec, current, pods, now).map(|(rec, _)| rec)
+}
+
+/// `replica_count` and, when it kept `current` on purpose, why.
+fn calculate(
+    spec: &HpaSpec,
+    current: u32,
+    pods: &[PodView],
+    now: Duration,
+) -> Option<(Recommendation, Option<&'static str>)> {
+    if pods.is_empty() || spec.target.is_nan() || spec.target <= 0.0 {
+        return None;
+    }
+    // groupPods.
+    let mut rec = Recommendation {
+        replicas: current,
+        ..Recommendation::default()
+    };
+    let mut sum = 0.0;
+    for pod in pods {
+        if pod.deleting || pod.failed {
+            rec.ignored += 1;
+            continue;
+        }
+        if pod.pending {
+            rec.unready += 1;
+            continue;
+        }
+        let Some(metric) = pod.metric else {
+            rec.missing += 1;
+            continue;
+        };
+        if spec.source == MetricSource::Resource && cpu_unready(spec, pod, &metric, now) {
+            rec.unready += 1;
+            continue;
+        }
+        rec.ready += 1;
+        sum += metric.value;
+    }
+    // "did not receive metrics for targeted pods (pods might be unready)".
+    if rec.ready == 0 {
+        return None;
+    }
+    let usage = sum / f64::from(rec.ready);
+    rec.usage = Some(usage);
+    let ratio = usage / spec.target;
+    let within = |r: f64| (1.0 - r).abs() <= spec.tolerance;
+
+    let scale_up_with_unready = rec.unready > 0 && ratio > 1.0;
+    if !scale_up_with_unready && rec.missing == 0 {
+        if within(ratio) {
+            return Some((rec, Some(LIMIT_WITHIN_TOLERANCE)));
+        }
+        rec.replicas = ceil_replicas(ratio * f64::from(rec.ready));
+        return Some((rec, None));
+    }
+
+    // Fill in the pods left out, on the side that damps the change.
+    let mut total = sum;
+    let mut count = rec.ready;
+    if rec.missing > 0 {
+        if ratio < 1.0 {
+            // Scale-down: missing pods use exactly the target.
+            total += spec.target * f64::from(rec.missing);
+            count += rec.missing;
+        } else if ratio > 1.0 {
+            // Scale-up: missing pods use nothing.
+            count += rec.missing;
+        }
+    }
+    if scale_up_with_unready {
+        count += rec.unready;
+    }
+    let new_ratio = total / f64::from(count) / spec.target;
+    if within(new_ratio) {
+        return Some((rec, Some(LIMIT_WITHIN_TOLERANCE)));
+    }
+    if (ratio < 1.0 && new_ratio > 1.0) || (ratio > 1.0 && new_ratio < 1.0) {
+        return Some((rec, Some(LIMIT_DIRECTION_FLIP)));
+    }
+    let new_replicas = ceil_replicas(new_ratio * f64::from(count));
+    if (new_ratio < 1.0 && new_replicas > current) || (new_ratio > 1.0 && new_replicas < current) {
+        return Some((rec, Some(LIMIT_DIRECTION_FLIP)));
+    }
+    rec.replicas = new_replicas;
+    Some((rec, None))
+}
+
+/// groupPods' CPU rule: whether a running pod with a metric is left out as
+/// unready.
+fn cpu_unready(spec: &HpaSpec, pod: &PodView, metric: &PodMetric, now: Duration) -> bool {
+    if now < pod.start.saturating_add(spec.cpu_initialization_period) {
+        // Still initialising: count it only when ready and a full metric
+        // window was collected since it became ready.
+        !pod.ready || metric.timestamp < pod.ready_transition.saturating_add(metric.window)
+    } else {
+        // Leave it out only if it is unready and has never been ready (its
+        // last transition came within the initial readiness delay).
+        !pod.ready && pod.start.saturating_add(spec.initial_readiness_delay) > pod.ready_transition
+    }
+}
+
+/// `int32(math.Ceil(x))`, saturating instead of wrapping.
+fn ceil_replicas(x: f64) -> u32 {
+    x.ceil() as u32
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct HpaDecision {
+    pub desired: u32,
+    pub recommendation: Option<Recommendation>,
+    /// What bound `desired` (one of the `LIMIT_*` strings), if anything.
+    pub limited_by: Option<&'static str>,
+}
+
+/// horizontal.go's `timestampedRecommendation`.
+#[derive(Clone, Copy, Debug)]
+struct TimedRecommendation {
+    at: Duration,
+    replicas: u32,
+}
+
+/// horizontal.go's `timestampedScaleEvent`.
+#[derive(Clone, Copy, Debug)]
+struct ScaleEvent {
+    at: Duration,
+    change: u32,
+    outdated: bool,
+}
+
+/// `t.After(now - window)` without underflow.
+fn within_window(t: Duration, now: Duration, window: Duration) -> bool {
+    t.saturating_add(window) > now
+}
+
+/// `t.Before(now - window)` without underflow.
+fn before_window(t: Duration, now: Duration, window: Duration) -> bool {
+    t.saturating_add(window) < now
+}
+
+/// One HPA object as the controller tracks it across syncs.
+#[derive(Clone, Debug)]
+pub struct Hpa {
+    spec: HpaSpec,
+    recommendations: Vec<TimedRecommendation>,
+    scale_up_events: Vec<ScaleEvent>,
+    scale_down_events: Vec<ScaleEvent>,
+}
+
+impl Hpa {
+    pub fn new(spec: HpaSpec) -> Self {
+        Self {
+            spec,
+            recommendations: Vec::new(),
+            scale_up_events: Vec::new(),
+            scale_down_events: Vec::new(),
+        }
+    }
+
+    pub fn spec(&self) -> &HpaSpec {
+        &self.spec
+    }
+
+    /// One sync (horizontal.go reconcileAutoscaler) at `now` of a target
+    /// whose spec asks for `current` replicas. The caller scales to
+    /// `desired`; a change is recorded as a scale event for the policies.
+    pub fn reconcile(&mut self, now: Duration, current: u32, pods: &[PodView]) -> HpaDecision {
+        // recordInitialRecommendation: the first sync seeds the windows
+        // with the current count, so a new HPA does not scale down before
+        // a full scale-down window has passed.
+        if self.recommendations.is_empty() {
+            self.recommendations.push(TimedRecommendation {
+                at: now,
+                replicas: current,
+            });
+        }
+        let calc = calculate(&self.spec, current, pods, now);
+        let recommendation = calc.as_ref().map(|(rec, _)| rec.clone());
+        let (desired, limited_by) = if current == 0 {
+            (0, Some(LIMIT_SCALING_DISABLED))
+        } else if current > self.spec.max_replicas {
+            (self.spec.max_replicas, Some(LIMIT_MAX_REPLICAS))
+        } else if current < self.spec.min_replicas {
+            (self.spec.min_replicas, Some(LIMIT_MIN_REPLICAS))
+        } else {
+            match calc {
+                None => (current, Some(LIMIT_NO_METRICS)),
+                Some((rec, held)) => self.normalize(now, current, rec.replicas, held),
+            }
+        };
+        if desired != current {
+            self.store_scale_event(now, current, desired);
+        }
+        HpaDecision {
+            desired,
+            recommendation,
+            limited_by,
+        }
+    }
+
+    /// normalizeDesiredReplicasWithBehaviors: stabilize, then apply the
+    /// rate policies and the min/max bounds.
+    fn normalize(
+        &mut self,
+        now: Duration,
+        current: u32,
+        prenormalized: u32,
+        held: Option<&'static str>,
+    ) -> (u32, Option<&'static str>) {
+        let (stabilized, stabilized_by) = self.stabilize(now, current, prenormalized);
+        let mut limited_by = if stabilized == prenormalized {
+            held
+        } else {
+            Some(stabilized_by)
+        };
+        let (desired, rate_limit) = self.limit_rate(now, current, stabilized);
+        if rate_limit.is_some() {
+            limited_by = rate_limit;
+        }
+        (desired, limited_by)
+    }
+
+    /// stabilizeRecommendationWithBehaviors: the lowest recommendation of
+    /// the scale-up window and the highest of the scale-down window bound
+    /// how far the current count may move; the new recommendation replaces
+    /// one that has left both windows, or is appended.
+    fn stabilize(&mut self, now: Duration, current: u32, desired: u32) -> (u32, &'static str) {
+        let up_window = self.spec.scale_up_stabilization;
+        let down_window = self.spec.scale_down_stabilization;
+        let mut up = desired;
+        let mut down = desired;
+        let mut old = None;
+        for (i, rec) in self.recommendations.iter().enumerate() {
+            if within_window(rec.at, now, up_window) {
+                up = up.min(rec.replicas);
+            }
+            if within_window(rec.at, now, down_window) {
+                down = down.max(rec.replicas);
+            }
+            if before_window(rec.at, now, up_window) && before_window(rec.at, now, down_window) {
+                old = Some(i);
+            }
+        }
+        // up <= desired <= down, so this is a clamp of `current`.
+        let stabilized = current.max(up).min(down);
+        let entry = TimedRecommendation {
+            at: now,
+            replicas: desired,
+        };
+        match old {
+            Some(i) => self.recommendations[i] = entry,
+            None => self.recommendations.push(entry),
+        }
+        let reason = if desired >= current {
+            LIMIT_SCALE_UP_STABILIZATION
+        } else {
+            LIMIT_SCALE_DOWN_STABILIZATION
+        };
+        (stabilized, reason)
+    }
+
+    /// convertDesiredReplicasWithBehaviorRate.
+    fn limit_rate(&self, now: Duration, current: u32, desired: u32) -> (u32, Option<&'static str>) {
+        let (min, max) = (self.spec.min_replicas, self.spec.max_replicas);
+        if desired > current {
+            // Never below current: wait for old scale-up events to age out.
+            let limit = to_replicas(self.scale_up_limit(now, current)).max(current);
+            let (allowed, reason) = if max > limit {
+                (limit, LIMIT_SCALE_UP_POLICY)
+            } else {
+                (max, LIMIT_MAX_REPLICAS)
+            };
+            if desired > allowed {
+                return (allowed, Some(reason));
+            }
+        } else if desired < current {
+            let limit = to_replicas(self.scale_down_limit(now, current)).min(current);
+            let (allowed, reason) = if min < limit {
+                (limit, LIMIT_SCALE_DOWN_POLICY)
+            } else {
+                (min, LIMIT_MIN_REPLICAS)
+            };
+            if desired < allowed {
+                return (allowed, Some(reason));
+            }
+        }
+        (desired, None)
+    }
+
+    /// The replica count at the start of the current policy period:
+    /// `current - added + deleted` over the events still inside it.
+    fn period_start(&self, now: Duration, current: u32) -> i64 {
+        let changed = |events: &[ScaleEvent]| -> i64 {
+            events
+                .iter()
+                .filter(|e| within_window(e.at, now, self.spec.policy_period))
+                .map(|e| i64::from(e.change))
+                .sum()
+        };
+        i64::from(current) - changed(&self.scale_up_events) + changed(&self.scale_down_events)
+    }
+
+    /// calculateScaleUpLimitWithScalingRules with the default policies
+    /// (Pods 4 and Percent 100 per period, selectPolicy Max).
+    fn scale_up_limit(&self, now: Duration, current: u32) -> i64 {
+        let base = self.period_start(now, current);
+        let by_pods = base + SCALE_UP_PODS;
+        // Rounded up so that a small count can still grow.
+        let by_percent = (base as f64 * (1.0 + SCALE_UP_PERCENT / 100.0)).ceil() as i64;
+        by_pods.max(by_percent)
+    }
+
+    /// calculateScaleDownLimitWithBehaviors with the default policy
+    /// (Percent 100 per period).
+    fn scale_down_limit(&self, now: Duration, current: u32) -> i64 {
+        let base = self.period_start(now, current);
+        // Truncated, as Go's int32 conversion does.
+        (base as f64 * (1.0 - SCALE_DOWN_PERCENT / 100.0)) as i64
+    }
+
+    /// storeScaleEvent: replaces an event older than the longest policy
+    /// period (all default policies share `policy_period`), or appends.
+    fn store_scale_event(&mut self, now: Duration, previous: u32, new: u32) {
+        let period = self.spec.policy_period;
+        let (events, change) = if new > previous {
+            (&mut self.scale_up_events, new - previous)
+        } else {
+            (&mut self.scale_down_events, previous - new)
+        };
+        for event in events.iter_mut() {
+            if before_window(event.at, now, period) {
+                event.outdated = true;
+            }
+        }
+        let event = ScaleEvent {
+            at: now,
+            change,
+            outdated: false,
+        };
+        match events.iter().rposition(|e| e.outdated) {
+            Some(i) => events[i] = event,
+            None => events.push(event),
+        }
+    }
+}
+
+/// A limit computed in i64 as a replica count (negative → 0).
+fn to_replicas(x: i64) -> u32 {
+    u32::try_from(x.max(0)).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Well past every pod's CPU initialization period.
+    const NOW: Duration = Duration::from_secs(1000);
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    /// A running, ready pod that became ready 20 s after its start at 0.
+    fn pod(name: &str, value: f64) -> PodView {
+        PodView {
+            name: name.to_string(),
+            pending: false,
+            deleting: false,
+            failed: false,
+            ready: true,
+            start: secs(0),
+            ready_transition: secs(20),
+            metric: Some(PodMetric {
+                value,
+                timestamp: secs(990),
+                window: secs(15),
+            }),
+        }
+    }
+
+    fn pods(values: &[f64]) -> Vec<PodView> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| pod(&format!("p{i}"), v))
+            .collect()
+    }
+
+    fn without_metric(name: &str) -> PodView {
+        PodView {
+            metric: None,
+            ..pod(name, 0.0)
+        }
+    }
+
+    /// Not ready since its start (the transition came within the initial
+    /// readiness delay): unready for CPU even after initialization.
+    fn never_ready(name: &str, value: f64) -> PodView {
+        PodView {
+            ready: false,
+            ready_transition: secs(0),
+            ..pod(name, value)
+        }
+    }
+
+    fn spec(source: MetricSource) -> HpaSpec {
+        HpaSpec::with_defaults(1, 20, 100.0, source, 1.0)
+    }
+
+    fn count(spec: &HpaSpec, current: u32, pods: &[PodView]) -> Recommendation {
+        replica_count(spec, current, pods, NOW).expect("a recommendation")
+    }
+
+    fn held(spec: &HpaSpec, current: u32, pods: &[PodView]) -> Option<&'static str> {
+        calculate(spec, current, pods, NOW)
+            .expect("a recommendation")
+            .1
+    }
+
+    #[test]
+    fn with_defaults_are_the_controller_flags_scaled() {
+        let s = HpaSpec::with_defaults(2, 10, 50.0, MetricSource::Pods, 0.1);
+        assert_eq!(
+            s,
+            HpaSpec {
+                min_replicas: 2,
+                max_replicas: 10,
+                target: 50.0,
+                tolerance: 0.1,
+                source: MetricSource::Pods,
+                scale_up_stabilization: Duration::ZERO,
+                scale_down_stabilization: secs(30),
+                cpu_initialization_period: secs(30),
+                initial_readiness_delay: secs(3),
+                policy_period: Duration::from_millis(1500),
+            }
+        );
+        let unscaled = HpaSpec::with_defaults(1, 5, 1.0, MetricSource::Resource, 1.0);
+        assert_eq!(unscaled.scale_down_stabilization, secs(300));
+        assert_eq!(unscaled.cpu_initialization_period, secs(300));
+        assert_eq!(unscaled.initial_readiness_delay, secs(30));
+        assert_eq!(unscaled.policy_period, secs(15));
+    }
+
+    #[test]
+    fn calc_plain_metric_replicas_ceil_ratio_times_ready_with_tolerance() {
+        // calcPlainMetricReplicas: |1 - ratio| <= tolerance → current; else
+        // ceil(ratio × readyPodCount).
+        let s = spec(MetricSource::Pods);
+        assert_eq!(count(&s, 3, &pods(&[105.0; 3])).replicas, 3);
+        assert_eq!(
+            held(&s, 3, &pods(&[105.0; 3])),
+            Some(LIMIT_WITHIN_TOLERANCE)
+        );
+        assert_eq!(count(&s, 3, &pods(&[91.0; 3])).replicas, 3);
+        assert_eq!(count(&s, 3, &pods(&[120.0; 3])).replicas, 4);
+        assert_eq!(held(&s, 3, &pods(&[120.0; 3])), None);
+        assert_eq!(count(&s, 4, &pods(&[50.0; 4])).replicas, 2);
+        // The ready count, not `current`, multiplies the ratio.
+        assert_eq!(count(&s, 2, &pods(&[200.0; 3])).replicas, 6);
+    }
+
+    #[test]
+    fn recommendation_reports_usage_and_groups() {
+        let s = spec(MetricSource::Resource);
+        let mut v = pods(&[100.0, 200.0]);
+        v.push(without_metric("m"));
+        v.push(never_ready("u", 900.0));
+        v.push(PodView {
+            deleting: true,
+            ..pod("d", 900.0)
+        });
+        let r = count(&s, 5, &v);
+        assert_eq!(r.usage, Some(150.0));
+        assert_eq!((r.ready, r.unready, r.missing, r.ignored), (2, 1, 1, 1));
+    }
+
+    #[test]
+    fn missing_pods_count_as_target_on_scale_down() {
+        // GetMetricReplicas: usageRatio < 1 → missing pods use the target.
+        let s = spec(MetricSource::Pods);
+        let mut v = pods(&[50.0, 50.0]);
+        v.push(without_metric("m1"));
+        v.push(without_metric("m2"));
+        // (50 + 50 + 100 + 100) / 4 = 75 → ceil(0.75 × 4) = 3, not 1.
+        let r = count(&s, 4, &v);
+        assert_eq!(r.replicas, 3);
+        assert_eq!(r.usage, Some(50.0));
+        assert_eq!(r.missing, 2);
+    }
+
+    #[test]
+    fn missing_pods_count_as_zero_on_scale_up() {
+        // usageRatio > 1 → missing pods use 0.
+        let s = spec(MetricSource::Pods);
+        let mut v = pods(&[210.0, 210.0]);
+        v.push(without_metric("m1"));
+        v.push(without_metric("m2"));
+        // 420 / 4 = 105 → within tolerance → current (not ceil(2.1 × 2) = 5).
+        assert_eq!(count(&s, 4, &v).replicas, 4);
+        assert_eq!(held(&s, 4, &v), Some(LIMIT_WITHIN_TOLERANCE));
+        let mut v = pods(&[300.0, 300.0]);
+        v.push(without_metric("m1"));
+        v.push(without_metric("m2"));
+        // 600 / 4 = 150 → ceil(1.5 × 4) = 6.
+        assert_eq!(count(&s, 4, &v).replicas, 6);
+    }
+
+    #[test]
+    fn missing_pods_at_exact_target_are_left_out() {
+        // Neither branch fills them when usageRatio == 1.
+        let s = spec(MetricSource::Pods);
+        let mut v = pods(&[100.0, 100.0]);
+        v.push(without_metric("m"));
+        assert_eq!(count(&s, 3, &v).replicas, 3);
+    }
+
+    #[test]
+    fn unready_pods_count_as_zero_on_scale_up_for_resource_only() {
+        // groupPods applies the readiness rules to CPU only; on a scale-up
+        // (scaleUpWithUnready) unready pods count as 0.
+        let mut v = pods(&[300.0, 300.0]);
+        v.push(never_ready("u1", 300.0));
+        v.push(never_ready("u2", 300.0));
+        let r = count(&spec(MetricSource::Resource), 4, &v);
+        // 600 / 4 = 150 → ceil(1.5 × 4) = 6.
+        assert_eq!((r.replicas, r.ready, r.unready), (6, 2, 2));
+        // A Pods metric counts every running pod with a metric.
+        let r = count(&spec(MetricSource::Pods), 4, &v);
+        assert_eq!((r.replicas, r.ready, r.unready), (12, 4, 0));
+    }
+
+    #[test]
+    fn unready_pods_are_left_out_on_scale_down_for_resource() {
+        // Not rebalanced when usageRatio < 1: just not counted.
+        let mut v = pods(&[50.0, 50.0]);
+        v.push(never_ready("u", 500.0));
+        assert_eq!(count(&spec(MetricSource::Resource), 3, &v).replicas, 1);
+        // Pods: (50 + 50 + 500) / 3 = 200 → ceil(2 × 3) = 6.
+        assert_eq!(count(&spec(MetricSource::Pods), 3, &v).replicas, 6);
+    }
+
+    #[test]
+    fn group_pods_cpu_rules_inside_initialization_period() {
+        // Start + cpuInitializationPeriod after now: unready if not ready or
+        // the metric timestamp is before readyTransition + window.
+        let s = spec(MetricSource::Resource);
+        let now = secs(100);
+        let metric = |timestamp| {
+            Some(PodMetric {
+                value: 100.0,
+                timestamp: secs(timestamp),
+                window: secs(15),
+            })
+        };
+        let full_window = PodView {
+            metric: metric(35),
+            ..pod("a", 0.0)
+        };
+        let short_window = PodView {
+            metric: metric(34),
+            ..pod("b", 0.0)
+        };
+        let not_ready = PodView {
+            ready: false,
+            ready_transition: secs(80),
+            metric: metric(99),
+            ..pod("c", 0.0)
+        };
+        let r = replica_count(&s, 3, &[full_window, short_window, not_ready], now)
+            .expect("a recommendation");
+        assert_eq!((r.ready, r.unready), (1, 2));
+    }
+
+    #[test]
+    fn group_pods_cpu_rules_after_initialization_period() {
+        // Later: unready only if not ready and never been ready (last
+        // transition within delayOfInitialReadinessStatus of the start).
+        let s = spec(MetricSource::Resource);
+        let became_unready_later = PodView {
+            ready: false,
+            ready_transition: secs(500),
+            ..pod("a", 100.0)
+        };
+        let never = never_ready("b", 100.0);
+        let at_delay = PodView {
+            ready: false,
+            ready_transition: secs(30),
+            ..pod("c", 100.0)
+        };
+        let r = count(&s, 3, &[became_unready_later, never, at_delay]);
+        // start + 30 s > transition is strict: a transition at 30 s counts.
+        assert_eq!((r.ready, r.unready), (2, 1));
+    }
+
+    #[test]
+    fn pending_pods_are_unready_for_every_source() {
+        // groupPods: Phase Pending → unreadyPods, before the metric lookup.
+        for source in [MetricSource::Pods, MetricSource::Resource] {
+            let mut v = pods(&[300.0]);
+            v.push(PodView {
+                pending: true,
+                ..pod("p-metric", 300.0)
+            });
+            v.push(PodView {
+                pending: true,
+                ..without_metric("p-none")
+            });
+            let r = count(&spec(source), 3, &v);
+            assert_eq!((r.ready, r.unready, r.missing), (1, 2, 0), "{source:?}");
+            // 300 / 3 = 100 → within tolerance → current.
+            assert_eq!(r.replicas, 3, "{source:?}");
+        }
+    }
+
+    #[test]
+    fn deleting_and_failed_pods_are_ignored() {
+        // groupPods: DeletionTimestamp set or Phase Failed → ignoredPods.
+        let mut v = pods(&[200.0, 200.0]);
+        v.push(PodView {
+            deleting: true,
+            ..pod("d", 0.0)
+        });
+        v.push(PodView {
+            failed: true,
+            ..without_metric("f")
+        });
+        let r = count(&spec(MetricSource::Pods), 2, &v);
+        assert_eq!((r.replicas, r.ignored, r.missing), (4, 2, 0));
+    }
+
+    #[test]
+    fn direction_flip_after_filling_in_keeps_current() {
+        // "the new usage ratio would cause a change in scale direction".
+        let s = spec(MetricSource::Resource);
+        let mut v = pods(&[150.0]);
+        v.push(never_ready("u1", 0.0));
+        v.push(never_ready("u2", 0.0));
+        // 1.5 → 150 / 3 = 0.5 would turn a scale-up into a scale-down.
+        assert_eq!(count(&s, 3, &v).replicas, 3);
+        assert_eq!(held(&s, 3, &v), Some(LIMIT_DIRECTION_FLIP));
+    }
+
+    #[test]
+    fn replica_count_moving_against_the_ratio_keeps_current() {
+        // "the change of metrics length would cause a change in scale
+        // direction": 0.5 → (50 + 3 × 100) / 4 = 0.875, ceil(3.5) = 4 > 2.
+        let s = spec(MetricSource::Pods);
+        let mut v = pods(&[50.0]);
+        v.extend(["m1", "m2", "m3"].map(without_metric));
+        assert_eq!(count(&s, 2, &v).replicas, 2);
+        assert_eq!(held(&s, 2, &v), Some(LIMIT_DIRECTION_FLIP));
+    }
+
+    #[test]
+    fn no_metrics_for_counted_pods_is_an_error() {
+        // "did not receive metrics for targeted pods (pods might be unready)"
+        // and "no pods returned by selector".
+        let s = spec(MetricSource::Resource);
+        assert_eq!(replica_count(&s, 2, &[], NOW), None);
+        let v = [without_metric("a"), without_metric("b")];
+        assert_eq!(replica_count(&s, 2, &v, NOW), None);
+        let v = [never_ready("a", 100.0), never_ready("b", 100.0)];
+        assert_eq!(replica_count(&s, 2, &v, NOW), None);
+        assert!(replica_count(&spec(MetricSource::Pods), 2, &v, NOW).is_some());
+    }
+
+    #[test]
+    fn reconcile_zero_replicas_disables_scaling() {
+        // reconcileAutoscaler: Spec.Replicas == 0 → ScalingDisabled.
+        let mut hpa = Hpa::new(spec(MetricSource::Pods));
+        let d = hpa.reconcile(secs(0), 0, &pods(&[500.0]));
+        assert_eq!(d.desired, 0);
+        assert_eq!(d.limited_by, Some(LIMIT_SCALING_DISABLED));
+    }
+
+    #[test]
+    fn reconcile_scale_down_stabilization_window() {
+        // stabilizeRecommendationWithBehaviors: downRecommendation = max over
+        // the 300 s window; the drop applies once the high ones leave it.
+        let mut hpa = Hpa::new(spec(MetricSource::Pods));
+        let d = hpa.reconcile(secs(0), 4, &pods(&[100.0; 4]));
+        assert_eq!((d.desired, d.limited_by), (4, Some(LIMIT_WITHIN_TOLERANCE)));
+        for t in [60, 299] {
+            let d = hpa.reconcile(secs(t), 4, &pods(&[50.0; 4]));
+            assert_eq!(d.recommendation.map(|r| r.replicas), Some(2));
+            assert_eq!(
+                (d.desired, d.limited_by),
+                (4, Some(LIMIT_SCALE_DOWN_STABILIZATION)),
+                "t={t}"
+            );
+        }
+        // `After(cutoff)` is strict: at 300 s the 4s from 0 s are out.
+        let d = hpa.reconcile(secs(300), 4, &pods(&[50.0; 4]));
+        assert_eq!((d.desired, d.limited_by), (2, None));
+    }
+
+    #[test]
+    fn reconcile_first_sync_seeds_the_window_with_current() {
+        // recordInitialRecommendation: a new HPA waits a full scale-down
+        // window before it scales down.
+        let mut hpa = Hpa::new(spec(MetricSource::Pods));
+        let d = hpa.reconcile(secs(0), 4, &pods(&[50.0; 4]));
+        assert_eq!(
+            (d.desired, d.limited_by),
+            (4, Some(LIMIT_SCALE_DOWN_STABILIZATION))
+        );
+        let no_window = HpaSpec {
+            scale_down_stabilization: Duration::ZERO,
+            ..spec(MetricSource::Pods)
+        };
+        let mut hpa = Hpa::new(no_window);
+        assert_eq!(hpa.reconcile(secs(0), 4, &pods(&[50.0; 4])).desired, 2);
+    }
+
+    #[test]
+    fn reconcile_scale_up_is_immediate_by_default() {
+        // Default scaleUp stabilizationWindowSeconds is 0.
+        let mut hpa = Hpa::new(spec(MetricSource::Pods));
+        let d = hpa.reconcile(secs(0), 2, &pods(&[200.0; 2]));
+        assert_eq!((d.desired, d.limited_by), (4, None));
+    }
+
+    #[test]
+    fn reconcile_scale_up_stabilization_window() {
+        // upRecommendation = min over the scale-up window.
+        let s = HpaSpec {
+            scale_up_stabilization: secs(60),
+            ..spec(MetricSource::Pods)
+        };
+        let mut hpa = Hpa::new(s);
+        assert_eq!(hpa.reconcile(secs(0), 4, &pods(&[100.0; 4])).desired, 4);
+        let d = hpa.reconcile(secs(10), 4, &pods(&[200.0; 4]));
+        assert_eq!(
+            (d.desired, d.limited_by),
+            (4, Some(LIMIT_SCALE_UP_STABILIZATION))
+        );
+        let d = hpa.reconcile(secs(61), 4, &pods(&[200.0; 4]));
+        assert_eq!((d.desired, d.limited_by), (8, None));
+    }
+
+    #[test]
+    fn reconcile_scale_up_policy_limits_per_period() {
+        // calculateScaleUpLimitWithScalingRules with Pods 4 / Percent 100
+        // per 15 s, selectPolicy Max, from the count at the period start.
+        let mut hpa = Hpa::new(spec(MetricSource::Pods));
+        let d = hpa.reconcile(secs(0), 2, &pods(&[1000.0; 2]));
+        assert_eq!(d.recommendation.map(|r| r.replicas), Some(20));
+        assert_eq!((d.desired, d.limited_by), (6, Some(LIMIT_SCALE_UP_POLICY)));
+        // Same period: it started at 2, so 6 is still the limit.
+        let d = hpa.reconcile(secs(5), 6, &pods(&[1000.0; 6]));
+        assert_eq!((d.desired, d.limited_by), (6, Some(LIMIT_SCALE_UP_POLICY)));
+        // At 15 s the +4 event has left the period: max(6 + 4, 6 × 2).
+        let d = hpa.reconcile(secs(15), 6, &pods(&[1000.0; 6]));
+        assert_eq!((d.desired, d.limited_by), (12, Some(LIMIT_SCALE_UP_POLICY)));
+        // Next period: 24 would be allowed, maxReplicas binds.
+        let d = hpa.reconcile(secs(30), 12, &pods(&[1000.0; 12]));
+        assert_eq!((d.desired, d.limited_by), (20, Some(LIMIT_MAX_REPLICAS)));
+    }
+
+    #[test]
+    fn reconcile_scale_up_policy_counts_scale_downs_in_the_period() {
+        // periodStartReplicas = current - added + deleted.
+        let s = HpaSpec {
+            max_replicas: 50,
+            scale_down_stabilization: Duration::ZERO,
+            ..spec(MetricSource::Pods)
+        };
+        let mut hpa = Hpa::new(s);
+        assert_eq!(hpa.reconcile(secs(0), 10, &pods(&[50.0; 10])).desired, 5);
+        // The period started at 10: max(10 + 4, 10 × 2) = 20.
+        let d = hpa.reconcile(secs(5), 5, &pods(&[1000.0; 5]));
+        assert_eq!((d.desired, d.limited_by), (20, Some(LIMIT_SCALE_UP_POLICY)));
+    }
+
+    #[test]
+    fn reconcile_max_and_min_clamps() {
+        // convertDesiredReplicasWithBehaviorRate: TooManyReplicas when
+        // maxReplicas <= the scale-up limit, TooFewReplicas below min.
+        let s = HpaSpec {
+            max_replicas: 5,
+            ..spec(MetricSource::Pods)
+        };
+        let d = Hpa::new(s).reconcile(secs(0), 2, &pods(&[1000.0; 2]));
+        assert_eq!((d.desired, d.limited_by), (5, Some(LIMIT_MAX_REPLICAS)));
+
+        let s = HpaSpec {
+            min_replicas: 2,
+            scale_down_stabilization: Duration::ZERO,
+            ..spec(MetricSource::Pods)
+        };
+        let d = Hpa::new(s).reconcile(secs(0), 4, &pods(&[10.0; 4]));
+        assert_eq!(d.recommendation.map(|r| r.replicas), Some(1));
+        assert_eq!((d.desired, d.limited_by), (2, Some(LIMIT_MIN_REPLICAS)));
+    }
+
+    #[test]
+    fn reconcile_current_outside_bounds_is_pulled_in_without_metrics() {
+        // reconcileAutoscaler: current > max → max; current < min → min.
+        let mut hpa = Hpa::new(spec(MetricSource::Pods));
+        let d = hpa.reconcile(secs(0), 25, &[]);
+        assert_eq!((d.desired, d.limited_by), (20, Some(LIMIT_MAX_REPLICAS)));
+        let s = HpaSpec {
+            min_replicas: 3,
+            ..spec(MetricSource::Pods)
+        };
+        let d = Hpa::new(s).reconcile(secs(0), 2, &pods(&[1.0; 2]));
+        assert_eq!((d.desired, d.limited_by), (3, Some(LIMIT_MIN_REPLICAS)));
+    }
+
+    #[test]
+    fn reconcile_without_metrics_keeps_current() {
+        // computeReplicasForMetrics error → no rescale.
+        let mut hpa = Hpa::new(spec(MetricSource::Pods));
+        let d = hpa.reconcile(secs(0), 3, &[without_metric("a"), without_metric("b")]);
+        assert_eq!(
+            d,
+            HpaDecision {
+                desired: 3,
+                recommendation: None,
+                limited_by: Some(LIMIT_NO_METRICS),
+            }
+        );
+    }
+
+    #[test]
+    fn recommendations_replace_samples_older_than_both_windows() {
+        // stabilizeRecommendationWithBehaviors reuses an old slot, so the
+        // history stays about one window long.
+        let mut hpa = Hpa::new(spec(MetricSource::Pods));
+        for t in 0..2000 {
+            hpa.reconcile(secs(t), 4, &pods(&[100.0; 4]));
+        }
+        assert!(
+            hpa.recommendations.len() <= 303,
+            "{}",
+            hpa.recommendations.len()
+        );
+    }
+}

@@ -1,0 +1,847 @@
+//! The pod charts of incident-B style runs (records with
+//! [`RunRecord::pods`]): phases and restarts per pod, probe outcomes and
+//! latencies, cumulative restarts, ready vs desired replicas, accept queues
+//! and busy workers. They use the parent module's [`Frame`], so they share
+//! the other charts' width, x geometry and timeline markers and line up
+//! under them on the page.
+//!
+//! plotters' SVG backend cannot attach a `<title>` (a browser tooltip) to a
+//! shape, so the restart markers, which need one for their reason, are
+//! written as plain SVG and appended to the chart's markup.
+use std::{collections::BTreeSet, fmt::Write as _};
+
+use plotters::{element::DashedPathElement, prelude::*};
+
+use super::{
+    ERROR_RED, FONT, Frame, GREY, Geometry, INK, LegendEntry, PALETTE, Segments, Swatch, X_LABEL_H,
+    Y_LABEL_W, fmt_axis, nice_max, segments, steps, text_width,
+};
+use crate::{
+    derive::{PROBE_KINDS, phase_spans},
+    html::escape,
+    record::{PodBucket, PodPhase, ProbeBucket, RunRecord},
+};
+
+/// Height of one pod's row in the phase chart.
+const ROW_H: u32 = 30;
+/// The bar inside a row, as fractions of the row from its bottom.
+const BAR: [f64; 2] = [0.2, 0.8];
+const READY_GREEN: RGBColor = RGBColor(0x1B, 0x9E, 0x4B);
+const AMBER: RGBColor = RGBColor(0xE6, 0x9F, 0x00);
+const PURPLE: RGBColor = RGBColor(0x6A, 0x3D, 0x9A);
+
+/// The colour of each pod phase, the same in the chart, its legend and the
+/// tables: pending grey, running light blue, ready green, not ready amber,
+/// terminating red, back-off dark purple.
+pub fn phase_color(phase: PodPhase) -> RGBColor {
+    match phase {
+        PodPhase::Pending => RGBColor(0xBD, 0xBD, 0xBD),
+        PodPhase::Running => RGBColor(0x9E, 0xCA, 0xE9),
+        PodPhase::Ready => READY_GREEN,
+        PodPhase::NotReady => AMBER,
+        PodPhase::Terminating => RGBColor(0xD7, 0x30, 0x27),
+        PodPhase::BackOff => RGBColor(0x3F, 0x00, 0x7D),
+    }
+}
+
+/// Colour of each probe kind's lines in the latency chart.
+fn probe_kind_color(kind: &str) -> RGBColor {
+    match kind {
+        "startup" => GREY,
+        "readiness" => PALETTE[0],
+        "liveness" => PALETTE[3],
+        _ => PALETTE[5],
+    }
+}
+
+/// Probe kinds that occur in the record: kubelet's order first, then any
+/// other kind by name.
+pub fn probe_kinds(record: &RunRecord) -> Vec<String> {
+    let seen: BTreeSet<&str> = record
+        .buckets
+        .iter()
+        .flat_map(|b| b.pods.values())
+        .flat_map(|p| p.probes.keys())
+        .map(String::as_str)
+        .collect();
+    let mut kinds: Vec<String> = PROBE_KINDS
+        .iter()
+        .filter(|k| seen.contains(**k))
+        .map(|k| (*k).to_string())
+        .collect();
+    kinds.extend(
+        seen.iter()
+            .filter(|k| !PROBE_KINDS.contains(k))
+            .map(|k| (*k).to_string()),
+    );
+    kinds
+}
+
+/// Deployments that have per-bucket figures, by name.
+pub fn deployments(record: &RunRecord) -> Vec<String> {
+    let names: BTreeSet<&String> = record
+        .buckets
+        .iter()
+        .flat_map(|b| b.deployments.keys())
+        .collect();
+    names.into_iter().cloned().collect()
+}
+
+/// Appends `extra` (SVG elements) inside the chart's `<svg>`; a chart that
+/// could not be drawn (an HTML note, no `</svg>`) is returned as is.
+fn inject(mut svg: String, extra: &str) -> String {
+    if let Some(i) = svg.rfind("</svg>") {
+        svg.insert_str(i, extra);
+    }
+    svg
+}
+
+/// One stacked layer of the probe-outcome chart: label, colour, count.
+type OutcomeLayer = (&'static str, RGBColor, fn(&ProbeBucket) -> u32);
+
+/// One line of the replicas chart.
+struct ReplicaLine {
+    label: &'static str,
+    segs: Segments,
+    color: RGBColor,
+    width: u32,
+    /// Dash and gap lengths; None for a solid line.
+    dash: Option<(u32, u32)>,
+}
+
+/// Integer tick labels only (counts): fractional ticks are left blank.
+fn count_label(v: &f64) -> String {
+    if v.fract() == 0.0 {
+        fmt_axis(*v)
+    } else {
+        String::new()
+    }
+}
+
+impl Frame<'_> {
+    /// One row per pod (creation order), a bar coloured by its phase over
+    /// time, and a marker at each container restart with the restart count
+    /// (its reason in the marker's tooltip).
+    pub fn pod_phase_chart(&self) -> String {
+        let rec = self.record;
+        let pods = &rec.pods;
+        let rows = pods.len().max(1);
+        let mut legend: Vec<LegendEntry> = PodPhase::ALL
+            .iter()
+            .map(|p| LegendEntry {
+                label: p.word().to_string(),
+                color: phase_color(*p),
+                swatch: Swatch::Area,
+            })
+            .collect();
+        legend.push(LegendEntry {
+            label: "restart (count)".into(),
+            color: INK,
+            swatch: Swatch::Marker,
+        });
+        // The plot is tall enough for the rows and for the legend beside it.
+        let plot_h = (rows as u32 * ROW_H).max(legend.len() as u32 * 22 + 12);
+        let height = super::TITLE_H + self.marker_h() + plot_h + X_LABEL_H + 12;
+        let mut overlay = String::new();
+        let svg = self.svg(height, &legend, |area| {
+            let mut chart = self
+                .builder(area, "Pod phases and container restarts", false)?
+                .build_cartesian_2d(self.x[0]..self.x[1], 0.0..rows as f64)?;
+            chart
+                .configure_mesh()
+                .x_desc(self.x_desc())
+                .x_label_formatter(&|v| fmt_axis(*v))
+                .y_labels(0)
+                .disable_y_mesh()
+                .axis_desc_style((FONT, 17))
+                .label_style((FONT, 15))
+                .light_line_style(BLACK.mix(0.05))
+                .draw()?;
+            // Row i from the top.
+            let row_y = |i: usize| (rows - 1 - i) as f64;
+            for (i, pod) in pods.iter().enumerate() {
+                let y = row_y(i);
+                // Phases from before the run's clock started (pods created
+                // while the run set up) are cut at the axis.
+                for span in phase_spans(pod, self.x[1]) {
+                    let from = span.from.max(self.x[0]);
+                    if span.to <= from {
+                        continue;
+                    }
+                    chart.draw_series(std::iter::once(Rectangle::new(
+                        [(from, y + BAR[0]), (span.to, y + BAR[1])],
+                        phase_color(span.phase).filled(),
+                    )))?;
+                }
+            }
+            let g = Geometry::of(&chart, self.x);
+            let name_style = TextStyle::from((FONT, 15).into_font())
+                .color(&INK)
+                .pos(super::Pos::new(super::HPos::Right, super::VPos::Center));
+            for (i, pod) in pods.iter().enumerate() {
+                let (_, mid) = chart.backend_coord(&(self.x[0], row_y(i) + 0.5));
+                let name = fit(&pod.name, Y_LABEL_W as i32 - 12, 15);
+                area.draw(&Text::new(name, (g.left - 6, mid), name_style.clone()))?;
+            }
+            for (i, pod) in pods.iter().enumerate() {
+                let (_, top) = chart.backend_coord(&(self.x[0], row_y(i) + BAR[1]));
+                let (_, bottom) = chart.backend_coord(&(self.x[0], row_y(i) + BAR[0]));
+                for r in &pod.restarts {
+                    let x = g.px(r.t_s);
+                    if x < g.left || x > g.right {
+                        continue;
+                    }
+                    let _ = write!(
+                        overlay,
+                        "<g class=\"restart-marker\"><title>{} restart {} at {} s: {}</title>\
+                         <line x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\" stroke=\"#000\" stroke-width=\"2\"/>\
+                         <path d=\"M{} {} L{} {} L{x} {} Z\" fill=\"#000\" stroke=\"#fff\" stroke-width=\"1\"/>\
+                         <text x=\"{}\" y=\"{}\" font-family=\"sans-serif\" font-size=\"13\" font-weight=\"700\" \
+                         fill=\"#000\" stroke=\"#fff\" stroke-width=\"3\" paint-order=\"stroke\">{}</text></g>",
+                        escape(&pod.name),
+                        r.count,
+                        crate::html::num(r.t_s),
+                        escape(&r.reason),
+                        top - 1,
+                        bottom + 1,
+                        x - 6,
+                        top - 6,
+                        x + 6,
+                        top - 6,
+                        top + 4,
+                        x + 4,
+                        bottom - 2,
+                        r.count,
+                    );
+                }
+            }
+            Ok(g)
+        });
+        inject(svg, &overlay)
+    }
+
+    /// Outcomes of the `kind` probes that ended in each bucket, summed over
+    /// pods and stacked: timeouts at the bottom, then failures, then
+    /// successes, so the failures read directly off the axis.
+    pub fn probe_outcome_chart(&self, kind: &str) -> String {
+        let rec = self.record;
+        let totals: Vec<(f64, ProbeBucket)> = rec
+            .buckets
+            .iter()
+            .map(|b| {
+                let mut sum = ProbeBucket::default();
+                for p in b.pods.values().filter_map(|p| p.probes.get(kind)) {
+                    sum.success += p.success;
+                    sum.failure += p.failure;
+                    sum.timeout += p.timeout;
+                }
+                (b.t_s, sum)
+            })
+            .collect();
+        let y_max = nice_max(
+            totals
+                .iter()
+                .map(|(_, p)| f64::from(p.success + p.failure + p.timeout)),
+        )
+        .ceil();
+        let layers: [OutcomeLayer; 3] = [
+            ("timeout", ERROR_RED, |p| p.timeout),
+            ("failure", AMBER, |p| p.failure),
+            ("success", READY_GREEN, |p| p.success),
+        ];
+        let legend: Vec<LegendEntry> = layers
+            .iter()
+            .rev()
+            .map(|(label, color, _)| LegendEntry {
+                label: (*label).to_string(),
+                color: *color,
+                swatch: Swatch::Area,
+            })
+            .collect();
+        let title = format!(
+            "{} probes: outcomes per bucket (all pods, stacked)",
+            capitalise(kind)
+        );
+        let b = rec.bucket_s;
+        self.svg(254 + self.marker_h(), &legend, |area| {
+            let mut chart = self
+                .builder(area, &title, false)?
+                .build_cartesian_2d(self.x[0]..self.x[1], 0.0..y_max)?;
+            chart
+                .configure_mesh()
+                .x_desc(self.x_desc())
+                .y_desc("probes")
+                .x_label_formatter(&|v| fmt_axis(*v))
+                .y_label_formatter(&count_label)
+                .axis_desc_style((FONT, 17))
+                .label_style((FONT, 15))
+                .light_line_style(BLACK.mix(0.05))
+                .draw()?;
+            for (t, p) in &totals {
+                let mut base = 0.0;
+                for (_, color, value) in &layers {
+                    let v = f64::from(value(p));
+                    if v > 0.0 {
+                        chart.draw_series(std::iter::once(Rectangle::new(
+                            [(t + 0.1 * b, base), (t + 0.9 * b, base + v)],
+                            color.filled(),
+                        )))?;
+                    }
+                    base += v;
+                }
+            }
+            Ok(Geometry::of(&chart, self.x))
+        })
+    }
+
+    /// Probe latency per kind: the mean (weighted by probes, solid) and the
+    /// highest (dashed) over pods, log scale.
+    pub fn probe_latency_chart(&self) -> String {
+        let rec = self.record;
+        let mid = rec.bucket_s / 2.0;
+        let kinds = probe_kinds(rec);
+        let series: Vec<(String, Segments, Segments)> = kinds
+            .iter()
+            .map(|kind| {
+                let per_bucket = |f: fn(&[&ProbeBucket]) -> Option<f64>| {
+                    segments(rec.buckets.iter().map(|b| {
+                        let probes: Vec<&ProbeBucket> = b
+                            .pods
+                            .values()
+                            .filter_map(|p| p.probes.get(kind))
+                            .filter(|p| p.success + p.failure + p.timeout > 0)
+                            .collect();
+                        (
+                            b.t_s + mid,
+                            f(&probes).filter(|v| *v > 0.0 && v.is_finite()),
+                        )
+                    }))
+                };
+                let mean = per_bucket(|ps| {
+                    let n: u32 = ps.iter().map(|p| p.success + p.failure + p.timeout).sum();
+                    (n > 0).then(|| {
+                        ps.iter()
+                            .map(|p| {
+                                p.latency_ms_mean * f64::from(p.success + p.failure + p.timeout)
+                            })
+                            .sum::<f64>()
+                            / f64::from(n)
+                    })
+                });
+                let max = per_bucket(|ps| ps.iter().map(|p| p.latency_ms_max).reduce(f64::max));
+                (kind.clone(), mean, max)
+            })
+            .collect();
+        let values = || {
+            series
+                .iter()
+                .flat_map(|(_, a, b)| a.iter().chain(b.iter()).flatten())
+                .map(|p| p.1)
+        };
+        let lo = values()
+            .reduce(f64::min)
+            .map_or(0.1, |v| super::decade_floor(v.max(0.001)));
+        let hi = values()
+            .reduce(f64::max)
+            .map_or(10.0, |v| super::decade_ceil(v.max(lo * 10.0)));
+        let mut legend = Vec::new();
+        for kind in &kinds {
+            legend.push(LegendEntry {
+                label: format!("{kind} mean"),
+                color: probe_kind_color(kind),
+                swatch: Swatch::Line(2),
+            });
+            legend.push(LegendEntry {
+                label: format!("{kind} max"),
+                color: probe_kind_color(kind),
+                swatch: Swatch::Dashed,
+            });
+        }
+        self.svg(304 + self.marker_h(), &legend, |area| {
+            let mut chart = self
+                .builder(area, "Probe latency per kind (log scale, all pods)", false)?
+                .build_cartesian_2d(self.x[0]..self.x[1], (lo..hi).log_scale())?;
+            chart
+                .configure_mesh()
+                .x_desc(self.x_desc())
+                .y_desc("probe latency (ms)")
+                .x_label_formatter(&|v| fmt_axis(*v))
+                .y_label_formatter(&|v| fmt_axis(*v))
+                .axis_desc_style((FONT, 17))
+                .label_style((FONT, 15))
+                .light_line_style(BLACK.mix(0.05))
+                .draw()?;
+            for (kind, mean, max) in &series {
+                let color = probe_kind_color(kind);
+                for seg in mean {
+                    chart
+                        .draw_series(LineSeries::new(seg.iter().copied(), color.stroke_width(2)))?;
+                    // A lone bucket (a startup probe, say) draws no line: a dot.
+                    if let [point] = seg.as_slice() {
+                        chart.draw_series(std::iter::once(Circle::new(
+                            *point,
+                            3,
+                            color.filled(),
+                        )))?;
+                    }
+                }
+                for seg in max {
+                    chart.draw_series(DashedLineSeries::new(
+                        seg.iter().copied(),
+                        6,
+                        4,
+                        color.stroke_width(1),
+                    ))?;
+                }
+            }
+            Ok(Geometry::of(&chart, self.x))
+        })
+    }
+
+    /// Container restarts so far, all pods (thick), and per pod that
+    /// restarted (thin, in its colour), as steps at the restart times.
+    pub fn restarts_chart(&self) -> String {
+        let rec = self.record;
+        let [x0, x1] = self.x;
+        let step_line = |times: &mut Vec<f64>| {
+            times.sort_by(f64::total_cmp);
+            let mut points = vec![(x0, 0.0)];
+            for (n, t) in times.iter().enumerate() {
+                let t = t.clamp(x0, x1);
+                points.push((t, n as f64));
+                points.push((t, n as f64 + 1.0));
+            }
+            points.push((x1, times.len() as f64));
+            points
+        };
+        let mut all: Vec<f64> = rec
+            .pods
+            .iter()
+            .flat_map(|p| &p.restarts)
+            .map(|r| r.t_s)
+            .collect();
+        let total = step_line(&mut all);
+        let per_pod: Vec<(&str, Vec<(f64, f64)>)> = rec
+            .pods
+            .iter()
+            .filter(|p| !p.restarts.is_empty())
+            .map(|p| {
+                let mut times: Vec<f64> = p.restarts.iter().map(|r| r.t_s).collect();
+                (p.name.as_str(), step_line(&mut times))
+            })
+            .collect();
+        let y_max = nice_max(std::iter::once(all.len() as f64)).ceil();
+        let mut legend = vec![LegendEntry {
+            label: "all pods".into(),
+            color: INK,
+            swatch: Swatch::Line(3),
+        }];
+        legend.extend(per_pod.iter().map(|(name, _)| LegendEntry {
+            label: (*name).to_string(),
+            color: self.color(name),
+            swatch: Swatch::Line(2),
+        }));
+        self.svg(254 + self.marker_h(), &legend, |area| {
+            let mut chart = self
+                .builder(area, "Container restarts so far", false)?
+                .build_cartesian_2d(x0..x1, 0.0..y_max)?;
+            chart
+                .configure_mesh()
+                .x_desc(self.x_desc())
+                .y_desc("restarts")
+                .x_label_formatter(&|v| fmt_axis(*v))
+                .y_label_formatter(&count_label)
+                .axis_desc_style((FONT, 17))
+                .label_style((FONT, 15))
+                .light_line_style(BLACK.mix(0.05))
+                .draw()?;
+            for (name, line) in &per_pod {
+                chart.draw_series(LineSeries::new(
+                    line.iter().copied(),
+                    self.color(name).stroke_width(2),
+                ))?;
+            }
+            chart.draw_series(LineSeries::new(total, INK.stroke_width(3)))?;
+            Ok(Geometry::of(&chart, self.x))
+        })
+    }
+
+    /// One deployment's replicas per bucket: ready at the bucket's end,
+    /// the fewest ready during it, pods that exist, desired, and the
+    /// autoscaler's desired count (when one drives it) with its metric on
+    /// the right axis.
+    pub fn ready_chart(&self, deployment: &str) -> String {
+        let rec = self.record;
+        let b = rec.bucket_s;
+        let pick = |f: fn(&crate::record::DeploymentBucket) -> Option<f64>| {
+            steps(
+                rec.buckets
+                    .iter()
+                    .map(|bk| (bk.t_s, bk.deployments.get(deployment).and_then(f))),
+                b,
+            )
+        };
+        // Desired and the autoscaler's desired often coincide: dashes of
+        // different lengths keep both visible. Ready is drawn over the
+        // fewest ready, so the latter shows only where it dips below.
+        let line = |label, segs, color, width, dash| ReplicaLine {
+            label,
+            segs,
+            color,
+            width,
+            dash,
+        };
+        let lines = [
+            line(
+                "desired",
+                pick(|d| Some(f64::from(d.desired))),
+                INK,
+                2,
+                Some((10, 6)),
+            ),
+            line(
+                "autoscaler's desired",
+                pick(|d| d.hpa_desired.map(f64::from)),
+                PURPLE,
+                3,
+                Some((3, 4)),
+            ),
+            line("pods", pick(|d| Some(f64::from(d.pods))), GREY, 1, None),
+            line(
+                "fewest ready in bucket",
+                pick(|d| Some(f64::from(d.ready_min))),
+                ERROR_RED,
+                2,
+                None,
+            ),
+            line(
+                "ready (bucket end)",
+                pick(|d| Some(f64::from(d.ready))),
+                READY_GREEN,
+                3,
+                None,
+            ),
+        ];
+        let metric: Segments = segments(rec.buckets.iter().map(|bk| {
+            (
+                bk.t_s + b / 2.0,
+                bk.deployments.get(deployment).and_then(|d| d.hpa_metric),
+            )
+        }));
+        let has_metric = !metric.is_empty();
+        let y_max = nice_max(
+            lines
+                .iter()
+                .flat_map(|l| l.segs.iter().flatten())
+                .map(|p| p.1 + 1.0),
+        )
+        .ceil();
+        let metric_max = nice_max(metric.iter().flatten().map(|p| p.1));
+        let mut legend: Vec<LegendEntry> = lines
+            .iter()
+            .filter(|l| !l.segs.is_empty())
+            .map(|l| LegendEntry {
+                label: l.label.to_string(),
+                color: l.color,
+                swatch: if l.dash.is_some() {
+                    Swatch::Dashed
+                } else {
+                    Swatch::Line(l.width)
+                },
+            })
+            .collect();
+        if has_metric {
+            legend.push(LegendEntry {
+                label: "autoscaler metric (right)".into(),
+                color: PALETTE[4],
+                swatch: Swatch::Line(2),
+            });
+        }
+        let title = format!("Deployment {deployment}: ready vs desired replicas");
+        self.svg(304 + self.marker_h(), &legend, |area| {
+            let mut chart = self
+                .builder(area, &title, has_metric)?
+                .build_cartesian_2d(self.x[0]..self.x[1], 0.0..y_max)?
+                .set_secondary_coord(self.x[0]..self.x[1], 0.0..metric_max);
+            chart
+                .configure_mesh()
+                .x_desc(self.x_desc())
+                .y_desc("replicas")
+                .x_label_formatter(&|v| fmt_axis(*v))
+                .y_label_formatter(&count_label)
+                .axis_desc_style((FONT, 17))
+                .label_style((FONT, 15))
+                .light_line_style(BLACK.mix(0.05))
+                .draw()?;
+            if has_metric {
+                chart
+                    .configure_secondary_axes()
+                    .y_desc("metric (per-pod average)")
+                    .y_label_formatter(&|v| fmt_axis(*v))
+                    .axis_desc_style((FONT, 17))
+                    .label_style((FONT, 15))
+                    .draw()?;
+                for seg in &metric {
+                    chart.draw_secondary_series(LineSeries::new(
+                        seg.iter().copied(),
+                        PALETTE[4].stroke_width(2),
+                    ))?;
+                }
+            }
+            for l in &lines {
+                let style = l.color.stroke_width(l.width);
+                for seg in &l.segs {
+                    if let Some((dash, gap)) = l.dash {
+                        chart.draw_series(DashedLineSeries::new(
+                            seg.iter().copied(),
+                            dash,
+                            gap,
+                            style,
+                        ))?;
+                    } else {
+                        chart.draw_series(LineSeries::new(seg.iter().copied(), style))?;
+                    }
+                }
+            }
+            Ok(Geometry::of(&chart, self.x))
+        })
+    }
+
+    /// Accept-queue depth per pod (highest per bucket) against the listen
+    /// backlog: once the queue reaches it the kernel drops SYNs, and TCP
+    /// probes start failing.
+    pub fn accept_queue_chart(&self) -> String {
+        let rec = self.record;
+        let mut backlogs: BTreeSet<u32> = rec
+            .buckets
+            .iter()
+            .flat_map(|b| b.pods.values())
+            .map(|p| p.backlog)
+            .collect();
+        backlogs.extend(rec.pods.iter().map(|p| p.backlog));
+        backlogs.remove(&0);
+        self.pod_lines_chart(
+            "Accept queue per pod (highest per bucket) vs listen backlog",
+            "accept queue (connections)",
+            |p| (p.backlog > 0).then_some(f64::from(p.accept_queue_max)),
+            &backlogs,
+            "backlog",
+        )
+    }
+
+    /// Busy workers per pod (highest per bucket) against its worker count.
+    pub fn busy_chart(&self) -> String {
+        let rec = self.record;
+        let mut workers: BTreeSet<u32> = rec.pods.iter().map(|p| p.workers).collect();
+        workers.remove(&0);
+        self.pod_lines_chart(
+            "Busy workers per pod (highest per bucket) vs workers",
+            "busy workers",
+            |p| Some(f64::from(p.busy_max)),
+            &workers,
+            "workers",
+        )
+    }
+
+    /// A line per pod of `value` (a gap where the pod has no figure) and a
+    /// dashed, labelled horizontal line at each of `limits`.
+    fn pod_lines_chart(
+        &self,
+        title: &str,
+        y_desc: &str,
+        value: impl Fn(&PodBucket) -> Option<f64>,
+        limits: &BTreeSet<u32>,
+        limit_word: &str,
+    ) -> String {
+        let rec = self.record;
+        let mid = rec.bucket_s / 2.0;
+        let series: Vec<(&str, Segments)> = rec
+            .pods
+            .iter()
+            .map(|pod| {
+                let points = rec
+                    .buckets
+                    .iter()
+                    .map(|b| (b.t_s + mid, b.pods.get(&pod.name).and_then(&value)));
+                (pod.name.as_str(), segments(points))
+            })
+            .collect();
+        let y_max = nice_max(
+            series
+                .iter()
+                .flat_map(|(_, s)| s.iter().flatten())
+                .map(|p| p.1)
+                .chain(limits.iter().map(|l| f64::from(*l))),
+        )
+        .ceil();
+        let mut legend: Vec<LegendEntry> = series
+            .iter()
+            .map(|(name, _)| LegendEntry {
+                label: (*name).to_string(),
+                color: self.color(name),
+                swatch: Swatch::Line(2),
+            })
+            .collect();
+        if !limits.is_empty() {
+            legend.push(LegendEntry {
+                label: limit_word.to_string(),
+                color: INK,
+                swatch: Swatch::Dashed,
+            });
+        }
+        self.svg(304 + self.marker_h(), &legend, |area| {
+            let mut chart = self
+                .builder(area, title, false)?
+                .build_cartesian_2d(self.x[0]..self.x[1], 0.0..y_max)?;
+            chart
+                .configure_mesh()
+                .x_desc(self.x_desc())
+                .y_desc(y_desc)
+                .x_label_formatter(&|v| fmt_axis(*v))
+                .y_label_formatter(&count_label)
+                .axis_desc_style((FONT, 17))
+                .label_style((FONT, 15))
+                .light_line_style(BLACK.mix(0.05))
+                .draw()?;
+            for (name, segs) in &series {
+                for seg in segs {
+                    chart.draw_series(LineSeries::new(
+                        seg.iter().copied(),
+                        self.color(name).stroke_width(2),
+                    ))?;
+                }
+            }
+            let g = Geometry::of(&chart, self.x);
+            let style = TextStyle::from((FONT, 15).into_font())
+                .color(&INK)
+                .pos(super::Pos::new(super::HPos::Left, super::VPos::Bottom));
+            for limit in limits {
+                let (_, y) = chart.backend_coord(&(self.x[0], f64::from(*limit)));
+                area.draw(&DashedPathElement::new(
+                    vec![(g.left, y), (g.right, y)],
+                    8,
+                    5,
+                    INK.stroke_width(2),
+                ))?;
+                let label = format!("{limit_word} {limit}");
+                let x = g.left + 6;
+                area.draw(&Rectangle::new(
+                    [(x - 2, y - 19), (x + text_width(&label, 15) + 4, y - 3)],
+                    WHITE.mix(0.8).filled(),
+                ))?;
+                area.draw(&Text::new(label, (x, y - 3), style.clone()))?;
+            }
+            Ok(g)
+        })
+    }
+}
+
+/// `s` cut (with an ellipsis) to about `width` pixels at `size`.
+fn fit(s: &str, width: i32, size: i32) -> String {
+    let per_char = (size * 42 / 100).max(1);
+    super::truncate(s, (width / per_char).max(2) as usize)
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::liveness_cascade;
+
+    /// Each `<text>` element's x attribute and trimmed content.
+    fn texts(svg: &str) -> Vec<(String, String)> {
+        svg.split("<text")
+            .skip(1)
+            .filter_map(|t| {
+                let x = t.split("x=\"").nth(1)?.split('"').next()?;
+                let content = t.split_once('>')?.1.split("</text>").next()?;
+                Some((x.to_string(), content.trim().to_string()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn phase_chart_has_a_marker_with_its_reason_per_restart() {
+        let rec = liveness_cascade();
+        let svg = Frame::new(&rec).pod_phase_chart();
+        let restarts: usize = rec.pods.iter().map(|p| p.restarts.len()).sum();
+        assert!(restarts > 0);
+        assert_eq!(svg.matches("class=\"restart-marker\"").count(), restarts);
+        assert!(svg.contains("web-1 restart 2 at 31 s: liveness probe failed"));
+        assert!(svg.trim_end().ends_with("</svg>"), "markers inside the svg");
+        for phase in PodPhase::ALL {
+            assert!(svg.contains(phase.word()), "legend entry {}", phase.word());
+        }
+        let labels = texts(&svg);
+        for pod in &rec.pods {
+            assert!(
+                labels.iter().any(|(_, t)| *t == pod.name),
+                "row label {}",
+                pod.name
+            );
+        }
+        // Every phase's colour is drawn (as a bar or a legend swatch).
+        let back_off = super::super::css(phase_color(PodPhase::BackOff));
+        assert!(svg.contains(&back_off) || svg.contains(&back_off.to_uppercase()));
+    }
+
+    #[test]
+    fn pod_charts_share_the_x_geometry_of_the_other_charts() {
+        let rec = liveness_cascade();
+        let frame = Frame::new(&rec);
+        // The x axis' tick labels sit at the same pixel columns.
+        let ticks = |svg: &str| -> Vec<String> {
+            texts(svg)
+                .into_iter()
+                .filter(|(_, t)| t == "20" || t == "40" || t == "60")
+                .map(|(x, t)| format!("{t}@{x}"))
+                .collect()
+        };
+        let reference = ticks(&frame.share_chart());
+        assert!(!reference.is_empty());
+        for svg in [
+            frame.pod_phase_chart(),
+            frame.restarts_chart(),
+            frame.accept_queue_chart(),
+            frame.busy_chart(),
+            frame.probe_outcome_chart("liveness"),
+            frame.probe_latency_chart(),
+        ] {
+            let t = ticks(&svg);
+            assert!(
+                reference.iter().all(|x| t.contains(x)),
+                "x ticks {t:?} vs {reference:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn kinds_in_kubelet_order_and_limits_labelled() {
+        let rec = liveness_cascade();
+        assert_eq!(probe_kinds(&rec), ["startup", "readiness", "liveness"]);
+        assert_eq!(deployments(&rec), ["web"]);
+        let frame = Frame::new(&rec);
+        assert!(frame.accept_queue_chart().contains("backlog 64"));
+        assert!(frame.busy_chart().contains("workers 4"));
+        let ready = frame.ready_chart("web");
+        assert!(
+            ready.contains("autoscaler&apos;s desired")
+                || ready.contains("autoscaler's desired")
+                || ready.contains("autoscaler&#39;s desired")
+        );
+        assert!(ready.contains("metric (per-pod average)"));
+    }
+
+    #[test]
+    fn overlay_goes_inside_the_svg_only() {
+        assert_eq!(inject("<svg></svg>\n".into(), "<g/>"), "<svg><g/></svg>\n");
+        assert_eq!(inject("<p>error</p>".into(), "<g/>"), "<p>error</p>");
+    }
+}
