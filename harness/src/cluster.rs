@@ -468,7 +468,13 @@ impl Cluster {
     pub fn sample_pods(&mut self) {
         let now = self.now();
         for p in self.pods.values_mut() {
-            p.kubelet.sample(now);
+            let window = self
+                .autoscalers
+                .iter()
+                .filter(|a| a.deployment == p.deployment)
+                .map(|a| a.sync)
+                .max();
+            p.kubelet.sample(now, window);
         }
     }
 
@@ -826,7 +832,7 @@ impl Cluster {
                     deployment: p.deployment.clone(),
                     node: p.node,
                     ip: p.ip.to_string(),
-                    phase: format!("{:?}", p.phase),
+                    phase: p.kubelet.phase().word().to_owned(),
                     pid: p.pid(),
                 })
                 .collect(),

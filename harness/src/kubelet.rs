@@ -6,7 +6,7 @@
 //! the clock. Runs on the runner's main thread (pod processes must be
 //! spawned there: PDEATHSIG is tied to the spawning thread).
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, VecDeque},
     net::SocketAddrV4,
     path::{Path, PathBuf},
     sync::{Arc, atomic::Ordering},
@@ -156,8 +156,8 @@ pub struct Kubelet {
     pub restart_log: Vec<(Duration, u32, String)>,
     tel: Telemetry,
     /// Busy-worker ratio samples and request counts for the autoscaler.
-    hpa_busy: Vec<(Duration, f64)>,
-    hpa_requests: Vec<(Duration, u64)>,
+    hpa_busy: VecDeque<(Duration, f64)>,
+    hpa_requests: VecDeque<(Duration, u64)>,
     /// Requests completed by containers that have ended.
     requests_done_before: u64,
     /// `requests_total()` when the last bucket closed.
@@ -224,8 +224,8 @@ impl Kubelet {
             phases: vec![(now, PodPhase::Pending)],
             restart_log: Vec::new(),
             tel: Telemetry::default(),
-            hpa_busy: Vec::new(),
-            hpa_requests: Vec::new(),
+            hpa_busy: VecDeque::new(),
+            hpa_requests: VecDeque::new(),
             requests_done_before: 0,
             requests_at_bucket: 0,
         };
@@ -486,7 +486,9 @@ impl Kubelet {
     }
 
     /// One telemetry sample: accept queue (sock_diag) and busy workers.
-    pub fn sample(&mut self, now: Duration) {
+    /// `hpa_window`: how much history an autoscaler reads (None: no
+    /// autoscaler, keep none).
+    pub fn sample(&mut self, now: Duration, hpa_window: Option<Duration>) {
         self.note_phase(now);
         let port = self.spec.server.port;
         let q = match self.diag.as_mut() {
@@ -508,16 +510,23 @@ impl Kubelet {
         t.busy_max = t.busy_max.max(busy);
         t.busy_sum += u64::from(busy);
         t.samples += 1;
+        let Some(window) = hpa_window else {
+            return;
+        };
         if self.running() && workers > 0 {
             self.hpa_busy
-                .push((now, f64::from(busy) / f64::from(workers)));
+                .push_back((now, f64::from(busy) / f64::from(workers)));
         }
         let total = self.requests_total();
-        self.hpa_requests.push((now, total));
-        // Keep a bounded history (the longest sync period is 1h; samples every 100 ms).
-        let horizon = now.saturating_sub(Duration::from_secs(3600));
-        self.hpa_busy.retain(|(t, _)| *t >= horizon);
-        self.hpa_requests.retain(|(t, _)| *t >= horizon);
+        self.hpa_requests.push_back((now, total));
+        // Only the autoscaler's window is ever read.
+        let horizon = now.saturating_sub(window);
+        while self.hpa_busy.front().is_some_and(|(t, _)| *t < horizon) {
+            self.hpa_busy.pop_front();
+        }
+        while self.hpa_requests.front().is_some_and(|(t, _)| *t < horizon) {
+            self.hpa_requests.pop_front();
+        }
     }
 
     /// Requests completed by every container of this pod so far.
@@ -586,7 +595,7 @@ impl Kubelet {
             }
             model::HpaMetricKind::RequestRate => {
                 let first = self.hpa_requests.iter().find(|(t, _)| *t >= from)?;
-                let last = self.hpa_requests.last()?;
+                let last = self.hpa_requests.back()?;
                 let dt = last.0.saturating_sub(first.0).as_secs_f64();
                 (dt > 0.0).then(|| last.1.saturating_sub(first.1) as f64 / dt)
             }

@@ -352,6 +352,13 @@ async fn probe_loop(
     t0: Instant,
     reports: mpsc::Sender<ProbeReport>,
 ) {
+    // kubelet's worker: within a period of kubelet's own start, first wait
+    // a random part of the period, so the probes of the pods that exist
+    // when kubelet starts do not all fire in the same instant.
+    if t0.elapsed() < task.period {
+        let frac = start_jitter(&task.pod, task.kind);
+        tokio::time::sleep(task.period.mul_f64(frac)).await;
+    }
     // First tick at once; a probe longer than the period drops ticks and
     // the next one fires when it ends, as with Go's ticker (buffer of one).
     let mut ticker = tokio::time::interval(task.period.max(Duration::from_millis(1)));
@@ -383,6 +390,21 @@ async fn probe_loop(
             return;
         }
     }
+}
+
+/// A fraction in [0, 1) from the pod name and probe kind (FNV-1a, then
+/// splitmix64's finalizer so similar names spread): like kubelet's random
+/// start delay, but the same on every run.
+fn start_jitter(pod: &str, kind: ProbeKind) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in pod.bytes().chain([kind_bit(kind)]) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
 fn timeout_detail(timeout: Duration) -> String {
@@ -692,6 +714,23 @@ fn isolate_or_abort(why: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_jitter_spreads_within_the_period() {
+        let fracs: Vec<f64> = (0..200)
+            .map(|i| start_jitter(&format!("web-{i}"), ProbeKind::Readiness))
+            .collect();
+        assert!(fracs.iter().all(|f| (0.0..1.0).contains(f)));
+        let early = fracs.iter().filter(|f| **f < 0.5).count();
+        assert!(
+            (60..=140).contains(&early),
+            "{early} of 200 in the first half"
+        );
+        assert_ne!(
+            start_jitter("web-0", ProbeKind::Readiness),
+            start_jitter("web-0", ProbeKind::Liveness)
+        );
+    }
 
     fn h(k: &str, v: &str) -> (String, String) {
         (k.to_owned(), v.to_owned())
