@@ -205,6 +205,20 @@ pub fn json_summary(o: &runner::RunOutcome) -> serde_json::Value {
     })
 }
 
+/// A suite argument as given, or `suites/<name>.yaml` when it is a bare
+/// suite name (`just run probe-liveness-cascade`).
+fn suite_path(p: &std::path::Path) -> std::path::PathBuf {
+    if !p.exists() && p.extension().is_none() && p.components().count() == 1 {
+        let candidate = std::path::Path::new("suites")
+            .join(p)
+            .with_extension("yaml");
+        if candidate.exists() {
+            return candidate;
+        }
+    }
+    p.to_owned()
+}
+
 fn run_cmd(paths: &[std::path::PathBuf], flags: RunFlags) -> anyhow::Result<ExitCode> {
     let RunFlags {
         out,
@@ -221,10 +235,19 @@ fn run_cmd(paths: &[std::path::PathBuf], flags: RunFlags) -> anyhow::Result<Exit
     // Validate everything before any kernel state exists.
     let mut loaded = Vec::new();
     for p in paths {
-        match svclab_suite::load(p) {
+        match svclab_suite::load(&suite_path(p)) {
             Ok(mut l) => {
                 if let Some(seed) = seed {
                     l.suite.seed = seed;
+                }
+                let kube = l.suite.kubelet.time_scale * time_scale;
+                if kube < 0.005 {
+                    eprintln!(
+                        "{}: kubelet.time_scale {} × --time-scale {time_scale} = {kube:.4}: below 0.005, probe periods and back-offs that short mean nothing; use a larger --time-scale",
+                        l.path.display(),
+                        l.suite.kubelet.time_scale
+                    );
+                    return Ok(ExitCode::from(2));
                 }
                 loaded.push(l)
             }

@@ -62,6 +62,10 @@ impl PodProcess {
                 "--startup-time-us",
                 &server.startup_time.0.as_micros().to_string(),
             ])
+            .args([
+                "--read-timeout-ms",
+                &server.read_timeout.0.as_millis().to_string(),
+            ])
             .args(["--stats-fd", &STATS_FD.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -69,6 +69,9 @@ pub struct ServerArgs {
     /// Slow start: listen only after this many microseconds.
     #[arg(long, default_value_t = 0)]
     pub startup_time_us: u64,
+    /// How long a worker waits for a request before closing, in ms.
+    #[arg(long, default_value_t = 60_000)]
+    pub read_timeout_ms: u64,
     /// Inherited memfd of the shared telemetry page.
     #[arg(long)]
     pub stats_fd: Option<i32>,
@@ -82,6 +85,7 @@ struct Work {
     cpu_time: Duration,
     cpus: f64,
     close: CloseMode,
+    read_timeout: Duration,
     stats: &'static Counters,
     /// A health-port worker: every path is a health check.
     health_only: bool,
@@ -123,6 +127,7 @@ pub fn serve(args: ServerArgs) -> anyhow::Result<()> {
             1.0
         },
         close: args.close,
+        read_timeout: Duration::from_millis(args.read_timeout_ms.max(1)),
         stats,
         health_only: false,
     };
@@ -188,7 +193,7 @@ fn cpu_work(stats: &Counters, cpu_time: Duration, cpus: f64) {
 fn handle(mut s: TcpStream, work: Work) -> std::io::Result<()> {
     let name = work.name;
     s.set_nodelay(true)?;
-    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    s.set_read_timeout(Some(work.read_timeout))?;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     loop {

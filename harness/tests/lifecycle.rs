@@ -195,6 +195,33 @@ fn bad_suite_exits_2_with_position_and_creates_nothing() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
+    // kubelet clocks scaled below what means anything: bad input, nothing created.
+    let fast = write_suite(
+        &dir,
+        "fast",
+        &format!(
+            "{}kubelet:\n  time_scale: 0.01\n",
+            SMALL.replace("DURATION", "30s").replace("OKMIN", "1")
+        ),
+    );
+    let out = svclab(&[
+        "run",
+        fast.to_str().expect("utf8"),
+        "--time-scale",
+        "0.1",
+        "--out",
+        dir.to_str().expect("utf8"),
+    ])
+    .output()
+    .expect("run svclab");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("below 0.005"), "{err}");
+    assert_eq!(
+        svl_netns(),
+        before,
+        "no kernel state for a too-fast kubelet"
+    );
 }
 
 /// Malformed variants of the small suite: (what is wrong, suite text, expected

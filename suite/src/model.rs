@@ -430,6 +430,12 @@ pub struct ServerSpec {
     /// default `0s`, at most `10m`.
     #[serde(default)]
     pub startup_time: Dur,
+    /// How long a worker waits for a request on an accepted connection
+    /// before closing it (nginx's client_header_timeout), default `60s`,
+    /// 10ms..=10m. A connection whose request never arrives holds a worker
+    /// this long.
+    #[serde(default = "d60")]
+    pub read_timeout: Dur,
 }
 fn d8080() -> u16 {
     8080
@@ -455,6 +461,7 @@ impl Default for ServerSpec {
             cpus: 1.0,
             health: None,
             startup_time: Dur::default(),
+            read_timeout: d60(),
         }
     }
 }

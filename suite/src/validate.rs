@@ -67,6 +67,7 @@ const EXEC_COMMAND: &str =
     "a command: a list of 1 or more arguments whose first (the program) is not empty";
 const CPU_TIME: &str = "a duration of at most 10s";
 const CPUS: &str = "a finite number of cores 0.1..=64";
+const READ_TIMEOUT: &str = "a duration from 10ms up to 10m";
 const HEALTH_WORKERS: &str = "an integer 1..=16";
 const MIN_REPLICAS: &str = "an integer 1..=200";
 const MAX_REPLICAS: &str = "an integer min_replicas..=200";
@@ -130,6 +131,7 @@ pub(crate) fn expected_for(path: &str) -> Option<&'static str> {
         "deployments[].server.service_time" => SERVICE_TIME,
         "deployments[].server.cpu_time" => CPU_TIME,
         "deployments[].server.cpus" => CPUS,
+        "deployments[].server.read_timeout" => READ_TIMEOUT,
         "deployments[].server.health.port" => PORT,
         "deployments[].server.health.workers" => HEALTH_WORKERS,
         "deployments[].server.startup_time" | "deployments[].termination_grace" => AT_MOST_10M,
@@ -475,6 +477,12 @@ pub fn check(suite: &Suite, index: &PathIndex) -> Vec<Diagnostic> {
             &format!("{p}.server.startup_time"),
             AT_MOST_10M,
             s.startup_time,
+        );
+        c.expect(
+            s.read_timeout.0 >= Duration::from_millis(10) && s.read_timeout.0 <= 10 * MINUTE,
+            &format!("{p}.server.read_timeout"),
+            READ_TIMEOUT,
+            s.read_timeout,
         );
         let pr = &d.probes;
         for (kind, probe) in [

@@ -1242,6 +1242,26 @@ fn server_cpu_fields() {
 }
 
 #[test]
+fn server_read_timeout() {
+    let t = in_deployment("    server: { read_timeout: 5ms }\n");
+    rejects(
+        &t,
+        "invalid",
+        "5:29",
+        "deployments[0].server.read_timeout",
+        "expected a duration from 10ms up to 10m, got 5ms",
+    );
+    let t = in_deployment("    server: { read_timeout: 11m }\n");
+    rejects(
+        &t,
+        "invalid",
+        "5:29",
+        "deployments[0].server.read_timeout",
+        "got 11m",
+    );
+}
+
+#[test]
 fn server_health_listener() {
     let t = in_deployment("    server: { port: 8080, health: { port: 8080 } }\n");
     rejects(
