@@ -11,7 +11,8 @@
 use std::collections::BTreeMap;
 
 use plotters::{
-    coord::{Shift, types::RangedCoordf64},
+    chart::MeshStyle,
+    coord::{Shift, ranged1d::ValueFormatter, types::RangedCoordf64},
     drawing::DrawingAreaErrorKind,
     element::DashedPathElement,
     prelude::*,
@@ -211,6 +212,27 @@ impl<'r> Frame<'r> {
     /// the marker-label rows (plotters' caption would sit between them and
     /// the plot). Only a chart with a right-hand axis gets a right label
     /// area; the others get the same width as margin, so x axes align.
+    /// The mesh every time chart shares: seconds on x (compact labels),
+    /// `y_desc` on y, the house label sizes and a faint grid. The caller
+    /// adds its y label format (and any override) and draws.
+    fn time_mesh<'a, 'b, 'm, Y>(
+        &self,
+        chart: &'m mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, Y>>,
+        y_desc: &str,
+    ) -> MeshStyle<'a, 'm, RangedCoordf64, Y, SVGBackend<'b>>
+    where
+        Y: Ranged + ValueFormatter<Y::ValueType>,
+    {
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(self.x_desc())
+            .y_desc(y_desc)
+            .x_label_formatter(&axis_label)
+            .axis_desc_style((FONT, 17))
+            .label_style((FONT, 15))
+            .light_line_style(BLACK.mix(0.05));
+        mesh
+    }
+
     fn builder<'a, 'b>(
         &self,
         area: &'a Area<'b>,
@@ -348,14 +370,8 @@ impl<'r> Frame<'r> {
                     false,
                 )?
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..1.0)?;
-            chart
-                .configure_mesh()
-                .x_desc(self.x_desc())
-                .y_desc("share of responses (%)")
-                .x_label_formatter(&|v| fmt_axis(*v))
+            self.time_mesh(&mut chart, "share of responses (%)")
                 .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
-                .axis_desc_style((FONT, 17))
-                .label_style((FONT, 15))
                 .light_line_style(WHITE.mix(0.0))
                 .draw()?;
             let b = rec.bucket_s;
@@ -494,15 +510,8 @@ impl<'r> Frame<'r> {
             let mut chart = self
                 .builder(area, title, false)?
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..y_max)?;
-            chart
-                .configure_mesh()
-                .x_desc(self.x_desc())
-                .y_desc(y_desc)
-                .x_label_formatter(&|v| fmt_axis(*v))
+            self.time_mesh(&mut chart, y_desc)
                 .y_label_formatter(&|v| fmt_axis(*v))
-                .axis_desc_style((FONT, 17))
-                .label_style((FONT, 15))
-                .light_line_style(BLACK.mix(0.05))
                 .draw()?;
             for (name, segs) in &series {
                 for seg in segs {
@@ -574,15 +583,8 @@ impl<'r> Frame<'r> {
                 )?
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..ok_max)?
                 .set_secondary_coord(self.x[0]..self.x[1], 0.0..err_max);
-            chart
-                .configure_mesh()
-                .x_desc(self.x_desc())
-                .y_desc("ok responses / s")
-                .x_label_formatter(&|v| fmt_axis(*v))
+            self.time_mesh(&mut chart, "ok responses / s")
                 .y_label_formatter(&|v| fmt_axis(*v))
-                .axis_desc_style((FONT, 17))
-                .label_style((FONT, 15))
-                .light_line_style(BLACK.mix(0.05))
                 .draw()?;
             chart
                 .configure_secondary_axes()
@@ -640,15 +642,8 @@ impl<'r> Frame<'r> {
             let mut chart = self
                 .builder(area, "Client latency per bucket (log scale)", false)?
                 .build_cartesian_2d(self.x[0]..self.x[1], (lo..hi).log_scale())?;
-            chart
-                .configure_mesh()
-                .x_desc(self.x_desc())
-                .y_desc("latency (ms)")
-                .x_label_formatter(&|v| fmt_axis(*v))
+            self.time_mesh(&mut chart, "latency (ms)")
                 .y_label_formatter(&|v| fmt_axis(*v))
-                .axis_desc_style((FONT, 17))
-                .label_style((FONT, 15))
-                .light_line_style(BLACK.mix(0.05))
                 .draw()?;
             for (_, segs, color, w) in &lines {
                 for seg in segs {
@@ -777,6 +772,11 @@ fn decade_ceil(v: f64) -> f64 {
 
 /// Compact axis number: integers without decimals, otherwise up to 3
 /// significant digits.
+/// [`fmt_axis`] as a label formatter.
+fn axis_label(v: &f64) -> String {
+    fmt_axis(*v)
+}
+
 fn fmt_axis(v: f64) -> String {
     if v == v.round() && v.abs() < 1e9 {
         format!("{v:.0}")

@@ -267,15 +267,8 @@ impl Frame<'_> {
             let mut chart = self
                 .builder(area, &title, false)?
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..y_max)?;
-            chart
-                .configure_mesh()
-                .x_desc(self.x_desc())
-                .y_desc("probes")
-                .x_label_formatter(&|v| fmt_axis(*v))
+            self.time_mesh(&mut chart, "probes")
                 .y_label_formatter(&count_label)
-                .axis_desc_style((FONT, 17))
-                .label_style((FONT, 15))
-                .light_line_style(BLACK.mix(0.05))
                 .draw()?;
             for (t, p) in &totals {
                 let mut base = 0.0;
@@ -361,15 +354,8 @@ impl Frame<'_> {
             let mut chart = self
                 .builder(area, "Probe latency per kind (log scale, all pods)", false)?
                 .build_cartesian_2d(self.x[0]..self.x[1], (lo..hi).log_scale())?;
-            chart
-                .configure_mesh()
-                .x_desc(self.x_desc())
-                .y_desc("probe latency (ms)")
-                .x_label_formatter(&|v| fmt_axis(*v))
+            self.time_mesh(&mut chart, "probe latency (ms)")
                 .y_label_formatter(&|v| fmt_axis(*v))
-                .axis_desc_style((FONT, 17))
-                .label_style((FONT, 15))
-                .light_line_style(BLACK.mix(0.05))
                 .draw()?;
             for (kind, mean, max) in &series {
                 let color = probe_kind_color(kind);
@@ -445,15 +431,8 @@ impl Frame<'_> {
             let mut chart = self
                 .builder(area, "Container restarts so far", false)?
                 .build_cartesian_2d(x0..x1, 0.0..y_max)?;
-            chart
-                .configure_mesh()
-                .x_desc(self.x_desc())
-                .y_desc("restarts")
-                .x_label_formatter(&|v| fmt_axis(*v))
+            self.time_mesh(&mut chart, "restarts")
                 .y_label_formatter(&count_label)
-                .axis_desc_style((FONT, 17))
-                .label_style((FONT, 15))
-                .light_line_style(BLACK.mix(0.05))
                 .draw()?;
             for (name, line) in &per_pod {
                 chart.draw_series(LineSeries::new(
@@ -563,15 +542,8 @@ impl Frame<'_> {
                 .builder(area, &title, has_metric)?
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..y_max)?
                 .set_secondary_coord(self.x[0]..self.x[1], 0.0..metric_max);
-            chart
-                .configure_mesh()
-                .x_desc(self.x_desc())
-                .y_desc("replicas")
-                .x_label_formatter(&|v| fmt_axis(*v))
+            self.time_mesh(&mut chart, "replicas")
                 .y_label_formatter(&count_label)
-                .axis_desc_style((FONT, 17))
-                .label_style((FONT, 15))
-                .light_line_style(BLACK.mix(0.05))
                 .draw()?;
             if has_metric {
                 chart
@@ -693,15 +665,8 @@ impl Frame<'_> {
             let mut chart = self
                 .builder(area, title, false)?
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..y_max)?;
-            chart
-                .configure_mesh()
-                .x_desc(self.x_desc())
-                .y_desc(y_desc)
-                .x_label_formatter(&|v| fmt_axis(*v))
+            self.time_mesh(&mut chart, y_desc)
                 .y_label_formatter(&count_label)
-                .axis_desc_style((FONT, 17))
-                .label_style((FONT, 15))
-                .light_line_style(BLACK.mix(0.05))
                 .draw()?;
             for (name, segs) in &series {
                 for seg in segs {
