@@ -1,0 +1,143 @@
+//! kubelet end to end through the runner: real pod processes with a slow
+//! start, probed from the node netns. A startup probe that allows for the
+//! slow start gates readiness and liveness until the server listens (no
+//! restart); one that does not kills the container again and again: the
+//! same pod (one record, one IP) restarts with a growing back-off and the
+//! reason recorded, and never becomes Ready.
+use std::{
+    path::PathBuf,
+    sync::{Arc, atomic::AtomicBool},
+};
+
+use svclab::runner::{self, RunOptions};
+use svclab_report::record::PodPhase;
+
+fn root() -> bool {
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        b"SKIPPED kubelet tests: need root (netns, eBPF); run `just test` as root\n",
+    );
+    false
+}
+
+/// Two deployments start at 1 s, each with a 3 s slow start: `patient`
+/// has a startup probe that allows 10 s, `strict` one that allows 1 s.
+/// Kubelet clocks at 0.1x: back-off 1 s, 2 s, 4 s; probe period 500 ms.
+const SUITE: &str = "\
+# kubelet test: startup probes against a slow start
+duration: 12s
+kubelet:
+  time_scale: 0.1
+deployments:
+  - name: patient
+    replicas: 0
+    server: { startup_time: 3s }
+    probes:
+      startup: { tcp: {}, period: 5s, failure_threshold: 20 }
+      readiness: { tcp: {}, period: 5s }
+      liveness: { http: { path: /healthz }, period: 5s, failure_threshold: 1 }
+  - name: strict
+    replicas: 0
+    server: { startup_time: 3s }
+    probes:
+      startup: { tcp: {}, period: 5s, failure_threshold: 2 }
+      readiness: { tcp: {}, period: 5s }
+services:
+  - { name: patient, cluster_ip: 198.19.0.10, port: 80, selector: patient }
+  - { name: strict, cluster_ip: 198.19.0.11, port: 80, selector: strict }
+clients:
+  - { name: c, service: patient, load: { mode: open, rate: 20 }, start: 6s }
+timeline:
+  - { at: 1s, scale: { deployment: patient, replicas: 1 } }
+  - { at: 1s, scale: { deployment: strict, replicas: 1 } }
+";
+
+#[test]
+fn startup_probe_gates_a_slow_start_or_restarts_it_with_back_off() {
+    if !root() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("svclab-kubelet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("startup.yaml");
+    std::fs::write(&path, SUITE).expect("write suite");
+    let loaded = svclab_suite::load(&path).expect("suite loads");
+    let opts = RunOptions {
+        out: dir.join("reports"),
+        time_scale: 1.0,
+        quiet: true,
+        hold: false,
+        stop: Arc::new(AtomicBool::new(false)),
+        exe: PathBuf::from(env!("CARGO_BIN_EXE_svclab")),
+    };
+    let o = runner::run_suite(&loaded, &opts).expect("run");
+    let r = &o.record;
+    assert!(r.error.is_none(), "run error {:?}", r.error);
+    let pod = |name: &str| {
+        r.pods
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("no pod {name}: {:?}", r.pods))
+    };
+
+    // patient: gated until it listens, then Ready, never restarted, and the
+    // client got answers from it.
+    let patient = pod("patient-0");
+    assert!(patient.restarts.is_empty(), "{:?}", patient.restarts);
+    let ready_at = patient
+        .phases
+        .iter()
+        .find(|c| c.phase == PodPhase::Ready)
+        .map(|c| c.t_s)
+        .unwrap_or_else(|| panic!("patient never ready: {:?}", patient.phases));
+    assert!(
+        ready_at >= 1.0 + 2.5,
+        "ready at {ready_at:.2}s, before its 3 s slow start ended"
+    );
+    let ok: u64 = r.buckets.iter().map(|b| b.client.ok).sum();
+    assert!(ok > 0, "no response from the patient pod");
+
+    // strict: killed by its startup probe, restarted in place with a
+    // growing back-off, never Ready.
+    assert_eq!(
+        r.pods.iter().filter(|p| p.deployment == "strict").count(),
+        1,
+        "a restart keeps the pod (same name, same IP)"
+    );
+    let strict = pod("strict-0");
+    assert!(
+        strict.restarts.len() >= 3,
+        "only {} restarts: {:?}",
+        strict.restarts.len(),
+        strict.restarts
+    );
+    for (i, x) in strict.restarts.iter().enumerate() {
+        assert_eq!(x.count as usize, i + 1);
+        assert!(
+            x.reason.starts_with("startup probe failed"),
+            "reason {:?}",
+            x.reason
+        );
+    }
+    assert!(strict.phases.iter().all(|c| c.phase != PodPhase::Ready));
+    assert!(strict.phases.iter().any(|c| c.phase == PodPhase::BackOff));
+    // Kills come ~1 s after each start; starts wait 0, 1, 2 s (scaled back-off):
+    // the gaps between kills grow.
+    let t: Vec<f64> = strict.restarts.iter().map(|x| x.t_s).collect();
+    let gaps: Vec<f64> = t.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps.windows(2).all(|g| g[1] > g[0] + 0.5),
+        "back-off does not grow: kills at {t:?}"
+    );
+    // The restart events name the pod and the count.
+    assert!(
+        r.events
+            .iter()
+            .any(|e| e.kind == "restart" && e.detail.starts_with("strict-0 restart #2"))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
