@@ -11,18 +11,22 @@
 use std::{
     io::Write as _,
     net::{Ipv4Addr, SocketAddrV4},
-    os::unix::process::CommandExt as _,
-    process::{Child, Command, Stdio},
+    path::Path,
     sync::{Arc, mpsc},
     time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, bail};
-use svclab::probe::{
-    Handler, ProbeGate, ProbeHandle, ProbeKind, ProbeOutcome, ProbeReport, ProbeTask, Prober,
+use svclab::{
+    pods::PodProcess,
+    podstats::StatsMap,
+    probe::{
+        Handler, ProbeGate, ProbeHandle, ProbeKind, ProbeOutcome, ProbeReport, ProbeTask, Prober,
+    },
 };
 use svclab_datapath::NetnsRef;
-use svclab_topology::{PodSpec, Topology, TopologySpec};
+use svclab_suite::model::ServerSpec;
+use svclab_topology::{PodSpec, Topology, TopologySpec, list_with_prefix};
 
 const PODS: u8 = 200;
 const PORT: u16 = 8080;
@@ -37,7 +41,7 @@ struct Bench {
     prefix: String,
     handles: Vec<ProbeHandle>,
     prober: Option<Prober>,
-    children: Vec<Child>,
+    pods: Vec<PodProcess>,
     topo: Option<Topology>,
 }
 
@@ -45,22 +49,12 @@ impl Bench {
     fn teardown(&mut self) -> anyhow::Result<()> {
         self.handles.clear();
         self.prober.take();
-        for mut c in self.children.drain(..) {
-            // Child::kill signals exactly this PID.
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        // Dropping a PodProcess kills it by PID and reaps it.
+        self.pods.clear();
         if let Some(t) = self.topo.take() {
             t.teardown().context("tearing the topology down")?;
         }
-        let left: Vec<String> = std::fs::read_dir("/run/netns")
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.starts_with(&self.prefix))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let left = list_with_prefix(&self.prefix);
         if !left.is_empty() {
             bail!("namespaces left behind: {left:?}");
         }
@@ -245,94 +239,52 @@ fn phase(
 }
 
 fn print(results: &[PhaseResult]) {
-    let col = |f: &dyn Fn(&PhaseResult) -> String| {
-        results
-            .iter()
-            .map(|r| format!("{:>18}", f(r)))
-            .collect::<String>()
+    let row = |label: &str, f: &dyn Fn(&PhaseResult) -> String| {
+        let cols: String = results.iter().map(|r| format!("{:>18}", f(r))).collect();
+        println!("{label:<34}{cols}");
     };
     println!();
     println!(
         "probe scheduling: {PODS} pods x 2 probes (TCP readiness + HTTP /healthz liveness) every {PERIOD:?}, one prober, {THREADS} threads"
     );
-    println!("{:<34}{}", "", col(&|r| r.name.to_owned()));
-    println!(
-        "{:<34}{}",
-        "probes measured",
-        col(&|r| r.probes.to_string())
-    );
-    println!(
-        "{:<34}{}",
-        "probes/s",
-        col(&|r| format!("{:.0}", r.probes as f64 / r.wall.as_secs_f64()))
-    );
-    println!(
-        "{:<34}{}",
-        format!("started within {GOAL_MS} ms of due"),
-        col(&|r| format!("{:.3} %", r.share() * 100.0))
-    );
-    println!(
-        "{:<34}{}",
-        "start delay p50",
-        col(&|r| ms(pct(&r.delay, 0.50)))
-    );
-    println!(
-        "{:<34}{}",
-        "start delay p99",
-        col(&|r| ms(pct(&r.delay, 0.99)))
-    );
-    println!(
-        "{:<34}{}",
-        "start delay max",
-        col(&|r| ms(r.delay.last().copied().unwrap_or(0)))
-    );
-    println!(
-        "{:<34}{}",
-        "TCP probe latency p50",
-        col(&|r| ms(pct(&r.tcp_latency, 0.50)))
-    );
-    println!(
-        "{:<34}{}",
-        "TCP probe latency p99",
-        col(&|r| ms(pct(&r.tcp_latency, 0.99)))
-    );
-    println!(
-        "{:<34}{}",
-        "HTTP probe latency p50",
-        col(&|r| ms(pct(&r.http_latency, 0.50)))
-    );
-    println!(
-        "{:<34}{}",
-        "HTTP probe latency p99",
-        col(&|r| ms(pct(&r.http_latency, 0.99)))
-    );
-    println!(
-        "{:<34}{}",
-        "failures / timeouts",
-        col(&|r| format!("{} / {}", r.failures, r.timeouts))
-    );
+    row("", &|r| r.name.to_owned());
+    row("probes measured", &|r| r.probes.to_string());
+    row("probes/s", &|r| {
+        format!("{:.0}", r.probes as f64 / r.wall.as_secs_f64())
+    });
+    row(&format!("started within {GOAL_MS} ms of due"), &|r| {
+        format!("{:.3} %", r.share() * 100.0)
+    });
+    row("start delay p50", &|r| ms(pct(&r.delay, 0.50)));
+    row("start delay p99", &|r| ms(pct(&r.delay, 0.99)));
+    row("start delay max", &|r| {
+        ms(r.delay.last().copied().unwrap_or(0))
+    });
+    row("TCP probe latency p50", &|r| ms(pct(&r.tcp_latency, 0.50)));
+    row("TCP probe latency p99", &|r| ms(pct(&r.tcp_latency, 0.99)));
+    row("HTTP probe latency p50", &|r| {
+        ms(pct(&r.http_latency, 0.50))
+    });
+    row("HTTP probe latency p99", &|r| {
+        ms(pct(&r.http_latency, 0.99))
+    });
+    row("failures / timeouts", &|r| {
+        format!("{} / {}", r.failures, r.timeouts)
+    });
     let share = |d: Duration, r: &PhaseResult| d.as_secs_f64() / r.wall.as_secs_f64() * 100.0;
     let per = |d: Duration, r: &PhaseResult| d.as_secs_f64() * 1e6 / (r.probes.max(1) as f64);
-    println!(
-        "{:<34}{}",
-        "prober CPU (% of one core)",
-        col(&|r| format!("{:.1} %", share(r.cpu.total(), r)))
-    );
-    println!(
-        "{:<34}{}",
-        "  of which user / sys",
-        col(&|r| format!("{:.1} / {:.1} %", share(r.cpu.user, r), share(r.cpu.sys, r)))
-    );
-    println!(
-        "{:<34}{}",
-        "prober CPU per probe",
-        col(&|r| format!("{:.0} us", per(r.cpu.total(), r)))
-    );
-    println!(
-        "{:<34}{}",
-        "  of which user / sys",
-        col(&|r| format!("{:.0} / {:.0} us", per(r.cpu.user, r), per(r.cpu.sys, r)))
-    );
+    row("prober CPU (% of one core)", &|r| {
+        format!("{:.1} %", share(r.cpu.total(), r))
+    });
+    row("  of which user / sys", &|r| {
+        format!("{:.1} / {:.1} %", share(r.cpu.user, r), share(r.cpu.sys, r))
+    });
+    row("prober CPU per probe", &|r| {
+        format!("{:.0} us", per(r.cpu.total(), r))
+    });
+    row("  of which user / sys", &|r| {
+        format!("{:.0} / {:.0} us", per(r.cpu.user, r), per(r.cpu.sys, r))
+    });
     for r in results {
         println!(
             "goal ({:.0} % within {GOAL_MS} ms), {}: {}",
@@ -359,34 +311,21 @@ fn run(b: &mut Bench, secs: u64) -> anyhow::Result<()> {
         .collect();
     let infos = topo.add_pods(pods).context("adding pods")?;
     let node = NetnsRef::open(topo.node_netns_path(0))?;
+    let server = ServerSpec {
+        port: PORT,
+        workers: 2,
+        ..ServerSpec::default()
+    };
+    // The main thread spawns and outlives the pods, so their PDEATHSIG
+    // fires only when the bench dies.
     for p in &infos {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_svclab"));
-        cmd.arg("pod-server")
-            .arg("--netns")
-            .arg(&p.netns_path)
-            .args([
-                "--name",
-                &p.name,
-                "--port",
-                &PORT.to_string(),
-                "--workers",
-                "2",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        // SAFETY: prctl is async-signal-safe. The main thread spawns and
-        // outlives the pods, so PDEATHSIG fires only when the bench dies.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        b.children
-            .push(cmd.spawn().context("spawning svclab pod-server")?);
+        b.pods.push(PodProcess::spawn(
+            Path::new(env!("CARGO_BIN_EXE_svclab")),
+            &p.netns_path,
+            &p.name,
+            &server,
+            &StatsMap::create()?,
+        )?);
     }
     for p in &infos {
         svclab::pods::wait_listening(
@@ -430,7 +369,7 @@ fn main() -> anyhow::Result<()> {
         prefix,
         handles: Vec::new(),
         prober: None,
-        children: Vec::new(),
+        pods: Vec::new(),
         topo: Some(topo),
     };
     let r = run(&mut b, secs);

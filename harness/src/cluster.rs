@@ -33,19 +33,14 @@ use crate::{
     sockdiag::SockDiag,
 };
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    Running,
-    Terminating,
-}
-
 pub struct Pod {
     pub name: String,
     pub deployment: String,
     pub node: u8,
     pub ip: Ipv4Addr,
     pub lxc: String,
-    pub phase: Phase,
+    /// Its kubelet: container, probes, telemetry; `kubelet.deleting` once
+    /// the pod is being deleted.
     pub kubelet: Kubelet,
     /// Index into `Cluster::backends` (the report's backend list).
     info: usize,
@@ -354,7 +349,6 @@ impl Cluster {
                 node,
                 ip,
                 lxc,
-                phase: Phase::Running,
                 kubelet,
                 info,
             },
@@ -411,7 +405,6 @@ impl Cluster {
                         false,
                     );
                 }
-                Change::Started => {}
             }
         }
         endpoints
@@ -532,7 +525,7 @@ impl Cluster {
                     svclab_kube::hpa::PodView {
                         name: p.name.clone(),
                         pending: k.phase() == svclab_report::record::PodPhase::Pending,
-                        deleting: p.phase == Phase::Terminating,
+                        deleting: p.kubelet.deleting,
                         failed: false,
                         ready: k.ready(),
                         start: k.phases.first().map_or(Duration::ZERO, |(t, _)| *t),
@@ -603,12 +596,14 @@ impl Cluster {
                 .values()
                 .filter(|p| p.deployment == s.selector)
                 .filter_map(|p| {
-                    let state = match p.phase {
-                        Phase::Running if p.kubelet.ready() => BackendState::Active,
+                    let state = if p.kubelet.deleting {
+                        BackendState::Terminating
+                    } else if p.kubelet.ready() {
+                        BackendState::Active
+                    } else {
                         // Not ready: not an endpoint (Cilium drops it from
                         // the service; flows pinned to it are reselected).
-                        Phase::Running => return None,
-                        Phase::Terminating => BackendState::Terminating,
+                        return None;
                     };
                     Some(Backend {
                         addr: SocketAddrV4::new(p.ip, s.target_port),
@@ -630,7 +625,7 @@ impl Cluster {
         let mut v: Vec<&Pod> = self
             .pods
             .values()
-            .filter(|p| p.deployment == deployment && p.phase == Phase::Running)
+            .filter(|p| p.deployment == deployment && !p.kubelet.deleting)
             .collect();
         v.sort_by_key(|p| p.info);
         v.into_iter().map(|p| p.name.clone()).collect()
@@ -643,7 +638,7 @@ impl Cluster {
         let mut v: Vec<&Pod> = self
             .pods
             .values()
-            .filter(|p| p.deployment == deployment && p.phase == Phase::Running)
+            .filter(|p| p.deployment == deployment && !p.kubelet.deleting)
             .collect();
         v.sort_by_key(|p| {
             (
@@ -656,7 +651,8 @@ impl Cluster {
     }
 
     /// Sets a deployment's replicas: new pods on scale-up (flagged as the
-    /// last scale-up's), newest pods deleted gracefully on scale-down.
+    /// last scale-up's); on scale-down pods are deleted gracefully in the
+    /// ReplicaSet controller's order ([`Cluster::scale_down_order`]).
     pub fn scale(
         &mut self,
         deployment: &str,
@@ -744,7 +740,6 @@ impl Cluster {
     fn delete(&mut self, name: &str, now_s: f64, killed: bool) -> anyhow::Result<()> {
         let now = self.now();
         if let Some(p) = self.pods.get_mut(name) {
-            p.phase = Phase::Terminating;
             p.kubelet.begin_delete(now);
             let i = p.info;
             self.backends[i].killed |= killed;

@@ -28,7 +28,7 @@ use crate::{
 };
 
 /// The container's state as kubelet sees it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Container {
     /// Created, not started yet.
     Waiting,
@@ -38,7 +38,6 @@ pub enum Container {
     /// Being killed: SIGTERM sent, SIGKILL at `deadline`.
     Killing {
         deadline: Duration,
-        reason: String,
     },
     /// Exited; starts again at `until` (CrashLoopBackOff while waiting).
     BackOff {
@@ -57,8 +56,6 @@ pub enum Change {
         count: u32,
         reason: String,
     },
-    /// A new container started (after a restart).
-    Started,
 }
 
 /// Everything needed to (re)start the pod's container.
@@ -237,10 +234,6 @@ impl Kubelet {
         self.process.as_ref().map(|p| p.pid)
     }
 
-    pub fn has_readiness_gate(&self) -> bool {
-        self.probes.gate_open(ProbeKind::Readiness) || self.probes.gate_open(ProbeKind::Startup)
-    }
-
     fn start_container(&mut self, now: Duration) -> anyhow::Result<Vec<Change>> {
         let stats = StatsMap::create()?;
         let process = PodProcess::spawn(
@@ -257,7 +250,7 @@ impl Kubelet {
         self.readiness_seen = false;
         let d = self.probes.container_started(now);
         self.sync_gate(now);
-        let mut changes = vec![Change::Started];
+        let mut changes = Vec::new();
         if let Some(r) = d.ready_changed {
             self.ready_transition = now;
             changes.push(Change::Ready(r));
@@ -346,11 +339,10 @@ impl Kubelet {
         self.restart_log.push((now, self.restarts, reason.clone()));
         changes.push(Change::Restart {
             count: self.restarts,
-            reason: reason.clone(),
+            reason,
         });
         self.container = Container::Killing {
             deadline: now + self.spec.grace,
-            reason,
         };
         changes
     }
@@ -361,7 +353,7 @@ impl Kubelet {
         if self.deleting {
             return Ok(changes);
         }
-        match self.container.clone() {
+        match self.container {
             Container::Running { .. } => {
                 if let Some(how) = self.process.as_mut().and_then(PodProcess::try_exit) {
                     // The container died on its own: kubelet restarts it.
@@ -370,7 +362,7 @@ impl Kubelet {
                     self.exited(now);
                 }
             }
-            Container::Killing { deadline, .. } => {
+            Container::Killing { deadline } => {
                 let gone = match self.process.as_mut() {
                     Some(p) => {
                         if p.try_exit().is_some() {
@@ -412,7 +404,8 @@ impl Kubelet {
         };
     }
 
-    /// Marks the pod deleting and sends SIGTERM (the cluster removes it).
+    /// Marks the pod deleting: no more probes or restarts (the cluster
+    /// ends the process and removes the pod).
     pub fn begin_delete(&mut self, now: Duration) {
         self.deleting = true;
         self.gate.close();
@@ -585,13 +578,12 @@ impl Kubelet {
         }
         match kind {
             model::HpaMetricKind::BusyWorkers => {
-                let v: Vec<f64> = self
+                let (sum, n) = self
                     .hpa_busy
                     .iter()
                     .filter(|(t, _)| *t >= from)
-                    .map(|(_, v)| *v)
-                    .collect();
-                (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+                    .fold((0.0, 0u32), |(s, n), (_, v)| (s + v, n + 1));
+                (n > 0).then(|| sum / f64::from(n))
             }
             model::HpaMetricKind::RequestRate => {
                 let first = self.hpa_requests.iter().find(|(t, _)| *t >= from)?;

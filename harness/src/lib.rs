@@ -240,13 +240,8 @@ fn run_cmd(paths: &[std::path::PathBuf], flags: RunFlags) -> anyhow::Result<Exit
                 if let Some(seed) = seed {
                     l.suite.seed = seed;
                 }
-                let kube = l.suite.kubelet.time_scale * time_scale;
-                if kube < 0.005 {
-                    eprintln!(
-                        "{}: kubelet.time_scale {} × --time-scale {time_scale} = {kube:.4}: below 0.005, probe periods and back-offs that short mean nothing; use a larger --time-scale",
-                        l.path.display(),
-                        l.suite.kubelet.time_scale
-                    );
+                if let Err(e) = runner::kube_scale(&l.suite, time_scale) {
+                    eprintln!("{}: {e}", l.path.display());
                     return Ok(ExitCode::from(2));
                 }
                 loaded.push(l)

@@ -139,11 +139,8 @@ impl PodProcess {
 
     /// SIGTERM, wait up to `grace`, then SIGKILL.
     pub fn terminate(&mut self, grace: Duration) {
+        self.signal_term();
         if let Some(mut c) = self.child.take() {
-            if let Ok(pid) = i32::try_from(c.id()) {
-                // SAFETY: signalling our own child by PID.
-                unsafe { libc::kill(pid, libc::SIGTERM) };
-            }
             let deadline = Instant::now() + grace;
             while Instant::now() < deadline {
                 if matches!(c.try_wait(), Ok(Some(_))) {

@@ -139,7 +139,7 @@ pub fn serve(args: ServerArgs) -> anyhow::Result<()> {
                     health_only: true,
                     ..work
                 };
-                s.spawn(move || worker(h, w, false));
+                s.spawn(move || worker(h, w));
             }
         }
         if args.startup_time_us > 0 {
@@ -149,14 +149,16 @@ pub fn serve(args: ServerArgs) -> anyhow::Result<()> {
         let listener: &'static TcpListener = Box::leak(Box::new(listen(args.port, args.backlog)?));
         stats.listening.store(1, Ordering::Relaxed);
         for _ in 0..args.workers.max(1) {
-            s.spawn(move || worker(listener, work, true));
+            s.spawn(move || worker(listener, work));
         }
         Ok(())
     })
 }
 
-/// Accepts only when free: the backlog holds the rest.
-fn worker(listener: &TcpListener, work: Work, count_busy: bool) {
+/// Accepts only when free: the backlog holds the rest. Serving-port
+/// workers count themselves busy while they hold a connection.
+fn worker(listener: &TcpListener, work: Work) {
+    let count_busy = !work.health_only;
     while let Ok((stream, _)) = listener.accept() {
         if count_busy {
             work.stats.busy.fetch_add(1, Ordering::Relaxed);

@@ -24,8 +24,8 @@ use std::{
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
     sync::{
-        Arc, Mutex,
-        atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering},
+        Arc,
+        atomic::{AtomicU8, AtomicU64, Ordering},
         mpsc,
     },
     time::{Duration, Instant},
@@ -37,11 +37,11 @@ pub use svclab_kube::prober::{ProbeKind, ProbeOutcome};
 use tokio::{net::TcpSocket, runtime::Runtime, task::AbortHandle, time::MissedTickBehavior};
 
 /// kubelet's `User-Agent` (`kube-probe/<major>.<minor>`).
-pub const USER_AGENT: &str = "kube-probe/1.33";
+const USER_AGENT: &str = "kube-probe/1.33";
 /// kubelet reads at most this much of a probe response's body.
-pub const MAX_BODY: usize = 10 * 1024;
+const MAX_BODY: usize = 10 * 1024;
 /// Redirects kubelet follows (to the same host) before failing.
-pub const MAX_REDIRECTS: usize = 10;
+const MAX_REDIRECTS: usize = 10;
 /// kubelet's probe dialer sets SO_LINGER on with this timeout.
 const LINGER: Duration = Duration::from_secs(1);
 /// Threads of the blocking pool (exec probes each hold one while they run).
@@ -82,12 +82,12 @@ pub struct ProbeResult {
 /// kubelet loop (which opens and closes it as the container changes).
 #[derive(Debug, Default)]
 pub struct ProbeGate {
-    /// Bit `1 << kind as u8` set = that kind may run.
-    pub kinds: AtomicU8,
+    /// [`kind_bit`] set = that kind may run.
+    kinds: AtomicU8,
     /// The container generation the open kinds belong to.
-    pub generation: AtomicU64,
+    generation: AtomicU64,
     /// When that container started, ns since the prober's t0.
-    pub container_start_ns: AtomicU64,
+    container_start_ns: AtomicU64,
 }
 
 /// The gate bit of `kind`: Startup 1, Readiness 2, Liveness 4.
@@ -172,58 +172,47 @@ impl Prober {
             .run(current_netns_inode)
             .with_context(|| format!("entering node netns {name}"))?
             .with_context(|| format!("reading the inode of node netns {name}"))?;
-        let ns = Arc::new(node.try_clone()?);
-        let entered = Arc::new(AtomicUsize::new(0));
-        let failures: Arc<Mutex<Vec<String>>> = Arc::default();
-        let rt = {
-            let (ns, entered, failures, ns_name) = (
-                Arc::clone(&ns),
-                Arc::clone(&entered),
-                Arc::clone(&failures),
-                name.clone(),
-            );
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(threads)
-                .max_blocking_threads(BLOCKING_THREADS)
-                .thread_name("svclab-prober")
-                .enable_io()
-                .enable_time()
-                .on_thread_start(move || match enter_and_check(&ns, expected) {
-                    Ok(()) => {
-                        entered.fetch_add(1, Ordering::Release);
-                    }
-                    Err(e) => {
-                        let msg =
-                            format!("prober thread could not enter node netns {ns_name}: {e}");
-                        if let Ok(mut f) = failures.lock() {
-                            f.push(msg.clone());
-                        }
-                        isolate_or_abort(&msg);
-                    }
-                })
-                .build()
-                .with_context(|| format!("building the prober runtime for {name}"))?
-        };
+        let ns = node.try_clone()?;
+        // Every thread that starts (workers now, blocking threads later)
+        // reports whether it entered the netns; only the workers' reports
+        // are read, later sends fail unseen.
+        let (started_tx, started) = mpsc::channel::<Result<(), String>>();
+        let ns_name = name.clone();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .max_blocking_threads(BLOCKING_THREADS)
+            .thread_name("svclab-prober")
+            .enable_io()
+            .enable_time()
+            .on_thread_start(move || {
+                let r = enter_and_check(&ns, expected).map_err(|e| {
+                    format!("prober thread could not enter node netns {ns_name}: {e}")
+                });
+                if let Err(msg) = &r {
+                    isolate_or_abort(msg);
+                }
+                let _ = started_tx.send(r);
+            })
+            .build()
+            .with_context(|| format!("building the prober runtime for {name}"))?;
         // Worker threads start while the runtime is built; wait until each
         // has entered the netns (or one failed) before any probe can run.
         let deadline = Instant::now() + STARTUP_WAIT;
-        loop {
-            let failed = failures.lock().map(|f| f.first().cloned()).unwrap_or(None);
-            if let Some(msg) = failed {
-                rt.shutdown_background();
-                bail!("{msg}");
+        for entered in 0..threads {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match started.recv_timeout(left) {
+                Ok(Ok(())) => {}
+                Ok(Err(msg)) => {
+                    rt.shutdown_background();
+                    bail!("{msg}");
+                }
+                Err(_) => {
+                    rt.shutdown_background();
+                    bail!(
+                        "prober runtime for {name}: only {entered} of {threads} threads entered the node netns after {STARTUP_WAIT:?}"
+                    );
+                }
             }
-            if entered.load(Ordering::Acquire) >= threads {
-                break;
-            }
-            if Instant::now() >= deadline {
-                rt.shutdown_background();
-                bail!(
-                    "prober runtime for {name}: only {} of {threads} threads entered the node netns after {STARTUP_WAIT:?}",
-                    entered.load(Ordering::Acquire)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(1));
         }
         let http = reqwest::Client::builder()
             // kubelet: DisableKeepAlives; a probe's connection is never reused.
@@ -280,16 +269,6 @@ impl Prober {
     /// prober's threads).
     pub fn http(&self) -> &reqwest::Client {
         &self.http
-    }
-
-    /// The instant report times count from.
-    pub fn t0(&self) -> Instant {
-        self.t0
-    }
-
-    /// Name of the node netns.
-    pub fn netns(&self) -> &str {
-        &self.netns
     }
 }
 
@@ -444,24 +423,24 @@ async fn tcp_probe(addr: SocketAddrV4, timeout: Duration) -> (ProbeOutcome, Stri
 /// them (names compare case-insensitively). An `Accept` whose first value
 /// is empty removes the header, as kubelet does; reqwest then adds its own
 /// `Accept: */*`, which means the same to a server.
-pub fn probe_headers(extra: &[(String, String)]) -> Vec<(String, String)> {
+fn probe_headers(extra: &[(String, String)]) -> Vec<(&str, &str)> {
     let named = |n: &str| extra.iter().any(|(k, _)| k.eq_ignore_ascii_case(n));
     let first_accept_empty = extra
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("accept"))
         .is_some_and(|(_, v)| v.is_empty());
-    let mut out: Vec<(String, String)> = extra
+    let mut out: Vec<(&str, &str)> = extra
         .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
         .filter(|(k, _)| !(first_accept_empty && k.eq_ignore_ascii_case("accept")))
         // Go sends no User-Agent when it is set to "".
         .filter(|(k, v)| !(k.eq_ignore_ascii_case("user-agent") && v.is_empty()))
-        .cloned()
         .collect();
     if !named("user-agent") {
-        out.push(("User-Agent".to_owned(), USER_AGENT.to_owned()));
+        out.push(("User-Agent", USER_AGENT));
     }
     if !named("accept") {
-        out.push(("Accept".to_owned(), "*/*".to_owned()));
+        out.push(("Accept", "*/*"));
     }
     // Go's transport adds `Connection: close` with DisableKeepAlives unless
     // the request already asks for it.
@@ -470,7 +449,7 @@ pub fn probe_headers(extra: &[(String, String)]) -> Vec<(String, String)> {
             && v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
     });
     if !asks_close {
-        out.push(("Connection".to_owned(), "close".to_owned()));
+        out.push(("Connection", "close"));
     }
     out
 }
@@ -524,7 +503,7 @@ async fn http_probe(
 ) -> (ProbeOutcome, String) {
     let url = probe_url(addr, path);
     let attempt = async {
-        let mut req = http.get(&url).timeout(timeout);
+        let mut req = http.get(&url);
         for (k, v) in probe_headers(headers) {
             req = req.header(k, v);
         }
@@ -539,14 +518,9 @@ async fn http_probe(
         }
         Ok::<_, reqwest::Error>(status)
     };
-    // reqwest's timeout covers the request; the outer one is a backstop so
-    // an attempt never outlives its timeout.
+    // One timer covers the whole attempt: connect, redirects, body.
     match tokio::time::timeout(timeout, attempt).await {
         Err(_) => (
-            ProbeOutcome::Timeout,
-            format!("Get {url}: {}", timeout_detail(timeout)),
-        ),
-        Ok(Err(e)) if e.is_timeout() => (
             ProbeOutcome::Timeout,
             format!("Get {url}: {}", timeout_detail(timeout)),
         ),
@@ -736,6 +710,14 @@ mod tests {
         (k.to_owned(), v.to_owned())
     }
 
+    /// `probe_headers` as owned pairs, to compare with `h(..)`.
+    fn headers(extra: &[(String, String)]) -> Vec<(String, String)> {
+        probe_headers(extra)
+            .into_iter()
+            .map(|(k, v)| h(k, v))
+            .collect()
+    }
+
     #[test]
     fn gate_bits() {
         assert_eq!(kind_bit(ProbeKind::Startup), 1);
@@ -770,7 +752,7 @@ mod tests {
     #[test]
     fn default_headers() {
         assert_eq!(
-            probe_headers(&[]),
+            headers(&[]),
             vec![
                 h("User-Agent", USER_AGENT),
                 h("Accept", "*/*"),
@@ -781,7 +763,7 @@ mod tests {
 
     #[test]
     fn handler_headers_override_defaults_case_insensitively() {
-        let got = probe_headers(&[h("user-agent", "mine/1"), h("ACCEPT", "application/json")]);
+        let got = headers(&[h("user-agent", "mine/1"), h("ACCEPT", "application/json")]);
         assert_eq!(
             got,
             vec![
@@ -791,7 +773,7 @@ mod tests {
             ]
         );
         // Extra headers are kept, in order, repeats too.
-        let got = probe_headers(&[h("X-A", "1"), h("X-A", "2"), h("Host", "example")]);
+        let got = headers(&[h("X-A", "1"), h("X-A", "2"), h("Host", "example")]);
         assert_eq!(
             got,
             vec![
@@ -808,13 +790,13 @@ mod tests {
     #[test]
     fn empty_overrides_remove_the_header() {
         // kubelet deletes an Accept that was set to ""; Go sends no empty User-Agent.
-        let got = probe_headers(&[h("Accept", ""), h("User-Agent", "")]);
+        let got = headers(&[h("Accept", ""), h("User-Agent", "")]);
         assert_eq!(got, vec![h("Connection", "close")]);
     }
 
     #[test]
     fn connection_close_not_doubled() {
-        let got = probe_headers(&[h("connection", "Close")]);
+        let got = headers(&[h("connection", "Close")]);
         assert_eq!(
             got,
             vec![

@@ -27,6 +27,7 @@ use crate::{
     client::{self, ClientHandle, ClientPlan, Outcome},
     cluster::Cluster,
     metrics::Aggregator,
+    probe::Handler,
 };
 
 #[derive(Clone, Debug)]
@@ -91,6 +92,21 @@ fn rfc3339_now() -> String {
         rem % 3600 / 60,
         rem % 60
     )
+}
+
+/// The kubelet/HPA time scale of a run: the suite's `kubelet.time_scale`
+/// times the command line's `--time-scale`. Below 0.005 probe periods and
+/// back-offs mean nothing: that is an error (bad input for `svclab run`).
+pub fn kube_scale(suite: &svclab_suite::model::Suite, time_scale: f64) -> Result<f64, String> {
+    let k = suite.kubelet.time_scale * time_scale;
+    if k >= 0.005 {
+        Ok(k)
+    } else {
+        Err(format!(
+            "kubelet.time_scale {} × --time-scale {time_scale} = {k:.4}: below 0.005, probe periods and back-offs that short mean nothing; use a larger --time-scale",
+            suite.kubelet.time_scale
+        ))
+    }
 }
 
 /// The suite with its schedule multiplied by `f`.
@@ -182,15 +198,7 @@ fn run_suite_in(
     let mut datapath_totals = rec::DatapathTotals::default();
     let mut interrupted = false;
 
-    // kubelet/HPA clocks: the suite's scale, times the command line's.
-    let kube_scale = suite.kubelet.time_scale * opts.time_scale;
-    anyhow::ensure!(
-        kube_scale >= 0.005,
-        "kubelet time scale {} (suite) × --time-scale {} = {kube_scale:.4} is below 0.005: \
-         probe periods and back-offs that short mean nothing; use a larger --time-scale",
-        suite.kubelet.time_scale,
-        opts.time_scale
-    );
+    let kube_scale = kube_scale(suite, opts.time_scale).map_err(anyhow::Error::msg)?;
     let mut kubelet_info = rec::KubeletInfo::default();
     let mut pod_records = Vec::new();
     let result = (|| -> anyhow::Result<()> {
@@ -641,18 +649,16 @@ fn kubelet_info_of(
             ("liveness", &dep.probes.liveness),
         ] {
             let Some(p) = p else { continue };
-            let handler = if let Some(t) = &p.tcp {
-                format!("tcp :{}", t.port.unwrap_or(dep.server.port))
-            } else if let Some(h) = &p.http {
-                format!("http GET :{}{}", h.port.unwrap_or(dep.server.port), h.path)
-            } else {
-                format!(
-                    "exec {}",
-                    p.exec
-                        .as_ref()
-                        .map(|e| e.command.join(" "))
-                        .unwrap_or_default()
-                )
+            // Described from the handler kubelet runs (one place for the port default).
+            let handler = match crate::kubelet::handler(
+                p,
+                &dep.server,
+                std::net::Ipv4Addr::UNSPECIFIED,
+                Path::new(""),
+            ) {
+                Handler::Tcp { addr } => format!("tcp :{}", addr.port()),
+                Handler::Http { addr, path, .. } => format!("http GET :{}{path}", addr.port()),
+                Handler::Exec { command, .. } => format!("exec {}", command.join(" ")),
             };
             probes.push(format!(
                 "{} {kind}: {handler}, initialDelay {}, period {}, timeout {}, successThreshold {}, failureThreshold {}",

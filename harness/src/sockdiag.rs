@@ -6,7 +6,7 @@
 //! `inet_diag` reports `sk_ack_backlog` (connections completed by the
 //! kernel, waiting for accept()) as `idiag_rqueue` and `sk_max_ack_backlog`
 //! (the listen backlog) as `idiag_wqueue`.
-use std::{net::IpAddr, os::fd::AsRawFd as _, time::Duration};
+use std::{net::IpAddr, time::Duration};
 
 use anyhow::{Context as _, bail};
 use netlink_packet_core::{
@@ -64,7 +64,8 @@ impl SockDiag {
             })
             .with_context(|| format!("entering netns {name} for sock_diag"))?
             .with_context(|| format!("opening a NETLINK_SOCK_DIAG socket in netns {name}"))?;
-        set_recv_timeout(&sock, RECV_TIMEOUT)
+        socket2::SockRef::from(&sock)
+            .set_read_timeout(Some(RECV_TIMEOUT))
             .with_context(|| format!("SO_RCVTIMEO on the sock_diag socket of netns {name}"))?;
         Ok(Self {
             sock,
@@ -170,25 +171,4 @@ impl SockDiag {
             }
         }
     }
-}
-
-fn set_recv_timeout(sock: &Socket, t: Duration) -> std::io::Result<()> {
-    let tv = libc::timeval {
-        tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
-        tv_usec: libc::suseconds_t::from(t.subsec_micros()),
-    };
-    // SAFETY: a valid socket fd and a properly sized timeval.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&raw const tv).cast(),
-            libc::socklen_t::try_from(std::mem::size_of::<libc::timeval>()).unwrap_or(16),
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }

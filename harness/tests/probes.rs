@@ -6,52 +6,56 @@
 //! the period and the initial delay. Needs root (netns); skipped otherwise.
 use std::{
     net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream},
-    os::unix::{fs::MetadataExt as _, process::CommandExt as _},
+    os::unix::fs::MetadataExt as _,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex, mpsc},
+    sync::{Arc, Mutex, MutexGuard, mpsc},
     time::{Duration, Instant},
 };
 
 use socket2::{Domain, Socket, Type};
 use svclab::{
+    pods::PodProcess,
+    podstats::StatsMap,
     probe::{Handler, ProbeGate, ProbeKind, ProbeOutcome, ProbeReport, ProbeTask, Prober},
     sockdiag::{ListenerQueue, SockDiag},
 };
 use svclab_datapath::NetnsRef;
-use svclab_topology::{PodSpec, Topology, TopologySpec};
+use svclab_suite::model::ServerSpec;
+use svclab_topology::{PodSpec, Topology, TopologySpec, list_with_prefix};
 
 /// One test at a time: the timing assertions want a quiet machine.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn root(test: &str) -> bool {
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    let _ = std::io::Write::write_all(
-        &mut std::io::stderr(),
-        format!(
-            "SKIPPED probes::{test}: needs root (network namespaces); run `just test` as root\n"
-        )
-        .as_bytes(),
-    );
-    false
-}
-
 /// Owns everything a test creates; tears it all down in reverse order, on
-/// success ([`Env::finish`]) and on panic (Drop).
+/// success ([`Env::finish`]) and on panic (Drop), and holds the test's turn
+/// until then.
 struct Env {
     prefix: String,
-    children: Vec<Child>,
+    pods: Vec<PodProcess>,
     prober: Option<Prober>,
     topo: Option<Topology>,
     t0: Instant,
+    _one: MutexGuard<'static, ()>,
 }
 
 impl Env {
-    /// One node, the given pods (name, last octet of 198.18.0.x).
-    fn new(tag: &str, pods: &[(&str, u8)]) -> Self {
+    /// One node, the given pods (name, last octet of 198.18.0.x); None,
+    /// with the reason printed, without root.
+    fn new(tag: &str, pods: &[(&str, u8)]) -> Option<Self> {
+        // SAFETY: no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            // libtest names each test's thread after the test.
+            let test = std::thread::current().name().unwrap_or(tag).to_owned();
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                format!(
+                    "SKIPPED probes::{test}: needs root (network namespaces); run `just test` as root\n"
+                )
+                .as_bytes(),
+            );
+            return None;
+        }
+        let one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let prefix = format!("svl-tprobe{}{tag}-", std::process::id());
         let topo = Topology::build(TopologySpec {
             prefix: prefix.clone(),
@@ -60,10 +64,11 @@ impl Env {
         .expect("building the topology");
         let mut env = Self {
             prefix,
-            children: Vec::new(),
+            pods: Vec::new(),
             prober: None,
             topo: Some(topo),
             t0: Instant::now(),
+            _one: one,
         };
         for &(name, octet) in pods {
             env.topo()
@@ -74,7 +79,7 @@ impl Env {
                 })
                 .expect("adding a pod");
         }
-        env
+        Some(env)
     }
 
     fn topo(&mut self) -> &mut Topology {
@@ -112,35 +117,22 @@ impl Env {
     }
 
     /// `svclab pod-server` in the pod's netns, killed by PID on teardown.
-    fn pod_server(&mut self, pod: &str, args: &[&str]) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_svclab"));
-        cmd.arg("pod-server")
-            .arg("--netns")
-            .arg(self.pod_path(pod))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        // SAFETY: prctl is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        self.children
-            .push(cmd.spawn().expect("spawning svclab pod-server"));
+    fn pod_server(&mut self, pod: &str, server: &ServerSpec) {
+        let p = PodProcess::spawn(
+            Path::new(env!("CARGO_BIN_EXE_svclab")),
+            &self.pod_path(pod),
+            pod,
+            server,
+            &StatsMap::create().expect("pod stats page"),
+        )
+        .expect("spawning svclab pod-server");
+        self.pods.push(p);
     }
 
     fn teardown(&mut self) -> Vec<String> {
         let mut errors = Vec::new();
-        for mut c in self.children.drain(..) {
-            // By PID (Child::kill signals exactly this child), then reap.
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        // Dropping a PodProcess kills it by PID and reaps it.
+        self.pods.clear();
         self.prober.take();
         if let Some(t) = self.topo.take()
             && let Err(e) = t.teardown()
@@ -154,14 +146,7 @@ impl Env {
     fn finish(mut self) {
         let errors = self.teardown();
         assert!(errors.is_empty(), "teardown: {errors:?}");
-        let left: Vec<String> = std::fs::read_dir("/run/netns")
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.starts_with(&self.prefix))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let left = list_with_prefix(&self.prefix);
         assert!(left.is_empty(), "namespaces left behind: {left:?}");
     }
 }
@@ -214,11 +199,9 @@ fn sh(script: &str) -> Vec<String> {
 
 #[test]
 fn tcp_probe_passes_until_the_accept_queue_is_full() {
-    if !root("tcp_probe_passes_until_the_accept_queue_is_full") {
+    let Some(mut env) = Env::new("tcp", &[("a", 10)]) else {
         return;
-    }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut env = Env::new("tcp", &[("a", 10)]);
+    };
     let pod_ns = env.pod_ns("a");
     let node_ns = env.node_ns();
     const PORT: u16 = 9000;
@@ -299,11 +282,9 @@ fn tcp_probe_passes_until_the_accept_queue_is_full() {
 
 #[test]
 fn probes_dial_from_the_node_netns() {
-    if !root("probes_dial_from_the_node_netns") {
+    let Some(mut env) = Env::new("node", &[]) else {
         return;
-    }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut env = Env::new("node", &[]);
+    };
     let node_ns = env.node_ns();
     // A loopback listener that exists only in the node netns: a probe made
     // from any other netns would not reach it.
@@ -344,7 +325,8 @@ fn probes_dial_from_the_node_netns() {
 }
 
 /// A scripted HTTP server on `listener` until `stop`: answers by path and
-/// records each request head.
+/// records each request head. `/big` announces 1 MiB, sends 64 KiB and
+/// holds the connection: only a client that stops reading early finishes.
 fn scripted_server(
     listener: TcpListener,
     stop: Arc<std::sync::atomic::AtomicBool>,
@@ -353,6 +335,7 @@ fn scripted_server(
     use std::io::{Read as _, Write as _};
     listener.set_nonblocking(true).expect("nonblocking");
     std::thread::spawn(move || {
+        let mut held = Vec::new();
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             let Ok((mut s, _)) = listener.accept() else {
                 std::thread::sleep(Duration::from_millis(1));
@@ -386,23 +369,24 @@ fn scripted_server(
                 "/other" => b"HTTP/1.1 302 Found\r\nLocation: http://198.19.254.254:81/x\r\nContent-Length: 0\r\n\r\n".to_vec(),
                 "/big" => {
                     let mut r = b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n".to_vec();
-                    r.extend(std::iter::repeat_n(b'x', 1 << 20));
+                    r.extend(std::iter::repeat_n(b'x', 64 << 10));
                     r
                 }
                 _ => b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n".to_vec(),
             };
             let _ = s.write_all(&resp);
+            if path == "/big" {
+                held.push(s);
+            }
         }
     })
 }
 
 #[test]
 fn http_status_redirects_and_headers_follow_kubelet() {
-    if !root("http_status_redirects_and_headers_follow_kubelet") {
+    let Some(mut env) = Env::new("hstat", &[]) else {
         return;
-    }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut env = Env::new("hstat", &[]);
+    };
     let node_ns = env.node_ns();
     const PORT: u16 = 9200;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -456,7 +440,7 @@ fn http_status_redirects_and_headers_follow_kubelet() {
     assert_eq!(r.outcome, ProbeOutcome::Failure, "{r:?}");
     assert!(r.detail.contains("10 redirects"), "{}", r.detail);
     assert_eq!(heads.lock().expect("heads").len(), 10);
-    // A large body is cut at 10 KiB, not read to the end.
+    // A large body is cut at 10 KiB, not read to the end (which never comes).
     assert_eq!(outcome("/big").outcome, ProbeOutcome::Success);
     // kubelet's headers, and a handler's override.
     heads.lock().expect("heads").clear();
@@ -498,27 +482,20 @@ fn http_status_redirects_and_headers_follow_kubelet() {
 
 #[test]
 fn http_probe_times_out_on_a_busy_worker_while_tcp_passes() {
-    if !root("http_probe_times_out_on_a_busy_worker_while_tcp_passes") {
+    let Some(mut env) = Env::new("http", &[("web", 20)]) else {
         return;
-    }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut env = Env::new("http", &[("web", 20)]);
+    };
     const PORT: u16 = 8080;
     let addr = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 20), PORT);
     env.pod_server(
         "web",
-        &[
-            "--name",
-            "p",
-            "--port",
-            "8080",
-            "--workers",
-            "1",
-            "--backlog",
-            "16",
-            "--service-time-us",
-            "3000000",
-        ],
+        &ServerSpec {
+            port: PORT,
+            workers: 1,
+            backlog: 16,
+            service_time: svclab_suite::model::Dur(Duration::from_secs(3)),
+            ..ServerSpec::default()
+        },
     );
     let pod_ns = env.pod_ns("web");
     let mut diag = SockDiag::open_in(&pod_ns).expect("sock_diag socket in the pod netns");
@@ -588,11 +565,9 @@ fn http_probe_times_out_on_a_busy_worker_while_tcp_passes() {
 
 #[test]
 fn exec_probe_runs_in_the_pod_netns() {
-    if !root("exec_probe_runs_in_the_pod_netns") {
+    let Some(mut env) = Env::new("exec", &[("x", 30)]) else {
         return;
-    }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut env = Env::new("exec", &[("x", 30)]);
+    };
     env.start_prober();
     let netns = env.pod_path("x");
     let exec = |command: Vec<String>| Handler::Exec {
@@ -659,11 +634,9 @@ fn collect(rx: &mpsc::Receiver<ProbeReport>, d: Duration) -> Vec<ProbeReport> {
 
 #[test]
 fn periodic_probes_follow_gate_period_and_initial_delay() {
-    if !root("periodic_probes_follow_gate_period_and_initial_delay") {
+    let Some(mut env) = Env::new("sched", &[("s", 40)]) else {
         return;
-    }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut env = Env::new("sched", &[("s", 40)]);
+    };
     let pod_ns = env.pod_ns("s");
     let listener = idle_listener(&pod_ns, 7000, 1024);
     let rx = env.start_prober();

@@ -283,12 +283,13 @@ struct TimedRecommendation {
     replicas: u32,
 }
 
-/// horizontal.go's `timestampedScaleEvent`.
+/// horizontal.go's `timestampedScaleEvent`. Its `outdated` flag is not
+/// kept: the clock only moves forward, so an event once before the policy
+/// period stays there, and `before_window` at store time says the same.
 #[derive(Clone, Copy, Debug)]
 struct ScaleEvent {
     at: Duration,
     change: u32,
-    outdated: bool,
 }
 
 /// `t.After(now - window)` without underflow.
@@ -371,16 +372,13 @@ impl Hpa {
         held: Option<&'static str>,
     ) -> (u32, Option<&'static str>) {
         let (stabilized, stabilized_by) = self.stabilize(now, current, prenormalized);
-        let mut limited_by = if stabilized == prenormalized {
+        let (desired, rate_limit) = self.limit_rate(now, current, stabilized);
+        let limited_by = if stabilized == prenormalized {
             held
         } else {
             Some(stabilized_by)
         };
-        let (desired, rate_limit) = self.limit_rate(now, current, stabilized);
-        if rate_limit.is_some() {
-            limited_by = rate_limit;
-        }
-        (desired, limited_by)
+        (desired, rate_limit.or(limited_by))
     }
 
     /// stabilizeRecommendationWithBehaviors: the lowest recommendation of
@@ -490,17 +488,11 @@ impl Hpa {
         } else {
             (&mut self.scale_down_events, previous - new)
         };
-        for event in events.iter_mut() {
-            if before_window(event.at, now, period) {
-                event.outdated = true;
-            }
-        }
-        let event = ScaleEvent {
-            at: now,
-            change,
-            outdated: false,
-        };
-        match events.iter().rposition(|e| e.outdated) {
+        let event = ScaleEvent { at: now, change };
+        match events
+            .iter()
+            .rposition(|e| before_window(e.at, now, period))
+        {
             Some(i) => events[i] = event,
             None => events.push(event),
         }

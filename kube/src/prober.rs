@@ -3,9 +3,10 @@
 //! startup gate, initial delays and the on-hold state after a kill.
 //!
 //! What the harness drives: `container_started` / `container_stopped` when
-//! the container changes state, `should_probe` on each probe tick, and
-//! `observe` with each probe's outcome; it acts on the returned
-//! [`ProbeDecision`] (flip the endpoint's readiness, kill the container).
+//! the container changes state, `gate_open` (or `should_probe`, which adds
+//! the initial delay) on each probe tick, and `observe` with each probe's
+//! outcome; it acts on the returned [`ProbeDecision`] (flip the endpoint's
+//! readiness, kill the container).
 //!
 //! Two deliberate simplifications against worker.go: a new container
 //! resets every worker's run (kubelet keeps `lastResult`/`resultRun` across
@@ -108,17 +109,17 @@ impl Worker {
 
     /// worker.doProbe: extends or restarts the run, and returns the result
     /// when it is published (the run reached its threshold).
-    fn record(&mut self, success: bool, success_threshold: u32) -> Option<bool> {
+    fn record(&mut self, kind: ProbeKind, success: bool) -> Option<bool> {
         if self.last == Some(success) {
             self.run = self.run.saturating_add(1);
         } else {
             self.last = Some(success);
             self.run = 1;
         }
-        let threshold = if success {
-            success_threshold
-        } else {
-            self.spec.failure_threshold
+        let threshold = match (success, kind) {
+            (false, _) => self.spec.failure_threshold,
+            (true, ProbeKind::Readiness) => self.spec.success_threshold,
+            (true, ProbeKind::Startup | ProbeKind::Liveness) => 1,
         };
         (self.run >= threshold.max(1)).then_some(success)
     }
@@ -237,17 +238,10 @@ impl ContainerProbes {
         if !self.gate_open(kind) {
             return decision;
         }
-        let success_threshold = match kind {
-            ProbeKind::Startup | ProbeKind::Liveness => 1,
-            ProbeKind::Readiness => self
-                .readiness
-                .as_ref()
-                .map_or(1, |w| w.spec.success_threshold),
-        };
         let Some(worker) = self.worker_mut(kind) else {
             return decision;
         };
-        let Some(published) = worker.record(outcome.is_success(), success_threshold) else {
+        let Some(published) = worker.record(kind, outcome.is_success()) else {
             return decision;
         };
         match (kind, published) {

@@ -8,7 +8,7 @@
 //! as SVG `<text>` (plotters' built-in estimate, no font files), so the
 //! charts need no system fonts. The pod charts (phases, probes, replicas,
 //! accept queues) are in [`pods`].
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, ops::Range};
 
 use plotters::{
     chart::MeshStyle,
@@ -208,24 +208,18 @@ impl<'r> Frame<'r> {
         }
     }
 
-    /// Chart builder with the shared layout. The title is drawn here, above
-    /// the marker-label rows (plotters' caption would sit between them and
-    /// the plot). Only a chart with a right-hand axis gets a right label
-    /// area; the others get the same width as margin, so x axes align.
-    /// The mesh every time chart shares: seconds on x (compact labels),
-    /// `y_desc` on y, the house label sizes and a faint grid. The caller
-    /// adds its y label format (and any override) and draws.
+    /// The mesh every time chart shares: seconds on x (compact labels), the
+    /// house label sizes and a faint grid. The caller adds its y axis (its
+    /// description, label format and any override) and draws.
     fn time_mesh<'a, 'b, 'm, Y>(
         &self,
         chart: &'m mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, Y>>,
-        y_desc: &str,
     ) -> MeshStyle<'a, 'm, RangedCoordf64, Y, SVGBackend<'b>>
     where
         Y: Ranged + ValueFormatter<Y::ValueType>,
     {
         let mut mesh = chart.configure_mesh();
         mesh.x_desc(self.x_desc())
-            .y_desc(y_desc)
             .x_label_formatter(&axis_label)
             .axis_desc_style((FONT, 17))
             .label_style((FONT, 15))
@@ -233,6 +227,10 @@ impl<'r> Frame<'r> {
         mesh
     }
 
+    /// Chart builder with the shared layout. The title is drawn here, above
+    /// the marker-label rows (plotters' caption would sit between them and
+    /// the plot). Only a chart with a right-hand axis gets a right label
+    /// area; the others get the same width as margin, so x axes align.
     fn builder<'a, 'b>(
         &self,
         area: &'a Area<'b>,
@@ -370,7 +368,8 @@ impl<'r> Frame<'r> {
                     false,
                 )?
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..1.0)?;
-            self.time_mesh(&mut chart, "share of responses (%)")
+            self.time_mesh(&mut chart)
+                .y_desc("share of responses (%)")
                 .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
                 .light_line_style(WHITE.mix(0.0))
                 .draw()?;
@@ -510,19 +509,29 @@ impl<'r> Frame<'r> {
             let mut chart = self
                 .builder(area, title, false)?
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..y_max)?;
-            self.time_mesh(&mut chart, y_desc)
+            self.time_mesh(&mut chart)
+                .y_desc(y_desc)
                 .y_label_formatter(&|v| fmt_axis(*v))
                 .draw()?;
-            for (name, segs) in &series {
-                for seg in segs {
-                    chart.draw_series(LineSeries::new(
-                        seg.iter().copied(),
-                        self.color(name).stroke_width(2),
-                    ))?;
-                }
-            }
+            self.draw_lines(&mut chart, &series)?;
             Ok(Geometry::of(&chart, self.x))
         })
+    }
+
+    /// Each named series as lines of width 2 in that backend's (pod's)
+    /// colour.
+    fn draw_lines(
+        &self,
+        chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+        series: &[(impl AsRef<str>, Segments)],
+    ) -> DrawResult<()> {
+        for (name, segs) in series {
+            let style = self.color(name.as_ref()).stroke_width(2);
+            for seg in segs {
+                chart.draw_series(LineSeries::new(seg.iter().copied(), style))?;
+            }
+        }
+        Ok(())
     }
 
     fn backend_legend(&self) -> Vec<LegendEntry> {
@@ -583,7 +592,8 @@ impl<'r> Frame<'r> {
                 )?
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..ok_max)?
                 .set_secondary_coord(self.x[0]..self.x[1], 0.0..err_max);
-            self.time_mesh(&mut chart, "ok responses / s")
+            self.time_mesh(&mut chart)
+                .y_desc("ok responses / s")
                 .y_label_formatter(&|v| fmt_axis(*v))
                 .draw()?;
             chart
@@ -623,13 +633,7 @@ impl<'r> Frame<'r> {
             ("p99", pick(|b| b.client.p99_ms), INK, 2),
             ("max", pick(|b| b.client.max_ms), ERROR_RED, 1),
         ];
-        let values = || lines.iter().flat_map(|l| l.1.iter().flatten()).map(|p| p.1);
-        let lo = values()
-            .reduce(f64::min)
-            .map_or(0.1, |v| decade_floor(v.max(0.001)));
-        let hi = values()
-            .reduce(f64::max)
-            .map_or(10.0, |v| decade_ceil(v.max(lo * 10.0)));
+        let y_range = log_range(lines.iter().flat_map(|l| l.1.iter().flatten()).map(|p| p.1));
         let legend: Vec<LegendEntry> = lines
             .iter()
             .map(|(label, _, color, w)| LegendEntry {
@@ -641,8 +645,9 @@ impl<'r> Frame<'r> {
         self.svg(304 + self.marker_h(), &legend, |area| {
             let mut chart = self
                 .builder(area, "Client latency per bucket (log scale)", false)?
-                .build_cartesian_2d(self.x[0]..self.x[1], (lo..hi).log_scale())?;
-            self.time_mesh(&mut chart, "latency (ms)")
+                .build_cartesian_2d(self.x[0]..self.x[1], y_range.log_scale())?;
+            self.time_mesh(&mut chart)
+                .y_desc("latency (ms)")
                 .y_label_formatter(&|v| fmt_axis(*v))
                 .draw()?;
             for (_, segs, color, w) in &lines {
@@ -762,6 +767,19 @@ fn nice_max(values: impl Iterator<Item = f64>) -> f64 {
     (max * 1.1).max(1.0)
 }
 
+/// A log axis' range: whole decades around `values`, at least one decade
+/// (0.1 to 10 without any value).
+fn log_range(values: impl Iterator<Item = f64> + Clone) -> Range<f64> {
+    let lo = values
+        .clone()
+        .reduce(f64::min)
+        .map_or(0.1, |v| decade_floor(v.max(0.001)));
+    let hi = values
+        .reduce(f64::max)
+        .map_or(10.0, |v| decade_ceil(v.max(lo * 10.0)));
+    lo..hi
+}
+
 fn decade_floor(v: f64) -> f64 {
     10f64.powf(v.log10().floor())
 }
@@ -770,13 +788,13 @@ fn decade_ceil(v: f64) -> f64 {
     10f64.powf(v.log10().ceil())
 }
 
-/// Compact axis number: integers without decimals, otherwise up to 3
-/// significant digits.
 /// [`fmt_axis`] as a label formatter.
 fn axis_label(v: &f64) -> String {
     fmt_axis(*v)
 }
 
+/// Compact axis number: integers without decimals, otherwise up to 3
+/// significant digits.
 fn fmt_axis(v: f64) -> String {
     if v == v.round() && v.abs() < 1e9 {
         format!("{v:.0}")

@@ -333,7 +333,7 @@ pub fn evaluate(record: &RunRecord, specs: &[ExpectationSpec]) -> Vec<Expectatio
 /// The summary table's figures (see [`Summary`]).
 pub fn summarize(record: &RunRecord) -> Summary {
     let end = record.end_s();
-    let whole = [record.buckets.first().map_or(0.0, |b| b.t_s.min(0.0)), end];
+    let whole = record.whole_s();
     let mut errors_by_kind: BTreeMap<String, u64> = BTreeMap::new();
     let (mut sent, mut ok, mut attempts) = (0, 0, 0);
     for bucket in &record.buckets {

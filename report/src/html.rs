@@ -175,14 +175,15 @@ fn charts(out: &mut String, rec: &RunRecord) {
         out.push_str("<h3 id=\"pod-charts\">Pods, probes and clients</h3>\n");
         figure(out, "pod-phases", &frame.pod_phase_chart());
         restart_table(out, rec);
-        for kind in probe_kinds(rec) {
+        let kinds = probe_kinds(rec);
+        for kind in &kinds {
             figure(
                 out,
-                &format!("probes-{}", id_safe(&kind)),
-                &frame.probe_outcome_chart(&kind),
+                &format!("probes-{}", id_safe(kind)),
+                &frame.probe_outcome_chart(kind),
             );
         }
-        if !probe_kinds(rec).is_empty() {
+        if !kinds.is_empty() {
             figure(out, "probe-latency", &frame.probe_latency_chart());
         }
         figure(out, "restarts", &frame.restarts_chart());
@@ -392,10 +393,7 @@ fn summary(out: &mut String, rec: &RunRecord) {
 /// The pods column of the summary: restarts (by reason), the fewest ready
 /// pods, the autoscalers' range and the probe and accept-queue figures.
 fn pods_summary(out: &mut String, rec: &RunRecord, s: &crate::derive::Summary) {
-    let whole = [
-        rec.buckets.first().map_or(0.0, |b| b.t_s.min(0.0)),
-        rec.end_s(),
-    ];
+    let whole = rec.whole_s();
     out.push_str("<div>\n<h3>Pods</h3>\n<table>\n");
     row(out, "pods", &rec.pods.len().to_string());
     row(out, "container restarts", &count(s.restarts));
@@ -484,10 +482,7 @@ fn kubelet(out: &mut String, rec: &RunRecord) {
 
 fn backends(out: &mut String, rec: &RunRecord) {
     let colors = backend_colors(rec);
-    let whole = [
-        rec.buckets.first().map_or(0.0, |b| b.t_s.min(0.0)),
-        rec.end_s(),
-    ];
+    let whole = rec.whole_s();
     let counts = responses(rec, whole);
     let total: u64 = counts.values().sum();
     out.push_str(

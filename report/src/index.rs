@@ -221,10 +221,7 @@ pub struct Regression {
 ///   records without pod telemetry).
 pub fn key_figures(record: &RunRecord) -> BTreeMap<String, f64> {
     let s = summarize(record);
-    let whole = [
-        record.buckets.first().map_or(0.0, |b| b.t_s.min(0.0)),
-        record.end_s(),
-    ];
+    let whole = record.whole_s();
     let min_ready = metric(record, "min_ready", whole).or_else(|| {
         record
             .buckets

@@ -157,7 +157,6 @@ pub struct PodBucket {
     pub restarts: u32,
     /// Probe kind ("startup", "readiness", "liveness") → outcomes of the
     /// probes that ended in this bucket.
-    #[serde(default)]
     pub probes: BTreeMap<String, ProbeBucket>,
     /// Accept-queue depth of the serving listener (sock_diag, as `ss -lnt`
     /// Recv-Q), highest and mean over this bucket's samples.
@@ -183,6 +182,13 @@ pub struct ProbeBucket {
     pub latency_ms_max: f64,
 }
 
+impl ProbeBucket {
+    /// Probes that ended in the bucket, whatever their outcome.
+    pub fn count(&self) -> u32 {
+        self.success + self.failure + self.timeout
+    }
+}
+
 /// Per-deployment figures for one bucket.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -196,9 +202,7 @@ pub struct DeploymentBucket {
     pub ready_min: u32,
     /// When an autoscaler drives it: the autoscaler's last computed desired
     /// replicas and the metric value (per-pod average) it used.
-    #[serde(default)]
     pub hpa_desired: Option<u32>,
-    #[serde(default)]
     pub hpa_metric: Option<f64>,
 }
 
@@ -354,6 +358,15 @@ impl RunRecord {
     pub fn end_s(&self) -> f64 {
         let buckets_end = self.buckets.last().map_or(0.0, |b| b.t_s + self.bucket_s);
         buckets_end.max(self.elapsed_s)
+    }
+
+    /// The whole run as a window: from the first bucket (or 0, whichever is
+    /// earlier) to [`RunRecord::end_s`].
+    pub fn whole_s(&self) -> [f64; 2] {
+        [
+            self.buckets.first().map_or(0.0, |b| b.t_s.min(0.0)),
+            self.end_s(),
+        ]
     }
 
     /// The backend with this pod name, if it is in [`RunRecord::backends`].

@@ -221,14 +221,11 @@ pub fn incident_a(fixed: bool) -> RunRecord {
         timeline: false,
     });
 
-    let mut reasons = BTreeMap::new();
-    let total_new: u64 = rec
-        .buckets
-        .iter()
-        .flat_map(|b| b.backends.values())
-        .map(|b| b.new_conns)
-        .sum();
+    rec.datapath.backends =
+        backend_counters(&rec, |selections| if fixed { selections / 3 } else { 0 });
+    let total_new: u64 = rec.datapath.backends.values().map(|c| c.selections).sum();
     let total_sent: u64 = rec.buckets.iter().map(|b| b.client.sent).sum();
+    let reasons = &mut rec.datapath.reasons;
     reasons.insert("ct-new".to_string(), total_new);
     reasons.insert(
         "ct-reopen".to_string(),
@@ -238,31 +235,6 @@ pub fn incident_a(fixed: bool) -> RunRecord {
     if fixed {
         reasons.insert("ct-close-rebalance".to_string(), 41_873);
     }
-    for name in rec.backend_names() {
-        let selections: u64 = rec
-            .buckets
-            .iter()
-            .filter_map(|b| b.backends.get(&name))
-            .map(|b| b.new_conns)
-            .sum();
-        let responses: u64 = rec
-            .buckets
-            .iter()
-            .filter_map(|b| b.backends.get(&name))
-            .map(|b| b.responses)
-            .sum();
-        rec.datapath.backends.insert(
-            name,
-            BackendCounters {
-                selections,
-                reselections: if fixed { selections / 3 } else { 0 },
-                packets: responses * 10,
-                bytes: responses * 1_240,
-                connections: responses,
-            },
-        );
-    }
-    rec.datapath.reasons = reasons;
     rec.mechanism.insert(
         "reused_ports_kept_backend_after_scale_up".into(),
         if fixed { 0.41 } else { 0.994 },
@@ -337,6 +309,33 @@ expect:
   - {{ metric: error_rate, max: 0.01 }}
 "
     )
+}
+
+/// The datapath's counters per backend, from the buckets: a selection per
+/// new connection (`reselect` of them reselected), and packets, bytes and
+/// connections in proportion to responses.
+fn backend_counters(
+    rec: &RunRecord,
+    reselect: impl Fn(u64) -> u64,
+) -> BTreeMap<String, BackendCounters> {
+    rec.backend_names()
+        .into_iter()
+        .map(|name| {
+            let (selections, responses) = rec
+                .buckets
+                .iter()
+                .filter_map(|b| b.backends.get(&name))
+                .fold((0, 0), |(s, r), b| (s + b.new_conns, r + b.responses));
+            let counters = BackendCounters {
+                selections,
+                reselections: reselect(selections),
+                packets: responses * 10,
+                bytes: responses * 1_240,
+                connections: responses,
+            };
+            (name, counters)
+        })
+        .collect()
 }
 
 /// Start and end of the traffic spike in [`liveness_cascade`].
@@ -610,13 +609,10 @@ pub fn liveness_cascade() -> RunRecord {
                 },
             );
             let end_phase = phase_at(pod, t + 1.0 - 1e-9).unwrap_or_default();
-            let listening = matches!(
-                end_phase,
-                PodPhase::Running | PodPhase::Ready | PodPhase::NotReady
-            );
-            let running_s = time_in(pod, window, |ph| {
-                matches!(ph, PodPhase::Running | PodPhase::Ready | PodPhase::NotReady)
-            });
+            let running =
+                |ph| matches!(ph, PodPhase::Running | PodPhase::Ready | PodPhase::NotReady);
+            let listening = *ready > 0.0 || running(end_phase);
+            let running_s = time_in(pod, window, running);
             let busy = *ready > 0.0 && overloaded;
             let (queue_max, queue_mean) = if busy {
                 (
@@ -706,21 +702,9 @@ pub fn liveness_cascade() -> RunRecord {
                     phase: end_phase,
                     restarts: pod.restarts.iter().filter(|r| r.t_s < t + 1.0).count() as u32,
                     probes,
-                    accept_queue_max: if *ready > 0.0 || listening {
-                        queue_max
-                    } else {
-                        0
-                    },
-                    accept_queue_mean: if *ready > 0.0 || listening {
-                        queue_mean
-                    } else {
-                        0.0
-                    },
-                    backlog: if listening || *ready > 0.0 {
-                        CASCADE_BACKLOG
-                    } else {
-                        0
-                    },
+                    accept_queue_max: if listening { queue_max } else { 0 },
+                    accept_queue_mean: if listening { queue_mean } else { 0.0 },
+                    backlog: if listening { CASCADE_BACKLOG } else { 0 },
                     busy_max: if busy {
                         CASCADE_WORKERS
                     } else if running_s == 0.0 {
@@ -838,31 +822,9 @@ pub fn liveness_cascade() -> RunRecord {
     events.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
     rec.events = events;
 
-    let total: u64 = rec
-        .buckets
-        .iter()
-        .flat_map(|b| b.backends.values())
-        .map(|b| b.new_conns)
-        .sum();
+    rec.datapath.backends = backend_counters(&rec, |_| 0);
+    let total: u64 = rec.datapath.backends.values().map(|c| c.selections).sum();
     rec.datapath.reasons.insert("ct-new".into(), total);
-    for name in rec.backend_names() {
-        let n: u64 = rec
-            .buckets
-            .iter()
-            .filter_map(|b| b.backends.get(&name))
-            .map(|b| b.new_conns)
-            .sum();
-        rec.datapath.backends.insert(
-            name,
-            BackendCounters {
-                selections: n,
-                reselections: 0,
-                packets: n * 10,
-                bytes: n * 1_240,
-                connections: n,
-            },
-        );
-    }
 
     let spec =
         |metric: &str, window_s: [f64; 2], min: Option<f64>, max: Option<f64>, note: &str| {

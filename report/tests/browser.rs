@@ -184,8 +184,9 @@ fn dump_dom(work: &Path, page: &Path) -> String {
     run.stdout
 }
 
-/// Screenshots `page` to `png` and checks the image shows content.
-fn screenshot(work: &Path, page: &Path, png: &Path) {
+/// Screenshots `page` to `png` and checks the image shows content; returns
+/// its distinct colours.
+fn screenshot(work: &Path, page: &Path, png: &Path) -> HashSet<[u8; 3]> {
     let mut arg = OsString::from("--screenshot=");
     arg.push(png);
     let run = chromium(work, page, &[arg]);
@@ -196,9 +197,21 @@ fn screenshot(work: &Path, page: &Path, png: &Path) {
         run.status,
         tail(&run.stderr)
     );
-    check_png(png);
+    let colours = check_png(png);
     let msg = format!("screenshot: {}\n", png.display());
     let _ = std::io::stderr().write_all(msg.as_bytes());
+    colours
+}
+
+/// Writes `record`'s report under `work` as the nightly tree lays it out;
+/// returns its page.
+fn write_run(work: &Path, record: &RunRecord) -> PathBuf {
+    let dir = work
+        .join("reports")
+        .join(&record.suite.name)
+        .join(&record.run_id);
+    write_report(&dir, record).unwrap_or_else(|e| panic!("write_report: {e}"));
+    dir.join("index.html")
 }
 
 /// A real PNG, over ~20 KB, of many colours (a blank or error page is one
@@ -262,12 +275,7 @@ fn run_report_renders_in_chromium() {
     }
     let work = out_dir(test);
     let record = incident_a(false);
-    let dir = work
-        .join("reports")
-        .join(&record.suite.name)
-        .join(&record.run_id);
-    write_report(&dir, &record).unwrap_or_else(|e| panic!("write_report: {e}"));
-    let page = dir.join("index.html");
+    let page = write_run(&work, &record);
 
     let dom = dump_dom(&work, &page);
     assert!(
@@ -291,12 +299,7 @@ fn liveness_cascade_report_renders_in_chromium() {
     }
     let work = out_dir(test);
     let record = liveness_cascade();
-    let dir = work
-        .join("reports")
-        .join(&record.suite.name)
-        .join(&record.run_id);
-    write_report(&dir, &record).unwrap_or_else(|e| panic!("write_report: {e}"));
-    let page = dir.join("index.html");
+    let page = write_run(&work, &record);
 
     let dom = dump_dom(&work, &page);
     let phases = dom
@@ -342,17 +345,7 @@ fn liveness_cascade_report_renders_in_chromium() {
     )
     .unwrap_or_else(|e| panic!("write {}: {e}", chart_page.display()));
     let png = work.join("pod-phases.png");
-    let mut arg = OsString::from("--screenshot=");
-    arg.push(&png);
-    let run = chromium(&work, &chart_page, &[arg]);
-    assert!(
-        run.status.success() && png.exists(),
-        "chromium --screenshot {} failed ({}); stderr:\n{}",
-        chart_page.display(),
-        run.status,
-        tail(&run.stderr)
-    );
-    let colours = check_png(&png);
+    let colours = screenshot(&work, &chart_page, &png);
     // ready (green), back-off (dark purple), terminating (red), not ready (amber).
     for (phase, rgb) in [
         ("ready", [0x1B, 0x9E, 0x4B]),
@@ -366,8 +359,6 @@ fn liveness_cascade_report_renders_in_chromium() {
             png.display()
         );
     }
-    let msg = format!("screenshot: {}\n", png.display());
-    let _ = std::io::stderr().write_all(msg.as_bytes());
 }
 
 /// A night of six suites (every badge; one without a scale-up, whose p99

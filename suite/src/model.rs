@@ -279,11 +279,8 @@ pub struct Deployment {
     pub probes: Probes,
     /// terminationGracePeriodSeconds: SIGTERM, this long, then SIGKILL, when
     /// the pod is deleted or its container killed. Default `30s` (scaled).
-    #[serde(default = "d30s")]
+    #[serde(default = "default_grace")]
     pub termination_grace: Dur,
-}
-fn d30s() -> Dur {
-    Dur(Duration::from_secs(30))
 }
 
 /// The pod's probes, each optional (Kubernetes: no probe = always passing).

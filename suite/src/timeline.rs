@@ -13,7 +13,10 @@ use serde::{
     de::{self, DeserializeSeed, MapAccess, Visitor},
 };
 
-use crate::model::{Action, Dur, TimelineEntry};
+use crate::{
+    model::{Action, Dur, TimelineEntry},
+    validate::ticked_list,
+};
 
 /// The keys a timeline entry may have.
 const KEYS: &[&str] = &[
@@ -182,26 +185,14 @@ impl<'de> Visitor<'de> for EntryVisitor {
         }
         let at = at.ok_or_else(|| de::Error::missing_field("at"))?;
         let (_, action) = action.ok_or_else(|| {
+            // Listed from KEYS, so a new action cannot be left out.
+            let actions: Vec<&str> = KEYS.iter().copied().filter(|k| *k != "at").collect();
             de::Error::custom(format!(
                 "missing action: a timeline entry needs one of {}",
-                action_list()
+                ticked_list(&actions, "or")
             ))
         })?;
         Ok(TimelineEntry { at, action })
-    }
-}
-
-/// The action keys as prose: "`scale`, `kill`, … or `spike`" (from KEYS, so
-/// a new action cannot be left out of the message).
-fn action_list() -> String {
-    let actions: Vec<String> = KEYS
-        .iter()
-        .filter(|k| **k != "at")
-        .map(|k| format!("`{k}`"))
-        .collect();
-    match actions.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
-        _ => actions.concat(),
     }
 }
 

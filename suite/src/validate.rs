@@ -29,7 +29,7 @@ const MAGLEV: &str = "one of the prime table sizes 251, 509, 1021, 2039, 4093, 8
 const POSITIVE: &str = "a duration above 0s";
 const GC: &str = "a duration of at least 100ms";
 const CT_SIZE: &str = "an integer 16..=16777216";
-const GRACE: &str = "a duration of at most 1h";
+const AT_MOST_1H: &str = "a duration of at most 1h";
 const LABEL: &str = "a DNS label: 1..=40 lowercase letters, digits or '-', starting and ending with a letter or digit";
 const REPLICAS: &str = "an integer 0..=200";
 const NODE_INDEX: &str = "a node index 0..=15, below cluster.nodes";
@@ -46,17 +46,15 @@ const RATE: &str = "an integer 1..=50000";
 const CONCURRENCY: &str = "an integer 1..=1024";
 const MAX_IN_FLIGHT: &str = "an integer 1..=10000";
 const CLIENT_TIMEOUT: &str = "a duration 1ms..=60s";
-const KILL_COUNT: &str = "an integer of at least 1";
+const AT_LEAST_1: &str = "an integer of at least 1";
 const POD_INDEX: &str = "an integer 0..=199";
 const WINDOW: &str = "a window [from, to] with from < to <= the suite duration";
 const BOUND: &str = "a finite number";
 const TIME_SCALE: &str = "a finite number 0.01..=1";
-const AT_MOST_1H: &str = "a duration of at most 1h";
 const AT_MOST_10M: &str = "a duration of at most 10m";
 const PROBE_PERIOD: &str =
     "a duration above 0s that is at least 100ms once multiplied by kubelet.time_scale";
 const PROBE_TIMEOUT: &str = "a duration 10ms..=60s";
-const SUCCESS: &str = "an integer of at least 1";
 const SUCCESS_ONE: &str =
     "1 (Kubernetes requires success_threshold 1 for liveness and startup probes)";
 const FAILURE: &str = "an integer 1..=1000";
@@ -80,6 +78,7 @@ const TOLERANCE: &str = "a finite number 0..=1";
 const SPIKE_DURATION: &str = "a duration above 0s that ends by the suite's end";
 
 const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
 
 /// Maglev needs a prime table size; these are Cilium's accepted values.
 const MAGLEV_SIZES: &[u32] = &[251, 509, 1021, 2039, 4093, 8191, 16381];
@@ -117,7 +116,7 @@ pub(crate) fn expected_for(path: &str) -> Option<&'static str> {
         "datapath.maglev_table_size" => MAGLEV,
         "datapath.ct_map_size" => CT_SIZE,
         "datapath.gc_interval" => GC,
-        "datapath.rebalance_grace" => GRACE,
+        "datapath.rebalance_grace" => AT_MOST_1H,
         "datapath.timeouts.syn"
         | "datapath.timeouts.tcp"
         | "datapath.timeouts.close"
@@ -125,14 +124,16 @@ pub(crate) fn expected_for(path: &str) -> Option<&'static str> {
         "deployments[].name" | "services[].name" | "clients[].name" => LABEL,
         "deployments[].replicas" | "timeline[].scale.replicas" => REPLICAS,
         "deployments[].nodes[]" | "clients[].node" | "timeline[].flush_ct.node" => NODE_INDEX,
-        "deployments[].server.port" | "services[].port" | "services[].target_port" => PORT,
+        "deployments[].server.port"
+        | "deployments[].server.health.port"
+        | "services[].port"
+        | "services[].target_port" => PORT,
         "deployments[].server.workers" => WORKERS,
         "deployments[].server.backlog" => BACKLOG,
         "deployments[].server.service_time" => SERVICE_TIME,
         "deployments[].server.cpu_time" => CPU_TIME,
         "deployments[].server.cpus" => CPUS,
         "deployments[].server.read_timeout" => READ_TIMEOUT,
-        "deployments[].server.health.port" => PORT,
         "deployments[].server.health.workers" => HEALTH_WORKERS,
         "deployments[].server.startup_time" | "deployments[].termination_grace" => AT_MOST_10M,
         "services[].cluster_ip" => CLUSTER_IP,
@@ -143,7 +144,7 @@ pub(crate) fn expected_for(path: &str) -> Option<&'static str> {
         "clients[].load.concurrency" => CONCURRENCY,
         "clients[].load.max_in_flight" => MAX_IN_FLIGHT,
         "clients[].timeout" => CLIENT_TIMEOUT,
-        "timeline[].kill.count" => KILL_COUNT,
+        "timeline[].kill.count" => AT_LEAST_1,
         "timeline[].delete_pod.index" => POD_INDEX,
         "timeline[].spike.duration" => SPIKE_DURATION,
         "expect[].window" => WINDOW,
@@ -170,7 +171,7 @@ fn probe_expected(kind: &str, field: &str) -> Option<&'static str> {
         "initial_delay" => AT_MOST_1H,
         "period" => PROBE_PERIOD,
         "timeout" => PROBE_TIMEOUT,
-        "success_threshold" if kind == "readiness" => SUCCESS,
+        "success_threshold" if kind == "readiness" => AT_LEAST_1,
         "success_threshold" => SUCCESS_ONE,
         "failure_threshold" => FAILURE,
         "tcp.port" | "http.port" => PORT,
@@ -200,11 +201,13 @@ fn is_header_value(s: &str) -> bool {
     !s.contains(['\r', '\n', '\0'])
 }
 
-/// "`a`", "`a` and `b`", "`a`, `b` and `c`".
-fn and_list(items: &[&str]) -> String {
+/// "`a`", "`a` and `b`", "`a`, `b` and `c`" (with `conjunction` "and").
+pub(crate) fn ticked_list(items: &[&str], conjunction: &str) -> String {
     let ticked: Vec<String> = items.iter().map(|i| format!("`{i}`")).collect();
     match ticked.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        Some((last, rest)) if !rest.is_empty() => {
+            format!("{} {conjunction} {last}", rest.join(", "))
+        }
         _ => ticked.concat(),
     }
 }
@@ -331,7 +334,6 @@ pub fn check(suite: &Suite, index: &PathIndex) -> Vec<Diagnostic> {
     };
     let dur = suite.duration.0;
     let ms = Duration::from_millis;
-    let hour = 60 * MINUTE;
 
     c.expect(
         is_suite_name(&suite.name),
@@ -339,7 +341,7 @@ pub fn check(suite: &Suite, index: &PathIndex) -> Vec<Diagnostic> {
         SUITE_NAME,
         format!("{:?}", suite.name),
     );
-    let dur_ok = !dur.is_zero() && dur <= hour;
+    let dur_ok = !dur.is_zero() && dur <= HOUR;
     c.expect(dur_ok, "duration", DURATION, suite.duration);
     // Checks against the suite duration wait for it to be valid: a bad
     // `duration` is one error, not one per field compared with it.
@@ -362,9 +364,9 @@ pub fn check(suite: &Suite, index: &PathIndex) -> Vec<Diagnostic> {
         dp.maglev_table_size,
     );
     c.expect(
-        dp.rebalance_grace.0 <= hour,
+        dp.rebalance_grace.0 <= HOUR,
         "datapath.rebalance_grace",
-        GRACE,
+        AT_MOST_1H,
         dp.rebalance_grace,
     );
     let t = &dp.timeouts;
@@ -479,7 +481,7 @@ pub fn check(suite: &Suite, index: &PathIndex) -> Vec<Diagnostic> {
             s.startup_time,
         );
         c.expect(
-            s.read_timeout.0 >= Duration::from_millis(10) && s.read_timeout.0 <= 10 * MINUTE,
+            s.read_timeout.0 >= ms(10) && s.read_timeout.0 <= 10 * MINUTE,
             &format!("{p}.server.read_timeout"),
             READ_TIMEOUT,
             s.read_timeout,
@@ -584,15 +586,18 @@ pub fn check(suite: &Suite, index: &PathIndex) -> Vec<Diagnostic> {
             MAX_IN_FLIGHT,
             l.max_in_flight,
         );
+        let start_ok = cl.start.0 < dur;
         c.expect(
-            cl.start.0 < dur,
+            start_ok,
             &format!("{p}.start"),
             &format!("a start before the suite duration {}", suite.duration),
             cl.start,
         );
+        let end = cl.duration.map_or(dur, |d| cl.start.0 + d.0);
+        let length_ok = cl.duration.is_none_or(|d| !d.0.is_zero() && end <= dur);
         if let Some(d) = cl.duration {
             c.expect(
-                !d.0.is_zero() && cl.start.0 + d.0 <= dur,
+                length_ok,
                 &format!("{p}.duration"),
                 &format!(
                     "a duration above 0s that ends by the suite's end (start {} + duration <= {})",
@@ -601,13 +606,10 @@ pub fn check(suite: &Suite, index: &PathIndex) -> Vec<Diagnostic> {
                 d,
             );
         }
-        let end = cl.duration.map_or(dur, |d| cl.start.0 + d.0);
-        let window_ok =
-            dur_ok && cl.start.0 < dur && !cl.duration.is_some_and(|d| d.0.is_zero()) && end <= dur;
         // A duplicate name is reported above; spikes refer to the first.
         client_info.entry(&cl.name).or_insert(ClientInfo {
             mode: cl.load.mode,
-            window: window_ok.then_some((cl.start, Dur(end))),
+            window: (dur_ok && start_ok && length_ok).then_some((cl.start, Dur(end))),
         });
         c.expect(
             cl.timeout.0 >= ms(1) && cl.timeout.0 <= Duration::from_secs(60),
@@ -842,7 +844,7 @@ fn timeline_entry(c: &mut Checker<'_>, i: usize, e: &TimelineEntry, k: &Known<'_
                 "deployment",
                 deployments,
             );
-            c.expect(*count >= 1, &format!("{p}.kill.count"), KILL_COUNT, count);
+            c.expect(*count >= 1, &format!("{p}.kill.count"), AT_LEAST_1, count);
         }
         Action::DeletePod { deployment, index } => {
             c.reference(
@@ -898,7 +900,7 @@ fn check_probe(c: &mut Checker<'_>, p: &str, kind: &str, probe: &Probe, scale: O
                 None => "none".to_owned(),
             }
         } else {
-            and_list(&given)
+            ticked_list(&given, "and")
         };
         c.fail(
             p,
@@ -906,7 +908,7 @@ fn check_probe(c: &mut Checker<'_>, p: &str, kind: &str, probe: &Probe, scale: O
         );
     }
     c.expect(
-        probe.initial_delay.0 <= 60 * MINUTE,
+        probe.initial_delay.0 <= HOUR,
         &format!("{p}.initial_delay"),
         AT_MOST_1H,
         probe.initial_delay,
@@ -921,7 +923,7 @@ fn check_probe(c: &mut Checker<'_>, p: &str, kind: &str, probe: &Probe, scale: O
     let st = probe.success_threshold;
     let sp = format!("{p}.success_threshold");
     if kind == "readiness" {
-        c.expect(st >= 1, &sp, SUCCESS, st);
+        c.expect(st >= 1, &sp, AT_LEAST_1, st);
     } else {
         c.expect(st == 1, &sp, SUCCESS_ONE, st);
     }
@@ -1012,16 +1014,12 @@ fn autoscaler<'s>(
     let min_ok = (1..=200).contains(&min);
     c.expect(min_ok, &minp, MIN_REPLICAS, min);
     let max_ok = (min.max(1)..=200).contains(&max);
-    if min_ok {
-        c.expect(
-            max_ok,
-            &maxp,
-            &format!("{MAX_REPLICAS} (min_replicas is {min})"),
-            max,
-        );
+    let what = if min_ok {
+        format!("{MAX_REPLICAS} (min_replicas is {min})")
     } else {
-        c.expect(max_ok, &maxp, MAX_REPLICAS, max);
-    }
+        MAX_REPLICAS.to_owned()
+    };
+    c.expect(max_ok, &maxp, &what, max);
     // The HPA clamps the current count into [min, max] at its first sync,
     // so a suite starting outside would measure the clamp, not its load.
     if min_ok
@@ -1073,7 +1071,7 @@ fn autoscaler<'s>(
         ("scale_up_stabilization", a.scale_up_stabilization),
         ("scale_down_stabilization", a.scale_down_stabilization),
     ] {
-        c.expect(v.0 <= 60 * MINUTE, &format!("{p}.{key}"), AT_MOST_1H, v);
+        c.expect(v.0 <= HOUR, &format!("{p}.{key}"), AT_MOST_1H, v);
     }
 }
 
@@ -1185,7 +1183,7 @@ mod tests {
         let p = |kind: &str, field: &str| {
             expected_for(&format!("deployments[2].probes.{kind}.{field}"))
         };
-        assert_eq!(p("readiness", "success_threshold"), Some(SUCCESS));
+        assert_eq!(p("readiness", "success_threshold"), Some(AT_LEAST_1));
         assert_eq!(p("liveness", "success_threshold"), Some(SUCCESS_ONE));
         assert_eq!(p("startup", "success_threshold"), Some(SUCCESS_ONE));
         assert_eq!(p("startup", "http.headers[3].name"), Some(HEADER_NAME));
@@ -1217,11 +1215,11 @@ mod tests {
 
     #[test]
     fn handler_lists_read_as_prose() {
-        assert_eq!(and_list(&[]), "");
-        assert_eq!(and_list(&["tcp"]), "`tcp`");
-        assert_eq!(and_list(&["tcp", "http"]), "`tcp` and `http`");
+        assert_eq!(ticked_list(&[], "and"), "");
+        assert_eq!(ticked_list(&["tcp"], "and"), "`tcp`");
+        assert_eq!(ticked_list(&["tcp", "http"], "and"), "`tcp` and `http`");
         assert_eq!(
-            and_list(&["tcp", "http", "exec"]),
+            ticked_list(&["tcp", "http", "exec"], "and"),
             "`tcp`, `http` and `exec`"
         );
     }

@@ -147,15 +147,9 @@ impl Frame<'_> {
             let mut chart = self
                 .builder(area, "Pod phases and container restarts", false)?
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..rows as f64)?;
-            chart
-                .configure_mesh()
-                .x_desc(self.x_desc())
-                .x_label_formatter(&|v| fmt_axis(*v))
+            self.time_mesh(&mut chart)
                 .y_labels(0)
                 .disable_y_mesh()
-                .axis_desc_style((FONT, 17))
-                .label_style((FONT, 15))
-                .light_line_style(BLACK.mix(0.05))
                 .draw()?;
             // Row i from the top.
             let row_y = |i: usize| (rows - 1 - i) as f64;
@@ -182,8 +176,6 @@ impl Frame<'_> {
                 let (_, mid) = chart.backend_coord(&(self.x[0], row_y(i) + 0.5));
                 let name = fit(&pod.name, Y_LABEL_W as i32 - 12, 15);
                 area.draw(&Text::new(name, (g.left - 6, mid), name_style.clone()))?;
-            }
-            for (i, pod) in pods.iter().enumerate() {
                 let (_, top) = chart.backend_coord(&(self.x[0], row_y(i) + BAR[1]));
                 let (_, bottom) = chart.backend_coord(&(self.x[0], row_y(i) + BAR[0]));
                 for r in &pod.restarts {
@@ -238,12 +230,7 @@ impl Frame<'_> {
                 (b.t_s, sum)
             })
             .collect();
-        let y_max = nice_max(
-            totals
-                .iter()
-                .map(|(_, p)| f64::from(p.success + p.failure + p.timeout)),
-        )
-        .ceil();
+        let y_max = nice_max(totals.iter().map(|(_, p)| f64::from(p.count()))).ceil();
         let layers: [OutcomeLayer; 3] = [
             ("timeout", ERROR_RED, |p| p.timeout),
             ("failure", AMBER, |p| p.failure),
@@ -267,7 +254,8 @@ impl Frame<'_> {
             let mut chart = self
                 .builder(area, &title, false)?
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..y_max)?;
-            self.time_mesh(&mut chart, "probes")
+            self.time_mesh(&mut chart)
+                .y_desc("probes")
                 .y_label_formatter(&count_label)
                 .draw()?;
             for (t, p) in &totals {
@@ -293,50 +281,43 @@ impl Frame<'_> {
         let rec = self.record;
         let mid = rec.bucket_s / 2.0;
         let kinds = probe_kinds(rec);
+        let shown = |v: Option<f64>| v.filter(|v| *v > 0.0 && v.is_finite());
         let series: Vec<(String, Segments, Segments)> = kinds
             .iter()
             .map(|kind| {
-                let per_bucket = |f: fn(&[&ProbeBucket]) -> Option<f64>| {
-                    segments(rec.buckets.iter().map(|b| {
-                        let probes: Vec<&ProbeBucket> = b
-                            .pods
-                            .values()
-                            .filter_map(|p| p.probes.get(kind))
-                            .filter(|p| p.success + p.failure + p.timeout > 0)
-                            .collect();
-                        (
-                            b.t_s + mid,
-                            f(&probes).filter(|v| *v > 0.0 && v.is_finite()),
-                        )
-                    }))
-                };
-                let mean = per_bucket(|ps| {
-                    let n: u32 = ps.iter().map(|p| p.success + p.failure + p.timeout).sum();
-                    (n > 0).then(|| {
-                        ps.iter()
-                            .map(|p| {
-                                p.latency_ms_mean * f64::from(p.success + p.failure + p.timeout)
-                            })
+                let (mut mean, mut max) = (Vec::new(), Vec::new());
+                for b in &rec.buckets {
+                    let probes: Vec<&ProbeBucket> = b
+                        .pods
+                        .values()
+                        .filter_map(|p| p.probes.get(kind))
+                        .filter(|p| p.count() > 0)
+                        .collect();
+                    let n: u32 = probes.iter().map(|p| p.count()).sum();
+                    let weighted = (n > 0).then(|| {
+                        probes
+                            .iter()
+                            .map(|p| p.latency_ms_mean * f64::from(p.count()))
                             .sum::<f64>()
                             / f64::from(n)
-                    })
-                });
-                let max = per_bucket(|ps| ps.iter().map(|p| p.latency_ms_max).reduce(f64::max));
-                (kind.clone(), mean, max)
+                    });
+                    let highest = probes.iter().map(|p| p.latency_ms_max).reduce(f64::max);
+                    mean.push((b.t_s + mid, shown(weighted)));
+                    max.push((b.t_s + mid, shown(highest)));
+                }
+                (
+                    kind.clone(),
+                    segments(mean.into_iter()),
+                    segments(max.into_iter()),
+                )
             })
             .collect();
-        let values = || {
+        let y_range = super::log_range(
             series
                 .iter()
                 .flat_map(|(_, a, b)| a.iter().chain(b.iter()).flatten())
-                .map(|p| p.1)
-        };
-        let lo = values()
-            .reduce(f64::min)
-            .map_or(0.1, |v| super::decade_floor(v.max(0.001)));
-        let hi = values()
-            .reduce(f64::max)
-            .map_or(10.0, |v| super::decade_ceil(v.max(lo * 10.0)));
+                .map(|p| p.1),
+        );
         let mut legend = Vec::new();
         for kind in &kinds {
             legend.push(LegendEntry {
@@ -353,8 +334,9 @@ impl Frame<'_> {
         self.svg(304 + self.marker_h(), &legend, |area| {
             let mut chart = self
                 .builder(area, "Probe latency per kind (log scale, all pods)", false)?
-                .build_cartesian_2d(self.x[0]..self.x[1], (lo..hi).log_scale())?;
-            self.time_mesh(&mut chart, "probe latency (ms)")
+                .build_cartesian_2d(self.x[0]..self.x[1], y_range.log_scale())?;
+            self.time_mesh(&mut chart)
+                .y_desc("probe latency (ms)")
                 .y_label_formatter(&|v| fmt_axis(*v))
                 .draw()?;
             for (kind, mean, max) in &series {
@@ -407,13 +389,13 @@ impl Frame<'_> {
             .map(|r| r.t_s)
             .collect();
         let total = step_line(&mut all);
-        let per_pod: Vec<(&str, Vec<(f64, f64)>)> = rec
+        let per_pod: Vec<(&str, Segments)> = rec
             .pods
             .iter()
             .filter(|p| !p.restarts.is_empty())
             .map(|p| {
                 let mut times: Vec<f64> = p.restarts.iter().map(|r| r.t_s).collect();
-                (p.name.as_str(), step_line(&mut times))
+                (p.name.as_str(), vec![step_line(&mut times)])
             })
             .collect();
         let y_max = nice_max(std::iter::once(all.len() as f64)).ceil();
@@ -431,15 +413,11 @@ impl Frame<'_> {
             let mut chart = self
                 .builder(area, "Container restarts so far", false)?
                 .build_cartesian_2d(x0..x1, 0.0..y_max)?;
-            self.time_mesh(&mut chart, "restarts")
+            self.time_mesh(&mut chart)
+                .y_desc("restarts")
                 .y_label_formatter(&count_label)
                 .draw()?;
-            for (name, line) in &per_pod {
-                chart.draw_series(LineSeries::new(
-                    line.iter().copied(),
-                    self.color(name).stroke_width(2),
-                ))?;
-            }
+            self.draw_lines(&mut chart, &per_pod)?;
             chart.draw_series(LineSeries::new(total, INK.stroke_width(3)))?;
             Ok(Geometry::of(&chart, self.x))
         })
@@ -542,7 +520,8 @@ impl Frame<'_> {
                 .builder(area, &title, has_metric)?
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..y_max)?
                 .set_secondary_coord(self.x[0]..self.x[1], 0.0..metric_max);
-            self.time_mesh(&mut chart, "replicas")
+            self.time_mesh(&mut chart)
+                .y_desc("replicas")
                 .y_label_formatter(&count_label)
                 .draw()?;
             if has_metric {
@@ -665,17 +644,11 @@ impl Frame<'_> {
             let mut chart = self
                 .builder(area, title, false)?
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..y_max)?;
-            self.time_mesh(&mut chart, y_desc)
+            self.time_mesh(&mut chart)
+                .y_desc(y_desc)
                 .y_label_formatter(&count_label)
                 .draw()?;
-            for (name, segs) in &series {
-                for seg in segs {
-                    chart.draw_series(LineSeries::new(
-                        seg.iter().copied(),
-                        self.color(name).stroke_width(2),
-                    ))?;
-                }
-            }
+            self.draw_lines(&mut chart, &series)?;
             let g = Geometry::of(&chart, self.x);
             let style = TextStyle::from((FONT, 15).into_font())
                 .color(&INK)
