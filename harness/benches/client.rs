@@ -12,8 +12,8 @@ use std::{
 
 use anyhow::Context as _;
 use svclab::{
-    client::{self, ClientPlan, Outcome},
     cluster::Cluster,
+    load::client::{self, ClientPlan, Outcome},
 };
 use svclab_datapath::NetnsRef;
 

@@ -17,7 +17,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use svclab::{
+use svclab::cluster::{
     pods::PodProcess,
     podstats::StatsMap,
     probe::{
@@ -328,7 +328,7 @@ fn run(b: &mut Bench, secs: u64) -> anyhow::Result<()> {
         )?);
     }
     for p in &infos {
-        svclab::pods::wait_listening(
+        svclab::cluster::pods::wait_listening(
             &node,
             SocketAddrV4::new(p.ip, PORT),
             Duration::from_secs(20),

@@ -92,7 +92,7 @@ pub enum Command {
     },
     /// A pod's server process (started by `run` inside the pod netns).
     #[command(hide = true)]
-    PodServer(crate::podserver::ServerArgs),
+    PodServer(crate::cluster::podserver::ServerArgs),
     /// Check that this machine can run svclab: root, kernel (TCX), eBPF load.
     Doctor,
     /// Remove leftovers of crashed runs: every `svl-<run>-*` netns and the

@@ -32,7 +32,7 @@ fn clean_removes_a_crashed_runs_netns_and_processes_by_prefix_only() {
         .expect("spawn");
     std::thread::sleep(std::time::Duration::from_millis(200));
 
-    let found = svclab::clean::find(Some(&run)).expect("find");
+    let found = svclab::cmd::clean::find(Some(&run)).expect("find");
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].netns, ours);
     assert_eq!(
@@ -40,10 +40,14 @@ fn clean_removes_a_crashed_runs_netns_and_processes_by_prefix_only() {
         vec![child.id()],
         "the process inside is found by its netns"
     );
-    svclab::clean::remove(&found[0]).expect("remove");
+    svclab::cmd::clean::remove(&found[0]).expect("remove");
     let status = child.wait().expect("wait");
     assert!(!status.success(), "the leftover process was killed");
-    assert!(svclab::clean::find(Some(&run)).expect("find").is_empty());
+    assert!(
+        svclab::cmd::clean::find(Some(&run))
+            .expect("find")
+            .is_empty()
+    );
 
     let still = std::path::Path::new("/run/netns").join(&foreign);
     assert!(
@@ -52,7 +56,7 @@ fn clean_removes_a_crashed_runs_netns_and_processes_by_prefix_only() {
     );
     ip(&["netns", "del", &foreign]);
     assert!(matches!(
-        svclab::clean::find(Some("a-b")),
-        Err(svclab::clean::CleanError::BadRunId(_))
+        svclab::cmd::clean::find(Some("a-b")),
+        Err(svclab::cmd::clean::CleanError::BadRunId(_))
     ));
 }

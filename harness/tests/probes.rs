@@ -13,7 +13,7 @@ use std::{
 };
 
 use socket2::{Domain, Socket, Type};
-use svclab::{
+use svclab::cluster::{
     pods::PodProcess,
     podstats::StatsMap,
     probe::{Handler, ProbeGate, ProbeKind, ProbeOutcome, ProbeReport, ProbeTask, Prober},

@@ -37,7 +37,7 @@ use std::{
 };
 
 pub use error::TopologyError;
-pub use netns::{NETNS_DIR, in_netns, list_with_prefix, netns_path};
+pub use netns::{NETNS_DIR, in_netns, is_root, list_with_prefix, netns_path};
 
 use nl::Req;
 use worker::{Pool, Worker};

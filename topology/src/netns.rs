@@ -262,6 +262,13 @@ pub fn list_with_prefix(prefix: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// True when this process runs as root (effective uid 0): the one check
+/// before anything creates namespaces, loads eBPF or enters another netns.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -377,15 +377,24 @@ pub const fn hash_from_tuple_v4(saddr: u32, sport: u16, dport: u16, nexthdr: u8,
 mod user {
     use super::*;
 
-    // SAFETY: all types are #[repr(C)], Copy, contain only integers and have
-    // explicit padding, so any bit pattern is valid and none is uninitialised.
-    unsafe impl aya::Pod for Lb4Key {}
-    unsafe impl aya::Pod for Lb4Service {}
-    unsafe impl aya::Pod for Lb4Backend {}
-    unsafe impl aya::Pod for Lb4RevNat {}
-    unsafe impl aya::Pod for MaglevTable {}
-    unsafe impl aya::Pod for Ct4Tuple {}
-    unsafe impl aya::Pod for CtEntry {}
-    unsafe impl aya::Pod for DatapathConfig {}
-    unsafe impl aya::Pod for BackendCounters {}
+    /// Marks a map type as plain old data for aya.
+    macro_rules! pod {
+        ($($t:ty),*) => {$(
+            // SAFETY: the type is #[repr(C)], Copy, holds only integers and
+            // has explicit padding (sizes asserted above), so any bit pattern
+            // is valid and none is uninitialised.
+            unsafe impl aya::Pod for $t {}
+        )*};
+    }
+    pod!(
+        Lb4Key,
+        Lb4Service,
+        Lb4Backend,
+        Lb4RevNat,
+        MaglevTable,
+        Ct4Tuple,
+        CtEntry,
+        DatapathConfig,
+        BackendCounters
+    );
 }

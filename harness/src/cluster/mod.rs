@@ -25,10 +25,18 @@ use svclab_report::record::{BackendInfo, DeploymentBucket, Event, PodBucket, Pod
 use svclab_suite::model::{CtReuseSpec, SelectionSpec, Suite};
 use svclab_topology::{PodSpec, Topology, TopologySpec};
 
-use crate::{
+pub mod autoscaler;
+pub mod kubelet;
+pub mod pods;
+pub mod podserver;
+pub mod podstats;
+pub mod probe;
+pub mod sockdiag;
+pub mod state_file;
+
+use self::{
     autoscaler::Autoscaler,
     kubelet::{Change, ContainerSpec, Kubelet},
-    pods,
     probe::{ProbeReport, Prober},
     sockdiag::SockDiag,
 };
@@ -799,16 +807,16 @@ impl Cluster {
         run_id: &str,
         prefix: &str,
         held: bool,
-    ) -> anyhow::Result<crate::inspect::RunState> {
+    ) -> anyhow::Result<state_file::RunState> {
         let mut nodes = Vec::new();
         for (i, n) in self.nodes.iter().enumerate() {
-            nodes.push(crate::inspect::NodeMaps {
+            nodes.push(state_file::NodeMaps {
                 node: u8::try_from(i).unwrap_or(u8::MAX),
                 netns: n.netns.name().to_owned(),
                 maps: n.map_ids.clone(),
             });
         }
-        Ok(crate::inspect::RunState {
+        Ok(state_file::RunState {
             run_id: run_id.to_owned(),
             prefix: prefix.to_owned(),
             pid: std::process::id(),
@@ -822,7 +830,7 @@ impl Cluster {
             pods: self
                 .pods
                 .values()
-                .map(|p| crate::inspect::PodState {
+                .map(|p| state_file::PodState {
                     name: p.name.clone(),
                     deployment: p.deployment.clone(),
                     node: p.node,

@@ -11,7 +11,7 @@ use std::{
 use hdrhistogram::Histogram;
 use svclab_report::record::{BackendBucket, Bucket, ClientBucket, DeploymentBucket, PodBucket};
 
-use crate::client::{Outcome, RequestRecord};
+use super::client::{Outcome, RequestRecord};
 
 struct Acc {
     sent: u64,
@@ -199,7 +199,7 @@ impl Aggregator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::ErrorKind;
+    use crate::load::client::ErrorKind;
 
     fn rec(sched_ms: u64, end_ms: u64, outcome: Outcome, sport: u16) -> RequestRecord {
         RequestRecord {

@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use svclab_datapath::NetnsRef;
 use svclab_suite::model::{Closer, ServerSpec};
 
-use crate::podstats::StatsMap;
+use super::podstats::StatsMap;
 
 /// The descriptor number the pod server finds its stats page at.
 const STATS_FD: i32 = 3;

@@ -5,60 +5,15 @@
 //! into its report folder while it runs (and while `--hold` keeps it up) and
 //! removes it at teardown.
 use std::{
-    collections::BTreeMap,
     fmt::Write as _,
     net::SocketAddrV4,
     path::{Path, PathBuf},
-    time::Duration,
 };
 
 use anyhow::{Context as _, bail};
-use serde::{Deserialize, Serialize};
 use svclab_datapath::{CtKind, DatapathView};
 
-pub const STATE_FILE: &str = "state.json";
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RunState {
-    pub run_id: String,
-    pub prefix: String,
-    /// The run's process: the maps live as long as it does.
-    pub pid: u32,
-    /// True once the run is over and held for inspection.
-    pub held: bool,
-    pub nodes: Vec<NodeMaps>,
-    /// Backend address → pod name, for every pod that was a backend.
-    pub backends: BTreeMap<String, String>,
-    pub pods: Vec<PodState>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct NodeMaps {
-    pub node: u8,
-    pub netns: String,
-    pub maps: BTreeMap<String, u32>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PodState {
-    pub name: String,
-    pub deployment: String,
-    pub node: u8,
-    pub ip: String,
-    pub phase: String,
-    pub pid: u32,
-}
-
-/// Writes the state file atomically.
-pub fn write_state(dir: &Path, state: &RunState) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = dir.join(format!(".{STATE_FILE}.tmp"));
-    std::fs::write(&tmp, serde_json::to_vec_pretty(state)?)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, dir.join(STATE_FILE))
-        .with_context(|| format!("renaming {}", tmp.display()))?;
-    Ok(())
-}
+use crate::cluster::state_file::{RunState, STATE_FILE};
 
 #[derive(Clone, Debug, Default)]
 pub struct InspectFilter {
@@ -236,9 +191,16 @@ pub fn inspect(target: &Path, reports: &Path, filter: &InspectFilter) -> anyhow:
     Ok(out)
 }
 
-/// Keeps polling until `stop` is set (for `--hold`).
-pub fn wait_for(stop: &std::sync::atomic::AtomicBool) {
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(100));
+/// The command: prints the state, or the reason there is none (exit 2).
+pub fn run(target: &Path, reports: &Path, filter: &InspectFilter) -> std::process::ExitCode {
+    match inspect(target, reports, filter) {
+        Ok(text) => {
+            print!("{text}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("svclab inspect: {e:#}");
+            std::process::ExitCode::from(2)
+        }
     }
 }

@@ -121,3 +121,32 @@ pub fn remove(l: &Leftover) -> Result<(), CleanError> {
         source,
     })
 }
+
+/// The command: lists (`--dry-run`) or removes every leftover of `run` (or
+/// of every crashed run); a bad run id is bad input (exit 2).
+pub fn run(run: Option<&str>, dry_run: bool) -> anyhow::Result<std::process::ExitCode> {
+    use anyhow::Context as _;
+    let leftovers = match find(run) {
+        Err(e @ CleanError::BadRunId(_)) => {
+            eprintln!("svclab: {e}");
+            return Ok(std::process::ExitCode::from(2));
+        }
+        other => other?,
+    };
+    if leftovers.is_empty() {
+        println!("nothing to clean");
+    }
+    for l in &leftovers {
+        println!(
+            "{} netns {} ({} processes: {:?})",
+            if dry_run { "would remove" } else { "removing" },
+            l.netns,
+            l.pids.len(),
+            l.pids
+        );
+        if !dry_run {
+            remove(l).with_context(|| format!("cleaning {}", l.netns))?;
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}

@@ -24,10 +24,11 @@ use svclab_suite::{
 };
 
 use crate::{
-    client::{self, ClientHandle, ClientPlan, Outcome},
-    cluster::Cluster,
-    metrics::Aggregator,
-    probe::Handler,
+    cluster::{Cluster, probe::Handler, state_file},
+    load::{
+        aggregator::Aggregator,
+        client::{self, ClientHandle, ClientPlan, Outcome},
+    },
 };
 
 #[derive(Clone, Debug)]
@@ -271,7 +272,7 @@ fn run_suite_in(
         }
 
         wait_initial_ready(c, suite, &opts.stop)?;
-        crate::inspect::write_state(&dir, &c.state(&run_id, &prefix, false)?)?;
+        state_file::write_state(&dir, &c.state(&run_id, &prefix, false)?)?;
         tracing::info!(
             pods = c.ready_pods(),
             clients = suite.clients.len(),
@@ -327,7 +328,7 @@ fn run_suite_in(
                     spike_ends.push((now + end.0, end.1, end.2));
                 }
                 // Pods change only through actions: refresh what `inspect` reads.
-                crate::inspect::write_state(&dir, &c.state(&run_id, &prefix, false)?)?;
+                state_file::write_state(&dir, &c.state(&run_id, &prefix, false)?)?;
             }
             if now >= next_sample {
                 let i =
@@ -370,7 +371,7 @@ fn run_suite_in(
         pod_records = c.pod_records();
         interrupted = opts.stop.load(Ordering::Relaxed);
         if opts.hold && !interrupted {
-            crate::inspect::write_state(&dir, &c.state(&run_id, &prefix, true)?)?;
+            state_file::write_state(&dir, &c.state(&run_id, &prefix, true)?)?;
             progress.suspend(|| {
                 eprintln!(
                     "holding run {run_id}: inspect with `svclab inspect {}`; Ctrl-C tears it down",
@@ -378,7 +379,7 @@ fn run_suite_in(
                 );
             });
             progress.set_prefix("holding");
-            crate::inspect::wait_for(&opts.stop);
+            wait_for(&opts.stop);
         }
         Ok(())
     })();
@@ -410,7 +411,7 @@ fn run_suite_in(
         }
         None => (Vec::new(), Vec::new()),
     };
-    let _ = std::fs::remove_file(dir.join(crate::inspect::STATE_FILE));
+    let _ = std::fs::remove_file(dir.join(state_file::STATE_FILE));
     if interrupted {
         events.push(rec::Event {
             t_s: elapsed.as_secs_f64(),
@@ -650,7 +651,7 @@ fn kubelet_info_of(
         ] {
             let Some(p) = p else { continue };
             // Described from the handler kubelet runs (one place for the port default).
-            let handler = match crate::kubelet::handler(
+            let handler = match crate::cluster::kubelet::handler(
                 p,
                 &dep.server,
                 std::net::Ipv4Addr::UNSPECIFIED,
@@ -833,4 +834,11 @@ fn mechanism(record: &RunRecord, agg: &Aggregator) -> BTreeMap<String, f64> {
 /// Loads a suite for the CLI: bad input is exit code 2.
 pub fn load_suite(path: &Path) -> Result<LoadedSuite, svclab_suite::SuiteError> {
     svclab_suite::load(path)
+}
+
+/// Keeps polling until `stop` is set (for `--hold`).
+pub fn wait_for(stop: &std::sync::atomic::AtomicBool) {
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -20,7 +20,7 @@ use svclab_kube::{
 use svclab_report::record::{PhaseChange, PodBucket, PodPhase, ProbeBucket, Restart};
 use svclab_suite::model::{self, ServerSpec};
 
-use crate::{
+use super::{
     pods::PodProcess,
     podstats::StatsMap,
     probe::{Handler, ProbeGate, ProbeHandle, ProbeReport, ProbeTask, Prober},

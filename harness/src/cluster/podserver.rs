@@ -25,7 +25,7 @@ use std::{
 use anyhow::Context as _;
 use socket2::{Domain, Socket, Type};
 
-use crate::podstats::{Counters, StatsMap};
+use super::podstats::{Counters, StatsMap};
 
 /// Who closes the connection after a `Connection: close` exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

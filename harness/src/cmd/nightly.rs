@@ -18,6 +18,7 @@ use svclab_report::{
     record::Verdict,
 };
 
+use super::{check_writable, suite_files};
 use crate::runner::{self, RunOptions};
 
 #[derive(Debug, Clone)]
@@ -27,34 +28,6 @@ pub struct NightlyOptions {
     pub filter: Option<String>,
     pub time_scale: f64,
     pub quiet: bool,
-}
-
-/// Suite files (`*.yaml`, `*.yml`) in `dir`, sorted, optionally only those
-/// whose file name contains `filter`.
-pub fn suite_files(dir: &Path, filter: Option<&str>) -> anyhow::Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading suite folder {}", dir.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .filter(|p| {
-            filter.is_none_or(|f| {
-                p.file_stem()
-                    .is_some_and(|s| s.to_string_lossy().contains(f))
-            })
-        })
-        .collect();
-    v.sort();
-    Ok(v)
-}
-
-/// Fails early, before any suite runs, when reports cannot be written.
-pub fn check_writable(out: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let probe = out.join(format!(".svclab-write-test-{}", std::process::id()));
-    std::fs::write(&probe, b"ok").with_context(|| format!("{} is not writable", out.display()))?;
-    std::fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))?;
-    Ok(())
 }
 
 pub fn run(opts: &NightlyOptions) -> anyhow::Result<ExitCode> {
@@ -76,10 +49,10 @@ pub fn run(opts: &NightlyOptions) -> anyhow::Result<ExitCode> {
         eprintln!("svclab nightly: {e:#}");
         return Ok(ExitCode::from(2));
     }
-    if !crate::require_root("svclab nightly") {
+    if !super::require_root("svclab nightly") {
         return Ok(ExitCode::from(2));
     }
-    let stop = crate::stop_on_signals()?;
+    let stop = super::stop_on_signals()?;
     let run_opts = RunOptions {
         out: opts.out.clone(),
         time_scale: opts.time_scale,

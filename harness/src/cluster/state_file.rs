@@ -1,0 +1,52 @@
+//! The run's state file (`state.json` in its report folder): what a live
+//! or held run tells `svclab inspect` — its prefix and process, each node's
+//! datapath map IDs, backend names and pods. Written atomically while the
+//! run is up and removed at teardown.
+use std::{collections::BTreeMap, path::Path};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+pub const STATE_FILE: &str = "state.json";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunState {
+    pub run_id: String,
+    pub prefix: String,
+    /// The run's process: the maps live as long as it does.
+    pub pid: u32,
+    /// True once the run is over and held for inspection.
+    pub held: bool,
+    pub nodes: Vec<NodeMaps>,
+    /// Backend address → pod name, for every pod that was a backend.
+    pub backends: BTreeMap<String, String>,
+    pub pods: Vec<PodState>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeMaps {
+    pub node: u8,
+    pub netns: String,
+    pub maps: BTreeMap<String, u32>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PodState {
+    pub name: String,
+    pub deployment: String,
+    pub node: u8,
+    pub ip: String,
+    pub phase: String,
+    pub pid: u32,
+}
+
+/// Writes the state file atomically.
+pub fn write_state(dir: &Path, state: &RunState) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = dir.join(format!(".{STATE_FILE}.tmp"));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(state)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, dir.join(STATE_FILE))
+        .with_context(|| format!("renaming {}", tmp.display()))?;
+    Ok(())
+}
