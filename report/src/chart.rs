@@ -19,7 +19,10 @@ use plotters::{
     style::text_anchor::{HPos, Pos, VPos},
 };
 
-use crate::record::{BackendInfo, Bucket, RunRecord};
+use crate::{
+    fmt::{axis_label, axis_num, escape},
+    record::{BackendInfo, Bucket, RunRecord},
+};
 
 mod pods;
 pub use pods::{deployments, phase_color, probe_kinds};
@@ -176,7 +179,7 @@ impl<'r> Frame<'r> {
     fn x_desc(&self) -> String {
         format!(
             "time since run start (s); buckets of {} s",
-            fmt_axis(self.record.bucket_s)
+            axis_num(self.record.bucket_s)
         )
     }
 
@@ -203,7 +206,7 @@ impl<'r> Frame<'r> {
             Ok(()) => buf,
             Err(e) => format!(
                 "<p class=\"chart-error\">chart could not be drawn: {}</p>",
-                crate::html::escape(&e.to_string())
+                escape(&e.to_string())
             ),
         }
     }
@@ -511,7 +514,7 @@ impl<'r> Frame<'r> {
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..y_max)?;
             self.time_mesh(&mut chart)
                 .y_desc(y_desc)
-                .y_label_formatter(&|v| fmt_axis(*v))
+                .y_label_formatter(&|v| axis_num(*v))
                 .draw()?;
             self.draw_lines(&mut chart, &series)?;
             Ok(Geometry::of(&chart, self.x))
@@ -594,12 +597,12 @@ impl<'r> Frame<'r> {
                 .set_secondary_coord(self.x[0]..self.x[1], 0.0..err_max);
             self.time_mesh(&mut chart)
                 .y_desc("ok responses / s")
-                .y_label_formatter(&|v| fmt_axis(*v))
+                .y_label_formatter(&|v| axis_num(*v))
                 .draw()?;
             chart
                 .configure_secondary_axes()
                 .y_desc("errors / s")
-                .y_label_formatter(&|v| fmt_axis(*v))
+                .y_label_formatter(&|v| axis_num(*v))
                 .axis_desc_style((FONT, 17).into_font().color(&ERROR_RED))
                 .label_style((FONT, 15).into_font().color(&ERROR_RED))
                 .draw()?;
@@ -648,7 +651,7 @@ impl<'r> Frame<'r> {
                 .build_cartesian_2d(self.x[0]..self.x[1], y_range.log_scale())?;
             self.time_mesh(&mut chart)
                 .y_desc("latency (ms)")
-                .y_label_formatter(&|v| fmt_axis(*v))
+                .y_label_formatter(&|v| axis_num(*v))
                 .draw()?;
             for (_, segs, color, w) in &lines {
                 for seg in segs {
@@ -788,24 +791,6 @@ fn decade_ceil(v: f64) -> f64 {
     10f64.powf(v.log10().ceil())
 }
 
-/// [`fmt_axis`] as a label formatter.
-fn axis_label(v: &f64) -> String {
-    fmt_axis(*v)
-}
-
-/// Compact axis number: integers without decimals, otherwise up to 3
-/// significant digits.
-fn fmt_axis(v: f64) -> String {
-    if v == v.round() && v.abs() < 1e9 {
-        format!("{v:.0}")
-    } else if v.abs() >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        let s = format!("{v:.3}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    }
-}
-
 /// Rough rendered width of `text` drawn at plotters size `size` (the SVG
 /// backend writes `font-size` = size / 1.24; an average sans-serif glyph is
 /// about half an em wide). The browser lays the text out for real; this only
@@ -855,12 +840,5 @@ mod tests {
         assert_eq!(colors.get("web-0"), Some(&PALETTE[0]));
         assert_eq!(colors.get("web-5"), Some(&PALETTE[5]));
         assert_eq!(colors.get("web-8"), Some(&PALETTE[0]));
-    }
-
-    #[test]
-    fn axis_numbers_are_compact() {
-        assert_eq!(fmt_axis(20.0), "20");
-        assert_eq!(fmt_axis(0.25), "0.25");
-        assert_eq!(fmt_axis(12.5), "12.5");
     }
 }

@@ -16,6 +16,7 @@ use std::fmt::Write as _;
 use crate::{
     chart::{Frame, backend_colors, css, deployments, phase_color, probe_kinds},
     derive::{metric, responses, summarize},
+    fmt::{count, escape, id_safe, num, opt_num, opt_pct},
     record::{RunRecord, Verdict},
 };
 
@@ -208,20 +209,6 @@ fn figure(out: &mut String, id: &str, svg: &str) {
     );
 }
 
-/// `s` with every character other than ASCII letters, digits, `-` and `_`
-/// replaced by `_`, for an element id.
-fn id_safe(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 /// Every container restart, in time order, under the phase chart (the
 /// markers' tooltips carry the same reasons).
 fn restart_table(out: &mut String, rec: &RunRecord) {
@@ -288,7 +275,7 @@ fn summary(out: &mut String, rec: &RunRecord) {
     for (kind, n) in &s.errors_by_kind {
         row(out, &format!("&nbsp;&nbsp;{}", escape(kind)), &count(*n));
     }
-    row(out, "error rate", &pct(s.error_rate));
+    row(out, "error rate", &opt_pct(s.error_rate));
     row(
         out,
         "responses attributed to a backend",
@@ -301,20 +288,24 @@ fn summary(out: &mut String, rec: &RunRecord) {
         "window for the figures below",
         &format!("{}–{} s", num(from), num(to)),
     );
-    row(out, "max / min responses", &opt(s.max_min_ratio));
-    row(out, "coefficient of variation", &opt(s.cv));
-    row(out, "Jain's fairness index", &opt(s.jain_index));
+    row(out, "max / min responses", &opt_num(s.max_min_ratio));
+    row(out, "coefficient of variation", &opt_num(s.cv));
+    row(out, "Jain's fairness index", &opt_num(s.jain_index));
     row(
         out,
         "last scale-up at",
         &s.last_scale_up_s
             .map_or("none".into(), |t| format!("{} s", num(t))),
     );
-    row(out, "new-backend share after it", &pct(s.new_backend_share));
+    row(
+        out,
+        "new-backend share after it",
+        &opt_pct(s.new_backend_share),
+    );
     row(
         out,
         "… relative to a fair share",
-        &opt(s.new_backend_fair_ratio),
+        &opt_num(s.new_backend_fair_ratio),
     );
     row(
         out,
@@ -422,12 +413,12 @@ fn pods_summary(out: &mut String, rec: &RunRecord, s: &crate::derive::Summary) {
         ("failed readiness probes", "readiness_failures"),
         ("failed liveness probes", "liveness_failures"),
     ] {
-        row(out, label, &opt(metric(rec, name, whole)));
+        row(out, label, &opt_num(metric(rec, name, whole)));
     }
     row(
         out,
         "fullest accept queue (of backlog)",
-        &pct(metric(rec, "accept_queue_fill", whole)),
+        &opt_pct(metric(rec, "accept_queue_fill", whole)),
     );
     out.push_str(
         "</table>\n<p class=\"sub\" style=\"max-width:420px;font-size:13px\">Restart reasons are grouped \
@@ -527,7 +518,7 @@ fn backends(out: &mut String, rec: &RunRecord) {
             info.and_then(|b| b.removed_s).map_or("—".into(), num),
             count(n),
             if total > 0 {
-                pct(Some(n as f64 / total as f64))
+                opt_pct(Some(n as f64 / total as f64))
             } else {
                 "—".into()
             },
@@ -592,63 +583,6 @@ fn suite_file(out: &mut String, rec: &RunRecord) {
 
 fn row(out: &mut String, key_html: &str, value_html: &str) {
     let _ = writeln!(out, "<tr><th>{key_html}</th><td>{value_html}</td></tr>");
-}
-
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A figure for a table: ∞ for infinity, about four significant digits.
-pub(crate) fn num(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "∞".into()
-        } else {
-            "−∞".into()
-        }
-    } else if v == v.round() && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else if v.abs() >= 100.0 {
-        format!("{v:.1}")
-    } else {
-        let s = format!("{v:.4}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    }
-}
-
-fn opt(v: Option<f64>) -> String {
-    v.map_or("undefined".into(), num)
-}
-
-fn pct(v: Option<f64>) -> String {
-    v.map_or("undefined".into(), |v| format!("{:.2}%", v * 100.0))
-}
-
-/// Integer with thin-space thousands separators.
-fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push('\u{2009}');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -831,15 +765,5 @@ mod tests {
         let html = render(&rec);
         assert!(html.contains("No time buckets were recorded"));
         assert!(html.contains("INTERRUPTED"));
-    }
-
-    #[test]
-    fn numbers_format_for_people() {
-        assert_eq!(num(f64::INFINITY), "∞");
-        assert_eq!(num(0.123456), "0.1235");
-        assert_eq!(num(60.0), "60");
-        assert_eq!(count(1234567), "1\u{2009}234\u{2009}567");
-        assert_eq!(pct(Some(0.5)), "50.00%");
-        assert_eq!(opt(None), "undefined");
     }
 }

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     derive::{metric, summarize},
-    html::escape,
+    fmt::{change_pct, cmp_nights, escape, figure_count, figure_pct, fixed, id_safe, num},
     record::{RunRecord, Verdict},
     write::{HTML_FILE, ReportError},
 };
@@ -446,10 +446,10 @@ pub fn regressions(
                             suite: suite.to_string(),
                             what: format!(
                                 "{name} {} → {} ({} worse, threshold {}) since {}",
-                                crate::html::num(p),
-                                crate::html::num(c),
-                                fmt_change(change),
-                                fmt_change(threshold),
+                                num(p),
+                                num(c),
+                                change_pct(change),
+                                change_pct(threshold),
                                 prev.night
                             ),
                             severity: Severity::Warning,
@@ -583,15 +583,15 @@ type Column = (&'static str, &'static str, fn(f64) -> String);
 const COLUMNS: &[Column] = &[
     ("duration_s", "duration", |v| format!("{} s", fixed(v, 1))),
     ("imbalance", "imbalance<br>max/min", |v| fixed(v, 2)),
-    ("new_backend_share", "new-backend<br>share", fmt_pct),
+    ("new_backend_share", "new-backend<br>share", figure_pct),
     ("jain", "Jain", |v| fixed(v, 3)),
     ("p99_ms", "p99<br>(worst s)", |v| {
         format!("{} ms", fixed(v, 2))
     }),
-    ("errors", "errors", fmt_count),
-    ("error_rate", "error<br>rate", fmt_pct),
-    ("min_ready", "min<br>ready", fmt_count),
-    ("restarts", "restarts", fmt_count),
+    ("errors", "errors", figure_count),
+    ("error_rate", "error<br>rate", figure_pct),
+    ("min_ready", "min<br>ready", figure_count),
+    ("restarts", "restarts", figure_count),
 ];
 
 /// What a sparkline follows: key, label, the natural floor of its axis (a
@@ -603,7 +603,7 @@ type MainFigure = (&'static str, &'static str, f64, fn(f64) -> String);
 /// `imbalance`.
 fn main_figure(scales_up: bool) -> MainFigure {
     if scales_up {
-        ("new_backend_share", "new-backend share", 0.0, fmt_pct)
+        ("new_backend_share", "new-backend share", 0.0, figure_pct)
     } else {
         ("imbalance", "imbalance", 1.0, |v| fixed(v, 2))
     }
@@ -685,7 +685,7 @@ fn regressions_section(out: &mut String, regressions: &[Regression]) {
             "<li class=\"regression\"><span class=\"badge {class}\">{}</span> \
              <a href=\"#suite-{}\"><b>{}</b></a>: {}</li>",
             r.severity.word(),
-            escape(&anchor(&r.suite)),
+            escape(&id_safe(&r.suite)),
             escape(&r.suite),
             escape(&r.what)
         );
@@ -715,7 +715,7 @@ fn suites_table(
         let _ = write!(
             out,
             "<tr class=\"suite-row\" id=\"suite-{}\"><td class=\"suite\">",
-            escape(&anchor(suite))
+            escape(&id_safe(suite))
         );
         match outcome {
             SuiteOutcome::Ran { record, report_dir } => {
@@ -869,20 +869,6 @@ fn percent_encode(s: &str) -> String {
         }
     }
     out
-}
-
-/// An id-safe form of a suite name.
-fn anchor(suite: &str) -> String {
-    suite
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// One night in a sparkline.
@@ -1060,51 +1046,6 @@ fn sparkline((figure, label, floor, fmt): MainFigure, points: &[Point]) -> Strin
     )
 }
 
-/// `v` with `decimals` decimals, or ∞.
-fn fixed(v: f64, decimals: usize) -> String {
-    if v.is_finite() {
-        format!("{v:.decimals$}")
-    } else {
-        crate::html::num(v)
-    }
-}
-
-/// A fraction as a percentage; "<0.01%" rather than a misleading 0.00%.
-fn fmt_pct(v: f64) -> String {
-    if v > 0.0 && v < 0.0001 {
-        "<0.01%".into()
-    } else if v.is_finite() {
-        format!("{:.2}%", v * 100.0)
-    } else {
-        crate::html::num(v)
-    }
-}
-
-/// A whole number with thin-space thousands separators.
-fn fmt_count(v: f64) -> String {
-    if !v.is_finite() || v.fract() != 0.0 || v.abs() >= 1e15 {
-        return crate::html::num(v);
-    }
-    let digits = format!("{:.0}", v.abs());
-    let mut out = String::from(if v < 0.0 { "-" } else { "" });
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push('\u{2009}');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A relative change as a percentage ("+35%", "∞").
-fn fmt_change(v: f64) -> String {
-    if v.is_finite() {
-        format!("{:.0}%", v * 100.0)
-    } else {
-        "∞".into()
-    }
-}
-
 fn first_line(s: &str) -> &str {
     s.lines().find(|l| !l.trim().is_empty()).unwrap_or(s).trim()
 }
@@ -1128,85 +1069,6 @@ fn file_safe(s: &str) -> String {
     } else {
         name
     }
-}
-
-/// Orders RFC 3339 times by the instant they name when both parse (so
-/// offsets and fractions compare correctly), else as strings.
-fn cmp_nights(a: &str, b: &str) -> Ordering {
-    match (rfc3339_instant(a), rfc3339_instant(b)) {
-        (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.cmp(b)),
-        _ => a.cmp(b),
-    }
-}
-
-/// Seconds since 1970-01-01T00:00:00Z and nanoseconds of an RFC 3339 time
-/// (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, `t`/space accepted for `T`).
-fn rfc3339_instant(s: &str) -> Option<(i64, u32)> {
-    let b = s.as_bytes();
-    let digits = |from: usize, len: usize| -> Option<i64> {
-        let part = b.get(from..from + len)?;
-        part.iter().all(u8::is_ascii_digit).then(|| {
-            part.iter()
-                .fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0'))
-        })
-    };
-    let (year, month, day) = (digits(0, 4)?, digits(5, 2)?, digits(8, 2)?);
-    if b.get(4) != Some(&b'-')
-        || b.get(7) != Some(&b'-')
-        || !matches!(b.get(10), Some(b'T' | b't' | b' '))
-    {
-        return None;
-    }
-    let (hour, minute, second) = (digits(11, 2)?, digits(14, 2)?, digits(17, 2)?);
-    if b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
-        return None;
-    }
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut i = 19;
-    let mut nanos: u32 = 0;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            if i - start < 9 {
-                nanos = nanos * 10 + u32::from(b[i] - b'0');
-            }
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        for _ in (i - start)..9 {
-            nanos *= 10;
-        }
-    }
-    let offset = match b.get(i)? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') if i + 6 == b.len() && b.get(i + 3) == Some(&b':') => {
-            let mins = digits(i + 1, 2)? * 60 + digits(i + 4, 2)?;
-            if *sign == b'+' { mins * 60 } else { -mins * 60 }
-        }
-        _ => return None,
-    };
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((
-        days * 86_400 + hour * 3600 + minute * 60 + second - offset,
-        nanos,
-    ))
 }
 
 /// Serde for the figures map: each value as in [`crate::record::nonfinite`]
@@ -1244,34 +1106,6 @@ mod figures_serde {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_instants_order_by_time() {
-        assert_eq!(rfc3339_instant("1970-01-01T00:00:00Z"), Some((0, 0)));
-        assert_eq!(
-            rfc3339_instant("2026-01-01T12:00:00Z"),
-            Some((1_767_268_800, 0))
-        );
-        assert_eq!(
-            rfc3339_instant("2026-01-01T14:00:00+02:00"),
-            rfc3339_instant("2026-01-01T12:00:00Z")
-        );
-        assert_eq!(
-            rfc3339_instant("2026-01-01T12:00:00.25Z"),
-            Some((1_767_268_800, 250_000_000))
-        );
-        assert_eq!(rfc3339_instant("yesterday"), None);
-        assert_eq!(rfc3339_instant("2026-01-01T12:00:00"), None);
-        // A fraction is later than none, although '.' sorts before 'Z'.
-        assert_eq!(
-            cmp_nights("2026-01-01T12:00:00.5Z", "2026-01-01T12:00:00Z"),
-            Ordering::Greater
-        );
-        assert_eq!(
-            cmp_nights("2026-01-01T13:00:00+02:00", "2026-01-01T12:00:00Z"),
-            Ordering::Less
-        );
-    }
 
     #[test]
     fn worsening_by_direction() {

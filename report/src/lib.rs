@@ -4,6 +4,7 @@
 //! [`RunRecord`], so any saved run can be re-rendered without the kernel.
 mod chart;
 pub mod derive;
+pub mod fmt;
 pub mod html;
 pub mod index;
 pub mod record;

@@ -14,11 +14,11 @@ use plotters::{element::DashedPathElement, prelude::*};
 
 use super::{
     ERROR_RED, FONT, Frame, GREY, Geometry, INK, LegendEntry, PALETTE, Segments, Swatch, X_LABEL_H,
-    Y_LABEL_W, fmt_axis, nice_max, segments, steps, text_width,
+    Y_LABEL_W, nice_max, segments, steps, text_width,
 };
 use crate::{
     derive::{PROBE_KINDS, phase_spans},
-    html::escape,
+    fmt::{axis_num, count_tick, escape, num},
     record::{PodBucket, PodPhase, ProbeBucket, RunRecord},
 };
 
@@ -109,15 +109,6 @@ struct ReplicaLine {
     dash: Option<(u32, u32)>,
 }
 
-/// Integer tick labels only (counts): fractional ticks are left blank.
-fn count_label(v: &f64) -> String {
-    if v.fract() == 0.0 {
-        fmt_axis(*v)
-    } else {
-        String::new()
-    }
-}
-
 impl Frame<'_> {
     /// One row per pod (creation order), a bar coloured by its phase over
     /// time, and a marker at each container restart with the restart count
@@ -192,7 +183,7 @@ impl Frame<'_> {
                          fill=\"#000\" stroke=\"#fff\" stroke-width=\"3\" paint-order=\"stroke\">{}</text></g>",
                         escape(&pod.name),
                         r.count,
-                        crate::html::num(r.t_s),
+                        num(r.t_s),
                         escape(&r.reason),
                         top - 1,
                         bottom + 1,
@@ -256,7 +247,7 @@ impl Frame<'_> {
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..y_max)?;
             self.time_mesh(&mut chart)
                 .y_desc("probes")
-                .y_label_formatter(&count_label)
+                .y_label_formatter(&count_tick)
                 .draw()?;
             for (t, p) in &totals {
                 let mut base = 0.0;
@@ -337,7 +328,7 @@ impl Frame<'_> {
                 .build_cartesian_2d(self.x[0]..self.x[1], y_range.log_scale())?;
             self.time_mesh(&mut chart)
                 .y_desc("probe latency (ms)")
-                .y_label_formatter(&|v| fmt_axis(*v))
+                .y_label_formatter(&|v| axis_num(*v))
                 .draw()?;
             for (kind, mean, max) in &series {
                 let color = probe_kind_color(kind);
@@ -415,7 +406,7 @@ impl Frame<'_> {
                 .build_cartesian_2d(x0..x1, 0.0..y_max)?;
             self.time_mesh(&mut chart)
                 .y_desc("restarts")
-                .y_label_formatter(&count_label)
+                .y_label_formatter(&count_tick)
                 .draw()?;
             self.draw_lines(&mut chart, &per_pod)?;
             chart.draw_series(LineSeries::new(total, INK.stroke_width(3)))?;
@@ -522,13 +513,13 @@ impl Frame<'_> {
                 .set_secondary_coord(self.x[0]..self.x[1], 0.0..metric_max);
             self.time_mesh(&mut chart)
                 .y_desc("replicas")
-                .y_label_formatter(&count_label)
+                .y_label_formatter(&count_tick)
                 .draw()?;
             if has_metric {
                 chart
                     .configure_secondary_axes()
                     .y_desc("metric (per-pod average)")
-                    .y_label_formatter(&|v| fmt_axis(*v))
+                    .y_label_formatter(&|v| axis_num(*v))
                     .axis_desc_style((FONT, 17))
                     .label_style((FONT, 15))
                     .draw()?;
@@ -646,7 +637,7 @@ impl Frame<'_> {
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..y_max)?;
             self.time_mesh(&mut chart)
                 .y_desc(y_desc)
-                .y_label_formatter(&count_label)
+                .y_label_formatter(&count_tick)
                 .draw()?;
             self.draw_lines(&mut chart, &series)?;
             let g = Geometry::of(&chart, self.x);
