@@ -8,6 +8,7 @@ pub mod fmt;
 pub mod html;
 pub mod index;
 pub mod record;
+#[cfg(any(test, feature = "sample"))]
 pub mod sample;
 pub mod write;
 
