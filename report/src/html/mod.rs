@@ -14,7 +14,10 @@
 use std::fmt::Write as _;
 
 use crate::{
-    chart::{Frame, backend_colors, css, deployments, phase_color, probe_kinds},
+    chart::{
+        Frame, backend_colors, css,
+        pods::{deployments, phase_color, probe_kinds},
+    },
     derive::{metric, responses, summarize},
     fmt::{count, escape, id_safe, num, opt_num, opt_pct},
     record::{RunRecord, Verdict},
