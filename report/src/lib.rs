@@ -4,9 +4,11 @@
 //! [`RunRecord`], so any saved run can be re-rendered without the kernel.
 mod chart;
 pub mod derive;
+pub mod fmt;
 pub mod html;
 pub mod index;
 pub mod record;
+#[cfg(any(test, feature = "sample"))]
 pub mod sample;
 pub mod write;
 

@@ -14,8 +14,12 @@
 use std::fmt::Write as _;
 
 use crate::{
-    chart::{Frame, backend_colors, css, deployments, phase_color, probe_kinds},
+    chart::{
+        Frame, backend_colors, css,
+        pods::{deployments, phase_color, probe_kinds},
+    },
     derive::{metric, responses, summarize},
+    fmt::{count, escape, id_safe, num, opt_num, opt_pct},
     record::{RunRecord, Verdict},
 };
 
@@ -208,20 +212,6 @@ fn figure(out: &mut String, id: &str, svg: &str) {
     );
 }
 
-/// `s` with every character other than ASCII letters, digits, `-` and `_`
-/// replaced by `_`, for an element id.
-fn id_safe(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 /// Every container restart, in time order, under the phase chart (the
 /// markers' tooltips carry the same reasons).
 fn restart_table(out: &mut String, rec: &RunRecord) {
@@ -288,7 +278,7 @@ fn summary(out: &mut String, rec: &RunRecord) {
     for (kind, n) in &s.errors_by_kind {
         row(out, &format!("&nbsp;&nbsp;{}", escape(kind)), &count(*n));
     }
-    row(out, "error rate", &pct(s.error_rate));
+    row(out, "error rate", &opt_pct(s.error_rate));
     row(
         out,
         "responses attributed to a backend",
@@ -301,20 +291,24 @@ fn summary(out: &mut String, rec: &RunRecord) {
         "window for the figures below",
         &format!("{}–{} s", num(from), num(to)),
     );
-    row(out, "max / min responses", &opt(s.max_min_ratio));
-    row(out, "coefficient of variation", &opt(s.cv));
-    row(out, "Jain's fairness index", &opt(s.jain_index));
+    row(out, "max / min responses", &opt_num(s.max_min_ratio));
+    row(out, "coefficient of variation", &opt_num(s.cv));
+    row(out, "Jain's fairness index", &opt_num(s.jain_index));
     row(
         out,
         "last scale-up at",
         &s.last_scale_up_s
             .map_or("none".into(), |t| format!("{} s", num(t))),
     );
-    row(out, "new-backend share after it", &pct(s.new_backend_share));
+    row(
+        out,
+        "new-backend share after it",
+        &opt_pct(s.new_backend_share),
+    );
     row(
         out,
         "… relative to a fair share",
-        &opt(s.new_backend_fair_ratio),
+        &opt_num(s.new_backend_fair_ratio),
     );
     row(
         out,
@@ -422,12 +416,12 @@ fn pods_summary(out: &mut String, rec: &RunRecord, s: &crate::derive::Summary) {
         ("failed readiness probes", "readiness_failures"),
         ("failed liveness probes", "liveness_failures"),
     ] {
-        row(out, label, &opt(metric(rec, name, whole)));
+        row(out, label, &opt_num(metric(rec, name, whole)));
     }
     row(
         out,
         "fullest accept queue (of backlog)",
-        &pct(metric(rec, "accept_queue_fill", whole)),
+        &opt_pct(metric(rec, "accept_queue_fill", whole)),
     );
     out.push_str(
         "</table>\n<p class=\"sub\" style=\"max-width:420px;font-size:13px\">Restart reasons are grouped \
@@ -527,7 +521,7 @@ fn backends(out: &mut String, rec: &RunRecord) {
             info.and_then(|b| b.removed_s).map_or("—".into(), num),
             count(n),
             if total > 0 {
-                pct(Some(n as f64 / total as f64))
+                opt_pct(Some(n as f64 / total as f64))
             } else {
                 "—".into()
             },
@@ -594,252 +588,5 @@ fn row(out: &mut String, key_html: &str, value_html: &str) {
     let _ = writeln!(out, "<tr><th>{key_html}</th><td>{value_html}</td></tr>");
 }
 
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A figure for a table: ∞ for infinity, about four significant digits.
-pub(crate) fn num(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "∞".into()
-        } else {
-            "−∞".into()
-        }
-    } else if v == v.round() && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else if v.abs() >= 100.0 {
-        format!("{v:.1}")
-    } else {
-        let s = format!("{v:.4}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    }
-}
-
-fn opt(v: Option<f64>) -> String {
-    v.map_or("undefined".into(), num)
-}
-
-fn pct(v: Option<f64>) -> String {
-    v.map_or("undefined".into(), |v| format!("{:.2}%", v * 100.0))
-}
-
-/// Integer with thin-space thousands separators.
-fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push('\u{2009}');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sample::incident_a;
-
-    #[test]
-    fn renders_incident_a_self_contained() {
-        let rec = incident_a(false);
-        let html = render(&rec);
-        assert!(html.starts_with("<!DOCTYPE html>"));
-        assert_eq!(html.matches("<svg").count(), 5, "five inline charts");
-        assert!(!html.contains("<?xml"), "no XML declaration inside HTML");
-        for name in [
-            "web-0",
-            "web-1",
-            "web-2",
-            "web-3 (new)",
-            "web-4 (new)",
-            "web-5 (new)",
-        ] {
-            assert!(html.contains(name), "legend entry {name}");
-        }
-        assert!(html.contains("scale web 3 → 6"), "marker label");
-        assert!(
-            html.contains("new pods&#39; share") || html.contains("new pods' share"),
-            "new-share line legend"
-        );
-        assert_eq!(
-            html.matches("<tr class=\"expectation\">").count(),
-            rec.expectations.len()
-        );
-        assert!(html.contains("<code>new_backend_fair_ratio</code>"));
-        assert!(html.contains("verdict fail") && html.contains(">FAIL<"));
-        assert!(
-            html.contains("Incident A: service conntrack pins"),
-            "suite header"
-        );
-        assert!(html.contains("ct_reuse: legacy"), "suite YAML");
-        assert!(html.contains("random, legacy CT reuse"), "datapath mode");
-        assert!(html.contains("ct-reopen"), "datapath reasons");
-        assert!(
-            html.contains("reused_ports_kept_backend_after_scale_up"),
-            "mechanism"
-        );
-        let stripped = html.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
-        assert!(
-            !stripped.contains("http://") && !stripped.contains("https://"),
-            "external URL in the page"
-        );
-        assert!(!html.contains("<script"), "no scripts");
-        assert!(
-            !html.contains("<img") && !html.contains("<link"),
-            "no external assets"
-        );
-    }
-
-    #[test]
-    fn incident_a_has_no_pod_section() {
-        let html = render(&incident_a(false));
-        for absent in [
-            "chart-pod-phases",
-            "restart-table",
-            "Kubelet &amp; autoscaler",
-            "<h3>Pods</h3>",
-            "phase at the end",
-        ] {
-            assert!(!html.contains(absent), "{absent} in a run without pods");
-        }
-    }
-
-    #[test]
-    fn liveness_cascade_shows_pods_probes_and_replicas() {
-        let rec = crate::sample::liveness_cascade();
-        let html = render(&rec);
-        let ids = [
-            "share",
-            "new-conns",
-            "ct-entries",
-            "pod-phases",
-            "probes-startup",
-            "probes-readiness",
-            "probes-liveness",
-            "probe-latency",
-            "restarts",
-            "ready-web",
-            "accept-queue",
-            "busy-workers",
-            "client-rate",
-            "latency",
-        ];
-        // Every chart, in this order: the client's charts close the pod section.
-        let positions: Vec<usize> = ids
-            .iter()
-            .map(|id| {
-                html.find(&format!("id=\"chart-{id}\""))
-                    .unwrap_or_else(|| panic!("chart {id} missing"))
-            })
-            .collect();
-        assert!(positions.is_sorted(), "chart order {positions:?}");
-        let svgs = html.matches("<svg").count();
-        assert_eq!(svgs, ids.len(), "one svg per chart, none duplicated");
-        // The spike is a marker on every chart, plus its row in the events table.
-        assert_eq!(
-            html.matches("spike nginx 600 → 1500 req/s for 30s").count(),
-            svgs + 1
-        );
-        // The restart table under the phase chart: one row per restart, in
-        // time order, reasons in full.
-        let restarts: usize = rec.pods.iter().map(|p| p.restarts.len()).sum();
-        assert_eq!(html.matches("<tr class=\"restart\">").count(), restarts);
-        let table = &html[html.find("id=\"restart-table\"").unwrap_or(0)..];
-        assert!(
-            table.find("web-1").unwrap_or(usize::MAX) < table.find("web-3").unwrap_or(0),
-            "first restart (web-1 at 23.4 s) first"
-        );
-        assert!(html.contains("startup probe failed: timeout after 1s (http GET :8080/healthz)"));
-        // Summary: restarts by kind, fewest ready pods and when, the HPA's range.
-        assert!(html.contains("<tr><th>container restarts</th><td>11</td></tr>"));
-        assert!(html.contains("<tr><th>&nbsp;&nbsp;liveness probe failed</th><td>10</td></tr>"));
-        assert!(html.contains("<tr><th>fewest ready pods</th><td>1 (bucket at 42 s)</td></tr>"));
-        assert!(html.contains("<tr><th>autoscaler desired (web)</th><td>3–4</td></tr>"));
-        // Kubelet settings, stating the time scale.
-        assert!(html.contains("Kubelet &amp; autoscaler settings"));
-        assert!(html.contains("<tr><th>time scale</th><td>0.1: kubelet and autoscaler constants"));
-        assert!(html.contains("web liveness: http GET :8080/healthz, period 1s"));
-        assert!(html.contains("<th>phase at the end</th>"));
-    }
-
-    #[test]
-    fn crowded_timeline_keeps_every_label() {
-        let mut rec = incident_a(false);
-        let details = ["flush CT on every node", "kill web ×1", "delete pod web-2"];
-        for (i, d) in details.iter().enumerate() {
-            rec.events.push(crate::record::Event {
-                t_s: 20.5 + 0.5 * i as f64,
-                kind: "kill".into(),
-                detail: (*d).into(),
-                timeline: true,
-            });
-        }
-        let html = render(&rec);
-        for d in details.iter().chain(["scale web 3 → 6"].iter()) {
-            // Five charts plus the events table.
-            assert_eq!(html.matches(d).count(), 6, "{d}");
-        }
-    }
-
-    #[test]
-    fn fixed_run_passes() {
-        let html = render(&incident_a(true));
-        assert!(html.contains("verdict pass") && html.contains(">PASS<"));
-        assert!(html.contains("ct_reuse: close-rebalance"));
-    }
-
-    #[test]
-    fn user_text_is_escaped() {
-        let mut rec = incident_a(false);
-        rec.suite.yaml = "a: <b>&\"x\"</b>".into();
-        rec.suite.header = "<script>alert(1)</script>".into();
-        rec.events[1].detail = "scale <web>".into();
-        rec.error = Some("boom <here>".into());
-        rec.verdict = Verdict::Error;
-        let html = render(&rec);
-        assert!(html.contains("a: &lt;b&gt;&amp;&quot;x&quot;&lt;/b&gt;"));
-        assert!(!html.contains("<script>"));
-        assert!(
-            !html.contains("scale <web>"),
-            "marker labels are escaped by the SVG backend"
-        );
-        assert!(html.contains("boom &lt;here&gt;") && html.contains("verdict error"));
-    }
-
-    #[test]
-    fn empty_record_renders() {
-        let mut rec = crate::sample::empty_record();
-        rec.verdict = Verdict::Interrupted;
-        rec.interrupted = true;
-        let html = render(&rec);
-        assert!(html.contains("No time buckets were recorded"));
-        assert!(html.contains("INTERRUPTED"));
-    }
-
-    #[test]
-    fn numbers_format_for_people() {
-        assert_eq!(num(f64::INFINITY), "∞");
-        assert_eq!(num(0.123456), "0.1235");
-        assert_eq!(num(60.0), "60");
-        assert_eq!(count(1234567), "1\u{2009}234\u{2009}567");
-        assert_eq!(pct(Some(0.5)), "50.00%");
-        assert_eq!(opt(None), "undefined");
-    }
-}
+mod tests;
