@@ -1,5 +1,8 @@
-//! The cluster control loop: deployments → pods → endpoints → every node's
-//! datapath backends, the way EndpointSlices feed Cilium's agent. Pods are
+//! The cluster: its state, how it is built and torn down, and the control
+//! loop's kubelet pass. Deployments → pods → endpoints → every node's
+//! dataplane (`endpoints.rs`, through the [`Dataplane`] trait), the way
+//! EndpointSlices feed Cilium's agent; scale, kill and delete in
+//! `scale.rs`; what the run record gets in `records.rs`. Pods are
 //! netns + a `svclab pod-server` process run by the pod's kubelet
 //! (`kubelet.rs`): probes from the node, restarts, back-off. A pod is an
 //! active endpoint while it is Ready (readiness passing, or, without
@@ -17,25 +20,29 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use svclab_datapath::{
-    Backend, BackendState, Config, CtGc, CtReuse, Datapath, Frontend, NetnsRef, Selection,
-};
+use svclab_datapath::{Frontend, NetnsRef};
 use svclab_kube::backoff::RestartBackoff;
-use svclab_report::record::{BackendInfo, DeploymentBucket, Event, PodBucket, PodRecord};
-use svclab_suite::model::{CtReuseSpec, SelectionSpec, Suite};
+use svclab_report::record::{BackendInfo, Event, PodRecord};
+use svclab_suite::model::Suite;
 use svclab_topology::{PodSpec, Topology, TopologySpec};
 
 pub mod autoscaler;
+pub mod dataplane;
+mod endpoints;
 pub mod kubelet;
 pub mod pods;
 pub mod podserver;
 pub mod podstats;
 pub mod probe;
+mod records;
+mod scale;
 pub mod sockdiag;
 pub mod state_file;
 
+pub use self::endpoints::datapath_config;
 use self::{
     autoscaler::Autoscaler,
+    dataplane::{Dataplane, EbpfDataplane},
     kubelet::{Change, ContainerSpec, Kubelet},
     probe::{ProbeReport, Prober},
     sockdiag::SockDiag,
@@ -61,11 +68,9 @@ struct DeploymentState {
 }
 
 pub struct NodeState {
-    pub datapath: Datapath,
+    /// The node's service dataplane (the eBPF service LB today).
+    pub dataplane: Box<dyn Dataplane>,
     pub netns: NetnsRef,
-    /// Kernel IDs of the datapath's maps (fixed for its lifetime).
-    map_ids: BTreeMap<String, u32>,
-    _gc: CtGc,
 }
 
 struct ServiceState {
@@ -104,32 +109,6 @@ pub struct Cluster {
     pub events: Vec<Event>,
 }
 
-pub fn datapath_config(suite: &Suite) -> Config {
-    let d = &suite.datapath;
-    Config {
-        selection: match d.selection {
-            SelectionSpec::Random => Selection::Random,
-            SelectionSpec::Maglev => Selection::Maglev {
-                table_size: d.maglev_table_size,
-            },
-        },
-        ct_reuse: match d.ct_reuse {
-            CtReuseSpec::Legacy => CtReuse::Legacy,
-            CtReuseSpec::CloseRebalance => CtReuse::CloseRebalance {
-                grace: d.rebalance_grace.0,
-            },
-        },
-        timeouts: svclab_datapath::CtTimeouts {
-            syn: d.timeouts.syn.0,
-            tcp: d.timeouts.tcp.0,
-            close: d.timeouts.close.0,
-            non_tcp: d.timeouts.non_tcp.0,
-        },
-        ct_map_size: d.ct_map_size,
-        hash_seed: u32::try_from(suite.seed & 0xffff_ffff).unwrap_or(1),
-    }
-}
-
 impl Pod {
     pub fn pid(&self) -> u32 {
         self.kubelet.pid().unwrap_or(0)
@@ -160,15 +139,12 @@ impl Cluster {
                 Prober::new(&netns, 2, epoch, probe_tx.clone())
                     .with_context(|| format!("starting the prober on node {i}"))?,
             );
-            let datapath = Datapath::load(netns.try_clone()?, config.clone())
-                .with_context(|| format!("loading the datapath on node {i}"))?;
-            let gc = datapath.start_gc(suite.datapath.gc_interval.0)?;
-            let map_ids = datapath.map_ids()?;
+            let dataplane =
+                EbpfDataplane::load(&netns, config.clone(), suite.datapath.gc_interval.0)
+                    .with_context(|| format!("loading the datapath on node {i}"))?;
             nodes.push(NodeState {
-                datapath,
+                dataplane: Box::new(dataplane),
                 netns,
-                map_ids,
-                _gc: gc,
             });
         }
         let autoscalers = suite
@@ -211,7 +187,7 @@ impl Cluster {
             let frontend = Frontend::tcp(s.cluster_ip, s.port);
             let target_port = s.target_port.unwrap_or(dep.spec.server.port);
             for n in &mut c.nodes {
-                n.datapath.upsert_service(frontend)?;
+                n.dataplane.upsert_service(frontend)?;
             }
             c.services.push(ServiceState {
                 frontend,
@@ -250,7 +226,7 @@ impl Cluster {
             ip,
         })?;
         let (lxc, path) = (info.lxc.clone(), info.netns_path.clone());
-        self.nodes[usize::from(node)].datapath.attach(&lxc)?;
+        self.nodes[usize::from(node)].dataplane.attach(&lxc)?;
         Ok((ip, path))
     }
 
@@ -295,7 +271,7 @@ impl Cluster {
         })?;
         let (lxc, netns_path) = (info.lxc.clone(), info.netns_path.clone());
         let n = usize::from(node);
-        self.nodes[n].datapath.attach(&lxc)?;
+        self.nodes[n].dataplane.attach(&lxc)?;
         // The accept-queue reader lives in the pod netns; without it the
         // run goes on with no queue figures for this pod.
         let diag = match NetnsRef::open(&netns_path)
@@ -447,141 +423,6 @@ impl Cluster {
         Ok(())
     }
 
-    fn ready_of(&self, deployment: &str) -> u32 {
-        let n = self
-            .pods
-            .values()
-            .filter(|p| p.deployment == deployment && p.kubelet.ready())
-            .count();
-        u32::try_from(n).unwrap_or(u32::MAX)
-    }
-
-    fn note_ready(&mut self) {
-        let names: Vec<String> = self.deployments.keys().cloned().collect();
-        for d in names {
-            let r = self.ready_of(&d);
-            let m = self.ready_min.entry(d).or_insert(r);
-            *m = (*m).min(r);
-        }
-    }
-
-    /// One telemetry sample of every pod (accept queue, busy workers).
-    pub fn sample_pods(&mut self) {
-        let now = self.now();
-        for p in self.pods.values_mut() {
-            let window = self
-                .autoscalers
-                .iter()
-                .filter(|a| a.deployment == p.deployment)
-                .map(|a| a.sync)
-                .max();
-            p.kubelet.sample(now, window);
-        }
-    }
-
-    /// Closes a bucket: per-pod and per-deployment figures since the last call.
-    pub fn take_buckets(
-        &mut self,
-    ) -> (
-        BTreeMap<String, PodBucket>,
-        BTreeMap<String, DeploymentBucket>,
-    ) {
-        let pods = self
-            .pods
-            .iter_mut()
-            .map(|(n, p)| (n.clone(), p.kubelet.take_bucket()))
-            .collect();
-        let mut deps = BTreeMap::new();
-        let names: Vec<String> = self.deployments.keys().cloned().collect();
-        for d in names {
-            let ready = self.ready_of(&d);
-            let hpa = self.autoscalers.iter().find(|a| a.deployment == d);
-            let dep = DeploymentBucket {
-                desired: self.deployments[&d].spec.replicas,
-                pods: u32::try_from(self.pods.values().filter(|p| p.deployment == d).count())
-                    .unwrap_or(u32::MAX),
-                ready,
-                ready_min: self.ready_min.remove(&d).unwrap_or(ready).min(ready),
-                hpa_desired: hpa.and_then(|a| a.last.as_ref()).map(|l| l.desired),
-                hpa_metric: hpa
-                    .and_then(|a| a.last.as_ref())
-                    .and_then(|l| l.recommendation.as_ref())
-                    .and_then(|r| r.usage),
-            };
-            deps.insert(d, dep);
-        }
-        (pods, deps)
-    }
-
-    /// Runs every autoscaler whose sync period is due.
-    pub fn autoscale(&mut self) -> anyhow::Result<()> {
-        let now = self.now();
-        let now_s = self.record_s(now);
-        for i in 0..self.autoscalers.len() {
-            if !self.autoscalers[i].due(now) {
-                continue;
-            }
-            let dep = self.autoscalers[i].deployment.clone();
-            let kind = self.autoscalers[i].metric;
-            let window = self.autoscalers[i].sync;
-            let views: Vec<svclab_kube::hpa::PodView> = self
-                .pods
-                .values()
-                .filter(|p| p.deployment == dep)
-                .map(|p| {
-                    let k = &p.kubelet;
-                    svclab_kube::hpa::PodView {
-                        name: p.name.clone(),
-                        pending: k.phase() == svclab_report::record::PodPhase::Pending,
-                        deleting: p.kubelet.deleting,
-                        failed: false,
-                        ready: k.ready(),
-                        start: k.phases.first().map_or(Duration::ZERO, |(t, _)| *t),
-                        ready_transition: k.ready_transition,
-                        metric: k.hpa_metric(kind, now, window).map(|value| {
-                            svclab_kube::hpa::PodMetric {
-                                value,
-                                timestamp: now,
-                                window,
-                            }
-                        }),
-                    }
-                })
-                .collect();
-            let current = self.deployments.get(&dep).map_or(0, |d| d.spec.replicas);
-            let d = self.autoscalers[i].reconcile(now, current, &views);
-            let rec = d.recommendation.clone().unwrap_or_default();
-            tracing::info!(
-                deployment = dep,
-                current,
-                desired = d.desired,
-                usage = ?rec.usage,
-                ready = rec.ready,
-                unready = rec.unready,
-                missing = rec.missing,
-                limited_by = ?d.limited_by,
-                "hpa sync"
-            );
-            if d.desired != current {
-                self.event(
-                    now_s,
-                    "hpa_scale",
-                    format!(
-                        "HPA {dep} {current} → {} (metric {}, {} ready, {} not ready, {} missing)",
-                        d.desired,
-                        rec.usage.map_or("n/a".to_owned(), |u| format!("{u:.2}")),
-                        rec.ready,
-                        rec.unready,
-                        rec.missing
-                    ),
-                    false,
-                );
-                self.scale(&dep, d.desired, now_s, false)?;
-            }
-        }
-        Ok(())
-    }
-
     /// The autoscalers' settings in words.
     pub fn autoscaler_lines(&self) -> Vec<String> {
         self.autoscalers.iter().map(Autoscaler::describe).collect()
@@ -596,172 +437,6 @@ impl Cluster {
         });
     }
 
-    /// Pushes every service's endpoints to every node's datapath.
-    pub fn sync_endpoints(&mut self) -> anyhow::Result<()> {
-        for s in &self.services {
-            let backends: Vec<Backend> = self
-                .pods
-                .values()
-                .filter(|p| p.deployment == s.selector)
-                .filter_map(|p| {
-                    let state = if p.kubelet.deleting {
-                        BackendState::Terminating
-                    } else if p.kubelet.ready() {
-                        BackendState::Active
-                    } else {
-                        // Not ready: not an endpoint (Cilium drops it from
-                        // the service; flows pinned to it are reselected).
-                        return None;
-                    };
-                    Some(Backend {
-                        addr: SocketAddrV4::new(p.ip, s.target_port),
-                        state,
-                    })
-                })
-                .collect();
-            for n in &mut self.nodes {
-                n.datapath.set_backends(s.frontend, &backends)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The deployment's pods that are not being deleted, oldest first.
-    fn running(&self, deployment: &str) -> Vec<String> {
-        // Creation order = ordinal order; names sort by ordinal only when
-        // widths match, so sort by the report index.
-        let mut v: Vec<&Pod> = self
-            .pods
-            .values()
-            .filter(|p| p.deployment == deployment && !p.kubelet.deleting)
-            .collect();
-        v.sort_by_key(|p| p.info);
-        v.into_iter().map(|p| p.name.clone()).collect()
-    }
-
-    /// Which pods a scale-down deletes first, as the ReplicaSet controller
-    /// ranks them: not ready before ready, more restarts before fewer,
-    /// newer before older.
-    fn scale_down_order(&self, deployment: &str) -> Vec<String> {
-        let mut v: Vec<&Pod> = self
-            .pods
-            .values()
-            .filter(|p| p.deployment == deployment && !p.kubelet.deleting)
-            .collect();
-        v.sort_by_key(|p| {
-            (
-                p.kubelet.ready(),
-                std::cmp::Reverse(p.kubelet.restarts),
-                std::cmp::Reverse(p.info),
-            )
-        });
-        v.into_iter().map(|p| p.name.clone()).collect()
-    }
-
-    /// Sets a deployment's replicas: new pods on scale-up (flagged as the
-    /// last scale-up's); on scale-down pods are deleted gracefully in the
-    /// ReplicaSet controller's order ([`Cluster::scale_down_order`]).
-    pub fn scale(
-        &mut self,
-        deployment: &str,
-        replicas: u32,
-        now_s: f64,
-        initial: bool,
-    ) -> anyhow::Result<()> {
-        let current = self.running(deployment);
-        let want = usize::try_from(replicas).unwrap_or(0);
-        if let Some(d) = self.deployments.get_mut(deployment) {
-            d.spec.replicas = replicas;
-        }
-        if want > current.len() {
-            let mut added = Vec::new();
-            for _ in current.len()..want {
-                added.push(self.create_pod(deployment, now_s, false)?);
-            }
-            if !initial {
-                for b in &mut self.backends {
-                    if b.deployment == deployment {
-                        b.added_by_last_scale_up = added.contains(&b.name);
-                    }
-                }
-            }
-        } else {
-            let victims: Vec<String> = self
-                .scale_down_order(deployment)
-                .into_iter()
-                .take(current.len() - want)
-                .collect();
-            for name in &victims {
-                self.delete(name, now_s, false)?;
-            }
-        }
-        self.sync_endpoints()
-    }
-
-    /// SIGKILLs the `count` oldest running pods of `deployment` and replaces them.
-    pub fn kill(
-        &mut self,
-        deployment: &str,
-        count: u32,
-        now_s: f64,
-    ) -> anyhow::Result<Vec<String>> {
-        let victims: Vec<String> = self
-            .running(deployment)
-            .into_iter()
-            .take(usize::try_from(count).unwrap_or(0))
-            .collect();
-        for v in &victims {
-            if let Some(p) = self.pods.get_mut(v) {
-                p.kubelet.kill_now();
-                let i = p.info;
-                self.backends[i].killed = true;
-            }
-            self.remove(v, now_s)?;
-        }
-        self.sync_endpoints()?;
-        for _ in &victims {
-            self.create_pod(deployment, now_s, true)?;
-        }
-        self.sync_endpoints()?;
-        Ok(victims)
-    }
-
-    /// Deletes the `index`-th running pod gracefully: terminating in the
-    /// datapath first (existing flows drain), SIGTERM, then removal; replaced.
-    pub fn delete_pod(
-        &mut self,
-        deployment: &str,
-        index: u32,
-        now_s: f64,
-    ) -> anyhow::Result<String> {
-        let running = self.running(deployment);
-        let name = running
-            .get(usize::try_from(index).unwrap_or(usize::MAX))
-            .cloned()
-            .with_context(|| format!("{deployment} has no running pod #{index}"))?;
-        self.delete(&name, now_s, true)?;
-        self.create_pod(deployment, now_s, true)?;
-        self.sync_endpoints()?;
-        Ok(name)
-    }
-
-    fn delete(&mut self, name: &str, now_s: f64, killed: bool) -> anyhow::Result<()> {
-        let now = self.now();
-        if let Some(p) = self.pods.get_mut(name) {
-            p.kubelet.begin_delete(now);
-            let i = p.info;
-            self.backends[i].killed |= killed;
-        }
-        self.sync_endpoints()?;
-        if let Some(p) = self.pods.get_mut(name) {
-            // The pod server exits on SIGTERM at once; the grace is the bound.
-            let grace = p.kubelet.spec.grace;
-            p.kubelet.terminate(grace);
-        }
-        self.remove(name, now_s)?;
-        self.sync_endpoints()
-    }
-
     /// Forgets a pod whose process is gone: detach, delete its netns.
     fn remove(&mut self, name: &str, now_s: f64) -> anyhow::Result<()> {
         let Some(mut p) = self.pods.remove(name) else {
@@ -773,104 +448,15 @@ impl Cluster {
         self.backends[p.info].removed_s = Some(now_s);
         let rec = self.pod_record(&p, Some(now_s));
         self.gone_pods.push((p.info, rec));
-        self.nodes[usize::from(p.node)].datapath.detach(&p.lxc)?;
+        self.nodes[usize::from(p.node)].dataplane.detach(&p.lxc)?;
         self.topo()?.remove_pod(name)?;
         self.used_ips.remove(&p.ip);
         self.event(now_s, "pod_gone", format!("{name} removed"), false);
         Ok(())
     }
 
-    pub fn flush_ct(&mut self, node: Option<u8>) -> anyhow::Result<u64> {
-        let mut n = 0;
-        for (i, st) in self.nodes.iter_mut().enumerate() {
-            if node.is_none_or(|x| usize::from(x) == i) {
-                n += st.datapath.ct_flush()?;
-            }
-        }
-        Ok(n)
-    }
-
-    /// Backend address → pod name for every pod that was ever a backend.
-    pub fn addr_names(&self) -> BTreeMap<SocketAddrV4, String> {
-        let mut m = BTreeMap::new();
-        for b in &self.backends {
-            if let Ok(a) = b.addr.parse() {
-                m.insert(a, b.name.clone());
-            }
-        }
-        m
-    }
-
-    /// What `svclab inspect` needs to find this run's maps and name things.
-    pub fn state(
-        &self,
-        run_id: &str,
-        prefix: &str,
-        held: bool,
-    ) -> anyhow::Result<state_file::RunState> {
-        let mut nodes = Vec::new();
-        for (i, n) in self.nodes.iter().enumerate() {
-            nodes.push(state_file::NodeMaps {
-                node: u8::try_from(i).unwrap_or(u8::MAX),
-                netns: n.netns.name().to_owned(),
-                maps: n.map_ids.clone(),
-            });
-        }
-        Ok(state_file::RunState {
-            run_id: run_id.to_owned(),
-            prefix: prefix.to_owned(),
-            pid: std::process::id(),
-            held,
-            nodes,
-            backends: self
-                .backends
-                .iter()
-                .map(|b| (b.addr.clone(), b.name.clone()))
-                .collect(),
-            pods: self
-                .pods
-                .values()
-                .map(|p| state_file::PodState {
-                    name: p.name.clone(),
-                    deployment: p.deployment.clone(),
-                    node: p.node,
-                    ip: p.ip.to_string(),
-                    phase: p.kubelet.phase().word().to_owned(),
-                    pid: p.pid(),
-                })
-                .collect(),
-        })
-    }
-
     pub fn ready_pods(&self) -> usize {
         self.pods.values().filter(|p| p.kubelet.ready()).count()
-    }
-
-    fn pod_record(&self, p: &Pod, removed_s: Option<f64>) -> PodRecord {
-        let (phases, restarts) = p.kubelet.record_parts(|t| self.record_s(t));
-        let b = &self.backends[p.info];
-        PodRecord {
-            name: p.name.clone(),
-            deployment: p.deployment.clone(),
-            node: p.node,
-            ip: p.ip.to_string(),
-            created_s: b.created_s,
-            removed_s,
-            phases,
-            restarts,
-            backlog: p.kubelet.spec.server.backlog,
-            workers: p.kubelet.spec.server.workers,
-        }
-    }
-
-    /// Every pod's lifecycle record (removed and live), in creation order.
-    pub fn pod_records(&self) -> Vec<PodRecord> {
-        let mut v: Vec<(usize, PodRecord)> = self.gone_pods.clone();
-        for p in self.pods.values() {
-            v.push((p.info, self.pod_record(p, None)));
-        }
-        v.sort_by_key(|(i, _)| *i);
-        v.into_iter().map(|(_, r)| r).collect()
     }
 
     /// Ends every pod process, detaches and unloads the datapaths, deletes
@@ -884,7 +470,7 @@ impl Cluster {
         // Probe tasks end with their pods; the runtimes go before the netns.
         self.probers.clear();
         for n in self.nodes.drain(..) {
-            if let Err(e) = n.datapath.close() {
+            if let Err(e) = n.dataplane.close() {
                 errors.push(format!("{e:#}"));
             }
         }

@@ -1,0 +1,123 @@
+//! The service dataplane of one node as the control loop sees it: put it on
+//! a pod's host-side interface, program services and their endpoints, flush
+//! its connection tracking, and read per-backend counters back. The eBPF
+//! service LB ([`EbpfDataplane`]) is today's one implementation; a second
+//! dataplane (kube-proxy's netfilter rules, socket-LB) implements the same
+//! trait and the cluster, runner and report stay as they are.
+use std::{collections::BTreeMap, net::SocketAddrV4, time::Duration};
+
+use anyhow::Context as _;
+use svclab_datapath::{Backend, BackendStats, Config, CtGc, CtKind, Datapath, Frontend, NetnsRef};
+
+/// Counters every dataplane reports, summed over CPUs and its lifetime.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DataplaneCounters {
+    /// Per verdict or reason (the report's "datapath reasons"), by name.
+    pub reasons: BTreeMap<String, u64>,
+    /// Per backend address currently programmed.
+    pub backends: BTreeMap<SocketAddrV4, BackendStats>,
+}
+
+/// One node's service dataplane.
+pub trait Dataplane {
+    /// Starts handling the traffic of a pod whose host-side interface is `lxc`.
+    fn attach(&mut self, lxc: &str) -> anyhow::Result<()>;
+    /// Stops handling `lxc` (the pod is going away).
+    fn detach(&mut self, lxc: &str) -> anyhow::Result<()>;
+    /// Makes a service frontend known (with no backends yet).
+    fn upsert_service(&mut self, frontend: Frontend) -> anyhow::Result<()>;
+    /// Replaces a service's endpoints: active ones take new flows,
+    /// terminating ones only drain the flows they have.
+    fn set_backends(&mut self, frontend: Frontend, backends: &[Backend]) -> anyhow::Result<()>;
+    /// Forgets every tracked connection; returns how many there were.
+    fn flush_ct(&mut self) -> anyhow::Result<u64>;
+    fn counters(&self) -> anyhow::Result<DataplaneCounters>;
+    /// Live service flows (tracked connections) per backend address.
+    fn live_flows(&self) -> anyhow::Result<BTreeMap<SocketAddrV4, u64>>;
+    /// Kernel object IDs `svclab inspect` opens to read this dataplane while
+    /// the run is up (map name → id).
+    fn inspect_ids(&self) -> BTreeMap<String, u32>;
+    /// Detaches from every interface and releases the kernel objects.
+    fn close(self: Box<Self>) -> anyhow::Result<()>;
+}
+
+/// The eBPF service LB: tc programs on every pod's lxc, service conntrack
+/// in an LRU map, swept by a user-space GC thread as Cilium's agent does.
+pub struct EbpfDataplane {
+    datapath: Datapath,
+    /// Kernel IDs of the datapath's maps (fixed for its lifetime).
+    map_ids: BTreeMap<String, u32>,
+    _gc: CtGc,
+}
+
+impl EbpfDataplane {
+    /// Loads the programs and maps in `netns` and starts the CT GC.
+    pub fn load(netns: &NetnsRef, config: Config, gc_interval: Duration) -> anyhow::Result<Self> {
+        let datapath =
+            Datapath::load(netns.try_clone()?, config).context("loading the eBPF datapath")?;
+        let gc = datapath.start_gc(gc_interval)?;
+        let map_ids = datapath.map_ids()?;
+        Ok(Self {
+            datapath,
+            map_ids,
+            _gc: gc,
+        })
+    }
+}
+
+impl Dataplane for EbpfDataplane {
+    fn attach(&mut self, lxc: &str) -> anyhow::Result<()> {
+        Ok(self.datapath.attach(lxc)?)
+    }
+
+    fn detach(&mut self, lxc: &str) -> anyhow::Result<()> {
+        Ok(self.datapath.detach(lxc)?)
+    }
+
+    fn upsert_service(&mut self, frontend: Frontend) -> anyhow::Result<()> {
+        self.datapath.upsert_service(frontend)?;
+        Ok(())
+    }
+
+    fn set_backends(&mut self, frontend: Frontend, backends: &[Backend]) -> anyhow::Result<()> {
+        Ok(self.datapath.set_backends(frontend, backends)?)
+    }
+
+    fn flush_ct(&mut self) -> anyhow::Result<u64> {
+        Ok(self.datapath.ct_flush()?)
+    }
+
+    fn counters(&self) -> anyhow::Result<DataplaneCounters> {
+        let c = self.datapath.counters()?;
+        Ok(DataplaneCounters {
+            reasons: c
+                .reasons
+                .iter()
+                .map(|(r, v)| (r.name().to_owned(), *v))
+                .collect(),
+            backends: c.backends,
+        })
+    }
+
+    /// Service CT entries that have not expired, by the backend they hold.
+    fn live_flows(&self) -> anyhow::Result<BTreeMap<SocketAddrV4, u64>> {
+        let mut m = BTreeMap::new();
+        for e in self.datapath.ct_entries()? {
+            if e.kind == CtKind::Service
+                && e.expires_in.is_some()
+                && let Some(b) = e.backend
+            {
+                *m.entry(b).or_default() += 1;
+            }
+        }
+        Ok(m)
+    }
+
+    fn inspect_ids(&self) -> BTreeMap<String, u32> {
+        self.map_ids.clone()
+    }
+
+    fn close(self: Box<Self>) -> anyhow::Result<()> {
+        Ok(self.datapath.close()?)
+    }
+}

@@ -1,0 +1,218 @@
+//! Stage 4 of a run: the run record from what the stages gathered — buckets
+//! played, datapath totals, mechanism figures, each expectation evaluated —
+//! the verdict, and `run.json` + `index.html` written to the run folder.
+use std::{collections::BTreeMap, sync::Arc};
+
+use anyhow::Context as _;
+use svclab_report::record::{self as rec, RunRecord, Verdict};
+use svclab_suite::{
+    LoadedSuite,
+    model::{CtReuseSpec, SelectionSpec},
+};
+
+use super::{Gathered, RunCtx, RunOutcome};
+use crate::{
+    cluster::Cluster,
+    load::{aggregator::Aggregator, client::Outcome},
+};
+
+/// Writes the record and report; the outcome carries the verdict.
+pub(super) fn record(
+    ctx: &RunCtx<'_>,
+    started_at: String,
+    g: Gathered,
+) -> anyhow::Result<RunOutcome> {
+    let (loaded, suite, bucket, n_buckets) = (ctx.loaded, ctx.suite, ctx.bucket, ctx.n_buckets);
+    let duration = ctx.duration;
+    let buckets_done = if g.interrupted || g.error.is_some() {
+        usize::try_from(g.elapsed.as_nanos().div_ceil(bucket.as_nanos().max(1)))
+            .unwrap_or(0)
+            .clamp(1, n_buckets)
+    } else {
+        n_buckets
+    };
+    let mut record = RunRecord {
+        schema: rec::SCHEMA_VERSION,
+        run_id: ctx.run_id.clone(),
+        suite: rec::SuiteInfo {
+            name: suite.name.clone(),
+            path: loaded.path.display().to_string(),
+            description: suite.description.clone(),
+            header: loaded.header.clone(),
+            yaml: loaded.text.clone(),
+            datapath_mode: datapath_mode(loaded),
+        },
+        started_at,
+        duration_s: duration.as_secs_f64(),
+        elapsed_s: g.elapsed.as_secs_f64(),
+        bucket_s: bucket.as_secs_f64(),
+        seed: suite.seed,
+        interrupted: g.interrupted,
+        backends: g.backends,
+        buckets: g.agg.buckets(buckets_done),
+        events: g.events,
+        datapath: g.datapath,
+        mechanism: BTreeMap::new(),
+        expectations: Vec::new(),
+        verdict: Verdict::Pass,
+        error: g.error.clone(),
+        pods: g.pods,
+        kubelet: g.kubelet,
+    };
+    record.mechanism = mechanism(&record, &g.agg);
+    let specs: Vec<svclab_report::derive::ExpectationSpec> = suite
+        .expect
+        .iter()
+        .map(|e| svclab_report::derive::ExpectationSpec {
+            metric: e.metric.clone(),
+            window_s: e.window.map_or([0.0, duration.as_secs_f64()], |[a, b]| {
+                [a.0.as_secs_f64(), b.0.as_secs_f64()]
+            }),
+            min: e.min,
+            max: e.max,
+            note: e.note.clone(),
+        })
+        .collect();
+    record.expectations = svclab_report::derive::evaluate(&record, &specs);
+    record.verdict = if g.error.is_some() {
+        Verdict::Error
+    } else if g.interrupted {
+        Verdict::Interrupted
+    } else if record.expectations.iter().all(|e| e.pass) {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
+    let dir = ctx.dir.clone();
+    tracing::info!(verdict = ?record.verdict, dir = %dir.display(), "writing the report");
+    svclab_report::write::write_report(&dir, &record)
+        .with_context(|| format!("writing the report to {}", dir.display()))?;
+    Ok(RunOutcome {
+        verdict: record.verdict,
+        dir,
+        record,
+    })
+}
+
+/// The datapath's counters over the run, summed over nodes, by backend name.
+pub(super) fn datapath_totals(c: &Cluster) -> anyhow::Result<rec::DatapathTotals> {
+    let names = c.addr_names();
+    let mut t = rec::DatapathTotals::default();
+    for n in &c.nodes {
+        let counters = n.dataplane.counters()?;
+        for (r, v) in &counters.reasons {
+            *t.reasons.entry(r.clone()).or_default() += v;
+        }
+        for (addr, s) in &counters.backends {
+            if let Some(name) = names.get(addr) {
+                let e = t.backends.entry(name.clone()).or_default();
+                e.selections += s.selections;
+                e.reselections += s.reselections;
+                e.packets += s.packets;
+                e.bytes += s.bytes;
+                e.connections += s.syns;
+            }
+        }
+    }
+    Ok(t)
+}
+
+fn datapath_mode(loaded: &LoadedSuite) -> String {
+    let d = &loaded.suite.datapath;
+    let sel = match d.selection {
+        SelectionSpec::Random => "random selection".to_owned(),
+        SelectionSpec::Maglev => format!("Maglev (M={})", d.maglev_table_size),
+    };
+    let reuse = match d.ct_reuse {
+        CtReuseSpec::Legacy => "legacy CT reuse".to_owned(),
+        CtReuseSpec::CloseRebalance => {
+            format!("close-rebalance CT reuse (grace {})", d.rebalance_grace)
+        }
+    };
+    format!("{sel}, {reuse}, service TCP timeout {}", d.timeouts.tcp)
+}
+
+/// Figures that show the mechanism behind the verdict.
+fn mechanism(record: &RunRecord, agg: &Aggregator) -> BTreeMap<String, f64> {
+    let mut m = BTreeMap::new();
+    let sent = agg.totals.sent as f64;
+    if sent > 0.0 {
+        m.insert("ok_fraction".into(), agg.totals.ok as f64 / sent);
+        if let Some(r) = record.datapath.reasons.get("ct-reopen") {
+            m.insert("ct_reopen_per_request".into(), *r as f64 / sent);
+        }
+    }
+    // Accounting: connections the clients completed per backend against
+    // the SYNs the datapath sent there.
+    let mut client_conns: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in &agg.records {
+        if let Outcome::Ok { backend } = &r.outcome
+            && r.new_conn
+        {
+            *client_conns.entry(backend).or_default() += 1;
+        }
+    }
+    let client_total: u64 = client_conns.values().sum();
+    let dp_total: u64 = record
+        .datapath
+        .backends
+        .values()
+        .map(|b| b.connections)
+        .sum();
+    if client_total > 0 {
+        m.insert(
+            "datapath_conns_per_client_conn".into(),
+            dp_total as f64 / client_total as f64,
+        );
+        let worst = client_conns
+            .iter()
+            .filter(|(_, n)| **n >= 100)
+            .map(|(name, n)| {
+                let dp = record
+                    .datapath
+                    .backends
+                    .get(*name)
+                    .map_or(0, |b| b.connections);
+                (dp as f64 - *n as f64).abs() / *n as f64
+            })
+            .fold(0.0, f64::max);
+        m.insert("accounting_max_backend_diff".into(), worst);
+    }
+    // Reused source ports after the last scale-up: did they keep the backend
+    // they had before it?
+    if let Some(t) = record
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.kind == "scale")
+        .map(|e| e.t_s)
+    {
+        let t_ns = (t * 1e9) as u64;
+        let mut before: BTreeMap<(u16, u16), Arc<str>> = BTreeMap::new();
+        for r in &agg.records {
+            if let Outcome::Ok { backend } = &r.outcome
+                && r.end_ns < t_ns
+                && r.sport != 0
+            {
+                before.insert((r.client, r.sport), Arc::clone(backend));
+            }
+        }
+        let (mut kept, mut total) = (0u64, 0u64);
+        for r in &agg.records {
+            if let Outcome::Ok { backend } = &r.outcome
+                && r.start_ns > t_ns + 1_000_000_000
+                && let Some(b) = before.get(&(r.client, r.sport))
+            {
+                total += 1;
+                kept += u64::from(b == backend);
+            }
+        }
+        if total > 0 {
+            m.insert(
+                "reused_ports_kept_backend_after_scale_up".into(),
+                kept as f64 / total as f64,
+            );
+        }
+    }
+    m
+}

@@ -1,0 +1,197 @@
+//! Stage 1 of a run: build the topology and one dataplane per node, create
+//! the initial pods, a netns per client (with its port range) and the
+//! client plans, and wait — as a rollout would — until kubelet has the
+//! initial pods Ready. The cluster goes into the caller's slot as soon as
+//! it exists, so teardown finds it whatever fails after.
+use std::{
+    net::{Ipv4Addr, SocketAddrV4},
+    path::Path,
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use svclab_datapath::NetnsRef;
+use svclab_report::record as rec;
+use svclab_suite::model::{ConnectionMode, Dur, LoadMode, PortMode, Suite};
+
+use super::{Gathered, RunCtx};
+use crate::{
+    cluster::{Cluster, kubelet, probe::Handler, state_file},
+    load::client::{self, ClientPlan},
+};
+
+/// Builds the cluster into `slot` and returns the clients' plans.
+pub(super) fn setup(
+    ctx: &RunCtx<'_>,
+    slot: &mut Option<Cluster>,
+    g: &mut Gathered,
+) -> anyhow::Result<Vec<ClientPlan>> {
+    let suite = ctx.suite;
+    let c = slot.insert(Cluster::build(
+        &ctx.prefix,
+        suite,
+        ctx.opts.exe.clone(),
+        ctx.kube_scale,
+    )?);
+    g.kubelet = kubelet_info_of(suite, ctx.kube_scale, &c.autoscaler_lines());
+    tracing::info!(
+        nodes = suite.cluster.nodes,
+        prefix = ctx.prefix,
+        "topology and datapaths up"
+    );
+    ctx.progress.set_prefix("pods");
+    for d in &suite.deployments {
+        c.scale(&d.name, d.replicas, 0.0, true)?;
+    }
+    let plans = client_plans(ctx, c)?;
+    wait_initial_ready(c, suite, &ctx.opts.stop)?;
+    state_file::write_state(&ctx.dir, &c.state(&ctx.run_id, &ctx.prefix, false)?)?;
+    tracing::info!(
+        pods = c.ready_pods(),
+        clients = suite.clients.len(),
+        "pods ready; starting clients"
+    );
+    Ok(plans)
+}
+
+/// One client pod per suite client (netns, IP, port range) and its plan.
+fn client_plans(ctx: &RunCtx<'_>, c: &mut Cluster) -> anyhow::Result<Vec<ClientPlan>> {
+    let suite = ctx.suite;
+    let mut plans = Vec::new();
+    for (i, cl) in suite.clients.iter().enumerate() {
+        let (ip, netns_path) = c.add_client_pod(&cl.name, cl.node)?;
+        if cl.source_ports.mode == PortMode::Ephemeral {
+            let [lo, hi] = cl.source_ports.range;
+            c.set_sysctl_in_client(
+                &cl.name,
+                "net.ipv4.ip_local_port_range",
+                &format!("{lo} {hi}"),
+            )?;
+        }
+        let svc = suite
+            .services
+            .iter()
+            .find(|s| s.name == cl.service)
+            .context("client service")?;
+        plans.push(ClientPlan {
+            index: u16::try_from(i).unwrap_or(u16::MAX),
+            name: cl.name.clone(),
+            netns: NetnsRef::open(&netns_path)?,
+            local_ip: ip,
+            target: SocketAddrV4::new(svc.cluster_ip, svc.port),
+            connection: match cl.connection {
+                ConnectionMode::PerRequest => client::Connection::PerRequest,
+                ConnectionMode::KeepAlive => client::Connection::KeepAlive { pool: cl.pool_size },
+            },
+            ports: match cl.source_ports.mode {
+                PortMode::Ephemeral => client::Ports::Ephemeral,
+                PortMode::Pool => client::Ports::Pool {
+                    low: cl.source_ports.range[0],
+                    high: cl.source_ports.range[1],
+                },
+            },
+            load: match cl.load.mode {
+                LoadMode::Open => client::Load::Open {
+                    rate: cl.load.rate,
+                    max_in_flight: cl.load.max_in_flight,
+                },
+                LoadMode::Closed => client::Load::Closed {
+                    concurrency: cl.load.concurrency,
+                },
+            },
+            start: cl.start.0,
+            duration: cl
+                .duration
+                .map_or(ctx.duration.saturating_sub(cl.start.0), |d| d.0),
+            timeout: cl.timeout.0,
+        });
+    }
+    Ok(plans)
+}
+
+/// Before clients start, lets kubelet bring the initial pods to Ready (as a
+/// rollout would), up to 30 s plus the slowest start; pods that are still
+/// not ready then are left to kubelet and the run goes on.
+fn wait_initial_ready(c: &mut Cluster, suite: &Suite, stop: &AtomicBool) -> anyhow::Result<()> {
+    let want: usize = suite
+        .deployments
+        .iter()
+        .map(|d| usize::try_from(d.replicas).unwrap_or(0))
+        .sum();
+    let slowest = suite
+        .deployments
+        .iter()
+        .map(|d| d.server.startup_time.0)
+        .max()
+        .unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(30) + slowest;
+    while c.ready_pods() < want && Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+        c.kubelet_tick()?;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if c.ready_pods() < want {
+        tracing::warn!(
+            ready = c.ready_pods(),
+            want,
+            "not every initial pod became ready; starting anyway"
+        );
+    }
+    // Telemetry so far belongs to no bucket.
+    let _ = c.take_buckets();
+    Ok(())
+}
+
+/// The kubelet/HPA settings in words, after scaling.
+fn kubelet_info_of(suite: &Suite, scale: f64, autoscalers: &[String]) -> rec::KubeletInfo {
+    let d = |secs: f64| Dur(Duration::from_secs_f64(secs * scale));
+    let mut constants = vec![
+        format!(
+            "restart back-off {} doubling to {}, reset after {} of running",
+            d(10.0),
+            d(300.0),
+            d(600.0)
+        ),
+        "probe timeouts are not scaled".to_owned(),
+    ];
+    if !suite.autoscalers.is_empty() {
+        constants.push(format!(
+            "HPA CPU initialization period {}, initial readiness delay {}, scale-up policy per {}",
+            d(300.0),
+            d(30.0),
+            d(15.0)
+        ));
+    }
+    let mut probes = Vec::new();
+    for dep in &suite.deployments {
+        for (kind, p) in [
+            ("startup", &dep.probes.startup),
+            ("readiness", &dep.probes.readiness),
+            ("liveness", &dep.probes.liveness),
+        ] {
+            let Some(p) = p else { continue };
+            // Described from the handler kubelet runs (one place for the port default).
+            let handler =
+                match kubelet::handler(p, &dep.server, Ipv4Addr::UNSPECIFIED, Path::new("")) {
+                    Handler::Tcp { addr } => format!("tcp :{}", addr.port()),
+                    Handler::Http { addr, path, .. } => format!("http GET :{}{path}", addr.port()),
+                    Handler::Exec { command, .. } => format!("exec {}", command.join(" ")),
+                };
+            probes.push(format!(
+                "{} {kind}: {handler}, initialDelay {}, period {}, timeout {}, successThreshold {}, failureThreshold {}",
+                dep.name,
+                d(p.initial_delay.0.as_secs_f64()),
+                d(p.period.0.as_secs_f64()),
+                p.timeout,
+                p.success_threshold,
+                p.failure_threshold
+            ));
+        }
+    }
+    rec::KubeletInfo {
+        time_scale: scale,
+        constants,
+        probes,
+        autoscalers: autoscalers.to_vec(),
+    }
+}
