@@ -4,7 +4,7 @@
 //! EndpointSlices feed Cilium's agent; scale, kill and delete in
 //! `scale.rs`; what the run record gets in `records.rs`. Pods are
 //! netns + a `svclab pod-server` process run by the pod's kubelet
-//! (`kubelet.rs`): probes from the node, restarts, back-off. A pod is an
+//! (`kubelet/`): probes from the node, restarts, back-off. A pod is an
 //! active endpoint while it is Ready (readiness passing, or, without
 //! readiness and startup probes, once its server accepts connections from
 //! its node); a not-ready pod is left out of the service's backends, and a
