@@ -2,16 +2,13 @@
 //! for a CT hit and a CT miss, and TCP connections/s from a client pod to a
 //! backend's pod IP directly (no datapath attached) versus to the VIP through
 //! the datapath, all from one run. Needs root.
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::{
     net::{Ipv4Addr, SocketAddrV4},
     time::{Duration, Instant},
 };
 
-use support::topo::{self, PodServer, Topology};
 use svclab_datapath::{Backend, Config, Datapath, Frontend, Hook, NetnsRef, pktgen};
+use svclab_testsupport::topo::{self, PodServer, Topology};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 10);
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
@@ -164,7 +161,7 @@ fn main() -> anyhow::Result<()> {
     if !std::env::args().any(|a| a == "--bench") {
         return Ok(());
     }
-    if !support::have_root("bench-datapath") {
+    if !svclab_testsupport::have_root("bench-datapath") {
         return Ok(());
     }
     packet_cost()?;

@@ -2,16 +2,15 @@
 //! Cilium's pktgen → setup → check shape: build a frame, seed the maps
 //! through the public API, run the classifier, check verdict, rewritten
 //! headers (checksums verified independently) and conntrack state.
-mod support;
 
 use std::{collections::BTreeMap, net::SocketAddrV4, time::Duration};
 
-use support::sa;
 use svclab_datapath::{
     Backend, BackendState, Config, CtKind, CtReuse, CtTimeouts, Datapath, Error, Frontend, Hook,
     NetnsRef, Protocol, Reason, Selection, TC_ACT_OK, TC_ACT_SHOT, maglev, pktgen,
 };
 use svclab_datapath_common::{MAX_BACKENDS, hash_from_tuple_v4};
+use svclab_testsupport::{require_root, sa};
 
 const VIP: [u8; 4] = [198, 19, 0, 10];
 const CLIENT: [u8; 4] = [198, 18, 0, 10];

@@ -2,7 +2,6 @@
 //! client pod and three backend pods running small HTTP servers, the
 //! programs attached to the pods' lxc veths. One test runs the scenarios in
 //! sequence so it can assert at the end that nothing it created is left.
-mod support;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -10,8 +9,11 @@ use std::{
     time::Duration,
 };
 
-use support::topo::{self, PodServer, Topology};
 use svclab_datapath::{Backend, Config, CtKind, CtReuse, Datapath, Frontend, NetnsRef, Reason};
+use svclab_testsupport::{
+    require_root,
+    topo::{self, PodServer, Topology},
+};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 10);
 const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);

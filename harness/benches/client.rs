@@ -97,9 +97,7 @@ fn main() -> anyhow::Result<()> {
     if !std::env::args().any(|a| a == "--bench") {
         return Ok(());
     }
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED client bench: needs root");
+    if !svclab_testsupport::have_root("client bench") {
         return Ok(());
     }
     let loaded = svclab_suite::parse(SUITE, std::path::Path::new("bench.yaml"))?;

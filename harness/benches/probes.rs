@@ -348,10 +348,7 @@ fn run(b: &mut Bench, secs: u64) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        let _ =
-            std::io::stderr().write_all(b"SKIPPED probes bench: needs root (network namespaces)\n");
+    if !svclab_testsupport::have_root("probes bench") {
         return Ok(());
     }
     let secs = std::env::var("SVCLAB_BENCH_SECS")

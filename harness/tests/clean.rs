@@ -3,6 +3,8 @@
 //! a namespace without the prefix is left alone.
 use std::process::{Command, Stdio};
 
+use svclab_testsupport::require_root;
+
 fn ip(args: &[&str]) {
     let ok = Command::new("ip").args(args).status().map(|s| s.success());
     assert!(matches!(ok, Ok(true)), "ip {}", args.join(" "));
@@ -10,15 +12,7 @@ fn ip(args: &[&str]) {
 
 #[test]
 fn clean_removes_a_crashed_runs_netns_and_processes_by_prefix_only() {
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        // Straight to stderr: libtest captures eprintln! of passing tests.
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            b"SKIPPED clean test: needs root (netns); run `just test` as root\n",
-        );
-        return;
-    }
+    require_root!();
     let run = format!("c{}", std::process::id());
     let ours = format!("svl-{run}-node");
     let foreign = format!("svltest{}", std::process::id());

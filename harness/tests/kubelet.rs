@@ -11,18 +11,7 @@ use std::{
 
 use svclab::runner::{self, RunOptions};
 use svclab_report::record::PodPhase;
-
-fn root() -> bool {
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    let _ = std::io::Write::write_all(
-        &mut std::io::stderr(),
-        b"SKIPPED kubelet tests: need root (netns, eBPF); run `just test` as root\n",
-    );
-    false
-}
+use svclab_testsupport::require_root;
 
 /// Two deployments start at 1 s, each with a 3 s slow start: `patient`
 /// has a startup probe that allows 10 s, `strict` one that allows 1 s.
@@ -58,9 +47,7 @@ timeline:
 
 #[test]
 fn startup_probe_gates_a_slow_start_or_restarts_it_with_back_off() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let dir = std::env::temp_dir().join(format!("svclab-kubelet-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let path = dir.join("startup.yaml");

@@ -7,24 +7,7 @@ use std::{
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
-
-fn root() -> bool {
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    let name = std::thread::current()
-        .name()
-        .unwrap_or("lifecycle")
-        .to_owned();
-    let _ = std::io::Write::write_all(
-        &mut std::io::stderr(),
-        format!("SKIPPED {name}: needs root (netns, eBPF); run `just test` as root\n").as_bytes(),
-    );
-    false
-}
-
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+use svclab_testsupport::{one_at_a_time, require_root};
 
 const SMALL: &str = "\
 # lifecycle test suite
@@ -159,9 +142,7 @@ fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
 
 #[test]
 fn bad_suite_exits_2_with_position_and_creates_nothing() {
-    let _g = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _g = one_at_a_time();
     let dir = workdir("bad");
     let bad = write_suite(
         &dir,
@@ -311,9 +292,7 @@ fn malformed() -> Vec<(&'static str, String, &'static str)> {
 
 #[test]
 fn malformed_suites_exit_2_and_create_nothing() {
-    let _g = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _g = one_at_a_time();
     let dir = workdir("malformed");
     let before = svl_netns();
     let cases = malformed();
@@ -349,12 +328,8 @@ fn malformed_suites_exit_2_and_create_nothing() {
 
 #[test]
 fn failing_run_exits_1_writes_report_and_cleans_up() {
-    if !root() {
-        return;
-    }
-    let _g = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    require_root!();
+    let _g = one_at_a_time();
     let dir = workdir("fail");
     // 50 req/s can never reach an ok rate of 1e6.
     let (mut child, run_id) = start_run(
@@ -378,12 +353,8 @@ fn failing_run_exits_1_writes_report_and_cleans_up() {
 
 #[test]
 fn sigint_mid_run_tears_down_and_reports_interrupted() {
-    if !root() {
-        return;
-    }
-    let _g = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    require_root!();
+    let _g = one_at_a_time();
     let dir = workdir("int");
     let (mut child, run_id) = start_run(
         &dir,
@@ -408,12 +379,8 @@ fn sigint_mid_run_tears_down_and_reports_interrupted() {
 
 #[test]
 fn sigkill_mid_run_then_clean_leaves_nothing() {
-    if !root() {
-        return;
-    }
-    let _g = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    require_root!();
+    let _g = one_at_a_time();
     let dir = workdir("kill");
     let (mut child, run_id) = start_run(
         &dir,
@@ -440,12 +407,8 @@ fn sigkill_mid_run_then_clean_leaves_nothing() {
 
 #[test]
 fn held_run_can_be_inspected_then_torn_down() {
-    if !root() {
-        return;
-    }
-    let _g = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    require_root!();
+    let _g = one_at_a_time();
     let dir = workdir("hold");
     let text = SMALL
         .replace("DURATION", "4s")
@@ -521,12 +484,8 @@ fn held_run_can_be_inspected_then_torn_down() {
 
 #[test]
 fn nightly_runs_all_suites_keeps_history_and_shows_broken_ones() {
-    if !root() {
-        return;
-    }
-    let _g = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    require_root!();
+    let _g = one_at_a_time();
     let dir = workdir("nightly");
     let suites = dir.join("suites");
     std::fs::create_dir_all(&suites).expect("suites dir");
@@ -601,9 +560,7 @@ fn nightly_runs_all_suites_keeps_history_and_shows_broken_ones() {
 
 #[test]
 fn report_rerenders_and_rejects_a_corrupt_record() {
-    let _g = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _g = one_at_a_time();
     let dir = workdir("report");
     let run = dir.join("run");
     svclab_report::write::write_report(&run, &svclab_report::sample::incident_a(false))

@@ -21,10 +21,8 @@ use svclab::cluster::{
 };
 use svclab_datapath::NetnsRef;
 use svclab_suite::model::ServerSpec;
+use svclab_testsupport::{have_root, one_at_a_time};
 use svclab_topology::{PodSpec, Topology, TopologySpec, list_with_prefix};
-
-/// One test at a time: the timing assertions want a quiet machine.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Owns everything a test creates; tears it all down in reverse order, on
 /// success ([`Env::finish`]) and on panic (Drop), and holds the test's turn
@@ -42,20 +40,10 @@ impl Env {
     /// One node, the given pods (name, last octet of 198.18.0.x); None,
     /// with the reason printed, without root.
     fn new(tag: &str, pods: &[(&str, u8)]) -> Option<Self> {
-        // SAFETY: no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            // libtest names each test's thread after the test.
-            let test = std::thread::current().name().unwrap_or(tag).to_owned();
-            let _ = std::io::Write::write_all(
-                &mut std::io::stderr(),
-                format!(
-                    "SKIPPED probes::{test}: needs root (network namespaces); run `just test` as root\n"
-                )
-                .as_bytes(),
-            );
+        if !have_root(tag) {
             return None;
         }
-        let one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let one = one_at_a_time();
         let prefix = format!("svl-tprobe{}{tag}-", std::process::id());
         let topo = Topology::build(TopologySpec {
             prefix: prefix.clone(),

@@ -8,19 +8,7 @@ use std::{
 
 use svclab::runner::{self, RunOptions, RunOutcome};
 use svclab_report::{derive, record::Verdict};
-
-fn root() -> bool {
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    let name = std::thread::current().name().unwrap_or("suites").to_owned();
-    let _ = std::io::Write::write_all(
-        &mut std::io::stderr(),
-        format!("SKIPPED {name}: needs root (netns, eBPF); run `just test` as root\n").as_bytes(),
-    );
-    false
-}
+use svclab_testsupport::{one_at_a_time, require_root};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -35,10 +23,7 @@ fn run(name: &str) -> RunOutcome {
 /// Runs `suites/<name>.yaml` scaled to `secs` (kubelet/HPA clocks scale
 /// with it).
 fn run_for(name: &str, secs: f64) -> RunOutcome {
-    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _guard = one_at_a_time();
     let path = repo().join("suites").join(format!("{name}.yaml"));
     let loaded = svclab_suite::load(&path).expect("suite loads");
     let f = secs / loaded.suite.duration.0.as_secs_f64();
@@ -106,9 +91,7 @@ fn assert_pass(name: &str, o: &RunOutcome) {
 
 #[test]
 fn ct_port_reuse_legacy_pins_reused_ports() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let o = run("ct-port-reuse-legacy");
     assert_pass("legacy", &o);
     let kept = mech(&o, "reused_ports_kept_backend_after_scale_up");
@@ -127,9 +110,7 @@ fn ct_port_reuse_legacy_pins_reused_ports() {
 
 #[test]
 fn ct_port_reuse_fixed_rebalances() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let o = run("ct-port-reuse-fixed");
     assert_pass("fixed", &o);
     let kept = mech(&o, "reused_ports_kept_backend_after_scale_up");
@@ -150,25 +131,19 @@ fn ct_port_reuse_fixed_rebalances() {
 
 #[test]
 fn ct_flush_rebalances() {
-    if !root() {
-        return;
-    }
+    require_root!();
     assert_pass("flush", &run("ct-flush-rebalances"));
 }
 
 #[test]
 fn keepalive_pinning() {
-    if !root() {
-        return;
-    }
+    require_root!();
     assert_pass("keepalive", &run("keepalive-pinning"));
 }
 
 #[test]
 fn kill_pod() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let o = run("kill-pod");
     assert_pass("kill-pod", &o);
     assert!(
@@ -186,9 +161,7 @@ fn whole(o: &RunOutcome, metric: &str) -> f64 {
 
 #[test]
 fn probe_tcp_false_healthy_keeps_drowning_pods_ready() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let o = run_for("probe-tcp-false-healthy", 45.0);
     assert_pass("false-healthy", &o);
     assert_eq!(whole(&o, "restarts"), 0.0, "TCP probes restarted a pod");
@@ -213,9 +186,7 @@ fn probe_tcp_false_healthy_keeps_drowning_pods_ready() {
 
 #[test]
 fn probe_liveness_cascade_restarts_pods_in_turn() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let o = run_for("probe-liveness-cascade", 45.0);
     assert_pass("cascade", &o);
     let r = &o.record;
@@ -254,9 +225,7 @@ fn probe_liveness_cascade_restarts_pods_in_turn() {
 
 #[test]
 fn probe_recommended_rides_out_the_spike() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let o = run_for("probe-recommended", 45.0);
     assert_pass("recommended", &o);
     assert_eq!(whole(&o, "restarts"), 0.0);

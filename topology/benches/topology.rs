@@ -16,7 +16,6 @@
 //! `cargo test --benches` it exits 0 doing nothing. Prefixes are
 //! `svl-b<pid>-...`; everything is deleted, also on panic.
 use std::{
-    io::Write as _,
     path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant},
@@ -193,9 +192,7 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        let _ = std::io::stderr().write_all(b"SKIPPED topology bench: needs root\n");
+    if !svclab_testsupport::have_root("topology bench") {
         return;
     }
     let pid = std::process::id();

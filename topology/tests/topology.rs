@@ -17,13 +17,7 @@ use svclab_topology::{
 };
 
 fn skip(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        let msg = format!("SKIPPED {test}: needs root\n");
-        let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
-        return true;
-    }
-    false
+    !svclab_testsupport::have_root(test)
 }
 
 fn prefix() -> String {

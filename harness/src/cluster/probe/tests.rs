@@ -139,8 +139,7 @@ fn exec_outcomes_without_netns_change() {
     let t = Duration::from_secs(5);
     // setns into the namespace one is already in needs CAP_SYS_ADMIN;
     // without root the spawn fails, which is a Failure too.
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !svclab_topology::is_root() {
         let (o, _) = exec_blocking(&ns, &sh("exit 0"), t);
         assert_eq!(o, ProbeOutcome::Failure);
         return;

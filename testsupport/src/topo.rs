@@ -31,19 +31,13 @@ pub struct Topology {
 }
 
 impl Topology {
-    /// A unique run prefix for this test process.
-    pub fn prefix() -> String {
-        static N: AtomicU64 = AtomicU64::new(0);
-        format!(
-            "svl-t{}{}-",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        )
-    }
-
+    #[expect(
+        clippy::new_without_default,
+        reason = "creates network namespaces: not a default value"
+    )]
     pub fn new() -> Self {
         let spec = svclab_topology::TopologySpec {
-            prefix: Self::prefix(),
+            prefix: crate::unique_prefix(""),
             nodes: 1,
         };
         let inner = svclab_topology::Topology::build(spec).expect("build topology");
