@@ -3,8 +3,8 @@
 //! and owned by a [`Topology`] value that deletes every namespace it
 //! created on every exit path (teardown, drop, panic, failed build).
 //!
-//! Layout (DESIGN.md "Topology"; everything inside 198.18.0.0/15, nothing
-//! linked to the root namespace):
+//! Layout (everything inside 198.18.0.0/15, nothing linked to the root
+//! namespace; every netns name starts with `svl-<run-id>-`):
 //! - node i: netns `<prefix>node<i>`, ip_forward on, rp_filter off, `lo` up
 //!   with 198.18.i.1/32 (the pods' gateway);
 //! - fabric (2+ nodes): netns `<prefix>fabric` with bridge `br0`; node i's
@@ -42,7 +42,9 @@ pub use netns::{NETNS_DIR, in_netns, is_root, list_with_prefix, netns_path};
 use nl::Req;
 use worker::{Pool, Worker};
 
-/// Every netns name must start with this (DESIGN.md naming rule).
+/// Every netns name must start with this. The naming rule: every netns is
+/// `svl-<run-id>-<what>`, so cleanup can find a run's namespaces by prefix
+/// and never touch anyone else's.
 pub const NAME_PREFIX: &str = "svl-";
 /// The pod side of every pod veth is created with this ifindex (a fresh
 /// namespace holds only `lo` = 1 and maybe a few fallback tunnel devices),
