@@ -1,9 +1,11 @@
 //! Conntrack as user space sees it: decoded entries (tuple → backend, flags,
 //! remaining lifetime, counters), the garbage collector Cilium's agent runs
 //! (the kernel never expires entries by time, only evicts on LRU pressure),
-//! and flush.
+//! flush, and the [`Datapath`] conntrack operations built on them (entries,
+//! GC, flush, occupancy and churn stats).
 use std::{
     net::{Ipv4Addr, SocketAddrV4},
+    os::fd::AsFd as _,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -13,11 +15,12 @@ use std::{
     time::Duration,
 };
 
-use aya::maps::{HashMap, MapData};
-use svclab_datapath_common::{self as common, Ct4Tuple, CtEntry};
+use aya::maps::{HashMap, IterableMap as _, MapData};
+use svclab_datapath_common::{self as common, Ct4Tuple, CtEntry, Reason};
 
 use crate::{
-    Protocol,
+    Datapath, Protocol,
+    counters::read_reasons,
     error::{Error, Result},
 };
 
@@ -226,5 +229,97 @@ impl Drop for CtGc {
         {
             log::warn!("CT GC thread panicked");
         }
+    }
+}
+
+/// Conntrack occupancy and churn.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CtStats {
+    pub capacity: u32,
+    pub live_service: u64,
+    pub live_out: u64,
+    /// Entries the datapath created (service and out).
+    pub created: u64,
+    /// Entries user space deleted (GC and flush).
+    pub deleted: u64,
+    /// Entries the kernel's LRU evicted to make room: created − deleted −
+    /// live. Exact while nothing else deletes from the map.
+    pub evicted: u64,
+}
+
+impl Datapath {
+    /// Every conntrack entry, decoded.
+    pub fn ct_entries(&self) -> Result<Vec<CtEntryView>> {
+        let now = monotonic_ns();
+        let mut out = Vec::new();
+        for item in self.ct.iter() {
+            match item {
+                Ok((k, v)) => {
+                    if let Some(e) =
+                        CtEntryView::decode(&k, &v, now, self.backend_addr(v.backend_id))
+                    {
+                        out.push(e);
+                    }
+                }
+                Err(e) if crate::error::is_not_found(&e) => {}
+                Err(e) => return Err(Error::map(common::maps::CT, "iterate", e)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// One GC pass: deletes entries whose lifetime has passed.
+    pub fn ct_gc(&mut self) -> Result<GcPass> {
+        gc_pass(&mut self.ct, &self.ct_deleted)
+    }
+
+    /// Starts GC passes every `interval` on a thread with its own handle on
+    /// the CT map, as Cilium's agent does. Stops when the guard is dropped.
+    pub fn start_gc(&self, interval: Duration) -> Result<CtGc> {
+        let fd = self
+            .ct
+            .map()
+            .fd()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|source| Error::Netns {
+                netns: self.netns.name().into(),
+                op: "dup CT map fd",
+                source,
+            })?;
+        let data = MapData::from_fd(fd).map_err(|e| Error::map(common::maps::CT, "reopen", e))?;
+        let map = HashMap::try_from(aya::maps::Map::LruHashMap(data))
+            .map_err(|e| Error::map(common::maps::CT, "reopen", e))?;
+        Ok(CtGc::start(map, interval, Arc::clone(&self.ct_deleted)))
+    }
+
+    /// Deletes every conntrack entry (`cilium bpf ct flush global`).
+    pub fn ct_flush(&mut self) -> Result<u64> {
+        flush(&mut self.ct, &self.ct_deleted)
+    }
+
+    pub fn ct_stats(&self) -> Result<CtStats> {
+        let mut live_service = 0;
+        let mut live_out = 0;
+        for k in self.ct.keys() {
+            match k {
+                Ok(k) if k.flags == common::TUPLE_F_SERVICE => live_service += 1,
+                Ok(_) => live_out += 1,
+                Err(e) if crate::error::is_not_found(&e) => {}
+                Err(e) => return Err(Error::map(common::maps::CT, "iterate", e)),
+            }
+        }
+        let reasons = read_reasons(&self.reasons)?;
+        let created = reasons.get(&Reason::CtNew).copied().unwrap_or(0)
+            + reasons.get(&Reason::CtNewOut).copied().unwrap_or(0);
+        let deleted = self.ct_deleted.load(Ordering::Relaxed);
+        Ok(CtStats {
+            capacity: self.config.ct_map_size,
+            live_service,
+            live_out,
+            created,
+            deleted,
+            evicted: created.saturating_sub(deleted + live_service + live_out),
+        })
     }
 }

@@ -150,14 +150,14 @@ impl DatapathView {
     /// Reason counters and per-backend counters (for backends in the map).
     pub fn counters(&self) -> Result<Counters> {
         let mut c = Counters {
-            reasons: crate::read_reasons(&self.reasons)?,
+            reasons: crate::counters::read_reasons(&self.reasons)?,
             ..Counters::default()
         };
         for item in self.backends.iter() {
             let Ok((id, b)) = item else { continue };
             c.backends.insert(
                 Self::addr(&b),
-                crate::read_backend(&self.backend_counters, id)?,
+                crate::counters::read_backend(&self.backend_counters, id)?,
             );
         }
         Ok(c)

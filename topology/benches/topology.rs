@@ -1,6 +1,7 @@
 //! Topology build/teardown benchmark: this crate against the same 1-node
 //! topology built with iproute2's batch mode, in the same run, with ratios
-//! (DESIGN.md: compare ratios from one run, never absolute times).
+//! (the benchmarking rule: compare ratios from one run, never absolute
+//! times, which depend on the machine and its load).
 //!
 //! The iproute2 reference: one `ip -batch` file with every `netns add`, one
 //! `ip -n <node> -batch` file with the node set-up and, per pod, `link add

@@ -290,3 +290,18 @@ impl Nl {
             })
     }
 }
+
+/// Polls a connection that nothing else drives while `work` runs; the
+/// connection (and its socket) is dropped when `work` is done.
+pub(crate) async fn run_with<T>(
+    conn: NlConnection,
+    work: impl std::future::Future<Output = Result<T, TopologyError>>,
+) -> Result<T, TopologyError> {
+    let work = std::pin::pin!(work);
+    match futures_util::future::select(conn, work).await {
+        futures_util::future::Either::Right((r, _)) => r,
+        futures_util::future::Either::Left(((), _)) => Err(TopologyError::Worker {
+            op: "netlink connection closed",
+        }),
+    }
+}

@@ -1,0 +1,208 @@
+//! Programming services and backends into the kernel's load-balancing maps
+//! (services, whose slot 0 is the frontend; backends; reverse NAT; Maglev
+//! tables), applying the plans `service.rs`'s bookkeeping computes. Write
+//! order is part of the contract: backends and slots first, the frontend
+//! last, so a packet sees either the old backend set or the new one.
+use std::net::SocketAddrV4;
+
+use aya::maps::{HashMap, MapData, PerCpuValues};
+use svclab_datapath_common::{self as common, BackendCounters, Lb4RevNat, Lb4Service, MaglevTable};
+
+use crate::{Backend, Datapath, Error, Frontend, Result, Selection, error, maglev};
+
+/// A service as programmed: its id and backends in slot order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceView {
+    pub frontend: Frontend,
+    /// Reverse-NAT index (Cilium's service id).
+    pub rev_nat_index: u16,
+    /// (backend id, backend), active ones first.
+    pub backends: Vec<(u32, Backend)>,
+}
+
+impl Datapath {
+    /// Creates a service frontend (no backends yet: traffic to it is dropped
+    /// and counted as `drop-no-backend`). Idempotent.
+    pub fn upsert_service(&mut self, frontend: Frontend) -> Result<u16> {
+        let existed = self.table.services.contains_key(&frontend);
+        let id = self.table.add_service(frontend)?;
+        if existed {
+            return Ok(id);
+        }
+        let rev = Lb4RevNat {
+            address: u32::from(frontend.vip).to_be(),
+            port: frontend.port.to_be(),
+            pad: [0; 2],
+        };
+        let res = self
+            .rev_nat
+            .set(u32::from(id), rev, 0)
+            .map_err(|e| Error::map(common::maps::REV_NAT, "write", e))
+            .and_then(|()| {
+                let svc = Lb4Service {
+                    rev_nat_index: id,
+                    ..Default::default()
+                };
+                self.services_map
+                    .insert(frontend.key(0), svc, 0)
+                    .map_err(|e| Error::map(common::maps::SERVICES, "insert", e))
+            });
+        if let Err(e) = res {
+            let _ = self.table.remove_service(frontend);
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    /// Sets the backends of `frontend` with their states. New flows go only
+    /// to active backends; existing flows to non-active ones drain; flows to
+    /// removed backends reselect on their next packet.
+    pub fn set_backends(&mut self, frontend: Frontend, backends: &[Backend]) -> Result<()> {
+        let plan = self.table.plan_backends(frontend, backends)?;
+        let rev_nat_index = self.table.services[&frontend].rev_nat_index;
+        for (id, entry, is_new) in &plan.upserts {
+            if *is_new {
+                // A recycled id must not inherit another backend's counts.
+                let zeros = PerCpuValues::try_from(vec![BackendCounters::default(); self.nr_cpus])
+                    .map_err(|source| Error::Host {
+                        op: "build per-CPU zero values",
+                        source,
+                    })?;
+                self.backend_counters
+                    .set(*id, zeros, 0)
+                    .map_err(|e| Error::map(common::maps::BACKEND_STATS, "zero", e))?;
+            }
+            self.backends_map
+                .insert(id, entry.kernel(), 0)
+                .map_err(|e| Error::map(common::maps::BACKENDS, "insert", e))?;
+        }
+        for (i, id) in plan.slots.iter().enumerate() {
+            let slot = u16::try_from(i + 1).unwrap_or(u16::MAX);
+            let v = Lb4Service {
+                backend_id: *id,
+                ..Default::default()
+            };
+            self.services_map
+                .insert(frontend.key(slot), v, 0)
+                .map_err(|e| Error::map(common::maps::SERVICES, "insert slot", e))?;
+        }
+        if let Selection::Maglev { table_size } = self.config.selection {
+            let active: Vec<(u32, String)> = plan.slots[..usize::from(plan.active)]
+                .iter()
+                .map(|id| (*id, self.table.backends[id].addr.to_string()))
+                .collect();
+            let ids = maglev::populate(&active, table_size, self.config.hash_seed);
+            let mut table = Box::new(MaglevTable {
+                m: table_size,
+                backend_ids: [0; common::MAGLEV_MAX_M as usize],
+            });
+            table.backend_ids[..ids.len()].copy_from_slice(&ids);
+            self.maglev_map
+                .insert(rev_nat_index, table, 0)
+                .map_err(|e| Error::map(common::maps::MAGLEV, "insert", e))?;
+        }
+        // The frontend flips last, so a packet sees either the old set or the new one.
+        let inactive = u16::try_from(plan.slots.len()).unwrap_or(u16::MAX) - plan.active;
+        let svc = Lb4Service {
+            backend_id: 0,
+            count: plan.active,
+            rev_nat_index,
+            inactive,
+            flags: 0,
+            pad: 0,
+        };
+        self.services_map
+            .insert(frontend.key(0), svc, 0)
+            .map_err(|e| Error::map(common::maps::SERVICES, "insert", e))?;
+        for slot in plan.slots.len() + 1..=plan.old_slots {
+            let slot = u16::try_from(slot).unwrap_or(u16::MAX);
+            remove_ok(
+                &mut self.services_map,
+                &frontend.key(slot),
+                common::maps::SERVICES,
+            )?;
+        }
+        for id in plan.released {
+            remove_ok(&mut self.backends_map, &id, common::maps::BACKENDS)?;
+        }
+        Ok(())
+    }
+
+    /// Removes a service, its slots, Maglev table and reverse-NAT entry, and
+    /// every backend no other service uses.
+    pub fn delete_service(&mut self, frontend: Frontend) -> Result<()> {
+        let (svc, released) = self.table.remove_service(frontend)?;
+        remove_ok(
+            &mut self.services_map,
+            &frontend.key(0),
+            common::maps::SERVICES,
+        )?;
+        for slot in 1..=svc.slots.len() {
+            let slot = u16::try_from(slot).unwrap_or(u16::MAX);
+            remove_ok(
+                &mut self.services_map,
+                &frontend.key(slot),
+                common::maps::SERVICES,
+            )?;
+        }
+        remove_ok(
+            &mut self.maglev_map,
+            &svc.rev_nat_index,
+            common::maps::MAGLEV,
+        )?;
+        self.rev_nat
+            .set(u32::from(svc.rev_nat_index), Lb4RevNat::default(), 0)
+            .map_err(|e| Error::map(common::maps::REV_NAT, "clear", e))?;
+        for id in released {
+            remove_ok(&mut self.backends_map, &id, common::maps::BACKENDS)?;
+        }
+        Ok(())
+    }
+
+    /// Services with their backends, in slot order (active first).
+    pub fn services(&self) -> Vec<ServiceView> {
+        self.table
+            .services
+            .iter()
+            .map(|(f, s)| {
+                let backends = s
+                    .slots
+                    .iter()
+                    .filter_map(|id| {
+                        self.table.backends.get(id).map(|b| {
+                            (
+                                *id,
+                                Backend {
+                                    addr: b.addr,
+                                    state: b.state,
+                                },
+                            )
+                        })
+                    })
+                    .collect();
+                ServiceView {
+                    frontend: *f,
+                    rev_nat_index: s.rev_nat_index,
+                    backends,
+                }
+            })
+            .collect()
+    }
+
+    /// The backend address behind a backend id, if it is still known.
+    pub fn backend_addr(&self, id: u32) -> Option<SocketAddrV4> {
+        self.table.backends.get(&id).map(|b| b.addr)
+    }
+}
+
+fn remove_ok<K: aya::Pod, V: aya::Pod>(
+    map: &mut HashMap<MapData, K, V>,
+    key: &K,
+    name: &'static str,
+) -> Result<()> {
+    match map.remove(key) {
+        Ok(()) => Ok(()),
+        Err(e) if error::is_not_found(&e) => Ok(()),
+        Err(e) => Err(Error::map(name, "delete", e)),
+    }
+}

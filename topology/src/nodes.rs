@@ -1,0 +1,172 @@
+//! Building the nodes and the fabric: one namespace per node (sysctls, `lo`
+//! with the pods' gateway), created in parallel on the worker threads, then
+//! for 2+ nodes the fabric namespace with its bridge, one veth per node, and
+//! each node's fabric address and routes to the other nodes' pod CIDRs.
+//! Kept apart from pods because it runs once, at build, and must leave every
+//! namespace it made on record so a failed build can be undone.
+use std::net::Ipv4Addr;
+
+use crate::{
+    BRIDGE_IFNAME, FABRIC_IFNAME, Topology, TopologyError, fabric_address, netns, netns_path,
+    nl::{self, Req},
+    node_gateway,
+    worker::Worker,
+};
+
+impl Topology {
+    pub(crate) fn build_inner(&mut self) -> Result<(), TopologyError> {
+        let pool = self.pool()?;
+        let mut pending = Vec::new();
+        for i in 0..self.nodes {
+            let name = format!("{}node{i}", self.prefix);
+            let rx = pool.submit(usize::from(i), "create node", move |w| {
+                create_node(w, i, &name)
+            })?;
+            pending.push(rx);
+        }
+        let mut first_err = None;
+        for (i, rx) in pending.into_iter().enumerate() {
+            let name = format!("{}node{i}", self.prefix);
+            // A worker that died mid-job may have created the namespace.
+            let (created, r) = rx.recv().unwrap_or_else(|_| {
+                (
+                    netns_path(&name).exists(),
+                    Err(TopologyError::Worker { op: "create node" }),
+                )
+            });
+            if created {
+                self.node_netns.push(name);
+            }
+            if let Err(e) = r {
+                first_err.get_or_insert(e);
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        if self.nodes > 1 {
+            let name = format!("{}fabric", self.prefix);
+            let nodes = self.node_netns.clone();
+            let path = netns_path(&name);
+            let (created, r) = self
+                .pool()?
+                .run(0, "create fabric", move |w| create_fabric(w, &name, &nodes))
+                .unwrap_or_else(|e| (path.exists(), Err(e)));
+            if created {
+                self.fabric = Some(format!("{}fabric", self.prefix));
+            }
+            r?;
+        }
+        Ok(())
+    }
+}
+
+/// Creates node `i`'s namespace and sets it up; returns whether the
+/// namespace exists (so a failure can be undone) and the result.
+fn create_node(w: &mut Worker, i: u8, name: &str) -> (bool, Result<(), TopologyError>) {
+    if let Err(e) = netns::create_and_enter(name) {
+        // The thread may already be inside an unnamed namespace.
+        let _ = w.go_home();
+        return (false, Err(e));
+    }
+    let r = setup_node(w, i, name);
+    let home = w.go_home();
+    (true, r.and(home))
+}
+
+fn setup_node(w: &mut Worker, i: u8, name: &str) -> Result<(), TopologyError> {
+    // Before any device exists, so every device inherits `default`.
+    for key in [
+        "net.ipv4.conf.all.rp_filter",
+        "net.ipv4.conf.default.rp_filter",
+    ] {
+        netns::write_sysctl(name, key, "0")?;
+    }
+    netns::write_sysctl(name, "net.ipv4.ip_forward", "1")?;
+    let (conn, nl) = {
+        let _ctx = w.rt.enter();
+        nl::connect(name)?
+    };
+    w.adopt_node(i, conn, nl.clone());
+    w.rt.block_on(nl.batch(vec![
+        Req::link_up("lo"),
+        Req::addr_add(1, "lo", node_gateway(i), 32),
+    ]))?;
+    Ok(())
+}
+
+/// Creates the fabric namespace with its bridge and one veth per node, and
+/// configures each node's fabric address and routes to the other nodes.
+fn create_fabric(
+    w: &mut Worker,
+    name: &str,
+    nodes: &[String],
+) -> (bool, Result<(), TopologyError>) {
+    if let Err(e) = netns::create_and_enter(name) {
+        let _ = w.go_home();
+        return (false, Err(e));
+    }
+    let r = setup_fabric(w, name, nodes);
+    let home = w.go_home();
+    (true, r.and(home))
+}
+
+fn setup_fabric(w: &mut Worker, name: &str, nodes: &[String]) -> Result<(), TopologyError> {
+    let node_fds = nodes
+        .iter()
+        .map(|n| netns::open(&netns_path(n), n))
+        .collect::<Result<Vec<_>, _>>()?;
+    w.rt.block_on(async {
+        let (conn, fab) = nl::connect(name)?;
+        let work = async {
+            let br = fab
+                .batch_index(
+                    vec![Req::bridge(BRIDGE_IFNAME), Req::get_link(BRIDGE_IFNAME)],
+                    1,
+                )
+                .await?;
+            let veths = node_fds
+                .iter()
+                .enumerate()
+                .map(|(i, fd)| {
+                    use std::os::fd::AsRawFd as _;
+                    Req::veth(
+                        &format!("node{i}"),
+                        0,
+                        Some(br),
+                        FABRIC_IFNAME,
+                        0,
+                        fd.as_raw_fd(),
+                    )
+                })
+                .collect();
+            fab.batch(veths).await.map(drop)
+        };
+        nl::run_with(conn, work).await
+    })?;
+    // Node side, through this worker's node connections.
+    let count = u8::try_from(nodes.len()).unwrap_or(u8::MAX);
+    for (i, node_name) in (0..count).zip(nodes) {
+        let nl = w.node(i, node_name)?;
+        w.rt.block_on(async {
+            let idx = nl
+                .batch_index(
+                    vec![Req::link_up(FABRIC_IFNAME), Req::get_link(FABRIC_IFNAME)],
+                    1,
+                )
+                .await?;
+            let mut reqs = vec![Req::addr_add(idx, FABRIC_IFNAME, fabric_address(i), 24)];
+            for j in (0..count).filter(|&j| j != i) {
+                reqs.push(Req::route_via(
+                    Ipv4Addr::new(198, 18, j, 0),
+                    24,
+                    fabric_address(j),
+                    idx,
+                    FABRIC_IFNAME,
+                ));
+            }
+            nl.batch(reqs).await.map(drop)
+        })?;
+    }
+    Ok(())
+}
