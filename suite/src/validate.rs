@@ -13,6 +13,7 @@ use std::{
 
 use crate::{
     error::{Diagnostic, SuiteError},
+    field_path,
     index::PathIndex,
     model::{
         Action, Autoscaler, ConnectionMode, Dur, HpaMetricKind, LoadMode, METRICS, PortMode, Probe,
@@ -88,22 +89,7 @@ const PODS_PER_NODE: u32 = 250;
 /// The expectation text for a field path (`deployments[3].replicas` and
 /// `deployments[].replicas` alike), used by typing errors too.
 pub(crate) fn expected_for(path: &str) -> Option<&'static str> {
-    let mut pattern = String::with_capacity(path.len());
-    let mut in_index = false;
-    for c in path.chars() {
-        match c {
-            '[' => {
-                in_index = true;
-                pattern.push('[');
-            }
-            ']' => {
-                in_index = false;
-                pattern.push(']');
-            }
-            _ if in_index => {}
-            c => pattern.push(c),
-        }
-    }
+    let pattern = field_path::pattern(path);
     if let Some(rest) = pattern.strip_prefix("deployments[].probes.") {
         let (kind, field) = rest.split_once('.')?;
         return probe_expected(kind, field);
@@ -249,7 +235,7 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn fail(&mut self, path: &str, message: String) {
         let pos = self.ix.locate(path);
-        self.out.push(Diagnostic::at(self.ix, pos, path, message));
+        self.out.push(self.ix.diagnostic(pos, path, message));
     }
 
     /// `expected <what>, got <value>` unless `ok`.
