@@ -7,6 +7,7 @@
 //! state until this has succeeded.
 mod duration;
 mod error;
+mod expected;
 mod field_path;
 mod index;
 pub mod model;

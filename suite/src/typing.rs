@@ -8,10 +8,10 @@
 //! with libyaml's position and wording ([`prefer_libyaml`]).
 use crate::{
     error::SuiteError,
+    expected::expected_for,
     field_path::child,
     index::{Node, PathIndex, Pos},
     timeline::SECOND_ACTION,
-    validate::expected_for,
 };
 
 /// The key inside the first backticks after `prefix`, if `msg` starts so.

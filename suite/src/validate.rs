@@ -2,8 +2,7 @@
 //! the harness creates anything in the kernel (ranges, references between
 //! sections, address and port collisions, per-node pod capacity).
 //!
-//! Every rule's expectation text lives here, and typing errors reuse it
-//! ([`expected_for`]), so `replicas: -1` and `replicas: 300` read alike.
+//! The expectation texts the rules print live in [`crate::expected`].
 use std::{
     collections::{HashMap, HashSet},
     fmt::Display,
@@ -13,70 +12,13 @@ use std::{
 
 use crate::{
     error::{Diagnostic, SuiteError},
-    field_path,
+    expected::*,
     index::PathIndex,
     model::{
         Action, Autoscaler, ConnectionMode, Dur, HpaMetricKind, LoadMode, METRICS, PortMode, Probe,
         Suite, TimelineEntry,
     },
 };
-
-const SUITE_NAME: &str =
-    "a suite name of 1..=64 letters, digits, '.', '_' or '-', not starting with '.' or '-'";
-const DURATION: &str = "a duration above 0s and at most 1h";
-const BUCKET: &str = "a duration from 100ms up to the suite duration";
-const NODES: &str = "an integer 1..=16";
-const MAGLEV: &str = "one of the prime table sizes 251, 509, 1021, 2039, 4093, 8191, 16381";
-const POSITIVE: &str = "a duration above 0s";
-const GC: &str = "a duration of at least 100ms";
-const CT_SIZE: &str = "an integer 16..=16777216";
-const AT_MOST_1H: &str = "a duration of at most 1h";
-const LABEL: &str = "a DNS label: 1..=40 lowercase letters, digits or '-', starting and ending with a letter or digit";
-const REPLICAS: &str = "an integer 0..=200";
-const NODE_INDEX: &str = "a node index 0..=15, below cluster.nodes";
-const PORT: &str = "a port 1..=65535";
-const WORKERS: &str = "an integer 1..=256";
-const BACKLOG: &str = "an integer 1..=65535";
-const SERVICE_TIME: &str = "a duration of at most 60s";
-const CLUSTER_IP: &str =
-    "an IPv4 address in 198.19.0.0/24 other than .0 and .255, like 198.19.0.10";
-const POOL_SIZE: &str = "an integer 1..=1024";
-const RANGE: &str = "a port range [low, high] with 1024 <= low <= high <= 65535";
-const RANGE_PORT: &str = "a port 1024..=65535";
-const RATE: &str = "an integer 1..=50000";
-const CONCURRENCY: &str = "an integer 1..=1024";
-const MAX_IN_FLIGHT: &str = "an integer 1..=10000";
-const CLIENT_TIMEOUT: &str = "a duration 1ms..=60s";
-const AT_LEAST_1: &str = "an integer of at least 1";
-const POD_INDEX: &str = "an integer 0..=199";
-const WINDOW: &str = "a window [from, to] with from < to <= the suite duration";
-const BOUND: &str = "a finite number";
-const TIME_SCALE: &str = "a finite number 0.01..=1";
-const AT_MOST_10M: &str = "a duration of at most 10m";
-const PROBE_PERIOD: &str =
-    "a duration above 0s that is at least 100ms once multiplied by kubelet.time_scale";
-const PROBE_TIMEOUT: &str = "a duration 10ms..=60s";
-const SUCCESS_ONE: &str =
-    "1 (Kubernetes requires success_threshold 1 for liveness and startup probes)";
-const FAILURE: &str = "an integer 1..=1000";
-const HTTP_PATH: &str = "a request path starting with '/', at most 1024 bytes, without whitespace or control characters";
-const HEADER_NAME: &str = "an HTTP header name: 1 or more token characters (letters, digits and !#$%&'*+-.^_`|~; no whitespace or ':')";
-const HEADER_VALUE: &str = "a header value without CR, LF or NUL";
-const EXEC_COMMAND: &str =
-    "a command: a list of 1 or more arguments whose first (the program) is not empty";
-const CPU_TIME: &str = "a duration of at most 10s";
-const CPUS: &str = "a finite number of cores 0.1..=64";
-const READ_TIMEOUT: &str = "a duration from 10ms up to 10m";
-const HEALTH_WORKERS: &str = "an integer 1..=16";
-const MIN_REPLICAS: &str = "an integer 1..=200";
-const MAX_REPLICAS: &str = "an integer min_replicas..=200";
-const HPA_TARGET: &str = "a per-pod target: a ratio in (0, 1] for `busy-workers`, requests per second in (0, 1000000] for `request-rate`";
-const BUSY_TARGET: &str =
-    "a ratio in (0, 1] for `busy-workers` (busy workers / workers: 0.6 means 60%)";
-const RATE_TARGET: &str =
-    "requests per second per pod for `request-rate`: a finite number above 0, at most 1000000";
-const TOLERANCE: &str = "a finite number 0..=1";
-const SPIKE_DURATION: &str = "a duration above 0s that ends by the suite's end";
 
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
@@ -85,89 +27,6 @@ const HOUR: Duration = Duration::from_secs(3600);
 const MAGLEV_SIZES: &[u32] = &[251, 509, 1021, 2039, 4093, 8191, 16381];
 /// Pod addresses per node: 198.18.<node>.2..=254, less a little headroom.
 const PODS_PER_NODE: u32 = 250;
-
-/// The expectation text for a field path (`deployments[3].replicas` and
-/// `deployments[].replicas` alike), used by typing errors too.
-pub(crate) fn expected_for(path: &str) -> Option<&'static str> {
-    let pattern = field_path::pattern(path);
-    if let Some(rest) = pattern.strip_prefix("deployments[].probes.") {
-        let (kind, field) = rest.split_once('.')?;
-        return probe_expected(kind, field);
-    }
-    Some(match pattern.as_str() {
-        "name" => SUITE_NAME,
-        "duration" => DURATION,
-        "bucket" => BUCKET,
-        "cluster.nodes" => NODES,
-        "datapath.maglev_table_size" => MAGLEV,
-        "datapath.ct_map_size" => CT_SIZE,
-        "datapath.gc_interval" => GC,
-        "datapath.rebalance_grace" => AT_MOST_1H,
-        "datapath.timeouts.syn"
-        | "datapath.timeouts.tcp"
-        | "datapath.timeouts.close"
-        | "datapath.timeouts.non_tcp" => POSITIVE,
-        "deployments[].name" | "services[].name" | "clients[].name" => LABEL,
-        "deployments[].replicas" | "timeline[].scale.replicas" => REPLICAS,
-        "deployments[].nodes[]" | "clients[].node" | "timeline[].flush_ct.node" => NODE_INDEX,
-        "deployments[].server.port"
-        | "deployments[].server.health.port"
-        | "services[].port"
-        | "services[].target_port" => PORT,
-        "deployments[].server.workers" => WORKERS,
-        "deployments[].server.backlog" => BACKLOG,
-        "deployments[].server.service_time" => SERVICE_TIME,
-        "deployments[].server.cpu_time" => CPU_TIME,
-        "deployments[].server.cpus" => CPUS,
-        "deployments[].server.read_timeout" => READ_TIMEOUT,
-        "deployments[].server.health.workers" => HEALTH_WORKERS,
-        "deployments[].server.startup_time" | "deployments[].termination_grace" => AT_MOST_10M,
-        "services[].cluster_ip" => CLUSTER_IP,
-        "clients[].pool_size" => POOL_SIZE,
-        "clients[].source_ports.range" => RANGE,
-        "clients[].source_ports.range[]" => RANGE_PORT,
-        "clients[].load.rate" | "timeline[].spike.rate" => RATE,
-        "clients[].load.concurrency" => CONCURRENCY,
-        "clients[].load.max_in_flight" => MAX_IN_FLIGHT,
-        "clients[].timeout" => CLIENT_TIMEOUT,
-        "timeline[].kill.count" => AT_LEAST_1,
-        "timeline[].delete_pod.index" => POD_INDEX,
-        "timeline[].spike.duration" => SPIKE_DURATION,
-        "expect[].window" => WINDOW,
-        "expect[].min" | "expect[].max" => BOUND,
-        "kubelet.time_scale" => TIME_SCALE,
-        "autoscalers[].min_replicas" => MIN_REPLICAS,
-        "autoscalers[].max_replicas" => MAX_REPLICAS,
-        "autoscalers[].metric.target" => HPA_TARGET,
-        "autoscalers[].tolerance" => TOLERANCE,
-        "autoscalers[].sync_period" => PROBE_PERIOD,
-        "autoscalers[].scale_up_stabilization" | "autoscalers[].scale_down_stabilization" => {
-            AT_MOST_1H
-        }
-        _ => return None,
-    })
-}
-
-/// [`expected_for`] below `deployments[].probes.<kind>.`.
-fn probe_expected(kind: &str, field: &str) -> Option<&'static str> {
-    if !matches!(kind, "startup" | "readiness" | "liveness") {
-        return None;
-    }
-    Some(match field {
-        "initial_delay" => AT_MOST_1H,
-        "period" => PROBE_PERIOD,
-        "timeout" => PROBE_TIMEOUT,
-        "success_threshold" if kind == "readiness" => AT_LEAST_1,
-        "success_threshold" => SUCCESS_ONE,
-        "failure_threshold" => FAILURE,
-        "tcp.port" | "http.port" => PORT,
-        "http.path" => HTTP_PATH,
-        "http.headers[].name" => HEADER_NAME,
-        "http.headers[].value" => HEADER_VALUE,
-        "exec.command" => EXEC_COMMAND,
-        _ => return None,
-    })
-}
 
 /// An HTTP/1.1 request target we can put on the request line as is.
 fn is_http_path(s: &str) -> bool {
@@ -185,17 +44,6 @@ fn is_token(s: &str) -> bool {
 /// split or cut the request).
 fn is_header_value(s: &str) -> bool {
     !s.contains(['\r', '\n', '\0'])
-}
-
-/// "`a`", "`a` and `b`", "`a`, `b` and `c`" (with `conjunction` "and").
-pub(crate) fn ticked_list(items: &[&str], conjunction: &str) -> String {
-    let ticked: Vec<String> = items.iter().map(|i| format!("`{i}`")).collect();
-    match ticked.split_last() {
-        Some((last, rest)) if !rest.is_empty() => {
-            format!("{} {conjunction} {last}", rest.join(", "))
-        }
-        _ => ticked.concat(),
-    }
 }
 
 /// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, 1..=40 chars.
@@ -1155,30 +1003,6 @@ mod tests {
     }
 
     #[test]
-    fn expectation_patterns_ignore_indexes() {
-        assert_eq!(expected_for("deployments[12].replicas"), Some(REPLICAS));
-        assert_eq!(
-            expected_for("clients[0].source_ports.range[1]"),
-            Some(RANGE_PORT)
-        );
-        assert_eq!(expected_for("deployments[0].nope"), None);
-    }
-
-    #[test]
-    fn probe_expectations_depend_on_the_probe_kind() {
-        let p = |kind: &str, field: &str| {
-            expected_for(&format!("deployments[2].probes.{kind}.{field}"))
-        };
-        assert_eq!(p("readiness", "success_threshold"), Some(AT_LEAST_1));
-        assert_eq!(p("liveness", "success_threshold"), Some(SUCCESS_ONE));
-        assert_eq!(p("startup", "success_threshold"), Some(SUCCESS_ONE));
-        assert_eq!(p("startup", "http.headers[3].name"), Some(HEADER_NAME));
-        assert_eq!(p("liveness", "tcp.port"), Some(PORT));
-        assert_eq!(p("sideways", "period"), None);
-        assert_eq!(expected_for("deployments[0].probes.liveness"), None);
-    }
-
-    #[test]
     fn http_tokens_paths_and_values() {
         for ok in ["Host", "X-Probe", "x_y.z", "!#$%&'*+-.^_`|~09"] {
             assert!(is_token(ok), "{ok}");
@@ -1197,16 +1021,5 @@ mod tests {
         for bad in ["a\rb", "a\nb", "a\0b"] {
             assert!(!is_header_value(bad), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn handler_lists_read_as_prose() {
-        assert_eq!(ticked_list(&[], "and"), "");
-        assert_eq!(ticked_list(&["tcp"], "and"), "`tcp`");
-        assert_eq!(ticked_list(&["tcp", "http"], "and"), "`tcp` and `http`");
-        assert_eq!(
-            ticked_list(&["tcp", "http", "exec"], "and"),
-            "`tcp`, `http` and `exec`"
-        );
     }
 }
