@@ -3,7 +3,7 @@
 //! count, toward a target its metric can mean, on kubelet-scaled clocks.
 use std::collections::{HashMap, HashSet};
 
-use super::{HOUR, checker::Checker};
+use super::checker::{Checker, HOUR};
 use crate::{
     expected::{AT_MOST_1H, BUSY_TARGET, MAX_REPLICAS, MIN_REPLICAS, RATE_TARGET, TOLERANCE},
     model::{Autoscaler, HpaMetricKind, Suite},

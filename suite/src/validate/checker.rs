@@ -1,9 +1,11 @@
 //! `Checker`: collects the diagnostics of one validation pass, with the
 //! checks every section shares (a bound, a unique DNS-label name, a node
-//! index, a kubelet-scaled period, a reference to another section's name).
+//! index, a kubelet-scaled period, a reference to another section's name)
+//! and the time units their bounds use.
 use std::{
     collections::{HashMap, HashSet},
     fmt::Display,
+    time::Duration,
 };
 
 use super::text::is_label;
@@ -13,6 +15,10 @@ use crate::{
     index::PathIndex,
     model::Dur,
 };
+
+/// Units the rules bound durations with.
+pub(super) const MINUTE: Duration = Duration::from_secs(60);
+pub(super) const HOUR: Duration = Duration::from_secs(3600);
 
 /// The index to locate paths in, and the diagnostics found so far in the
 /// order the rules ran.

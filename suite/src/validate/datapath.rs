@@ -2,7 +2,7 @@
 //! garbage collection and map size.
 use std::time::Duration;
 
-use super::{HOUR, checker::Checker};
+use super::checker::{Checker, HOUR};
 use crate::{
     expected::{AT_MOST_1H, CT_SIZE, GC, MAGLEV, POSITIVE},
     model::DatapathSpec,

@@ -6,7 +6,10 @@ use std::{
     time::Duration,
 };
 
-use super::{MINUTE, checker::Checker, probes};
+use super::{
+    checker::{Checker, MINUTE},
+    probes,
+};
 use crate::{
     expected::{
         AT_MOST_10M, BACKLOG, CPU_TIME, CPUS, HEALTH_WORKERS, PORT, READ_TIMEOUT, REPLICAS,

@@ -26,26 +26,13 @@ mod top;
 use std::{collections::HashSet, time::Duration};
 
 use checker::Checker;
+pub use regression::REGRESSION_FIGURES;
 
 use crate::{
     error::{Diagnostic, SuiteError},
     index::PathIndex,
     model::{Dur, Suite},
 };
-
-const MINUTE: Duration = Duration::from_secs(60);
-const HOUR: Duration = Duration::from_secs(3600);
-
-/// Key figures the nightly compares against the previous night.
-pub const REGRESSION_FIGURES: &[&str] = &[
-    "duration_s",
-    "imbalance",
-    "jain",
-    "p99_ms",
-    "errors",
-    "error_rate",
-    "min_ready",
-];
 
 /// Every rule violation in `suite`, sorted into document order.
 #[must_use]

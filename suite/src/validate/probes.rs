@@ -7,8 +7,7 @@
 use std::time::Duration;
 
 use super::{
-    HOUR, MINUTE,
-    checker::Checker,
+    checker::{Checker, HOUR, MINUTE},
     text::{is_header_value, is_http_path, is_token},
 };
 use crate::{

@@ -1,7 +1,18 @@
 //! The `regression` section: nightly thresholds, one per key figure.
 use std::collections::BTreeMap;
 
-use super::{REGRESSION_FIGURES, checker::Checker};
+use super::checker::Checker;
+
+/// Key figures the nightly compares against the previous night.
+pub const REGRESSION_FIGURES: &[&str] = &[
+    "duration_s",
+    "imbalance",
+    "jain",
+    "p99_ms",
+    "errors",
+    "error_rate",
+    "min_ready",
+];
 
 pub(super) fn check(c: &mut Checker<'_>, regression: &BTreeMap<String, f64>) {
     for (figure, v) in regression {

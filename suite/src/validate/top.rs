@@ -1,7 +1,10 @@
 //! The suite's top-level fields: `name`, `duration` and `bucket`.
 use std::time::Duration;
 
-use super::{HOUR, checker::Checker, text::is_suite_name};
+use super::{
+    checker::{Checker, HOUR},
+    text::is_suite_name,
+};
 use crate::{
     expected::{BUCKET, DURATION, SUITE_NAME},
     model::Suite,
