@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Dur, one_u32};
+use super::defaults::one_u32;
+use crate::duration::Dur;
 
 /// A HorizontalPodAutoscaler (autoscaling/v2) on one deployment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

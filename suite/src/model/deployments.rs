@@ -3,7 +3,11 @@
 //! [`super::probes`].
 use serde::{Deserialize, Serialize};
 
-use super::{Dur, Probes, d60, default_grace, one_f64, one_u32};
+use super::{
+    defaults::{d60, default_grace, one_f64, one_u32},
+    probes::Probes,
+};
+use crate::duration::Dur;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

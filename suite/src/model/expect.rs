@@ -2,7 +2,7 @@
 //! metric names they may use.
 use serde::{Deserialize, Serialize};
 
-use super::Dur;
+use crate::duration::Dur;
 
 /// A bound on one metric over a time window; the verdict is the AND of all.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

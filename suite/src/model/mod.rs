@@ -4,12 +4,13 @@
 //! Defaults are noted per field; kubelet/Cilium vocabulary where it fits.
 //!
 //! One file per suite section, re-exported here, so every type is
-//! `model::X`; the top-level [`Suite`], [`Dur`], and the small `cluster`
-//! and `kubelet` sections live in this file, with the defaults several
-//! sections share.
+//! `model::X`; the top-level [`Suite`] and the small `cluster` and `kubelet`
+//! sections live in this file. [`Dur`] is defined (and parsed) in
+//! `src/duration.rs`; defaults several sections share are in `defaults.rs`.
 mod autoscalers;
 mod clients;
 mod datapath;
+mod defaults;
 mod deployments;
 mod expect;
 mod probes;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use self::defaults::one_f64;
 pub use self::{
     autoscalers::{Autoscaler, HpaMetric, HpaMetricKind},
     clients::{Client, ConnectionMode, Load, LoadMode, PortMode, SourcePorts},
@@ -30,11 +32,7 @@ pub use self::{
     services::{ProtocolSpec, Service},
     timeline::{Action, TimelineEntry},
 };
-
-/// A duration written as `<number><unit>` with unit ms, s, m or h
-/// (`1.5s` allowed). Serialises back to the same form.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Dur(pub Duration);
+pub use crate::duration::Dur;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,21 +115,4 @@ impl Default for Cluster {
     fn default() -> Self {
         Self { nodes: 1 }
     }
-}
-
-// Defaults more than one section uses.
-fn one_f64() -> f64 {
-    1.0
-}
-fn one_u32() -> u32 {
-    1
-}
-fn default_grace() -> Dur {
-    Dur(Duration::from_secs(30))
-}
-fn d60() -> Dur {
-    Dur(Duration::from_secs(60))
-}
-fn d10() -> Dur {
-    Dur(Duration::from_secs(10))
 }

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Dur, d10, one_u32};
+use super::defaults::{d10, one_u32};
+use crate::duration::Dur;
 
 /// The pod's probes, each optional (Kubernetes: no probe = always passing).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 //! delete a pod, flush conntrack, restart a client, spike a client's rate).
 use serde::{Deserialize, Serialize};
 
-use super::Dur;
+use crate::duration::Dur;
 
 /// One timeline entry: `at:` plus exactly one action key.
 ///
