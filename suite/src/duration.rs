@@ -11,7 +11,10 @@ use serde::{
     de::{self, Visitor},
 };
 
-use crate::model::Dur;
+/// A duration written as `<number><unit>` with unit ms, s, m or h
+/// (`1.5s` allowed). Serialises back to the same form.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Dur(pub Duration);
 
 /// The longest duration a suite can write (the validator bounds most fields
 /// far lower; this only keeps the arithmetic in range).

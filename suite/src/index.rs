@@ -16,7 +16,10 @@ use yaml_rust2::{
     scanner::{Marker, TScalarStyle},
 };
 
-use crate::error::{Diagnostic, SuiteError, child};
+use crate::{
+    error::{Diagnostic, SuiteError},
+    field_path::{child, parent_path},
+};
 
 /// A 1-based line and column in the suite text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -114,16 +117,6 @@ enum Frame {
     },
     /// A collection used as a mapping key: skipped, depth counted.
     Skip(usize),
-}
-
-/// The parent of a field path (`a.b[2].c` → `a.b[2]` → `a.b` → `a` → ``).
-#[must_use]
-pub fn parent_path(path: &str) -> Option<&str> {
-    if path.is_empty() {
-        return None;
-    }
-    let cut = path.rfind(['.', '[']).unwrap_or(0);
-    Some(&path[..cut])
 }
 
 impl PathIndex {
@@ -257,6 +250,22 @@ impl PathIndex {
         is_collection.then_some(path)
     }
 
+    /// A diagnostic at `pos` in this index's file.
+    pub(crate) fn diagnostic(
+        &self,
+        pos: Pos,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic {
+            file: self.file.clone(),
+            line: pos.line,
+            column: pos.column,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
     /// The file this index was built from.
     #[must_use]
     pub fn file(&self) -> &Path {
@@ -384,13 +393,5 @@ mod tests {
         let d = e.diagnostic().expect("located");
         assert_eq!(d.field, "a.b");
         assert!(d.message.starts_with("YAML syntax error"), "{d}");
-    }
-
-    #[test]
-    fn parent_paths() {
-        assert_eq!(parent_path("a.b[2].c"), Some("a.b[2]"));
-        assert_eq!(parent_path("a.b[2]"), Some("a.b"));
-        assert_eq!(parent_path("a"), Some(""));
-        assert_eq!(parent_path(""), None);
     }
 }

@@ -7,9 +7,12 @@
 //! state until this has succeeded.
 mod duration;
 mod error;
+mod expected;
+mod field_path;
 mod index;
 pub mod model;
 mod timeline;
+mod typing;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -47,10 +50,10 @@ pub fn load(path: &Path) -> Result<LoadedSuite, SuiteError> {
 pub fn parse(text: &str, path: &Path) -> Result<LoadedSuite, SuiteError> {
     // The index reads the text first: it reports syntax errors with a field
     // path, and the typing errors below need its positions.
-    let index = PathIndex::build(text, path).map_err(|e| error::prefer_libyaml(e, text))?;
+    let index = PathIndex::build(text, path).map_err(|e| typing::prefer_libyaml(e, text))?;
     let de = serde_yaml::Deserializer::from_str(text);
     let mut suite: Suite =
-        serde_path_to_error::deserialize(de).map_err(|e| error::from_typing(e, &index))?;
+        serde_path_to_error::deserialize(de).map_err(|e| typing::from_typing(e, &index))?;
     if suite.name.is_empty() {
         suite.name = path
             .file_stem()

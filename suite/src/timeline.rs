@@ -14,8 +14,8 @@ use serde::{
 };
 
 use crate::{
+    expected::ticked_list,
     model::{Action, Dur, TimelineEntry},
-    validate::ticked_list,
 };
 
 /// The keys a timeline entry may have.

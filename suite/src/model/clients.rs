@@ -1,0 +1,139 @@
+//! The `clients` section: load generators, their connections, source ports
+//! and load shape (open or closed loop).
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::duration::Dur;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectionMode {
+    /// A new connection per request (nginx upstream default).
+    PerRequest,
+    /// A pool of `pool_size` keep-alive connections.
+    KeepAlive,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PortMode {
+    /// Kernel-chosen ports; `range` becomes the client netns's ip_local_port_range.
+    Ephemeral,
+    /// Ports from `range` bound explicitly, round robin: exact reuse.
+    Pool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcePorts {
+    /// default `ephemeral`
+    #[serde(default = "default_port_mode")]
+    pub mode: PortMode,
+    /// Inclusive [low, high], 1024 <= low <= high <= 65535, default [32768, 60999].
+    #[serde(default = "default_range")]
+    pub range: [u16; 2],
+}
+fn default_port_mode() -> PortMode {
+    PortMode::Ephemeral
+}
+fn default_range() -> [u16; 2] {
+    [32768, 60999]
+}
+impl Default for SourcePorts {
+    fn default() -> Self {
+        Self {
+            mode: default_port_mode(),
+            range: default_range(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadMode {
+    /// Constant arrival rate (`rate` req/s), independent of responses.
+    Open,
+    /// `concurrency` workers, each sending its next request when the last ends.
+    Closed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    /// default `open`
+    #[serde(default = "default_load_mode")]
+    pub mode: LoadMode,
+    /// Open loop: requests per second, 1..=50000, default 200.
+    #[serde(default = "d200")]
+    pub rate: u32,
+    /// Closed loop: concurrent workers, 1..=1024, default 8.
+    #[serde(default = "d8")]
+    pub concurrency: u32,
+    /// Open loop: most requests in flight; beyond it a request is counted
+    /// as error kind `overload` instead of sent. 1..=10000, default 512.
+    #[serde(default = "d512")]
+    pub max_in_flight: u32,
+}
+fn default_load_mode() -> LoadMode {
+    LoadMode::Open
+}
+fn d200() -> u32 {
+    200
+}
+fn d8() -> u32 {
+    8
+}
+fn d512() -> u32 {
+    512
+}
+impl Default for Load {
+    fn default() -> Self {
+        Self {
+            mode: default_load_mode(),
+            rate: d200(),
+            concurrency: d8(),
+            max_in_flight: d512(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Client {
+    /// DNS-label name, unique.
+    pub name: String,
+    /// Node index the client pod runs on, default 0.
+    #[serde(default)]
+    pub node: u8,
+    /// Name of the target service (must exist).
+    pub service: String,
+    /// default `per-request`
+    #[serde(default = "default_conn_mode")]
+    pub connection: ConnectionMode,
+    /// Keep-alive pool size, 1..=1024, default 16.
+    #[serde(default = "d16")]
+    pub pool_size: u32,
+    #[serde(default)]
+    pub source_ports: SourcePorts,
+    #[serde(default)]
+    pub load: Load,
+    /// Start offset, default `0s`.
+    #[serde(default)]
+    pub start: Dur,
+    /// How long it sends; default until the suite ends. start + duration <= suite duration.
+    #[serde(default)]
+    pub duration: Option<Dur>,
+    /// Per-request timeout (connect + response), default `2s`.
+    #[serde(default = "d2s")]
+    pub timeout: Dur,
+}
+fn default_conn_mode() -> ConnectionMode {
+    ConnectionMode::PerRequest
+}
+fn d16() -> u32 {
+    16
+}
+fn d2s() -> Dur {
+    Dur(Duration::from_secs(2))
+}

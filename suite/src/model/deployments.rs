@@ -1,0 +1,122 @@
+//! The `deployments` section: each deployment's replicas, placement,
+//! termination grace and the server its pods run. Probes are in
+//! [`super::probes`].
+use serde::{Deserialize, Serialize};
+
+use super::{
+    defaults::{d60, default_grace, one_f64, one_u32},
+    probes::Probes,
+};
+use crate::duration::Dur;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deployment {
+    /// DNS-label name (lowercase letters, digits, '-'; 1..=40 chars), unique.
+    pub name: String,
+    /// 0..=200.
+    pub replicas: u32,
+    /// Node indexes to place pods on, round robin; default: all nodes.
+    #[serde(default)]
+    pub nodes: Vec<u8>,
+    #[serde(default)]
+    pub server: ServerSpec,
+    /// Probes kubelet runs against each pod from its node.
+    #[serde(default)]
+    pub probes: Probes,
+    /// terminationGracePeriodSeconds: SIGTERM, this long, then SIGKILL, when
+    /// the pod is deleted or its container killed. Default `30s` (scaled).
+    #[serde(default = "default_grace")]
+    pub termination_grace: Dur,
+}
+
+/// A health listener apart from the serving port.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSpec {
+    /// Port of the health listener (not the serving port), 1..=65535.
+    pub port: u16,
+    /// Its own workers, 1..=16, default 1.
+    #[serde(default = "one_u32")]
+    pub workers: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Closer {
+    /// The server closes first after the response (the incident's setup).
+    Server,
+    /// The client closes first.
+    Client,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSpec {
+    /// Listening port, 1..=65535, default 8080.
+    #[serde(default = "d8080")]
+    pub port: u16,
+    /// Worker threads; a connection is accepted only when one is free. 1..=256, default 4.
+    #[serde(default = "d4")]
+    pub workers: u32,
+    /// listen(2) backlog, 1..=65535, default 128.
+    #[serde(default = "d128")]
+    pub backlog: u32,
+    /// Time spent per request before answering, default `0ms`, at most `60s`.
+    #[serde(default)]
+    pub service_time: Dur,
+    /// Who closes first: `server` (default) or `client`.
+    #[serde(default = "default_closer")]
+    pub close: Closer,
+    /// CPU work per request on top of `service_time`, default `0ms`, at
+    /// most `10s`. Busy workers share `cpus` (processor sharing, simulated
+    /// by sleeping, so it costs the host no CPU): with k requests working,
+    /// each advances at min(1, cpus / k), so service time rises with load.
+    #[serde(default)]
+    pub cpu_time: Dur,
+    /// The container's CPU limit for `cpu_time`, in cores, 0.1..=64, default 1.
+    #[serde(default = "one_f64")]
+    pub cpus: f64,
+    /// Health endpoint on its own port and workers; default: `/healthz` on
+    /// the serving port, served by the same workers as requests.
+    #[serde(default)]
+    pub health: Option<HealthSpec>,
+    /// Slow start: the server listens only this long after it starts,
+    /// default `0s`, at most `10m`.
+    #[serde(default)]
+    pub startup_time: Dur,
+    /// How long a worker waits for a request on an accepted connection
+    /// before closing it (nginx's client_header_timeout), default `60s`,
+    /// 10ms..=10m. A connection whose request never arrives holds a worker
+    /// this long.
+    #[serde(default = "d60")]
+    pub read_timeout: Dur,
+}
+fn d8080() -> u16 {
+    8080
+}
+fn d4() -> u32 {
+    4
+}
+fn d128() -> u32 {
+    128
+}
+fn default_closer() -> Closer {
+    Closer::Server
+}
+impl Default for ServerSpec {
+    fn default() -> Self {
+        Self {
+            port: d8080(),
+            workers: d4(),
+            backlog: d128(),
+            service_time: Dur::default(),
+            close: default_closer(),
+            cpu_time: Dur::default(),
+            cpus: 1.0,
+            health: None,
+            startup_time: Dur::default(),
+            read_timeout: d60(),
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! The `expect` section: bounds on metrics over time windows, and the
+//! metric names they may use.
+use serde::{Deserialize, Serialize};
+
+use crate::duration::Dur;
+
+/// A bound on one metric over a time window; the verdict is the AND of all.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// One of [`METRICS`].
+    pub metric: String,
+    /// [from, to] offsets, from < to <= duration; default the whole run.
+    #[serde(default)]
+    pub window: Option<[Dur; 2]>,
+    /// At least one of min / max.
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// Optional free text shown in the report.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Metric names an expectation may use (computed over its window from the
+/// per-bucket record; shares count responses seen by clients).
+pub const METRICS: &[&str] = &[
+    // share of responses served by the backends added by the last scale-up
+    "new_backend_share",
+    // new_backend_share / (new backends / all backends): 1.0 = fair
+    "new_backend_fair_ratio",
+    // Jain's fairness index over backends alive through the window
+    "jain_index",
+    // coefficient of variation of per-backend responses
+    "cv",
+    // max / min per-backend responses
+    "max_min_ratio",
+    // errors / sent
+    "error_rate",
+    "errors",
+    // ok responses per second
+    "ok_rate",
+    "p99_ms",
+    // share of responses served by a pod killed/deleted by the timeline (its replacement excluded)
+    "killed_backend_share",
+    // share of responses served by pods that replaced killed/deleted ones
+    "replacement_share",
+    // container restarts (liveness/startup failures) in the window, all pods
+    "restarts",
+    // lowest number of ready backend pods (all deployments) in any bucket
+    "min_ready",
+    // highest accept-queue depth / listen backlog of any pod in any bucket
+    "accept_queue_fill",
+    // failed or timed-out readiness probes in the window, all pods
+    "readiness_failures",
+    // failed or timed-out liveness probes in the window, all pods
+    "liveness_failures",
+    // seconds from the window's start to the first bucket from which every
+    // bucket to the window's end has an error rate under 1% (undefined when
+    // it never recovers)
+    "time_to_recover_s",
+    // highest replica count the autoscalers asked for in the window
+    "hpa_max_desired",
+];

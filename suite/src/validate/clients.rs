@@ -1,0 +1,175 @@
+//! The `clients` section: names, placement, the service each targets,
+//! source ports (and pools that would collide on one node), load, when each
+//! sends and its request timeout.
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
+
+use super::checker::Checker;
+use crate::{
+    expected::{CLIENT_TIMEOUT, CONCURRENCY, MAX_IN_FLIGHT, POOL_SIZE, RANGE, RANGE_PORT, RATE},
+    model::{Client, ConnectionMode, Dur, Load, LoadMode, PortMode, Suite},
+};
+
+/// A client as a spike sees it.
+pub(super) struct ClientInfo {
+    pub(super) mode: LoadMode,
+    /// [start, end) of its sending, when its start and duration are valid.
+    pub(super) window: Option<(Dur, Dur)>,
+}
+
+/// What a client's checks need from the sections before it.
+pub(super) struct Context<'a> {
+    /// The service names a client may target.
+    pub(super) services: &'a HashSet<&'a str>,
+    /// cluster.nodes, when valid.
+    pub(super) nodes: Option<u8>,
+    /// The suite duration, when valid.
+    pub(super) duration: Option<Duration>,
+}
+
+/// Checks every client; returns what the timeline needs to know of each,
+/// by name (a duplicate name is reported here; spikes refer to the first).
+pub(super) fn check<'s>(
+    c: &mut Checker<'_>,
+    suite: &'s Suite,
+    cx: &Context<'_>,
+) -> HashMap<&'s str, ClientInfo> {
+    let mut seen = HashMap::new();
+    let mut client_info: HashMap<&str, ClientInfo> = HashMap::new();
+    for (i, cl) in suite.clients.iter().enumerate() {
+        let p = format!("clients[{i}]");
+        c.name(&format!("{p}.name"), &cl.name, "client", &mut seen);
+        c.node(&format!("{p}.node"), cl.node, cx.nodes);
+        c.reference(&format!("{p}.service"), &cl.service, "service", cx.services);
+        c.expect(
+            (1..=1024).contains(&cl.pool_size),
+            &format!("{p}.pool_size"),
+            POOL_SIZE,
+            cl.pool_size,
+        );
+        source_ports(c, &p, cl);
+        load(c, &p, &cl.load);
+        let window = schedule(c, &p, cl, suite.duration, cx.duration);
+        client_info.entry(&cl.name).or_insert(ClientInfo {
+            mode: cl.load.mode,
+            window,
+        });
+        c.expect(
+            cl.timeout.0 >= Duration::from_millis(1) && cl.timeout.0 <= Duration::from_secs(60),
+            &format!("{p}.timeout"),
+            CLIENT_TIMEOUT,
+            cl.timeout,
+        );
+        pool_overlaps(c, &p, cl, &suite.clients[..i]);
+    }
+    client_info
+}
+
+/// `{p}.source_ports`: a valid range, big enough for a keep-alive pool.
+fn source_ports(c: &mut Checker<'_>, p: &str, cl: &Client) {
+    let [low, high] = cl.source_ports.range;
+    let rp = format!("{p}.source_ports.range");
+    c.expect(low >= 1024, &format!("{rp}[0]"), RANGE_PORT, low);
+    c.expect(low <= high, &rp, RANGE, format!("[{low}, {high}]"));
+    let size = u32::from(high.saturating_sub(low)) + 1;
+    if cl.source_ports.mode == PortMode::Pool
+        && cl.connection == ConnectionMode::KeepAlive
+        && low <= high
+        && size < cl.pool_size
+    {
+        c.fail(
+            &rp,
+            format!(
+                "a keep-alive pool of {} connections needs at least {} source ports, the pool range has {size}",
+                cl.pool_size, cl.pool_size
+            ),
+        );
+    }
+}
+
+/// `{p}.load`: rate, concurrency and the in-flight cap.
+fn load(c: &mut Checker<'_>, p: &str, l: &Load) {
+    c.expect(
+        (1..=50_000).contains(&l.rate),
+        &format!("{p}.load.rate"),
+        RATE,
+        l.rate,
+    );
+    c.expect(
+        (1..=1024).contains(&l.concurrency),
+        &format!("{p}.load.concurrency"),
+        CONCURRENCY,
+        l.concurrency,
+    );
+    c.expect(
+        (1..=10_000).contains(&l.max_in_flight),
+        &format!("{p}.load.max_in_flight"),
+        MAX_IN_FLIGHT,
+        l.max_in_flight,
+    );
+}
+
+/// `{p}.start` and `{p}.duration` inside the run (`suite_duration` as
+/// written, `valid` when it is valid); returns the client's [start, end)
+/// when all three are valid.
+fn schedule(
+    c: &mut Checker<'_>,
+    p: &str,
+    cl: &Client,
+    suite_duration: Dur,
+    valid: Option<Duration>,
+) -> Option<(Dur, Dur)> {
+    let dur = valid.unwrap_or(Duration::MAX);
+    let start_ok = cl.start.0 < dur;
+    c.expect(
+        start_ok,
+        &format!("{p}.start"),
+        &format!("a start before the suite duration {suite_duration}"),
+        cl.start,
+    );
+    let end = cl.duration.map_or(dur, |d| cl.start.0 + d.0);
+    let length_ok = cl.duration.is_none_or(|d| !d.0.is_zero() && end <= dur);
+    if let Some(d) = cl.duration {
+        c.expect(
+            length_ok,
+            &format!("{p}.duration"),
+            &format!(
+                "a duration above 0s that ends by the suite's end (start {} + duration <= {suite_duration})",
+                cl.start
+            ),
+            d,
+        );
+    }
+    (valid.is_some() && start_ok && length_ok).then_some((cl.start, Dur(end)))
+}
+
+/// Two source-port pools on one node would steal each other's ports:
+/// `cl`'s pool against those of the clients listed before it.
+fn pool_overlaps(c: &mut Checker<'_>, p: &str, cl: &Client, earlier: &[Client]) {
+    let [low, high] = cl.source_ports.range;
+    let rp = format!("{p}.source_ports.range");
+    for (j, other) in earlier.iter().enumerate() {
+        let [ol, oh] = other.source_ports.range;
+        if cl.source_ports.mode == PortMode::Pool
+            && other.source_ports.mode == PortMode::Pool
+            && other.node == cl.node
+            && low <= high
+            && ol <= oh
+            && low <= oh
+            && ol <= high
+        {
+            c.fail(
+                &rp,
+                format!(
+                    "source ports {}..={} are also in the pool of client `{}` (clients[{j}]) on node {}; two pools on one node would steal each other's ports",
+                    low.max(ol),
+                    high.min(oh),
+                    other.name,
+                    cl.node
+                ),
+            );
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! The `expect` section: each expectation names a known metric, a window
+//! inside the run and at least one finite bound.
+use std::time::Duration;
+
+use super::checker::Checker;
+use crate::{
+    expected::{BOUND, WINDOW},
+    model::{Expectation, METRICS, Suite},
+};
+
+/// `dur` is the suite duration, or [`Duration::MAX`] while it is invalid.
+pub(super) fn check(c: &mut Checker<'_>, suite: &Suite, dur: Duration) {
+    for (i, x) in suite.expect.iter().enumerate() {
+        expectation(c, &format!("expect[{i}]"), x, suite, dur);
+    }
+}
+
+fn expectation(c: &mut Checker<'_>, p: &str, x: &Expectation, suite: &Suite, dur: Duration) {
+    if !METRICS.contains(&x.metric.as_str()) {
+        c.fail(
+            &format!("{p}.metric"),
+            format!(
+                "unknown metric `{}`; expected one of {}",
+                x.metric,
+                METRICS.join(", ")
+            ),
+        );
+    }
+    if let Some([from, to]) = x.window {
+        let wp = format!("{p}.window");
+        c.expect(from < to, &wp, WINDOW, format!("[{from}, {to}]"));
+        c.expect(
+            to.0 <= dur,
+            &format!("{wp}[1]"),
+            &format!("an end at most the suite duration {}", suite.duration),
+            to,
+        );
+    }
+    for (key, v) in [("min", x.min), ("max", x.max)] {
+        if let Some(v) = v {
+            c.expect(v.is_finite(), &format!("{p}.{key}"), BOUND, v);
+        }
+    }
+    match (x.min, x.max) {
+        (None, None) => c.fail(p, "expected at least one of `min` or `max`".to_owned()),
+        (Some(lo), Some(hi)) if lo > hi => c.fail(
+            &format!("{p}.max"),
+            format!("expected max >= min ({lo}), got {hi}"),
+        ),
+        _ => {}
+    }
+}

@@ -1,0 +1,189 @@
+//! The `timeline` section: each entry happens within the run, refers to a
+//! deployment, client or node that exists, and a spike falls while its
+//! client sends.
+use std::collections::{HashMap, HashSet};
+
+use super::{checker::Checker, clients::ClientInfo};
+use crate::{
+    expected::{AT_LEAST_1, POD_INDEX, RATE, REPLICAS, SPIKE_DURATION},
+    model::{Action, Dur, LoadMode, TimelineEntry},
+};
+
+/// What the timeline checks need from the rest of the suite.
+pub(super) struct Known<'a> {
+    /// The suite duration, or [`Duration::MAX`](std::time::Duration::MAX)
+    /// while it is itself invalid.
+    pub(super) duration: Dur,
+    pub(super) nodes: Option<u8>,
+    pub(super) deployments: &'a HashSet<&'a str>,
+    pub(super) clients: &'a HashSet<&'a str>,
+    pub(super) client_info: &'a HashMap<&'a str, ClientInfo>,
+}
+
+pub(super) fn check(c: &mut Checker<'_>, timeline: &[TimelineEntry], k: &Known<'_>) {
+    for (i, e) in timeline.iter().enumerate() {
+        entry(c, i, e, k);
+    }
+}
+
+fn entry(c: &mut Checker<'_>, i: usize, e: &TimelineEntry, k: &Known<'_>) {
+    let Known {
+        duration,
+        nodes,
+        deployments,
+        clients,
+        ..
+    } = *k;
+    let p = format!("timeline[{i}]");
+    c.expect(
+        e.at < duration,
+        &format!("{p}.at"),
+        &format!("a time before the suite duration {duration}"),
+        e.at,
+    );
+    match &e.action {
+        Action::Spike {
+            client,
+            rate,
+            duration: length,
+        } => spike(c, &p, e.at, client, *rate, *length, k),
+        Action::Scale {
+            deployment,
+            replicas,
+        } => {
+            c.reference(
+                &format!("{p}.scale.deployment"),
+                deployment,
+                "deployment",
+                deployments,
+            );
+            c.expect(
+                *replicas <= 200,
+                &format!("{p}.scale.replicas"),
+                REPLICAS,
+                replicas,
+            );
+        }
+        Action::Kill { deployment, count } => {
+            c.reference(
+                &format!("{p}.kill.deployment"),
+                deployment,
+                "deployment",
+                deployments,
+            );
+            c.expect(*count >= 1, &format!("{p}.kill.count"), AT_LEAST_1, count);
+        }
+        Action::DeletePod { deployment, index } => {
+            c.reference(
+                &format!("{p}.delete_pod.deployment"),
+                deployment,
+                "deployment",
+                deployments,
+            );
+            c.expect(
+                *index < 200,
+                &format!("{p}.delete_pod.index"),
+                POD_INDEX,
+                index,
+            );
+        }
+        Action::FlushCt { node } => {
+            if let Some(n) = node {
+                c.node(&format!("{p}.flush_ct.node"), *n, nodes);
+            }
+        }
+        Action::RestartClient { client } => {
+            c.reference(
+                &format!("{p}.restart_client.client"),
+                client,
+                "client",
+                clients,
+            );
+        }
+    }
+}
+
+/// `{p}.spike` at `at`: an open-loop client, a valid rate, a length that
+/// ends by the suite's end.
+fn spike(
+    c: &mut Checker<'_>,
+    p: &str,
+    at: Dur,
+    client: &str,
+    rate: u32,
+    length: Option<Dur>,
+    k: &Known<'_>,
+) {
+    let duration = k.duration;
+    let cp = format!("{p}.spike.client");
+    c.reference(&cp, client, "client", k.clients);
+    let info = k.client_info.get(client);
+    if let Some(ClientInfo {
+        mode: LoadMode::Closed,
+        ..
+    }) = info
+    {
+        c.fail(
+            &cp,
+            format!(
+                "client `{client}` runs a closed loop (load.mode: closed); a spike sets an arrival rate, so it needs a client with load.mode: open"
+            ),
+        );
+    }
+    c.expect(
+        (1..=50_000).contains(&rate),
+        &format!("{p}.spike.rate"),
+        RATE,
+        rate,
+    );
+    let lp = format!("{p}.spike.duration");
+    let fits = length.is_none_or(|l| !l.0.is_zero() && at.0 + l.0 <= duration.0);
+    if let Some(l) = length {
+        c.expect(
+            fits,
+            &lp,
+            &format!("{SPIKE_DURATION} (at {at} + duration <= {duration})"),
+            l,
+        );
+    }
+    // The spike changes the client's rate, so it must happen while
+    // the client sends: a spike outside that window does nothing.
+    if let Some(&ClientInfo {
+        window: Some(window),
+        ..
+    }) = info
+        && at < duration
+    {
+        while_sending(c, p, at, client, length.filter(|_| fits), window);
+    }
+}
+
+/// A spike at `at` (of `length`, when that fits the run) inside `window`,
+/// the [start, end) in which `client` sends.
+fn while_sending(
+    c: &mut Checker<'_>,
+    p: &str,
+    at: Dur,
+    client: &str,
+    length: Option<Dur>,
+    (start, end): (Dur, Dur),
+) {
+    if at < start || at >= end {
+        c.fail(
+            &format!("{p}.at"),
+            format!(
+                "expected a time while client `{client}` sends ([{start}, {end}): its start to start + duration), got {at}"
+            ),
+        );
+    } else if let Some(l) = length
+        && at.0 + l.0 > end.0
+    {
+        c.fail(
+            &format!("{p}.spike.duration"),
+            format!(
+                "expected a spike that ends by the time client `{client}` stops ({end}): a duration of at most {}, got {l}",
+                Dur(end.0 - at.0)
+            ),
+        );
+    }
+}
