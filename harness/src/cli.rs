@@ -104,5 +104,9 @@ pub enum Command {
         /// List what would be removed, remove nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Where run folders live: temporary files a killed report writer
+        /// left in them (`.index.html.tmp-<pid>`) are removed too.
+        #[arg(long, default_value = "reports")]
+        reports: std::path::PathBuf,
     },
 }

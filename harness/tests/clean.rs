@@ -54,3 +54,56 @@ fn clean_removes_a_crashed_runs_netns_and_processes_by_prefix_only() {
         Err(svclab::cmd::clean::CleanError::BadRunId(_))
     ));
 }
+
+#[test]
+fn clean_removes_temp_files_a_killed_report_writer_left_and_nothing_else() {
+    // A report writer killed between write and rename leaves
+    // `.index.html.tmp-<pid>`; `svclab clean` finds it by that pattern,
+    // inside run folders only. (Needs no root: no namespaces involved.)
+    let reports = std::env::temp_dir().join(format!("svclab-clean-tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&reports);
+    let run_dir = reports.join("some-suite").join("r1");
+    let other_run = reports.join("some-suite").join("r2");
+    for d in [&run_dir, &other_run] {
+        std::fs::create_dir_all(d).expect("run dir");
+    }
+    let stale = run_dir.join(".index.html.tmp-999999999");
+    let stale_other = other_run.join(".run.json.tmp-999999998");
+    let keep = [
+        run_dir.join("index.html.tmp-999999999"),
+        run_dir.join(".notes.tmp-999999999"),
+        reports.join(".index.html.tmp-999999999"),
+    ];
+    for p in keep.iter().chain([&stale, &stale_other]) {
+        std::fs::write(p, b"partial").expect("write");
+    }
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_svclab"))
+            .arg("clean")
+            .args(args)
+            .arg("--reports")
+            .arg(&reports)
+            .stdin(Stdio::null())
+            .output()
+            .expect("clean");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Always with --run: a bare `clean` would also take the namespaces of
+    // tests running beside this one.
+    let dry = run(&["--run", "r1", "--dry-run"]);
+    assert!(dry.contains("would remove") && stale.exists(), "{dry}");
+    run(&["--run", "r1"]);
+    assert!(!stale.exists(), "stale temp of r1 removed");
+    assert!(stale_other.exists(), "r2 untouched by --run r1");
+    run(&["--run", "r2"]);
+    assert!(!stale_other.exists());
+    for p in &keep {
+        assert!(p.exists(), "{} left alone", p.display());
+    }
+    let _ = std::fs::remove_dir_all(&reports);
+}

@@ -378,6 +378,45 @@ fn sigint_mid_run_tears_down_and_reports_interrupted() {
 }
 
 #[test]
+fn sigint_during_teardown_still_marks_the_run_interrupted() {
+    require_root!();
+    let _g = one_at_a_time();
+    let dir = workdir("tdint");
+    // Twenty pods over two nodes: teardown takes long enough to be hit.
+    let text = SMALL
+        .replace("DURATION", "3s")
+        .replace("OKMIN", "1")
+        .replace("replicas: 2", "replicas: 20")
+        .replace("duration: 3s\n", "duration: 3s\ncluster: { nodes: 2 }\n");
+    let (mut child, run_id) = start_run(&dir, "tdint", &text, &[]);
+    let log = dir.join("tdint").join(&run_id).join("run.log");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("INFO teardown") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no teardown in {}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // SAFETY: signalling our own child by PID.
+    unsafe { libc::kill(i32::try_from(child.id()).expect("pid"), libc::SIGINT) };
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    let record =
+        svclab_report::write::read_record(&dir.join("tdint").join(&run_id).join("run.json"))
+            .expect("run.json");
+    assert_eq!(status.code(), Some(130), "verdict {:?}", record.verdict);
+    assert!(record.interrupted);
+    assert_eq!(record.verdict, svclab_report::record::Verdict::Interrupted);
+    assert!(record.events.iter().any(|e| e.kind == "interrupted"));
+    assert_clean(&run_id);
+}
+
+#[test]
 fn sigkill_mid_run_then_clean_leaves_nothing() {
     require_root!();
     let _g = one_at_a_time();

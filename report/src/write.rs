@@ -86,6 +86,7 @@ pub fn write_report(dir: &Path, record: &RunRecord) -> Result<(), ReportError> {
 /// Re-renders `dir/index.html` from `dir/run.json` (reports are pure
 /// functions of the record, so an old run gets the current page).
 pub fn rerender(dir: &Path) -> Result<(), ReportError> {
+    remove_stale_temps(dir)?;
     let record = read_record(&dir.join(RECORD_FILE))?;
     write_atomic(&dir.join(HTML_FILE), render(&record).as_bytes())
 }
@@ -126,6 +127,63 @@ pub fn read_record(path: &Path) -> Result<RunRecord, ReportError> {
         });
     }
     serde_json::from_str(&text).map_err(corrupt)
+}
+
+/// The temporary files [`write_atomic`] leaves when its writer was killed
+/// before the rename: `.<name>.tmp-<pid>` in `dir` whose writer process is
+/// gone. Only regular files with that exact pattern, only in `dir` itself.
+pub fn stale_temps(dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(ReportError::Io {
+                op: "listing report directory",
+                path: dir.to_owned(),
+                source,
+            });
+        }
+    };
+    let mut stale = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = temp_writer(&name) else {
+            continue;
+        };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        if !alive && entry.file_type().is_ok_and(|t| t.is_file()) {
+            stale.push(entry.path());
+        }
+    }
+    stale.sort();
+    Ok(stale)
+}
+
+/// Removes [`stale_temps`]; returns what it removed.
+pub fn remove_stale_temps(dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    let stale = stale_temps(dir)?;
+    for p in &stale {
+        fs::remove_file(p).map_err(|source| ReportError::Io {
+            op: "removing stale temporary file",
+            path: p.clone(),
+            source,
+        })?;
+    }
+    Ok(stale)
+}
+
+/// The writer's pid of a temporary file name `.<file>.tmp-<pid>`, for the
+/// files a run folder holds (`run.json`, `index.html`, `state.json`).
+fn temp_writer(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?;
+    let (file, pid) = rest.rsplit_once(".tmp-")?;
+    if ![RECORD_FILE, HTML_FILE, "state.json"].contains(&file)
+        || pid.is_empty()
+        || !pid.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    pid.parse().ok()
 }
 
 /// Writes `bytes` to `path` through a temporary sibling file: write, fsync,
@@ -169,6 +227,39 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError>
 mod tests {
     use super::*;
     use crate::sample::incident_a;
+
+    #[test]
+    fn stale_temps_of_dead_writers_are_found_and_rerender_removes_them() {
+        let dir = std::env::temp_dir().join(format!("svclab-stale-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        write_report(&dir, &incident_a(false)).expect("write");
+        fs::remove_file(dir.join(HTML_FILE)).expect("remove index");
+        // A writer killed before its rename (pid above any pid_max), our own
+        // (in use), and names that only look alike.
+        let dead = dir.join(".index.html.tmp-999999999");
+        let ours = dir.join(format!(".run.json.tmp-{}", std::process::id()));
+        let others = [
+            ".notes.tmp-1",
+            "index.html.tmp-1",
+            ".index.html.tmp-",
+            ".index.html.tmp-12x",
+        ];
+        for p in [&dead, &ours] {
+            fs::write(p, b"partial").expect("temp");
+        }
+        for n in others {
+            fs::write(dir.join(n), b"x").expect("other");
+        }
+        assert_eq!(stale_temps(&dir).expect("scan"), vec![dead.clone()]);
+        rerender(&dir).expect("rerender");
+        assert!(!dead.exists(), "stale temp removed");
+        assert!(dir.join(HTML_FILE).exists(), "index.html written again");
+        assert!(ours.exists());
+        for n in others {
+            assert!(dir.join(n).exists(), "{n} left alone");
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
 
     /// A fresh directory under the system temp dir, unique per test.
     fn scratch(test: &str) -> PathBuf {

@@ -65,6 +65,8 @@ struct FlushCtArgs {
 #[serde(deny_unknown_fields)]
 struct RestartClientArgs {
     client: String,
+    #[serde(default)]
+    keep_ip: bool,
 }
 
 #[derive(Deserialize)]
@@ -165,7 +167,10 @@ impl<'de> Visitor<'de> for EntryVisitor {
                         }
                         "restart_client" => {
                             let a: RestartClientArgs = map.next_value()?;
-                            Action::RestartClient { client: a.client }
+                            Action::RestartClient {
+                                client: a.client,
+                                keep_ip: a.keep_ip,
+                            }
                         }
                         "spike" => {
                             let a: SpikeArgs = map.next_value()?;

@@ -470,7 +470,8 @@ fn every_action_kind_reads() {
             (
                 secs(50),
                 Action::RestartClient {
-                    client: "nginx".into()
+                    client: "nginx".into(),
+                    keep_ip: false,
                 }
             ),
         ]

@@ -230,6 +230,23 @@ impl Cluster {
         Ok((ip, path))
     }
 
+    /// Deletes a client pod (its netns, veth and IP), as when Kubernetes
+    /// replaces the pod; returns the IP it had.
+    pub fn remove_client_pod(&mut self, name: &str) -> anyhow::Result<Ipv4Addr> {
+        let pod_name = format!("client-{name}");
+        let info = self
+            .topo()?
+            .pod(&pod_name)
+            .cloned()
+            .with_context(|| format!("no client pod {name}"))?;
+        self.nodes[usize::from(info.node)]
+            .dataplane
+            .detach(&info.lxc)?;
+        self.topo()?.remove_pod(&pod_name)?;
+        self.used_ips.remove(&info.ip);
+        Ok(info.ip)
+    }
+
     pub fn set_sysctl_in_client(&self, name: &str, key: &str, value: &str) -> anyhow::Result<()> {
         let topo = self.topo.as_ref().context("topology gone")?;
         let pod = topo

@@ -74,13 +74,12 @@ impl PodProcess {
             cmd.args(["--health-port", &h.port.to_string()])
                 .args(["--health-workers", &h.workers.to_string()]);
         }
-        // SAFETY: prctl, dup2 and fcntl are async-signal-safe; nothing else
-        // runs between fork and exec.
+        let parent = parent_pid();
+        // SAFETY: prctl, getppid, dup2 and fcntl are async-signal-safe;
+        // nothing else runs between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
+                die_with_parent(parent)?;
                 // The stats page becomes fd STATS_FD without CLOEXEC (dup2
                 // clears it; when it already is that fd, clear it by hand).
                 if stats_fd == STATS_FD {
@@ -154,6 +153,32 @@ impl PodProcess {
     }
 }
 
+/// This process's pid, taken before a fork for [`die_with_parent`].
+pub(crate) fn parent_pid() -> libc::pid_t {
+    libc::pid_t::try_from(std::process::id()).unwrap_or(0)
+}
+
+/// In a forked child before exec: SIGKILL when the parent dies, and exit
+/// now if it already has. The prctl(2) man page's advice: a parent that
+/// died between fork and the prctl sends no signal, and the child has been
+/// reparented, so compare getppid() with the pid taken before the fork.
+///
+/// # Safety
+/// Only between fork and exec (async-signal-safe calls only).
+pub(crate) unsafe fn die_with_parent(parent: libc::pid_t) -> std::io::Result<()> {
+    // SAFETY: prctl and getppid are async-signal-safe and touch only the
+    // calling process.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::getppid() != parent {
+            return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+        }
+    }
+    Ok(())
+}
+
 fn describe_exit(st: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt as _;
     match (st.code(), st.signal()) {
@@ -190,4 +215,30 @@ pub fn wait_listening(
             }
         }
     })?
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::CommandExt as _;
+
+    use super::*;
+
+    /// Spawns `true` with the pre-exec check expecting `parent`.
+    fn spawn_expecting(parent: libc::pid_t) -> std::io::Result<std::process::ExitStatus> {
+        let mut cmd = Command::new("true");
+        // SAFETY: die_with_parent is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || die_with_parent(parent));
+        }
+        cmd.status()
+    }
+
+    #[test]
+    fn a_child_whose_parent_is_already_gone_does_not_exec() {
+        // Simulates the race: the child sees a getppid() other than the pid
+        // its parent had at fork (as after reparenting to init).
+        let e = spawn_expecting(parent_pid() + 1).expect_err("must not exec");
+        assert_eq!(e.raw_os_error(), Some(libc::ESRCH), "{e}");
+        assert!(spawn_expecting(parent_pid()).expect("spawn").success());
+    }
 }

@@ -43,7 +43,7 @@ pub struct PodState {
 /// Writes the state file atomically.
 pub fn write_state(dir: &Path, state: &RunState) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = dir.join(format!(".{STATE_FILE}.tmp"));
+    let tmp = dir.join(format!(".{STATE_FILE}.tmp-{}", std::process::id()));
     std::fs::write(&tmp, serde_json::to_vec_pretty(state)?)
         .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, dir.join(STATE_FILE))

@@ -122,9 +122,44 @@ pub fn remove(l: &Leftover) -> Result<(), CleanError> {
     })
 }
 
+/// Temporary files of killed report writers in the run folders under
+/// `reports` (`<reports>/<suite>/<run>/`), only `run`'s when given.
+pub fn stale_report_temps(reports: &Path, run: Option<&str>) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(suites) = std::fs::read_dir(reports) else {
+        return found;
+    };
+    for suite in suites
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+    {
+        let Ok(runs) = std::fs::read_dir(suite.path()) else {
+            continue;
+        };
+        for r in runs
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        {
+            if run.is_some_and(|id| r.file_name().to_string_lossy() != id) {
+                continue;
+            }
+            if let Ok(stale) = svclab_report::write::stale_temps(&r.path()) {
+                found.extend(stale);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
 /// The command: lists (`--dry-run`) or removes every leftover of `run` (or
-/// of every crashed run); a bad run id is bad input (exit 2).
-pub fn run(run: Option<&str>, dry_run: bool) -> anyhow::Result<std::process::ExitCode> {
+/// of every crashed run): namespaces with their processes, and temporary
+/// files in the run folders; a bad run id is bad input (exit 2).
+pub fn run(
+    run: Option<&str>,
+    dry_run: bool,
+    reports: &Path,
+) -> anyhow::Result<std::process::ExitCode> {
     use anyhow::Context as _;
     let leftovers = match find(run) {
         Err(e @ CleanError::BadRunId(_)) => {
@@ -133,19 +168,26 @@ pub fn run(run: Option<&str>, dry_run: bool) -> anyhow::Result<std::process::Exi
         }
         other => other?,
     };
-    if leftovers.is_empty() {
+    let temps = stale_report_temps(reports, run);
+    if leftovers.is_empty() && temps.is_empty() {
         println!("nothing to clean");
     }
+    let verb = if dry_run { "would remove" } else { "removing" };
     for l in &leftovers {
         println!(
-            "{} netns {} ({} processes: {:?})",
-            if dry_run { "would remove" } else { "removing" },
+            "{verb} netns {} ({} processes: {:?})",
             l.netns,
             l.pids.len(),
             l.pids
         );
         if !dry_run {
             remove(l).with_context(|| format!("cleaning {}", l.netns))?;
+        }
+    }
+    for p in &temps {
+        println!("{verb} {}", p.display());
+        if !dry_run {
+            std::fs::remove_file(p).with_context(|| format!("removing {}", p.display()))?;
         }
     }
     Ok(std::process::ExitCode::SUCCESS)

@@ -74,7 +74,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             &reports,
             &inspect::InspectFilter { port, node },
         )),
-        Command::Clean { run, dry_run } => clean::run(run.as_deref(), dry_run),
+        Command::Clean {
+            run,
+            dry_run,
+            reports,
+        } => clean::run(run.as_deref(), dry_run, &reports),
     }
 }
 

@@ -143,6 +143,8 @@ pub struct ClientHandle {
     pub name: String,
     stop: Arc<AtomicBool>,
     generation: Arc<AtomicU64>,
+    /// The pool's next port offset (shared with the client's tasks).
+    next_port: Arc<AtomicU32>,
     /// Open-loop arrival rate in req/s, read before each request is scheduled.
     rate: Arc<AtomicU32>,
     thread: Option<JoinHandle<anyhow::Result<()>>>,
@@ -160,8 +162,11 @@ impl ClientHandle {
         self.rate.load(Ordering::Relaxed)
     }
 
-    /// Drops pooled connections and starts the port pool anew.
-    pub fn restart(&self) {
+    /// Restarts the client in place (same pod, netns and IP), as kubelet
+    /// restarts a container: pooled connections are dropped and the port
+    /// pool starts again from its first port.
+    pub fn restart_in_place(&self) {
+        self.next_port.store(0, Ordering::Relaxed);
         self.generation.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -201,7 +206,7 @@ struct Shared {
     stop: Arc<AtomicBool>,
     generation: Arc<AtomicU64>,
     rate: Arc<AtomicU32>,
-    next_port: AtomicU32,
+    next_port: Arc<AtomicU32>,
     in_flight: AtomicU32,
 }
 
@@ -229,6 +234,7 @@ pub fn start(
         Load::Open { rate, .. } => rate.max(1),
         Load::Closed { .. } => 1,
     }));
+    let next_port = Arc::new(AtomicU32::new(0));
     let name = plan.name.clone();
     let shared = Arc::new(Shared {
         plan,
@@ -237,7 +243,7 @@ pub fn start(
         stop: Arc::clone(&stop),
         generation: Arc::clone(&generation),
         rate: Arc::clone(&rate),
-        next_port: AtomicU32::new(0),
+        next_port: Arc::clone(&next_port),
         in_flight: AtomicU32::new(0),
     });
     let thread = std::thread::Builder::new()
@@ -260,6 +266,7 @@ pub fn start(
         name,
         stop,
         generation,
+        next_port,
         rate,
         thread: Some(thread),
     })

@@ -81,6 +81,8 @@ struct Gathered {
     backends: Vec<rec::BackendInfo>,
     events: Vec<rec::Event>,
     interrupted: bool,
+    /// A signal ended `--hold`: that one is not an interruption.
+    hold_released: bool,
     error: Option<String>,
 }
 
@@ -204,7 +206,16 @@ fn run_suite_in(
         progress,
     };
     let mut g = Gathered {
-        agg: Aggregator::new(bucket, n_buckets)?,
+        agg: Aggregator::new(
+            bucket,
+            n_buckets,
+            suite
+                .clients
+                .iter()
+                .map(|c| c.timeout.0)
+                .max()
+                .unwrap_or_default(),
+        )?,
         elapsed: Duration::ZERO,
         datapath: rec::DatapathTotals::default(),
         kubelet: rec::KubeletInfo::default(),
@@ -212,6 +223,7 @@ fn run_suite_in(
         backends: Vec::new(),
         events: Vec::new(),
         interrupted: false,
+        hold_released: false,
         error: None,
     };
     let mut cluster: Option<Cluster> = None;

@@ -16,12 +16,12 @@ use std::{
 use anyhow::Context as _;
 use svclab_suite::model::Action;
 
-use super::{Gathered, RunCtx, record::datapath_totals};
+use super::{Gathered, RunCtx, record::datapath_totals, setup};
 use crate::{
     cluster::{Cluster, state_file},
     load::{
         aggregator::Aggregator,
-        client::{self, ClientHandle, ClientPlan},
+        client::{self, ClientHandle, ClientPlan, RequestRecord},
     },
 };
 
@@ -30,6 +30,18 @@ const POD_SAMPLE: Duration = Duration::from_millis(100);
 
 /// A spike to undo: when, which client, the rate to restore.
 type SpikeEnd = (Duration, String, u32);
+
+/// The running clients and what starting one anew needs.
+struct Clients {
+    handles: Vec<ClientHandle>,
+    /// Where clients send their records.
+    tx: mpsc::Sender<RequestRecord>,
+    /// The run's t=0.
+    t0: Instant,
+    /// Record index of the next recreated client pod: its source ports are
+    /// new 5-tuples, not reuses of the old pod's.
+    next_index: u16,
+}
 
 /// Plays the run on a built cluster; fills `g` with what it saw.
 pub(super) fn play(
@@ -49,9 +61,16 @@ pub(super) fn play(
         format!("run {} started", ctx.run_id),
         false,
     );
-    let mut clients: Vec<ClientHandle> = Vec::new();
+    let mut clients = Clients {
+        handles: Vec::new(),
+        next_index: u16::try_from(plans.len()).unwrap_or(u16::MAX),
+        tx,
+        t0,
+    };
     for plan in plans {
-        clients.push(client::start(plan, t0, tx.clone())?);
+        clients
+            .handles
+            .push(client::start(plan, t0, clients.tx.clone())?);
     }
     let mut timeline: Vec<_> = ctx.suite.timeline.iter().collect();
     timeline.sort_by_key(|e| e.at);
@@ -65,24 +84,9 @@ pub(super) fn play(
         while let Ok(r) = rx.try_recv() {
             g.agg.add(r);
         }
-        c.kubelet_tick()?;
-        c.autoscale()?;
-        if now >= next_pod_sample {
-            c.sample_pods();
-            next_pod_sample = now + POD_SAMPLE;
-        }
-        end_spikes(c, &clients, &mut spike_ends, now);
-        while next_action < timeline.len() && timeline[next_action].at.0 <= now {
-            let e = timeline[next_action];
-            next_action += 1;
-            let t = now.as_secs_f64();
-            tracing::info!(at = t, action = ?e.action, "timeline action");
-            if let Some(end) = act(c, &clients, &e.action, t)? {
-                spike_ends.push((now + end.0, end.1, end.2));
-            }
-            // Pods change only through actions: refresh what `inspect` reads.
-            state_file::write_state(&ctx.dir, &c.state(&ctx.run_id, &ctx.prefix, false)?)?;
-        }
+        // A bucket closes at its boundary, before anything due at that
+        // instant changes the cluster: SYNs to pods a scale-up creates
+        // belong to the bucket that starts with it.
         if now >= next_sample {
             let i = g
                 .agg
@@ -98,6 +102,27 @@ pub(super) fn play(
                 "{ok} ok/s, {errs} err/s, {} ready pods",
                 c.ready_pods()
             ));
+        }
+        c.kubelet_tick()?;
+        c.autoscale()?;
+        if now >= next_pod_sample {
+            c.sample_pods();
+            next_pod_sample = now + POD_SAMPLE;
+        }
+        end_spikes(c, &clients.handles, &mut spike_ends, now);
+        while next_action < timeline.len() && timeline[next_action].at.0 <= now {
+            let e = timeline[next_action];
+            next_action += 1;
+            let t = now.as_secs_f64();
+            tracing::info!(at = t, action = ?e.action, "timeline action");
+            if let Some(end) = act(ctx, c, &mut clients, &e.action, t)? {
+                spike_ends.push((now + end.0, end.1, end.2));
+            }
+            if matches!(e.action, Action::Scale { .. }) {
+                g.agg.mark_scale((t * 1e9) as u64);
+            }
+            // Pods change only through actions: refresh what `inspect` reads.
+            state_file::write_state(&ctx.dir, &c.state(&ctx.run_id, &ctx.prefix, false)?)?;
         }
         if now >= duration || opts.stop.load(Ordering::Relaxed) {
             g.elapsed = now.min(duration);
@@ -115,8 +140,11 @@ pub(super) fn play(
         "stopping clients"
     );
     ctx.progress.set_prefix("stopping");
-    for cl in &mut clients {
-        cl.stop()?;
+    let Clients {
+        mut handles, tx, ..
+    } = clients;
+    for h in &mut handles {
+        h.stop()?;
     }
     drop(tx);
     while let Ok(r) = rx.recv_timeout(Duration::from_millis(50)) {
@@ -127,6 +155,7 @@ pub(super) fn play(
     g.interrupted = opts.stop.load(Ordering::Relaxed);
     if opts.hold && !g.interrupted {
         hold(ctx, c)?;
+        g.hold_released = true;
     }
     Ok(())
 }
@@ -175,8 +204,9 @@ fn wait_for(stop: &AtomicBool) {
 /// Plays one timeline action. A spike with a duration returns when (from
 /// now) to restore which client to which rate.
 fn act(
+    ctx: &RunCtx<'_>,
     c: &mut Cluster,
-    clients: &[ClientHandle],
+    clients: &mut Clients,
     action: &Action,
     t: f64,
 ) -> anyhow::Result<Option<(Duration, String, u32)>> {
@@ -187,7 +217,7 @@ fn act(
             duration,
         } => {
             let mut before = None;
-            for h in clients.iter().filter(|h| &h.name == client) {
+            for h in clients.handles.iter().filter(|h| &h.name == client) {
                 before = Some(h.rate());
                 h.set_rate(*rate);
             }
@@ -230,19 +260,61 @@ fn act(
             let n = c.flush_ct(*node)?;
             c.event(t, "flush_ct", format!("flush CT ({n} entries)"), true);
         }
-        Action::RestartClient { client } => {
-            for h in clients.iter().filter(|h| &h.name == client) {
-                h.restart();
-            }
-            c.event(
-                t,
-                "restart_client",
-                format!("restart client {client}"),
-                true,
-            );
+        Action::RestartClient { client, keep_ip } => {
+            let detail = if *keep_ip {
+                for h in clients.handles.iter().filter(|h| &h.name == client) {
+                    h.restart_in_place();
+                }
+                format!("restart client {client} in place (same pod and IP)")
+            } else {
+                recreate_client(ctx, c, clients, client)?
+            };
+            c.event(t, "restart_client", detail, true);
         }
     }
     Ok(None)
+}
+
+/// Replaces a client's pod as Kubernetes does: the old client stops (its
+/// in-flight requests finish), its pod goes, a new pod with a new IP takes
+/// over the rest of the schedule at the current rate. Every 5-tuple is new,
+/// so the service CT misses. Returns the event's words.
+fn recreate_client(
+    ctx: &RunCtx<'_>,
+    c: &mut Cluster,
+    clients: &mut Clients,
+    name: &str,
+) -> anyhow::Result<String> {
+    let i = ctx
+        .suite
+        .clients
+        .iter()
+        .position(|cl| cl.name == name)
+        .with_context(|| format!("no client {name}"))?;
+    let pos = clients
+        .handles
+        .iter()
+        .position(|h| h.name == name)
+        .with_context(|| format!("client {name} is not running"))?;
+    let mut old = clients.handles.remove(pos);
+    let rate = old.rate();
+    old.stop()?;
+    drop(old);
+    let old_ip = c.remove_client_pod(name)?;
+    let mut plan = setup::client_plan(ctx, c, i)?;
+    let new_ip = plan.local_ip;
+    plan.index = clients.next_index;
+    clients.next_index = clients.next_index.saturating_add(1);
+    let end = plan.start + plan.duration;
+    plan.start = plan.start.max(clients.t0.elapsed());
+    plan.duration = end.saturating_sub(plan.start);
+    let h = client::start(plan, clients.t0, clients.tx.clone())?;
+    // An ongoing spike carries over to the new pod.
+    h.set_rate(rate);
+    clients.handles.insert(pos, h);
+    Ok(format!(
+        "restart client {name}: pod recreated at {new_ip} (was {old_ip})"
+    ))
 }
 
 /// Per-backend new connections (delta of SYNs DNATed to it) and

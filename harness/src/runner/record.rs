@@ -1,7 +1,7 @@
 //! Stage 4 of a run: the run record from what the stages gathered — buckets
 //! played, datapath totals, mechanism figures, each expectation evaluated —
 //! the verdict, and `run.json` + `index.html` written to the run folder.
-use std::{collections::BTreeMap, sync::Arc};
+use std::{collections::BTreeMap, sync::atomic::Ordering};
 
 use anyhow::Context as _;
 use svclab_report::record::{self as rec, RunRecord, Verdict};
@@ -11,17 +11,28 @@ use svclab_suite::{
 };
 
 use super::{Gathered, RunCtx, RunOutcome};
-use crate::{
-    cluster::Cluster,
-    load::{aggregator::Aggregator, client::Outcome},
-};
+use crate::{cluster::Cluster, load::aggregator::Aggregator};
 
 /// Writes the record and report; the outcome carries the verdict.
 pub(super) fn record(
     ctx: &RunCtx<'_>,
     started_at: String,
-    g: Gathered,
+    mut g: Gathered,
 ) -> anyhow::Result<RunOutcome> {
+    // A signal at any point before the report is written (mid-run, during
+    // teardown, now) makes the run interrupted; only the one that ended
+    // `--hold` does not.
+    if ctx.opts.stop.load(Ordering::Relaxed) && !g.hold_released {
+        g.interrupted = true;
+    }
+    if g.interrupted {
+        g.events.push(rec::Event {
+            t_s: g.elapsed.as_secs_f64(),
+            kind: "interrupted".into(),
+            detail: "stopped by signal".into(),
+            timeline: true,
+        });
+    }
     let (loaded, suite, bucket, n_buckets) = (ctx.loaded, ctx.suite, ctx.bucket, ctx.n_buckets);
     let duration = ctx.duration;
     let buckets_done = if g.interrupted || g.error.is_some() {
@@ -144,15 +155,7 @@ fn mechanism(record: &RunRecord, agg: &Aggregator) -> BTreeMap<String, f64> {
     }
     // Accounting: connections the clients completed per backend against
     // the SYNs the datapath sent there.
-    let mut client_conns: BTreeMap<&str, u64> = BTreeMap::new();
-    for r in &agg.records {
-        if let Outcome::Ok { backend } = &r.outcome
-            && r.new_conn
-        {
-            *client_conns.entry(backend).or_default() += 1;
-        }
-    }
-    let client_total: u64 = client_conns.values().sum();
+    let client_total: u64 = agg.client_conns.values().sum();
     let dp_total: u64 = record
         .datapath
         .backends
@@ -164,55 +167,30 @@ fn mechanism(record: &RunRecord, agg: &Aggregator) -> BTreeMap<String, f64> {
             "datapath_conns_per_client_conn".into(),
             dp_total as f64 / client_total as f64,
         );
-        let worst = client_conns
+        let worst = agg
+            .client_conns
             .iter()
             .filter(|(_, n)| **n >= 100)
             .map(|(name, n)| {
                 let dp = record
                     .datapath
                     .backends
-                    .get(*name)
+                    .get(&**name)
                     .map_or(0, |b| b.connections);
                 (dp as f64 - *n as f64).abs() / *n as f64
             })
             .fold(0.0, f64::max);
         m.insert("accounting_max_backend_diff".into(), worst);
     }
-    // Reused source ports after the last scale-up: did they keep the backend
-    // they had before it?
-    if let Some(t) = record
-        .events
-        .iter()
-        .rev()
-        .find(|e| e.kind == "scale")
-        .map(|e| e.t_s)
+    // Reused source ports after the last scale action: did they keep the
+    // backend they had before it?
+    if let Some((kept, total)) = agg.kept_after_scale()
+        && total > 0
     {
-        let t_ns = (t * 1e9) as u64;
-        let mut before: BTreeMap<(u16, u16), Arc<str>> = BTreeMap::new();
-        for r in &agg.records {
-            if let Outcome::Ok { backend } = &r.outcome
-                && r.end_ns < t_ns
-                && r.sport != 0
-            {
-                before.insert((r.client, r.sport), Arc::clone(backend));
-            }
-        }
-        let (mut kept, mut total) = (0u64, 0u64);
-        for r in &agg.records {
-            if let Outcome::Ok { backend } = &r.outcome
-                && r.start_ns > t_ns + 1_000_000_000
-                && let Some(b) = before.get(&(r.client, r.sport))
-            {
-                total += 1;
-                kept += u64::from(b == backend);
-            }
-        }
-        if total > 0 {
-            m.insert(
-                "reused_ports_kept_backend_after_scale_up".into(),
-                kept as f64 / total as f64,
-            );
-        }
+        m.insert(
+            "reused_ports_kept_backend_after_scale_up".into(),
+            kept as f64 / total as f64,
+        );
     }
     m
 }

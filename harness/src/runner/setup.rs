@@ -57,57 +57,66 @@ pub(super) fn setup(
 
 /// One client pod per suite client (netns, IP, port range) and its plan.
 fn client_plans(ctx: &RunCtx<'_>, c: &mut Cluster) -> anyhow::Result<Vec<ClientPlan>> {
+    (0..ctx.suite.clients.len())
+        .map(|i| client_plan(ctx, c, i))
+        .collect()
+}
+
+/// Creates the pod of `suite.clients[i]` (netns, IP, port range) and
+/// returns the client's plan; also what recreating a client pod runs.
+pub(super) fn client_plan(
+    ctx: &RunCtx<'_>,
+    c: &mut Cluster,
+    i: usize,
+) -> anyhow::Result<ClientPlan> {
     let suite = ctx.suite;
-    let mut plans = Vec::new();
-    for (i, cl) in suite.clients.iter().enumerate() {
-        let (ip, netns_path) = c.add_client_pod(&cl.name, cl.node)?;
-        if cl.source_ports.mode == PortMode::Ephemeral {
-            let [lo, hi] = cl.source_ports.range;
-            c.set_sysctl_in_client(
-                &cl.name,
-                "net.ipv4.ip_local_port_range",
-                &format!("{lo} {hi}"),
-            )?;
-        }
-        let svc = suite
-            .services
-            .iter()
-            .find(|s| s.name == cl.service)
-            .context("client service")?;
-        plans.push(ClientPlan {
-            index: u16::try_from(i).unwrap_or(u16::MAX),
-            name: cl.name.clone(),
-            netns: NetnsRef::open(&netns_path)?,
-            local_ip: ip,
-            target: SocketAddrV4::new(svc.cluster_ip, svc.port),
-            connection: match cl.connection {
-                ConnectionMode::PerRequest => client::Connection::PerRequest,
-                ConnectionMode::KeepAlive => client::Connection::KeepAlive { pool: cl.pool_size },
-            },
-            ports: match cl.source_ports.mode {
-                PortMode::Ephemeral => client::Ports::Ephemeral,
-                PortMode::Pool => client::Ports::Pool {
-                    low: cl.source_ports.range[0],
-                    high: cl.source_ports.range[1],
-                },
-            },
-            load: match cl.load.mode {
-                LoadMode::Open => client::Load::Open {
-                    rate: cl.load.rate,
-                    max_in_flight: cl.load.max_in_flight,
-                },
-                LoadMode::Closed => client::Load::Closed {
-                    concurrency: cl.load.concurrency,
-                },
-            },
-            start: cl.start.0,
-            duration: cl
-                .duration
-                .map_or(ctx.duration.saturating_sub(cl.start.0), |d| d.0),
-            timeout: cl.timeout.0,
-        });
+    let cl = suite.clients.get(i).context("no such client")?;
+    let (ip, netns_path) = c.add_client_pod(&cl.name, cl.node)?;
+    if cl.source_ports.mode == PortMode::Ephemeral {
+        let [lo, hi] = cl.source_ports.range;
+        c.set_sysctl_in_client(
+            &cl.name,
+            "net.ipv4.ip_local_port_range",
+            &format!("{lo} {hi}"),
+        )?;
     }
-    Ok(plans)
+    let svc = suite
+        .services
+        .iter()
+        .find(|s| s.name == cl.service)
+        .context("client service")?;
+    Ok(ClientPlan {
+        index: u16::try_from(i).unwrap_or(u16::MAX),
+        name: cl.name.clone(),
+        netns: NetnsRef::open(&netns_path)?,
+        local_ip: ip,
+        target: SocketAddrV4::new(svc.cluster_ip, svc.port),
+        connection: match cl.connection {
+            ConnectionMode::PerRequest => client::Connection::PerRequest,
+            ConnectionMode::KeepAlive => client::Connection::KeepAlive { pool: cl.pool_size },
+        },
+        ports: match cl.source_ports.mode {
+            PortMode::Ephemeral => client::Ports::Ephemeral,
+            PortMode::Pool => client::Ports::Pool {
+                low: cl.source_ports.range[0],
+                high: cl.source_ports.range[1],
+            },
+        },
+        load: match cl.load.mode {
+            LoadMode::Open => client::Load::Open {
+                rate: cl.load.rate,
+                max_in_flight: cl.load.max_in_flight,
+            },
+            LoadMode::Closed => client::Load::Closed {
+                concurrency: cl.load.concurrency,
+            },
+        },
+        start: cl.start.0,
+        duration: cl
+            .duration
+            .map_or(ctx.duration.saturating_sub(cl.start.0), |d| d.0),
+        timeout: cl.timeout.0,
+    })
 }
 
 /// Before clients start, lets kubelet bring the initial pods to Ready (as a

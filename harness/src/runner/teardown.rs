@@ -1,11 +1,6 @@
 //! Stage 3 of a run, on every path: end every pod process, unload the
 //! dataplanes and delete every namespace, keeping what the cluster knew
-//! (backends, events, pod records) for the record; remove the state file;
-//! mark the run interrupted when a signal stopped it.
-use std::sync::atomic::Ordering;
-
-use svclab_report::record as rec;
-
+//! (backends, events, pod records) for the record; remove the state file.
 use super::{Gathered, RunCtx};
 use crate::cluster::{Cluster, state_file};
 
@@ -17,9 +12,6 @@ pub(super) fn teardown(ctx: &RunCtx<'_>, cluster: Option<Cluster>, g: &mut Gathe
     }
     tracing::info!("teardown");
     ctx.progress.set_prefix("teardown");
-    if g.error.is_some() {
-        g.interrupted |= ctx.opts.stop.load(Ordering::Relaxed);
-    }
     if let Some(c) = cluster {
         if g.pods.is_empty() {
             // Stopped early by an error: still keep what the pods did.
@@ -32,13 +24,5 @@ pub(super) fn teardown(ctx: &RunCtx<'_>, cluster: Option<Cluster>, g: &mut Gathe
         }
     }
     let _ = std::fs::remove_file(ctx.dir.join(state_file::STATE_FILE));
-    if g.interrupted {
-        g.events.push(rec::Event {
-            t_s: g.elapsed.as_secs_f64(),
-            kind: "interrupted".into(),
-            detail: "stopped by signal".into(),
-            timeline: true,
-        });
-    }
     ctx.progress.finish_and_clear();
 }

@@ -31,8 +31,16 @@ pub enum Action {
         #[serde(default)]
         node: Option<u8>,
     },
-    /// Restart a client: its connections and pools start anew.
-    RestartClient { client: String },
+    /// Restart a client as Kubernetes does when its pod is replaced: a new
+    /// pod (new netns, new IP, fresh source ports; the old one torn down),
+    /// so every 5-tuple is new. `keep_ip: true` restarts the container in
+    /// its pod instead (same netns and IP; connections and port pool start
+    /// anew), as kubelet restarts a container.
+    RestartClient {
+        client: String,
+        #[serde(default)]
+        keep_ip: bool,
+    },
     /// A traffic spike: set an open-loop client's rate to `rate` for
     /// `duration` (default: to the end of the run), then back to its own.
     Spike {

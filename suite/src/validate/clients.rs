@@ -62,7 +62,6 @@ pub(super) fn check<'s>(
             CLIENT_TIMEOUT,
             cl.timeout,
         );
-        pool_overlaps(c, &p, cl, &suite.clients[..i]);
     }
     client_info
 }
@@ -143,33 +142,4 @@ fn schedule(
         );
     }
     (valid.is_some() && start_ok && length_ok).then_some((cl.start, Dur(end)))
-}
-
-/// Two source-port pools on one node would steal each other's ports:
-/// `cl`'s pool against those of the clients listed before it.
-fn pool_overlaps(c: &mut Checker<'_>, p: &str, cl: &Client, earlier: &[Client]) {
-    let [low, high] = cl.source_ports.range;
-    let rp = format!("{p}.source_ports.range");
-    for (j, other) in earlier.iter().enumerate() {
-        let [ol, oh] = other.source_ports.range;
-        if cl.source_ports.mode == PortMode::Pool
-            && other.source_ports.mode == PortMode::Pool
-            && other.node == cl.node
-            && low <= high
-            && ol <= oh
-            && low <= oh
-            && ol <= high
-        {
-            c.fail(
-                &rp,
-                format!(
-                    "source ports {}..={} are also in the pool of client `{}` (clients[{j}]) on node {}; two pools on one node would steal each other's ports",
-                    low.max(ol),
-                    high.min(oh),
-                    other.name,
-                    cl.node
-                ),
-            );
-        }
-    }
 }

@@ -92,7 +92,7 @@ fn entry(c: &mut Checker<'_>, i: usize, e: &TimelineEntry, k: &Known<'_>) {
                 c.node(&format!("{p}.flush_ct.node"), *n, nodes);
             }
         }
-        Action::RestartClient { client } => {
+        Action::RestartClient { client, .. } => {
             c.reference(
                 &format!("{p}.restart_client.client"),
                 client,

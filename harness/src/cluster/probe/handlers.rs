@@ -207,18 +207,16 @@ pub(super) fn exec_blocking(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // SAFETY: setns and prctl are async-signal-safe; `ns` outlives spawn().
-    // PDEATHSIG fires when this (blocking) thread exits, and the thread
-    // waits for the child, so the child never outlives its prober.
+    let parent = crate::cluster::pods::parent_pid();
+    // SAFETY: setns, prctl and getppid are async-signal-safe; `ns` outlives
+    // spawn(). PDEATHSIG fires when this (blocking) thread exits, and the
+    // thread waits for the child, so the child never outlives its prober.
     unsafe {
         cmd.pre_exec(move || {
             if libc::setns(ns_fd, libc::CLONE_NEWNET) != 0 {
                 return Err(io::Error::last_os_error());
             }
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
+            crate::cluster::pods::die_with_parent(parent)
         });
     }
     let mut child = match cmd.spawn() {

@@ -1,0 +1,173 @@
+//! Timeline actions against the real cluster, at their edges: a bucket
+//! closes at its boundary before an action due at that instant changes the
+//! cluster (the SYNs to pods a scale-up creates belong to the bucket that
+//! starts with it), and restarting a client replaces its pod (new netns
+//! and IP) or, with `keep_ip`, restarts it in place.
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, atomic::AtomicBool},
+};
+
+use svclab::runner::{self, RunOptions, RunOutcome};
+use svclab_testsupport::{one_at_a_time, require_root};
+
+fn run_text(name: &str, text: &str) -> RunOutcome {
+    let _turn = one_at_a_time();
+    let loaded = svclab_suite::parse(text, Path::new(&format!("{name}.yaml"))).expect("suite");
+    let opts = RunOptions {
+        out: std::env::temp_dir().join(format!("svclab-timeline-{}", std::process::id())),
+        time_scale: 1.0,
+        quiet: true,
+        hold: false,
+        stop: Arc::new(AtomicBool::new(false)),
+        exe: PathBuf::from(env!("CARGO_BIN_EXE_svclab")),
+    };
+    let o = runner::run_suite(&loaded, &opts).expect("run");
+    assert!(o.record.error.is_none(), "{name}: {:?}", o.record.error);
+    o
+}
+
+const SCALE_AT_BOUNDARY: &str = "\
+name: scale-at-boundary
+duration: 6s
+deployments:
+  - { name: web, replicas: 2 }
+services:
+  - { name: web, cluster_ip: 198.19.0.10, port: 80, selector: web }
+clients:
+  - name: c
+    service: web
+    load: { mode: open, rate: 400 }
+timeline:
+  - at: 3s
+    scale: { deployment: web, replicas: 12 }
+";
+
+#[test]
+fn a_bucket_closes_at_its_boundary_before_a_scale_up_due_there() {
+    require_root!();
+    let o = run_text("scale-at-boundary", SCALE_AT_BOUNDARY);
+    let r = &o.record;
+    let added: Vec<&str> = r
+        .backends
+        .iter()
+        .filter(|b| b.added_by_last_scale_up)
+        .map(|b| b.name.as_str())
+        .collect();
+    assert_eq!(added.len(), 10, "{:?}", r.backends);
+    // Bucket 2 is [2 s, 3 s): it closes at 3 s, before the scale-up spends
+    // its time creating pods. Had it closed after, the SYNs sent meanwhile
+    // (to the old pods) would be counted in it: more than its second of
+    // connections.
+    let before = &r.buckets[2];
+    let syns: u64 = before.backends.values().map(|b| b.new_conns).sum();
+    let sent = before.client.sent;
+    assert!(
+        syns as f64 <= sent as f64 * 1.05 + 5.0,
+        "bucket [2 s, 3 s) counts {syns} SYNs for {sent} requests sent in it"
+    );
+    for name in &added {
+        let b = before.backends.get(*name);
+        assert!(
+            b.is_none_or(|b| b.new_conns == 0 && b.responses == 0),
+            "{name} has traffic in the bucket before the scale-up: {b:?}"
+        );
+    }
+    // And the new pods do get traffic from the bucket that starts with it.
+    let after: u64 = r.buckets[3..]
+        .iter()
+        .flat_map(|b| added.iter().filter_map(|n| b.backends.get(*n)))
+        .map(|b| b.new_conns)
+        .sum();
+    assert!(after > 0, "no traffic to the added pods after the scale-up");
+}
+
+/// Legacy CT, a pool of ports, a scale-up, then a client restart.
+fn restart_suite(keep_ip: bool) -> String {
+    format!(
+        "\
+name: restart-client
+duration: 12s
+datapath: {{ selection: random, ct_reuse: legacy, timeouts: {{ tcp: 6h }} }}
+deployments:
+  - {{ name: web, replicas: 2, server: {{ close: server }} }}
+services:
+  - {{ name: web, cluster_ip: 198.19.0.10, port: 80, selector: web }}
+clients:
+  - name: c
+    service: web
+    source_ports: {{ mode: pool, range: [42000, 42399] }}
+    load: {{ mode: open, rate: 400 }}
+timeline:
+  - at: 3s
+    scale: {{ deployment: web, replicas: 4 }}
+  - at: 6s
+    restart_client: {{ client: c, keep_ip: {keep_ip} }}
+"
+    )
+}
+
+/// Share of responses the pods added at 3 s served in [from, to).
+fn added_share(o: &RunOutcome, [from, to]: [f64; 2]) -> f64 {
+    let r = &o.record;
+    let (mut added, mut all) = (0u64, 0u64);
+    for b in r.buckets.iter().filter(|b| b.t_s >= from && b.t_s < to) {
+        for (name, v) in &b.backends {
+            all += v.responses;
+            if r.backends
+                .iter()
+                .any(|i| &i.name == name && i.added_by_last_scale_up)
+            {
+                added += v.responses;
+            }
+        }
+    }
+    assert!(all > 0, "no responses in [{from}, {to})");
+    added as f64 / all as f64
+}
+
+fn restart_event(o: &RunOutcome) -> String {
+    o.record
+        .events
+        .iter()
+        .find(|e| e.kind == "restart_client")
+        .map(|e| e.detail.clone())
+        .expect("a restart_client event")
+}
+
+#[test]
+fn restart_client_recreates_the_pod_with_a_new_ip_and_rebalances() {
+    require_root!();
+    let o = run_text("restart-client", &restart_suite(false));
+    let pinned = added_share(&o, [4.0, 6.0]);
+    assert!(pinned < 0.1, "before the restart: {pinned:.3}");
+    let detail = restart_event(&o);
+    let ips: Vec<&str> = detail
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter(|w| w.starts_with("198.18."))
+        .collect();
+    assert_eq!(ips.len(), 2, "{detail}");
+    assert_ne!(ips[0], ips[1], "a recreated pod gets a new IP: {detail}");
+    // Every 5-tuple is new: the 2 added of 4 pods take about half.
+    let share = added_share(&o, [7.0, 12.0]);
+    assert!(share > 0.35, "after the pod was recreated: {share:.3}");
+    assert_eq!(
+        o.record
+            .buckets
+            .iter()
+            .map(|b| b.client.errors.values().sum::<u64>())
+            .sum::<u64>(),
+        0
+    );
+}
+
+#[test]
+fn restart_client_in_place_keeps_the_ip_and_stays_pinned() {
+    require_root!();
+    let o = run_text("restart-client-in-place", &restart_suite(true));
+    assert!(restart_event(&o).contains("in place"));
+    // Same IP, the pool starts at its first port again: the same 5-tuples
+    // hit their CT entries and keep their backends.
+    let share = added_share(&o, [7.0, 12.0]);
+    assert!(share < 0.1, "after an in-place restart: {share:.3}");
+}
