@@ -1,5 +1,7 @@
-# svclab — recipes. `just setup` once on a fresh machine (the others run it
-# when something is missing); `just test` as root runs every test.
+# svclab — recipes. `./just <recipe>` (the launcher beside this file) installs
+# just when it is missing; `just <recipe>` works the same. Each recipe installs
+# only what it needs when a tool is missing (`_ensure*`); `./just setup`
+# installs everything at once. `sudo -E ./just test` runs every test.
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
@@ -7,21 +9,40 @@ export PATH := env_var('HOME') + "/.cargo/bin:" + env_var('PATH')
 
 # List the recipes.
 default:
-    @just --list
+    @{{just_executable()}} --list
 
-# Install what a fresh Debian machine with rustup lacks (idempotent).
+# Install everything any recipe needs on a fresh Debian machine with rustup (idempotent).
 setup:
-    bash scripts/bootstrap.sh
+    bash scripts/bootstrap.sh all
 
-# Run setup only when a tool is missing (quiet when all is there).
+# What building and running need (nightly rust-src, bpf-linker, iproute2):
+# installed only when a tool is missing, a quick no-op otherwise.
 _ensure:
     #!/usr/bin/env bash
     set -euo pipefail
     if ! bpf-linker --version >/dev/null 2>&1 \
        || ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src' \
        || ! command -v ip >/dev/null; then
-      bash scripts/bootstrap.sh
+      bash scripts/bootstrap.sh run
     fi
+
+# What only the tests need: Chromium for the report's real-browser test
+# (report/tests/browser.rs runs /usr/bin/chromium and SKIPs without it).
+_ensure-test:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    [ -x /usr/bin/chromium ] && exit 0
+    if [ "$(id -u)" -ne 0 ]; then
+      echo "warning: chromium missing and not root: the browser tests will be SKIPPED (sudo apt-get install chromium)" >&2
+      exit 0
+    fi
+    bash scripts/bootstrap.sh test
+
+# What only `bench` needs: wrk, the reference load generator.
+_ensure-bench:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v wrk >/dev/null || bash scripts/bootstrap.sh bench
 
 # Build user space (and, through build.rs, the eBPF object).
 build: _ensure
@@ -34,11 +55,11 @@ lint: _ensure
     cd datapath/ebpf && cargo +nightly clippy --release --target bpfel-unknown-none -Z build-std=core -- -D warnings
 
 # All tests. Kernel tests (eBPF, netns) need root; without it they print SKIPPED.
-test: _ensure lint
+test: _ensure _ensure-test lint
     #!/usr/bin/env bash
     set -euo pipefail
     if [ "$(id -u)" -ne 0 ]; then
-      echo "warning: not root: eBPF and netns tests will be SKIPPED (run: sudo -E just test)" >&2
+      echo "warning: not root: eBPF and netns tests will be SKIPPED (run: sudo -E ./just test)" >&2
     fi
     log="$(mktemp)"
     trap 'rm -f "$log"' EXIT
@@ -53,7 +74,7 @@ test: _ensure lint
     skipped=$(grep -c '^SKIPPED ' "$log" || true)
     echo "tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
 
-# Run a suite end to end (needs root): `just run suites/ct-port-reuse-legacy.yaml`.
+# Run a suite end to end (needs root): `sudo -E ./just run suites/ct-port-reuse-legacy.yaml`.
 # Extra flags go to `svclab run` (e.g. --time-scale 0.5, --out DIR, -q).
 run SUITE *ARGS: build
     ./target/release/svclab run {{SUITE}} {{ARGS}}
@@ -81,7 +102,7 @@ bench-datapath: _ensure
 
 # Every benchmark: datapath, topology build/teardown vs `ip -batch`, and the
 # client's conn/s through the VIP vs wrk.
-bench: bench-datapath
+bench: _ensure-bench bench-datapath
     cargo bench -p svclab-topology --bench topology
     cargo bench -p svclab --bench client
     cargo bench -p svclab --bench probes

@@ -1,9 +1,29 @@
 #!/usr/bin/env bash
-# Installs what a fresh Debian machine with rustup lacks to build and test svclab.
-# Idempotent: every step checks before it installs. Used by `just setup` and `.ci/run`.
+# Installs what a fresh Debian machine with rustup lacks, per need:
+#   bootstrap.sh run    building and running (`just build`, `run`, `validate`, `lint`, …):
+#                       iproute2, procps, nightly rust-src/clippy/rustfmt, bpf-linker
+#   bootstrap.sh test   run + chromium (the report's real-browser test)
+#   bootstrap.sh bench  run + wrk (the reference load generator in `just bench`)
+#   bootstrap.sh [all]  everything (`just setup`)
+# Several may be given. Idempotent: every step checks before it installs, so
+# with everything present it only checks. The recipes `_ensure`,
+# `_ensure-test` and `_ensure-bench` call it when one of their tools is
+# missing; `.ci/run` calls it through scripts/ci-bootstrap.sh.
 set -euo pipefail
 
 log() { printf '[setup] %s\n' "$*" >&2; }
+
+want_test=0 want_bench=0
+[ "$#" -gt 0 ] || set -- all
+for profile in "$@"; do
+  case "$profile" in
+    run) ;;
+    test) want_test=1 ;;
+    bench) want_bench=1 ;;
+    all) want_test=1 want_bench=1 ;;
+    *) log "usage: $0 [run|test|bench|all]..."; exit 2 ;;
+  esac
+done
 
 need_root_for_apt() {
   if [ "$(id -u)" -ne 0 ]; then
@@ -13,10 +33,15 @@ need_root_for_apt() {
 }
 
 # --- apt packages -------------------------------------------------------------
-# iproute2: `ip`/`ss` for debugging and test assertions; wrk: the reference
-# load generator in `just bench`; chromium: the report's real-browser test.
+# iproute2: `ip`/`ss` for debugging and test assertions; procps.
+# chromium (tests only): the report's real-browser test; with its desktop
+# libraries ~290 packages, ~240 MB to download on a bare Debian 12, which is
+# why a run does not install it. wrk (bench only): the reference load
+# generator. (nginx, once the bench compares against it, belongs with wrk.)
 # clang/llvm are not needed: bpf-linker uses nightly's own libLLVM.
-APT_PKGS=(iproute2 procps wrk chromium)
+APT_PKGS=(iproute2 procps)
+[ "$want_test" -eq 0 ] || APT_PKGS+=(chromium)
+[ "$want_bench" -eq 0 ] || APT_PKGS+=(wrk)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

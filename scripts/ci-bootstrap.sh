@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
-# Prerequisites for CI jobs (the `.ci/run` gate and the nightly workflow):
-# `just` itself, then everything `just setup` installs. Run as root.
+# Prerequisites for CI jobs, run as root: `just` itself (through the ./just
+# launcher, which installs it when missing), then what the job's recipes need
+# (scripts/bootstrap.sh profiles: `test` for the `.ci/run` gate, the default;
+# `run` for the nightly workflow, which never opens a browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$HOME/.local/bin:$PATH"
-if ! command -v just >/dev/null 2>&1; then
-  echo "[ci] installing just (PyPI rust-just, prebuilt)"
-  pip install --quiet rust-just || cargo install --locked just
-fi
-bash scripts/bootstrap.sh
+./just --version
+bash scripts/bootstrap.sh "${@:-test}"
