@@ -2,7 +2,7 @@
 //! the object it was about, so a caller can report it without guessing.
 use std::{io, net::SocketAddrV4};
 
-use crate::service::Frontend;
+use crate::frontend::{Frontend, Protocol};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -107,8 +107,8 @@ pub enum Error {
     ProtocolMismatch {
         frontend: Frontend,
         backend: SocketAddrV4,
-        backend_proto: crate::Protocol,
-        service_proto: crate::Protocol,
+        backend_proto: Protocol,
+        service_proto: Protocol,
     },
 
     #[error("detaching the datapath left errors: {}", .0.join("; "))]

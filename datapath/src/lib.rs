@@ -18,6 +18,7 @@ mod config;
 mod counters;
 mod ct;
 mod error;
+mod frontend;
 mod lb;
 pub mod maglev;
 mod netns;
@@ -46,9 +47,9 @@ pub use crate::{
     counters::{BackendStats, Counters},
     ct::{CtEntryView, CtGc, CtKind, CtStats, GcPass, GcTotals, monotonic_ns},
     error::{Error, Result},
+    frontend::{Backend, BackendState, Frontend, Protocol},
     lb::ServiceView,
     netns::NetnsRef,
-    service::{Backend, BackendState, Frontend, Protocol},
     view::{DatapathView, KernelService},
 };
 pub use svclab_datapath_common::Reason;

@@ -16,7 +16,7 @@ use svclab_datapath_common::{
 use crate::{
     Counters, CtEntryView, Frontend, Protocol,
     error::{Error, Result, is_not_found},
-    service::BackendState,
+    frontend::BackendState,
 };
 
 /// One service as the kernel's maps hold it.

@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, net::SocketAddrV4};
 use svclab_datapath::{Backend, BackendState, Config, CtReuse, Selection};
 use svclab_suite::model::{CtReuseSpec, SelectionSpec, Suite};
 
-use super::Cluster;
+use super::state::Cluster;
 
 pub fn datapath_config(suite: &Suite) -> Config {
     let d = &suite.datapath;

@@ -22,7 +22,7 @@ use std::{
 use anyhow::{Context as _, bail};
 use svclab_datapath::{Frontend, NetnsRef};
 use svclab_kube::backoff::RestartBackoff;
-use svclab_report::record::{BackendInfo, Event, PodRecord};
+use svclab_report::record::{BackendInfo, Event};
 use svclab_suite::model::Suite;
 use svclab_topology::{PodSpec, Topology, TopologySpec};
 
@@ -37,83 +37,21 @@ pub mod probe;
 mod records;
 mod scale;
 pub mod sockdiag;
+mod state;
 pub mod state_file;
 
-pub use self::endpoints::datapath_config;
 use self::{
     autoscaler::Autoscaler,
-    dataplane::{Dataplane, EbpfDataplane},
+    dataplane::EbpfDataplane,
     kubelet::{Change, ContainerSpec, Kubelet},
-    probe::{ProbeReport, Prober},
+    probe::Prober,
     sockdiag::SockDiag,
+    state::{DeploymentState, ServiceState},
 };
-
-pub struct Pod {
-    pub name: String,
-    pub deployment: String,
-    pub node: u8,
-    pub ip: Ipv4Addr,
-    pub lxc: String,
-    /// Its kubelet: container, probes, telemetry; `kubelet.deleting` once
-    /// the pod is being deleted.
-    pub kubelet: Kubelet,
-    /// Index into `Cluster::backends` (the report's backend list).
-    info: usize,
-}
-
-struct DeploymentState {
-    spec: svclab_suite::model::Deployment,
-    next_ordinal: u32,
-    next_node: usize,
-}
-
-pub struct NodeState {
-    /// The node's service dataplane (the eBPF service LB today).
-    pub dataplane: Box<dyn Dataplane>,
-    pub netns: NetnsRef,
-}
-
-struct ServiceState {
-    frontend: Frontend,
-    selector: String,
-    target_port: u16,
-}
-
-pub struct Cluster {
-    exe: PathBuf,
-    /// The kubelet/HPA clock starts here; see [`Cluster::now`].
-    epoch: Instant,
-    /// The run's t=0 (clients start), set by [`Cluster::start_clock`].
-    zero: Option<Instant>,
-    /// kubelet/HPA time scale (suite × command line).
-    pub kube_scale: f64,
-    /// One prober per node (probes run from the node netns). Declared
-    /// before `topo`: dropped first.
-    probers: Vec<Prober>,
-    probe_rx: mpsc::Receiver<ProbeReport>,
-    autoscalers: Vec<Autoscaler>,
-    /// Records of pods already removed.
-    gone_pods: Vec<(usize, PodRecord)>,
-    /// Lowest ready count per deployment since the last bucket closed.
-    ready_min: BTreeMap<String, u32>,
-    topo: Option<Topology>,
-    pub nodes: Vec<NodeState>,
-    deployments: BTreeMap<String, DeploymentState>,
-    /// Live pods (running or terminating), by name.
-    pub pods: BTreeMap<String, Pod>,
-    services: Vec<ServiceState>,
-    next_host: Vec<u8>,
-    used_ips: BTreeSet<Ipv4Addr>,
-    /// Every backend pod ever created, for the run record.
-    pub backends: Vec<BackendInfo>,
-    pub events: Vec<Event>,
-}
-
-impl Pod {
-    pub fn pid(&self) -> u32 {
-        self.kubelet.pid().unwrap_or(0)
-    }
-}
+pub use self::{
+    endpoints::datapath_config,
+    state::{Cluster, NodeState, Pod},
+};
 
 impl Cluster {
     /// Builds nodes and loads one datapath per node. Pods come later.

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use svclab_report::record::{DeploymentBucket, PodBucket, PodRecord};
 
-use super::{Cluster, Pod, state_file};
+use super::{
+    state::{Cluster, Pod},
+    state_file,
+};
 
 impl Cluster {
     fn ready_of(&self, deployment: &str) -> u32 {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use super::{Cluster, Pod};
+use super::state::{Cluster, Pod};
 
 impl Cluster {
     /// The deployment's pods that are not being deleted, oldest first.

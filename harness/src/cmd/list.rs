@@ -2,7 +2,7 @@
 //! an invalid file is listed as such (exit 2).
 use std::{path::Path, process::ExitCode};
 
-use super::suite_files;
+use super::shared::suite_files;
 
 pub fn run(dir: &Path) -> ExitCode {
     let paths = match suite_files(dir, None) {

@@ -18,7 +18,7 @@ use svclab_report::{
     record::Verdict,
 };
 
-use super::{check_writable, suite_files};
+use super::shared::{check_writable, suite_files};
 use crate::runner::{self, RunOptions};
 
 #[derive(Debug, Clone)]
@@ -49,10 +49,10 @@ pub fn run(opts: &NightlyOptions) -> anyhow::Result<ExitCode> {
         eprintln!("svclab nightly: {e:#}");
         return Ok(ExitCode::from(2));
     }
-    if !super::require_root("svclab nightly") {
+    if !super::shared::require_root("svclab nightly") {
         return Ok(ExitCode::from(2));
     }
-    let stop = super::stop_on_signals()?;
+    let stop = super::shared::stop_on_signals()?;
     let run_opts = RunOptions {
         out: opts.out.clone(),
         time_scale: opts.time_scale,

@@ -8,7 +8,7 @@ use std::{
 
 use anyhow::Context as _;
 
-use super::{check_writable, require_root, stop_on_signals};
+use super::shared::{check_writable, require_root, stop_on_signals};
 use crate::runner;
 
 /// `svclab run` flags.

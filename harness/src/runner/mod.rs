@@ -5,6 +5,7 @@
 //! object and process (on every path, whatever the other stages did);
 //! `record` writes the run record and report and gives the verdict. Kernel
 //! state is created only after the suite validated.
+mod ctx;
 mod play;
 mod record;
 mod setup;
@@ -12,79 +13,20 @@ mod teardown;
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, atomic::AtomicBool},
     time::Duration,
 };
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
-use svclab_report::record::{self as rec, RunRecord, Verdict};
+use svclab_report::record as rec;
 use svclab_suite::{
     LoadedSuite,
     model::{Action, Suite},
 };
 
+use self::ctx::{Gathered, RunCtx};
+pub use self::ctx::{RunOptions, RunOutcome};
 use crate::{cluster::Cluster, load::aggregator::Aggregator};
-
-#[derive(Clone, Debug)]
-pub struct RunOptions {
-    /// Reports go to `<out>/<suite>/<run-id>/`.
-    pub out: PathBuf,
-    /// Multiplies the suite's run time, timeline, client start/duration and
-    /// expectation windows (1.0 = as written). Datapath timeouts and grace
-    /// are mechanism, not schedule, and stay as written.
-    pub time_scale: f64,
-    pub quiet: bool,
-    /// After the run, keep the topology up (for `svclab inspect`) until
-    /// SIGINT/SIGTERM, then tear down.
-    pub hold: bool,
-    /// Set by SIGINT/SIGTERM (or a test) to stop early.
-    pub stop: Arc<AtomicBool>,
-    /// The svclab executable that runs pod servers.
-    pub exe: PathBuf,
-}
-
-#[derive(Debug)]
-pub struct RunOutcome {
-    pub verdict: Verdict,
-    pub dir: PathBuf,
-    pub record: RunRecord,
-}
-
-/// What every stage of one run reads: the suite (schedule scaled), the
-/// options, the run's names and clocks, the progress bar.
-struct RunCtx<'a> {
-    loaded: &'a LoadedSuite,
-    /// The suite with its schedule multiplied by `--time-scale`.
-    suite: &'a Suite,
-    opts: &'a RunOptions,
-    run_id: String,
-    /// Every netns of the run starts with this (`svl-<run-id>-`).
-    prefix: String,
-    dir: PathBuf,
-    duration: Duration,
-    bucket: Duration,
-    n_buckets: usize,
-    /// kubelet/HPA time scale: suite × command line.
-    kube_scale: f64,
-    progress: ProgressBar,
-}
-
-/// What the stages gather for the record, filled as far as the run got.
-struct Gathered {
-    agg: Aggregator,
-    /// Run time played (the suite's duration unless stopped early).
-    elapsed: Duration,
-    datapath: rec::DatapathTotals,
-    kubelet: rec::KubeletInfo,
-    pods: Vec<rec::PodRecord>,
-    backends: Vec<rec::BackendInfo>,
-    events: Vec<rec::Event>,
-    interrupted: bool,
-    /// A signal ended `--hold`: that one is not an interruption.
-    hold_released: bool,
-    error: Option<String>,
-}
 
 pub fn new_run_id() -> String {
     let secs = std::time::SystemTime::now()

@@ -16,7 +16,11 @@ use std::{
 use anyhow::Context as _;
 use svclab_suite::model::Action;
 
-use super::{Gathered, RunCtx, record::datapath_totals, setup};
+use super::{
+    ctx::{Gathered, RunCtx},
+    record::datapath_totals,
+    setup,
+};
 use crate::{
     cluster::{Cluster, state_file},
     load::{

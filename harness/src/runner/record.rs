@@ -10,7 +10,7 @@ use svclab_suite::{
     model::{CtReuseSpec, SelectionSpec},
 };
 
-use super::{Gathered, RunCtx, RunOutcome};
+use super::ctx::{Gathered, RunCtx, RunOutcome};
 use crate::{cluster::Cluster, load::aggregator::Aggregator};
 
 /// Writes the record and report; the outcome carries the verdict.

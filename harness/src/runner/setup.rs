@@ -15,7 +15,7 @@ use svclab_datapath::NetnsRef;
 use svclab_report::record as rec;
 use svclab_suite::model::{ConnectionMode, Dur, LoadMode, PortMode, Suite};
 
-use super::{Gathered, RunCtx};
+use super::ctx::{Gathered, RunCtx};
 use crate::{
     cluster::{Cluster, kubelet, probe::Handler, state_file},
     load::client::{self, ClientPlan},

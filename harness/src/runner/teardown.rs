@@ -1,7 +1,7 @@
 //! Stage 3 of a run, on every path: end every pod process, unload the
 //! dataplanes and delete every namespace, keeping what the cluster knew
 //! (backends, events, pod records) for the record; remove the state file.
-use super::{Gathered, RunCtx};
+use super::ctx::{Gathered, RunCtx};
 use crate::cluster::{Cluster, state_file};
 
 /// Tears the cluster down (if setup got that far); a teardown failure

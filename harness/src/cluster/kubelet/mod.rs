@@ -6,7 +6,7 @@
 //! the clock. Runs on the runner's main thread (pod processes must be
 //! spawned there: PDEATHSIG is tied to the spawning thread).
 use std::{
-    collections::VecDeque,
+    collections::{BTreeMap, VecDeque},
     net::SocketAddrV4,
     path::{Path, PathBuf},
     sync::{Arc, atomic::Ordering},
@@ -17,12 +17,11 @@ use svclab_kube::{
     backoff::RestartBackoff,
     prober::{ContainerProbes, ProbeKind, ProbeOutcome, ProbeSpec},
 };
-use svclab_report::record::PodPhase;
+use svclab_report::record::{PodPhase, ProbeBucket};
 use svclab_suite::model::{self, ServerSpec};
 
 mod telemetry;
 
-use self::telemetry::Telemetry;
 use super::{
     pods::PodProcess,
     podstats::StatsMap,
@@ -113,6 +112,25 @@ pub fn handler(
                 .unwrap_or_default(),
         }
     }
+}
+
+/// Per-kind probe figures of the current bucket.
+#[derive(Default)]
+struct ProbeAcc {
+    b: ProbeBucket,
+    latency_sum_ms: f64,
+}
+
+/// Samples of the current bucket.
+#[derive(Default)]
+struct Telemetry {
+    probes: BTreeMap<&'static str, ProbeAcc>,
+    queue_max: u32,
+    queue_sum: u64,
+    busy_max: u32,
+    busy_sum: u64,
+    samples: u32,
+    backlog: u32,
 }
 
 pub struct Kubelet {

@@ -2,32 +2,13 @@
 //! accept queue (sock_diag) and busy workers sampled within each bucket,
 //! the busy-ratio and request-rate windows the autoscaler reads, and the
 //! pod's phase and restart history for the run record.
-use std::{collections::BTreeMap, sync::atomic::Ordering, time::Duration};
+use std::{sync::atomic::Ordering, time::Duration};
 
-use svclab_report::record::{PhaseChange, PodBucket, ProbeBucket, Restart};
+use svclab_report::record::{PhaseChange, PodBucket, Restart};
 
 use svclab_suite::model;
 
 use super::{Container, Kubelet};
-
-/// Per-kind probe figures of the current bucket.
-#[derive(Default)]
-pub(super) struct ProbeAcc {
-    pub(super) b: ProbeBucket,
-    pub(super) latency_sum_ms: f64,
-}
-
-/// Samples of the current bucket.
-#[derive(Default)]
-pub(super) struct Telemetry {
-    pub(super) probes: BTreeMap<&'static str, ProbeAcc>,
-    pub(super) queue_max: u32,
-    pub(super) queue_sum: u64,
-    pub(super) busy_max: u32,
-    pub(super) busy_sum: u64,
-    pub(super) samples: u32,
-    pub(super) backlog: u32,
-}
 
 impl Kubelet {
     pub(super) fn tel_requests_now(&self) -> u64 {

@@ -17,7 +17,16 @@ use std::{
 
 use tokio::net::TcpSocket;
 
-use super::{LINGER, MAX_BODY, MAX_REDIRECTS, ProbeOutcome, USER_AGENT};
+use svclab_kube::prober::ProbeOutcome;
+
+/// kubelet's `User-Agent` (`kube-probe/<major>.<minor>`).
+pub(super) const USER_AGENT: &str = "kube-probe/1.33";
+/// kubelet reads at most this much of a probe response's body.
+const MAX_BODY: usize = 10 * 1024;
+/// Redirects kubelet follows (to the same host) before failing.
+const MAX_REDIRECTS: usize = 10;
+/// kubelet's probe dialer sets SO_LINGER on with this timeout.
+const LINGER: Duration = Duration::from_secs(1);
 
 pub(super) fn timeout_detail(timeout: Duration) -> String {
     format!("timeout after {timeout:?}")

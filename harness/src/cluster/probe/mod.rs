@@ -35,14 +35,6 @@ mod handlers;
 
 use self::handlers::{exec_probe, http_probe, redirect_policy, tcp_probe};
 
-/// kubelet's `User-Agent` (`kube-probe/<major>.<minor>`).
-const USER_AGENT: &str = "kube-probe/1.33";
-/// kubelet reads at most this much of a probe response's body.
-const MAX_BODY: usize = 10 * 1024;
-/// Redirects kubelet follows (to the same host) before failing.
-const MAX_REDIRECTS: usize = 10;
-/// kubelet's probe dialer sets SO_LINGER on with this timeout.
-const LINGER: Duration = Duration::from_secs(1);
 /// Threads of the blocking pool (exec probes each hold one while they run).
 const BLOCKING_THREADS: usize = 8;
 /// How long `Prober::new` waits for its worker threads to report in.

@@ -1,0 +1,89 @@
+//! The cluster's state: its pods, deployments, services, nodes (each with
+//! its dataplane) and what the run record needs of them. Behaviour lives
+//! beside it: build, teardown and the kubelet pass in `mod.rs`, endpoints,
+//! scale and records in their own files.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::Ipv4Addr,
+    path::PathBuf,
+    sync::mpsc,
+    time::Instant,
+};
+
+use svclab_datapath::{Frontend, NetnsRef};
+use svclab_report::record::{BackendInfo, Event, PodRecord};
+use svclab_topology::Topology;
+
+use super::{
+    autoscaler::Autoscaler,
+    dataplane::Dataplane,
+    kubelet::Kubelet,
+    probe::{ProbeReport, Prober},
+};
+
+pub struct Pod {
+    pub name: String,
+    pub deployment: String,
+    pub node: u8,
+    pub ip: Ipv4Addr,
+    pub lxc: String,
+    /// Its kubelet: container, probes, telemetry; `kubelet.deleting` once
+    /// the pod is being deleted.
+    pub kubelet: Kubelet,
+    /// Index into `Cluster::backends` (the report's backend list).
+    pub(super) info: usize,
+}
+
+pub(super) struct DeploymentState {
+    pub(super) spec: svclab_suite::model::Deployment,
+    pub(super) next_ordinal: u32,
+    pub(super) next_node: usize,
+}
+
+pub struct NodeState {
+    /// The node's service dataplane (the eBPF service LB today).
+    pub dataplane: Box<dyn Dataplane>,
+    pub netns: NetnsRef,
+}
+
+pub(super) struct ServiceState {
+    pub(super) frontend: Frontend,
+    pub(super) selector: String,
+    pub(super) target_port: u16,
+}
+
+pub struct Cluster {
+    pub(super) exe: PathBuf,
+    /// The kubelet/HPA clock starts here; see [`Cluster::now`].
+    pub(super) epoch: Instant,
+    /// The run's t=0 (clients start), set by [`Cluster::start_clock`].
+    pub(super) zero: Option<Instant>,
+    /// kubelet/HPA time scale (suite × command line).
+    pub kube_scale: f64,
+    /// One prober per node (probes run from the node netns). Declared
+    /// before `topo`: dropped first.
+    pub(super) probers: Vec<Prober>,
+    pub(super) probe_rx: mpsc::Receiver<ProbeReport>,
+    pub(super) autoscalers: Vec<Autoscaler>,
+    /// Records of pods already removed.
+    pub(super) gone_pods: Vec<(usize, PodRecord)>,
+    /// Lowest ready count per deployment since the last bucket closed.
+    pub(super) ready_min: BTreeMap<String, u32>,
+    pub(super) topo: Option<Topology>,
+    pub nodes: Vec<NodeState>,
+    pub(super) deployments: BTreeMap<String, DeploymentState>,
+    /// Live pods (running or terminating), by name.
+    pub pods: BTreeMap<String, Pod>,
+    pub(super) services: Vec<ServiceState>,
+    pub(super) next_host: Vec<u8>,
+    pub(super) used_ips: BTreeSet<Ipv4Addr>,
+    /// Every backend pod ever created, for the run record.
+    pub backends: Vec<BackendInfo>,
+    pub events: Vec<Event>,
+}
+
+impl Pod {
+    pub fn pid(&self) -> u32 {
+        self.kubelet.pid().unwrap_or(0)
+    }
+}

@@ -1,0 +1,59 @@
+//! What the subcommands share: the root check, the SIGINT/SIGTERM flag a
+//! run stops on, and the suite-folder and report-folder checks done before
+//! any kernel state exists.
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, atomic::AtomicBool},
+};
+
+use anyhow::Context as _;
+
+/// False (after saying why) when not root: runs create network namespaces
+/// and load eBPF programs.
+pub(crate) fn require_root(what: &str) -> bool {
+    if svclab_topology::is_root() {
+        return true;
+    }
+    eprintln!(
+        "{what} needs root: it creates network namespaces and loads eBPF programs (try: sudo -E just run <suite>)"
+    );
+    false
+}
+
+/// A flag SIGINT and SIGTERM set, so a run stops, tears down and reports.
+pub(crate) fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+    Ok(stop)
+}
+
+/// Suite files (`*.yaml`, `*.yml`) in `dir`, sorted, optionally only those
+/// whose file name contains `filter`.
+pub fn suite_files(dir: &Path, filter: Option<&str>) -> anyhow::Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading suite folder {}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .filter(|p| {
+            filter.is_none_or(|f| {
+                p.file_stem()
+                    .is_some_and(|s| s.to_string_lossy().contains(f))
+            })
+        })
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// Fails early, before any suite runs, when reports cannot be written.
+pub fn check_writable(out: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let probe = out.join(format!(".svclab-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"ok").with_context(|| format!("{} is not writable", out.display()))?;
+    std::fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))?;
+    Ok(())
+}
