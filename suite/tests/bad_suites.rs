@@ -48,7 +48,9 @@ fn rejects(text: &str, kind: &str, pos: &str, field: &str, phrase: &str) {
     };
     let shown = err.to_string();
     let got_kind = match &err {
-        SuiteError::Read { .. } => "read",
+        SuiteError::Read { .. } | SuiteError::NotAFile { .. } | SuiteError::TooLarge { .. } => {
+            "file"
+        }
         SuiteError::Syntax(_) => "syntax",
         SuiteError::Type(_) => "type",
         SuiteError::Invalid(_) => "invalid",
