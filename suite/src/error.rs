@@ -41,14 +41,25 @@ impl fmt::Display for Diagnostic {
 /// Why a suite could not be loaded. Every variant exits the harness with 2.
 #[derive(Debug, thiserror::Error)]
 pub enum SuiteError {
-    /// The file is missing or unreadable (or not UTF-8).
+    /// The file is missing or unreadable.
     #[error("{}: cannot read suite file: {source}", path.display())]
     Read {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    /// The text is not well-formed YAML.
+    /// The path (after following symlinks) is not a regular file: a FIFO,
+    /// a device, a directory or a socket.
+    #[error("{}: cannot read suite file: expected a regular file, found {found}", path.display())]
+    NotAFile { path: PathBuf, found: &'static str },
+    /// The file holds more bytes than any suite needs.
+    #[error(
+        "{}: cannot read suite file: expected at most {limit} bytes (a suite is a few KB), the file is larger",
+        path.display()
+    )]
+    TooLarge { path: PathBuf, limit: u64 },
+    /// The text is not well-formed YAML: not UTF-8, a control character,
+    /// a syntax error, or nesting deeper than the loader allows.
     #[error("{0}")]
     Syntax(Diagnostic),
     /// A value has the wrong type or shape, or a key is unknown or missing.
@@ -66,11 +77,15 @@ impl SuiteError {
         2
     }
 
-    /// The located problem, for every variant but [`SuiteError::Read`].
+    /// The located problem, for every variant but the file-level ones
+    /// ([`SuiteError::Read`], [`SuiteError::NotAFile`],
+    /// [`SuiteError::TooLarge`]).
     #[must_use]
     pub fn diagnostic(&self) -> Option<&Diagnostic> {
         match self {
-            SuiteError::Read { .. } => None,
+            SuiteError::Read { .. } | SuiteError::NotAFile { .. } | SuiteError::TooLarge { .. } => {
+                None
+            }
             SuiteError::Syntax(d) | SuiteError::Type(d) | SuiteError::Invalid(d) => Some(d),
         }
     }

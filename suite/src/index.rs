@@ -5,14 +5,16 @@
 //! (yaml-rust2, which marks every event) and maps each field path
 //! (`deployments[0].server.port`) to the line:column of its value and of its
 //! key. It is also the first reader of the file, so it reports YAML syntax
-//! errors with the path of the collection being read when the error hit.
+//! errors with the path of the collection being read when the error hit,
+//! and it refuses, before serde_yaml reads anything, what no suite needs:
+//! nesting deeper than [`MAX_DEPTH`] and YAML tags.
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
 };
 
 use yaml_rust2::{
-    parser::{Event, Parser},
+    parser::{Event, Parser, Tag},
     scanner::{Marker, TScalarStyle},
 };
 
@@ -20,6 +22,21 @@ use crate::{
     error::{Diagnostic, SuiteError},
     field_path::{child, parent_path},
 };
+
+/// The deepest nesting of lists and mappings a suite may use. A suite needs
+/// fewer than 10 levels (`deployments[0].probes.readiness.http.headers[0]`
+/// is 7); the bound keeps a hostile file from costing memory or time with
+/// its depth, and stops it before serde_yaml (whose own limit is 128)
+/// reads it.
+pub const MAX_DEPTH: usize = 64;
+
+/// Why the index could not be built.
+pub(crate) enum BuildError {
+    /// yaml-rust2 found the text malformed (libyaml may word it better).
+    Yaml(Diagnostic),
+    /// Well-formed YAML that a suite may not use (too deep, tagged).
+    Refused(SuiteError),
+}
 
 /// A 1-based line and column in the suite text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -120,13 +137,43 @@ enum Frame {
 }
 
 impl PathIndex {
-    /// Indexes `text`, or reports its first YAML syntax error.
+    /// Indexes `text`, or reports its first YAML syntax error, nesting
+    /// deeper than [`MAX_DEPTH`] or tag.
     pub fn build(text: &str, file: &Path) -> Result<Self, SuiteError> {
+        Self::read(text, file).map_err(|e| match e {
+            BuildError::Yaml(d) => SuiteError::Syntax(d),
+            BuildError::Refused(e) => e,
+        })
+    }
+
+    /// The field being read where `text` ends: the last value it starts,
+    /// or the collection open when it breaks off mid-construct. It locates
+    /// a problem the YAML readers cannot see (a bad byte) given the text
+    /// before it.
+    pub(crate) fn field_at_end(text: &str) -> String {
+        match Self::read(text, Path::new("")) {
+            Ok(ix) => ix
+                .nodes
+                .iter()
+                .max_by_key(|(path, n)| (n.pos, path.len()))
+                .map(|(path, _)| path.clone())
+                .unwrap_or_default(),
+            Err(BuildError::Yaml(d)) => d.field,
+            Err(BuildError::Refused(e)) => {
+                e.diagnostic().map(|d| d.field.clone()).unwrap_or_default()
+            }
+        }
+    }
+
+    /// [`Self::build`], telling yaml-rust2's syntax errors apart.
+    pub(crate) fn read(text: &str, file: &Path) -> Result<Self, BuildError> {
         let mut index = PathIndex {
             file: file.to_owned(),
             ..PathIndex::default()
         };
         let mut stack: Vec<Frame> = Vec::new();
+        // Open lists and mappings, counting those `stack` skips (keys).
+        let mut depth = 0usize;
         let mut parser = Parser::new_from_str(text);
         let mut done = false;
         loop {
@@ -134,16 +181,46 @@ impl PathIndex {
                 Ok(x) => x,
                 Err(e) => {
                     let pos = Pos::from_marker(e.marker());
-                    return Err(SuiteError::Syntax(Diagnostic {
-                        file: file.to_owned(),
-                        line: pos.line,
-                        column: pos.column,
-                        field: current_path(&stack),
-                        message: format!("YAML syntax error: {}", e.info()),
-                    }));
+                    // yaml-rust2's scanner reads ahead (a `[` may start a
+                    // key) and stops at 255 open flow collections: the
+                    // same bound, hit before the parser's events show it.
+                    if e.info() == "recursion limit exceeded" {
+                        return Err(too_deep(&index, pos, current_path(&stack)));
+                    }
+                    return Err(BuildError::Yaml(index.diagnostic(
+                        pos,
+                        current_path(&stack),
+                        format!("YAML syntax error: {}", e.info()),
+                    )));
                 }
             };
             let pos = Pos::from_marker(&mark);
+            if !done {
+                if let Event::Scalar(_, _, _, Some(tag))
+                | Event::SequenceStart(_, Some(tag))
+                | Event::MappingStart(_, Some(tag)) = &event
+                {
+                    // The event is marked at the value after the tag (for a
+                    // block collection, on a later line): point at the tag.
+                    let at = tag_start(text, mark.index()).unwrap_or(pos);
+                    return Err(BuildError::Refused(SuiteError::Type(index.diagnostic(
+                        at,
+                        next_path(&stack),
+                        format!(
+                            "YAML tags are not supported (found {}); write the value without a tag, its type comes from the field",
+                            show_tag(tag)
+                        ),
+                    ))));
+                }
+                if matches!(event, Event::SequenceStart(..) | Event::MappingStart(..)) {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Err(too_deep(&index, pos, next_path(&stack)));
+                    }
+                } else if matches!(event, Event::SequenceEnd | Event::MappingEnd) {
+                    depth = depth.saturating_sub(1);
+                }
+            }
             match event {
                 Event::StreamEnd => break,
                 Event::DocumentEnd => done = true,
@@ -318,6 +395,51 @@ impl PathIndex {
 fn bump_skip(stack: &mut [Frame]) {
     if let Some(Frame::Skip(depth)) = stack.last_mut() {
         *depth += 1;
+    }
+}
+
+/// Nesting deeper than [`MAX_DEPTH`], found at `pos` on `field`.
+fn too_deep(index: &PathIndex, pos: Pos, field: String) -> BuildError {
+    BuildError::Refused(SuiteError::Syntax(index.diagnostic(
+        pos,
+        field,
+        format!(
+            "lists and mappings nested deeper than {MAX_DEPTH} levels; a suite needs fewer than 10"
+        ),
+    )))
+}
+
+/// Where the tag before character `index` of `text` starts: the last `!`
+/// before it, back to the whitespace or flow indicator that opens the tag
+/// token (`!!str`, `!e!x`, `!<tag:x>`).
+fn tag_start(text: &str, index: usize) -> Option<Pos> {
+    let before: Vec<char> = text.chars().take(index).collect();
+    let bang = before.iter().rposition(|&c| c == '!')?;
+    let start = before[..bang]
+        .iter()
+        .rposition(|&c| c.is_whitespace() || matches!(c, '[' | '{' | ','))
+        .map_or(0, |i| i + 1);
+    let prefix: String = before[..start].iter().collect();
+    let (line, column) = crate::read::end_position(&prefix);
+    Some(Pos { line, column })
+}
+
+/// A tag as written: `!!str` for the YAML core schema's, else handle and
+/// suffix (`!custom`, `!<tag:x>`).
+fn show_tag(tag: &Tag) -> String {
+    if tag.handle == "tag:yaml.org,2002:" {
+        format!("!!{}", tag.suffix)
+    } else {
+        format!("{}{}", tag.handle, tag.suffix)
+    }
+}
+
+/// The path the next node read will have: a list's next item, a mapping's
+/// value (a key is reported at its mapping).
+fn next_path(stack: &[Frame]) -> String {
+    match stack.last() {
+        Some(Frame::Seq { path, next }) => format!("{path}[{next}]"),
+        _ => current_path(stack),
     }
 }
 

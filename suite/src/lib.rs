@@ -11,6 +11,7 @@ mod expected;
 mod field_path;
 mod index;
 pub mod model;
+mod read;
 mod timeline;
 mod typing;
 mod validate;
@@ -18,8 +19,9 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 pub use error::{Diagnostic, SuiteError};
-pub use index::{Node, NodeKind, PathIndex, Pos};
+pub use index::{MAX_DEPTH, Node, NodeKind, PathIndex, Pos};
 pub use model::{Dur, METRICS, Suite};
+pub use read::MAX_SUITE_BYTES;
 pub use validate::{REGRESSION_FIGURES, check, validate};
 
 /// A suite read from a file and validated.
@@ -36,21 +38,26 @@ pub struct LoadedSuite {
     pub header: String,
 }
 
-/// Reads, types and validates the suite at `path`.
+/// Reads, types and validates the suite at `path`: a regular file (after
+/// symlinks) of at most [`MAX_SUITE_BYTES`], in UTF-8.
 pub fn load(path: &Path) -> Result<LoadedSuite, SuiteError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SuiteError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = read::read(path)?;
     parse(&text, path)
 }
 
 /// Types and validates suite `text`; `path` names it in errors and gives the
 /// default suite name.
 pub fn parse(text: &str, path: &Path) -> Result<LoadedSuite, SuiteError> {
-    // The index reads the text first: it reports syntax errors with a field
-    // path, and the typing errors below need its positions.
-    let index = PathIndex::build(text, path).map_err(|e| typing::prefer_libyaml(e, text))?;
+    // Characters libyaml refuses, at their line:column (libyaml gives only
+    // a byte offset).
+    read::check_chars(text, path)?;
+    // The index reads the text next: it reports syntax errors with a field
+    // path, refuses what serde_yaml should not read (deep nesting, tags),
+    // and the typing errors below need its positions.
+    let index = PathIndex::read(text, path).map_err(|e| match e {
+        index::BuildError::Yaml(d) => typing::prefer_libyaml(SuiteError::Syntax(d), text),
+        index::BuildError::Refused(e) => e,
+    })?;
     let de = serde_yaml::Deserializer::from_str(text);
     let mut suite: Suite =
         serde_path_to_error::deserialize(de).map_err(|e| typing::from_typing(e, &index))?;

@@ -48,7 +48,9 @@ fn rejects(text: &str, kind: &str, pos: &str, field: &str, phrase: &str) {
     };
     let shown = err.to_string();
     let got_kind = match &err {
-        SuiteError::Read { .. } => "read",
+        SuiteError::Read { .. } | SuiteError::NotAFile { .. } | SuiteError::TooLarge { .. } => {
+            "file"
+        }
         SuiteError::Syntax(_) => "syntax",
         SuiteError::Type(_) => "type",
         SuiteError::Invalid(_) => "invalid",
@@ -1714,4 +1716,55 @@ fn spike_outside_the_client_window() {
     let t = with("    duration: 30s\n")
         + "timeline:\n  - at: 20s\n    spike: { client: nginx, rate: 900 }\n";
     parse(&t, Path::new("x.yaml")).unwrap_or_else(|e| panic!("{e}"));
+}
+
+// ---- kill counts bounded by the pods that exist ----
+
+#[test]
+fn kill_more_pods_than_the_deployment_has() {
+    let t = with("timeline:\n  - at: 1s\n    kill: {deployment: web, count: 100000}\n");
+    rejects(
+        &t,
+        "invalid",
+        "15:36",
+        "timeline[0].kill.count",
+        "expected at most 3 (the pods deployment `web` can have at 1s: its initial replicas 3), got 100000",
+    );
+}
+
+#[test]
+fn kill_bound_follows_the_latest_scale_before_it() {
+    let ok = with(
+        "timeline:\n  - at: 10s\n    kill: {deployment: web, count: 8}\n  - at: 5s\n    scale: {deployment: web, replicas: 10}\n",
+    );
+    parse(&ok, Path::new("suites/ok.yaml")).expect("8 of 10 pods after the scale");
+    let t = with(
+        "timeline:\n  - at: 5s\n    scale: {deployment: web, replicas: 10}\n  - at: 20s\n    scale: {deployment: web, replicas: 2}\n  - at: 30s\n    kill: {deployment: web, count: 3}\n",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "19:36",
+        "timeline[2].kill.count",
+        "expected at most 2 (the pods deployment `web` can have at 30s: replicas 2 from the scale at timeline[1]), got 3",
+    );
+}
+
+#[test]
+fn kill_bound_of_an_autoscaled_deployment_is_its_max_replicas() {
+    let hpa = "autoscalers:\n  - deployment: web\n    max_replicas: 6\n    metric: {kind: busy-workers, target: 0.5}\n";
+    let ok = with(&format!(
+        "{hpa}timeline:\n  - at: 1s\n    kill: {{deployment: web, count: 6}}\n"
+    ));
+    parse(&ok, Path::new("suites/ok.yaml")).expect("the HPA may have scaled to 6");
+    let t = with(&format!(
+        "{hpa}timeline:\n  - at: 1s\n    kill: {{deployment: web, count: 7}}\n"
+    ));
+    rejects(
+        &t,
+        "invalid",
+        "19:36",
+        "timeline[0].kill.count",
+        "its autoscaler's max_replicas 6), got 7",
+    );
 }

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use super::checker::{Checker, HOUR};
 use crate::{
     expected::{AT_MOST_1H, BUSY_TARGET, MAX_REPLICAS, MIN_REPLICAS, RATE_TARGET, TOLERANCE},
-    model::{Autoscaler, HpaMetricKind, Suite},
+    model::{Autoscaler, Deployment, HpaMetricKind, Suite},
 };
 
 /// `scale` is kubelet.time_scale when valid; `deployments` the names an
@@ -18,8 +18,15 @@ pub(super) fn check(
     deployments: &HashSet<&str>,
 ) {
     let mut scaled: HashMap<&str, usize> = HashMap::new();
+    // The first deployment of each name (a duplicate is reported by its
+    // own rule): a lookup per autoscaler, not a scan.
+    let mut by_name: HashMap<&str, &Deployment> = HashMap::new();
+    for d in &suite.deployments {
+        by_name.entry(d.name.as_str()).or_insert(d);
+    }
     for (i, a) in suite.autoscalers.iter().enumerate() {
-        autoscaler(c, suite, i, a, scale, deployments, &mut scaled);
+        let d = by_name.get(a.deployment.as_str()).copied();
+        autoscaler(c, d, i, a, scale, deployments, &mut scaled);
     }
 }
 
@@ -27,7 +34,7 @@ pub(super) fn check(
 /// autoscaler to that autoscaler's index.
 fn autoscaler<'s>(
     c: &mut Checker<'_>,
-    suite: &Suite,
+    d: Option<&Deployment>,
     i: usize,
     a: &'s Autoscaler,
     scale: Option<f64>,
@@ -48,7 +55,7 @@ fn autoscaler<'s>(
     } else {
         scaled.insert(&a.deployment, i);
     }
-    replicas(c, &p, suite, a);
+    replicas(c, &p, d, a);
     target(c, &p, a);
     c.expect(
         (0.0..=1.0).contains(&a.tolerance),
@@ -66,8 +73,8 @@ fn autoscaler<'s>(
 }
 
 /// `{p}.min_replicas` and `{p}.max_replicas`, and the deployment's starting
-/// replicas between them.
-fn replicas(c: &mut Checker<'_>, p: &str, suite: &Suite, a: &Autoscaler) {
+/// replicas between them (`d`: the deployment it scales, if it exists).
+fn replicas(c: &mut Checker<'_>, p: &str, d: Option<&Deployment>, a: &Autoscaler) {
     let (min, max) = (a.min_replicas, a.max_replicas);
     let (minp, maxp) = (format!("{p}.min_replicas"), format!("{p}.max_replicas"));
     let min_ok = (1..=200).contains(&min);
@@ -83,7 +90,7 @@ fn replicas(c: &mut Checker<'_>, p: &str, suite: &Suite, a: &Autoscaler) {
     // so a suite starting outside would measure the clamp, not its load.
     if min_ok
         && max_ok
-        && let Some(d) = suite.deployments.iter().find(|d| d.name == a.deployment)
+        && let Some(d) = d
         && d.replicas <= 200
     {
         let (name, r) = (&d.name, d.replicas);

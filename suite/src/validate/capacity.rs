@@ -5,6 +5,8 @@
 //! (initial, any `scale`, or its autoscaler's max_replicas), spread round
 //! robin over its nodes starting at the first listed; each client is one
 //! more pod on its node.
+use std::collections::HashMap;
+
 use super::checker::Checker;
 use crate::model::{Action, Deployment, Suite};
 
@@ -29,8 +31,15 @@ pub(super) fn check(c: &mut Checker<'_>, suite: &Suite, nodes: u8) {
             }
         }
     };
+    let peaks = peaks(suite);
     for (i, d) in suite.deployments.iter().enumerate() {
-        let peak = peak(suite, d);
+        let peak = peaks
+            .get(d.name.as_str())
+            .copied()
+            .unwrap_or(0)
+            .max(d.replicas)
+            // Counts above 200 are reported by their own rule.
+            .min(200);
         let places = places(d, nodes);
         let k = u32::try_from(places.len()).unwrap_or(u32::MAX);
         if k == 0 {
@@ -50,28 +59,27 @@ pub(super) fn check(c: &mut Checker<'_>, suite: &Suite, nodes: u8) {
     }
 }
 
-/// The deployment's highest replica count over the run.
-fn peak(suite: &Suite, d: &Deployment) -> u32 {
-    suite
-        .timeline
+/// Each deployment's highest replica count from `scale` entries and its
+/// autoscaler's max_replicas, by name: one pass over each section, so the
+/// rule stays linear in deployments, timeline entries and autoscalers.
+fn peaks(suite: &Suite) -> HashMap<&str, u32> {
+    let mut peaks: HashMap<&str, u32> = HashMap::new();
+    let scales = suite.timeline.iter().filter_map(|e| match &e.action {
+        Action::Scale {
+            deployment,
+            replicas,
+        } => Some((deployment.as_str(), *replicas)),
+        _ => None,
+    });
+    let maxes = suite
+        .autoscalers
         .iter()
-        .filter_map(|e| match &e.action {
-            Action::Scale {
-                deployment,
-                replicas,
-            } if *deployment == d.name => Some(*replicas),
-            _ => None,
-        })
-        .chain(
-            suite
-                .autoscalers
-                .iter()
-                .filter(|a| a.deployment == d.name)
-                .map(|a| a.max_replicas),
-        )
-        .fold(d.replicas, u32::max)
-        // Counts above 200 are reported by their own rule.
-        .min(200)
+        .map(|a| (a.deployment.as_str(), a.max_replicas));
+    for (name, r) in scales.chain(maxes) {
+        let p = peaks.entry(name).or_insert(0);
+        *p = (*p).max(r);
+    }
+    peaks
 }
 
 /// The nodes the deployment's pods go to, in round-robin order: every node

@@ -20,11 +20,20 @@ use crate::{
 pub(super) const MINUTE: Duration = Duration::from_secs(60);
 pub(super) const HOUR: Duration = Duration::from_secs(3600);
 
+/// How many known names an unknown-reference error lists: enough to spot
+/// a typo in a hand-written suite, and a message of bounded length when a
+/// generated one declares thousands.
+const LISTED_NAMES: usize = 20;
+
 /// The index to locate paths in, and the diagnostics found so far in the
 /// order the rules ran.
 pub(super) struct Checker<'a> {
     pub(super) ix: &'a PathIndex,
     out: Vec<Diagnostic>,
+    /// The `(known: …)` text per kind of name, built at the first unknown
+    /// reference: each kind has one set of names per pass, and sorting it
+    /// again for every bad reference would be quadratic.
+    listed: HashMap<String, String>,
 }
 
 impl<'a> Checker<'a> {
@@ -32,6 +41,7 @@ impl<'a> Checker<'a> {
         Checker {
             ix,
             out: Vec::new(),
+            listed: HashMap::new(),
         }
     }
 
@@ -110,17 +120,32 @@ impl Checker<'_> {
         self.expect(ok, path, &what, v);
     }
 
-    /// `name` is one of `known`, the names a section of kind `kind` declares.
+    /// `name` is one of `known`, the names a section of kind `kind` declares
+    /// (one set per kind in a pass).
     pub(super) fn reference(&mut self, path: &str, name: &str, kind: &str, known: &HashSet<&str>) {
         if !known.contains(name) {
-            let mut names: Vec<&str> = known.iter().copied().collect();
-            names.sort_unstable();
-            let list = if names.is_empty() {
-                format!("there are no {kind}s")
-            } else {
-                format!("known: {}", names.join(", "))
-            };
+            let list = self
+                .listed
+                .entry(kind.to_owned())
+                .or_insert_with(|| known_list(kind, known))
+                .clone();
             self.fail(path, format!("unknown {kind} `{name}` ({list})"));
         }
+    }
+}
+
+/// `known: a, b, c` (the first [`LISTED_NAMES`] in order, then how many
+/// more), or `there are no {kind}s`.
+fn known_list(kind: &str, known: &HashSet<&str>) -> String {
+    let mut names: Vec<&str> = known.iter().copied().collect();
+    names.sort_unstable();
+    match names.len() {
+        0 => format!("there are no {kind}s"),
+        n if n <= LISTED_NAMES => format!("known: {}", names.join(", ")),
+        n => format!(
+            "known: {}, and {} more",
+            names[..LISTED_NAMES].join(", "),
+            n - LISTED_NAMES
+        ),
     }
 }

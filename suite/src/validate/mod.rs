@@ -23,7 +23,10 @@ mod text;
 mod timeline;
 mod top;
 
-use std::{collections::HashSet, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
 
 use checker::Checker;
 pub use regression::REGRESSION_FIGURES;
@@ -61,6 +64,17 @@ pub fn check(suite: &Suite, index: &PathIndex) -> Vec<Diagnostic> {
             duration,
         },
     );
+    // The first deployment of each name (duplicates are reported above).
+    let mut replicas: HashMap<&str, u32> = HashMap::new();
+    for d in &suite.deployments {
+        replicas.entry(d.name.as_str()).or_insert(d.replicas);
+    }
+    let mut hpa_max: HashMap<&str, u32> = HashMap::new();
+    for a in &suite.autoscalers {
+        hpa_max
+            .entry(a.deployment.as_str())
+            .or_insert(a.max_replicas);
+    }
     timeline::check(
         &mut c,
         &suite.timeline,
@@ -68,6 +82,8 @@ pub fn check(suite: &Suite, index: &PathIndex) -> Vec<Diagnostic> {
             duration: Dur(dur),
             nodes,
             deployments: &deployments,
+            replicas: &replicas,
+            hpa_max: &hpa_max,
             clients: &clients,
             client_info: &client_info,
         },

@@ -1,6 +1,6 @@
 //! The `timeline` section: each entry happens within the run, refers to a
-//! deployment, client or node that exists, and a spike falls while its
-//! client sends.
+//! deployment, client or node that exists, a kill takes no more pods than
+//! the deployment has then, and a spike falls while its client sends.
 use std::collections::{HashMap, HashSet};
 
 use super::{checker::Checker, clients::ClientInfo};
@@ -16,17 +16,53 @@ pub(super) struct Known<'a> {
     pub(super) duration: Dur,
     pub(super) nodes: Option<u8>,
     pub(super) deployments: &'a HashSet<&'a str>,
+    /// Each deployment's initial replicas, by name.
+    pub(super) replicas: &'a HashMap<&'a str, u32>,
+    /// The max_replicas of each autoscaled deployment, by name.
+    pub(super) hpa_max: &'a HashMap<&'a str, u32>,
     pub(super) clients: &'a HashSet<&'a str>,
     pub(super) client_info: &'a HashMap<&'a str, ClientInfo>,
 }
 
 pub(super) fn check(c: &mut Checker<'_>, timeline: &[TimelineEntry], k: &Known<'_>) {
+    let scales = Scales::new(timeline);
     for (i, e) in timeline.iter().enumerate() {
-        entry(c, i, e, k);
+        entry(c, i, e, k, &scales);
     }
 }
 
-fn entry(c: &mut Checker<'_>, i: usize, e: &TimelineEntry, k: &Known<'_>) {
+/// Each deployment's `scale` entries in the order the runner applies them:
+/// by `at`, entries at one instant in listed order (a stable sort).
+struct Scales<'a>(HashMap<&'a str, Vec<(Dur, usize, u32)>>);
+
+impl<'a> Scales<'a> {
+    fn new(timeline: &'a [TimelineEntry]) -> Self {
+        let mut by: HashMap<&str, Vec<(Dur, usize, u32)>> = HashMap::new();
+        for (i, e) in timeline.iter().enumerate() {
+            if let Action::Scale {
+                deployment,
+                replicas,
+            } = &e.action
+            {
+                by.entry(deployment).or_default().push((e.at, i, *replicas));
+            }
+        }
+        for v in by.values_mut() {
+            v.sort_unstable_by_key(|&(at, i, _)| (at, i));
+        }
+        Scales(by)
+    }
+
+    /// The last scale of `deployment` applied before entry `i` at `at`:
+    /// its index and replicas.
+    fn before(&self, deployment: &str, at: Dur, i: usize) -> Option<(usize, u32)> {
+        let v = self.0.get(deployment)?;
+        let n = v.partition_point(|&(a, j, _)| (a, j) < (at, i));
+        n.checked_sub(1).map(|k| (v[k].1, v[k].2))
+    }
+}
+
+fn entry(c: &mut Checker<'_>, i: usize, e: &TimelineEntry, k: &Known<'_>, scales: &Scales<'_>) {
     let Known {
         duration,
         nodes,
@@ -72,6 +108,9 @@ fn entry(c: &mut Checker<'_>, i: usize, e: &TimelineEntry, k: &Known<'_>) {
                 deployments,
             );
             c.expect(*count >= 1, &format!("{p}.kill.count"), AT_LEAST_1, count);
+            if *count >= 1 {
+                kill_bound(c, &p, e.at, i, deployment, *count, k, scales);
+            }
         }
         Action::DeletePod { deployment, index } => {
             c.reference(
@@ -100,6 +139,48 @@ fn entry(c: &mut Checker<'_>, i: usize, e: &TimelineEntry, k: &Known<'_>) {
                 clients,
             );
         }
+    }
+}
+
+/// `{p}.kill.count` at most the pods `deployment` can have when entry `i`
+/// runs at `at`: its replicas then (initial, or set by the last `scale`
+/// before it), or its autoscaler's max_replicas when that is higher (the
+/// HPA may have scaled up to it). Unchecked while a count it depends on is
+/// itself out of range (reported by its own rule).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one rule over one entry's fields"
+)]
+fn kill_bound(
+    c: &mut Checker<'_>,
+    p: &str,
+    at: Dur,
+    i: usize,
+    deployment: &str,
+    count: u32,
+    k: &Known<'_>,
+    scales: &Scales<'_>,
+) {
+    let Some(&initial) = k.replicas.get(deployment) else {
+        return;
+    };
+    let (mut bound, mut from) = match scales.before(deployment, at, i) {
+        Some((j, r)) => (r, format!("replicas {r} from the scale at timeline[{j}]")),
+        None => (initial, format!("its initial replicas {initial}")),
+    };
+    if let Some(&max) = k.hpa_max.get(deployment)
+        && max > bound
+    {
+        bound = max;
+        from = format!("its autoscaler's max_replicas {max}");
+    }
+    if bound <= 200 && count > bound {
+        c.fail(
+            &format!("{p}.kill.count"),
+            format!(
+                "expected at most {bound} (the pods deployment `{deployment}` can have at {at}: {from}), got {count}"
+            ),
+        );
     }
 }
 
