@@ -420,7 +420,7 @@ fn tag_start(text: &str, index: usize) -> Option<Pos> {
         .rposition(|&c| c.is_whitespace() || matches!(c, '[' | '{' | ','))
         .map_or(0, |i| i + 1);
     let prefix: String = before[..start].iter().collect();
-    let (line, column) = crate::read::end_position(&prefix);
+    let (line, column) = crate::position::end_position(&prefix);
     Some(Pos { line, column })
 }
 

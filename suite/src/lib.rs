@@ -11,6 +11,7 @@ mod expected;
 mod field_path;
 mod index;
 pub mod model;
+mod position;
 mod read;
 mod timeline;
 mod typing;

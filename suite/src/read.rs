@@ -138,7 +138,7 @@ pub(crate) fn check_chars(text: &str, path: &Path) -> Result<(), SuiteError> {
 /// A diagnostic at the position just after `before` (the text preceding the
 /// offending byte), on the field being read there.
 fn at_end_of(before: &str, path: &Path, message: String) -> Diagnostic {
-    let (line, column) = end_position(before);
+    let (line, column) = crate::position::end_position(before);
     Diagnostic {
         file: path.to_owned(),
         line,
@@ -148,35 +148,7 @@ fn at_end_of(before: &str, path: &Path, message: String) -> Diagnostic {
     }
 }
 
-/// The 1-based line and column (in characters, as the YAML readers count)
-/// of the character after `text`. CR LF, LF and a lone CR each end a line.
-pub(crate) fn end_position(text: &str) -> (usize, usize) {
-    let mut line = 1;
-    let mut column = 1;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' | '\r' => {
-                line += 1;
-                column = 1;
-            }
-            _ => column += 1,
-        }
-    }
-    (line, column)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn positions_count_characters_and_line_breaks() {
-        assert_eq!(end_position(""), (1, 1));
-        assert_eq!(end_position("ab"), (1, 3));
-        assert_eq!(end_position("a\nbé"), (2, 3));
-        assert_eq!(end_position("a\r\nb"), (2, 2));
-        assert_eq!(end_position("a\rb"), (2, 2));
-    }
 }
