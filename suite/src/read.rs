@@ -147,8 +147,3 @@ fn at_end_of(before: &str, path: &Path, message: String) -> Diagnostic {
         message,
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-}
