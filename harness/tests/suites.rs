@@ -142,6 +142,21 @@ fn keepalive_pinning() {
 }
 
 #[test]
+fn client_restart_rebalances() {
+    require_root!();
+    let o = run("client-restart-rebalances");
+    assert_pass("client restart", &o);
+    assert!(
+        o.record
+            .events
+            .iter()
+            .any(|e| e.kind == "restart_client" && e.detail.contains("pod recreated")),
+        "{:?}",
+        o.record.events
+    );
+}
+
+#[test]
 fn kill_pod() {
     require_root!();
     let o = run("kill-pod");
