@@ -4,19 +4,14 @@
 //! whatever is left, logging what it cannot report.
 use aya::{
     Ebpf,
-    programs::{
-        SchedClassifier, TcAttachType,
-        tc::{SchedClassifierLinkId, TcAttachOptions},
-    },
+    programs::{SchedClassifier, TcAttachType, tc::TcAttachOptions},
 };
 
-use crate::{Datapath, Error, Hook, NetnsRef, Result, program};
-
-pub(crate) struct Attachment {
-    pub(crate) ifname: String,
-    ingress: SchedClassifierLinkId,
-    egress: SchedClassifierLinkId,
-}
+use crate::{
+    datapath::{Attachment, Datapath, Hook, program},
+    error::{Error, Result},
+    netns::NetnsRef,
+};
 
 impl Datapath {
     /// Interfaces the programs are attached to.

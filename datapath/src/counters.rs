@@ -1,13 +1,16 @@
 //! The datapath's counters as user space reads them: the per-CPU reason and
 //! per-backend counter maps, summed over CPUs. The readers are shared with
-//! [`DatapathView`](crate::DatapathView), which reads the same maps from
+//! [`DatapathView`](crate::view::DatapathView), which reads the same maps from
 //! another process.
 use std::{collections::BTreeMap, net::SocketAddrV4};
 
 use aya::maps::{MapData, PerCpuArray};
 use svclab_datapath_common::{self as common, BackendCounters, Reason};
 
-use crate::{Datapath, Error, Result};
+use crate::{
+    datapath::Datapath,
+    error::{Error, Result},
+};
 
 /// Per-backend counters, summed over CPUs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -19,12 +19,11 @@ use aya::maps::{HashMap, IterableMap as _, MapData};
 use svclab_datapath_common::{self as common, Ct4Tuple, CtEntry, Reason};
 
 use crate::{
-    Datapath, Protocol,
     counters::read_reasons,
+    datapath::{CtMap, Datapath},
     error::{Error, Result},
+    frontend::Protocol,
 };
-
-pub(crate) type CtMap = HashMap<MapData, Ct4Tuple, CtEntry>;
 
 /// Which side of the NAT an entry describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -8,7 +8,13 @@ use std::net::SocketAddrV4;
 use aya::maps::{HashMap, MapData, PerCpuValues};
 use svclab_datapath_common::{self as common, BackendCounters, Lb4RevNat, Lb4Service, MaglevTable};
 
-use crate::{Backend, Datapath, Error, Frontend, Result, Selection, error, maglev};
+use crate::{
+    config::Selection,
+    datapath::Datapath,
+    error::{self, Error, Result},
+    frontend::{Backend, Frontend},
+    maglev,
+};
 
 /// A service as programmed: its id and backends in slot order.
 #[derive(Clone, Debug, PartialEq, Eq)]

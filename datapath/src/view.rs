@@ -14,9 +14,10 @@ use svclab_datapath_common::{
 };
 
 use crate::{
-    Counters, CtEntryView, Frontend, Protocol,
+    counters::{Counters, read_backend, read_reasons},
+    ct::{CtEntryView, monotonic_ns},
     error::{Error, Result, is_not_found},
-    frontend::BackendState,
+    frontend::{BackendState, Frontend, Protocol},
 };
 
 /// One service as the kernel's maps hold it.
@@ -47,7 +48,8 @@ fn open(ids: &BTreeMap<String, u32>, name: &'static str) -> Result<MapData> {
 }
 
 impl DatapathView {
-    /// Opens the maps whose IDs [`crate::Datapath::map_ids`] reported.
+    /// Opens the maps whose IDs
+    /// [`Datapath::map_ids`](crate::datapath::Datapath::map_ids) reported.
     pub fn open(ids: &BTreeMap<String, u32>) -> Result<Self> {
         let m = |name: &'static str, wrap: fn(MapData) -> Map| -> Result<Map> {
             Ok(wrap(open(ids, name)?))
@@ -82,7 +84,7 @@ impl DatapathView {
 
     /// Every conntrack entry, decoded, backends resolved through the kernel's backends map.
     pub fn ct_entries(&self) -> Result<Vec<CtEntryView>> {
-        let now = crate::monotonic_ns();
+        let now = monotonic_ns();
         let mut out = Vec::new();
         for item in self.ct.iter() {
             match item {
@@ -150,15 +152,13 @@ impl DatapathView {
     /// Reason counters and per-backend counters (for backends in the map).
     pub fn counters(&self) -> Result<Counters> {
         let mut c = Counters {
-            reasons: crate::counters::read_reasons(&self.reasons)?,
+            reasons: read_reasons(&self.reasons)?,
             ..Counters::default()
         };
         for item in self.backends.iter() {
             let Ok((id, b)) = item else { continue };
-            c.backends.insert(
-                Self::addr(&b),
-                crate::counters::read_backend(&self.backend_counters, id)?,
-            );
+            c.backends
+                .insert(Self::addr(&b), read_backend(&self.backend_counters, id)?);
         }
         Ok(c)
     }
