@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
     name = "svclab",
     version,
     about = "Reproduce Kubernetes service-datapath and probe incidents on one Linux box",
-    after_help = "Examples:\n  sudo svclab run suites/ct-port-reuse-legacy.yaml\n  sudo svclab run --hold --time-scale 0.5 suites/ct-port-reuse-legacy.yaml\n  sudo svclab inspect reports/ct-port-reuse-legacy/<run-id> --port 40000\n  svclab list\n  sudo svclab nightly --filter ct-\n  svclab report reports/ct-port-reuse-legacy/<run-id>\n  svclab validate suites/*.yaml\n  sudo svclab doctor           check root, kernel and the eBPF datapath\n  sudo svclab clean            remove leftovers of crashed runs (svl-* netns)\n  sudo svclab clean --run r42  remove only run r42's leftovers"
+    after_help = "Examples:\n  sudo svclab run suites/ct-port-reuse-legacy.yaml\n  sudo svclab run --hold --time-scale 0.5 suites/ct-port-reuse-legacy.yaml\n  sudo svclab inspect reports/ct-port-reuse-legacy/<run-id> --port 40000\n  svclab list\n  sudo svclab nightly --filter ct-\n  svclab report reports/ct-port-reuse-legacy/<run-id>\n  svclab validate suites/*.yaml\n  svclab new my-incident --from kill-pod\n  svclab schema > suites/svclab.schema.json\n  sudo svclab doctor           check root, kernel and the eBPF datapath\n  sudo svclab clean            remove leftovers of crashed runs (svl-* netns)\n  sudo svclab clean --run r42  remove only run r42's leftovers"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -89,6 +89,22 @@ pub enum Command {
     Validate {
         #[arg(required = true)]
         suites: Vec<std::path::PathBuf>,
+    },
+    /// Print the suite file's JSON Schema (draft 2020-12) for editors; the
+    /// same as suites/svclab.schema.json.
+    Schema,
+    /// Start a suite for a new incident from an existing one: writes
+    /// suites/NAME.yaml (or --out) with the schema modeline, a header to
+    /// fill in and the source's body renamed. Never overwrites (exit 2).
+    New {
+        /// The new suite's name (letters, digits, '.', '_', '-').
+        name: String,
+        /// The suite to start from: a path, or the name of a suite in suites/.
+        #[arg(long)]
+        from: std::path::PathBuf,
+        /// Where to write it; default suites/NAME.yaml.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
     },
     /// A pod's server process (started by `run` inside the pod netns).
     #[command(hide = true)]

@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 
 pub use error::{Diagnostic, SuiteError};
 pub use index::{MAX_DEPTH, Node, NodeKind, PathIndex, Pos};
+/// The suite file's JSON Schema (draft 2020-12), for editors.
+pub use model::schema;
 pub use model::{Dur, METRICS, Suite};
 pub use read::MAX_SUITE_BYTES;
 pub use validate::{REGRESSION_FIGURES, check, validate};
@@ -77,12 +79,36 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedSuite, SuiteError> {
     })
 }
 
-/// The leading comment block: consecutive `#` lines at the top of the file.
+/// The leading comment block: consecutive `#` lines at the top of the file,
+/// less a first `# yaml-language-server:` line (the editor's schema
+/// modeline says nothing about the suite).
 #[must_use]
 pub fn header(text: &str) -> String {
-    text.lines()
+    let mut lines = text.lines().peekable();
+    lines.next_if(|l| l.starts_with(SCHEMA_MODELINE));
+    lines
         .map_while(|l| l.trim_end_matches('\r').strip_prefix('#'))
         .map(|l| l.strip_prefix(' ').unwrap_or(l))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// How yaml-language-server's modeline (`# yaml-language-server: $schema=…`)
+/// begins.
+const SCHEMA_MODELINE: &str = "# yaml-language-server:";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_skips_the_schema_modeline() {
+        let plain = "# What it shows.\n# Expected verdict: PASS.\nname: x\n";
+        let with = format!("# yaml-language-server: $schema=./svclab.schema.json\n{plain}");
+        assert_eq!(header(plain), "What it shows.\nExpected verdict: PASS.");
+        assert_eq!(header(&with), header(plain));
+        // Only as the first line: further down it is part of the block.
+        let later = "# a\n# yaml-language-server: x\n";
+        assert_eq!(header(later), "a\nyaml-language-server: x");
+    }
 }

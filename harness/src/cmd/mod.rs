@@ -4,9 +4,11 @@ pub mod clean;
 pub mod doctor;
 pub mod inspect;
 pub mod list;
+pub mod new;
 pub mod nightly;
 pub mod report;
 pub mod run;
+pub mod schema;
 mod shared;
 pub mod validate;
 
@@ -24,6 +26,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { suites } => Ok(validate::run(&suites)),
+        Command::Schema => schema::run(),
+        Command::New { name, from, out } => Ok(new::run(&name, &from, out.as_deref())),
         Command::Run {
             suites,
             out,

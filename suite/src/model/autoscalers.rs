@@ -3,28 +3,33 @@
 //! defaults.
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::defaults::one_u32;
+use super::{defaults::one_u32, json_schema};
 use crate::duration::Dur;
 
 /// A HorizontalPodAutoscaler (autoscaling/v2) on one deployment.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Autoscaler {
     /// The deployment it scales (must exist; one autoscaler per deployment).
     pub deployment: String,
     /// minReplicas, 1..=200, default 1.
     #[serde(default = "one_u32")]
+    #[schemars(range(min = 1, max = 200))]
     pub min_replicas: u32,
     /// maxReplicas, min_replicas..=200.
+    #[schemars(range(min = 1, max = 200))]
     pub max_replicas: u32,
+    /// What the HPA measures and the per-pod target.
     pub metric: HpaMetric,
     /// --horizontal-pod-autoscaler-sync-period, default `15s` (scaled).
     #[serde(default = "d15s")]
     pub sync_period: Dur,
     /// --horizontal-pod-autoscaler-tolerance, 0..=1, default 0.1.
     #[serde(default = "d_tolerance")]
+    #[schemars(range(min = 0, max = 1))]
     pub tolerance: f64,
     /// behavior.scaleUp.stabilizationWindowSeconds, default `0s` (scaled).
     #[serde(default)]
@@ -43,7 +48,8 @@ fn d300s() -> Dur {
     Dur(Duration::from_secs(300))
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The HPA's metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum HpaMetricKind {
     /// Busy workers / workers, averaged over the sync period: a resource
@@ -54,11 +60,15 @@ pub enum HpaMetricKind {
     RequestRate,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The HPA's metric and its per-pod target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = json_schema::hpa_target)]
 pub struct HpaMetric {
+    /// `busy-workers` or `request-rate`.
     pub kind: HpaMetricKind,
     /// Per-pod target: a ratio in (0, 1] for `busy-workers`
     /// (averageUtilization / 100), requests per second (> 0) for `request-rate`.
+    #[schemars(range(max = 1_000_000), extend("exclusiveMinimum" = 0))]
     pub target: f64,
 }

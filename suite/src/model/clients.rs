@@ -2,11 +2,14 @@
 //! and load shape (open or closed loop).
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::json_schema;
 use crate::duration::Dur;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// How a client uses connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConnectionMode {
     /// A new connection per request (nginx upstream default).
@@ -15,7 +18,8 @@ pub enum ConnectionMode {
     KeepAlive,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a client's source ports come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum PortMode {
     /// Kernel-chosen ports; `range` becomes the client netns's ip_local_port_range.
@@ -24,7 +28,8 @@ pub enum PortMode {
     Pool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A client's source ports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourcePorts {
     /// default `ephemeral`
@@ -32,6 +37,7 @@ pub struct SourcePorts {
     pub mode: PortMode,
     /// Inclusive [low, high], 1024 <= low <= high <= 65535, default [32768, 60999].
     #[serde(default = "default_range")]
+    #[schemars(inner(range(min = 1024, max = 65535)))]
     pub range: [u16; 2],
 }
 fn default_port_mode() -> PortMode {
@@ -49,7 +55,8 @@ impl Default for SourcePorts {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Open or closed loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum LoadMode {
     /// Constant arrival rate (`rate` req/s), independent of responses.
@@ -58,7 +65,8 @@ pub enum LoadMode {
     Closed,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A client's load shape.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Load {
     /// default `open`
@@ -66,13 +74,16 @@ pub struct Load {
     pub mode: LoadMode,
     /// Open loop: requests per second, 1..=50000, default 200.
     #[serde(default = "d200")]
+    #[schemars(range(min = 1, max = 50_000))]
     pub rate: u32,
     /// Closed loop: concurrent workers, 1..=1024, default 8.
     #[serde(default = "d8")]
+    #[schemars(range(min = 1, max = 1024))]
     pub concurrency: u32,
     /// Open loop: most requests in flight; beyond it a request is counted
     /// as error kind `overload` instead of sent. 1..=10000, default 512.
     #[serde(default = "d512")]
+    #[schemars(range(min = 1, max = 10_000))]
     pub max_in_flight: u32,
 }
 fn default_load_mode() -> LoadMode {
@@ -98,13 +109,16 @@ impl Default for Load {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A load generator: one client pod sending HTTP requests to a service.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Client {
     /// DNS-label name, unique.
+    #[schemars(pattern(json_schema::LABEL_PATTERN), length(min = 1, max = 40))]
     pub name: String,
-    /// Node index the client pod runs on, default 0.
+    /// Node index the client pod runs on, below cluster.nodes, default 0.
     #[serde(default)]
+    #[schemars(range(max = 15))]
     pub node: u8,
     /// Name of the target service (must exist).
     pub service: String,
@@ -113,9 +127,12 @@ pub struct Client {
     pub connection: ConnectionMode,
     /// Keep-alive pool size, 1..=1024, default 16.
     #[serde(default = "d16")]
+    #[schemars(range(min = 1, max = 1024))]
     pub pool_size: u32,
+    /// Source ports: kernel-chosen or an explicit pool.
     #[serde(default)]
     pub source_ports: SourcePorts,
+    /// Load shape: open loop (a rate) or closed loop (workers).
     #[serde(default)]
     pub load: Load,
     /// Start offset, default `0s`.
@@ -124,7 +141,7 @@ pub struct Client {
     /// How long it sends; default until the suite ends. start + duration <= suite duration.
     #[serde(default)]
     pub duration: Option<Dur>,
-    /// Per-request timeout (connect + response), default `2s`.
+    /// Per-request timeout (connect + response), 1ms..=60s, default `2s`.
     #[serde(default = "d2s")]
     pub timeout: Dur,
 }

@@ -2,26 +2,34 @@
 //! reuse, CT lifetimes, garbage collection and map size.
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::defaults::{d10, d60, default_grace};
 use crate::duration::Dur;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// How a new flow picks its backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SelectionSpec {
+    /// A random backend per new flow.
     Random,
+    /// Maglev consistent hashing over the 5-tuple.
     Maglev,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What a SYN on an existing service CT entry does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum CtReuseSpec {
+    /// Reopens the entry with its old backend (Cilium before PR 19451).
     Legacy,
+    /// A SYN on a closing entry idle past `rebalance_grace` selects anew.
     CloseRebalance,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The eBPF service load balancer's configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatapathSpec {
     /// `random` (default) or `maglev`.
@@ -29,20 +37,25 @@ pub struct DatapathSpec {
     pub selection: SelectionSpec,
     /// Maglev table size M, one of 251, 509, 1021, 2039, 4093, 8191, 16381 (default).
     #[serde(default = "default_maglev")]
+    // The validator's list (validate/datapath.rs); tests/schema.rs checks
+    // that the two agree.
+    #[schemars(extend("enum" = [251, 509, 1021, 2039, 4093, 8191, 16381]))]
     pub maglev_table_size: u32,
     /// `legacy` (default) or `close-rebalance`.
     #[serde(default = "default_reuse")]
     pub ct_reuse: CtReuseSpec,
-    /// Grace for close-rebalance, default `30s`.
+    /// Grace for close-rebalance, default `30s`, at most 1h.
     #[serde(default = "default_grace")]
     pub rebalance_grace: Dur,
+    /// CT lifetimes.
     #[serde(default)]
     pub timeouts: Timeouts,
-    /// CT garbage-collection interval in user space, default `5s`.
+    /// CT garbage-collection interval in user space, default `5s`, at least 100ms.
     #[serde(default = "default_gc")]
     pub gc_interval: Dur,
     /// CT LRU map entries, 16..=16777216, default 65536.
     #[serde(default = "default_ct_size")]
+    #[schemars(range(min = 16, max = 16_777_216))]
     pub ct_map_size: u32,
 }
 fn default_selection() -> SelectionSpec {
@@ -75,7 +88,7 @@ impl Default for DatapathSpec {
 }
 
 /// CT lifetimes (Cilium defaults).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Timeouts {
     /// default `60s`

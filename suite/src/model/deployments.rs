@@ -1,47 +1,59 @@
 //! The `deployments` section: each deployment's replicas, placement,
 //! termination grace and the server its pods run. Probes are in
 //! [`super::probes`].
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
     defaults::{d60, default_grace, one_f64, one_u32},
+    json_schema,
     probes::Probes,
 };
 use crate::duration::Dur;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A deployment: `replicas` pods, each running the same server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Deployment {
     /// DNS-label name (lowercase letters, digits, '-'; 1..=40 chars), unique.
+    #[schemars(pattern(json_schema::LABEL_PATTERN), length(min = 1, max = 40))]
     pub name: String,
     /// 0..=200.
+    #[schemars(range(max = 200))]
     pub replicas: u32,
-    /// Node indexes to place pods on, round robin; default: all nodes.
+    /// Node indexes to place pods on, round robin, each below cluster.nodes
+    /// and listed once; default: all nodes.
     #[serde(default)]
+    #[schemars(inner(range(max = 15)), extend("uniqueItems" = true))]
     pub nodes: Vec<u8>,
+    /// The server each pod runs.
     #[serde(default)]
     pub server: ServerSpec,
     /// Probes kubelet runs against each pod from its node.
     #[serde(default)]
     pub probes: Probes,
     /// terminationGracePeriodSeconds: SIGTERM, this long, then SIGKILL, when
-    /// the pod is deleted or its container killed. Default `30s` (scaled).
+    /// the pod is deleted or its container killed. Default `30s` (scaled),
+    /// at most 10m.
     #[serde(default = "default_grace")]
     pub termination_grace: Dur,
 }
 
 /// A health listener apart from the serving port.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HealthSpec {
     /// Port of the health listener (not the serving port), 1..=65535.
+    #[schemars(range(min = 1, max = 65535))]
     pub port: u16,
     /// Its own workers, 1..=16, default 1.
     #[serde(default = "one_u32")]
+    #[schemars(range(min = 1, max = 16))]
     pub workers: u32,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Which side closes a connection first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Closer {
     /// The server closes first after the response (the incident's setup).
@@ -50,17 +62,21 @@ pub enum Closer {
     Client,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The HTTP server a deployment's pods run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSpec {
     /// Listening port, 1..=65535, default 8080.
     #[serde(default = "d8080")]
+    #[schemars(range(min = 1, max = 65535))]
     pub port: u16,
     /// Worker threads; a connection is accepted only when one is free. 1..=256, default 4.
     #[serde(default = "d4")]
+    #[schemars(range(min = 1, max = 256))]
     pub workers: u32,
     /// listen(2) backlog, 1..=65535, default 128.
     #[serde(default = "d128")]
+    #[schemars(range(min = 1, max = 65535))]
     pub backlog: u32,
     /// Time spent per request before answering, default `0ms`, at most `60s`.
     #[serde(default)]
@@ -76,6 +92,7 @@ pub struct ServerSpec {
     pub cpu_time: Dur,
     /// The container's CPU limit for `cpu_time`, in cores, 0.1..=64, default 1.
     #[serde(default = "one_f64")]
+    #[schemars(range(min = 0.1, max = 64))]
     pub cpus: f64,
     /// Health endpoint on its own port and workers; default: `/healthz` on
     /// the serving port, served by the same workers as requests.

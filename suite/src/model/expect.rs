@@ -1,21 +1,26 @@
 //! The `expect` section: bounds on metrics over time windows, and the
 //! metric names they may use.
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::json_schema;
 use crate::duration::Dur;
 
 /// A bound on one metric over a time window; the verdict is the AND of all.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = json_schema::min_or_max)]
 pub struct Expectation {
-    /// One of [`METRICS`].
+    /// The metric, one of the names in `METRICS` (src/model/expect.rs).
+    #[schemars(schema_with = "json_schema::metric")]
     pub metric: String,
     /// [from, to] offsets, from < to <= duration; default the whole run.
     #[serde(default)]
     pub window: Option<[Dur; 2]>,
-    /// At least one of min / max.
+    /// Lower bound (at least one of min / max).
     #[serde(default)]
     pub min: Option<f64>,
+    /// Upper bound, >= min (at least one of min / max).
     #[serde(default)]
     pub max: Option<f64>,
     /// Optional free text shown in the report.

@@ -13,15 +13,17 @@ mod datapath;
 mod defaults;
 mod deployments;
 mod expect;
+mod json_schema;
 mod probes;
 mod services;
 mod timeline;
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use self::defaults::one_f64;
+pub use self::json_schema::schema;
 pub use self::{
     autoscalers::{Autoscaler, HpaMetric, HpaMetricKind},
     clients::{Client, ConnectionMode, Load, LoadMode, PortMode, SourcePorts},
@@ -32,40 +34,56 @@ pub use self::{
     services::{ProtocolSpec, Service},
     timeline::{Action, TimelineEntry},
 };
+use self::{defaults::one_f64, json_schema::SUITE_NAME_PATTERN};
 pub use crate::duration::Dur;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// An svclab suite: a cluster, the datapath, deployments behind ClusterIP
+/// services, clients that load them, a timeline of actions and the
+/// expectations that make the verdict. `svclab validate` is the authority;
+/// this schema mirrors its rules as far as JSON Schema can.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "svclab suite")]
 pub struct Suite {
-    /// Suite name; defaults to the file stem.
+    /// Suite name; defaults to the file stem. 1..=64 letters, digits, '.',
+    /// '_' or '-', not starting with '.' or '-' (it names the report folder).
     #[serde(default)]
+    #[schemars(pattern(SUITE_NAME_PATTERN))]
     pub name: String,
     /// One-line description (shown by `svclab list` and the report).
     #[serde(default)]
     pub description: String,
-    /// Total run time (required), e.g. `60s`. At most 1h.
+    /// Total run time (required), e.g. `60s`. Above 0s, at most 1h.
     pub duration: Dur,
-    /// Metrics bucket, default `1s`.
+    /// Metrics bucket, default `1s`; 100ms up to the suite duration.
     #[serde(default = "default_bucket")]
     pub bucket: Dur,
     /// Seed for everything random in the harness, default 1.
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// The simulated cluster.
     #[serde(default)]
     pub cluster: Cluster,
+    /// The eBPF service load balancer's configuration.
     #[serde(default)]
     pub datapath: DatapathSpec,
+    /// Deployments: pods running an HTTP server.
     pub deployments: Vec<Deployment>,
+    /// ClusterIP services in front of the deployments.
     pub services: Vec<Service>,
+    /// Load generators.
     pub clients: Vec<Client>,
+    /// Actions at offsets into the run.
     #[serde(default)]
     pub timeline: Vec<TimelineEntry>,
+    /// Bounds on metrics; the verdict is PASS when all hold.
     #[serde(default)]
     pub expect: Vec<Expectation>,
     /// Nightly regression thresholds: key figure → relative change that
     /// counts as a regression against the previous night (default 0.2 each).
     /// Figures: duration_s, imbalance, jain, p99_ms, errors, error_rate, min_ready.
     #[serde(default)]
+    #[schemars(schema_with = "json_schema::regression")]
     pub regression: std::collections::BTreeMap<String, f64>,
     /// Kubelet and autoscaler time constants (their scale).
     #[serde(default)]
@@ -83,7 +101,7 @@ fn default_seed() -> u64 {
 }
 
 /// How fast kubelet's and the HPA's clocks run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KubeletSpec {
     /// Multiplies every kubelet/HPA time constant: probe initial delays and
@@ -93,6 +111,7 @@ pub struct KubeletSpec {
     /// Probe timeouts are not scaled: they are compared with request
     /// latency, which is real. `svclab run --time-scale` multiplies it too.
     #[serde(default = "one_f64")]
+    #[schemars(range(min = 0.01, max = 1))]
     pub time_scale: f64,
 }
 impl Default for KubeletSpec {
@@ -101,11 +120,13 @@ impl Default for KubeletSpec {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The simulated cluster.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Cluster {
     /// Number of nodes, 1..=16, default 1. Node i has pod CIDR 198.18.i.0/24.
     #[serde(default = "one")]
+    #[schemars(range(min = 1, max = 16))]
     pub nodes: u8,
 }
 fn one() -> u8 {

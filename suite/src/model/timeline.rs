@@ -1,5 +1,6 @@
 //! The `timeline` section: actions at offsets into the run (scale, kill,
 //! delete a pod, flush conntrack, restart a client, spike a client's rate).
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::duration::Dur;
@@ -7,7 +8,8 @@ use crate::duration::Dur;
 /// One timeline entry: `at:` plus exactly one action key.
 ///
 /// `Deserialize` is written by hand in `src/timeline.rs` (a flattened derive
-/// loses error positions and accepts unknown keys inside the action).
+/// loses error positions and accepts unknown keys inside the action), and so
+/// is `JsonSchema`, in `schema.rs`, from [`Action`]'s.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TimelineEntry {
     /// Offset from the run's start, < suite duration.
@@ -16,19 +18,42 @@ pub struct TimelineEntry {
     pub action: Action,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// What a timeline entry does: one key naming the action, its arguments
+/// under it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
     /// Set a deployment's replicas (0..=200).
-    Scale { deployment: String, replicas: u32 },
+    Scale {
+        /// The deployment (must exist).
+        deployment: String,
+        /// 0..=200.
+        #[schemars(range(max = 200))]
+        replicas: u32,
+    },
     /// SIGKILL `count` running pods (oldest first); the deployment replaces
     /// them with new pods (new names and IPs).
-    Kill { deployment: String, count: u32 },
+    Kill {
+        /// The deployment (must exist).
+        deployment: String,
+        /// At least 1.
+        #[schemars(range(min = 1))]
+        count: u32,
+    },
     /// Delete one pod gracefully (terminating, then gone); replaced like Kill.
-    DeletePod { deployment: String, index: u32 },
-    /// Flush the service conntrack on `node` (default: every node).
+    DeletePod {
+        /// The deployment (must exist).
+        deployment: String,
+        /// The pod's index in the deployment, 0..=199.
+        #[schemars(range(max = 199))]
+        index: u32,
+    },
+    /// Flush the service conntrack on `node` (default: every node);
+    /// `flush_ct:` with no value flushes every node too.
     FlushCt {
+        /// Node index, below cluster.nodes.
         #[serde(default)]
+        #[schemars(range(max = 15))]
         node: Option<u8>,
     },
     /// Restart a client as Kubernetes does when its pod is replaced: a new
@@ -37,15 +62,22 @@ pub enum Action {
     /// its pod instead (same netns and IP; connections and port pool start
     /// anew), as kubelet restarts a container.
     RestartClient {
+        /// The client (must exist).
         client: String,
+        /// Restart the container in its pod (same netns and IP) instead of
+        /// replacing the pod.
         #[serde(default)]
         keep_ip: bool,
     },
     /// A traffic spike: set an open-loop client's rate to `rate` for
     /// `duration` (default: to the end of the run), then back to its own.
     Spike {
+        /// An open-loop client (must exist).
         client: String,
+        /// Requests per second during the spike, 1..=50000.
+        #[schemars(range(min = 1, max = 50_000))]
         rate: u32,
+        /// Above 0s, ending by the suite's end; default: to the end of the run.
         #[serde(default)]
         duration: Option<Dur>,
     },

@@ -1,0 +1,146 @@
+//! `svclab new` and `svclab schema`, the suite-authoring commands, through
+//! the binary (no root needed): a new suite validates and carries the new
+//! name and header template, an existing file is never replaced, a bad name
+//! writes nothing, and `schema` prints the shipped schema file.
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::atomic::{AtomicUsize, Ordering},
+};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A fresh, empty folder under the temp dir, with a `suites/` holding a
+/// copy of kill-pod.yaml.
+fn workdir() -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "svclab-new-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("suites")).expect("create work dir");
+    std::fs::copy(
+        repo().join("suites/kill-pod.yaml"),
+        dir.join("suites/kill-pod.yaml"),
+    )
+    .expect("copy kill-pod.yaml");
+    dir
+}
+
+fn svclab(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_svclab"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run svclab")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn new_from_a_bare_name_writes_a_valid_renamed_suite() {
+    let dir = workdir();
+    let o = svclab(&dir, &["new", "my-incident", "--from", "kill-pod"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let path = dir.join("suites/my-incident.yaml");
+    let loaded = svclab_suite::load(&path).expect("the new suite validates");
+    assert_eq!(loaded.suite.name, "my-incident");
+    assert!(loaded.suite.description.starts_with("TODO"));
+    assert!(
+        loaded
+            .text
+            .starts_with("# yaml-language-server: $schema=./svclab.schema.json\n"),
+        "{}",
+        loaded.text
+    );
+    assert!(
+        loaded.header.starts_with("What this reproduces: TODO"),
+        "{}",
+        loaded.header
+    );
+    assert!(loaded.header.contains("Expected verdict: TODO"));
+    assert!(
+        !loaded.text.contains("A pod dies mid-run"),
+        "old header kept"
+    );
+    // The body is the source's: same deployments, timeline and expectations.
+    let source = svclab_suite::load(&dir.join("suites/kill-pod.yaml")).expect("source");
+    assert_eq!(loaded.suite.deployments, source.suite.deployments);
+    assert_eq!(loaded.suite.timeline, source.suite.timeline);
+    assert_eq!(loaded.suite.expect, source.suite.expect);
+}
+
+#[test]
+fn new_from_a_path_writes_to_out() {
+    let dir = workdir();
+    let from = repo().join("suites/probe-recommended.yaml");
+    let from = from.to_str().expect("utf-8 path");
+    let o = svclab(
+        &dir,
+        &["new", "probes-2", "--from", from, "--out", "p2.yaml"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let loaded = svclab_suite::load(&dir.join("p2.yaml")).expect("validates");
+    assert_eq!(loaded.suite.name, "probes-2");
+    // No schema beside it: the command says how to put one there.
+    assert!(stderr(&o).contains("svclab schema >"), "{}", stderr(&o));
+}
+
+#[test]
+fn new_refuses_to_overwrite() {
+    let dir = workdir();
+    let target = dir.join("suites/taken.yaml");
+    std::fs::write(&target, "keep me\n").expect("write");
+    let o = svclab(&dir, &["new", "taken", "--from", "kill-pod"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep me\n");
+}
+
+#[test]
+fn new_rejects_a_bad_name_and_writes_nothing() {
+    let dir = workdir();
+    for name in [
+        ".hidden",
+        "a/b",
+        "x # y",
+        "way-too-long-".repeat(6).as_str(),
+    ] {
+        let o = svclab(&dir, &["new", name, "--from", "kill-pod"]);
+        assert_eq!(o.status.code(), Some(2), "{name:?}: {}", stderr(&o));
+        assert!(stderr(&o).starts_with("svclab new: "), "{}", stderr(&o));
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.join("suites"))
+        .expect("read dir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, ["kill-pod.yaml"], "nothing new written");
+}
+
+#[test]
+fn new_rejects_a_missing_source() {
+    let dir = workdir();
+    let o = svclab(&dir, &["new", "x", "--from", "no-such-suite"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--from"), "{}", stderr(&o));
+}
+
+#[test]
+fn schema_prints_the_shipped_schema() {
+    let o = svclab(&repo(), &["schema"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let printed = String::from_utf8(o.stdout).expect("utf-8");
+    let shipped =
+        std::fs::read_to_string(repo().join("suites/svclab.schema.json")).expect("shipped schema");
+    assert_eq!(
+        printed, shipped,
+        "suites/svclab.schema.json is stale: run `svclab schema > suites/svclab.schema.json`"
+    );
+}

@@ -1,0 +1,208 @@
+//! The suite file's JSON Schema (draft 2020-12), for editors: `svclab
+//! schema` prints it and `suites/svclab.schema.json` ships it.
+//!
+//! Derived from the model with schemars, so field docs, defaults, enum
+//! values and `deny_unknown_fields` follow the types. This file holds what
+//! the derive cannot say: [`Dur`]'s and [`TimelineEntry`]'s schemas (their
+//! serde impls are hand-written), the string patterns and the rules across
+//! fields that JSON Schema can state. The validator stays the authority;
+//! the schema mirrors it where JSON Schema can (not durations' bounds,
+//! references between sections or anything relative to another value).
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, generate::SchemaSettings, json_schema};
+use serde_json::{Map, Value, json};
+
+use super::{Action, Dur, METRICS, Suite, TimelineEntry};
+use crate::validate::REGRESSION_FIGURES;
+
+/// `validate/text.rs` `is_suite_name`, or empty (the file stem is used).
+pub(super) const SUITE_NAME_PATTERN: &str = "^([A-Za-z0-9_][A-Za-z0-9._-]{0,63})?$";
+/// `validate/text.rs` `is_label` (its length bound is a `length` attribute).
+pub(super) const LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+/// 198.19.0.1..=198.19.0.254, in the dotted form `Ipv4Addr` parses.
+pub(super) const CLUSTER_IP_PATTERN: &str =
+    r"^198\.19\.0\.([1-9]|[1-9][0-9]|1[0-9][0-9]|2[0-4][0-9]|25[0-4])$";
+/// `validate/text.rs` `is_http_path` (its length bound counts bytes, the
+/// schema's `maxLength` characters).
+pub(super) const HTTP_PATH_PATTERN: &str = r"^/[^\s\u0000-\u001f\u007f-\u009f]*$";
+/// `validate/text.rs` `is_token`.
+pub(super) const HEADER_NAME_PATTERN: &str = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$";
+/// `validate/text.rs` `is_header_value`.
+pub(super) const HEADER_VALUE_PATTERN: &str = r"^[^\r\n\u0000]*$";
+/// What `Dur`'s `FromStr` reads: digits, an optional fraction, a unit,
+/// surrounding whitespace trimmed.
+const DURATION_PATTERN: &str = r"^\s*[0-9]+(\.[0-9]+)?(ms|s|m|h)\s*$";
+
+/// The suite file's JSON Schema (draft 2020-12).
+#[must_use]
+pub fn schema() -> Value {
+    SchemaSettings::draft2020_12()
+        .into_generator()
+        .into_root_schema_for::<Suite>()
+        .to_value()
+}
+
+impl JsonSchema for Dur {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "description": "A duration: a number and a unit (ms, s, m or h), a whole number of milliseconds, at most 30 days, e.g. `250ms`, `30s`, `1.5m`, `6h`.",
+            "examples": ["250ms", "30s", "1.5m", "6h"],
+        })
+    }
+}
+
+/// `at` and exactly one action key, as `src/timeline.rs` reads it: every
+/// key is a property of one object (so editors complete and document all
+/// of them) and `oneOf` requires exactly one action.
+impl JsonSchema for TimelineEntry {
+    fn schema_name() -> Cow<'static, str> {
+        "TimelineEntry".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mut properties = Map::new();
+        let mut at = generator.subschema_for::<Dur>();
+        at.insert(
+            "description".to_owned(),
+            json!("Offset from the run's start, before the suite duration."),
+        );
+        properties.insert("at".to_owned(), at.to_value());
+        let mut one_of = Vec::new();
+        // Action's derived schema: one alternative per variant, an object
+        // whose single property is the action key.
+        let actions = Action::json_schema(generator);
+        let variants = actions
+            .get("oneOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten();
+        for variant in variants {
+            let description = variant.get("description").cloned();
+            let args = variant.get("properties").and_then(Value::as_object);
+            for (key, args) in args.into_iter().flatten() {
+                let mut args = args.clone();
+                if key == "flush_ct" {
+                    // `flush_ct:` with no value flushes every node.
+                    args = json!({ "anyOf": [args, { "type": "null" }] });
+                }
+                if let (Some(d), Some(obj)) = (&description, args.as_object_mut()) {
+                    obj.insert("description".to_owned(), d.clone());
+                }
+                properties.insert(key.clone(), args);
+                one_of.push(json!({ "required": [key] }));
+            }
+        }
+        json_schema!({
+            "description": "A timeline entry: `at` plus exactly one action key.",
+            "type": "object",
+            "properties": properties,
+            "required": ["at"],
+            "additionalProperties": false,
+            "oneOf": one_of,
+        })
+    }
+}
+
+/// `expect[].metric`: one of [`METRICS`].
+pub(super) fn metric(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": "string", "enum": METRICS })
+}
+
+/// `regression`: a relative threshold in (0, 100] per key figure.
+pub(super) fn regression(_: &mut SchemaGenerator) -> Schema {
+    let figures: Map<String, Value> = REGRESSION_FIGURES
+        .iter()
+        .map(|f| {
+            let threshold = json!({
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": 100,
+                "default": 0.2,
+            });
+            ((*f).to_owned(), threshold)
+        })
+        .collect();
+    json_schema!({
+        "type": "object",
+        "properties": figures,
+        "additionalProperties": false,
+    })
+}
+
+/// A probe has exactly one handler, and a handler written with no value
+/// (`tcp:`) is none.
+pub(super) fn one_handler(schema: &mut Schema) {
+    let one_of: Vec<Value> = ["tcp", "http", "exec"]
+        .iter()
+        .map(|h| json!({ "required": [h], "properties": { *h: { "type": "object" } } }))
+        .collect();
+    schema.insert("oneOf".to_owned(), Value::Array(one_of));
+}
+
+/// An expectation has at least one of `min` and `max`.
+pub(super) fn min_or_max(schema: &mut Schema) {
+    let any_of: Vec<Value> = ["min", "max"]
+        .iter()
+        .map(|b| json!({ "required": [b], "properties": { *b: { "type": "number" } } }))
+        .collect();
+    schema.insert("anyOf".to_owned(), Value::Array(any_of));
+}
+
+/// A `busy-workers` target is a ratio in (0, 1].
+pub(super) fn hpa_target(schema: &mut Schema) {
+    schema.insert(
+        "if".to_owned(),
+        json!({ "properties": { "kind": { "const": "busy-workers" } }, "required": ["kind"] }),
+    );
+    schema.insert(
+        "then".to_owned(),
+        json!({ "properties": { "target": { "maximum": 1 } } }),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_is_draft_2020_12() {
+        let s = schema();
+        assert_eq!(
+            s["$schema"], "https://json-schema.org/draft/2020-12/schema",
+            "{s:#}"
+        );
+    }
+
+    #[test]
+    fn a_timeline_entry_offers_at_and_every_action() {
+        let s = schema();
+        let entry = &s["$defs"]["TimelineEntry"];
+        let mut keys: Vec<&str> = entry["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "at",
+                "delete_pod",
+                "flush_ct",
+                "kill",
+                "restart_client",
+                "scale",
+                "spike"
+            ]
+        );
+        assert_eq!(entry["oneOf"].as_array().map(Vec::len), Some(6));
+    }
+}
