@@ -32,6 +32,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             seed,
             json,
             hold,
+            junit,
         } => run::run(
             &suites,
             run::RunFlags {
@@ -41,6 +42,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 seed,
                 json,
                 hold,
+                junit,
             },
         ),
         Command::List { dir } => Ok(list::run(&dir)),
@@ -51,12 +53,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             filter,
             time_scale,
             quiet,
+            junit,
         } => nightly::run(&nightly::NightlyOptions {
             suites,
             out,
             filter,
             time_scale,
             quiet,
+            junit,
         }),
         Command::Inspect {
             run,
