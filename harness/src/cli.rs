@@ -42,6 +42,10 @@ pub enum Command {
         /// inspect`; Ctrl-C tears down.
         #[arg(long)]
         hold: bool,
+        /// Also save the verdicts as JUnit XML here (one test case per
+        /// expectation), written even when a run fails.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<std::path::PathBuf>,
     },
     /// Show a live or held run's datapath from its BPF maps: services and
     /// backends, conntrack entries (tuple → backend, flags, expiry), counters, pods.
@@ -84,6 +88,10 @@ pub enum Command {
         time_scale: f64,
         #[arg(long, short)]
         quiet: bool,
+        /// Also save every suite's verdicts as JUnit XML here (broken
+        /// suites as errors), written even when suites fail.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<std::path::PathBuf>,
     },
     /// Parse and validate suites without touching the kernel (exit 2 on bad input).
     Validate {

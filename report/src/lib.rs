@@ -1,12 +1,14 @@
 //! svclab run records and reports: the run record the runner saves
-//! (`run.json`), figures derived from it, and the self-contained HTML page
-//! with its SVG charts. Everything here is a pure function of a
-//! [`RunRecord`], so any saved run can be re-rendered without the kernel.
+//! (`run.json`), figures derived from it, the self-contained HTML page with
+//! its SVG charts, and the JUnit XML for CI. Everything here is a pure
+//! function of a [`RunRecord`], so any saved run can be re-rendered without
+//! the kernel.
 mod chart;
 pub mod derive;
 pub mod fmt;
 pub mod html;
 pub mod index;
+pub mod junit;
 pub mod record;
 #[cfg(any(test, feature = "sample"))]
 pub mod sample;

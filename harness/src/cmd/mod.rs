@@ -36,6 +36,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             seed,
             json,
             hold,
+            junit,
         } => run::run(
             &suites,
             run::RunFlags {
@@ -45,6 +46,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 seed,
                 json,
                 hold,
+                junit,
             },
         ),
         Command::List { dir } => Ok(list::run(&dir)),
@@ -55,12 +57,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             filter,
             time_scale,
             quiet,
+            junit,
         } => nightly::run(&nightly::NightlyOptions {
             suites,
             out,
             filter,
             time_scale,
             quiet,
+            junit,
         }),
         Command::Inspect {
             run,

@@ -2,8 +2,10 @@
 //! after another, each with its own report; a broken suite file is recorded
 //! and the others still run. Then history is compared (verdict flips, key
 //! figures worse than the suite's threshold), appended, and
-//! `reports/index.html` is written. The exit code is non-zero when any
-//! suite did not pass — after everything is written.
+//! `reports/index.html` is written. With `--junit FILE` the verdicts are
+//! also saved as JUnit XML (every suite file, broken ones as errors). The
+//! exit code is non-zero when any suite did not pass — after everything is
+//! written.
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
@@ -15,10 +17,14 @@ use std::{
 use anyhow::Context as _;
 use svclab_report::{
     index::{self, SuiteOutcome},
+    junit::JunitSuite,
     record::Verdict,
 };
 
-use super::shared::{check_writable, suite_files};
+use super::{
+    run::{junit_dir, save_junit},
+    shared::{check_writable, suite_files},
+};
 use crate::runner::{self, RunOptions};
 
 #[derive(Debug, Clone)]
@@ -28,6 +34,8 @@ pub struct NightlyOptions {
     pub filter: Option<String>,
     pub time_scale: f64,
     pub quiet: bool,
+    /// Where to save the JUnit XML of the verdicts.
+    pub junit: Option<PathBuf>,
 }
 
 pub fn run(opts: &NightlyOptions) -> anyhow::Result<ExitCode> {
@@ -45,9 +53,12 @@ pub fn run(opts: &NightlyOptions) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(2));
     }
-    if let Err(e) = check_writable(&opts.out) {
-        eprintln!("svclab nightly: {e:#}");
-        return Ok(ExitCode::from(2));
+    let junit = opts.junit.as_deref();
+    for dir in std::iter::once(opts.out.as_path()).chain(junit.map(junit_dir)) {
+        if let Err(e) = check_writable(dir) {
+            eprintln!("svclab nightly: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
     }
     if !super::shared::require_root("svclab nightly") {
         return Ok(ExitCode::from(2));
@@ -114,6 +125,10 @@ pub fn run(opts: &NightlyOptions) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    // Before history and the index, whose errors end the command early.
+    if let Some(path) = junit {
+        save_junit(path, &junit_suites(&outcomes, &opts.out));
+    }
     let history_dir = opts.out.join("history");
     let history = index::load_history(&history_dir).unwrap_or_else(|e| {
         eprintln!("svclab nightly: history unreadable, starting afresh: {e}");
@@ -142,4 +157,20 @@ pub fn run(opts: &NightlyOptions) -> anyhow::Result<ExitCode> {
         eprintln!("   regression: {}: {}", r.suite, r.what);
     }
     Ok(ExitCode::from(if passed == outcomes.len() { 0 } else { 1 }))
+}
+
+/// The JUnit view of the nightly outcomes; report pages as paths under `out`.
+fn junit_suites<'a>(outcomes: &'a [SuiteOutcome], out: &Path) -> Vec<JunitSuite<'a>> {
+    outcomes
+        .iter()
+        .map(|o| match o {
+            SuiteOutcome::Ran { record, report_dir } => JunitSuite::Ran {
+                record,
+                report: out.join(report_dir).join("index.html"),
+            },
+            SuiteOutcome::Broken { suite, path, error } => {
+                JunitSuite::Broken { suite, path, error }
+            }
+        })
+        .collect()
 }

@@ -19,7 +19,7 @@ use crate::{
         pods::{deployments, phase_color, probe_kinds},
     },
     derive::{metric, responses, summarize},
-    fmt::{count, escape, id_safe, num, opt_num, opt_pct},
+    fmt::{comparison, count, escape, id_safe, num, opt_num, opt_pct, verdict_line, window},
     record::{RunRecord, Verdict},
 };
 
@@ -46,6 +46,7 @@ table { border-collapse: collapse; background: #fff; font-size: 14px; margin: 4p
 th, td { border: 1px solid #ddd; padding: 4px 10px; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.failed-line { margin-top: 4px; font-size: 14px; color: #c62828; }
 .ok { color: #1a7f37; font-weight: 700; } .bad { color: #c62828; font-weight: 700; }
 .swatch { display: inline-block; width: 14px; height: 14px; border-radius: 3px; vertical-align: -2px; margin-right: 6px; }
 .tag { display: inline-block; font-size: 12px; border-radius: 4px; padding: 0 6px; margin-right: 4px; background: #e8e8e8; }
@@ -112,6 +113,13 @@ fn banner(out: &mut String, rec: &RunRecord) {
         rec.verdict.word(),
         escape(&explain),
     );
+    for e in rec.expectations.iter().filter(|e| !e.pass) {
+        let _ = write!(
+            out,
+            "<div class=\"failed-line\">{}</div>",
+            escape(&verdict_line(e))
+        );
+    }
     if rec.interrupted {
         let _ = write!(
             out,
@@ -331,30 +339,22 @@ fn summary(out: &mut String, rec: &RunRecord) {
     if rec.expectations.is_empty() {
         out.push_str("<p>The suite sets no expectations.</p>\n");
     } else {
-        out.push_str(
-            "<table>\n<tr><th>metric</th><th>window (s)</th><th>bound</th><th>measured</th><th>result</th><th>note</th></tr>\n",
-        );
+        out.push_str("<table>\n<tr><th>result</th><th>expectation</th><th>note</th></tr>\n");
         for e in &rec.expectations {
-            let bound = match (e.min, e.max) {
-                (Some(lo), Some(hi)) => format!("{} ≤ x ≤ {}", num(lo), num(hi)),
-                (Some(lo), None) => format!("≥ {}", num(lo)),
-                (None, Some(hi)) => format!("≤ {}", num(hi)),
-                (None, None) => "any defined value".into(),
-            };
             let result = if e.pass {
                 "<span class=\"ok\">PASS</span>"
             } else {
                 "<span class=\"bad\">FAIL</span>"
             };
+            // The verdict line's words, with the metric as code and the
+            // note in its own column (shown for a pass too: it says why the
+            // bound is there).
             let _ = writeln!(
                 out,
-                "<tr class=\"expectation\"><td><code>{}</code></td><td>{}–{}</td><td>{}</td><td class=\"num\">{}</td>\
-                 <td>{result}</td><td>{}</td></tr>",
+                "<tr class=\"expectation\"><td>{result}</td><td><code>{}</code> {} over {}</td><td>{}</td></tr>",
                 escape(&e.metric),
-                num(e.window_s[0]),
-                num(e.window_s[1]),
-                escape(&bound),
-                e.measured.map_or("undefined".into(), num),
+                escape(&comparison(e)),
+                escape(&window(e.window_s)),
                 escape(&e.note)
             );
         }

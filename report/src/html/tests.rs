@@ -179,3 +179,28 @@ fn empty_record_renders() {
     assert!(html.contains("No time buckets were recorded"));
     assert!(html.contains("INTERRUPTED"));
 }
+
+#[test]
+fn expectations_read_as_verdict_lines() {
+    let rec = incident_a(false);
+    let html = render(&rec);
+    let failed: Vec<_> = rec.expectations.iter().filter(|e| !e.pass).collect();
+    assert!(!failed.is_empty(), "incident A fails an expectation");
+    for e in &failed {
+        let line = escape(&crate::fmt::verdict_line(e));
+        assert!(
+            html.contains(&format!("<div class=\"failed-line\">{line}</div>")),
+            "banner shows {line}"
+        );
+    }
+    for e in &rec.expectations {
+        let cell = format!(
+            "<td><code>{}</code> {} over {}</td>",
+            escape(&e.metric),
+            escape(&crate::fmt::comparison(e)),
+            escape(&crate::fmt::window(e.window_s))
+        );
+        assert!(html.contains(&cell), "table row {cell}");
+    }
+    assert!(!html.contains("Some("), "no Debug option text");
+}
