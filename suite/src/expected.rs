@@ -159,6 +159,17 @@ pub(crate) fn ticked_list(items: &[&str], conjunction: &str) -> String {
     }
 }
 
+/// Key figures the nightly compares against the previous night.
+pub const REGRESSION_FIGURES: &[&str] = &[
+    "duration_s",
+    "imbalance",
+    "jain",
+    "p99_ms",
+    "errors",
+    "error_rate",
+    "min_ready",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ mod index;
 pub mod model;
 mod position;
 mod read;
+mod schema;
 mod timeline;
 mod typing;
 mod validate;
@@ -21,10 +22,10 @@ use std::path::{Path, PathBuf};
 
 pub use error::{Diagnostic, SuiteError};
 pub use index::{MAX_DEPTH, Node, NodeKind, PathIndex, Pos};
-/// The suite file's JSON Schema (draft 2020-12), for editors.
-pub use model::schema;
 pub use model::{Dur, METRICS, Suite};
 pub use read::MAX_SUITE_BYTES;
+/// The suite file's JSON Schema (draft 2020-12), for editors.
+pub use schema::schema;
 pub use validate::{REGRESSION_FIGURES, check, validate};
 
 /// A suite read from a file and validated.

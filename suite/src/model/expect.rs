@@ -1,6 +1,6 @@
 //! The `expect` section: bounds on metrics over time windows, and the
 //! metric names they may use.
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 use super::json_schema;
@@ -12,7 +12,7 @@ use crate::duration::Dur;
 #[schemars(transform = json_schema::min_or_max)]
 pub struct Expectation {
     /// The metric, one of the names in `METRICS` (src/model/expect.rs).
-    #[schemars(schema_with = "json_schema::metric")]
+    #[schemars(schema_with = "metric_schema")]
     pub metric: String,
     /// [from, to] offsets, from < to <= duration; default the whole run.
     #[serde(default)]
@@ -68,3 +68,8 @@ pub const METRICS: &[&str] = &[
     // highest replica count the autoscalers asked for in the window
     "hpa_max_desired",
 ];
+
+/// `expect[].metric`: one of [`METRICS`].
+fn metric_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": "string", "enum": METRICS })
+}

@@ -3,18 +3,17 @@
 //!
 //! Derived from the model with schemars, so field docs, defaults, enum
 //! values and `deny_unknown_fields` follow the types. This file holds what
-//! the derive cannot say: [`Dur`]'s and [`TimelineEntry`]'s schemas (their
-//! serde impls are hand-written), the string patterns and the rules across
+//! the derive cannot say: [`Dur`]'s schema (its serde impl is hand-written;
+//! `TimelineEntry`'s is beside it in timeline.rs), the string patterns and the rules across
 //! fields that JSON Schema can state. The validator stays the authority;
 //! the schema mirrors it where JSON Schema can (not durations' bounds,
 //! references between sections or anything relative to another value).
 use std::borrow::Cow;
 
-use schemars::{JsonSchema, Schema, SchemaGenerator, generate::SchemaSettings, json_schema};
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde_json::{Map, Value, json};
 
-use super::{Action, Dur, METRICS, Suite, TimelineEntry};
-use crate::validate::REGRESSION_FIGURES;
+use crate::{duration::Dur, expected::REGRESSION_FIGURES};
 
 /// `validate/text.rs` `is_suite_name`, or empty (the file stem is used).
 pub(super) const SUITE_NAME_PATTERN: &str = "^([A-Za-z0-9_][A-Za-z0-9._-]{0,63})?$";
@@ -34,15 +33,6 @@ pub(super) const HEADER_VALUE_PATTERN: &str = r"^[^\r\n\u0000]*$";
 /// surrounding whitespace trimmed.
 const DURATION_PATTERN: &str = r"^\s*[0-9]+(\.[0-9]+)?(ms|s|m|h)\s*$";
 
-/// The suite file's JSON Schema (draft 2020-12).
-#[must_use]
-pub fn schema() -> Value {
-    SchemaSettings::draft2020_12()
-        .into_generator()
-        .into_root_schema_for::<Suite>()
-        .to_value()
-}
-
 impl JsonSchema for Dur {
     fn schema_name() -> Cow<'static, str> {
         "Duration".into()
@@ -56,63 +46,6 @@ impl JsonSchema for Dur {
             "examples": ["250ms", "30s", "1.5m", "6h"],
         })
     }
-}
-
-/// `at` and exactly one action key, as `src/timeline.rs` reads it: every
-/// key is a property of one object (so editors complete and document all
-/// of them) and `oneOf` requires exactly one action.
-impl JsonSchema for TimelineEntry {
-    fn schema_name() -> Cow<'static, str> {
-        "TimelineEntry".into()
-    }
-
-    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        let mut properties = Map::new();
-        let mut at = generator.subschema_for::<Dur>();
-        at.insert(
-            "description".to_owned(),
-            json!("Offset from the run's start, before the suite duration."),
-        );
-        properties.insert("at".to_owned(), at.to_value());
-        let mut one_of = Vec::new();
-        // Action's derived schema: one alternative per variant, an object
-        // whose single property is the action key.
-        let actions = Action::json_schema(generator);
-        let variants = actions
-            .get("oneOf")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten();
-        for variant in variants {
-            let description = variant.get("description").cloned();
-            let args = variant.get("properties").and_then(Value::as_object);
-            for (key, args) in args.into_iter().flatten() {
-                let mut args = args.clone();
-                if key == "flush_ct" {
-                    // `flush_ct:` with no value flushes every node.
-                    args = json!({ "anyOf": [args, { "type": "null" }] });
-                }
-                if let (Some(d), Some(obj)) = (&description, args.as_object_mut()) {
-                    obj.insert("description".to_owned(), d.clone());
-                }
-                properties.insert(key.clone(), args);
-                one_of.push(json!({ "required": [key] }));
-            }
-        }
-        json_schema!({
-            "description": "A timeline entry: `at` plus exactly one action key.",
-            "type": "object",
-            "properties": properties,
-            "required": ["at"],
-            "additionalProperties": false,
-            "oneOf": one_of,
-        })
-    }
-}
-
-/// `expect[].metric`: one of [`METRICS`].
-pub(super) fn metric(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({ "type": "string", "enum": METRICS })
 }
 
 /// `regression`: a relative threshold in (0, 100] per key figure.
@@ -169,7 +102,7 @@ pub(super) fn hpa_target(schema: &mut Schema) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::schema::schema;
 
     #[test]
     fn the_schema_is_draft_2020_12() {

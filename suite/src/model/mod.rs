@@ -23,7 +23,6 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use self::json_schema::schema;
 pub use self::{
     autoscalers::{Autoscaler, HpaMetric, HpaMetricKind},
     clients::{Client, ConnectionMode, Load, LoadMode, PortMode, SourcePorts},

@@ -1,7 +1,10 @@
 //! The `timeline` section: actions at offsets into the run (scale, kill,
 //! delete a pod, flush conntrack, restart a client, spike a client's rate).
-use schemars::JsonSchema;
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
 
 use crate::duration::Dur;
 
@@ -81,4 +84,56 @@ pub enum Action {
         #[serde(default)]
         duration: Option<Dur>,
     },
+}
+
+/// `at` and exactly one action key, as `src/timeline.rs` reads it: every
+/// key is a property of one object (so editors complete and document all
+/// of them) and `oneOf` requires exactly one action.
+impl JsonSchema for TimelineEntry {
+    fn schema_name() -> Cow<'static, str> {
+        "TimelineEntry".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mut properties = Map::new();
+        let mut at = generator.subschema_for::<Dur>();
+        at.insert(
+            "description".to_owned(),
+            json!("Offset from the run's start, before the suite duration."),
+        );
+        properties.insert("at".to_owned(), at.to_value());
+        let mut one_of = Vec::new();
+        // Action's derived schema: one alternative per variant, an object
+        // whose single property is the action key.
+        let actions = Action::json_schema(generator);
+        let variants = actions
+            .get("oneOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten();
+        for variant in variants {
+            let description = variant.get("description").cloned();
+            let args = variant.get("properties").and_then(Value::as_object);
+            for (key, args) in args.into_iter().flatten() {
+                let mut args = args.clone();
+                if key == "flush_ct" {
+                    // `flush_ct:` with no value flushes every node.
+                    args = json!({ "anyOf": [args, { "type": "null" }] });
+                }
+                if let (Some(d), Some(obj)) = (&description, args.as_object_mut()) {
+                    obj.insert("description".to_owned(), d.clone());
+                }
+                properties.insert(key.clone(), args);
+                one_of.push(json!({ "required": [key] }));
+            }
+        }
+        json_schema!({
+            "description": "A timeline entry: `at` plus exactly one action key.",
+            "type": "object",
+            "properties": properties,
+            "required": ["at"],
+            "additionalProperties": false,
+            "oneOf": one_of,
+        })
+    }
 }

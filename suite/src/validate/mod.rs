@@ -28,8 +28,8 @@ use std::{
     time::Duration,
 };
 
+pub use crate::expected::REGRESSION_FIGURES;
 use checker::Checker;
-pub use regression::REGRESSION_FIGURES;
 
 use crate::{
     error::{Diagnostic, SuiteError},

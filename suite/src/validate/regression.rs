@@ -2,17 +2,7 @@
 use std::collections::BTreeMap;
 
 use super::checker::Checker;
-
-/// Key figures the nightly compares against the previous night.
-pub const REGRESSION_FIGURES: &[&str] = &[
-    "duration_s",
-    "imbalance",
-    "jain",
-    "p99_ms",
-    "errors",
-    "error_rate",
-    "min_ready",
-];
+use crate::expected::REGRESSION_FIGURES;
 
 pub(super) fn check(c: &mut Checker<'_>, regression: &BTreeMap<String, f64>) {
     for (figure, v) in regression {
