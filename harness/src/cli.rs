@@ -18,35 +18,7 @@ pub struct Cli {
 pub enum Command {
     /// Run suites end to end; exit 0 when every expectation passes, 1 when
     /// one fails, 2 on bad input, 130 when interrupted.
-    Run {
-        /// Suite YAML files.
-        #[arg(required = true)]
-        suites: Vec<std::path::PathBuf>,
-        /// Report folder: reports go to <out>/<suite>/<run-id>/.
-        #[arg(long, default_value = "reports")]
-        out: std::path::PathBuf,
-        /// No progress bar (CI).
-        #[arg(long, short)]
-        quiet: bool,
-        /// Multiply the suite's schedule (duration, timeline, windows) by this,
-        /// e.g. 0.25 to replay a 60 s suite in 15 s. Datapath timeouts stay.
-        #[arg(long, default_value_t = 1.0)]
-        time_scale: f64,
-        /// Override the suite's seed.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Print a machine-readable summary (one JSON object per suite) on stdout.
-        #[arg(long)]
-        json: bool,
-        /// Keep the topology and datapath up after the run for `svclab
-        /// inspect`; Ctrl-C tears down.
-        #[arg(long)]
-        hold: bool,
-        /// Also save the verdicts as JUnit XML here (one test case per
-        /// expectation), written even when a run fails.
-        #[arg(long, value_name = "FILE")]
-        junit: Option<std::path::PathBuf>,
-    },
+    Run(RunArgs),
     /// Show a live or held run's datapath from its BPF maps: services and
     /// backends, conntrack entries (tuple → backend, flags, expiry), counters, pods.
     Inspect {
@@ -76,23 +48,7 @@ pub enum Command {
     /// Run every suite in a folder (or those whose name contains --filter),
     /// write each report, keep history and write reports/index.html with
     /// regressions flagged. Exit 1 when any verdict is not PASS.
-    Nightly {
-        #[arg(long, default_value = "suites")]
-        suites: std::path::PathBuf,
-        #[arg(long, default_value = "reports")]
-        out: std::path::PathBuf,
-        /// Only suites whose name contains this.
-        #[arg(long)]
-        filter: Option<String>,
-        #[arg(long, default_value_t = 1.0)]
-        time_scale: f64,
-        #[arg(long, short)]
-        quiet: bool,
-        /// Also save every suite's verdicts as JUnit XML here (broken
-        /// suites as errors), written even when suites fail.
-        #[arg(long, value_name = "FILE")]
-        junit: Option<std::path::PathBuf>,
-    },
+    Nightly(NightlyArgs),
     /// Parse and validate suites without touching the kernel (exit 2 on bad input).
     Validate {
         #[arg(required = true)]
@@ -133,4 +89,56 @@ pub enum Command {
         #[arg(long, default_value = "reports")]
         reports: std::path::PathBuf,
     },
+}
+
+/// `svclab run` flags.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Suite YAML files.
+    #[arg(required = true)]
+    pub suites: Vec<std::path::PathBuf>,
+    /// Report folder: reports go to <out>/<suite>/<run-id>/.
+    #[arg(long, default_value = "reports")]
+    pub out: std::path::PathBuf,
+    /// No progress bar (CI).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Multiply the suite's schedule (duration, timeline, windows) by this,
+    /// e.g. 0.25 to replay a 60 s suite in 15 s. Datapath timeouts stay.
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// Override the suite's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Print a machine-readable summary (one JSON object per suite) on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep the topology and datapath up after the run for `svclab
+    /// inspect`; Ctrl-C tears down.
+    #[arg(long)]
+    pub hold: bool,
+    /// Also save the verdicts as JUnit XML here (one test case per
+    /// expectation), written even when a run fails.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<std::path::PathBuf>,
+}
+
+/// `svclab nightly` flags.
+#[derive(Debug, clap::Args)]
+pub struct NightlyArgs {
+    #[arg(long, default_value = "suites")]
+    pub suites: std::path::PathBuf,
+    #[arg(long, default_value = "reports")]
+    pub out: std::path::PathBuf,
+    /// Only suites whose name contains this.
+    #[arg(long)]
+    pub filter: Option<String>,
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Also save every suite's verdicts as JUnit XML here (broken
+    /// suites as errors), written even when suites fail.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<std::path::PathBuf>,
 }

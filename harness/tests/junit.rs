@@ -3,11 +3,14 @@
 //! the verdict line as the failure message), the terminal shows the same
 //! verdict lines, and `svclab nightly --junit` adds a broken suite file as
 //! an error. Needs root (a real topology); 2 s suites.
+mod common;
+
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Stdio,
 };
 
+use common::{svclab, workdir};
 use svclab_report::{
     fmt::{expectation_name, verdict_line},
     record::RunRecord,
@@ -29,19 +32,6 @@ expect:
   - { metric: ok_rate, window: [0.5s, 1.5s], min: 1000000, note: \"50 req/s & <1e6\" }
   - { metric: new_backend_share, max: 0.1, note: \"no scale-up\" }
 ";
-
-fn workdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("svclab-junit-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("workdir");
-    d
-}
-
-fn svclab(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_svclab"));
-    c.args(args).stdin(Stdio::null());
-    c
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf8 path")

@@ -4,12 +4,10 @@
 //! restart); one that does not kills the container again and again: the
 //! same pod (one record, one IP) restarts with a growing back-off and the
 //! reason recorded, and never becomes Ready.
-use std::{
-    path::PathBuf,
-    sync::{Arc, atomic::AtomicBool},
-};
+mod common;
 
-use svclab::runner::{self, RunOptions};
+use common::run_options;
+use svclab::runner;
 use svclab_report::record::PodPhase;
 use svclab_testsupport::require_root;
 
@@ -53,14 +51,7 @@ fn startup_probe_gates_a_slow_start_or_restarts_it_with_back_off() {
     let path = dir.join("startup.yaml");
     std::fs::write(&path, SUITE).expect("write suite");
     let loaded = svclab_suite::load(&path).expect("suite loads");
-    let opts = RunOptions {
-        out: dir.join("reports"),
-        time_scale: 1.0,
-        quiet: true,
-        hold: false,
-        stop: Arc::new(AtomicBool::new(false)),
-        exe: PathBuf::from(env!("CARGO_BIN_EXE_svclab")),
-    };
+    let opts = run_options(dir.join("reports"), 1.0);
     let o = runner::run_suite(&loaded, &opts).expect("run");
     let r = &o.record;
     assert!(r.error.is_none(), "run error {:?}", r.error);

@@ -2,9 +2,12 @@
 //! bad suite, a failing run, SIGINT mid-run and SIGKILL mid-run (followed by
 //! `svclab clean`). After each, no netns with the run's prefix and no pod
 //! process of the run may remain.
+mod common;
+
+use common::{svclab, workdir};
 use std::{
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, Stdio},
     time::{Duration, Instant},
 };
 use svclab_testsupport::{one_at_a_time, require_root};
@@ -22,23 +25,10 @@ expect:
   - { metric: ok_rate, min: OKMIN }
 ";
 
-fn workdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("svclab-life-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("workdir");
-    d
-}
-
 fn write_suite(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(format!("{name}.yaml"));
     std::fs::write(&p, text).expect("write suite");
     p
-}
-
-fn svclab(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_svclab"));
-    c.args(args).stdin(Stdio::null());
-    c
 }
 
 fn svl_netns() -> Vec<String> {

@@ -1,12 +1,12 @@
 //! End to end: shortened runs (20 s) of every shipped suite through the real
 //! topology, datapath and pod processes; each asserts its verdict and the
 //! mechanism behind it, the accounting, and that nothing is left behind.
-use std::{
-    path::{Path, PathBuf},
-    sync::{Arc, atomic::AtomicBool},
-};
+mod common;
 
-use svclab::runner::{self, RunOptions, RunOutcome};
+use std::path::{Path, PathBuf};
+
+use common::run_options;
+use svclab::runner::{self, RunOutcome};
 use svclab_report::{derive, record::Verdict};
 use svclab_testsupport::{one_at_a_time, require_root};
 
@@ -28,14 +28,7 @@ fn run_for(name: &str, secs: f64) -> RunOutcome {
     let loaded = svclab_suite::load(&path).expect("suite loads");
     let f = secs / loaded.suite.duration.0.as_secs_f64();
     let out = std::env::temp_dir().join(format!("svclab-e2e-{}", std::process::id()));
-    let opts = RunOptions {
-        out,
-        time_scale: f,
-        quiet: true,
-        hold: false,
-        stop: Arc::new(AtomicBool::new(false)),
-        exe: PathBuf::from(env!("CARGO_BIN_EXE_svclab")),
-    };
+    let opts = run_options(out, f);
     let outcome = runner::run_suite(&loaded, &opts).expect("run");
     let r = &outcome.record;
     assert!(r.error.is_none(), "{name}: run error {:?}", r.error);

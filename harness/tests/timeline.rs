@@ -3,25 +3,21 @@
 //! cluster (the SYNs to pods a scale-up creates belong to the bucket that
 //! starts with it), and restarting a client replaces its pod (new netns
 //! and IP) or, with `keep_ip`, restarts it in place.
-use std::{
-    path::{Path, PathBuf},
-    sync::{Arc, atomic::AtomicBool},
-};
+mod common;
 
-use svclab::runner::{self, RunOptions, RunOutcome};
+use std::path::Path;
+
+use common::run_options;
+use svclab::runner::{self, RunOutcome};
 use svclab_testsupport::{one_at_a_time, require_root};
 
 fn run_text(name: &str, text: &str) -> RunOutcome {
     let _turn = one_at_a_time();
     let loaded = svclab_suite::parse(text, Path::new(&format!("{name}.yaml"))).expect("suite");
-    let opts = RunOptions {
-        out: std::env::temp_dir().join(format!("svclab-timeline-{}", std::process::id())),
-        time_scale: 1.0,
-        quiet: true,
-        hold: false,
-        stop: Arc::new(AtomicBool::new(false)),
-        exe: PathBuf::from(env!("CARGO_BIN_EXE_svclab")),
-    };
+    let opts = run_options(
+        std::env::temp_dir().join(format!("svclab-timeline-{}", std::process::id())),
+        1.0,
+    );
     let o = runner::run_suite(&loaded, &opts).expect("run");
     assert!(o.record.error.is_none(), "{name}: {:?}", o.record.error);
     o

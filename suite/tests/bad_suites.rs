@@ -1,42 +1,11 @@
 //! Malformed suites: each must be rejected with the exact line:column, the
 //! field path and a message saying what was expected.
+mod common;
+
 use std::path::Path;
 
+use common::{MIN, edit, with};
 use svclab_suite::{SuiteError, parse};
-
-/// A minimal valid suite; cases below edit it. Line numbers, for reference:
-///  1 duration / 2 deployments / 3 `- name: web` / 4 replicas / 5 services /
-///  6 `- name: web` / 7 cluster_ip / 8 port / 9 selector / 10 clients /
-///  11 `- name: nginx` / 12 service
-const MIN: &str = "\
-duration: 60s
-deployments:
-  - name: web
-    replicas: 3
-services:
-  - name: web
-    cluster_ip: 198.19.0.10
-    port: 80
-    selector: web
-clients:
-  - name: nginx
-    service: web
-";
-
-/// `MIN` with `from` replaced by `to` (which must occur exactly once).
-fn edit(from: &str, to: &str) -> String {
-    assert_eq!(
-        MIN.matches(from).count(),
-        1,
-        "{from:?} must occur once in MIN"
-    );
-    MIN.replacen(from, to, 1)
-}
-
-/// `MIN` with `tail` appended.
-fn with(tail: &str) -> String {
-    format!("{MIN}{tail}")
-}
 
 /// Parses `text`, expects an error of the given kind at `pos` ("line:col")
 /// on `field`, whose message contains `phrase`.

@@ -2,6 +2,8 @@
 //! not text, or suites whose size would make validation slow. Each must be
 //! refused quickly with a positioned error (or validated in linear time),
 //! never hang the loader or exhaust memory.
+mod common;
+
 use std::{
     fmt::Write as _,
     path::{Path, PathBuf},
@@ -9,33 +11,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+use common::{MIN, edit};
 use svclab_suite::{
     LoadedSuite, MAX_DEPTH, MAX_SUITE_BYTES, PathIndex, SuiteError, check, load, parse,
 };
-
-/// A minimal valid suite (the one bad_suites.rs edits). Lines: 1 duration /
-/// 2 deployments / 3 `- name: web` / 4 replicas / 5 services / 6..9 the
-/// service / 10 clients / 11 `- name: nginx` / 12 service.
-const MIN: &str = "\
-duration: 60s
-deployments:
-  - name: web
-    replicas: 3
-services:
-  - name: web
-    cluster_ip: 198.19.0.10
-    port: 80
-    selector: web
-clients:
-  - name: nginx
-    service: web
-";
-
-/// `MIN` with `from` replaced by `to` (which must occur exactly once).
-fn edit(from: &str, to: &str) -> String {
-    assert_eq!(MIN.matches(from).count(), 1, "{from:?} must occur once");
-    MIN.replacen(from, to, 1)
-}
 
 /// Runs `f` on its own thread; panics if it has not returned in `secs`
 /// (the thread is left behind, blocked, instead of hanging the test).

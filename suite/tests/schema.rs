@@ -6,8 +6,11 @@
 //!
 //! `SVCLAB_BLESS=1 cargo test -p svclab-suite --test schema` rewrites the
 //! shipped file.
+mod common;
+
 use std::path::{Path, PathBuf};
 
+use common::{MIN, edit, with};
 use jsonschema::Validator;
 use serde_json::Value;
 use svclab_suite::{parse, schema};
@@ -23,32 +26,6 @@ fn validator() -> Validator {
 /// The YAML text as the JSON value an editor's schema check sees.
 fn json(text: &str) -> Value {
     serde_yaml::from_str(text).expect("YAML reads as JSON")
-}
-
-/// A minimal valid suite; the cases edit it.
-const MIN: &str = "\
-duration: 60s
-deployments:
-  - name: web
-    replicas: 3
-services:
-  - name: web
-    cluster_ip: 198.19.0.10
-    port: 80
-    selector: web
-clients:
-  - name: nginx
-    service: web
-";
-
-/// `MIN` with `from` (which must occur once) replaced by `to`.
-fn edit(from: &str, to: &str) -> String {
-    assert_eq!(MIN.matches(from).count(), 1, "{from:?} must occur once");
-    MIN.replacen(from, to, 1)
-}
-
-fn with(tail: &str) -> String {
-    format!("{MIN}{tail}")
 }
 
 #[test]

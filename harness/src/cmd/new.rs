@@ -9,9 +9,11 @@
 use std::{
     fs::OpenOptions,
     io::{ErrorKind, Write as _},
-    path::{Path, PathBuf},
+    path::Path,
     process::ExitCode,
 };
+
+use super::shared::suite_path;
 
 /// The first line of every suite: yaml-language-server reads its schema
 /// from here (header() skips it).
@@ -73,18 +75,6 @@ pub fn run(name: &str, from: &Path, out: Option<&Path>) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
-}
-
-/// A suite path as `svclab run` resolves it: a bare name with no extension
-/// that is not a file names `suites/<name>.yaml`.
-fn suite_path(p: &Path) -> PathBuf {
-    if !p.exists() && p.extension().is_none() && p.components().count() == 1 {
-        let candidate = Path::new("suites").join(p).with_extension("yaml");
-        if candidate.exists() {
-            return candidate;
-        }
-    }
-    p.to_owned()
 }
 
 /// The new suite's text: the modeline, the header template, then `source`'s

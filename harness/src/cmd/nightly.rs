@@ -6,13 +6,7 @@
 //! also saved as JUnit XML (every suite file, broken ones as errors). The
 //! exit code is non-zero when any suite did not pass — after everything is
 //! written.
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-    process::ExitCode,
-    sync::Arc,
-    time::Instant,
-};
+use std::{collections::BTreeMap, path::Path, process::ExitCode, sync::Arc, time::Instant};
 
 use anyhow::Context as _;
 use svclab_report::{
@@ -25,20 +19,12 @@ use super::{
     run::{junit_dir, save_junit},
     shared::{check_writable, suite_files},
 };
-use crate::runner::{self, RunOptions};
+use crate::{
+    cli::NightlyArgs,
+    runner::{self, RunOptions},
+};
 
-#[derive(Debug, Clone)]
-pub struct NightlyOptions {
-    pub suites: PathBuf,
-    pub out: PathBuf,
-    pub filter: Option<String>,
-    pub time_scale: f64,
-    pub quiet: bool,
-    /// Where to save the JUnit XML of the verdicts.
-    pub junit: Option<PathBuf>,
-}
-
-pub fn run(opts: &NightlyOptions) -> anyhow::Result<ExitCode> {
+pub fn run(opts: &NightlyArgs) -> anyhow::Result<ExitCode> {
     let files = match suite_files(&opts.suites, opts.filter.as_deref()) {
         Ok(f) => f,
         Err(e) => {

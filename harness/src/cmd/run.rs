@@ -4,10 +4,7 @@
 //! `--junit FILE` the verdicts are also saved as JUnit XML, rewritten after
 //! every suite and on the way out of a failed one, so CI has it whatever the
 //! exit code ([`save_junit`], shared with `svclab nightly`).
-use std::{
-    path::{Path, PathBuf},
-    process::ExitCode,
-};
+use std::{path::Path, process::ExitCode};
 
 use anyhow::Context as _;
 use svclab_report::{
@@ -15,20 +12,8 @@ use svclab_report::{
     junit::{JunitSuite, junit_xml, write_junit},
 };
 
-use super::shared::{check_writable, require_root, stop_on_signals};
-use crate::runner;
-
-/// `svclab run` flags.
-pub struct RunFlags {
-    pub out: PathBuf,
-    pub quiet: bool,
-    pub time_scale: f64,
-    pub seed: Option<u64>,
-    pub json: bool,
-    pub hold: bool,
-    /// Where to save the JUnit XML of the verdicts.
-    pub junit: Option<PathBuf>,
-}
+use super::shared::{check_writable, require_root, stop_on_signals, suite_path};
+use crate::{cli::RunArgs, runner};
 
 /// How one suite of this invocation ended, for the JUnit file.
 enum Finished {
@@ -93,20 +78,9 @@ pub fn json_summary(o: &runner::RunOutcome) -> serde_json::Value {
     })
 }
 
-/// A suite argument as given, or `suites/<name>.yaml` when it is a bare
-/// suite name (`just run probe-liveness-cascade`).
-fn suite_path(p: &Path) -> PathBuf {
-    if !p.exists() && p.extension().is_none() && p.components().count() == 1 {
-        let candidate = Path::new("suites").join(p).with_extension("yaml");
-        if candidate.exists() {
-            return candidate;
-        }
-    }
-    p.to_owned()
-}
-
-pub fn run(paths: &[PathBuf], flags: RunFlags) -> anyhow::Result<ExitCode> {
-    let RunFlags {
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let RunArgs {
+        suites: paths,
         out,
         quiet,
         time_scale,
@@ -114,7 +88,7 @@ pub fn run(paths: &[PathBuf], flags: RunFlags) -> anyhow::Result<ExitCode> {
         json,
         hold,
         junit,
-    } = flags;
+    } = args;
     let junit = junit.as_deref();
     if !(time_scale.is_finite() && (0.01..=100.0).contains(&time_scale)) {
         eprintln!("svclab: --time-scale must be between 0.01 and 100, got {time_scale}");
@@ -122,7 +96,7 @@ pub fn run(paths: &[PathBuf], flags: RunFlags) -> anyhow::Result<ExitCode> {
     }
     // Validate everything before any kernel state exists.
     let mut loaded = Vec::new();
-    for p in paths {
+    for p in &paths {
         match svclab_suite::load(&suite_path(p)) {
             Ok(mut l) => {
                 if let Some(seed) = seed {

@@ -57,3 +57,15 @@ pub fn check_writable(out: &Path) -> anyhow::Result<()> {
     std::fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))?;
     Ok(())
 }
+
+/// A suite argument as given, or `suites/<name>.yaml` when it is a bare
+/// suite name (`just run probe-liveness-cascade`).
+pub(crate) fn suite_path(p: &Path) -> PathBuf {
+    if !p.exists() && p.extension().is_none() && p.components().count() == 1 {
+        let candidate = Path::new("suites").join(p).with_extension("yaml");
+        if candidate.exists() {
+            return candidate;
+        }
+    }
+    p.to_owned()
+}
