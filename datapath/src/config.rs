@@ -17,48 +17,203 @@ pub enum Selection {
     Maglev { table_size: u32 },
 }
 
-/// What a SYN does when it hits a closing service CT entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CtReuse {
-    /// Reopen with the stored backend (Cilium before PR 19451).
-    Legacy,
-    /// Select a new backend when the entry's last client packet is older than
-    /// `grace` (Cilium's CT_SERVICE_CLOSE_REBALANCE, 30 s by default).
-    CloseRebalance { grace: Duration },
+/// A Cilium release whose service-conntrack and backend-selection rules the
+/// datapath follows. Each rule and its source line per release is in
+/// docs/cilium-ct-semantics.md and the README's datapath table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Profile {
+    /// v1.11 (read at v1.11.20): no close-rebalance, no backend state.
+    Cilium1_11,
+    /// v1.12 to v1.14 (read at v1.12.0 and v1.14.0): close-rebalance
+    /// (PR 19451) and inactive-backend reselection (PR 20407).
+    Cilium1_12,
+    /// v1.15.0 to v1.15.7 (read at v1.15.7): the reopen also resets the
+    /// seen flags and `seen_non_syn`; 8000 s service TCP lifetime.
+    Cilium1_15,
+    /// v1.15.8 and later 1.15 patches: PR 33907 backported (a FIN/RST
+    /// closes both directions of a service entry, 10 s lifetime).
+    Cilium1_15_8,
+    /// v1.16 (read at v1.16.0): PR 33907 and any SYN on a closing entry
+    /// gets a new selection (CT_REOPENED removed).
+    Cilium1_16,
 }
 
-/// Conntrack lifetimes; every packet refreshes an entry by its state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CtTimeouts {
-    /// Entry that has only seen SYNs (Cilium: 60 s).
-    pub syn: Duration,
-    /// Established service TCP entry (Cilium: 6 h before 1.12, 8000 s since).
-    pub tcp: Duration,
-    /// Entry that has seen FIN or RST (Cilium: 10 s).
-    pub close: Duration,
-    /// Non-TCP entry (Cilium: 60 s).
-    pub non_tcp: Duration,
-}
+impl Profile {
+    pub const ALL: [Profile; 5] = [
+        Profile::Cilium1_11,
+        Profile::Cilium1_12,
+        Profile::Cilium1_15,
+        Profile::Cilium1_15_8,
+        Profile::Cilium1_16,
+    ];
 
-impl Default for CtTimeouts {
-    fn default() -> Self {
-        Self {
+    /// The suite's name for it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Profile::Cilium1_11 => "cilium-1.11",
+            Profile::Cilium1_12 => "cilium-1.12",
+            Profile::Cilium1_15 => "cilium-1.15",
+            Profile::Cilium1_15_8 => "cilium-1.15.8",
+            Profile::Cilium1_16 => "cilium-1.16",
+        }
+    }
+
+    /// The releases it stands for.
+    pub const fn releases(self) -> &'static str {
+        match self {
+            Profile::Cilium1_11 => "v1.11.x",
+            Profile::Cilium1_12 => "v1.12.x-v1.14.x",
+            Profile::Cilium1_15 => "v1.15.0-v1.15.7",
+            Profile::Cilium1_15_8 => "v1.15.8+",
+            Profile::Cilium1_16 => "v1.16.x",
+        }
+    }
+
+    /// The release's rules that are not knobs.
+    pub const fn rules(self) -> Rules {
+        match self {
+            Profile::Cilium1_11 => Rules {
+                close_both: false,
+                reopen_reset: false,
+                inactive_reselect: false,
+            },
+            Profile::Cilium1_12 => Rules {
+                close_both: false,
+                reopen_reset: false,
+                inactive_reselect: true,
+            },
+            Profile::Cilium1_15 => Rules {
+                close_both: false,
+                reopen_reset: true,
+                inactive_reselect: true,
+            },
+            Profile::Cilium1_15_8 | Profile::Cilium1_16 => Rules {
+                close_both: true,
+                reopen_reset: true,
+                inactive_reselect: true,
+            },
+        }
+    }
+
+    /// What a SYN on a closing entry does, with the agent's grace default:
+    /// `bpf-ct-timeout-service-tcp-grace` is 60 s in every release that has
+    /// it (daemon/cmd/daemon_main.go v1.12.0:861, v1.14.0:800, v1.15.7:796,
+    /// v1.16.0:769); v1.11 has no rebalance (no CT_SERVICE_CLOSE_REBALANCE
+    /// in v1.11.20's bpf/).
+    pub const fn ct_reuse(self) -> CtReuse {
+        match self {
+            Profile::Cilium1_11 => CtReuse::Legacy,
+            Profile::Cilium1_12 | Profile::Cilium1_15 | Profile::Cilium1_15_8 => {
+                CtReuse::CloseRebalance {
+                    grace: DEFAULT_REBALANCE_GRACE,
+                }
+            }
+            Profile::Cilium1_16 => CtReuse::New {
+                grace: DEFAULT_REBALANCE_GRACE,
+            },
+        }
+    }
+
+    /// The agent's CT lifetimes (daemon/cmd/daemon_main.go): service TCP
+    /// 21600 s up to v1.14 (v1.11.20:842, v1.12.0:858, v1.14.0:797), 8000 s
+    /// from v1.15 (v1.15.7:793, v1.16.0:766); SYN 60 s, close (tcp-fin)
+    /// 10 s, service non-TCP 60 s in all.
+    pub const fn timeouts(self) -> CtTimeouts {
+        let tcp = match self {
+            Profile::Cilium1_11 | Profile::Cilium1_12 => 21600,
+            Profile::Cilium1_15 | Profile::Cilium1_15_8 | Profile::Cilium1_16 => 8000,
+        };
+        CtTimeouts {
             syn: Duration::from_secs(60),
-            tcp: Duration::from_secs(8000),
+            tcp: Duration::from_secs(tcp),
             close: Duration::from_secs(10),
             non_tcp: Duration::from_secs(60),
         }
     }
 }
 
+/// The fixed rules of a release (see [`Profile::rules`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rules {
+    /// PR 33907: FIN/RST closes both directions of a service entry, which
+    /// then gets CT_CLOSE_TIMEOUT; without it only tx closes and the entry
+    /// stays alive with the service lifetime.
+    pub close_both: bool,
+    /// A reopen also clears the seen flags and `seen_non_syn` (v1.15+).
+    pub reopen_reset: bool,
+    /// PR 20407: a SYN whose backend is not active reselects (v1.12+).
+    pub inactive_reselect: bool,
+}
+
+/// What a SYN does when it hits a closing service CT entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CtReuse {
+    /// Reopen with the stored backend (Cilium v1.11).
+    Legacy,
+    /// Select a new backend when `last_tx_report + grace <= now` in whole
+    /// seconds (CT_SERVICE_CLOSE_REBALANCE, PR 19451), else reopen with the
+    /// stored backend (Cilium v1.12-v1.15).
+    CloseRebalance { grace: Duration },
+    /// Always select a new backend (Cilium v1.16); `grace` only decides
+    /// which path counts it (rebalance or reopen).
+    New { grace: Duration },
+}
+
+impl CtReuse {
+    pub const fn grace(self) -> Option<Duration> {
+        match self {
+            CtReuse::Legacy => None,
+            CtReuse::CloseRebalance { grace } | CtReuse::New { grace } => Some(grace),
+        }
+    }
+}
+
+/// Conntrack lifetimes, applied in whole seconds as the agent writes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CtTimeouts {
+    /// CT_SYN_TIMEOUT: an entry that has only seen SYNs.
+    pub syn: Duration,
+    /// CT_SERVICE_LIFETIME_TCP: an established service TCP entry.
+    pub tcp: Duration,
+    /// CT_CLOSE_TIMEOUT: an entry closed in both directions.
+    pub close: Duration,
+    /// CT_SERVICE_LIFETIME_NONTCP.
+    pub non_tcp: Duration,
+}
+
+impl Default for CtTimeouts {
+    fn default() -> Self {
+        Profile::default().timeouts()
+    }
+}
+
+impl Default for Profile {
+    /// The current release: a suite that names none gets what a new
+    /// cluster runs.
+    fn default() -> Self {
+        Profile::Cilium1_16
+    }
+}
+
 /// Maglev table sizes Cilium accepts that fit this datapath's table.
 pub const MAGLEV_TABLE_SIZES: [u32; 7] = [251, 509, 1021, 2039, 4093, 8191, 16381];
 
-/// Cilium's default rebalance grace (`bpf-ct-timeout-service-tcp-grace`).
-pub const DEFAULT_REBALANCE_GRACE: Duration = Duration::from_secs(30);
+/// The agent's rebalance grace (`bpf-ct-timeout-service-tcp-grace`, 60 s;
+/// bpf/node_config.h's 30 is only the fallback for builds without the
+/// agent).
+pub const DEFAULT_REBALANCE_GRACE: Duration = Duration::from_secs(60);
+
+/// CT_REPORT_INTERVAL: the agent writes `--monitor-aggregation-interval`,
+/// default 5 s (daemon_main.go v1.11.20:854, v1.16.0:781).
+pub const REPORT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// CT_REPORT_FLAGS: Helm's `bpf.monitorFlags: "all"` (install/kubernetes
+/// values.yaml v1.11.20:305), every TCP flag.
+pub const REPORT_FLAGS: u8 = 0xff;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
+    pub profile: Profile,
     pub selection: Selection,
     pub ct_reuse: CtReuse,
     pub timeouts: CtTimeouts,
@@ -71,17 +226,25 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self {
-            selection: Selection::Random,
-            ct_reuse: CtReuse::Legacy,
-            timeouts: CtTimeouts::default(),
-            ct_map_size: common::CT_MAP_SIZE_DEFAULT,
-            hash_seed: 0x5eed_c1a1,
-        }
+        Self::profile(Profile::default())
     }
 }
 
 impl Config {
+    /// A release's defaults: its CT reuse rule, grace and lifetimes, random
+    /// selection (`bpf-lb-algorithm` default `random`, daemon_main.go
+    /// v1.16.0:592).
+    pub fn profile(profile: Profile) -> Self {
+        Self {
+            profile,
+            selection: Selection::Random,
+            ct_reuse: profile.ct_reuse(),
+            timeouts: profile.timeouts(),
+            ct_map_size: common::CT_MAP_SIZE_DEFAULT,
+            hash_seed: 0x5eed_c1a1,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         if let Selection::Maglev { table_size } = self.selection
             && !MAGLEV_TABLE_SIZES.contains(&table_size)
@@ -97,8 +260,10 @@ impl Config {
             ("close", t.close),
             ("non_tcp", t.non_tcp),
         ] {
-            if d.is_zero() {
-                return Err(Error::Config(format!("CT timeout `{name}` must be > 0")));
+            if d.as_secs() == 0 {
+                return Err(Error::Config(format!(
+                    "CT timeout `{name}` {d:?} is below 1s (the datapath counts whole seconds)"
+                )));
             }
             if d > Duration::from_secs(30 * 24 * 3600) {
                 return Err(Error::Config(format!(
@@ -106,7 +271,7 @@ impl Config {
                 )));
             }
         }
-        if let CtReuse::CloseRebalance { grace } = self.ct_reuse
+        if let Some(grace) = self.ct_reuse.grace()
             && grace > Duration::from_secs(24 * 3600)
         {
             return Err(Error::Config(format!(
@@ -122,27 +287,43 @@ impl Config {
         Ok(())
     }
 
-    pub(crate) fn to_kernel(&self) -> common::DatapathConfig {
-        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    /// The kernel's config; lifetimes in whole seconds, as the agent
+    /// writes Cilium's `CT_*` macros (`int64(d.Seconds())`).
+    pub(crate) fn to_kernel(&self, clock_offset_ns: u64) -> common::DatapathConfig {
+        let secs = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
         let (selection, maglev_m) = match self.selection {
             Selection::Random => (common::SELECTION_RANDOM, 0),
             Selection::Maglev { table_size } => (common::SELECTION_MAGLEV, table_size),
         };
         let (ct_reuse, grace) = match self.ct_reuse {
             CtReuse::Legacy => (common::CT_REUSE_LEGACY, 0),
-            CtReuse::CloseRebalance { grace } => (common::CT_REUSE_CLOSE_REBALANCE, ns(grace)),
+            CtReuse::CloseRebalance { grace } => (common::CT_REUSE_CLOSE_REBALANCE, secs(grace)),
+            CtReuse::New { grace } => (common::CT_REUSE_NEW, secs(grace)),
         };
+        let r = self.profile.rules();
+        let features = [
+            (r.close_both, common::DP_F_CLOSE_BOTH),
+            (r.reopen_reset, common::DP_F_REOPEN_RESET),
+            (r.inactive_reselect, common::DP_F_INACTIVE_RESELECT),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |acc, (_, bit)| acc | bit);
         common::DatapathConfig {
-            syn_timeout_ns: ns(self.timeouts.syn),
-            tcp_timeout_ns: ns(self.timeouts.tcp),
-            close_timeout_ns: ns(self.timeouts.close),
-            non_tcp_timeout_ns: ns(self.timeouts.non_tcp),
-            rebalance_grace_ns: grace,
+            clock_offset_ns,
+            syn_timeout: secs(self.timeouts.syn),
+            tcp_timeout: secs(self.timeouts.tcp),
+            close_timeout: secs(self.timeouts.close),
+            non_tcp_timeout: secs(self.timeouts.non_tcp),
+            rebalance_grace: grace,
+            report_interval: secs(REPORT_INTERVAL),
             hash_seed: self.hash_seed,
             maglev_m,
             selection,
             ct_reuse,
-            pad: [0; 6],
+            report_flags: REPORT_FLAGS,
+            features,
+            pad: [0; 4],
         }
     }
 }

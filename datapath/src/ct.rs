@@ -50,7 +50,13 @@ pub struct CtEntryView {
     pub tx_closing: bool,
     pub rx_closing: bool,
     pub seen_non_syn: bool,
-    /// Time left before GC may delete it; `None` once expired.
+    /// TCP flags the client direction has shown (Cilium `tx_flags_seen`).
+    pub tx_flags_seen: u8,
+    /// Time since `last_tx_report`, whole seconds: what the rebalance
+    /// grace is compared with.
+    pub since_report: Duration,
+    /// Whole seconds left before GC may delete it; `None` once expired
+    /// (lifetime below now, as the agent's GC).
     pub expires_in: Option<Duration>,
     /// Time since the last client packet.
     pub idle: Duration,
@@ -67,7 +73,7 @@ impl CtEntryView {
     pub(crate) fn decode(
         k: &Ct4Tuple,
         v: &CtEntry,
-        now: u64,
+        now: Now,
         backend: Option<SocketAddrV4>,
     ) -> Option<Self> {
         let kind = match k.flags {
@@ -88,13 +94,12 @@ impl CtEntryView {
             tx_closing: v.flags & common::CT_F_TX_CLOSING != 0,
             rx_closing: v.flags & common::CT_F_RX_CLOSING != 0,
             seen_non_syn: v.flags & common::CT_F_SEEN_NON_SYN != 0,
-            expires_in: v
-                .lifetime_ns
-                .checked_sub(now)
-                .filter(|d| *d > 0)
-                .map(Duration::from_nanos),
-            idle: Duration::from_nanos(now.saturating_sub(v.last_tx_ns)),
-            age: Duration::from_nanos(now.saturating_sub(v.created_ns)),
+            tx_flags_seen: v.tx_flags_seen,
+            since_report: Duration::from_secs(u64::from(now.secs.saturating_sub(v.last_tx_report))),
+            expires_in: (!expired(v, now))
+                .then(|| Duration::from_secs(u64::from(v.lifetime - now.secs))),
+            idle: Duration::from_nanos(now.ns.saturating_sub(v.last_tx_ns)),
+            age: Duration::from_nanos(now.ns.saturating_sub(v.created_ns)),
             tx_packets: v.tx_packets,
             tx_bytes: v.tx_bytes,
             rx_packets: v.rx_packets,
@@ -116,6 +121,30 @@ pub fn monotonic_ns() -> u64 {
     u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
 }
 
+/// One instant of the datapath's clock: CLOCK_MONOTONIC plus the test
+/// offset, in ns and in Cilium's mono units (whole seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Now {
+    pub ns: u64,
+    pub secs: u32,
+}
+
+impl Now {
+    pub(crate) fn read(offset_ns: u64) -> Self {
+        let ns = monotonic_ns().wrapping_add(offset_ns);
+        Self {
+            ns,
+            secs: u32::try_from(ns / 1_000_000_000).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// The agent's GC test: `entry.Lifetime < f.Time` (pkg/maps/ctmap/ctmap.go
+/// v1.11.20:505, v1.16.0:563), whatever the closing bits.
+fn expired(v: &CtEntry, now: Now) -> bool {
+    v.lifetime < now.secs
+}
+
 /// What one GC pass did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GcPass {
@@ -125,16 +154,20 @@ pub struct GcPass {
 
 /// Deletes every entry whose lifetime has passed. Keys are collected first:
 /// deleting while walking with get_next_key restarts the walk.
-pub(crate) fn gc_pass(ct: &mut CtMap, deleted_total: &AtomicU64) -> Result<GcPass> {
-    let now = monotonic_ns();
-    let mut expired = Vec::new();
+pub(crate) fn gc_pass(
+    ct: &mut CtMap,
+    deleted_total: &AtomicU64,
+    clock_offset: &AtomicU64,
+) -> Result<GcPass> {
+    let now = Now::read(clock_offset.load(Ordering::Relaxed));
+    let mut stale = Vec::new();
     let mut scanned = 0;
     for item in ct.iter() {
         match item {
             Ok((k, v)) => {
                 scanned += 1;
-                if v.lifetime_ns <= now {
-                    expired.push(k);
+                if expired(&v, now) {
+                    stale.push(k);
                 }
             }
             // An entry evicted or deleted mid-walk: skip it.
@@ -143,7 +176,7 @@ pub(crate) fn gc_pass(ct: &mut CtMap, deleted_total: &AtomicU64) -> Result<GcPas
         }
     }
     let mut deleted = 0;
-    for k in expired {
+    for k in stale {
         match ct.remove(&k) {
             Ok(()) => deleted += 1,
             Err(e) if crate::error::is_not_found(&e) => {}
@@ -187,7 +220,12 @@ pub struct CtGc {
 }
 
 impl CtGc {
-    pub(crate) fn start(mut ct: CtMap, interval: Duration, deleted_total: Arc<AtomicU64>) -> Self {
+    pub(crate) fn start(
+        mut ct: CtMap,
+        interval: Duration,
+        deleted_total: Arc<AtomicU64>,
+        clock_offset: Arc<AtomicU64>,
+    ) -> Self {
         let (stop, stopped) = mpsc::channel::<()>();
         let totals = Arc::new(GcTotals::default());
         let t = Arc::clone(&totals);
@@ -195,7 +233,7 @@ impl CtGc {
             .name("svclab-ct-gc".into())
             .spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
-                    match gc_pass(&mut ct, &deleted_total) {
+                    match gc_pass(&mut ct, &deleted_total, &clock_offset) {
                         Ok(pass) => {
                             t.passes.fetch_add(1, Ordering::Relaxed);
                             t.deleted.fetch_add(pass.deleted, Ordering::Relaxed);
@@ -249,7 +287,7 @@ pub struct CtStats {
 impl Datapath {
     /// Every conntrack entry, decoded.
     pub fn ct_entries(&self) -> Result<Vec<CtEntryView>> {
-        let now = monotonic_ns();
+        let now = Now::read(self.clock_offset.load(Ordering::Relaxed));
         let mut out = Vec::new();
         for item in self.ct.iter() {
             match item {
@@ -269,7 +307,7 @@ impl Datapath {
 
     /// One GC pass: deletes entries whose lifetime has passed.
     pub fn ct_gc(&mut self) -> Result<GcPass> {
-        gc_pass(&mut self.ct, &self.ct_deleted)
+        gc_pass(&mut self.ct, &self.ct_deleted, &self.clock_offset)
     }
 
     /// Starts GC passes every `interval` on a thread with its own handle on
@@ -289,7 +327,12 @@ impl Datapath {
         let data = MapData::from_fd(fd).map_err(|e| Error::map(common::maps::CT, "reopen", e))?;
         let map = HashMap::try_from(aya::maps::Map::LruHashMap(data))
             .map_err(|e| Error::map(common::maps::CT, "reopen", e))?;
-        Ok(CtGc::start(map, interval, Arc::clone(&self.ct_deleted)))
+        Ok(CtGc::start(
+            map,
+            interval,
+            Arc::clone(&self.ct_deleted),
+            Arc::clone(&self.clock_offset),
+        ))
     }
 
     /// Deletes every conntrack entry (`cilium bpf ct flush global`).

@@ -7,7 +7,10 @@
 
 use std::{
     collections::BTreeMap,
-    sync::{Arc, atomic::AtomicU64},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -89,6 +92,10 @@ pub struct Datapath {
     pub(crate) table: ServiceTable,
     pub(crate) ct_deleted: Arc<AtomicU64>,
     pub(crate) nr_cpus: usize,
+    pub(crate) cfg_map: Array<MapData, common::DatapathConfig>,
+    /// The test clock offset the kernel side adds (zero in runs), shared
+    /// with the GC thread so both read the same clock.
+    pub(crate) clock_offset: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Datapath {
@@ -171,7 +178,7 @@ impl Datapath {
         let mut cfg_map: Array<MapData, common::DatapathConfig> =
             take_map(&mut ebpf, common::maps::CONFIG)?;
         cfg_map
-            .set(0, config.to_kernel(), 0)
+            .set(0, config.to_kernel(0), 0)
             .map_err(|e| Error::map(common::maps::CONFIG, "write", e))?;
         let nr_cpus = aya::util::nr_cpus().map_err(|(_, source)| Error::Host {
             op: "read possible CPUs",
@@ -192,6 +199,8 @@ impl Datapath {
             table: ServiceTable::default(),
             ct_deleted: Arc::new(AtomicU64::new(0)),
             nr_cpus,
+            cfg_map,
+            clock_offset: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -215,6 +224,19 @@ impl Datapath {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Moves this datapath's clock forward by `offset` from the real one,
+    /// for tests that step past lifetimes, graces and report intervals as
+    /// Cilium's bpf tests fake `bpf_mono_now`. The kernel side, the GC and
+    /// the entry views all read the moved clock. Runs never call it.
+    pub fn set_clock_offset(&mut self, offset: Duration) -> Result<()> {
+        let ns = u64::try_from(offset.as_nanos()).unwrap_or(u64::MAX);
+        self.cfg_map
+            .set(0, self.config.to_kernel(ns), 0)
+            .map_err(|e| Error::map(common::maps::CONFIG, "write", e))?;
+        self.clock_offset.store(ns, Ordering::Relaxed);
+        Ok(())
     }
 
     pub fn netns(&self) -> &NetnsRef {

@@ -30,7 +30,10 @@ mod view;
 
 pub use crate::{
     attach::tcx_programs,
-    config::{Config, CtReuse, CtTimeouts, DEFAULT_REBALANCE_GRACE, MAGLEV_TABLE_SIZES, Selection},
+    config::{
+        Config, CtReuse, CtTimeouts, DEFAULT_REBALANCE_GRACE, MAGLEV_TABLE_SIZES, Profile,
+        REPORT_FLAGS, REPORT_INTERVAL, Rules, Selection,
+    },
     counters::{BackendStats, Counters},
     ct::{CtEntryView, CtGc, CtKind, CtStats, GcPass, GcTotals, monotonic_ns},
     datapath::{Datapath, Hook, PacketRun, TC_ACT_OK, TC_ACT_SHOT},

@@ -15,7 +15,7 @@ use svclab_datapath_common::{
 
 use crate::{
     counters::{Counters, read_backend, read_reasons},
-    ct::{CtEntryView, monotonic_ns},
+    ct::{CtEntryView, Now},
     error::{Error, Result, is_not_found},
     frontend::{BackendState, Frontend, Protocol},
 };
@@ -84,7 +84,8 @@ impl DatapathView {
 
     /// Every conntrack entry, decoded, backends resolved through the kernel's backends map.
     pub fn ct_entries(&self) -> Result<Vec<CtEntryView>> {
-        let now = monotonic_ns();
+        // Runs never move the clock (only tests do, in their own process).
+        let now = Now::read(0);
         let mut out = Vec::new();
         for item in self.ct.iter() {
             match item {

@@ -3,60 +3,17 @@
 //! through the public API, run the classifier, check verdict, rewritten
 //! headers (checksums verified independently) and conntrack state.
 
+mod common;
+
 use std::{collections::BTreeMap, net::SocketAddrV4, time::Duration};
 
+use common::{CLIENT, Clock, VIP, backends, frontend, send, service_entry, with_service};
 use svclab_datapath::{
-    Backend, BackendState, Config, CtKind, CtReuse, CtTimeouts, Datapath, Error, Frontend, Hook,
-    NetnsRef, Protocol, Reason, Selection, TC_ACT_OK, TC_ACT_SHOT, maglev, pktgen,
+    Backend, BackendState, Config, CtKind, Datapath, Error, Frontend, Hook, NetnsRef, Protocol,
+    Reason, Selection, TC_ACT_OK, TC_ACT_SHOT, maglev, pktgen,
 };
 use svclab_datapath_common::{MAX_BACKENDS, hash_from_tuple_v4};
 use svclab_testsupport::{require_root, sa};
-
-const VIP: [u8; 4] = [198, 19, 0, 10];
-const CLIENT: [u8; 4] = [198, 18, 0, 10];
-
-fn frontend() -> Frontend {
-    Frontend::tcp(VIP.into(), 80)
-}
-
-fn backends(n: u8) -> Vec<SocketAddrV4> {
-    (0..n).map(|i| sa([198, 18, 1, 20 + i], 8080)).collect()
-}
-
-fn load(config: Config) -> Datapath {
-    Datapath::load(NetnsRef::current().expect("current netns"), config).expect("load datapath")
-}
-
-fn with_service(config: Config, n: u8) -> (Datapath, Vec<SocketAddrV4>) {
-    let mut dp = load(config);
-    dp.upsert_service(frontend()).expect("upsert service");
-    let bs = backends(n);
-    let set: Vec<Backend> = bs.iter().map(|a| Backend::active(*a)).collect();
-    dp.set_backends(frontend(), &set).expect("set backends");
-    (dp, bs)
-}
-
-/// Sends one client packet to the VIP; returns (verdict, destination after DNAT).
-fn send(dp: &mut Datapath, sport: u16, flags: u8) -> (u32, SocketAddrV4) {
-    let pkt = pktgen::tcp(sa(CLIENT, sport), frontend().addr(), flags, b"");
-    let run = dp
-        .run_packet(Hook::FromPod, &pkt, 1)
-        .expect("test_run from_pod");
-    let p = pktgen::parse(&run.data).expect("parse output");
-    assert!(
-        p.ip_csum_ok && p.l4_csum_ok,
-        "bad checksum after from_pod: {p:?}"
-    );
-    (run.verdict, p.dst)
-}
-
-fn service_entry(dp: &Datapath, sport: u16) -> svclab_datapath::CtEntryView {
-    dp.ct_entries()
-        .expect("ct dump")
-        .into_iter()
-        .find(|e| e.kind == CtKind::Service && e.client == sa(CLIENT, sport))
-        .expect("service CT entry")
-}
 
 #[test]
 fn dnat_rewrites_headers_and_checksums_tcp_and_udp() {
@@ -146,106 +103,6 @@ fn reverse_nat_restores_the_vip_as_source() {
     let stray = pktgen::tcp(bs[0], sa(CLIENT, 40999), pktgen::TCP_ACK, b"");
     let run = dp.run_packet(Hook::ToPod, &stray, 1).expect("run stray");
     assert_eq!((run.verdict, &run.data[..]), (TC_ACT_OK, &stray[..]));
-}
-
-#[test]
-fn legacy_syn_after_fin_reopens_with_the_same_backend() {
-    require_root!();
-    let timeouts = CtTimeouts {
-        syn: Duration::from_secs(60),
-        close: Duration::from_secs(10),
-        ..Default::default()
-    };
-    let (mut dp, _) = with_service(
-        Config {
-            timeouts,
-            ct_reuse: CtReuse::Legacy,
-            ..Default::default()
-        },
-        5,
-    );
-    for sport in 41000..41050 {
-        let (_, first) = send(&mut dp, sport, pktgen::TCP_SYN);
-        send(&mut dp, sport, pktgen::TCP_ACK);
-        send(&mut dp, sport, pktgen::TCP_FIN | pktgen::TCP_ACK);
-        let closing = service_entry(&dp, sport);
-        assert!(closing.tx_closing, "FIN sets the closing flag");
-        let left = closing.expires_in.expect("alive");
-        assert!(
-            left <= Duration::from_secs(10),
-            "closing entry uses the close timeout: {left:?}"
-        );
-
-        let (verdict, again) = send(&mut dp, sport, pktgen::TCP_SYN);
-        assert_eq!(
-            (verdict, again),
-            (TC_ACT_OK, first),
-            "legacy keeps the backend for port {sport}"
-        );
-        let reopened = service_entry(&dp, sport);
-        assert!(!reopened.tx_closing, "SYN clears the closing flag");
-        assert_eq!(reopened.reopened, 1);
-        let left = reopened.expires_in.expect("alive");
-        assert!(
-            left > Duration::from_secs(50),
-            "lifetime refreshed to the SYN timeout: {left:?}"
-        );
-    }
-    let c = dp.counters().expect("counters");
-    assert_eq!(c.reason(Reason::CtReopen), 50);
-    // Every SYN is a connection to its backend, reopened or not.
-    assert_eq!(c.backends.values().map(|s| s.syns).sum::<u64>(), 100);
-    assert_eq!(c.reason(Reason::CtRebalance), 0);
-}
-
-#[test]
-fn close_rebalance_reselects_only_after_the_grace() {
-    require_root!();
-    let grace = Duration::from_millis(300);
-    let config = Config {
-        ct_reuse: CtReuse::CloseRebalance { grace },
-        ..Default::default()
-    };
-    let (mut dp, _) = with_service(config, 4);
-    let ports = 42000..42200u16;
-    let mut first = BTreeMap::new();
-    for sport in ports.clone() {
-        let (_, b) = send(&mut dp, sport, pktgen::TCP_SYN);
-        send(&mut dp, sport, pktgen::TCP_FIN | pktgen::TCP_ACK);
-        first.insert(sport, b);
-    }
-    // Before the grace: the SYN reopens with the same backend.
-    for sport in ports.clone().take(20) {
-        let (_, b) = send(&mut dp, sport, pktgen::TCP_SYN);
-        assert_eq!(b, first[&sport], "inside the grace the backend is kept");
-        send(&mut dp, sport, pktgen::TCP_FIN | pktgen::TCP_ACK);
-    }
-    assert_eq!(
-        dp.counters().expect("counters").reason(Reason::CtRebalance),
-        0
-    );
-
-    std::thread::sleep(grace + Duration::from_millis(200));
-    let mut changed = 0;
-    for sport in ports.clone() {
-        let (verdict, b) = send(&mut dp, sport, pktgen::TCP_SYN);
-        assert_eq!(verdict, TC_ACT_OK);
-        if b != first[&sport] {
-            changed += 1;
-        }
-        assert!(!service_entry(&dp, sport).tx_closing);
-    }
-    let c = dp.counters().expect("counters");
-    assert_eq!(
-        c.reason(Reason::CtRebalance),
-        200,
-        "every SYN past the grace reselects"
-    );
-    // Random over 4 backends: 3/4 of reselections land elsewhere (mean 150, sd 6).
-    assert!(
-        changed >= 120,
-        "only {changed}/200 ports changed backend after the grace"
-    );
 }
 
 #[test]
@@ -470,34 +327,30 @@ fn full_ct_map_evicts_and_counts_without_drops() {
 #[test]
 fn gc_deletes_expired_entries_only() {
     require_root!();
-    let timeouts = CtTimeouts {
-        syn: Duration::from_millis(200),
-        ..Default::default()
-    };
-    let (mut dp, _) = with_service(
-        Config {
-            timeouts,
-            ..Default::default()
-        },
-        2,
-    );
+    let (mut dp, _) = with_service(Config::default(), 2);
+    let mut clock = Clock::aligned(&mut dp);
     for sport in 47000..47010 {
-        send(&mut dp, sport, pktgen::TCP_SYN);
+        send(&mut dp, sport, pktgen::TCP_SYN); // SYN-only: 60 s
     }
     send(&mut dp, 47100, pktgen::TCP_SYN);
     send(&mut dp, 47100, pktgen::TCP_ACK); // established: 8000 s
     assert_eq!(dp.ct_gc().expect("gc").deleted, 0, "nothing expired yet");
-    std::thread::sleep(Duration::from_millis(400));
+    // At lifetime = now the entry is not yet expired (`Lifetime < now`).
+    clock.advance(&mut dp, 60);
+    assert_eq!(dp.ct_gc().expect("gc").deleted, 0, "expires strictly after");
+    clock.advance(&mut dp, 1);
     let pass = dp.ct_gc().expect("gc");
     assert_eq!((pass.scanned, pass.deleted), (22, 20));
     assert_eq!(dp.ct_entries().expect("ct").len(), 2);
 
-    // The periodic collector does the same on its own thread.
+    // The periodic collector does the same on its own thread, on the same
+    // (moved) clock.
     for sport in 47200..47210 {
         send(&mut dp, sport, pktgen::TCP_SYN);
     }
+    clock.advance(&mut dp, 61);
     let gc = dp.start_gc(Duration::from_millis(50)).expect("start gc");
-    std::thread::sleep(Duration::from_millis(600));
+    std::thread::sleep(Duration::from_millis(400));
     assert!(
         gc.totals()
             .deleted

@@ -9,7 +9,9 @@ use std::{
     time::Duration,
 };
 
-use svclab_datapath::{Backend, Config, CtKind, CtReuse, Datapath, Frontend, NetnsRef, Reason};
+use svclab_datapath::{
+    Backend, Config, CtKind, CtReuse, Datapath, Frontend, NetnsRef, Profile, Reason,
+};
 use svclab_testsupport::{
     require_root,
     topo::{self, PodServer, Topology},
@@ -158,10 +160,7 @@ fn reuse_ports(c: &Cluster, rounds: usize, pause: Duration) -> BTreeMap<u16, Vec
 }
 
 fn legacy_pins_reused_ports() {
-    let c = Cluster::new(Config {
-        ct_reuse: CtReuse::Legacy,
-        ..Default::default()
-    });
+    let c = Cluster::new(Config::profile(Profile::Cilium1_11));
     let seen = reuse_ports(&c, 8, Duration::from_millis(50));
     for (port, pods) in &seen {
         assert!(
@@ -180,12 +179,15 @@ fn legacy_pins_reused_ports() {
 }
 
 fn close_rebalance_moves_reused_ports() {
-    let grace = Duration::from_millis(100);
+    // Grace 0 s: every SYN on a closing entry rebalances (PR 20407's
+    // description), so the test need not wait whole seconds.
     let c = Cluster::new(Config {
-        ct_reuse: CtReuse::CloseRebalance { grace },
-        ..Default::default()
+        ct_reuse: CtReuse::CloseRebalance {
+            grace: Duration::ZERO,
+        },
+        ..Config::profile(Profile::Cilium1_12)
     });
-    let seen = reuse_ports(&c, 6, grace * 3);
+    let seen = reuse_ports(&c, 6, Duration::from_millis(300));
     let moved = seen
         .values()
         .filter(|pods| pods.iter().any(|p| p != &pods[0]))

@@ -23,9 +23,15 @@ fn run(name: &str) -> RunOutcome {
 /// Runs `suites/<name>.yaml` scaled to `secs` (kubelet/HPA clocks scale
 /// with it).
 fn run_for(name: &str, secs: f64) -> RunOutcome {
+    run_loaded(name, secs, |_| {})
+}
+
+/// As [`run_for`], with the loaded suite edited first.
+fn run_loaded(name: &str, secs: f64, edit: impl FnOnce(&mut svclab_suite::Suite)) -> RunOutcome {
     let _guard = one_at_a_time();
     let path = repo().join("suites").join(format!("{name}.yaml"));
-    let loaded = svclab_suite::load(&path).expect("suite loads");
+    let mut loaded = svclab_suite::load(&path).expect("suite loads");
+    edit(&mut loaded.suite);
     let f = secs / loaded.suite.duration.0.as_secs_f64();
     let out = std::env::temp_dir().join(format!("svclab-e2e-{}", std::process::id()));
     let opts = run_options(out, f);
@@ -120,6 +126,63 @@ fn ct_port_reuse_fixed_rebalances() {
             .unwrap_or(0)
             > 0
     );
+}
+
+/// A kernel-port incident-A suite at half its length with twice its rate:
+/// the same connects before the scale-up (the same ports have CT entries)
+/// and reuse gaps half as long.
+fn run_kernel(profile: &str) -> RunOutcome {
+    run_loaded(&format!("ct-port-reuse-kernel-{profile}"), 35.0, |s| {
+        for c in &mut s.clients {
+            c.load.rate *= 2;
+        }
+    })
+}
+
+fn reason(o: &RunOutcome, r: &str) -> u64 {
+    o.record.datapath.reasons.get(r).copied().unwrap_or(0)
+}
+
+#[test]
+fn kernel_ports_cilium_1_11_pin_the_old_backends() {
+    require_root!();
+    let o = run_kernel("1.11");
+    assert_pass("kernel 1.11", &o);
+    assert_eq!(reason(&o, "ct-rebalance") + reason(&o, "ct-reopen-new"), 0);
+    assert!(
+        reason(&o, "ct-reopen") > 1000,
+        "{:?}",
+        o.record.datapath.reasons
+    );
+    assert!(mech(&o, "reused_ports_kept_backend_after_scale_up") >= 0.99);
+}
+
+#[test]
+fn kernel_ports_cilium_1_12_rebalance_past_the_grace() {
+    require_root!();
+    let o = run_kernel("1.12");
+    assert_pass("kernel 1.12", &o);
+    assert!(
+        reason(&o, "ct-rebalance") > 300,
+        "{:?}",
+        o.record.datapath.reasons
+    );
+    assert_eq!(reason(&o, "ct-reopen-new"), 0);
+}
+
+#[test]
+fn kernel_ports_cilium_1_16_select_anew_at_once() {
+    require_root!();
+    let o = run_kernel("1.16");
+    assert_pass("kernel 1.16", &o);
+    assert_eq!(
+        reason(&o, "ct-reopen"),
+        0,
+        "{:?}",
+        o.record.datapath.reasons
+    );
+    assert!(reason(&o, "ct-reopen-new") + reason(&o, "ct-rebalance") > 1000);
+    assert!(mech(&o, "reused_ports_kept_backend_after_scale_up") < 0.7);
 }
 
 #[test]

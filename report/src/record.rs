@@ -216,8 +216,21 @@ pub struct SuiteInfo {
     pub header: String,
     /// The whole suite file as written.
     pub yaml: String,
-    /// Datapath mode in words, e.g. "random, legacy CT reuse".
+    /// Datapath mode in words, e.g. "cilium-1.11: random selection, legacy
+    /// CT reuse, service TCP lifetime 21600s".
     pub datapath_mode: String,
+    /// Every effective datapath value (profile, overrides, fixed rules).
+    #[serde(default)]
+    pub datapath: Vec<DatapathSetting>,
+}
+
+/// One effective datapath value and where it came from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatapathSetting {
+    pub name: String,
+    pub value: String,
+    /// `profile` (the Cilium release's value) or `suite` (set in the file).
+    pub from: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

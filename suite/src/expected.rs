@@ -14,10 +14,13 @@ pub(crate) const BUCKET: &str = "a duration from 100ms up to the suite duration"
 pub(crate) const NODES: &str = "an integer 1..=16";
 pub(crate) const MAGLEV: &str =
     "one of the prime table sizes 251, 509, 1021, 2039, 4093, 8191, 16381";
-pub(crate) const POSITIVE: &str = "a duration above 0s";
 pub(crate) const GC: &str = "a duration of at least 100ms";
 pub(crate) const CT_SIZE: &str = "an integer 16..=16777216";
 pub(crate) const AT_MOST_1H: &str = "a duration of at most 1h";
+pub(crate) const GRACE: &str =
+    "a whole number of seconds of at most 1h (Cilium's datapath counts whole seconds)";
+pub(crate) const CT_TIMEOUT: &str =
+    "a whole number of seconds, at least 1s (Cilium's datapath counts whole seconds)";
 pub(crate) const LABEL: &str = "a DNS label: 1..=40 lowercase letters, digits or '-', starting and ending with a letter or digit";
 pub(crate) const REPLICAS: &str = "an integer 0..=200";
 pub(crate) const NODE_INDEX: &str = "a node index 0..=15, below cluster.nodes";
@@ -81,11 +84,11 @@ pub(crate) fn expected_for(path: &str) -> Option<&'static str> {
         "datapath.maglev_table_size" => MAGLEV,
         "datapath.ct_map_size" => CT_SIZE,
         "datapath.gc_interval" => GC,
-        "datapath.rebalance_grace" => AT_MOST_1H,
+        "datapath.rebalance_grace" => GRACE,
         "datapath.timeouts.syn"
         | "datapath.timeouts.tcp"
         | "datapath.timeouts.close"
-        | "datapath.timeouts.non_tcp" => POSITIVE,
+        | "datapath.timeouts.non_tcp" => CT_TIMEOUT,
         "deployments[].name" | "services[].name" | "clients[].name" => LABEL,
         "deployments[].replicas" | "timeline[].scale.replicas" => REPLICAS,
         "deployments[].nodes[]" | "clients[].node" | "timeline[].flush_ct.node" => NODE_INDEX,

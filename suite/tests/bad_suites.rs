@@ -790,7 +790,65 @@ fn zero_ct_timeout() {
         "invalid",
         "13:30",
         "datapath.timeouts.tcp",
-        "expected a duration above 0s, got 0s",
+        "expected a whole number of seconds, at least 1s (Cilium's datapath counts whole seconds), got 0s",
+    );
+}
+
+#[test]
+fn fractional_ct_timeout_and_grace() {
+    let t = with("datapath: { timeouts: { close: 1.5s } }\n");
+    rejects(
+        &t,
+        "invalid",
+        "13:32",
+        "datapath.timeouts.close",
+        "expected a whole number of seconds, at least 1s (Cilium's datapath counts whole seconds), got 1500ms",
+    );
+    let t = with("datapath: { profile: cilium-1.12, rebalance_grace: 500ms }\n");
+    rejects(
+        &t,
+        "invalid",
+        "13:52",
+        "datapath.rebalance_grace",
+        "expected a whole number of seconds of at most 1h (Cilium's datapath counts whole seconds), got 500ms",
+    );
+}
+
+#[test]
+fn grace_without_rebalance_has_no_effect() {
+    // cilium-1.11 has no close-rebalance: a grace alone would do nothing.
+    let t = with("datapath: { profile: cilium-1.11, rebalance_grace: 5s }\n");
+    rejects(
+        &t,
+        "invalid",
+        "13:52",
+        "datapath.rebalance_grace",
+        "has no effect: CT reuse is `legacy`",
+    );
+    let t = with("datapath: { ct_reuse: legacy, rebalance_grace: 5s }\n");
+    rejects(
+        &t,
+        "invalid",
+        "13:48",
+        "datapath.rebalance_grace",
+        "has no effect",
+    );
+    // With close-rebalance on top of 1.11 it is an override.
+    let ok = with(
+        "datapath: { profile: cilium-1.11, ct_reuse: close-rebalance, rebalance_grace: 5s }\n",
+    );
+    svclab_suite::parse(&ok, std::path::Path::new("t.yaml")).expect("valid");
+}
+
+#[test]
+fn unknown_profile() {
+    let t = with("datapath: { profile: cilium-1.13 }\n");
+    rejects(
+        &t,
+        "type",
+        "13:22",
+        "datapath.profile",
+        "expected one of `cilium-1.11`, `cilium-1.12`, `cilium-1.15`, `cilium-1.15.8`, `cilium-1.16`, got `cilium-1.13`",
     );
 }
 

@@ -12,8 +12,8 @@ use svclab_suite::{
     Dur, load,
     model::{
         Action, Autoscaler, Closer, ConnectionMode, CtReuseSpec, ExecProbe, HealthSpec, HpaMetric,
-        HpaMetricKind, HttpHeader, HttpProbe, LoadMode, PortMode, Probe, Probes, ProtocolSpec,
-        SelectionSpec, Suite, TcpProbe,
+        HpaMetricKind, HttpHeader, HttpProbe, LoadMode, PortMode, Probe, Probes, ProfileSpec,
+        ProtocolSpec, SelectionSpec, Suite, TcpProbe,
     },
     parse,
 };
@@ -151,14 +151,15 @@ fn incident_a_parses_with_values_and_defaults() {
     assert_eq!(s.cluster.nodes, 1);
 
     let dp = &s.datapath;
+    assert_eq!(dp.profile, ProfileSpec::Cilium1_16, "default profile");
     assert_eq!(dp.selection, SelectionSpec::Random);
-    assert_eq!(dp.ct_reuse, CtReuseSpec::Legacy);
+    assert_eq!(dp.ct_reuse, Some(CtReuseSpec::Legacy));
     assert_eq!(dp.maglev_table_size, 16381, "default Maglev M");
-    assert_eq!(dp.rebalance_grace, secs(30));
-    assert_eq!(dp.timeouts.tcp, secs(6 * 3600));
-    assert_eq!(dp.timeouts.syn, secs(60), "default SYN timeout");
-    assert_eq!(dp.timeouts.close, secs(10));
-    assert_eq!(dp.timeouts.non_tcp, secs(60));
+    assert_eq!(dp.rebalance_grace, None, "the profile's grace");
+    assert_eq!(dp.timeouts.tcp, Some(secs(6 * 3600)));
+    assert_eq!(dp.timeouts.syn, None, "the profile's SYN timeout");
+    assert_eq!(dp.timeouts.close, None);
+    assert_eq!(dp.timeouts.non_tcp, None);
     assert_eq!(dp.gc_interval, secs(5));
     assert_eq!(dp.ct_map_size, 65536);
 

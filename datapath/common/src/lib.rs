@@ -170,65 +170,114 @@ pub const CT_F_RX_CLOSING: u16 = 1 << 1;
 /// A packet other than a bare SYN was seen: the flow got past the handshake.
 pub const CT_F_SEEN_NON_SYN: u16 = 1 << 2;
 
-/// Conntrack value (Cilium `ct_entry`, trimmed to what svclab reads).
-/// Times are `bpf_ktime_get_ns()` values, i.e. CLOCK_MONOTONIC nanoseconds.
+/// Conntrack value (Cilium `ct_entry`, trimmed to what svclab reads, plus
+/// svclab's own counters). `lifetime` and the `last_*_report` fields are in
+/// Cilium's clock units (see [`DatapathConfig::clock_offset_ns`]): whole
+/// seconds of CLOCK_MONOTONIC, `bpf_mono_now()` with the ktime source
+/// (Cilium v1.16.0 bpf/lib/mono.h:7-13, bpf/lib/time.h:14-15). The `_ns`
+/// fields are `bpf_ktime_get_ns()` values, for svclab's views only.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CtEntry {
-    /// Absolute expiry time; the user-space GC deletes entries past it.
-    pub lifetime_ns: u64,
-    /// Last packet from the client (tx direction).
-    pub last_tx_ns: u64,
+    /// Absolute expiry (mono seconds); the user-space GC deletes entries
+    /// whose lifetime is below now, as Cilium's agent (ctmap.go GC filter).
+    pub lifetime: u32,
+    /// Cilium `last_tx_report`: when the client direction last added a TCP
+    /// flag to `tx_flags_seen` or last passed `CT_REPORT_INTERVAL`.
+    pub last_tx_report: u32,
+    /// Cilium `last_rx_report` (out entries: the backend's direction).
+    pub last_rx_report: u32,
+    /// Cilium `tx_flags_seen`: TCP flags of the client direction, masked by
+    /// [`DatapathConfig::report_flags`].
+    pub tx_flags_seen: u8,
+    /// Cilium `rx_flags_seen`.
+    pub rx_flags_seen: u8,
+    /// `CT_F_*` bits (Cilium's `rx_closing`, `tx_closing`, `seen_non_syn`).
+    pub flags: u16,
+    pub backend_id: u32,
+    pub rev_nat_index: u16,
+    pub pad: u16,
+    /// svclab: when the entry was created (or last overwritten by a new
+    /// selection), ns.
     pub created_ns: u64,
+    /// svclab: the last client packet, ns.
+    pub last_tx_ns: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
     pub rx_packets: u64,
     pub rx_bytes: u64,
-    pub backend_id: u32,
-    pub rev_nat_index: u16,
-    /// `CT_F_*` bits.
-    pub flags: u16,
-    /// Times a SYN reopened this entry with the stored backend.
+    /// svclab: times a SYN reopened this entry with the stored backend.
     pub reopened: u32,
-    /// Times a SYN on this entry selected a new backend.
+    /// svclab: times a SYN on this entry selected a new backend. Kept when
+    /// a new selection overwrites the entry, so the count survives it.
     pub rebalanced: u32,
 }
-const _: () = assert!(size_of::<CtEntry>() == 72);
+const _: () = assert!(size_of::<CtEntry>() == 80);
 
 /// Backend selection for new flows.
 pub const SELECTION_RANDOM: u8 = 0;
 pub const SELECTION_MAGLEV: u8 = 1;
 
-/// A SYN on a closing entry reopens it with the stored backend (Cilium before
-/// PR 19451).
+/// A SYN on a closing service entry reopens it with the stored backend
+/// (Cilium v1.11: conntrack.h:240-246, `CT_REOPENED`).
 pub const CT_REUSE_LEGACY: u8 = 0;
-/// A SYN on a closing entry whose last client packet is older than the grace
-/// selects a new backend (Cilium PR 19451 / 20407).
+/// A SYN on a closing service entry whose `last_tx_report + grace <= now`
+/// selects a new backend, otherwise reopens (Cilium v1.12-v1.15, PR 19451:
+/// `ct_entry_expired_rebalance`).
 pub const CT_REUSE_CLOSE_REBALANCE: u8 = 1;
+/// A SYN on a closing service entry always selects a new backend (Cilium
+/// v1.16: the reopen path returns `CT_NEW`, conntrack.h:316-327); the grace
+/// check still runs first, as in Cilium.
+pub const CT_REUSE_NEW: u8 = 2;
 
-/// Datapath configuration, index 0 of the single-entry config array.
+/// FIN/RST on a service entry sets both closing bits, so it is no longer
+/// alive and gets `CT_CLOSE_TIMEOUT` (PR 33907: v1.15.8, v1.16).
+/// Without it only `tx_closing` is set and the entry keeps the service
+/// lifetime (v1.11-v1.15.7).
+pub const DP_F_CLOSE_BOTH: u8 = 1 << 0;
+/// Reopening a closing entry also clears the seen flags and `seen_non_syn`
+/// (v1.15+, conntrack.h:301-308); before, only the closing bits.
+pub const DP_F_REOPEN_RESET: u8 = 1 << 1;
+/// A SYN whose stored backend exists but is not active reselects; other
+/// packets drain to it (PR 20407, v1.12+). Without it only a missing
+/// backend reselects (v1.11, lb.h:1437-1449).
+pub const DP_F_INACTIVE_RESELECT: u8 = 1 << 2;
+
+/// Datapath configuration, index 0 of the single-entry config array. The
+/// lifetimes are in mono units (whole seconds), as the agent writes Cilium's
+/// `CT_*` macros (`int64(d.Seconds())`, pkg/datapath/linux/config/config.go).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DatapathConfig {
-    /// Lifetime of a TCP entry that has only seen SYNs.
-    pub syn_timeout_ns: u64,
-    /// Lifetime of an established service TCP entry.
-    pub tcp_timeout_ns: u64,
-    /// Lifetime of a TCP entry that has seen FIN or RST.
-    pub close_timeout_ns: u64,
-    /// Lifetime of a UDP (non-TCP) entry.
-    pub non_tcp_timeout_ns: u64,
-    /// CT_SERVICE_CLOSE_REBALANCE: how long a closing entry must be idle.
-    pub rebalance_grace_ns: u64,
+    /// Added to `bpf_ktime_get_ns()` before anything reads the clock. Tests
+    /// only (as Cilium's bpf tests fake `bpf_mono_now`); zero in runs.
+    pub clock_offset_ns: u64,
+    /// CT_SYN_TIMEOUT: a TCP entry that has only seen SYNs.
+    pub syn_timeout: u32,
+    /// CT_SERVICE_LIFETIME_TCP: an established service TCP entry.
+    pub tcp_timeout: u32,
+    /// CT_CLOSE_TIMEOUT: an entry that is no longer alive (both closing).
+    pub close_timeout: u32,
+    /// CT_SERVICE_LIFETIME_NONTCP.
+    pub non_tcp_timeout: u32,
+    /// CT_SERVICE_CLOSE_REBALANCE.
+    pub rebalance_grace: u32,
+    /// CT_REPORT_INTERVAL.
+    pub report_interval: u32,
     /// Seed of the flow hash (Cilium's `HASH_INIT4_SEED`).
     pub hash_seed: u32,
     /// Maglev table size in use (a prime <= [`MAGLEV_MAX_M`]).
     pub maglev_m: u32,
     pub selection: u8,
+    /// `CT_REUSE_*`.
     pub ct_reuse: u8,
-    pub pad: [u8; 6],
+    /// CT_REPORT_FLAGS: the TCP flags that count as "new" for the report.
+    pub report_flags: u8,
+    /// `DP_F_*` bits: the release's rules.
+    pub features: u8,
+    pub pad: [u8; 4],
 }
-const _: () = assert!(size_of::<DatapathConfig>() == 56);
+const _: () = assert!(size_of::<DatapathConfig>() == 48);
 
 /// Per-backend counters (per-CPU array indexed by backend id).
 #[repr(C)]
@@ -261,7 +310,8 @@ pub enum Reason {
     CtReuse = 2,
     /// from-pod: a SYN on a closing entry kept the stored backend.
     CtReopen = 3,
-    /// from-pod: a SYN on a closing entry past the grace got a new backend.
+    /// from-pod: a SYN on a closing entry past the grace got a new backend
+    /// (`ct_entry_expired_rebalance`, PR 19451).
     CtRebalance = 4,
     /// from-pod: the stored backend was gone or not active; reselected.
     BackendGone = 5,
@@ -284,10 +334,14 @@ pub enum Reason {
     CtDrain = 13,
     /// from-pod: a post-DNAT (reply-path) entry was created.
     CtNewOut = 14,
+    /// from-pod: a SYN on a closing entry within the grace (or with no
+    /// grace rule) got a new selection, as Cilium v1.16's reopen path
+    /// returns CT_NEW.
+    CtReopenNew = 15,
 }
 
 impl Reason {
-    pub const COUNT: u32 = 15;
+    pub const COUNT: u32 = 16;
     pub const ALL: [Reason; Self::COUNT as usize] = [
         Reason::ServiceHit,
         Reason::CtNew,
@@ -304,6 +358,7 @@ impl Reason {
         Reason::RevNatMissing,
         Reason::CtDrain,
         Reason::CtNewOut,
+        Reason::CtReopenNew,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -323,6 +378,7 @@ impl Reason {
             Reason::RevNatMissing => "rev-nat-missing",
             Reason::CtDrain => "ct-drain",
             Reason::CtNewOut => "ct-new-out",
+            Reason::CtReopenNew => "ct-reopen-new",
         }
     }
 }

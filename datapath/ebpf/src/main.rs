@@ -2,9 +2,10 @@
 //! in a node netns, modelled on Cilium's `bpf_lxc` service path.
 //!
 //! - `from_pod` (tc ingress, packets leaving the pod): service lookup by
-//!   (VIP, port, proto), service conntrack keyed by the pre-DNAT tuple,
-//!   backend selection (random or Maglev), the legacy / close-rebalance reuse
-//!   rules of incident A, DNAT, and the post-DNAT entry the reply path needs.
+//!   (VIP, port, proto), service conntrack keyed by the pre-DNAT tuple with
+//!   the rules of the configured Cilium release (`ct` module), backend
+//!   selection (random or Maglev) as `lb4_local`, DNAT, and the post-DNAT
+//!   entry the reply path needs.
 //! - `to_pod` (tc egress, packets going to the pod): reverse NAT of replies
 //!   from a backend back to the VIP.
 //!
@@ -13,19 +14,26 @@
 #![no_std]
 #![no_main]
 
+mod ct;
+mod packet;
+
 use aya_ebpf::{
-    bindings::{BPF_F_MARK_MANGLED_0, BPF_F_NO_PREALLOC, BPF_F_PSEUDO_HDR, TC_ACT_OK, TC_ACT_SHOT},
+    bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST, TC_ACT_OK, TC_ACT_SHOT},
     helpers::{bpf_get_prandom_u32, bpf_ktime_get_ns},
     macros::{classifier, map},
     maps::{Array, HashMap, LruHashMap, PerCpuArray},
     programs::TcContext,
 };
 use svclab_datapath_common::{
-    BackendCounters, BackendState, CT_F_RX_CLOSING, CT_F_SEEN_NON_SYN, CT_F_TX_CLOSING,
-    CT_MAP_SIZE_DEFAULT, CT_REUSE_CLOSE_REBALANCE, Ct4Tuple, CtEntry, DatapathConfig, IPPROTO_TCP,
-    IPPROTO_UDP, Lb4Backend, Lb4Key, Lb4RevNat, Lb4Service, MAX_BACKENDS, MAX_SERVICES,
-    MaglevTable, Reason, SELECTION_MAGLEV, SERVICES_MAP_SIZE, TUPLE_F_OUT, TUPLE_F_SERVICE,
-    hash_from_tuple_v4,
+    BackendCounters, BackendState, CT_MAP_SIZE_DEFAULT, CT_REUSE_LEGACY, CT_REUSE_NEW, Ct4Tuple,
+    CtEntry, DP_F_INACTIVE_RESELECT, DatapathConfig, Lb4Backend, Lb4Key, Lb4RevNat, Lb4Service,
+    MAX_BACKENDS, MAX_SERVICES, MaglevTable, Reason, SELECTION_MAGLEV, SERVICES_MAP_SIZE,
+    TUPLE_F_OUT, TUPLE_F_SERVICE, hash_from_tuple_v4,
+};
+
+use crate::{
+    ct::Dir,
+    packet::{IP_DADDR_OFF, IP_SADDR_OFF, Packet, parse, rewrite},
 };
 
 #[map]
@@ -50,50 +58,18 @@ static REASON_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Reason:
 static BACKEND_COUNTERS: PerCpuArray<BackendCounters> =
     PerCpuArray::with_max_entries(MAX_BACKENDS, 0);
 
-const ETH_HLEN: usize = 14;
-const ETH_P_IP_BE: u16 = 0x0800u16.to_be();
-const IP_SADDR_OFF: usize = ETH_HLEN + 12;
-const IP_DADDR_OFF: usize = ETH_HLEN + 16;
-const IP_CSUM_OFF: usize = ETH_HLEN + 10;
-const TCP_CSUM_OFF: usize = 16;
-const UDP_CSUM_OFF: usize = 6;
+const NSEC_PER_SEC: u64 = 1_000_000_000;
+const EEXIST: i32 = 17;
 
-const TCP_FIN: u8 = 0x01;
-const TCP_SYN: u8 = 0x02;
-const TCP_RST: u8 = 0x04;
-const TCP_ACK: u8 = 0x10;
-
-/// The fields of one IPv4 TCP/UDP packet the datapath works on, in network
-/// byte order as on the wire.
-struct Packet {
-    saddr: u32,
-    daddr: u32,
-    sport: u16,
-    dport: u16,
-    proto: u8,
-    tcp_flags: u8,
-    l4_off: usize,
-}
-
-impl Packet {
-    fn is_tcp(&self) -> bool {
-        self.proto == IPPROTO_TCP
-    }
-    /// A connection-opening SYN (not a SYN-ACK).
-    fn is_syn(&self) -> bool {
-        self.is_tcp() && self.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN
-    }
-    fn is_closing(&self) -> bool {
-        self.is_tcp() && self.tcp_flags & (TCP_FIN | TCP_RST) != 0
-    }
-    fn l4_csum_off(&self) -> usize {
-        self.l4_off
-            + if self.is_tcp() {
-                TCP_CSUM_OFF
-            } else {
-                UDP_CSUM_OFF
-            }
-    }
+/// The clock of one packet: Cilium's `bpf_mono_now()` with the ktime source
+/// (whole seconds, v1.16.0 bpf/lib/mono.h:7-13 and time.h:14-15), and the
+/// same instant in ns for svclab's own fields. The config's test offset is
+/// added first (zero in runs).
+#[inline(always)]
+fn clock(cfg: &DatapathConfig) -> (u32, u64) {
+    // SAFETY: helper without preconditions.
+    let ns = unsafe { bpf_ktime_get_ns() }.wrapping_add(cfg.clock_offset_ns);
+    ((ns / NSEC_PER_SEC) as u32, ns)
 }
 
 #[classifier]
@@ -126,66 +102,13 @@ fn backend_counters(id: u32) -> Option<&'static mut BackendCounters> {
     BACKEND_COUNTERS.get_ptr_mut(id).map(|p| unsafe { &mut *p })
 }
 
-/// Parses Ethernet/IPv4/TCP|UDP; `None` for anything else (including
-/// non-first fragments, which carry no L4 header).
+/// Drops the packet for want of an active backend.
 #[inline(always)]
-fn parse(ctx: &TcContext) -> Option<Packet> {
-    let eth_proto: u16 = ctx.load(12).ok()?;
-    if eth_proto != ETH_P_IP_BE {
-        return None;
-    }
-    let vihl: u8 = ctx.load(ETH_HLEN).ok()?;
-    if vihl >> 4 != 4 {
-        return None;
-    }
-    let ihl = ((vihl & 0x0f) as usize) * 4;
-    if ihl < 20 {
-        return None;
-    }
-    let frag: u16 = ctx.load(ETH_HLEN + 6).ok()?;
-    if u16::from_be(frag) & 0x1fff != 0 {
-        return None;
-    }
-    let proto: u8 = ctx.load(ETH_HLEN + 9).ok()?;
-    if proto != IPPROTO_TCP && proto != IPPROTO_UDP {
-        return None;
-    }
-    let l4_off = ETH_HLEN + ihl;
-    let tcp_flags = if proto == IPPROTO_TCP {
-        ctx.load::<u8>(l4_off + 13).ok()?
-    } else {
-        // The UDP checksum must be inside the packet for the rewrite.
-        ctx.load::<u16>(l4_off + UDP_CSUM_OFF).ok()?;
-        0
-    };
-    Some(Packet {
-        saddr: ctx.load(IP_SADDR_OFF).ok()?,
-        daddr: ctx.load(IP_DADDR_OFF).ok()?,
-        sport: ctx.load(l4_off).ok()?,
-        dport: ctx.load(l4_off + 2).ok()?,
-        proto,
-        tcp_flags,
-        l4_off,
-    })
+fn no_backend() -> i32 {
+    count(Reason::DropNoBackend);
+    TC_ACT_SHOT
 }
 
-/// Lifetime for an entry in its current state, as Cilium's
-/// `ct_update_timeout`: closing beats everything, then SYN-only, then
-/// established.
-#[inline(always)]
-fn lifetime_for(cfg: &DatapathConfig, tcp: bool, flags: u16) -> u64 {
-    if !tcp {
-        cfg.non_tcp_timeout_ns
-    } else if flags & (CT_F_TX_CLOSING | CT_F_RX_CLOSING) != 0 {
-        cfg.close_timeout_ns
-    } else if flags & CT_F_SEEN_NON_SYN == 0 {
-        cfg.syn_timeout_ns
-    } else {
-        cfg.tcp_timeout_ns
-    }
-}
-
-/// Picks an active backend of `svc` for the flow; `None` if there is none.
 #[inline(always)]
 fn select_backend(
     cfg: &DatapathConfig,
@@ -243,14 +166,10 @@ fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
     };
     count(Reason::ServiceHit);
     // Single-entry array, always present once user space loaded us.
-    let Some(cfg) = CONFIG.get(0).copied() else {
-        count(Reason::DropNoBackend);
-        return Err(TC_ACT_SHOT);
+    let Some(cfg) = CONFIG.get(0) else {
+        return Err(no_backend());
     };
-    // SAFETY: helper without preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
-    let tcp = pkt.is_tcp();
-    let syn = pkt.is_syn();
+    let (now, now_ns) = clock(cfg);
     let len = u64::from(ctx.len());
 
     let tuple = Ct4Tuple {
@@ -262,99 +181,29 @@ fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
         flags: TUPLE_F_SERVICE,
         pad: [0; 2],
     };
-
-    // The stored backend, when the CT hit path already looked it up and
-    // keeps it: saves a second hash lookup per packet.
-    let mut kept: Option<Lb4Backend> = None;
-    let backend_id = match CT4.get_ptr_mut(tuple) {
-        Some(entry) => {
-            // SAFETY: LRU value pointer valid for this run; concurrent
-            // writers race only on counters and timestamps, as in Cilium.
-            let entry = unsafe { &mut *entry };
-            let mut reselect: Option<Reason> = None;
-            if syn && entry.flags & CT_F_TX_CLOSING != 0 {
-                let idle = now.saturating_sub(entry.last_tx_ns);
-                if cfg.ct_reuse == CT_REUSE_CLOSE_REBALANCE && idle > cfg.rebalance_grace_ns {
-                    reselect = Some(Reason::CtRebalance);
-                } else {
-                    count(Reason::CtReopen);
-                    entry.reopened = entry.reopened.wrapping_add(1);
-                }
-                // Reopen: the entry now tracks a new connection.
-                entry.flags &= !(CT_F_TX_CLOSING | CT_F_RX_CLOSING | CT_F_SEEN_NON_SYN);
-            }
-            if reselect.is_none() {
-                // SAFETY: read-only copy.
-                match unsafe { LB4_BACKENDS.get(entry.backend_id) } {
-                    None => reselect = Some(Reason::BackendGone),
-                    Some(b) if b.state != BackendState::Active as u8 => {
-                        // Cilium drains: the existing connection keeps its
-                        // backend, a new one (SYN) gets an active backend.
-                        if syn {
-                            reselect = Some(Reason::BackendGone);
-                        } else {
-                            count(Reason::CtDrain);
-                            kept = Some(*b);
-                        }
-                    }
-                    Some(b) => kept = Some(*b),
-                }
-            }
-            match reselect {
-                Some(why) => {
-                    let Some(id) = select_backend(&cfg, &svc, &key, &pkt) else {
-                        count(Reason::DropNoBackend);
-                        return Err(TC_ACT_SHOT);
-                    };
-                    count(why);
-                    if why == Reason::CtRebalance {
-                        entry.rebalanced = entry.rebalanced.wrapping_add(1);
-                    }
-                    if let Some(c) = backend_counters(id) {
-                        c.reselections += 1;
-                    }
-                    entry.backend_id = id;
-                }
-                None => count(Reason::CtReuse),
-            }
-            if !syn {
-                entry.flags |= CT_F_SEEN_NON_SYN;
-            }
-            if pkt.is_closing() {
-                entry.flags |= CT_F_TX_CLOSING;
-            }
-            entry.last_tx_ns = now;
-            entry.lifetime_ns = now + lifetime_for(&cfg, tcp, entry.flags);
-            entry.tx_packets += 1;
-            entry.tx_bytes += len;
-            entry.backend_id
-        }
+    let flow = Flow {
+        cfg,
+        svc: &svc,
+        key: &key,
+        pkt: &pkt,
+        now,
+        now_ns,
+        len,
+    };
+    // `kept`: the stored backend when the hit path already looked it up;
+    // `fresh`: the flow got a new selection (its out entry is written anew).
+    let (backend_id, kept, fresh) = match CT4.get_ptr_mut(tuple) {
+        // SAFETY: LRU value pointer valid for this run; concurrent writers
+        // race only on counters and timestamps, as in Cilium.
+        Some(entry) => service_hit(&flow, unsafe { &mut *entry })?,
         None => {
-            if tcp && !syn {
+            // lb4_local CT_NEW selects whatever the packet (v1.16.0
+            // lb.h:1545-1580): a non-SYN miss gets an entry too.
+            if pkt.is_tcp() && !pkt.syn() {
                 count(Reason::CtMissNonSyn);
             }
-            let Some(id) = select_backend(&cfg, &svc, &key, &pkt) else {
-                count(Reason::DropNoBackend);
-                return Err(TC_ACT_SHOT);
-            };
-            let mut flags = 0;
-            if tcp && !syn {
-                flags |= CT_F_SEEN_NON_SYN;
-            }
-            if pkt.is_closing() {
-                flags |= CT_F_TX_CLOSING;
-            }
-            let entry = CtEntry {
-                lifetime_ns: now + lifetime_for(&cfg, tcp, flags),
-                last_tx_ns: now,
-                created_ns: now,
-                tx_packets: 1,
-                tx_bytes: len,
-                backend_id: id,
-                rev_nat_index: svc.rev_nat_index,
-                flags,
-                ..CtEntry::default()
-            };
+            let id = select_backend(cfg, &svc, &key, &pkt).ok_or_else(no_backend)?;
+            let entry = ct::created(cfg, &pkt, id, svc.rev_nat_index, now, now_ns, len);
             if CT4.insert(tuple, entry, 0).is_err() {
                 count(Reason::DropCtInsert);
                 return Err(TC_ACT_SHOT);
@@ -363,26 +212,17 @@ fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
             if let Some(c) = backend_counters(id) {
                 c.selections += 1;
             }
-            id
+            (id, None, true)
         }
     };
 
     // SAFETY: read-only copy.
     let Some(backend) = kept.or_else(|| unsafe { LB4_BACKENDS.get(backend_id) }.copied()) else {
         // Removed between selection and here (user space race).
-        count(Reason::DropNoBackend);
-        return Err(TC_ACT_SHOT);
+        return Err(no_backend());
     };
 
-    track_out(
-        &cfg,
-        &pkt,
-        &backend,
-        backend_id,
-        svc.rev_nat_index,
-        now,
-        len,
-    )?;
+    track_out(&flow, &backend, backend_id, fresh)?;
 
     if rewrite(
         ctx,
@@ -402,25 +242,117 @@ fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
     if let Some(c) = backend_counters(backend_id) {
         c.packets += 1;
         c.bytes += len;
-        if syn {
+        if pkt.opens() {
             c.syns += 1;
         }
     }
     Ok(TC_ACT_OK)
 }
 
-/// Creates or refreshes the post-DNAT entry (client → backend) that carries
-/// the service id for reverse NAT.
-#[inline(always)]
-fn track_out(
-    cfg: &DatapathConfig,
-    pkt: &Packet,
-    backend: &Lb4Backend,
-    backend_id: u32,
-    rev_nat_index: u16,
-    now: u64,
+/// What the per-flow steps share.
+struct Flow<'a> {
+    cfg: &'a DatapathConfig,
+    svc: &'a Lb4Service,
+    key: &'a Lb4Key,
+    pkt: &'a Packet,
+    now: u32,
+    now_ns: u64,
     len: u64,
-) -> Result<(), i32> {
+}
+
+/// A hit on the service entry: `__ct_lookup` with CT_SERVICE, then the
+/// CT_REPLY part of `lb4_local`. Returns the backend id, the backend when it
+/// was looked up and kept, and whether the entry got a new selection.
+#[inline(always)]
+fn service_hit(f: &Flow<'_>, entry: &mut CtEntry) -> Result<(u32, Option<Lb4Backend>, bool), i32> {
+    let (cfg, pkt, now) = (f.cfg, f.pkt, f.now);
+    let syn = pkt.is_tcp() && pkt.syn();
+    // A new selection that overwrites the entry, and why.
+    let mut fresh = None;
+    if syn
+        && cfg.ct_reuse != CT_REUSE_LEGACY
+        && ct::closing(entry)
+        && ct::expired_rebalance(entry, cfg, now)
+    {
+        // PR 19451, first thing on a hit, before any update: `goto ct_new`
+        // (v1.12.0 conntrack.h:200-205, v1.16.0 :297-300).
+        fresh = Some(Reason::CtRebalance);
+    } else {
+        // The alive refresh (v1.11.20 :211-212, v1.16.0 :302), then the
+        // action: FIN/RST close, a SYN on a closing entry reopens.
+        if ct::alive(entry) {
+            ct::update_timeout(entry, cfg, pkt, Dir::Tx, now);
+        }
+        if pkt.is_tcp() && pkt.fin_rst() {
+            ct::close(entry, cfg, pkt, Dir::Tx, true, now);
+        } else if syn && ct::closing(entry) {
+            if cfg.ct_reuse == CT_REUSE_NEW {
+                // v1.16.0 :316-327: reset and return CT_NEW; ct_create4
+                // then overwrites the entry.
+                fresh = Some(Reason::CtReopenNew);
+            } else {
+                // CT_REOPENED, which ct_lookup4 reports as CT_REPLY: the
+                // stored backend is kept (v1.11.20 :240-246, :754-758).
+                ct::reopen(entry, cfg, pkt, Dir::Tx, now);
+                count(Reason::CtReopen);
+                entry.reopened = entry.reopened.wrapping_add(1);
+            }
+        }
+    }
+    if let Some(why) = fresh {
+        let id = select_backend(cfg, f.svc, f.key, pkt).ok_or_else(no_backend)?;
+        let (reopened, rebalanced) = (entry.reopened, entry.rebalanced);
+        *entry = ct::created(cfg, pkt, id, f.svc.rev_nat_index, now, f.now_ns, f.len);
+        entry.reopened = reopened;
+        entry.rebalanced = rebalanced.wrapping_add(1);
+        count(why);
+        if let Some(c) = backend_counters(id) {
+            c.reselections += 1;
+        }
+        return Ok((id, None, true));
+    }
+    entry.tx_packets += 1;
+    entry.tx_bytes += f.len;
+    entry.last_tx_ns = f.now_ns;
+
+    // lb4_local CT_REPLY: the stored backend, if it can still be used.
+    // SAFETY: read-only copy.
+    let stored = unsafe { LB4_BACKENDS.get(entry.backend_id) }.copied();
+    let usable = match stored {
+        None => false,
+        Some(b) if b.state == BackendState::Active as u8 => true,
+        // v1.11 has no backend state: an existing backend is used
+        // (lb.h:1437-1449 reselects only when it is gone).
+        Some(_) if cfg.features & DP_F_INACTIVE_RESELECT == 0 => true,
+        // PR 20407 (v1.12.0 lb.h:1548-1554): drain existing connections,
+        // redirect new ones (SYN) to active backends.
+        Some(_) if !syn => {
+            count(Reason::CtDrain);
+            true
+        }
+        Some(_) => false,
+    };
+    if usable {
+        count(Reason::CtReuse);
+        return Ok((entry.backend_id, stored, false));
+    }
+    let id = select_backend(cfg, f.svc, f.key, pkt).ok_or_else(no_backend)?;
+    count(Reason::BackendGone);
+    if let Some(c) = backend_counters(id) {
+        c.reselections += 1;
+    }
+    entry.backend_id = id;
+    Ok((id, None, false))
+}
+
+/// Creates or refreshes the post-DNAT entry (client → backend) that carries
+/// the service id for reverse NAT: Cilium's CT_EGRESS lookup of the
+/// translated tuple in `bpf_lxc`, with the same entry rules. For a flow that
+/// just got a new selection the entry is written anew without a lookup (a
+/// stale one of an earlier connection on the same tuple is overwritten).
+#[inline(always)]
+fn track_out(f: &Flow<'_>, backend: &Lb4Backend, backend_id: u32, fresh: bool) -> Result<(), i32> {
+    let (cfg, pkt, now) = (f.cfg, f.pkt, f.now);
     let tuple = Ct4Tuple {
         daddr: backend.address,
         saddr: pkt.saddr,
@@ -430,51 +362,38 @@ fn track_out(
         flags: TUPLE_F_OUT,
         pad: [0; 2],
     };
-    let tcp = pkt.is_tcp();
-    match CT4.get_ptr_mut(tuple) {
+    let rev_nat_index = f.svc.rev_nat_index;
+    let found = if fresh { None } else { CT4.get_ptr_mut(tuple) };
+    match found {
         Some(entry) => {
             // SAFETY: as in try_from_pod.
             let entry = unsafe { &mut *entry };
-            if pkt.is_syn() && entry.flags & (CT_F_TX_CLOSING | CT_F_RX_CLOSING) != 0 {
-                entry.flags &= !(CT_F_TX_CLOSING | CT_F_RX_CLOSING | CT_F_SEEN_NON_SYN);
+            if ct::alive(entry) {
+                ct::update_timeout(entry, cfg, pkt, Dir::Tx, now);
             }
-            if !pkt.is_syn() {
-                entry.flags |= CT_F_SEEN_NON_SYN;
-            }
-            if pkt.is_closing() {
-                entry.flags |= CT_F_TX_CLOSING;
+            if pkt.is_tcp() && pkt.fin_rst() {
+                ct::close(entry, cfg, pkt, Dir::Tx, false, now);
+            } else if pkt.is_tcp() && pkt.syn() && ct::closing(entry) {
+                ct::reopen(entry, cfg, pkt, Dir::Tx, now);
             }
             entry.rev_nat_index = rev_nat_index;
             entry.backend_id = backend_id;
-            entry.last_tx_ns = now;
-            entry.lifetime_ns = now + lifetime_for(cfg, tcp, entry.flags);
+            entry.last_tx_ns = f.now_ns;
             entry.tx_packets += 1;
-            entry.tx_bytes += len;
+            entry.tx_bytes += f.len;
         }
         None => {
-            let mut flags = 0;
-            if tcp && !pkt.is_syn() {
-                flags |= CT_F_SEEN_NON_SYN;
+            let entry = ct::created(cfg, pkt, backend_id, rev_nat_index, now, f.now_ns, f.len);
+            match CT4.insert(tuple, entry, u64::from(BPF_NOEXIST)) {
+                Ok(()) => count(Reason::CtNewOut),
+                // An earlier connection's entry on this tuple: overwritten,
+                // not created (keeps the created/evicted figures exact).
+                Err(e) if e == -EEXIST && CT4.insert(tuple, entry, 0).is_ok() => {}
+                Err(_) => {
+                    count(Reason::DropCtInsert);
+                    return Err(TC_ACT_SHOT);
+                }
             }
-            if pkt.is_closing() {
-                flags |= CT_F_TX_CLOSING;
-            }
-            let entry = CtEntry {
-                lifetime_ns: now + lifetime_for(cfg, tcp, flags),
-                last_tx_ns: now,
-                created_ns: now,
-                tx_packets: 1,
-                tx_bytes: len,
-                backend_id,
-                rev_nat_index,
-                flags,
-                ..CtEntry::default()
-            };
-            if CT4.insert(tuple, entry, 0).is_err() {
-                count(Reason::DropCtInsert);
-                return Err(TC_ACT_SHOT);
-            }
-            count(Reason::CtNewOut);
         }
     }
     Ok(())
@@ -508,15 +427,13 @@ fn try_to_pod(ctx: &TcContext) -> Result<i32, i32> {
         return Ok(TC_ACT_OK);
     }
     if let Some(cfg) = CONFIG.get(0) {
-        // SAFETY: helper without preconditions.
-        let now = unsafe { bpf_ktime_get_ns() };
-        if pkt.is_closing() {
-            entry.flags |= CT_F_RX_CLOSING;
+        let (now, _) = clock(cfg);
+        if ct::alive(entry) {
+            ct::update_timeout(entry, cfg, &pkt, Dir::Rx, now);
         }
-        if pkt.is_tcp() && pkt.tcp_flags & TCP_SYN == 0 {
-            entry.flags |= CT_F_SEEN_NON_SYN;
+        if pkt.is_tcp() && pkt.fin_rst() {
+            ct::close(entry, cfg, &pkt, Dir::Rx, false, now);
         }
-        entry.lifetime_ns = now + lifetime_for(cfg, pkt.is_tcp(), entry.flags);
     }
     entry.rx_packets += 1;
     entry.rx_bytes += u64::from(ctx.len());
@@ -538,52 +455,6 @@ fn try_to_pod(ctx: &TcContext) -> Result<i32, i32> {
     }
     count(Reason::RevNat);
     Ok(TC_ACT_OK)
-}
-
-/// Rewrites one IPv4 address and one L4 port, fixing the L4 checksum
-/// (pseudo-header aware, so CHECKSUM_PARTIAL packets from a veth stay right)
-/// and the IPv4 header checksum.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call per direction; a struct adds nothing"
-)]
-#[inline(always)]
-fn rewrite(
-    ctx: &TcContext,
-    pkt: &Packet,
-    addr_off: usize,
-    old_addr: u32,
-    new_addr: u32,
-    port_off: usize,
-    old_port: u16,
-    new_port: u16,
-) -> Result<(), i64> {
-    let mangled = if pkt.is_tcp() {
-        0
-    } else {
-        u64::from(BPF_F_MARK_MANGLED_0)
-    };
-    let csum_off = pkt.l4_csum_off();
-    if old_addr != new_addr {
-        ctx.l4_csum_replace(
-            csum_off,
-            u64::from(old_addr),
-            u64::from(new_addr),
-            u64::from(BPF_F_PSEUDO_HDR) | mangled | 4,
-        )?;
-        ctx.l3_csum_replace(IP_CSUM_OFF, u64::from(old_addr), u64::from(new_addr), 4)?;
-        ctx.store(addr_off, &new_addr, 0)?;
-    }
-    if old_port != new_port {
-        ctx.l4_csum_replace(
-            csum_off,
-            u64::from(old_port),
-            u64::from(new_port),
-            mangled | 2,
-        )?;
-        ctx.store(port_off, &new_port, 0)?;
-    }
-    Ok(())
 }
 
 #[cfg(not(test))]

@@ -1,40 +1,12 @@
 //! Pods → endpoints → every node's dataplane, the way EndpointSlices feed
 //! Cilium's agent: a Ready pod is an active backend, a pod being deleted a
 //! terminating one (existing flows drain), a not-ready pod no backend at
-//! all. Also the suite's datapath settings as the eBPF datapath's config,
-//! and conntrack flushes.
+//! all. Also conntrack flushes.
 use std::{collections::BTreeMap, net::SocketAddrV4};
 
-use svclab_datapath::{Backend, BackendState, Config, CtReuse, Selection};
-use svclab_suite::model::{CtReuseSpec, SelectionSpec, Suite};
+use svclab_datapath::{Backend, BackendState};
 
 use super::state::Cluster;
-
-pub fn datapath_config(suite: &Suite) -> Config {
-    let d = &suite.datapath;
-    Config {
-        selection: match d.selection {
-            SelectionSpec::Random => Selection::Random,
-            SelectionSpec::Maglev => Selection::Maglev {
-                table_size: d.maglev_table_size,
-            },
-        },
-        ct_reuse: match d.ct_reuse {
-            CtReuseSpec::Legacy => CtReuse::Legacy,
-            CtReuseSpec::CloseRebalance => CtReuse::CloseRebalance {
-                grace: d.rebalance_grace.0,
-            },
-        },
-        timeouts: svclab_datapath::CtTimeouts {
-            syn: d.timeouts.syn.0,
-            tcp: d.timeouts.tcp.0,
-            close: d.timeouts.close.0,
-            non_tcp: d.timeouts.non_tcp.0,
-        },
-        ct_map_size: d.ct_map_size,
-        hash_seed: u32::try_from(suite.seed & 0xffff_ffff).unwrap_or(1),
-    }
-}
 
 impl Cluster {
     /// Pushes every service's endpoints to every node's datapath.

@@ -28,6 +28,7 @@ use svclab_topology::{PodSpec, Topology, TopologySpec};
 
 pub mod autoscaler;
 pub mod dataplane;
+pub mod dpconfig;
 mod endpoints;
 pub mod kubelet;
 pub mod pods;
@@ -49,7 +50,7 @@ use self::{
     state::{DeploymentState, ServiceState},
 };
 pub use self::{
-    endpoints::datapath_config,
+    dpconfig::datapath_config,
     state::{Cluster, NodeState, Pod},
 };
 

@@ -153,7 +153,7 @@ pub fn inspect(target: &Path, reports: &Path, filter: &InspectFilter) -> anyhow:
                 .map_or("expired".to_owned(), |d| format!("{}s", d.as_secs()));
             let _ = writeln!(
                 out,
-                "  {} {kind} {} -> {} expires={expires} backend={backend} RevNAT={} TxPackets={} RxPackets={} Reopened={} Rebalanced={} idle={:.1}s Flags=[{}]",
+                "  {} {kind} {} -> {} expires={expires} backend={backend} RevNAT={} TxPackets={} RxPackets={} Reopened={} Rebalanced={} idle={:.1}s TxFlagsSeen={:#04x} LastTxReport={}s ago Flags=[{}]",
                 e.proto,
                 e.client,
                 e.target,
@@ -163,6 +163,8 @@ pub fn inspect(target: &Path, reports: &Path, filter: &InspectFilter) -> anyhow:
                 e.reopened,
                 e.rebalanced,
                 e.idle.as_secs_f64(),
+                e.tx_flags_seen,
+                e.since_report.as_secs(),
                 flags.join(" ")
             );
         }

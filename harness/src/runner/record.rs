@@ -4,14 +4,15 @@
 use std::{collections::BTreeMap, sync::atomic::Ordering};
 
 use anyhow::Context as _;
+use svclab_datapath::{CtReuse, Selection};
 use svclab_report::record::{self as rec, RunRecord, Verdict};
-use svclab_suite::{
-    LoadedSuite,
-    model::{CtReuseSpec, SelectionSpec},
-};
+use svclab_suite::LoadedSuite;
 
 use super::ctx::{Gathered, RunCtx, RunOutcome};
-use crate::{cluster::Cluster, load::aggregator::Aggregator};
+use crate::{
+    cluster::{Cluster, dpconfig},
+    load::aggregator::Aggregator,
+};
 
 /// Writes the record and report; the outcome carries the verdict.
 pub(super) fn record(
@@ -52,6 +53,7 @@ pub(super) fn record(
             header: loaded.header.clone(),
             yaml: loaded.text.clone(),
             datapath_mode: datapath_mode(loaded),
+            datapath: datapath_settings(loaded),
         },
         started_at,
         duration_s: duration.as_secs_f64(),
@@ -128,19 +130,36 @@ pub(super) fn datapath_totals(c: &Cluster) -> anyhow::Result<rec::DatapathTotals
     Ok(t)
 }
 
+/// The datapath in one line: profile, selection, CT reuse, lifetime.
 fn datapath_mode(loaded: &LoadedSuite) -> String {
-    let d = &loaded.suite.datapath;
-    let sel = match d.selection {
-        SelectionSpec::Random => "random selection".to_owned(),
-        SelectionSpec::Maglev => format!("Maglev (M={})", d.maglev_table_size),
+    let c = dpconfig::datapath_config(&loaded.suite);
+    let sel = match c.selection {
+        Selection::Random => "random selection".to_owned(),
+        Selection::Maglev { table_size } => format!("Maglev (M={table_size})"),
     };
-    let reuse = match d.ct_reuse {
-        CtReuseSpec::Legacy => "legacy CT reuse".to_owned(),
-        CtReuseSpec::CloseRebalance => {
-            format!("close-rebalance CT reuse (grace {})", d.rebalance_grace)
+    let reuse = match c.ct_reuse {
+        CtReuse::Legacy => "legacy CT reuse".to_owned(),
+        CtReuse::CloseRebalance { grace } => {
+            format!("close-rebalance CT reuse (grace {}s)", grace.as_secs())
         }
+        CtReuse::New { .. } => "new selection on every reused closing entry".to_owned(),
     };
-    format!("{sel}, {reuse}, service TCP timeout {}", d.timeouts.tcp)
+    format!(
+        "{}: {sel}, {reuse}, service TCP lifetime {}s",
+        c.profile.name(),
+        c.timeouts.tcp.as_secs()
+    )
+}
+
+fn datapath_settings(loaded: &LoadedSuite) -> Vec<rec::DatapathSetting> {
+    dpconfig::datapath_settings(&loaded.suite)
+        .into_iter()
+        .map(|(name, value, from)| rec::DatapathSetting {
+            name,
+            value,
+            from: from.to_owned(),
+        })
+        .collect()
 }
 
 /// Figures that show the mechanism behind the verdict.

@@ -76,6 +76,7 @@ pub fn render(record: &RunRecord) -> String {
     summary(&mut out, record);
     backends(&mut out, record);
     timeline(&mut out, record);
+    datapath::settings(&mut out, record);
     suite_file(&mut out, record);
     let _ = write!(
         out,
@@ -588,5 +589,6 @@ fn row(out: &mut String, key_html: &str, value_html: &str) {
     let _ = writeln!(out, "<tr><th>{key_html}</th><td>{value_html}</td></tr>");
 }
 
+mod datapath;
 #[cfg(test)]
 mod tests;

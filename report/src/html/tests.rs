@@ -35,7 +35,7 @@ fn renders_incident_a_self_contained() {
         html.contains("Incident A: service conntrack pins"),
         "suite header"
     );
-    assert!(html.contains("ct_reuse: legacy"), "suite YAML");
+    assert!(html.contains("profile: cilium-1.11"), "suite YAML");
     assert!(html.contains("random, legacy CT reuse"), "datapath mode");
     assert!(html.contains("ct-reopen"), "datapath reasons");
     assert!(
@@ -149,7 +149,7 @@ fn crowded_timeline_keeps_every_label() {
 fn fixed_run_passes() {
     let html = render(&incident_a(true));
     assert!(html.contains("verdict pass") && html.contains(">PASS<"));
-    assert!(html.contains("ct_reuse: close-rebalance"));
+    assert!(html.contains("profile: cilium-1.12"));
 }
 
 #[test]

@@ -18,7 +18,9 @@ pub fn empty_record() -> RunRecord {
             description: String::new(),
             header: String::new(),
             yaml: String::new(),
-            datapath_mode: "random, legacy CT reuse".into(),
+            datapath_mode:
+                "cilium-1.11: random selection, legacy CT reuse, service TCP lifetime 21600s".into(),
+            datapath: Vec::new(),
         },
         started_at: "2026-01-01T00:00:00Z".into(),
         duration_s: 0.0,

@@ -43,7 +43,8 @@ pub fn liveness_cascade() -> RunRecord {
         description: "A traffic spike turns a strict liveness probe into a restart cascade".into(),
         header: CASCADE_HEADER.into(),
         yaml: CASCADE_YAML.into(),
-        datapath_mode: "random, close-rebalance (grace 30s)".into(),
+        datapath_mode: "cilium-1.16: random selection, new selection on every reused closing entry, service TCP lifetime 8000s".into(),
+        datapath: Vec::new(),
     };
     rec.started_at = "2026-01-01T13:00:00Z".into();
     rec.duration_s = 80.0;

@@ -44,10 +44,11 @@ pub fn incident_a(fixed: bool) -> RunRecord {
         header: HEADER.into(),
         yaml: yaml(fixed),
         datapath_mode: if fixed {
-            "random, close-rebalance (grace 30s)".into()
+            "cilium-1.12: random selection, close-rebalance CT reuse (grace 1s), service TCP lifetime 21600s".into()
         } else {
-            "random, legacy CT reuse".into()
+            "cilium-1.11: random selection, legacy CT reuse, service TCP lifetime 21600s".into()
         },
+        datapath: sample_settings(fixed),
     };
     rec.started_at = "2026-01-01T12:00:00Z".into();
     rec.duration_s = 60.0;
@@ -242,15 +243,49 @@ Legacy CT reuse: a SYN that hits an existing CT_SERVICE entry keeps the old
 backend, so the new pods stay nearly idle. close-rebalance: the entry is
 reselected, and the new pods' share widens to about half.";
 
+/// What the harness lists for the two sample suites' datapaths.
+fn sample_settings(fixed: bool) -> Vec<crate::record::DatapathSetting> {
+    let s = |name: &str, value: &str, from: &str| crate::record::DatapathSetting {
+        name: name.into(),
+        value: value.into(),
+        from: from.into(),
+    };
+    let mut v = vec![if fixed {
+        s("profile", "cilium-1.12 (Cilium v1.12.x-v1.14.x)", "suite")
+    } else {
+        s("profile", "cilium-1.11 (Cilium v1.11.x)", "suite")
+    }];
+    if fixed {
+        v.push(s(
+            "ct_reuse",
+            "close-rebalance (new selection past the grace)",
+            "profile",
+        ));
+        v.push(s("rebalance_grace", "1s", "suite"));
+    } else {
+        v.push(s(
+            "ct_reuse",
+            "legacy (SYN on a closing entry reopens it)",
+            "profile",
+        ));
+    }
+    v.push(s("timeouts.tcp", "21600s", "profile"));
+    v
+}
+
 fn yaml(fixed: bool) -> String {
-    let reuse = if fixed { "close-rebalance" } else { "legacy" };
+    let reuse = if fixed {
+        "profile: cilium-1.12\n  rebalance_grace: 1s"
+    } else {
+        "profile: cilium-1.11"
+    };
     format!(
         "# Incident A: service conntrack pins reused source ports to old backends.
 description: Scale-up under per-request connections with reused source ports
 duration: 60s
 datapath:
+  {reuse}
   selection: random
-  ct_reuse: {reuse}
 deployments:
   - name: web
     replicas: 3

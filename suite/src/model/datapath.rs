@@ -1,12 +1,40 @@
-//! The `datapath` section: backend selection (random or Maglev), conntrack
-//! reuse, CT lifetimes, garbage collection and map size.
+//! The `datapath` section: the Cilium release whose rules the datapath
+//! follows, backend selection (random or Maglev), explicit overrides of the
+//! release's CT reuse rule, grace and lifetimes, garbage collection and map
+//! size.
 use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::defaults::{d10, d60, default_grace};
 use crate::duration::Dur;
+
+/// The Cilium release whose service-conntrack and backend-selection rules
+/// the datapath follows (the README's datapath table lists them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ProfileSpec {
+    /// v1.11: a SYN on a closing entry reopens it with its backend; FIN
+    /// leaves the entry alive with the 6 h service lifetime.
+    #[serde(rename = "cilium-1.11")]
+    Cilium1_11,
+    /// v1.12-v1.14: close-rebalance after a 60 s grace; inactive backends
+    /// reselected on SYN; FIN still leaves the entry alive (6 h).
+    #[serde(rename = "cilium-1.12")]
+    Cilium1_12,
+    /// v1.15.0-v1.15.7: as 1.12, the reopen also resets the entry's flags;
+    /// 8000 s service lifetime.
+    #[serde(rename = "cilium-1.15")]
+    Cilium1_15,
+    /// v1.15.8+: as 1.15 with PR 33907: FIN/RST closes a service entry
+    /// (10 s lifetime).
+    #[serde(rename = "cilium-1.15.8")]
+    Cilium1_15_8,
+    /// v1.16 (default): PR 33907, and any SYN on a closing entry gets a
+    /// new selection.
+    #[default]
+    #[serde(rename = "cilium-1.16")]
+    Cilium1_16,
+}
 
 /// How a new flow picks its backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -18,20 +46,28 @@ pub enum SelectionSpec {
     Maglev,
 }
 
-/// What a SYN on an existing service CT entry does.
+/// What a SYN on a closing service CT entry does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum CtReuseSpec {
-    /// Reopens the entry with its old backend (Cilium before PR 19451).
+    /// Reopens the entry with its old backend (Cilium 1.11).
     Legacy,
-    /// A SYN on a closing entry idle past `rebalance_grace` selects anew.
+    /// Selects anew once `rebalance_grace` has passed since the entry's last
+    /// report, else reopens (Cilium 1.12-1.15, PR 19451).
     CloseRebalance,
+    /// Always selects anew (Cilium 1.16).
+    New,
 }
 
 /// The eBPF service load balancer's configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatapathSpec {
+    /// The Cilium release to behave as: `cilium-1.11`, `cilium-1.12` (also
+    /// 1.13, 1.14), `cilium-1.15` (1.15.0-1.15.7), `cilium-1.15.8`,
+    /// `cilium-1.16` (default). The fields below override its values.
+    #[serde(default)]
+    pub profile: ProfileSpec,
     /// `random` (default) or `maglev`.
     #[serde(default = "default_selection")]
     pub selection: SelectionSpec,
@@ -41,13 +77,14 @@ pub struct DatapathSpec {
     // that the two agree.
     #[schemars(extend("enum" = [251, 509, 1021, 2039, 4093, 8191, 16381]))]
     pub maglev_table_size: u32,
-    /// `legacy` (default) or `close-rebalance`.
-    #[serde(default = "default_reuse")]
-    pub ct_reuse: CtReuseSpec,
-    /// Grace for close-rebalance, default `30s`, at most 1h.
-    #[serde(default = "default_grace")]
-    pub rebalance_grace: Dur,
-    /// CT lifetimes.
+    /// Overrides the profile's rule: `legacy`, `close-rebalance` or `new`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ct_reuse: Option<CtReuseSpec>,
+    /// Overrides the profile's grace (60s; Cilium's
+    /// `bpf-ct-timeout-service-tcp-grace`), whole seconds, at most 1h.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebalance_grace: Option<Dur>,
+    /// Overrides of the profile's CT lifetimes, whole seconds.
     #[serde(default)]
     pub timeouts: Timeouts,
     /// CT garbage-collection interval in user space, default `5s`, at least 100ms.
@@ -64,9 +101,6 @@ fn default_selection() -> SelectionSpec {
 fn default_maglev() -> u32 {
     16381
 }
-fn default_reuse() -> CtReuseSpec {
-    CtReuseSpec::Legacy
-}
 fn default_gc() -> Dur {
     Dur(Duration::from_secs(5))
 }
@@ -76,10 +110,11 @@ fn default_ct_size() -> u32 {
 impl Default for DatapathSpec {
     fn default() -> Self {
         Self {
+            profile: ProfileSpec::default(),
             selection: default_selection(),
             maglev_table_size: default_maglev(),
-            ct_reuse: default_reuse(),
-            rebalance_grace: default_grace(),
+            ct_reuse: None,
+            rebalance_grace: None,
             timeouts: Timeouts::default(),
             gc_interval: default_gc(),
             ct_map_size: default_ct_size(),
@@ -87,33 +122,21 @@ impl Default for DatapathSpec {
     }
 }
 
-/// CT lifetimes (Cilium defaults).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// Overrides of the profile's CT lifetimes (Cilium agent flags
+/// `bpf-ct-timeout-*`); unset ones keep the profile's value.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Timeouts {
-    /// default `60s`
-    #[serde(default = "d60")]
-    pub syn: Dur,
-    /// established service TCP, default `8000s` (older Cilium: `6h`)
-    #[serde(default = "d8000")]
-    pub tcp: Dur,
-    /// after FIN/RST, default `10s`
-    #[serde(default = "d10")]
-    pub close: Dur,
-    /// non-TCP, default `60s`
-    #[serde(default = "d60")]
-    pub non_tcp: Dur,
-}
-fn d8000() -> Dur {
-    Dur(Duration::from_secs(8000))
-}
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            syn: d60(),
-            tcp: d8000(),
-            close: d10(),
-            non_tcp: d60(),
-        }
-    }
+    /// SYN-only entries (`regular-tcp-syn`, 60s in every profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syn: Option<Dur>,
+    /// Established service TCP (`service-tcp`: 6h up to 1.14, 8000s from 1.15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<Dur>,
+    /// Entries closed both ways (`regular-tcp-fin`, 10s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close: Option<Dur>,
+    /// Non-TCP (`service-any`, 60s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub non_tcp: Option<Dur>,
 }

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 pub use self::{
     autoscalers::{Autoscaler, HpaMetric, HpaMetricKind},
     clients::{Client, ConnectionMode, Load, LoadMode, PortMode, SourcePorts},
-    datapath::{CtReuseSpec, DatapathSpec, SelectionSpec, Timeouts},
+    datapath::{CtReuseSpec, DatapathSpec, ProfileSpec, SelectionSpec, Timeouts},
     deployments::{Closer, Deployment, HealthSpec, ServerSpec},
     expect::{Expectation, METRICS},
     probes::{ExecProbe, HttpHeader, HttpProbe, Probe, Probes, TcpProbe},

@@ -4,9 +4,14 @@ use std::time::Duration;
 
 use super::checker::{Checker, HOUR};
 use crate::{
-    expected::{AT_MOST_1H, CT_SIZE, GC, MAGLEV, POSITIVE},
-    model::DatapathSpec,
+    expected::{CT_SIZE, CT_TIMEOUT, GC, GRACE, MAGLEV},
+    model::{CtReuseSpec, DatapathSpec, ProfileSpec},
 };
+
+/// Whole seconds: the agent writes Cilium's CT macros as `int64(d.Seconds())`.
+fn whole_secs(d: Duration) -> bool {
+    d.subsec_nanos() == 0
+}
 
 /// Maglev needs a prime table size; these are Cilium's accepted values.
 const MAGLEV_SIZES: &[u32] = &[251, 509, 1021, 2039, 4093, 8191, 16381];
@@ -18,12 +23,26 @@ pub(super) fn check(c: &mut Checker<'_>, dp: &DatapathSpec) {
         MAGLEV,
         dp.maglev_table_size,
     );
-    c.expect(
-        dp.rebalance_grace.0 <= HOUR,
-        "datapath.rebalance_grace",
-        AT_MOST_1H,
-        dp.rebalance_grace,
-    );
+    if let Some(g) = dp.rebalance_grace {
+        c.expect(
+            g.0 <= HOUR && whole_secs(g.0),
+            "datapath.rebalance_grace",
+            GRACE,
+            g,
+        );
+        let legacy = match dp.ct_reuse {
+            Some(r) => r == CtReuseSpec::Legacy,
+            None => dp.profile == ProfileSpec::Cilium1_11,
+        };
+        if legacy {
+            c.fail(
+                "datapath.rebalance_grace",
+                "has no effect: CT reuse is `legacy` (the profile's or the suite's); \
+                 set `ct_reuse: close-rebalance` or remove the grace"
+                    .to_owned(),
+            );
+        }
+    }
     let t = &dp.timeouts;
     for (key, v) in [
         ("syn", t.syn),
@@ -31,12 +50,14 @@ pub(super) fn check(c: &mut Checker<'_>, dp: &DatapathSpec) {
         ("close", t.close),
         ("non_tcp", t.non_tcp),
     ] {
-        c.expect(
-            !v.0.is_zero(),
-            &format!("datapath.timeouts.{key}"),
-            POSITIVE,
-            v,
-        );
+        if let Some(v) = v {
+            c.expect(
+                v.0 >= Duration::from_secs(1) && whole_secs(v.0),
+                &format!("datapath.timeouts.{key}"),
+                CT_TIMEOUT,
+                v,
+            );
+        }
     }
     c.expect(
         dp.gc_interval.0 >= Duration::from_millis(100),

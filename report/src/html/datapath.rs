@@ -1,0 +1,27 @@
+//! The report's datapath section: every effective datapath value of the run
+//! (the Cilium profile's, the suite's overrides, the release's fixed rules)
+//! and where each came from.
+use std::fmt::Write as _;
+
+use crate::{fmt::escape, record::RunRecord};
+
+pub(super) fn settings(out: &mut String, rec: &RunRecord) {
+    if rec.suite.datapath.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h2 id=\"datapath\">Datapath</h2>\n<p>Effective values: the profile's, unless the suite \
+         file sets them. The README's datapath table gives the Cilium source line of each \
+         rule.</p>\n<table>\n<tr><th>setting</th><th>value</th><th>from</th></tr>\n",
+    );
+    for s in &rec.suite.datapath {
+        let _ = writeln!(
+            out,
+            "<tr><th>{}</th><td>{}</td><td>{}</td></tr>",
+            escape(&s.name),
+            escape(&s.value),
+            escape(&s.from)
+        );
+    }
+    out.push_str("</table>\n");
+}
