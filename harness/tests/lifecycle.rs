@@ -445,6 +445,11 @@ fn held_run_can_be_inspected_then_torn_down() {
         .replace(
             "load: { mode: open, rate: 50 }",
             "source_ports: { mode: pool, range: [41000, 41009] }, load: { mode: open, rate: 50 }",
+        )
+        // Cilium 1.11: a reused port reopens its entry (1.16 would select anew).
+        .replace(
+            "deployments:",
+            "datapath: { profile: cilium-1.11 }\ndeployments:",
         );
     let (mut child, run_id) = start_run(&dir, "hold", &text, &["--hold"]);
     let run_dir = dir.join("hold").join(&run_id);

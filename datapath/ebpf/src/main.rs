@@ -18,7 +18,7 @@ mod ct;
 mod packet;
 
 use aya_ebpf::{
-    bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST, TC_ACT_OK, TC_ACT_SHOT},
+    bindings::{BPF_F_NO_PREALLOC, TC_ACT_OK, TC_ACT_SHOT},
     helpers::{bpf_get_prandom_u32, bpf_ktime_get_ns},
     macros::{classifier, map},
     maps::{Array, HashMap, LruHashMap, PerCpuArray},
@@ -59,7 +59,6 @@ static BACKEND_COUNTERS: PerCpuArray<BackendCounters> =
     PerCpuArray::with_max_entries(MAX_BACKENDS, 0);
 
 const NSEC_PER_SEC: u64 = 1_000_000_000;
-const EEXIST: i32 = 17;
 
 /// The clock of one packet: Cilium's `bpf_mono_now()` with the ktime source
 /// (whole seconds, v1.16.0 bpf/lib/mono.h:7-13 and time.h:14-15), and the
@@ -348,8 +347,8 @@ fn service_hit(f: &Flow<'_>, entry: &mut CtEntry) -> Result<(u32, Option<Lb4Back
 /// Creates or refreshes the post-DNAT entry (client → backend) that carries
 /// the service id for reverse NAT: Cilium's CT_EGRESS lookup of the
 /// translated tuple in `bpf_lxc`, with the same entry rules. For a flow that
-/// just got a new selection the entry is written anew without a lookup (a
-/// stale one of an earlier connection on the same tuple is overwritten).
+/// just got a new selection an earlier connection's entry on the same tuple
+/// is overwritten in place, as `ct_create4` would.
 #[inline(always)]
 fn track_out(f: &Flow<'_>, backend: &Lb4Backend, backend_id: u32, fresh: bool) -> Result<(), i32> {
     let (cfg, pkt, now) = (f.cfg, f.pkt, f.now);
@@ -363,8 +362,12 @@ fn track_out(f: &Flow<'_>, backend: &Lb4Backend, backend_id: u32, fresh: bool) -
         pad: [0; 2],
     };
     let rev_nat_index = f.svc.rev_nat_index;
-    let found = if fresh { None } else { CT4.get_ptr_mut(tuple) };
-    match found {
+    match CT4.get_ptr_mut(tuple) {
+        Some(entry) if fresh => {
+            // SAFETY: as in try_from_pod.
+            let entry = unsafe { &mut *entry };
+            *entry = ct::created(cfg, pkt, backend_id, rev_nat_index, now, f.now_ns, f.len);
+        }
         Some(entry) => {
             // SAFETY: as in try_from_pod.
             let entry = unsafe { &mut *entry };
@@ -384,16 +387,11 @@ fn track_out(f: &Flow<'_>, backend: &Lb4Backend, backend_id: u32, fresh: bool) -
         }
         None => {
             let entry = ct::created(cfg, pkt, backend_id, rev_nat_index, now, f.now_ns, f.len);
-            match CT4.insert(tuple, entry, u64::from(BPF_NOEXIST)) {
-                Ok(()) => count(Reason::CtNewOut),
-                // An earlier connection's entry on this tuple: overwritten,
-                // not created (keeps the created/evicted figures exact).
-                Err(e) if e == -EEXIST && CT4.insert(tuple, entry, 0).is_ok() => {}
-                Err(_) => {
-                    count(Reason::DropCtInsert);
-                    return Err(TC_ACT_SHOT);
-                }
+            if CT4.insert(tuple, entry, 0).is_err() {
+                count(Reason::DropCtInsert);
+                return Err(TC_ACT_SHOT);
             }
+            count(Reason::CtNewOut);
         }
     }
     Ok(())

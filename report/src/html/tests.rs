@@ -36,7 +36,15 @@ fn renders_incident_a_self_contained() {
         "suite header"
     );
     assert!(html.contains("profile: cilium-1.11"), "suite YAML");
-    assert!(html.contains("random, legacy CT reuse"), "datapath mode");
+    assert!(
+        html.contains("cilium-1.11: random selection, legacy CT reuse"),
+        "datapath mode"
+    );
+    assert!(
+        html.contains("<h2 id=\"datapath\">Datapath</h2>")
+            && html.contains("<th>profile</th><td>cilium-1.11 (Cilium v1.11.x)</td><td>suite</td>"),
+        "effective datapath values"
+    );
     assert!(html.contains("ct-reopen"), "datapath reasons");
     assert!(
         html.contains("reused_ports_kept_backend_after_scale_up"),
