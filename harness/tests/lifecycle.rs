@@ -116,6 +116,23 @@ fn start_run(dir: &Path, name: &str, text: &str, extra: &[&str]) -> (Child, Stri
     (child, wait_run_id(&before))
 }
 
+/// Ends a run the test started if the test panics before it does: Ctrl-C
+/// by PID, so the run tears its namespaces down (a held run would otherwise
+/// wait for a signal forever).
+struct InterruptOnPanic(u32);
+
+impl Drop for InterruptOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Ok(pid) = i32::try_from(self.0)
+        {
+            // SAFETY: signalling our own child by PID.
+            unsafe { libc::kill(pid, libc::SIGINT) };
+            std::thread::sleep(Duration::from_secs(5));
+        }
+    }
+}
+
 fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let deadline = Instant::now() + limit;
     loop {
@@ -452,6 +469,7 @@ fn held_run_can_be_inspected_then_torn_down() {
             "datapath: { profile: cilium-1.11 }\ndeployments:",
         );
     let (mut child, run_id) = start_run(&dir, "hold", &text, &["--hold"]);
+    let _interrupt = InterruptOnPanic(child.id());
     let run_dir = dir.join("hold").join(&run_id);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

@@ -8,7 +8,7 @@ use svclab_datapath::{
 };
 use svclab_suite::{
     Dur,
-    model::{CtReuseSpec, ProfileSpec, SelectionSpec, Suite},
+    model::{CtReuseSpec, DatapathSpec, ProfileSpec, SelectionSpec, Suite},
 };
 
 /// The suite's datapath section as the eBPF datapath's config: the
@@ -67,6 +67,8 @@ pub fn datapath_settings(suite: &Suite) -> Vec<(String, String, &'static str)> {
     let c = datapath_config(suite);
     let p = c.profile;
     let from = |overridden: bool| if overridden { "suite" } else { "profile" };
+    // Not a Cilium value: svclab's own default unless the suite sets it.
+    let svclab_default = |default: bool| if default { "default" } else { "suite" };
     let secs = |v: Duration| format!("{}s", v.as_secs());
     let yes = |b: bool| if b { "yes" } else { "no" }.to_owned();
     let reuse = match c.ct_reuse {
@@ -80,7 +82,11 @@ pub fn datapath_settings(suite: &Suite) -> Vec<(String, String, &'static str)> {
         (
             "profile".to_owned(),
             format!("{} (Cilium {})", p.name(), p.releases()),
-            from(true),
+            if d.profile == ProfileSpec::default() {
+                "default"
+            } else {
+                "suite"
+            },
         ),
         (
             "selection".to_owned(),
@@ -152,13 +158,107 @@ pub fn datapath_settings(suite: &Suite) -> Vec<(String, String, &'static str)> {
         (
             "ct_map_size".to_owned(),
             c.ct_map_size.to_string(),
-            from(true),
+            svclab_default(d.ct_map_size == DatapathSpec::default().ct_map_size),
         ),
         (
             "gc_interval".to_owned(),
             d.gc_interval.to_string(),
-            from(true),
+            svclab_default(d.gc_interval == DatapathSpec::default().gc_interval),
         ),
     ]);
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{path::Path, time::Duration};
+
+    use svclab_datapath::{CtReuse, Profile};
+
+    use super::{datapath_config, datapath_settings};
+
+    fn suite(datapath: &str) -> svclab_suite::Suite {
+        let text = format!(
+            "duration: 5s\ndatapath: {datapath}\ndeployments:\n  - {{ name: web, replicas: 1 }}\n\
+             services:\n  - {{ name: web, cluster_ip: 198.19.0.10, port: 80, selector: web }}\n\
+             clients:\n  - {{ name: c, service: web }}\n"
+        );
+        svclab_suite::parse(&text, Path::new("t.yaml"))
+            .expect("valid suite")
+            .suite
+    }
+
+    #[test]
+    fn profile_values_then_overrides() {
+        let c = datapath_config(&suite("{}"));
+        assert_eq!(c.profile, Profile::Cilium1_16, "default profile");
+        assert_eq!(
+            c.ct_reuse,
+            CtReuse::New {
+                grace: Duration::from_secs(60)
+            }
+        );
+        assert_eq!(c.timeouts.tcp, Duration::from_secs(8000));
+
+        let c = datapath_config(&suite("{ profile: cilium-1.11 }"));
+        assert_eq!(
+            (c.ct_reuse, c.timeouts.tcp.as_secs()),
+            (CtReuse::Legacy, 21600)
+        );
+
+        let c = datapath_config(&suite("{ profile: cilium-1.12, rebalance_grace: 5s }"));
+        assert_eq!(
+            c.ct_reuse,
+            CtReuse::CloseRebalance {
+                grace: Duration::from_secs(5)
+            }
+        );
+        // An explicit rule on another release's profile: its grace is the
+        // agent's default unless set.
+        let c = datapath_config(&suite(
+            "{ profile: cilium-1.11, ct_reuse: close-rebalance }",
+        ));
+        assert_eq!(
+            (c.profile, c.ct_reuse),
+            (
+                Profile::Cilium1_11,
+                CtReuse::CloseRebalance {
+                    grace: Duration::from_secs(60)
+                }
+            )
+        );
+        let c = datapath_config(&suite(
+            "{ ct_reuse: legacy, timeouts: { tcp: 6h, close: 3s } }",
+        ));
+        assert_eq!(c.ct_reuse, CtReuse::Legacy);
+        assert_eq!(
+            (
+                c.timeouts.tcp.as_secs(),
+                c.timeouts.close.as_secs(),
+                c.timeouts.syn.as_secs()
+            ),
+            (21600, 3, 60)
+        );
+    }
+
+    #[test]
+    fn settings_say_where_each_value_came_from() {
+        let s = datapath_settings(&suite("{ profile: cilium-1.12, timeouts: { tcp: 1h } }"));
+        let get = |name: &str| {
+            s.iter()
+                .find(|(n, _, _)| n == name)
+                .map(|(_, v, f)| (v.clone(), *f))
+                .unwrap_or_else(|| panic!("{name} missing: {s:?}"))
+        };
+        assert_eq!(get("profile").1, "suite");
+        assert_eq!(get("timeouts.tcp"), ("3600s".to_owned(), "suite"));
+        assert_eq!(get("timeouts.syn"), ("60s".to_owned(), "profile"));
+        assert_eq!(get("rebalance_grace"), ("60s".to_owned(), "profile"));
+        assert_eq!(get("ct_map_size").1, "default");
+        let legacy = datapath_settings(&suite("{ profile: cilium-1.11 }"));
+        assert!(
+            !legacy.iter().any(|(n, _, _)| n == "rebalance_grace"),
+            "no grace without rebalance"
+        );
+    }
 }

@@ -10,9 +10,9 @@ pub(super) fn settings(out: &mut String, rec: &RunRecord) {
         return;
     }
     out.push_str(
-        "<h2 id=\"datapath\">Datapath</h2>\n<p>Effective values: the profile's, unless the suite \
-         file sets them. The README's datapath table gives the Cilium source line of each \
-         rule.</p>\n<table>\n<tr><th>setting</th><th>value</th><th>from</th></tr>\n",
+        "<h2 id=\"datapath\">Datapath</h2>\n<p>Effective values: <em>profile</em> = the Cilium \
+         release's, <em>suite</em> = set in the suite file, <em>default</em> = svclab's default. \
+         The README's datapath table gives the Cilium source line of each rule.</p>\n<table>\n<tr><th>setting</th><th>value</th><th>from</th></tr>\n",
     );
     for s in &rec.suite.datapath {
         let _ = writeln!(
