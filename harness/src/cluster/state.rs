@@ -11,11 +11,12 @@ use std::{
 };
 
 use svclab_datapath::{Frontend, NetnsRef};
-use svclab_report::record::{BackendInfo, Event, PodRecord};
+use svclab_report::record::{BackendInfo, Event, PodRecord, ProgramInfo};
 use svclab_topology::Topology;
 
 use super::{
     autoscaler::Autoscaler,
+    client_pods::ClientProxy,
     dataplane::Dataplane,
     kubelet::Kubelet,
     probe::{ProbeReport, Prober},
@@ -80,6 +81,12 @@ pub struct Cluster {
     /// Every backend pod ever created, for the run record.
     pub backends: Vec<BackendInfo>,
     pub events: Vec<Event>,
+    /// Where real programs write their logs and configs (the run folder).
+    pub run_dir: Option<PathBuf>,
+    /// Client proxies (nginx) by client name.
+    pub(super) proxies: BTreeMap<String, ClientProxy>,
+    /// Real programs run so far, for the report.
+    pub programs: Vec<ProgramInfo>,
 }
 
 impl Pod {
