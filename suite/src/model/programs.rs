@@ -50,8 +50,11 @@ pub struct NginxServerSpec {
     #[schemars(range(min = 1, max = 16))]
     pub worker_processes: u32,
     /// `worker_connections` per worker, 2..=65535, default 512 (nginx
-    /// 1.22.1 src/event/ngx_event.c:13). A worker at its limit stops
-    /// accepting, so the kernel's accept queue fills.
+    /// 1.22.1 src/event/ngx_event.c:13). A worker at its limit still
+    /// accepts and closes the new connection at once (nginx 1.22.1
+    /// src/event/ngx_event_accept.c:142-150, "worker_connections are not
+    /// enough"; measured: the client sees a reset, the accept queue stays
+    /// near empty), unlike svclab's pod server, which stops accepting.
     #[serde(default = "d512")]
     #[schemars(range(min = 2, max = 65535))]
     pub worker_connections: u32,
