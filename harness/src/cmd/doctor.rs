@@ -38,7 +38,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
 /// module `nginx.delay` needs.
 fn nginx() {
     let Some(bin) = svclab_suite::nginx_binary() else {
-        println!("nginx: not installed (only the nginx presets need it; ./just setup installs Debian's nginx)");
+        println!(
+            "nginx: not installed (only the nginx presets need it; ./just setup installs Debian's nginx)"
+        );
         return;
     };
     // `nginx -v` prints "nginx version: nginx/1.22.1" on stderr.

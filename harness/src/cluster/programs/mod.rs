@@ -17,6 +17,8 @@ pub mod nginx;
 mod process;
 pub mod shim;
 
+pub use process::POD_NETNS_ENV;
+
 /// Most bytes of output kept per pod log (all containers of the pod); the
 /// rest is dropped (counted in a last line), so a chatty program cannot
 /// fill the disk.

@@ -14,6 +14,10 @@ use anyhow::{Context as _, bail};
 use super::ProgramSpec;
 use crate::cluster::pods::{PodProcess, parent_pid};
 
+/// The environment variable every process of a container carries: the
+/// pod's netns path (`/run/netns/svl-<run>-<pod>`).
+pub const POD_NETNS_ENV: &str = "SVCLAB_POD_NETNS";
+
 impl PodProcess {
     /// Starts `program` in the netns at `netns_path` under the shim `exe
     /// container-run`; returns once the program was started (or failed to).
@@ -33,6 +37,10 @@ impl PodProcess {
         for (k, v) in &program.env {
             cmd.arg("--env").arg(format!("{k}={v}"));
         }
+        // Inherited by everything the program starts, so a leftover of the
+        // run is found by its environment even when it left the group.
+        cmd.arg("--env")
+            .arg(format!("{POD_NETNS_ENV}={}", netns_path.display()));
         cmd.arg("--")
             .args(&program.argv)
             .stdin(Stdio::null())
