@@ -15,19 +15,10 @@ use svclab_report::record::{AccessLogTotals, ProgramInfo};
 use svclab_topology::PodSpec;
 
 use super::{
-    Cluster,
     pods::{self, PodProcess},
-    programs::{
-        accesslog,
-        nginx::{self, NginxConf},
-    },
+    programs::{accesslog, nginx},
+    state::{ClientProxy, Cluster},
 };
-
-/// A client's nginx: its process and the config it runs.
-pub struct ClientProxy {
-    pub(super) process: PodProcess,
-    pub(super) conf: NginxConf,
-}
 
 impl Cluster {
     /// Creates a client pod (netns only; the client runs as a thread in it).

@@ -10,8 +10,8 @@ use svclab_report::record::ProgramInfo;
 use svclab_suite::model::{Deployment, Workload};
 
 use super::{
-    Cluster,
     programs::{Placeholders, ProgramSpec, nginx},
+    state::Cluster,
 };
 
 impl Cluster {

@@ -16,11 +16,18 @@ use svclab_topology::Topology;
 
 use super::{
     autoscaler::Autoscaler,
-    client_pods::ClientProxy,
     dataplane::Dataplane,
     kubelet::Kubelet,
+    pods::PodProcess,
     probe::{ProbeReport, Prober},
+    programs::nginx::NginxConf,
 };
+
+/// A client's proxy (nginx): its process and the config it runs.
+pub struct ClientProxy {
+    pub(super) process: PodProcess,
+    pub(super) conf: NginxConf,
+}
 
 pub struct Pod {
     pub name: String,
