@@ -17,6 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub use super::errors::ErrorKind;
 use anyhow::Context as _;
 use svclab_datapath::NetnsRef;
 use tokio::{
@@ -66,61 +67,6 @@ pub struct ClientPlan {
     /// connections are loopback ones the datapath never sees, so records
     /// carry no source port and no new-connection mark.
     pub via_proxy: bool,
-}
-
-/// Why a request failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ErrorKind {
-    ConnectTimeout,
-    Refused,
-    Reset,
-    /// connect(): no free local port / 4-tuple (EADDRNOTAVAIL).
-    AddrNotAvail,
-    /// bind(): every pool port tried was busy.
-    AddrInUse,
-    /// The response did not arrive within the timeout.
-    Timeout,
-    /// The connection closed before a full response.
-    Eof,
-    BadResponse,
-    /// A 5xx status (a proxy's 502/504 when its upstream failed).
-    Http5xx,
-    /// Open loop: too many requests in flight; not sent.
-    Overload,
-    Other,
-}
-
-impl ErrorKind {
-    pub const fn name(self) -> &'static str {
-        match self {
-            ErrorKind::ConnectTimeout => "connect_timeout",
-            ErrorKind::Refused => "refused",
-            ErrorKind::Reset => "reset",
-            ErrorKind::AddrNotAvail => "addr_not_avail",
-            ErrorKind::AddrInUse => "addr_in_use",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Eof => "eof",
-            ErrorKind::BadResponse => "bad_response",
-            ErrorKind::Http5xx => "http_5xx",
-            ErrorKind::Overload => "overload",
-            ErrorKind::Other => "other",
-        }
-    }
-
-    fn from_io(e: &io::Error, connecting: bool) -> Self {
-        match e.kind() {
-            io::ErrorKind::ConnectionRefused => ErrorKind::Refused,
-            io::ErrorKind::ConnectionReset
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::ConnectionAborted => ErrorKind::Reset,
-            io::ErrorKind::AddrNotAvailable => ErrorKind::AddrNotAvail,
-            io::ErrorKind::AddrInUse => ErrorKind::AddrInUse,
-            io::ErrorKind::TimedOut if connecting => ErrorKind::ConnectTimeout,
-            io::ErrorKind::TimedOut => ErrorKind::Timeout,
-            io::ErrorKind::UnexpectedEof => ErrorKind::Eof,
-            _ => ErrorKind::Other,
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
