@@ -276,6 +276,9 @@ fn assert_access_log_agrees(name: &str, o: &RunOutcome) {
         "{name}: access log and datapath per-backend counts differ by {diff:.4}: {logs:?} vs {:?}",
         o.record.datapath.backends
     );
+    // svclab's own client (X-Pod passed through nginx) agrees too.
+    let diff = mech(o, "client_responses_vs_access_log_max_backend_diff");
+    assert!(diff <= 0.01, "{name}: client responses vs access log {diff:.4}");
 }
 
 #[test]

@@ -218,6 +218,23 @@ fn mechanism(record: &RunRecord, agg: &Aggregator) -> BTreeMap<String, f64> {
             })
             .fold(0.0, f64::max);
         m.insert("access_log_vs_datapath_max_backend_diff".into(), worst);
+        // And svclab's own client, whose responses name the backend that
+        // nginx passed through (X-Pod), against both.
+        let mut seen: BTreeMap<&str, u64> = BTreeMap::new();
+        for b in &record.buckets {
+            for (name, x) in &b.backends {
+                *seen.entry(name.as_str()).or_default() += x.responses;
+            }
+        }
+        let worst = log_by
+            .iter()
+            .filter(|(_, n)| **n >= 100)
+            .map(|(name, n)| {
+                let c = seen.get(*name).copied().unwrap_or(0);
+                (c as f64 - *n as f64).abs() / *n as f64
+            })
+            .fold(0.0, f64::max);
+        m.insert("client_responses_vs_access_log_max_backend_diff".into(), worst);
         let logged: u64 = log_by.values().sum();
         if logged > 0 {
             m.insert(
