@@ -275,3 +275,31 @@ fn exited_unreaped(pid: i32) -> bool {
         r == 0 && info.si_pid() == pid
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_keeps_at_most_its_limit_and_counts_the_rest() {
+        let path = std::env::temp_dir().join(format!("svclab-shim-log-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .expect("log");
+        let mut log = Log {
+            file,
+            written: 0,
+            max: 10,
+            dropped: 0,
+        };
+        log.write(b"0123456");
+        log.write(b"789abcdef");
+        log.write(b"more");
+        assert_eq!((log.written, log.dropped), (10, 10));
+        assert_eq!(std::fs::read(&path).expect("read"), b"0123456789");
+        let _ = std::fs::remove_file(&path);
+    }
+}
