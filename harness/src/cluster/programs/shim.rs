@@ -205,6 +205,9 @@ pub fn run(a: ShimArgs) -> anyhow::Result<ExitCode> {
         match PENDING.swap(0, Ordering::SeqCst) {
             0 => {}
             s @ (libc::SIGTERM | libc::SIGQUIT) => {
+                // runc man/runc-kill.8.md: "By default, runc kill sends
+                // SIGTERM to the container's initial process only" (what
+                // kubelet's StopContainer comes down to).
                 // SAFETY: our own child, not yet reaped (waitid WNOWAIT below).
                 unsafe { libc::kill(pid, s) };
             }
@@ -215,8 +218,11 @@ pub fn run(a: ShimArgs) -> anyhow::Result<ExitCode> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    // The group id stays ours while the exited program is unreaped: end
-    // whatever else is left in it (nginx's workers), then reap.
+    // A container ends with its PID 1: pid_namespaces(7), "If the init
+    // process of a PID namespace terminates, the kernel terminates all of
+    // the processes in the namespace via a SIGKILL signal". The group id
+    // stays ours while the exited program is unreaped: end whatever else
+    // is left in it (nginx's workers), then reap.
     kill_group(pid, libc::SIGKILL);
     let status = child.wait().context("waiting for the program")?;
     reap_orphans();
