@@ -278,7 +278,10 @@ fn assert_access_log_agrees(name: &str, o: &RunOutcome) {
     );
     // svclab's own client (X-Pod passed through nginx) agrees too.
     let diff = mech(o, "client_responses_vs_access_log_max_backend_diff");
-    assert!(diff <= 0.01, "{name}: client responses vs access log {diff:.4}");
+    assert!(
+        diff <= 0.01,
+        "{name}: client responses vs access log {diff:.4}"
+    );
 }
 
 #[test]

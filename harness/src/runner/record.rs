@@ -234,7 +234,10 @@ fn mechanism(record: &RunRecord, agg: &Aggregator) -> BTreeMap<String, f64> {
                 (c as f64 - *n as f64).abs() / *n as f64
             })
             .fold(0.0, f64::max);
-        m.insert("client_responses_vs_access_log_max_backend_diff".into(), worst);
+        m.insert(
+            "client_responses_vs_access_log_max_backend_diff".into(),
+            worst,
+        );
         let logged: u64 = log_by.values().sum();
         if logged > 0 {
             m.insert(
