@@ -3,7 +3,8 @@
 #   bootstrap.sh run    building and running (`just build`, `run`, `validate`, `lint`, …):
 #                       iproute2, procps, nightly rust-src/clippy/rustfmt, bpf-linker
 #   bootstrap.sh test   run + chromium (the report's real-browser test) + nginx
-#                       (the nginx suites and tests: Debian's nginx and its echo module)
+#   bootstrap.sh nginx  Debian's nginx and its echo module (the nginx suites
+#                       and tests; the nightly workflow asks for `run nginx`)
 #   bootstrap.sh bench  run + wrk (the reference load generator in `just bench`)
 #   bootstrap.sh [all]  everything (`just setup`)
 # Several may be given. Idempotent: every step checks before it installs, so
@@ -14,15 +15,16 @@ set -euo pipefail
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
-want_test=0 want_bench=0
+want_test=0 want_bench=0 want_nginx=0
 [ "$#" -gt 0 ] || set -- all
 for profile in "$@"; do
   case "$profile" in
     run) ;;
-    test) want_test=1 ;;
+    test) want_test=1 want_nginx=1 ;;
     bench) want_bench=1 ;;
-    all) want_test=1 want_bench=1 ;;
-    *) log "usage: $0 [run|test|bench|all]..."; exit 2 ;;
+    nginx) want_nginx=1 ;;
+    all) want_test=1 want_bench=1 want_nginx=1 ;;
+    *) log "usage: $0 [run|test|bench|nginx|all]..."; exit 2 ;;
   esac
 done
 
@@ -47,7 +49,7 @@ need_root_for_apt() {
 APT_PKGS=(iproute2 procps)
 [ "$want_test" -eq 0 ] || APT_PKGS+=(chromium)
 NGINX_PKGS=()
-if [ "$want_test" -eq 1 ]; then
+if [ "$want_nginx" -eq 1 ]; then
   for p in nginx libnginx-mod-http-echo; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || NGINX_PKGS+=("$p")
   done
@@ -80,6 +82,12 @@ if [ "${#NGINX_PKGS[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${NGINX_PKGS[@]}"
   if [ "$own_policy" -eq 1 ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
+  # Under systemd the package also enables nginx.service: it would start in
+  # the root namespace at the next boot. svclab runs nginx only in pods.
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+    log "systemctl disable nginx (svclab runs nginx only inside pod namespaces)"
+    systemctl disable --quiet nginx 2>/dev/null || true
+  fi
   # systemd (when it is PID 1) may still have enabled the unit: a running
   # nginx in the root namespace is a failure, not something to kill by name.
   if [ -s /run/nginx.pid ] && kill -0 "$(cat /run/nginx.pid)" 2>/dev/null; then
