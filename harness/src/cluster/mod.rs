@@ -3,8 +3,11 @@
 //! dataplane (`endpoints.rs`, through the [`Dataplane`] trait), the way
 //! EndpointSlices feed Cilium's agent; scale, kill and delete in
 //! `scale.rs`; what the run record gets in `records.rs`. Pods are
-//! netns + a `svclab pod-server` process run by the pod's kubelet
-//! (`kubelet/`): probes from the node, restarts, back-off. A pod is an
+//! netns + a `svclab pod-server` process, or a real program under the
+//! `svclab container-run` shim (`programs/`, chosen in `containers.rs`),
+//! run by the pod's kubelet (`kubelet/`): probes from the node, restarts,
+//! back-off. Client pods, and the nginx a client may run in front of the
+//! service, are in `client_pods.rs`. A pod is an
 //! active endpoint while it is Ready (readiness passing, or, without
 //! readiness and startup probes, once its server accepts connections from
 //! its node); a not-ready pod is left out of the service's backends, and a
