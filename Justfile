@@ -27,13 +27,14 @@ _ensure:
     fi
 
 # What only the tests need: Chromium for the report's real-browser test
-# (report/tests/browser.rs runs /usr/bin/chromium and SKIPs without it).
+# (report/tests/browser.rs runs /usr/bin/chromium and SKIPs without it),
+# Debian's nginx and its echo module for the nginx suites and tests.
 _ensure-test:
     #!/usr/bin/env bash
     set -euo pipefail
-    [ -x /usr/bin/chromium ] && exit 0
+    [ -x /usr/bin/chromium ] && [ -x /usr/sbin/nginx ] && [ -e /usr/share/nginx/modules/ngx_http_echo_module.so ] && exit 0
     if [ "$(id -u)" -ne 0 ]; then
-      echo "warning: chromium missing and not root: the browser tests will be SKIPPED (sudo apt-get install chromium)" >&2
+      echo "warning: chromium or nginx missing and not root: the browser tests will be SKIPPED and the nginx suites fail (sudo ./just setup)" >&2
       exit 0
     fi
     bash scripts/bootstrap.sh test

@@ -2,7 +2,9 @@
 # Installs what a fresh Debian machine with rustup lacks, per need:
 #   bootstrap.sh run    building and running (`just build`, `run`, `validate`, `lint`, …):
 #                       iproute2, procps, nightly rust-src/clippy/rustfmt, bpf-linker
-#   bootstrap.sh test   run + chromium (the report's real-browser test)
+#   bootstrap.sh test   run + chromium (the report's real-browser test) + nginx
+#   bootstrap.sh nginx  Debian's nginx and its echo module (the nginx suites
+#                       and tests; the nightly workflow asks for `run nginx`)
 #   bootstrap.sh bench  run + wrk (the reference load generator in `just bench`)
 #   bootstrap.sh [all]  everything (`just setup`)
 # Several may be given. Idempotent: every step checks before it installs, so
@@ -13,15 +15,16 @@ set -euo pipefail
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
-want_test=0 want_bench=0
+want_test=0 want_bench=0 want_nginx=0
 [ "$#" -gt 0 ] || set -- all
 for profile in "$@"; do
   case "$profile" in
     run) ;;
-    test) want_test=1 ;;
+    test) want_test=1 want_nginx=1 ;;
     bench) want_bench=1 ;;
-    all) want_test=1 want_bench=1 ;;
-    *) log "usage: $0 [run|test|bench|all]..."; exit 2 ;;
+    nginx) want_nginx=1 ;;
+    all) want_test=1 want_bench=1 want_nginx=1 ;;
+    *) log "usage: $0 [run|test|bench|nginx|all]..."; exit 2 ;;
   esac
 done
 
@@ -37,10 +40,20 @@ need_root_for_apt() {
 # chromium (tests only): the report's real-browser test; with its desktop
 # libraries ~290 packages, ~240 MB to download on a bare Debian 12, which is
 # why a run does not install it. wrk (bench only): the reference load
-# generator. (nginx, once the bench compares against it, belongs with wrk.)
+# generator. nginx (tests and setup): `clients[].proxy: nginx` and
+# `deployments[].nginx` run Debian's nginx in pods; libnginx-mod-http-echo
+# gives the backend preset's `delay` (echo_sleep). nginx is installed below
+# with its service start blocked: the package's postinst would start it in
+# the root namespace on port 80.
 # clang/llvm are not needed: bpf-linker uses nightly's own libLLVM.
 APT_PKGS=(iproute2 procps)
 [ "$want_test" -eq 0 ] || APT_PKGS+=(chromium)
+NGINX_PKGS=()
+if [ "$want_nginx" -eq 1 ]; then
+  for p in nginx libnginx-mod-http-echo; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || NGINX_PKGS+=("$p")
+  done
+fi
 [ "$want_bench" -eq 0 ] || APT_PKGS+=(wrk)
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -51,6 +64,36 @@ if [ "${#missing[@]}" -gt 0 ]; then
   log "apt-get install ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+if [ "${#NGINX_PKGS[@]}" -gt 0 ]; then
+  need_root_for_apt "${NGINX_PKGS[@]}"
+  # invoke-rc.d asks /usr/sbin/policy-rc.d before starting a service; 101 =
+  # "action forbidden" (Debian policy 9.3.3.1), so the postinst does not
+  # start nginx in the root namespace. A policy-rc.d already there (Docker
+  # images ship one) is left alone; ours is removed on every exit path.
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  log "apt-get install ${NGINX_PKGS[*]} (service start blocked by policy-rc.d)"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${NGINX_PKGS[@]}"
+  if [ "$own_policy" -eq 1 ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
+  # Under systemd the package also enables nginx.service: it would start in
+  # the root namespace at the next boot. svclab runs nginx only in pods.
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+    log "systemctl disable nginx (svclab runs nginx only inside pod namespaces)"
+    systemctl disable --quiet nginx 2>/dev/null || true
+  fi
+  # systemd (when it is PID 1) may still have enabled the unit: a running
+  # nginx in the root namespace is a failure, not something to kill by name.
+  if [ -s /run/nginx.pid ] && kill -0 "$(cat /run/nginx.pid)" 2>/dev/null; then
+    log "nginx is running in the root namespace after the install (pid $(cat /run/nginx.pid)): stop it (systemctl stop nginx) and disable it"
+    exit 1
+  fi
 fi
 
 # --- Rust toolchains -----------------------------------------------------------

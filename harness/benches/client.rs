@@ -50,6 +50,8 @@ fn svclab_client(
         start: Duration::ZERO,
         duration: Duration::from_secs(SECS),
         timeout: Duration::from_secs(2),
+        require_pod: true,
+        via_proxy: false,
     };
     let _ = c;
     let t0 = Instant::now();

@@ -8,7 +8,11 @@ use std::path::{Path, PathBuf};
 use common::run_options;
 use svclab::runner::{self, RunOutcome};
 use svclab_report::{derive, record::Verdict};
-use svclab_testsupport::{one_at_a_time, require_root};
+use svclab_testsupport::{
+    one_at_a_time,
+    procs::{named_since, uptime_now, wait_no_run_processes, wait_none},
+    require_root,
+};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -29,6 +33,7 @@ fn run_for(name: &str, secs: f64) -> RunOutcome {
 /// As [`run_for`], with the loaded suite edited first.
 fn run_loaded(name: &str, secs: f64, edit: impl FnOnce(&mut svclab_suite::Suite)) -> RunOutcome {
     let _guard = one_at_a_time();
+    let t0 = uptime_now();
     let path = repo().join("suites").join(format!("{name}.yaml"));
     let mut loaded = svclab_suite::load(&path).expect("suite loads");
     edit(&mut loaded.suite);
@@ -69,6 +74,15 @@ fn run_loaded(name: &str, secs: f64, edit: impl FnOnce(&mut svclab_suite::Suite)
         })
         .unwrap_or_default();
     assert!(procs.is_empty(), "{name}: leftover pod processes {procs:?}");
+    // Nor any real program of the run: shims and what they started (by
+    // the run's id or netns in their arguments or environment), nginx's
+    // workers (by name, started since this test began).
+    let left = wait_no_run_processes(&r.run_id, std::time::Duration::from_secs(3));
+    assert!(left.is_empty(), "{name}: leftover programs {left:?}");
+    let left = wait_none(std::time::Duration::from_secs(2), || {
+        named_since("nginx", t0)
+    });
+    assert!(left.is_empty(), "{name}: leftover nginx {left:?}");
     outcome
 }
 
@@ -309,4 +323,92 @@ fn probe_recommended_rides_out_the_spike() {
             .any(|c| c.phase == svclab_report::record::PodPhase::NotReady),
         "readiness never shed load"
     );
+}
+
+/// nginx's access log (requests per backend by X-Pod) and the datapath's
+/// new connections per backend agree within 1% (each backend with 100+).
+fn assert_access_log_agrees(name: &str, o: &RunOutcome) {
+    let logs = &o.record.access_logs;
+    assert!(
+        logs.iter().map(|a| a.requests).sum::<u64>() > 1000,
+        "{name}: access log too short: {logs:?}"
+    );
+    let diff = mech(o, "access_log_vs_datapath_max_backend_diff");
+    assert!(
+        diff <= 0.01,
+        "{name}: access log and datapath per-backend counts differ by {diff:.4}: {logs:?} vs {:?}",
+        o.record.datapath.backends
+    );
+    // svclab's own client (X-Pod passed through nginx) agrees too.
+    let diff = mech(o, "client_responses_vs_access_log_max_backend_diff");
+    assert!(
+        diff <= 0.01,
+        "{name}: client responses vs access log {diff:.4}"
+    );
+}
+
+#[test]
+fn ct_port_reuse_nginx_legacy_pins_nginx_ports() {
+    require_root!();
+    let o = run_for("ct-port-reuse-nginx-legacy", 30.0);
+    assert_pass("nginx legacy", &o);
+    assert_access_log_agrees("nginx legacy", &o);
+    let share = o
+        .record
+        .expectations
+        .iter()
+        .find(|e| e.metric == "new_backend_conn_share")
+        .and_then(|e| e.measured);
+    assert!(share.is_some_and(|s| s < 0.15), "{share:?}");
+    // The mechanism: SYNs on nginx's reused ports reopened old entries.
+    assert!(
+        mech(&o, "ct_reopen_per_request") > 0.5,
+        "{:?}",
+        o.record.mechanism
+    );
+}
+
+#[test]
+fn ct_port_reuse_nginx_fixed_rebalances_nginx_ports() {
+    require_root!();
+    let o = run_for("ct-port-reuse-nginx-fixed", 30.0);
+    assert_pass("nginx fixed", &o);
+    assert_access_log_agrees("nginx fixed", &o);
+    assert!(
+        o.record
+            .datapath
+            .reasons
+            .get("ct-rebalance")
+            .copied()
+            .unwrap_or(0)
+            > 0
+    );
+}
+
+#[test]
+fn probe_nginx_tcp_false_healthy_keeps_real_nginx_ready() {
+    require_root!();
+    let o = run_for("probe-nginx-tcp-false-healthy", 45.0);
+    assert_pass("nginx false-healthy", &o);
+    assert_eq!(whole(&o, "restarts"), 0.0);
+    assert!(
+        o.record.programs.iter().any(|p| p
+            .config
+            .as_deref()
+            .is_some_and(|c| c.contains("worker_connections 16;"))),
+        "{:?}",
+        o.record.programs
+    );
+}
+
+#[test]
+fn container_http_server_serves_from_an_arbitrary_command() {
+    require_root!();
+    let o = run("container-http-server");
+    assert_pass("container", &o);
+    assert_eq!(
+        o.record.share_basis,
+        svclab_report::record::ShareBasis::Connections
+    );
+    assert!(o.record.backends.iter().any(|b| b.killed));
 }

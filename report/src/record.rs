@@ -47,6 +47,74 @@ pub struct RunRecord {
     /// Probe, restart and autoscaler settings as the run applied them.
     #[serde(default)]
     pub kubelet: KubeletInfo,
+    /// Real programs the run ran (containers, nginx presets), with their
+    /// generated configs.
+    #[serde(default)]
+    pub programs: Vec<ProgramInfo>,
+    /// What each client proxy's access log counted.
+    #[serde(default)]
+    pub access_logs: Vec<AccessLogTotals>,
+    /// What per-backend shares count.
+    #[serde(default)]
+    pub share_basis: ShareBasis,
+}
+
+/// What the per-backend share (chart, `new_backend_share`, imbalance)
+/// counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ShareBasis {
+    /// Responses the clients received, by the pod each names (`X-Pod`;
+    /// passed through a client's nginx proxy).
+    #[default]
+    Responses,
+    /// New connections the datapath sent to each backend (SYNs DNATed to
+    /// it): backends that do not name themselves (an arbitrary program).
+    Connections,
+}
+
+impl ShareBasis {
+    /// The words the report uses.
+    pub fn words(self) -> &'static str {
+        match self {
+            ShareBasis::Responses => "responses clients received, by the X-Pod header",
+            ShareBasis::Connections => {
+                "new connections the datapath sent to each backend (the backends do not name themselves)"
+            }
+        }
+    }
+}
+
+/// A real program of the run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProgramInfo {
+    /// "deployment web", "client c".
+    pub owner: String,
+    /// "container", "nginx", "nginx proxy".
+    pub kind: String,
+    /// argv as the first pod ran it.
+    pub command: Vec<String>,
+    /// Its generated config (nginx presets; the first pod's), path and text.
+    #[serde(default)]
+    pub config_path: Option<String>,
+    #[serde(default)]
+    pub config: Option<String>,
+    /// Where the output of its pods went.
+    pub logs: String,
+}
+
+/// A client proxy's access log, counted after the run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccessLogTotals {
+    pub client: String,
+    pub path: String,
+    pub requests: u64,
+    /// Requests per backend pod (the upstream response's X-Pod).
+    pub by_backend: BTreeMap<String, u64>,
+    pub unattributed: u64,
+    /// Upstream connection attempts (`$upstream_addr` entries).
+    pub upstream_attempts: u64,
+    pub status_5xx: u64,
 }
 
 /// A pod's phase as the report colours it.
@@ -275,6 +343,16 @@ pub struct BackendBucket {
     pub new_conns: u64,
     /// Live service CT entries pointing at it at the bucket's end.
     pub ct_entries: u64,
+}
+
+impl BackendBucket {
+    /// What a share counts for this backend.
+    pub fn share_count(&self, basis: ShareBasis) -> u64 {
+        match basis {
+            ShareBasis::Responses => self.responses,
+            ShareBasis::Connections => self.new_conns,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -66,6 +66,11 @@ pub(crate) const BUSY_TARGET: &str =
 pub(crate) const RATE_TARGET: &str =
     "requests per second per pod for `request-rate`: a finite number above 0, at most 1000000";
 pub(crate) const TOLERANCE: &str = "a finite number 0..=1";
+pub(crate) const CONTAINER_COMMAND: &str =
+    "a command: a list of 1..=64 arguments whose first is an installed program";
+pub(crate) const NGINX_WORKERS: &str = "an integer 1..=16";
+pub(crate) const NGINX_CONNECTIONS: &str = "an integer 2..=65535";
+pub(crate) const PROXY_TIMEOUT: &str = "a duration 1ms..=10m";
 pub(crate) const SPIKE_DURATION: &str = "a duration above 0s that ends by the suite's end";
 
 /// The expectation text for a field path (`deployments[3].replicas` and
@@ -97,6 +102,18 @@ pub(crate) fn expected_for(path: &str) -> Option<&'static str> {
         | "services[].port"
         | "services[].target_port" => PORT,
         "deployments[].server.workers" => WORKERS,
+        "deployments[].container.port" | "deployments[].nginx.port" => PORT,
+        "deployments[].container.command" => CONTAINER_COMMAND,
+        "deployments[].nginx.worker_processes" | "clients[].upstream.worker_processes" => {
+            NGINX_WORKERS
+        }
+        "deployments[].nginx.worker_connections" => NGINX_CONNECTIONS,
+        "deployments[].nginx.backlog" => BACKLOG,
+        "deployments[].nginx.delay" => SERVICE_TIME,
+        "deployments[].nginx.keepalive_timeout" => AT_MOST_10M,
+        "clients[].upstream.proxy_connect_timeout"
+        | "clients[].upstream.proxy_send_timeout"
+        | "clients[].upstream.proxy_read_timeout" => PROXY_TIMEOUT,
         "deployments[].server.backlog" => BACKLOG,
         "deployments[].server.service_time" => SERVICE_TIME,
         "deployments[].server.cpu_time" => CPU_TIME,

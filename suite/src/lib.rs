@@ -26,7 +26,7 @@ pub use model::{Dur, METRICS, Suite};
 pub use read::MAX_SUITE_BYTES;
 /// The suite file's JSON Schema (draft 2020-12), for editors.
 pub use schema::schema;
-pub use validate::{REGRESSION_FIGURES, check, validate};
+pub use validate::{NGINX_ECHO_MODULE, REGRESSION_FIGURES, check, nginx_binary, validate};
 
 /// A suite read from a file and validated.
 #[derive(Clone, Debug, PartialEq)]

@@ -3,7 +3,9 @@
 //! reason (plain `cargo test` as a user; `just test` runs as root), the
 //! one-test-at-a-time lock for tests that time things or share two cores,
 //! unique run prefixes, and (in [`topo`]) a one-node topology guard, a tiny
-//! pod HTTP server and the leak checks.
+//! pod HTTP server and the leak checks; in [`procs`], the processes of a run
+//! (real programs included) for leak checks.
+pub mod procs;
 pub mod topo;
 
 use std::{

@@ -3,8 +3,11 @@
 //! dataplane (`endpoints.rs`, through the [`Dataplane`] trait), the way
 //! EndpointSlices feed Cilium's agent; scale, kill and delete in
 //! `scale.rs`; what the run record gets in `records.rs`. Pods are
-//! netns + a `svclab pod-server` process run by the pod's kubelet
-//! (`kubelet/`): probes from the node, restarts, back-off. A pod is an
+//! netns + a `svclab pod-server` process, or a real program under the
+//! `svclab container-run` shim (`programs/`, chosen in `containers.rs`),
+//! run by the pod's kubelet (`kubelet/`): probes from the node, restarts,
+//! back-off. Client pods, and the nginx a client may run in front of the
+//! service, are in `client_pods.rs`. A pod is an
 //! active endpoint while it is Ready (readiness passing, or, without
 //! readiness and startup probes, once its server accepts connections from
 //! its node); a not-ready pod is left out of the service's backends, and a
@@ -23,10 +26,12 @@ use anyhow::{Context as _, bail};
 use svclab_datapath::{Frontend, NetnsRef};
 use svclab_kube::backoff::RestartBackoff;
 use svclab_report::record::{BackendInfo, Event};
-use svclab_suite::model::Suite;
+use svclab_suite::model::{Suite, Workload};
 use svclab_topology::{PodSpec, Topology, TopologySpec};
 
 pub mod autoscaler;
+mod client_pods;
+mod containers;
 pub mod dataplane;
 pub mod dpconfig;
 mod endpoints;
@@ -35,6 +40,7 @@ pub mod pods;
 pub mod podserver;
 pub mod podstats;
 pub mod probe;
+pub mod programs;
 mod records;
 mod scale;
 pub mod sockdiag;
@@ -110,6 +116,9 @@ impl Cluster {
             used_ips: BTreeSet::new(),
             backends: Vec::new(),
             events: Vec::new(),
+            run_dir: None,
+            proxies: BTreeMap::new(),
+            programs: Vec::new(),
         };
         for d in &suite.deployments {
             c.deployments.insert(
@@ -124,7 +133,7 @@ impl Cluster {
         for s in &suite.services {
             let dep = c.deployments.get(&s.selector).context("service selector")?;
             let frontend = Frontend::tcp(s.cluster_ip, s.port);
-            let target_port = s.target_port.unwrap_or(dep.spec.server.port);
+            let target_port = s.target_port.unwrap_or(dep.spec.port());
             for n in &mut c.nodes {
                 n.dataplane.upsert_service(frontend)?;
             }
@@ -155,46 +164,6 @@ impl Cluster {
         bail!("node {node}: no free pod IP in 198.18.{node}.0/24")
     }
 
-    /// Creates a client pod (netns only; the client runs as a thread in it).
-    pub fn add_client_pod(&mut self, name: &str, node: u8) -> anyhow::Result<(Ipv4Addr, PathBuf)> {
-        let ip = self.alloc_ip(node)?;
-        let pod_name = format!("client-{name}");
-        let info = self.topo()?.add_pod(PodSpec {
-            name: pod_name,
-            node,
-            ip,
-        })?;
-        let (lxc, path) = (info.lxc.clone(), info.netns_path.clone());
-        self.nodes[usize::from(node)].dataplane.attach(&lxc)?;
-        Ok((ip, path))
-    }
-
-    /// Deletes a client pod (its netns, veth and IP), as when Kubernetes
-    /// replaces the pod; returns the IP it had.
-    pub fn remove_client_pod(&mut self, name: &str) -> anyhow::Result<Ipv4Addr> {
-        let pod_name = format!("client-{name}");
-        let info = self
-            .topo()?
-            .pod(&pod_name)
-            .cloned()
-            .with_context(|| format!("no client pod {name}"))?;
-        self.nodes[usize::from(info.node)]
-            .dataplane
-            .detach(&info.lxc)?;
-        self.topo()?.remove_pod(&pod_name)?;
-        self.used_ips.remove(&info.ip);
-        Ok(info.ip)
-    }
-
-    pub fn set_sysctl_in_client(&self, name: &str, key: &str, value: &str) -> anyhow::Result<()> {
-        let topo = self.topo.as_ref().context("topology gone")?;
-        let pod = topo
-            .pod(&format!("client-{name}"))
-            .with_context(|| format!("no client pod {name}"))?;
-        topo.set_sysctl(&pod.netns, key, value)?;
-        Ok(())
-    }
-
     /// Creates one backend pod of `deployment` and waits until it listens.
     fn create_pod(
         &mut self,
@@ -216,6 +185,7 @@ impl Cluster {
         };
         let node = placement[d.next_node % placement.len()];
         d.next_node += 1;
+        let dspec = d.spec.clone();
         let server = d.spec.server.clone();
         let probes = d.spec.probes.clone();
         let grace = d.spec.termination_grace.0.mul_f64(self.kube_scale);
@@ -240,15 +210,27 @@ impl Cluster {
                 None
             }
         };
+        let port = dspec.port();
+        let program = self.program_for(&dspec, &name, ip)?;
+        let (backlog, workers) = match dspec.workload() {
+            Workload::PodServer(s) => (s.backlog, s.workers),
+            Workload::Nginx(n) => (n.backlog, n.worker_processes),
+            Workload::Container(_) => (0, 0),
+        };
         let spec = ContainerSpec {
             exe: self.exe.clone(),
             netns_path,
             name: name.clone(),
             server: server.clone(),
+            program,
+            port,
+            backlog,
+            workers,
             grace,
         };
+        let is_program = spec.program.is_some();
         let now = self.now();
-        let (kubelet, changes) = Kubelet::start(
+        let (mut kubelet, changes) = Kubelet::start(
             spec,
             &probes,
             self.kube_scale,
@@ -259,19 +241,30 @@ impl Cluster {
             now,
         )?;
         let gated = probes.readiness.is_some() || probes.startup.is_some();
-        if !gated {
+        if !gated && is_program {
+            // A real program may take a moment to listen, or exit at once
+            // (kubelet then backs off): wait while it runs, never fail.
+            let ns = &self.nodes[n].netns;
+            let addr = SocketAddrV4::new(ip, port);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline && !kubelet.container_exited() {
+                if pods::wait_listening(ns, addr, Duration::from_millis(100)).is_ok() {
+                    break;
+                }
+            }
+        } else if !gated {
             // No probe decides readiness: ready once the server accepts
             // connections from its node, which is what kubelet's "started"
             // would mean for a container without probes.
             pods::wait_listening(
                 &self.nodes[n].netns,
-                SocketAddrV4::new(ip, server.port),
+                SocketAddrV4::new(ip, port),
                 Duration::from_secs(10) + server.startup_time.0,
             )?;
         }
         self.backends.push(BackendInfo {
             name: name.clone(),
-            addr: SocketAddrV4::new(ip, server.port).to_string(),
+            addr: SocketAddrV4::new(ip, port).to_string(),
             deployment: deployment.to_owned(),
             node,
             created_s: now_s,
@@ -399,6 +392,8 @@ impl Cluster {
             return Ok(());
         };
         p.kubelet.kill_now();
+        // Whatever a program left in its netns (it left its group) goes too.
+        programs::kill_netns_processes(&p.kubelet.spec.netns_path);
         let now = self.now();
         p.kubelet.begin_delete(now);
         self.backends[p.info].removed_s = Some(now_s);
@@ -423,6 +418,10 @@ impl Cluster {
             p.kubelet.kill_now();
         }
         self.pods.clear();
+        for p in self.proxies.values_mut() {
+            p.process.kill();
+        }
+        self.proxies.clear();
         // Probe tasks end with their pods; the runtimes go before the netns.
         self.probers.clear();
         for n in self.nodes.drain(..) {

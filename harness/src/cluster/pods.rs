@@ -1,6 +1,8 @@
-//! Pod processes: each pod runs `svclab pod-server` inside its netns. They
-//! are children of the harness with PR_SET_PDEATHSIG = SIGKILL, so they die
-//! with it even when it is SIGKILLed, and are ended by PID only.
+//! Pod processes: each pod runs `svclab pod-server` inside its netns, or a
+//! real program under the `svclab container-run` shim (`programs/`). They
+//! are children of the harness with PR_SET_PDEATHSIG, so they die with it
+//! even when it is SIGKILLed, and are ended by PID only (a program's whole
+//! process group by its PGID).
 use std::{
     net::{SocketAddrV4, TcpStream},
     os::unix::process::CommandExt as _,
@@ -21,7 +23,11 @@ const STATS_FD: i32 = 3;
 #[derive(Debug)]
 pub struct PodProcess {
     pub pid: u32,
-    child: Option<Child>,
+    pub(super) child: Option<Child>,
+    /// A real program's process group (its PID), ended with the shim.
+    pub(super) group: Option<i32>,
+    /// An exit seen early (by [`PodProcess::exited`]), for `try_exit`.
+    pub(super) early_exit: Option<String>,
 }
 
 impl PodProcess {
@@ -98,6 +104,8 @@ impl PodProcess {
         Ok(Self {
             pid: child.id(),
             child: Some(child),
+            group: None,
+            early_exit: None,
         })
     }
 
@@ -111,9 +119,21 @@ impl PodProcess {
         }
     }
 
+    /// Whether the process has ended (its exit kept for [`Self::try_exit`]).
+    pub fn exited(&mut self) -> bool {
+        if self.early_exit.is_none() {
+            self.early_exit = self.reap();
+        }
+        self.early_exit.is_some()
+    }
+
     /// The exit, if the process has ended (reaped here); "exit code 1",
     /// "signal 9", ... Later calls return None.
     pub fn try_exit(&mut self) -> Option<String> {
+        self.early_exit.take().or_else(|| self.reap())
+    }
+
+    fn reap(&mut self) -> Option<String> {
         let c = self.child.as_mut()?;
         match c.try_wait() {
             Ok(Some(st)) => {
@@ -128,8 +148,23 @@ impl PodProcess {
         }
     }
 
-    /// SIGKILL by PID and reap.
+    /// SIGKILL by PID (a program's whole group by PGID first) and reap.
+    /// A program's shim is asked first (SIGINT: it kills the group and
+    /// reaps every member), then both are SIGKILLed if it takes over 2 s.
     pub fn kill(&mut self) {
+        if self.group.is_some()
+            && let Some(c) = self.child.as_mut()
+            && let Ok(pid) = i32::try_from(c.id())
+            && matches!(c.try_wait(), Ok(None))
+        {
+            // SAFETY: signalling our own, not yet reaped child by PID.
+            unsafe { libc::kill(pid, libc::SIGINT) };
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        self.kill_group();
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -147,8 +182,22 @@ impl PodProcess {
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
-            let _ = c.kill();
-            let _ = c.wait();
+            self.child = Some(c);
+            self.kill();
+        }
+    }
+
+    /// SIGKILL to a program's process group while its shim runs: the shim
+    /// reaps the group's leader only after killing the group, and exits
+    /// right after, so while it runs the PGID is the program's. A shim that
+    /// has exited already ended the group.
+    fn kill_group(&mut self) {
+        if let (Some(g), Some(c)) = (self.group, self.child.as_mut())
+            && g > 1
+            && matches!(c.try_wait(), Ok(None))
+        {
+            // SAFETY: kill(2) on the negative PGID of the program's group.
+            unsafe { libc::kill(-g, libc::SIGKILL) };
         }
     }
 }

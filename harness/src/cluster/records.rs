@@ -130,8 +130,8 @@ impl Cluster {
             removed_s,
             phases,
             restarts,
-            backlog: p.kubelet.spec.server.backlog,
-            workers: p.kubelet.spec.server.workers,
+            backlog: p.kubelet.spec.backlog,
+            workers: p.kubelet.spec.workers,
         }
     }
 

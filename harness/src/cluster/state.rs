@@ -11,15 +11,23 @@ use std::{
 };
 
 use svclab_datapath::{Frontend, NetnsRef};
-use svclab_report::record::{BackendInfo, Event, PodRecord};
+use svclab_report::record::{BackendInfo, Event, PodRecord, ProgramInfo};
 use svclab_topology::Topology;
 
 use super::{
     autoscaler::Autoscaler,
     dataplane::Dataplane,
     kubelet::Kubelet,
+    pods::PodProcess,
     probe::{ProbeReport, Prober},
+    programs::nginx::NginxConf,
 };
+
+/// A client's proxy (nginx): its process and the config it runs.
+pub struct ClientProxy {
+    pub(super) process: PodProcess,
+    pub(super) conf: NginxConf,
+}
 
 pub struct Pod {
     pub name: String,
@@ -80,6 +88,12 @@ pub struct Cluster {
     /// Every backend pod ever created, for the run record.
     pub backends: Vec<BackendInfo>,
     pub events: Vec<Event>,
+    /// Where real programs write their logs and configs (the run folder).
+    pub run_dir: Option<PathBuf>,
+    /// Client proxies (nginx) by client name.
+    pub(super) proxies: BTreeMap<String, ClientProxy>,
+    /// Real programs run so far, for the report.
+    pub programs: Vec<ProgramInfo>,
 }
 
 impl Pod {

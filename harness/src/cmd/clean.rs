@@ -61,31 +61,13 @@ pub fn find(run: Option<&str>) -> Result<Vec<Leftover>, CleanError> {
             continue;
         }
         let pids = match std::fs::metadata(entry.path()) {
-            Ok(m) => pids_in_netns(m.dev(), m.ino()),
+            Ok(m) => crate::cluster::programs::pids_in_netns(m.dev(), m.ino()),
             Err(_) => Vec::new(),
         };
         out.push(Leftover { netns: name, pids });
     }
     out.sort_by(|a, b| a.netns.cmp(&b.netns));
     Ok(out)
-}
-
-/// PIDs whose network namespace is the one with this (dev, inode).
-fn pids_in_netns(dev: u64, ino: u64) -> Vec<u32> {
-    let me = std::process::id();
-    std::fs::read_dir("/proc")
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
-                .filter(|pid| *pid != me)
-                .filter(|pid| {
-                    std::fs::metadata(format!("/proc/{pid}/ns/net"))
-                        .map(|m| m.dev() == dev && m.ino() == ino)
-                        .unwrap_or(false)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Kills the leftover's processes (SIGKILL, by PID) and deletes its netns

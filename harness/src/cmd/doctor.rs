@@ -1,6 +1,7 @@
-//! `svclab doctor`: what this machine offers a run — the kernel, root, and
-//! whether the eBPF datapath loads, verifies and takes a service (loaded in
-//! the current netns with nothing attached and nothing pinned).
+//! `svclab doctor`: what this machine offers a run — the kernel, root,
+//! nginx (for the nginx presets) and whether the eBPF datapath loads,
+//! verifies and takes a service (loaded in the current netns with nothing
+//! attached and nothing pinned).
 use std::{net::Ipv4Addr, process::ExitCode};
 
 use anyhow::Context as _;
@@ -18,6 +19,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             "no (svclab creates netns and loads eBPF: run it as root)"
         }
     );
+    nginx();
     let netns = NetnsRef::current()?;
     let mut dp = Datapath::load(netns, Config::default()).context("loading the eBPF datapath")?;
     let fe = Frontend::tcp(Ipv4Addr::new(198, 19, 0, 1), 80);
@@ -29,4 +31,28 @@ pub fn run() -> anyhow::Result<ExitCode> {
         "eBPF datapath: loads, programs verified, maps writable (nothing attached, nothing pinned)"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// nginx for `deployments[].nginx` and `clients[].proxy: nginx`: found or
+/// not (not an error: only suites using it need it), its version, the echo
+/// module `nginx.delay` needs.
+fn nginx() {
+    let Some(bin) = svclab_suite::nginx_binary() else {
+        println!(
+            "nginx: not installed (only the nginx presets need it; ./just setup installs Debian's nginx)"
+        );
+        return;
+    };
+    // `nginx -v` prints "nginx version: nginx/1.22.1" on stderr.
+    let version = std::process::Command::new(&bin)
+        .arg("-v")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_owned())
+        .unwrap_or_else(|e| format!("cannot run it: {e}"));
+    let echo = if std::path::Path::new(svclab_suite::NGINX_ECHO_MODULE).exists() {
+        "echo module present (nginx.delay works)"
+    } else {
+        "echo module missing (nginx.delay needs libnginx-mod-http-echo)"
+    };
+    println!("nginx: {} ({version}); {echo}", bin.display());
 }

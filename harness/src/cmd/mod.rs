@@ -21,6 +21,7 @@ use crate::cli::{Cli, Command};
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Doctor => doctor::run(),
+        Command::ContainerRun(args) => crate::cluster::programs::shim::run(args),
         Command::PodServer(args) => {
             crate::cluster::podserver::serve(args)?;
             Ok(ExitCode::SUCCESS)

@@ -221,7 +221,11 @@ impl Aggregator {
                 let us = (r.end_ns.saturating_sub(r.scheduled_ns) / 1000).max(1);
                 let b = &mut self.buckets[end_at];
                 b.ok += 1;
-                *b.responses.entry(Arc::clone(backend)).or_default() += 1;
+                // An unnamed backend (a program without X-Pod) counts as ok
+                // only; its share comes from the datapath.
+                if !backend.is_empty() {
+                    *b.responses.entry(Arc::clone(backend)).or_default() += 1;
+                }
                 if let Detail::Closed { max_ms, .. } = &mut b.detail {
                     // Later than any request may take: only the max still
                     // counts (the quantiles were fixed at closing).
@@ -230,7 +234,9 @@ impl Aggregator {
                 } else if let Some(o) = self.open(end_at) {
                     let _ = o.latency_us.record(us);
                 }
-                self.note_backend(&r, backend);
+                if !backend.is_empty() {
+                    self.note_backend(&r, backend);
+                }
             }
             Outcome::Err(k) => {
                 *self.buckets[end_at].errors.entry(k.name()).or_default() += 1;

@@ -17,6 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub use super::errors::ErrorKind;
 use anyhow::Context as _;
 use svclab_datapath::NetnsRef;
 use tokio::{
@@ -59,58 +60,13 @@ pub struct ClientPlan {
     /// How long it sends.
     pub duration: Duration,
     pub timeout: Duration,
-}
-
-/// Why a request failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ErrorKind {
-    ConnectTimeout,
-    Refused,
-    Reset,
-    /// connect(): no free local port / 4-tuple (EADDRNOTAVAIL).
-    AddrNotAvail,
-    /// bind(): every pool port tried was busy.
-    AddrInUse,
-    /// The response did not arrive within the timeout.
-    Timeout,
-    /// The connection closed before a full response.
-    Eof,
-    BadResponse,
-    /// Open loop: too many requests in flight; not sent.
-    Overload,
-    Other,
-}
-
-impl ErrorKind {
-    pub const fn name(self) -> &'static str {
-        match self {
-            ErrorKind::ConnectTimeout => "connect_timeout",
-            ErrorKind::Refused => "refused",
-            ErrorKind::Reset => "reset",
-            ErrorKind::AddrNotAvail => "addr_not_avail",
-            ErrorKind::AddrInUse => "addr_in_use",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Eof => "eof",
-            ErrorKind::BadResponse => "bad_response",
-            ErrorKind::Overload => "overload",
-            ErrorKind::Other => "other",
-        }
-    }
-
-    fn from_io(e: &io::Error, connecting: bool) -> Self {
-        match e.kind() {
-            io::ErrorKind::ConnectionRefused => ErrorKind::Refused,
-            io::ErrorKind::ConnectionReset
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::ConnectionAborted => ErrorKind::Reset,
-            io::ErrorKind::AddrNotAvailable => ErrorKind::AddrNotAvail,
-            io::ErrorKind::AddrInUse => ErrorKind::AddrInUse,
-            io::ErrorKind::TimedOut if connecting => ErrorKind::ConnectTimeout,
-            io::ErrorKind::TimedOut => ErrorKind::Timeout,
-            io::ErrorKind::UnexpectedEof => ErrorKind::Eof,
-            _ => ErrorKind::Other,
-        }
-    }
+    /// Every response must name its pod (`X-Pod`); when false (an
+    /// arbitrary program serves) a 2xx without it is ok, unattributed.
+    pub require_pod: bool,
+    /// The client sends into a proxy in its pod (`proxy: nginx`): its own
+    /// connections are loopback ones the datapath never sees, so records
+    /// carry no source port and no new-connection mark.
+    pub via_proxy: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -214,7 +170,11 @@ impl Shared {
     fn now_ns(&self) -> u64 {
         u64::try_from(self.run_start.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
-    fn send(&self, r: RequestRecord) {
+    fn send(&self, mut r: RequestRecord) {
+        if self.plan.via_proxy {
+            r.sport = 0;
+            r.new_conn = false;
+        }
         // The aggregator outlives the clients; a closed channel means shutdown.
         let _ = self.records.send(r);
     }
@@ -424,7 +384,7 @@ async fn one_shot(s: &Shared, scheduled_ns: u64) -> RequestRecord {
     let work = async {
         let mut c = connect_now(s).await?;
         sport = local_port(&c);
-        exchange(&mut c, true).await
+        exchange(&mut c, true, s.plan.require_pod).await
     };
     let outcome = match tokio::time::timeout(s.plan.timeout, work).await {
         Ok(Ok(backend)) => Outcome::Ok { backend },
@@ -443,8 +403,13 @@ async fn one_shot(s: &Shared, scheduled_ns: u64) -> RequestRecord {
     }
 }
 
-/// Writes one GET and reads one response; returns the serving pod.
-async fn exchange(c: &mut TcpStream, close: bool) -> Result<Arc<str>, ErrorKind> {
+/// Writes one GET and reads one response; returns the serving pod (empty
+/// when it did not say and `require_pod` is false).
+async fn exchange(
+    c: &mut TcpStream,
+    close: bool,
+    require_pod: bool,
+) -> Result<Arc<str>, ErrorKind> {
     let req: &[u8] = if close {
         b"GET / HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n"
     } else {
@@ -476,9 +441,17 @@ async fn exchange(c: &mut TcpStream, close: bool) -> Result<Arc<str>, ErrorKind>
     let len: usize = header("content-length")
         .and_then(|v| v.parse().ok())
         .ok_or(ErrorKind::BadResponse)?;
-    let pod = header("x-pod").ok_or(ErrorKind::BadResponse)?;
+    let server_error = head.starts_with("HTTP/1.1 5") || head.starts_with("HTTP/1.0 5");
+    let pod = match header("x-pod") {
+        Some(p) => p,
+        None if !require_pod || server_error => String::new(),
+        None => return Err(ErrorKind::BadResponse),
+    };
     while buf.len() < head_end + len {
         read_some(c, &mut buf).await?;
+    }
+    if server_error {
+        return Err(ErrorKind::Http5xx);
     }
     if !status_ok {
         return Err(ErrorKind::BadResponse);
@@ -564,7 +537,9 @@ async fn keep_alive(s: Arc<Shared>, load: Load, pool: u32, begin: Instant, end: 
                     continue;
                 };
                 let sport = local_port(c);
-                let r = tokio::time::timeout(s2.plan.timeout, exchange(c, false)).await;
+                let r =
+                    tokio::time::timeout(s2.plan.timeout, exchange(c, false, s2.plan.require_pod))
+                        .await;
                 let outcome = match r {
                     Ok(Ok(backend)) => Outcome::Ok { backend },
                     Ok(Err(k)) => Outcome::Err(k),

@@ -3,3 +3,4 @@
 //! aggregator its immutable per-request records flow into.
 pub mod aggregator;
 pub mod client;
+mod errors;

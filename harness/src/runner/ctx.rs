@@ -67,6 +67,9 @@ pub(super) struct Gathered {
     pub(super) pods: Vec<rec::PodRecord>,
     pub(super) backends: Vec<rec::BackendInfo>,
     pub(super) events: Vec<rec::Event>,
+    /// Real programs and client proxies' access logs.
+    pub(super) programs: Vec<rec::ProgramInfo>,
+    pub(super) access_logs: Vec<rec::AccessLogTotals>,
     pub(super) interrupted: bool,
     /// A signal ended `--hold`: that one is not an interruption.
     pub(super) hold_released: bool,

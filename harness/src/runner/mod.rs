@@ -164,6 +164,8 @@ fn run_suite_in(
         pods: Vec::new(),
         backends: Vec::new(),
         events: Vec::new(),
+        programs: Vec::new(),
+        access_logs: Vec::new(),
         interrupted: false,
         hold_released: false,
         error: None,

@@ -155,6 +155,7 @@ pub(super) fn play(
         g.agg.add(r);
     }
     g.datapath = datapath_totals(c)?;
+    g.access_logs = c.access_logs();
     g.pods = c.pod_records();
     g.interrupted = opts.stop.load(Ordering::Relaxed);
     if opts.hold && !g.interrupted {
@@ -266,10 +267,12 @@ fn act(
         }
         Action::RestartClient { client, keep_ip } => {
             let detail = if *keep_ip {
+                let proxy = c.restart_client_proxy(client)?;
                 for h in clients.handles.iter().filter(|h| &h.name == client) {
                     h.restart_in_place();
                 }
-                format!("restart client {client} in place (same pod and IP)")
+                let with = if proxy { " with its nginx" } else { "" };
+                format!("restart client {client}{with} in place (same pod and IP)")
             } else {
                 recreate_client(ctx, c, clients, client)?
             };

@@ -71,6 +71,9 @@ pub(super) fn record(
         error: g.error.clone(),
         pods: g.pods,
         kubelet: g.kubelet,
+        programs: g.programs,
+        access_logs: g.access_logs,
+        share_basis: share_basis(suite),
     };
     record.mechanism = mechanism(&record, &g.agg);
     let specs: Vec<svclab_report::derive::ExpectationSpec> = suite
@@ -128,6 +131,16 @@ pub(super) fn datapath_totals(c: &Cluster) -> anyhow::Result<rec::DatapathTotals
         }
     }
     Ok(t)
+}
+
+/// Responses name their pod unless a deployment runs an arbitrary
+/// program: then shares count the datapath's new connections.
+fn share_basis(suite: &svclab_suite::Suite) -> rec::ShareBasis {
+    if suite.deployments.iter().all(|d| d.names_pod()) {
+        rec::ShareBasis::Responses
+    } else {
+        rec::ShareBasis::Connections
+    }
 }
 
 /// The datapath in one line: profile, selection, CT reuse, lifetime.
@@ -200,6 +213,57 @@ fn mechanism(record: &RunRecord, agg: &Aggregator) -> BTreeMap<String, f64> {
             })
             .fold(0.0, f64::max);
         m.insert("accounting_max_backend_diff".into(), worst);
+    }
+    // A client proxy's access log (requests per backend by X-Pod) against
+    // the datapath's new connections per backend: the same figure seen
+    // from both ends when nginx opens a connection per request.
+    let mut log_by: BTreeMap<&str, u64> = BTreeMap::new();
+    for a in &record.access_logs {
+        for (b, n) in &a.by_backend {
+            *log_by.entry(b.as_str()).or_default() += n;
+        }
+    }
+    if !log_by.is_empty() {
+        let worst = log_by
+            .iter()
+            .filter(|(_, n)| **n >= 100)
+            .map(|(name, n)| {
+                let dp = record
+                    .datapath
+                    .backends
+                    .get(*name)
+                    .map_or(0, |b| b.connections);
+                (dp as f64 - *n as f64).abs() / *n as f64
+            })
+            .fold(0.0, f64::max);
+        m.insert("access_log_vs_datapath_max_backend_diff".into(), worst);
+        // And svclab's own client, whose responses name the backend that
+        // nginx passed through (X-Pod), against both.
+        let mut seen: BTreeMap<&str, u64> = BTreeMap::new();
+        for b in &record.buckets {
+            for (name, x) in &b.backends {
+                *seen.entry(name.as_str()).or_default() += x.responses;
+            }
+        }
+        let worst = log_by
+            .iter()
+            .filter(|(_, n)| **n >= 100)
+            .map(|(name, n)| {
+                let c = seen.get(*name).copied().unwrap_or(0);
+                (c as f64 - *n as f64).abs() / *n as f64
+            })
+            .fold(0.0, f64::max);
+        m.insert(
+            "client_responses_vs_access_log_max_backend_diff".into(),
+            worst,
+        );
+        let logged: u64 = log_by.values().sum();
+        if logged > 0 {
+            m.insert(
+                "datapath_conns_per_access_log_request".into(),
+                dp_total as f64 / logged as f64,
+            );
+        }
     }
     // Reused source ports after the last scale action: did they keep the
     // backend they had before it?

@@ -13,7 +13,7 @@ use std::{
 use anyhow::Context as _;
 use svclab_datapath::NetnsRef;
 use svclab_report::record as rec;
-use svclab_suite::model::{ConnectionMode, Dur, LoadMode, PortMode, Suite};
+use svclab_suite::model::{ConnectionMode, Dur, LoadMode, PortMode, ProxyKind, Suite};
 
 use super::ctx::{Gathered, RunCtx};
 use crate::{
@@ -34,6 +34,7 @@ pub(super) fn setup(
         ctx.opts.exe.clone(),
         ctx.kube_scale,
     )?);
+    c.run_dir = Some(ctx.dir.clone());
     g.kubelet = kubelet_info_of(suite, ctx.kube_scale, &c.autoscaler_lines());
     tracing::info!(
         nodes = suite.cluster.nodes,
@@ -85,12 +86,29 @@ pub(super) fn client_plan(
         .iter()
         .find(|s| s.name == cl.service)
         .context("client service")?;
+    let vip = SocketAddrV4::new(svc.cluster_ip, svc.port);
+    let target = match cl.proxy {
+        Some(ProxyKind::Nginx) => c.start_client_proxy(
+            &cl.name,
+            &svc.name,
+            vip,
+            &cl.upstream.clone().unwrap_or_default(),
+        )?,
+        None => vip,
+    };
+    // Responses name their pod unless a deployment behind the service
+    // runs an arbitrary program.
+    let require_pod = suite
+        .deployments
+        .iter()
+        .filter(|d| d.name == svc.selector)
+        .all(|d| d.names_pod());
     Ok(ClientPlan {
         index: u16::try_from(i).unwrap_or(u16::MAX),
         name: cl.name.clone(),
         netns: NetnsRef::open(&netns_path)?,
         local_ip: ip,
-        target: SocketAddrV4::new(svc.cluster_ip, svc.port),
+        target,
         connection: match cl.connection {
             ConnectionMode::PerRequest => client::Connection::PerRequest,
             ConnectionMode::KeepAlive => client::Connection::KeepAlive { pool: cl.pool_size },
@@ -116,6 +134,8 @@ pub(super) fn client_plan(
             .duration
             .map_or(ctx.duration.saturating_sub(cl.start.0), |d| d.0),
         timeout: cl.timeout.0,
+        require_pod,
+        via_proxy: cl.proxy.is_some(),
     })
 }
 
@@ -131,7 +151,10 @@ fn wait_initial_ready(c: &mut Cluster, suite: &Suite, stop: &AtomicBool) -> anyh
     let slowest = suite
         .deployments
         .iter()
-        .map(|d| d.server.startup_time.0)
+        .map(|d| match d.workload() {
+            svclab_suite::model::Workload::PodServer(s) => s.startup_time.0,
+            _ => Duration::ZERO,
+        })
         .max()
         .unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(30) + slowest;
@@ -181,7 +204,7 @@ fn kubelet_info_of(suite: &Suite, scale: f64, autoscalers: &[String]) -> rec::Ku
             let Some(p) = p else { continue };
             // Described from the handler kubelet runs (one place for the port default).
             let handler =
-                match kubelet::handler(p, &dep.server, Ipv4Addr::UNSPECIFIED, Path::new("")) {
+                match kubelet::handler(p, dep.port(), Ipv4Addr::UNSPECIFIED, Path::new("")) {
                     Handler::Tcp { addr } => format!("tcp :{}", addr.port()),
                     Handler::Http { addr, path, .. } => format!("http GET :{}{path}", addr.port()),
                     Handler::Exec { command, .. } => format!("exec {}", command.join(" ")),

@@ -19,6 +19,7 @@ pub(super) fn teardown(ctx: &RunCtx<'_>, cluster: Option<Cluster>, g: &mut Gathe
         }
         g.backends = c.backends.clone();
         g.events = c.events.clone();
+        g.programs = c.programs.clone();
         if let Err(e) = c.teardown() {
             g.error.get_or_insert_with(|| format!("{e:#}"));
         }

@@ -32,12 +32,20 @@ impl Frame<'_> {
         // cum[k][i]: top of backend order[k]'s band in bucket i.
         let mut cum: Vec<Vec<f64>> = vec![vec![0.0; rec.buckets.len()]; order.len()];
         for (i, bucket) in rec.buckets.iter().enumerate() {
-            let total: u64 = bucket.backends.values().map(|b| b.responses).sum();
+            let total: u64 = bucket
+                .backends
+                .values()
+                .map(|b| b.share_count(rec.share_basis))
+                .sum();
             let mut acc = 0.0;
             for (k, name) in order.iter().enumerate() {
                 if total > 0 {
-                    acc +=
-                        bucket.backends.get(*name).map_or(0, |b| b.responses) as f64 / total as f64;
+                    acc += bucket
+                        .backends
+                        .get(*name)
+                        .map_or(0, |b| b.share_count(rec.share_basis))
+                        as f64
+                        / total as f64;
                 }
                 cum[k][i] = acc;
             }
@@ -68,16 +76,18 @@ impl Frame<'_> {
             });
         }
 
+        let what = match rec.share_basis {
+            crate::record::ShareBasis::Responses => "responses",
+            crate::record::ShareBasis::Connections => "new connections (datapath)",
+        };
+        let title = format!("Share of {what} per backend (stacked; new pods at the bottom)");
+        let y_desc = format!("share of {what} (%)");
         self.svg(404 + self.marker_h(), &legend, |area| {
             let mut chart = self
-                .builder(
-                    area,
-                    "Share of responses per backend (stacked; new pods at the bottom)",
-                    false,
-                )?
+                .builder(area, &title, false)?
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..1.0)?;
             self.time_mesh(&mut chart)
-                .y_desc("share of responses (%)")
+                .y_desc(y_desc.as_str())
                 .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
                 .light_line_style(WHITE.mix(0.0))
                 .draw()?;

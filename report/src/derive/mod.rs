@@ -4,8 +4,10 @@
 //! Conventions shared by every function here:
 //! - A window `[from, to]` selects the buckets whose *start* lies in
 //!   `[from, to)`; an empty selection makes every metric undefined (None).
-//! - Shares count responses seen by clients (the pod name in the body), not
-//!   datapath selections.
+//! - Shares count what [`RunRecord::share_basis`] says: responses seen by
+//!   clients (the pod's `X-Pod`), or, when the backends do not name
+//!   themselves, the datapath's new connections per backend.
+//!   `new_backend_conn_share` always counts the datapath's.
 //! - "Alive in" a window means an endpoint at some point of it; "alive
 //!   through" means created at or before `from` and not removed before `to`
 //!   (see [`BackendInfo::alive_in`], [`BackendInfo::alive_through`]).
@@ -116,7 +118,7 @@ pub fn responses(record: &RunRecord, window: [f64; 2]) -> BTreeMap<String, u64> 
         record.backend_names().into_iter().map(|n| (n, 0)).collect();
     for bucket in window_buckets(record, window) {
         for (name, b) in &bucket.backends {
-            *out.entry(name.clone()).or_default() += b.responses;
+            *out.entry(name.clone()).or_default() += b.share_count(record.share_basis);
         }
     }
     out
@@ -141,6 +143,8 @@ pub fn shares(record: &RunRecord, window: [f64; 2]) -> BTreeMap<String, f64> {
 ///
 /// - `new_backend_share`: responses from backends with
 ///   `added_by_last_scale_up` / all responses. None without such backends.
+/// - `new_backend_conn_share`: the same over the datapath's new connections
+///   (whatever `share_basis` is): who the client is does not matter.
 /// - `new_backend_fair_ratio`: `new_backend_share` / (new backends alive in
 ///   the window / backends alive in the window); 1.0 is fair.
 /// - `jain_index`: (Σx)² / (n·Σx²) over the responses x of the n backends
@@ -185,6 +189,11 @@ pub fn metric(record: &RunRecord, name: &str, window_s: [f64; 2]) -> Option<f64>
     }
     match name {
         "new_backend_share" => group_share(record, &buckets, |b| b.added_by_last_scale_up),
+        "new_backend_conn_share" => {
+            let mut conns = record.clone();
+            conns.share_basis = crate::record::ShareBasis::Connections;
+            group_share(&conns, &buckets, |b| b.added_by_last_scale_up)
+        }
         "new_backend_fair_ratio" => {
             let share = group_share(record, &buckets, |b| b.added_by_last_scale_up)?;
             let alive: Vec<&BackendInfo> = record
@@ -453,9 +462,10 @@ fn group_share(
     let (mut in_group, mut total) = (0u64, 0u64);
     for bucket in buckets {
         for (name, b) in &bucket.backends {
-            total += b.responses;
+            let n = b.share_count(record.share_basis);
+            total += n;
             if group.contains(&name.as_str()) {
-                in_group += b.responses;
+                in_group += n;
             }
         }
     }
@@ -472,7 +482,7 @@ fn through_counts(record: &RunRecord, window: [f64; 2], buckets: &[&Bucket]) -> 
             buckets
                 .iter()
                 .filter_map(|bucket| bucket.backends.get(&b.name))
-                .map(|x| x.responses)
+                .map(|x| x.share_count(record.share_basis))
                 .sum::<u64>() as f64
         })
         .collect()

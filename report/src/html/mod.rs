@@ -3,7 +3,8 @@
 //! [`RunRecord`] alone. Layout, top to bottom: verdict banner, what the suite
 //! shows, the charts (sharing one time axis), the summary (totals,
 //! imbalance, pods, expectations, kubelet and autoscaler settings, mechanism
-//! and datapath counters), the backends, and the suite file as written.
+//! and datapath counters), the backends, real programs and their configs
+//! (`programs.rs`), and the suite file as written.
 //!
 //! Runs with pod telemetry ([`RunRecord::pods`]) get a second group of
 //! charts after the backend and datapath ones: pod phases and restarts (with
@@ -12,6 +13,8 @@
 //! and latency, so what the pods went through sits right above what clients
 //! saw. Runs without it look as they always did.
 use std::fmt::Write as _;
+
+mod programs;
 
 use crate::{
     chart::{
@@ -75,6 +78,7 @@ pub fn render(record: &RunRecord) -> String {
     charts(&mut out, record);
     summary(&mut out, record);
     backends(&mut out, record);
+    programs::programs(&mut out, record);
     timeline(&mut out, record);
     datapath::settings(&mut out, record);
     suite_file(&mut out, record);

@@ -212,3 +212,46 @@ fn expectations_read_as_verdict_lines() {
     }
     assert!(!html.contains("Some("), "no Debug option text");
 }
+
+#[test]
+fn programs_section_shows_configs_access_logs_and_the_share_basis() {
+    use crate::record::{AccessLogTotals, ProgramInfo, ShareBasis};
+    let mut rec = incident_a(false);
+    assert!(
+        !render(&rec).contains("id=\"programs\""),
+        "no programs, no section"
+    );
+    rec.programs.push(ProgramInfo {
+        owner: "client nginx".into(),
+        kind: "nginx proxy".into(),
+        command: vec!["/usr/sbin/nginx".into(), "-c".into(), "x.conf".into()],
+        config_path: Some("nginx/client-nginx.conf".into()),
+        config: Some("upstream web {\n    server 198.19.0.10:80;\n}\n<script>".into()),
+        logs: "pods/client-nginx.log".into(),
+    });
+    let name = rec.backend_names()[0].clone();
+    let dp = rec
+        .datapath
+        .backends
+        .get(&name)
+        .map_or(0, |b| b.connections);
+    rec.access_logs.push(AccessLogTotals {
+        client: "nginx".into(),
+        path: "nginx/client-nginx.access.log".into(),
+        requests: dp,
+        by_backend: [(name.clone(), dp)].into(),
+        ..AccessLogTotals::default()
+    });
+    let html = render(&rec);
+    assert!(html.contains("id=\"programs\""));
+    assert!(
+        html.contains("server 198.19.0.10:80;"),
+        "the generated config"
+    );
+    assert!(html.contains("&lt;script&gt;") && !html.contains("<script>"));
+    assert!(html.contains("responses clients received, by the X-Pod header"));
+    assert!(html.contains("requests (access log)"));
+    rec.share_basis = ShareBasis::Connections;
+    let html = render(&rec);
+    assert!(html.contains("Share of new connections (datapath) per backend"));
+}

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use crate::record::{
-    BackendCounters, DatapathTotals, KubeletInfo, RunRecord, SCHEMA_VERSION, SuiteInfo, Verdict,
+    BackendCounters, DatapathTotals, KubeletInfo, RunRecord, SCHEMA_VERSION, ShareBasis, SuiteInfo,
+    Verdict,
 };
 
 /// A record with no backends, buckets or events, 1 s buckets, verdict Pass:
@@ -38,6 +39,9 @@ pub fn empty_record() -> RunRecord {
         error: None,
         pods: Vec::new(),
         kubelet: KubeletInfo::default(),
+        programs: Vec::new(),
+        access_logs: Vec::new(),
+        share_basis: ShareBasis::Responses,
     }
 }
 

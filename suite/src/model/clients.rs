@@ -5,7 +5,10 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::json_schema;
+use super::{
+    json_schema,
+    programs::{ProxyKind, UpstreamSpec},
+};
 use crate::duration::Dur;
 
 /// How a client uses connections.
@@ -144,6 +147,16 @@ pub struct Client {
     /// Per-request timeout (connect + response), 1ms..=60s, default `2s`.
     #[serde(default = "d2s")]
     pub timeout: Dur,
+    /// A real proxy in the client pod: `nginx` runs Debian's nginx with
+    /// `proxy_pass` to the service VIP on the pod's 127.0.0.1:8080, and the
+    /// load generator sends into it (`connection`, `pool_size` then shape
+    /// that loopback leg; nginx's upstream connections take kernel ports
+    /// from `source_ports.range`, which must be `ephemeral`).
+    #[serde(default)]
+    pub proxy: Option<ProxyKind>,
+    /// The proxy's upstream settings (only with `proxy`).
+    #[serde(default)]
+    pub upstream: Option<UpstreamSpec>,
 }
 fn default_conn_mode() -> ConnectionMode {
     ConnectionMode::PerRequest

@@ -1,5 +1,6 @@
 //! The `deployments` section: each deployment's replicas, placement,
-//! termination grace and the server its pods run. Probes are in
+//! termination grace and the server its pods run (`svclab pod-server` by
+//! default, or a real program: [`super::programs`]). Probes are in
 //! [`super::probes`].
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -8,6 +9,7 @@ use super::{
     defaults::{d60, default_grace, one_f64, one_u32},
     json_schema,
     probes::Probes,
+    programs::{ContainerSpec, NginxServerSpec},
 };
 use crate::duration::Dur;
 
@@ -26,9 +28,15 @@ pub struct Deployment {
     #[serde(default)]
     #[schemars(inner(range(max = 15)), extend("uniqueItems" = true))]
     pub nodes: Vec<u8>,
-    /// The server each pod runs.
+    /// The server each pod runs (svclab's pod server).
     #[serde(default)]
     pub server: ServerSpec,
+    /// Instead of `server`: any program as the pod's container.
+    #[serde(default)]
+    pub container: Option<ContainerSpec>,
+    /// Instead of `server`: Debian's nginx as the pod's server.
+    #[serde(default)]
+    pub nginx: Option<NginxServerSpec>,
     /// Probes kubelet runs against each pod from its node.
     #[serde(default)]
     pub probes: Probes,
@@ -37,6 +45,43 @@ pub struct Deployment {
     /// at most 10m.
     #[serde(default = "default_grace")]
     pub termination_grace: Dur,
+}
+
+/// What a deployment's pods run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Workload<'a> {
+    PodServer(&'a ServerSpec),
+    Container(&'a ContainerSpec),
+    Nginx(&'a NginxServerSpec),
+}
+
+impl Deployment {
+    /// What its pods run: `container`, else `nginx`, else `server`.
+    #[must_use]
+    pub fn workload(&self) -> Workload<'_> {
+        match (&self.container, &self.nginx) {
+            (Some(c), _) => Workload::Container(c),
+            (None, Some(n)) => Workload::Nginx(n),
+            (None, None) => Workload::PodServer(&self.server),
+        }
+    }
+
+    /// The port its pods serve on.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        match self.workload() {
+            Workload::PodServer(s) => s.port,
+            Workload::Container(c) => c.port,
+            Workload::Nginx(n) => n.port,
+        }
+    }
+
+    /// Whether every response names the pod in an `X-Pod` header (svclab's
+    /// pod server and the nginx preset do; an arbitrary program need not).
+    #[must_use]
+    pub fn names_pod(&self) -> bool {
+        !matches!(self.workload(), Workload::Container(_))
+    }
 }
 
 /// A health listener apart from the serving port.

@@ -29,10 +29,14 @@ pub struct Expectation {
 }
 
 /// Metric names an expectation may use (computed over its window from the
-/// per-bucket record; shares count responses seen by clients).
+/// per-bucket record; shares count responses seen by clients, or the
+/// datapath's new connections when the backends do not name themselves).
 pub const METRICS: &[&str] = &[
     // share of responses served by the backends added by the last scale-up
     "new_backend_share",
+    // the same from the datapath: share of new connections (SYNs DNATed)
+    // sent to the backends added by the last scale-up, whoever the client is
+    "new_backend_conn_share",
     // new_backend_share / (new backends / all backends): 1.0 = fair
     "new_backend_fair_ratio",
     // Jain's fairness index over backends alive through the window

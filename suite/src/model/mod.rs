@@ -15,6 +15,7 @@ mod deployments;
 mod expect;
 mod json_schema;
 mod probes;
+mod programs;
 mod services;
 mod timeline;
 
@@ -27,9 +28,13 @@ pub use self::{
     autoscalers::{Autoscaler, HpaMetric, HpaMetricKind},
     clients::{Client, ConnectionMode, Load, LoadMode, PortMode, SourcePorts},
     datapath::{CtReuseSpec, DatapathSpec, ProfileSpec, SelectionSpec, Timeouts},
-    deployments::{Closer, Deployment, HealthSpec, ServerSpec},
+    deployments::{Closer, Deployment, HealthSpec, ServerSpec, Workload},
     expect::{Expectation, METRICS},
     probes::{ExecProbe, HttpHeader, HttpProbe, Probe, Probes, TcpProbe},
+    programs::{
+        ContainerSpec, NEXT_UPSTREAM, NginxServerSpec, PLACEHOLDERS, ProxyKind, UpstreamSpec,
+        find_program,
+    },
     services::{ProtocolSpec, Service},
     timeline::{Action, TimelineEntry},
 };

@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use super::checker::Checker;
+use super::{checker::Checker, programs};
 use crate::{
     expected::{CLIENT_TIMEOUT, CONCURRENCY, MAX_IN_FLIGHT, POOL_SIZE, RANGE, RANGE_PORT, RATE},
     model::{Client, ConnectionMode, Dur, Load, LoadMode, PortMode, Suite},
@@ -50,6 +50,7 @@ pub(super) fn check<'s>(
             cl.pool_size,
         );
         source_ports(c, &p, cl);
+        programs::client(c, &p, cl);
         load(c, &p, &cl.load);
         let window = schedule(c, &p, cl, suite.duration, cx.duration);
         client_info.entry(&cl.name).or_insert(ClientInfo {

@@ -8,7 +8,7 @@ use std::{
 
 use super::{
     checker::{Checker, MINUTE},
-    probes,
+    probes, programs,
 };
 use crate::{
     expected::{
@@ -56,6 +56,7 @@ fn deployment<'s>(
         }
     }
     server(c, p, &d.server);
+    programs::deployment(c, p, d);
     let pr = &d.probes;
     for (kind, probe) in [
         ("startup", &pr.startup),

@@ -17,6 +17,7 @@ mod deployments;
 mod expect;
 mod kubelet;
 mod probes;
+mod programs;
 mod regression;
 mod services;
 mod text;
@@ -28,6 +29,7 @@ use std::{
     time::Duration,
 };
 
+pub use self::programs::{NGINX_ECHO_MODULE, nginx_binary};
 pub use crate::expected::REGRESSION_FIGURES;
 use checker::Checker;
 

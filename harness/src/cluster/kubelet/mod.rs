@@ -3,7 +3,9 @@
 //! the same netns with the same IP), its probe tasks and their results, and
 //! the telemetry the run records per bucket. The decisions themselves are
 //! `svclab_kube`'s pure state machines; this module owns the processes and
-//! the clock. Runs on the runner's main thread (pod processes must be
+//! the clock. The container is `svclab pod-server` or a real program
+//! (`ContainerSpec::program`, run under the `svclab container-run` shim);
+//! kubelet treats both alike. Runs on the runner's main thread (pod processes must be
 //! spawned there: PDEATHSIG is tied to the spawning thread).
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -19,6 +21,8 @@ use svclab_kube::{
 };
 use svclab_report::record::{PodPhase, ProbeBucket};
 use svclab_suite::model::{self, ServerSpec};
+
+use super::programs::ProgramSpec;
 
 mod telemetry;
 
@@ -67,6 +71,13 @@ pub struct ContainerSpec {
     pub netns_path: PathBuf,
     pub name: String,
     pub server: ServerSpec,
+    /// A real program instead of the pod server.
+    pub program: Option<ProgramSpec>,
+    /// The serving port (probes' default, accept queue sampled).
+    pub port: u16,
+    /// The listener's backlog and worker count as configured (0: unknown).
+    pub backlog: u32,
+    pub workers: u32,
     /// Scaled terminationGracePeriodSeconds.
     pub grace: Duration,
 }
@@ -81,20 +92,15 @@ pub fn probe_spec(p: &model::Probe, scale: f64) -> ProbeSpec {
     }
 }
 
-/// The probe handler for a pod at `ip`, netns `netns_path`.
-pub fn handler(
-    p: &model::Probe,
-    server: &ServerSpec,
-    ip: std::net::Ipv4Addr,
-    netns_path: &Path,
-) -> Handler {
+/// The probe handler for a pod at `ip` serving on `port`, netns `netns_path`.
+pub fn handler(p: &model::Probe, port: u16, ip: std::net::Ipv4Addr, netns_path: &Path) -> Handler {
     if let Some(t) = &p.tcp {
         Handler::Tcp {
-            addr: SocketAddrV4::new(ip, t.port.unwrap_or(server.port)),
+            addr: SocketAddrV4::new(ip, t.port.unwrap_or(port)),
         }
     } else if let Some(h) = &p.http {
         Handler::Http {
-            addr: SocketAddrV4::new(ip, h.port.unwrap_or(server.port)),
+            addr: SocketAddrV4::new(ip, h.port.unwrap_or(port)),
             path: h.path.clone(),
             headers: h
                 .headers
@@ -197,7 +203,7 @@ impl Kubelet {
                 handles.push(prober.spawn(ProbeTask {
                     pod: Arc::clone(&pod),
                     kind,
-                    handler: handler(p, &spec.server, ip, &spec.netns_path),
+                    handler: handler(p, spec.port, ip, &spec.netns_path),
                     period: s.period,
                     timeout: p.timeout.0,
                     initial_delay: s.initial_delay,
@@ -236,17 +242,32 @@ impl Kubelet {
         self.process.as_ref().map(|p| p.pid)
     }
 
+    /// Whether the container's process has exited (not yet acted on).
+    pub fn container_exited(&mut self) -> bool {
+        self.process.as_mut().is_none_or(PodProcess::exited)
+    }
+
     fn start_container(&mut self, now: Duration) -> anyhow::Result<Vec<Change>> {
-        let stats = StatsMap::create()?;
-        let process = PodProcess::spawn(
-            &self.spec.exe,
-            &self.spec.netns_path,
-            &self.spec.name,
-            &self.spec.server,
-            &stats,
-        )?;
-        self.stats = Some(stats);
-        self.process = Some(process);
+        if let Some(program) = &self.spec.program {
+            self.process = Some(PodProcess::spawn_program(
+                &self.spec.exe,
+                &self.spec.netns_path,
+                &self.spec.name,
+                program,
+            )?);
+            self.stats = None;
+        } else {
+            let stats = StatsMap::create()?;
+            let process = PodProcess::spawn(
+                &self.spec.exe,
+                &self.spec.netns_path,
+                &self.spec.name,
+                &self.spec.server,
+                &stats,
+            )?;
+            self.stats = Some(stats);
+            self.process = Some(process);
+        }
         self.generation += 1;
         self.container = Container::Running { since: now };
         self.readiness_seen = false;

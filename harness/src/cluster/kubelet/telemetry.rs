@@ -22,7 +22,7 @@ impl Kubelet {
     /// autoscaler, keep none).
     pub fn sample(&mut self, now: Duration, hpa_window: Option<Duration>) {
         self.note_phase(now);
-        let port = self.spec.server.port;
+        let port = self.spec.port;
         let q = match self.diag.as_mut() {
             Some(d) => d.listener(port).ok().flatten(),
             None => None,

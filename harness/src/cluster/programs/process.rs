@@ -1,0 +1,88 @@
+//! Starting a real program under the `svclab container-run` shim: the
+//! shim's PID is what kubelet signals (SIGTERM is forwarded to the
+//! program), the program's PID is its process group, killed with SIGKILL
+//! when the container is killed.
+use std::{
+    io::{BufRead as _, BufReader},
+    os::unix::process::CommandExt as _,
+    path::Path,
+    process::{Command, Stdio},
+};
+
+use anyhow::{Context as _, bail};
+
+use super::ProgramSpec;
+use crate::cluster::pods::{PodProcess, parent_pid};
+
+/// The environment variable every process of a container carries: the
+/// pod's netns path (`/run/netns/svl-<run>-<pod>`).
+pub const POD_NETNS_ENV: &str = "SVCLAB_POD_NETNS";
+
+impl PodProcess {
+    /// Starts `program` in the netns at `netns_path` under the shim `exe
+    /// container-run`; returns once the program was started (or failed to).
+    /// From the runner's main thread, like [`PodProcess::spawn`].
+    pub fn spawn_program(
+        exe: &Path,
+        netns_path: &Path,
+        name: &str,
+        program: &ProgramSpec,
+    ) -> anyhow::Result<Self> {
+        let mut cmd = Command::new(exe);
+        cmd.arg("container-run")
+            .arg("--netns")
+            .arg(netns_path)
+            .arg("--log")
+            .arg(&program.log);
+        for (k, v) in &program.env {
+            cmd.arg("--env").arg(format!("{k}={v}"));
+        }
+        // Inherited by everything the program starts, so a leftover of the
+        // run is found by its environment even when it left the group.
+        cmd.arg("--env")
+            .arg(format!("{POD_NETNS_ENV}={}", netns_path.display()));
+        cmd.arg("--")
+            .args(&program.argv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let parent = parent_pid();
+        // SAFETY: prctl and getppid are async-signal-safe. SIGHUP, not
+        // SIGKILL: the shim catches it and kills the program's group.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGHUP) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting the container of {name}"))?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = BufReader::new(out).read_line(&mut line);
+        }
+        let mut p = Self {
+            pid: child.id(),
+            child: Some(child),
+            group: None,
+            early_exit: None,
+        };
+        match line.trim().parse::<i32>() {
+            Ok(g) => p.group = Some(g),
+            // The shim reports "error …" and exits 127 when the program
+            // cannot start: kubelet sees that exit. Anything else is ours.
+            Err(_) if line.starts_with("error") => {}
+            Err(_) => {
+                p.kill();
+                bail!("starting the container of {name}: the shim said {line:?}");
+            }
+        }
+        Ok(p)
+    }
+}
