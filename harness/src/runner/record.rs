@@ -175,6 +175,27 @@ fn datapath_settings(loaded: &LoadedSuite) -> Vec<rec::DatapathSetting> {
         .collect()
 }
 
+/// The datapath's new connections to the backend named `name`.
+fn dp_conns(record: &RunRecord, name: &str) -> u64 {
+    record
+        .datapath
+        .backends
+        .get(name)
+        .map_or(0, |b| b.connections)
+}
+
+/// The largest relative difference between a per-backend count and
+/// `other`'s count for the same backend, over backends with at least 100.
+fn worst_diff<'a>(
+    counts: impl Iterator<Item = (&'a str, u64)>,
+    other: impl Fn(&str) -> u64,
+) -> f64 {
+    counts
+        .filter(|(_, n)| *n >= 100)
+        .map(|(name, n)| (other(name) as f64 - n as f64).abs() / n as f64)
+        .fold(0.0, f64::max)
+}
+
 /// Figures that show the mechanism behind the verdict.
 fn mechanism(record: &RunRecord, agg: &Aggregator) -> BTreeMap<String, f64> {
     let mut m = BTreeMap::new();
@@ -199,19 +220,9 @@ fn mechanism(record: &RunRecord, agg: &Aggregator) -> BTreeMap<String, f64> {
             "datapath_conns_per_client_conn".into(),
             dp_total as f64 / client_total as f64,
         );
-        let worst = agg
-            .client_conns
-            .iter()
-            .filter(|(_, n)| **n >= 100)
-            .map(|(name, n)| {
-                let dp = record
-                    .datapath
-                    .backends
-                    .get(&**name)
-                    .map_or(0, |b| b.connections);
-                (dp as f64 - *n as f64).abs() / *n as f64
-            })
-            .fold(0.0, f64::max);
+        let worst = worst_diff(agg.client_conns.iter().map(|(k, n)| (&**k, *n)), |name| {
+            dp_conns(record, name)
+        });
         m.insert("accounting_max_backend_diff".into(), worst);
     }
     // A client proxy's access log (requests per backend by X-Pod) against
@@ -224,18 +235,9 @@ fn mechanism(record: &RunRecord, agg: &Aggregator) -> BTreeMap<String, f64> {
         }
     }
     if !log_by.is_empty() {
-        let worst = log_by
-            .iter()
-            .filter(|(_, n)| **n >= 100)
-            .map(|(name, n)| {
-                let dp = record
-                    .datapath
-                    .backends
-                    .get(*name)
-                    .map_or(0, |b| b.connections);
-                (dp as f64 - *n as f64).abs() / *n as f64
-            })
-            .fold(0.0, f64::max);
+        let worst = worst_diff(log_by.iter().map(|(k, n)| (*k, *n)), |name| {
+            dp_conns(record, name)
+        });
         m.insert("access_log_vs_datapath_max_backend_diff".into(), worst);
         // And svclab's own client, whose responses name the backend that
         // nginx passed through (X-Pod), against both.
@@ -245,14 +247,9 @@ fn mechanism(record: &RunRecord, agg: &Aggregator) -> BTreeMap<String, f64> {
                 *seen.entry(name.as_str()).or_default() += x.responses;
             }
         }
-        let worst = log_by
-            .iter()
-            .filter(|(_, n)| **n >= 100)
-            .map(|(name, n)| {
-                let c = seen.get(*name).copied().unwrap_or(0);
-                (c as f64 - *n as f64).abs() / *n as f64
-            })
-            .fold(0.0, f64::max);
+        let worst = worst_diff(log_by.iter().map(|(k, n)| (*k, *n)), |name| {
+            seen.get(name).copied().unwrap_or(0)
+        });
         m.insert(
             "client_responses_vs_access_log_max_backend_diff".into(),
             worst,
