@@ -46,26 +46,11 @@ impl Cluster {
         upstream: &svclab_suite::model::UpstreamSpec,
     ) -> anyhow::Result<SocketAddrV4> {
         let pod = format!("client-{name}");
-        let netns_path = self
-            .topo()?
-            .pod(&pod)
-            .map(|p| p.netns_path.clone())
-            .with_context(|| format!("no client pod {name}"))?;
         let run_dir = self.run_dir()?;
         let bin = svclab_suite::nginx_binary().context("nginx is not installed (./just setup)")?;
         let log = self.pod_log(&pod)?;
         let conf = nginx::proxy_conf(&bin, &run_dir, name, service, vip, upstream, log)?;
-        let process = PodProcess::spawn_program(&self.exe, &netns_path, &pod, &conf.program)?;
-        self.proxies.insert(
-            name.to_owned(),
-            ClientProxy {
-                process,
-                conf: conf.clone(),
-            },
-        );
-        let ns = NetnsRef::open(&netns_path)?;
-        pods::wait_listening(&ns, nginx::PROXY_LISTEN, Duration::from_secs(10))
-            .with_context(|| format!("nginx of client {name} (log: pods/{pod}.log)"))?;
+        self.spawn_proxy(name, conf.clone())?;
         if !self
             .programs
             .iter()
@@ -96,23 +81,25 @@ impl Cluster {
             return Ok(false);
         };
         old.process.terminate(Duration::from_secs(1));
+        self.spawn_proxy(name, old.conf)?;
+        Ok(true)
+    }
+
+    /// Starts client `name`'s nginx from `conf` in its pod, records it, and
+    /// waits until it listens on [`nginx::PROXY_LISTEN`].
+    fn spawn_proxy(&mut self, name: &str, conf: nginx::NginxConf) -> anyhow::Result<()> {
         let pod = format!("client-{name}");
         let netns_path = self
             .topo()?
             .pod(&pod)
             .map(|p| p.netns_path.clone())
             .with_context(|| format!("no client pod {name}"))?;
-        let process = PodProcess::spawn_program(&self.exe, &netns_path, &pod, &old.conf.program)?;
-        self.proxies.insert(
-            name.to_owned(),
-            ClientProxy {
-                process,
-                conf: old.conf,
-            },
-        );
+        let process = PodProcess::spawn_program(&self.exe, &netns_path, &pod, &conf.program)?;
+        self.proxies
+            .insert(name.to_owned(), ClientProxy { process, conf });
         let ns = NetnsRef::open(&netns_path)?;
-        pods::wait_listening(&ns, nginx::PROXY_LISTEN, Duration::from_secs(10))?;
-        Ok(true)
+        pods::wait_listening(&ns, nginx::PROXY_LISTEN, Duration::from_secs(10))
+            .with_context(|| format!("nginx of client {name} (log: pods/{pod}.log)"))
     }
 
     /// Ends client `name`'s nginx (SIGTERM, 1 s, SIGKILL to its group).
