@@ -18,12 +18,12 @@ use crate::{
     LXC_IFINDEX_BASE, MAX_NETNS_NAME, POD_ETH0_IFINDEX, POD_IFNAME, Topology, TopologyError,
     invalid, netns, netns_path,
     nl::{self, Req},
-    node_gateway, valid_name_chars,
+    valid_name_chars,
     worker::Worker,
 };
 
-/// A pod to add: its netns is `<prefix><name>`, `ip` is in 198.18.<node>.0/24
-/// (host part 2..=254; .1 is the node's gateway).
+/// A pod to add: its netns is `<prefix><name>`, `ip` is a pod address of
+/// its node's pod CIDR ([`crate::AddrPlan`]; 198.18.<node>.2..=254 by default).
 #[derive(Clone, Debug)]
 pub struct PodSpec {
     pub name: String,
@@ -75,11 +75,14 @@ impl Topology {
                     p.name, p.node, self.nodes
                 )));
             }
-            let o = p.ip.octets();
-            if o[0] != 198 || o[1] != 18 || o[2] != p.node || !(2..=254).contains(&o[3]) {
+            if !self.plan.is_pod_ip(p.node, p.ip) {
                 return Err(invalid(format!(
-                    "pod {}: ip {} must be 198.18.{}.2..=254 (its node's pod CIDR)",
-                    p.name, p.ip, p.node
+                    "pod {}: ip {} is not a pod address of node {}'s pod CIDR {}/{} (not its network, gateway or broadcast address)",
+                    p.name,
+                    p.ip,
+                    p.node,
+                    self.plan.pod_cidr(p.node),
+                    self.plan.prefix_len()
                 )));
             }
             if !names.insert(&p.name) {
@@ -120,6 +123,7 @@ impl Topology {
             let lxc = format!("lxc{n}");
             queue.push_back(PodTask {
                 idx,
+                gateway: self.plan.gateway(spec.node),
                 lxc_ifindex,
                 netns: format!("{}{}", self.prefix, spec.name),
                 node_netns: self.node_netns(spec.node),
@@ -249,6 +253,7 @@ impl Topology {
 
 struct PodTask {
     idx: usize,
+    gateway: std::net::Ipv4Addr,
     lxc_ifindex: u32,
     spec: PodSpec,
     netns: String,
@@ -312,7 +317,7 @@ fn configure_pod(
 ) -> Result<(), TopologyError> {
     use std::os::fd::AsRawFd as _;
     let pod_fd = netns::current()?;
-    let (ip, gw) = (t.spec.ip, node_gateway(t.spec.node));
+    let (ip, gw) = (t.spec.ip, t.gateway);
     w.rt.block_on(async {
         let (conn, pod) = nl::connect(&t.netns)?;
         let work = async {

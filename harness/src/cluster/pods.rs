@@ -148,6 +148,17 @@ impl PodProcess {
         }
     }
 
+    /// SIGKILL by PID (a program's group by PGID too) without waiting, so
+    /// that many pods die at once; [`Self::kill`] reaps them after.
+    pub fn signal_kill(&mut self) {
+        self.kill_group();
+        if let Some(c) = self.child.as_mut()
+            && matches!(c.try_wait(), Ok(None))
+        {
+            let _ = c.kill();
+        }
+    }
+
     /// SIGKILL by PID (a program's whole group by PGID first) and reap.
     /// A program's shim is asked first (SIGINT: it kills the group and
     /// reaps every member), then both are SIGKILLed if it takes over 2 s.
@@ -241,6 +252,13 @@ impl Drop for PodProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Whether `addr` accepts a TCP connection from `netns` now (a refused or
+/// unanswered connect within 200 ms is "not yet").
+pub fn accepts(netns: &NetnsRef, addr: SocketAddrV4) -> anyhow::Result<bool> {
+    Ok(netns
+        .run(|| TcpStream::connect_timeout(&addr.into(), Duration::from_millis(200)).is_ok())?)
 }
 
 /// Waits until `addr` accepts TCP connections from `netns` (the node, as
