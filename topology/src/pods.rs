@@ -309,6 +309,14 @@ fn create_pod(w: &mut Worker, t: &PodTask) -> PodOutcome {
     out
 }
 
+/// The MAC addresses of a pod's veth, from its lxc's ifindex (unique in
+/// the run): locally administered unicast, `02:00:<ifindex>` on the node
+/// end and `02:01:<ifindex>` on the pod's eth0.
+fn veth_macs(lxc_ifindex: u32) -> ([u8; 6], [u8; 6]) {
+    let [a, b, c, d] = lxc_ifindex.to_be_bytes();
+    ([0x02, 0x00, a, b, c, d], [0x02, 0x01, a, b, c, d])
+}
+
 fn configure_pod(
     w: &mut Worker,
     node: &nl::Nl,
@@ -318,6 +326,7 @@ fn configure_pod(
     use std::os::fd::AsRawFd as _;
     let pod_fd = netns::current()?;
     let (ip, gw) = (t.spec.ip, t.gateway);
+    let (lxc_mac, pod_mac) = veth_macs(t.lxc_ifindex);
     w.rt.block_on(async {
         let (conn, pod) = nl::connect(&t.netns)?;
         let work = async {
@@ -325,15 +334,16 @@ fn configure_pod(
             // Node side: the veth (pod end placed straight into the pod)
             // and the /32 route to the pod through it.
             node.batch(vec![
-                Req::veth(
+                Req::veth_with_macs(
                     lxc,
                     idx,
-                    None,
                     POD_IFNAME,
                     POD_ETH0_IFINDEX,
                     pod_fd.as_raw_fd(),
+                    (lxc_mac, pod_mac),
                 ),
                 Req::route_dev(ip, 32, idx, lxc),
+                Req::neigh_permanent(idx, lxc, ip, pod_mac),
             ])
             .await?;
             out.route_added = true;
@@ -344,6 +354,7 @@ fn configure_pod(
                 Req::addr_add(POD_ETH0_IFINDEX, POD_IFNAME, ip, 32),
                 Req::route_dev(gw, 32, POD_ETH0_IFINDEX, POD_IFNAME),
                 Req::route_via(Ipv4Addr::UNSPECIFIED, 0, gw, POD_ETH0_IFINDEX, POD_IFNAME),
+                Req::neigh_permanent(POD_ETH0_IFINDEX, POD_IFNAME, gw, lxc_mac),
             ])
             .await?;
             Ok(())
