@@ -32,77 +32,35 @@ impl Datapath {
     /// `ifname` (in this datapath's netns). Both or neither: a failed egress
     /// attach undoes the ingress one.
     pub fn attach(&mut self, ifname: &str) -> Result<()> {
+        self.attach_many(&[ifname])
+    }
+
+    /// [`Datapath::attach`] for each of `ifnames` in turn, from one thread
+    /// in the netns (a batch of new pods). Stops at the first failure;
+    /// the interfaces before it stay attached.
+    pub fn attach_many(&mut self, ifnames: &[&str]) -> Result<()> {
         let netns_name = self.netns.name().to_owned();
-        if self.attached.iter().any(|a| a.ifname == ifname) {
-            return Err(Error::AlreadyAttached {
-                netns: netns_name,
-                ifname: ifname.into(),
-            });
-        }
-        let mode = self.config.attach;
-        let ebpf = &mut self.ebpf;
-        let (ingress, egress) = self.netns.run(|| -> Result<_> {
-            let cname = std::ffi::CString::new(ifname).map_err(|_| Error::InterfaceNotFound {
-                netns: netns_name.clone(),
-                ifname: ifname.into(),
-            })?;
-            // SAFETY: valid NUL-terminated string.
-            if unsafe { libc::if_nametoindex(cname.as_ptr()) } == 0 {
-                return Err(Error::InterfaceNotFound {
-                    netns: netns_name.clone(),
-                    ifname: ifname.into(),
+        for ifname in ifnames {
+            if self.attached.iter().any(|a| a.ifname == *ifname) {
+                return Err(Error::AlreadyAttached {
+                    netns: netns_name,
+                    ifname: (*ifname).into(),
                 });
             }
-            let attach_err = |hook: &'static str, e: aya::programs::ProgramError| Error::Attach {
-                netns: netns_name.clone(),
-                ifname: ifname.into(),
-                hook,
-                source: Box::new(e),
-            };
-            if mode == AttachMode::Tc {
-                // A fresh veth has no qdisc; EEXIST (one is there) is fine.
-                match aya::programs::tc::qdisc_add_clsact(ifname) {
-                    Ok(()) => {}
-                    Err(TcError::IoError(e)) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(attach_err("clsact qdisc", e.into())),
-                }
+        }
+        let mode = self.config.attach;
+        let (ebpf, attached) = (&mut self.ebpf, &mut self.attached);
+        self.netns.run(|| -> Result<()> {
+            for ifname in ifnames {
+                let (ingress, egress) = attach_here(ebpf, mode, &netns_name, ifname)?;
+                attached.push(Attachment {
+                    ifname: (*ifname).into(),
+                    ingress,
+                    egress,
+                });
             }
-            let options = || match mode {
-                AttachMode::Tc => TcAttachOptions::Netlink(NlOptions::default()),
-                AttachMode::Tcx => TcAttachOptions::TcxOrder(Default::default()),
-            };
-            let attach = |ebpf: &mut Ebpf,
-                          hook: Hook,
-                          ty: TcAttachType,
-                          name: &'static str|
-             -> Result<SchedClassifierLink> {
-                let prog = program(ebpf, hook.prog())?;
-                let id = prog
-                    .attach_with_options(ifname, ty, options())
-                    .map_err(|e| attach_err(name, e))?;
-                prog.take_link(id).map_err(|e| Error::Program {
-                    prog: hook.prog(),
-                    op: "take link",
-                    source: Box::new(e),
-                })
-            };
-            let ingress = attach(ebpf, Hook::FromPod, TcAttachType::Ingress, "tc ingress")?;
-            match attach(ebpf, Hook::ToPod, TcAttachType::Egress, "tc egress") {
-                Ok(egress) => Ok((ingress, egress)),
-                Err(e) => {
-                    if let Err(undo) = ingress.detach() {
-                        log::error!("undoing ingress attach on {ifname} failed: {undo}");
-                    }
-                    Err(e)
-                }
-            }
-        })??;
-        self.attached.push(Attachment {
-            ifname: ifname.into(),
-            ingress,
-            egress,
-        });
-        Ok(())
+            Ok(())
+        })?
     }
 
     fn take_attachment(&mut self, ifname: &str) -> Result<Attachment> {
@@ -186,6 +144,67 @@ impl Datapath {
             Ok(())
         } else {
             Err(Error::Teardown(errors))
+        }
+    }
+}
+
+/// Both hooks on `ifname`, from a thread inside the datapath's netns.
+fn attach_here(
+    ebpf: &mut Ebpf,
+    mode: AttachMode,
+    netns_name: &str,
+    ifname: &str,
+) -> Result<(SchedClassifierLink, SchedClassifierLink)> {
+    let not_found = || Error::InterfaceNotFound {
+        netns: netns_name.to_owned(),
+        ifname: ifname.into(),
+    };
+    let cname = std::ffi::CString::new(ifname).map_err(|_| not_found())?;
+    // SAFETY: valid NUL-terminated string.
+    if unsafe { libc::if_nametoindex(cname.as_ptr()) } == 0 {
+        return Err(not_found());
+    }
+    let attach_err = |hook: &'static str, e: aya::programs::ProgramError| Error::Attach {
+        netns: netns_name.to_owned(),
+        ifname: ifname.into(),
+        hook,
+        source: Box::new(e),
+    };
+    if mode == AttachMode::Tc {
+        // A fresh veth has no qdisc; EEXIST (one is there) is fine.
+        match aya::programs::tc::qdisc_add_clsact(ifname) {
+            Ok(()) => {}
+            Err(TcError::IoError(e)) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(attach_err("clsact qdisc", e.into())),
+        }
+    }
+    let options = || match mode {
+        AttachMode::Tc => TcAttachOptions::Netlink(NlOptions::default()),
+        AttachMode::Tcx => TcAttachOptions::TcxOrder(Default::default()),
+    };
+    let attach = |ebpf: &mut Ebpf,
+                  hook: Hook,
+                  ty: TcAttachType,
+                  name: &'static str|
+     -> Result<SchedClassifierLink> {
+        let prog = program(ebpf, hook.prog())?;
+        let id = prog
+            .attach_with_options(ifname, ty, options())
+            .map_err(|e| attach_err(name, e))?;
+        prog.take_link(id).map_err(|e| Error::Program {
+            prog: hook.prog(),
+            op: "take link",
+            source: Box::new(e),
+        })
+    };
+    let ingress = attach(ebpf, Hook::FromPod, TcAttachType::Ingress, "tc ingress")?;
+    match attach(ebpf, Hook::ToPod, TcAttachType::Egress, "tc egress") {
+        Ok(egress) => Ok((ingress, egress)),
+        Err(e) => {
+            if let Err(undo) = ingress.detach() {
+                log::error!("undoing ingress attach on {ifname} failed: {undo}");
+            }
+            Err(e)
         }
     }
 }

@@ -22,6 +22,11 @@ pub struct DataplaneCounters {
 pub trait Dataplane {
     /// Starts handling the traffic of a pod whose host-side interface is `lxc`.
     fn attach(&mut self, lxc: &str) -> anyhow::Result<()>;
+    /// [`Dataplane::attach`] for a batch of new pods; the default attaches
+    /// one at a time.
+    fn attach_many(&mut self, lxcs: &[&str]) -> anyhow::Result<()> {
+        lxcs.iter().try_for_each(|l| self.attach(l))
+    }
     /// Stops handling `lxc` (the pod is going away).
     fn detach(&mut self, lxc: &str) -> anyhow::Result<()>;
     /// Stops handling `lxc`, whose pod namespace (and so `lxc` itself) is
@@ -75,6 +80,10 @@ impl EbpfDataplane {
 impl Dataplane for EbpfDataplane {
     fn attach(&mut self, lxc: &str) -> anyhow::Result<()> {
         Ok(self.datapath.attach(lxc)?)
+    }
+
+    fn attach_many(&mut self, lxcs: &[&str]) -> anyhow::Result<()> {
+        Ok(self.datapath.attach_many(lxcs)?)
     }
 
     fn detach(&mut self, lxc: &str) -> anyhow::Result<()> {

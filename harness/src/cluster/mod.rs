@@ -248,17 +248,28 @@ impl Cluster {
             Workload::Container(_) => (0, 0),
         };
         let gated = probes.readiness.is_some() || probes.startup.is_some();
+        for (n, node) in self.nodes.iter_mut().enumerate() {
+            let lxcs: Vec<&str> = infos
+                .iter()
+                .filter(|i| usize::from(i.node) == n)
+                .map(|i| i.lxc.as_str())
+                .collect();
+            if !lxcs.is_empty() {
+                node.dataplane.attach_many(&lxcs)?;
+            }
+        }
+        // The accept-queue readers live in the pod netns; without one the
+        // run goes on with no queue figures for that pod.
+        let netns = infos
+            .iter()
+            .map(|i| NetnsRef::open(&i.netns_path))
+            .collect::<Result<Vec<_>, _>>()?;
+        let diags = SockDiag::open_in_each(&netns);
         let mut started = Vec::with_capacity(infos.len());
-        for info in infos {
+        for (info, diag) in infos.into_iter().zip(diags) {
             let (name, node, ip) = (info.name.clone(), info.node, info.ip);
             let n = usize::from(node);
-            self.nodes[n].dataplane.attach(&info.lxc)?;
-            // The accept-queue reader lives in the pod netns; without it the
-            // run goes on with no queue figures for this pod.
-            let diag = match NetnsRef::open(&info.netns_path)
-                .map_err(anyhow::Error::from)
-                .and_then(|ns| SockDiag::open_in(&ns))
-            {
+            let diag = match diag {
                 Ok(d) => Some(d),
                 Err(e) => {
                     tracing::warn!(pod = %name, "no sock_diag socket: {e:#}");
