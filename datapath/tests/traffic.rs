@@ -245,10 +245,18 @@ fn attach_modes() {
         let (_, body) = c.in_client(|| get_from(0));
         assert!(!body.is_empty(), "{mode:?}: empty response");
         c.dp.detach(&lxc).expect("detach");
-        assert_eq!(hooked(&c, &lxc, mode), (vec![], vec![]), "{mode:?} detached");
+        assert_eq!(
+            hooked(&c, &lxc, mode),
+            (vec![], vec![]),
+            "{mode:?} detached"
+        );
         let other = c.topo.pods[2].lxc.clone();
         c.dp.release(&other).expect("release");
-        let left = if mode == AttachMode::Tc { on } else { (vec![], vec![]) };
+        let left = if mode == AttachMode::Tc {
+            on
+        } else {
+            (vec![], vec![])
+        };
         assert_eq!(hooked(&c, &other, mode), left, "{mode:?} released");
         assert!(c.dp.detach(&other).is_err(), "released means forgotten");
     }

@@ -84,7 +84,9 @@ impl SockDiag {
                 let name = ns.name().to_owned();
                 socket2::SockRef::from(&sock)
                     .set_read_timeout(Some(RECV_TIMEOUT))
-                    .with_context(|| format!("SO_RCVTIMEO on the sock_diag socket of netns {name}"))?;
+                    .with_context(|| {
+                        format!("SO_RCVTIMEO on the sock_diag socket of netns {name}")
+                    })?;
                 Ok(Self {
                     sock,
                     netns: name,
