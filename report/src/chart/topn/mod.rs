@@ -174,12 +174,20 @@ pub fn fair_ratios(rec: &RunRecord) -> Vec<Option<Vec<f64>>> {
         .collect()
 }
 
-impl Frame<'_> {
-    /// The share chart of a top-N run: the busiest backends' bands (new
-    /// ones at the bottom), the others as one grey band on top, and the
-    /// new pods' share (all of them, shown or not) as the thick line.
-    pub(super) fn share_chart_top(&self, top: &TopN) -> String {
-        let rec = self.record;
+/// The bands of a top-N share chart.
+pub(super) struct ShareBands {
+    /// The shown backends, new ones first (at the bottom).
+    pub order: Vec<String>,
+    /// `cum[k][i]`: top of band k in bucket i (0 in a bucket without
+    /// traffic); the last band, past `order`, is the others' (1).
+    pub cum: Vec<Vec<f64>>,
+    /// Share of every new backend (shown or not) per bucket; None without
+    /// new backends.
+    pub new_top: Option<Vec<f64>>,
+}
+
+impl ShareBands {
+    pub fn of(rec: &RunRecord, top: &TopN) -> Self {
         let infos = infos(rec);
         let is_new = |n: &str| infos.get(n).is_some_and(|b| b.added_by_last_scale_up);
         let mut order: Vec<&String> = top.shown.iter().filter(|n| is_new(n)).collect();
@@ -216,16 +224,32 @@ impl Frame<'_> {
             new_top[i] =
                 new_names.iter().map(|n| count(bucket, n)).sum::<u64>() as f64 / total as f64;
         }
-        let mut legend = self.named_legend(
-            &order.iter().map(|n| (*n).clone()).collect::<Vec<_>>(),
-            Swatch::Area,
-        );
+        let order = order.into_iter().cloned().collect();
+        let new_top = (!new_names.is_empty()).then_some(new_top);
+        Self {
+            order,
+            cum,
+            new_top,
+        }
+    }
+}
+
+impl Frame<'_> {
+    /// The share chart of a top-N run: the busiest backends' bands (new
+    /// ones at the bottom), the others as one grey band on top, and the
+    /// new pods' share (all of them, shown or not) as the thick line.
+    pub(super) fn share_chart_top(&self, top: &TopN) -> String {
+        let rec = self.record;
+        let bands = ShareBands::of(rec, top);
+        let order = &bands.order;
+        let mut legend = self.named_legend(order, Swatch::Area);
         legend.push(LegendEntry {
             label: format!("others ({} backends)", top.others.len()),
             color: OTHERS,
             swatch: Swatch::Area,
         });
         let mut colors: Vec<RGBColor> = order.iter().map(|n| self.color(n)).collect();
+        let cum = &bands.cum;
         colors.push(OTHERS);
         let what = match rec.share_basis {
             crate::record::ShareBasis::Responses => "responses",
@@ -235,8 +259,7 @@ impl Frame<'_> {
             "Share of {what} per backend (stacked; {}, the rest as one grey band)",
             top.words("backends", traffic_word(rec))
         );
-        let new_top = (!new_names.is_empty()).then_some(new_top);
-        self.stacked_share(&title, what, legend, &colors, &cum, new_top.as_deref())
+        self.stacked_share(&title, what, legend, &colors, cum, bands.new_top.as_deref())
     }
 
     /// Draws the others' aggregate: a band from the lowest to the highest
@@ -405,3 +428,6 @@ pub(super) fn others_spread(
 pub fn others_css() -> String {
     super::css(OTHERS)
 }
+
+#[cfg(test)]
+mod tests;
