@@ -228,6 +228,60 @@ pub fn many_backends(n: usize) -> RunRecord {
 mod tests {
     use super::*;
 
+    /// Bytes per backend per bucket of run.json, pretty (as written) and
+    /// compact: (the buckets' `backends` entries, their `pods` entries).
+    fn bytes_per_backend_bucket(rec: &RunRecord) -> [(f64, f64); 2] {
+        let size = |r: &RunRecord| {
+            (
+                serde_json::to_string_pretty(r).unwrap().len() as f64,
+                serde_json::to_string(r).unwrap().len() as f64,
+            )
+        };
+        let full = size(rec);
+        let mut no_pods = rec.clone();
+        no_pods.buckets.iter_mut().for_each(|b| b.pods.clear());
+        let without_pods = size(&no_pods);
+        no_pods.buckets.iter_mut().for_each(|b| b.backends.clear());
+        let bare = size(&no_pods);
+        let cells = rec.buckets.iter().map(|b| b.backends.len()).sum::<usize>() as f64;
+        [
+            (
+                (without_pods.0 - bare.0) / cells,
+                (without_pods.1 - bare.1) / cells,
+            ),
+            (
+                (full.0 - without_pods.0) / cells,
+                (full.1 - without_pods.1) / cells,
+            ),
+        ]
+    }
+
+    /// The run record grows by a fixed amount per backend per bucket
+    /// (issue 15: bounded). Measured on 1000 backends × 60 buckets (names
+    /// `web-0` … `web-999`, one probe kind): `backends` entries 113 B pretty /
+    /// 58 B compact, `pods` entries 520 B pretty / 275 B compact; the bounds
+    /// leave ~10% for longer names and numbers, so growth of the per-bucket
+    /// structures fails here.
+    #[test]
+    fn record_bytes_per_backend_per_bucket_are_bounded() {
+        let rec = many_backends(1000);
+        let [(backend_pretty, backend_compact), (pod_pretty, pod_compact)] =
+            bytes_per_backend_bucket(&rec);
+        eprintln!(
+            "run.json per backend per bucket: backends {backend_pretty:.1} B pretty / \
+             {backend_compact:.1} B compact; pods {pod_pretty:.1} B pretty / {pod_compact:.1} B compact"
+        );
+        assert!(backend_pretty < 125.0, "{backend_pretty}");
+        assert!(backend_compact < 65.0, "{backend_compact}");
+        assert!(pod_pretty < 575.0, "{pod_pretty}");
+        assert!(pod_compact < 305.0, "{pod_compact}");
+        // Linear: half the backends, the same per entry (within a byte or two
+        // for the shorter names).
+        let [(half_backend, _), (half_pod, _)] = bytes_per_backend_bucket(&many_backends(500));
+        assert!((half_backend - backend_pretty).abs() < 3.0);
+        assert!((half_pod - pod_pretty).abs() < 3.0);
+    }
+
     #[test]
     fn many_backends_has_every_backend_pod_and_bucket() {
         let rec = many_backends(1000);
