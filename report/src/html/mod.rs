@@ -12,6 +12,11 @@
 //! replicas, accept queues and busy workers, then the client's success rate
 //! and latency, so what the pods went through sits right above what clients
 //! saw. Runs without it look as they always did.
+//!
+//! Runs of more than [`crate::chart::topn::TOP_N_ABOVE`] backends (pods)
+//! get top-N charts and tables instead of a line or row per backend, and a
+//! fairness chart under the share chart (`chart/topn`); smaller runs render
+//! exactly as before.
 use std::fmt::Write as _;
 
 mod backends;
