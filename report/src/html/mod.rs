@@ -13,7 +13,7 @@
 //! and latency, so what the pods went through sits right above what clients
 //! saw. Runs without it look as they always did.
 //!
-//! Runs of more than [`crate::chart::topn::TOP_N_ABOVE`] backends (pods)
+//! Runs of more than 20 backends or pods (`chart::topn::TOP_N_ABOVE`)
 //! get top-N charts and tables instead of a line or row per backend, and a
 //! fairness chart under the share chart (`chart/topn`); smaller runs render
 //! exactly as before.
