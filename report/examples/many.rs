@@ -14,7 +14,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let html = std::fs::metadata(dir.join("index.html"))?.len();
     let pretty = std::fs::metadata(dir.join("run.json"))?.len();
     let compact = serde_json::to_string(&rec)?.len();
-    let cells = (n * rec.buckets.len()).max(1) as f64;
+    // Backend entries over all buckets (new backends have none before the
+    // scale-up); each comes with its pod's entry.
+    let cells = rec
+        .buckets
+        .iter()
+        .map(|b| b.backends.len())
+        .sum::<usize>()
+        .max(1) as f64;
     let mut bare = rec.clone();
     for b in &mut bare.buckets {
         b.backends.clear();
@@ -27,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("index.html {html} bytes");
     println!("run.json pretty {pretty} bytes, compact {compact} bytes");
     println!(
-        "per backend per bucket (buckets' backends + pods maps): pretty {:.1} B, compact {:.1} B",
+        "per backend per bucket (its backends + pods entries): pretty {:.1} B, compact {:.1} B",
         (pretty as f64 - bare_pretty) / cells,
         (compact as f64 - bare_compact) / cells
     );

@@ -266,7 +266,7 @@ impl Frame<'_> {
             None => (self.backend_legend(), title.to_string()),
             Some(t) => {
                 let mut legend = self.named_legend(&t.shown, Swatch::Line(2));
-                legend.extend(self.others_legend(t.others.len(), "backends"));
+                legend.extend(self.others_legend(t.others.len()));
                 let title = format!("{title} ({})", t.words("backends", traffic_word(rec)));
                 (legend, title)
             }

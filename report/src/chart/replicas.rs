@@ -332,7 +332,7 @@ impl Frame<'_> {
             })
             .collect();
         if let Some(t) = &top {
-            legend.extend(self.others_legend(t.others.len(), "pods"));
+            legend.extend(self.others_legend(t.others.len()));
         }
         let title = match &top {
             Some(t) => format!("{title} ({})", t.words("pods", "highest value")),

@@ -256,7 +256,7 @@ impl Frame<'_> {
             crate::record::ShareBasis::Connections => "new connections (datapath)",
         };
         let title = format!(
-            "Share of {what} per backend (stacked; {}, the rest as one grey band)",
+            "Share of {what} per backend (stacked; {}; others in grey)",
             top.words("backends", traffic_word(rec))
         );
         self.stacked_share(&title, what, legend, &colors, cum, bands.new_top.as_deref())
@@ -305,10 +305,11 @@ impl Frame<'_> {
     }
 
     /// Legend entries for the others' aggregate.
-    pub(super) fn others_legend(&self, count: usize, what: &str) -> [LegendEntry; 2] {
+    pub(super) fn others_legend(&self, count: usize) -> [LegendEntry; 2] {
         [
             LegendEntry {
-                label: format!("others ({count} {what}): mean"),
+                // The legend cuts labels at 26 characters; the title names `what`.
+                label: format!("others ({count}): mean"),
                 color: INK,
                 swatch: Swatch::Dashed,
             },

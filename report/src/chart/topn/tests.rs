@@ -217,6 +217,16 @@ fn a_thousand_backends_render_small_with_top_n_charts_and_tables() {
     assert_eq!(table.matches("<tr class=\"others\">").count(), 1);
     assert!(table.contains("250 new"), "the others' flags are counted");
     assert!(html.contains("id=\"backends-top\""));
+    let log = html.split("<h3>Access log of client c").nth(1).unwrap();
+    let log = log.split("</table>").next().unwrap();
+    assert_eq!(
+        log.matches("<tr>").count(),
+        1 + TOP_N + 1,
+        "header, top rows, others"
+    );
+    assert!(log.contains("<tr><td>others (988 backends)</td>"));
+    let summed: u64 = rec.access_logs[0].by_backend.values().sum();
+    assert_eq!(summed, rec.access_logs[0].requests);
     // The whole page names a bounded set of pods.
     let named = pod_names(&html);
     assert!(named.len() <= 5 * TOP_N, "{} pods named", named.len());
