@@ -10,7 +10,7 @@ use plotters::{
 use super::{
     ERROR_RED, FONT, Frame, GREY, Geometry, INK, LegendEntry, Segments, Swatch, log_range,
     nice_max, segments, steps, text_width,
-    topn::{alive_in_bucket, others_spread, top_backends, traffic_word},
+    topn::{TOP_N_CHART_H, alive_in_bucket, others_spread, top_backends, traffic_word},
 };
 use crate::{
     fmt::axis_num,
@@ -271,7 +271,9 @@ impl Frame<'_> {
                 (legend, title)
             }
         };
-        self.svg(304 + self.marker_h(), &legend, |area| {
+        // A top-N chart is taller, so its legend (the lines and the others) fits.
+        let plot_h = if top.is_some() { TOP_N_CHART_H } else { 304 };
+        self.svg(plot_h + self.marker_h(), &legend, |area| {
             let mut chart = self
                 .builder(area, &title, false)?
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..y_max)?;

@@ -11,7 +11,7 @@ use super::{
     ERROR_RED, FONT, Frame, GREY, Geometry, INK, LegendEntry, PALETTE, Segments, Swatch, nice_max,
     pods::{PURPLE, READY_GREEN},
     segments, steps, text_width,
-    topn::{TopN, others_spread},
+    topn::{TOP_N_ABOVE, TOP_N_CHART_H, TopN, others_spread},
 };
 use crate::{
     fmt::{axis_num, count_tick},
@@ -90,7 +90,13 @@ impl Frame<'_> {
             color: self.color(name),
             swatch: Swatch::Line(2),
         }));
-        self.svg(254 + self.marker_h(), &legend, |area| {
+        // Many pods: taller, so up to [`super::topn::TOP_N`] lines' legend fits.
+        let plot_h = if rec.pods.len() > TOP_N_ABOVE {
+            TOP_N_CHART_H - 50
+        } else {
+            254
+        };
+        self.svg(plot_h + self.marker_h(), &legend, |area| {
             let mut chart = self
                 .builder(area, &title, false)?
                 .build_cartesian_2d(x0..x1, 0.0..y_max)?;
@@ -345,7 +351,9 @@ impl Frame<'_> {
                 swatch: Swatch::Dashed,
             });
         }
-        self.svg(304 + self.marker_h(), &legend, |area| {
+        // A top-N chart is taller, so its legend (the lines and the others) fits.
+        let plot_h = if top.is_some() { TOP_N_CHART_H } else { 304 };
+        self.svg(plot_h + self.marker_h(), &legend, |area| {
             let mut chart = self
                 .builder(area, &title, false)?
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..y_max)?;

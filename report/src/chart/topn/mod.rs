@@ -23,6 +23,10 @@ pub const TOP_N_ABOVE: usize = 20;
 /// Backends (pods) a top-N view shows one by one.
 pub const TOP_N: usize = 12;
 
+/// Height (before the marker rows) of a top-N lines chart: room in its
+/// legend for [`TOP_N`] lines, the others' two entries and a limit line.
+pub const TOP_N_CHART_H: u32 = 404;
+
 /// The aggregate's band (lowest to highest), drawn under the lines.
 const BAND: RGBColor = RGBColor(0xD9, 0xD9, 0xD9);
 

@@ -206,6 +206,11 @@ fn a_thousand_backends_render_small_with_top_n_charts_and_tables() {
         assert!(fig.contains(words), "{id} says {words}");
     }
     assert!(html.contains("others (988 backends)"));
+    // Every legend entry of the top-N charts is drawn (none cut to "+K more").
+    assert!(
+        !html.contains(" more (see the table)"),
+        "a legend overflows"
+    );
     // Backends table and access-log table: the top rows plus one others row.
     let table = html.split("<h2 id=\"backends\">").nth(1).unwrap();
     let table = table.split("</table>").next().unwrap();
