@@ -102,9 +102,20 @@ clean *ARGS: build
 bench-datapath: _ensure
     cargo bench -p svclab-datapath --bench datapath
 
-# Every benchmark: datapath, topology build/teardown vs `ip -batch`, and the
-# client's conn/s through the VIP vs wrk.
-bench: _ensure-bench bench-datapath
+# Every benchmark: datapath, topology build/teardown vs `ip -batch`, 1000
+# pods' start and teardown, the client's conn/s through the VIP vs wrk, and
+# probes at 1000 pods; then one table of every goal.
+bench: _ensure _ensure-bench
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export SVCLAB_BENCH_SUMMARY="$PWD/target/bench-summary.tsv"
+    rm -f "$SVCLAB_BENCH_SUMMARY"
+    cargo bench -p svclab-datapath --bench datapath
     cargo bench -p svclab-topology --bench topology
+    cargo bench -p svclab --bench scale
     cargo bench -p svclab --bench client
     cargo bench -p svclab --bench probes
+    echo
+    echo "== goals (one run of just bench)"
+    awk -F '\t' '{ printf "%-9s %-78s %-58s %s\n", $1, $2, $3, $4 }' \
+      <(printf 'bench\tgoal\tfigure\tverdict\n') "$SVCLAB_BENCH_SUMMARY"

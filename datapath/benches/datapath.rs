@@ -57,6 +57,18 @@ fn packet_cost() -> anyhow::Result<()> {
         "from_pod CT hit:  {:>7.0} ns/packet  ({n} ACKs, BPF_PROG_TEST_RUN)",
         per(hit)
     );
+    let above = per(hit) - per(base);
+    svclab_testsupport::bench::goal_row(
+        "datapath",
+        "CT hit cost above the test-run floor, <= 300 ns/packet",
+        &format!(
+            "{above:.0} ns ({:.0} ns hit, {:.0} ns floor; CT miss {:.0} ns)",
+            per(hit),
+            per(base),
+            per(miss)
+        ),
+        Some(above <= 300.0),
+    );
     Ok(())
 }
 
@@ -160,6 +172,15 @@ fn connection_rate() -> anyhow::Result<()> {
         "ratio b/a: {:.3}  (goal >= 0.95; median of {pairs} adjacent pairs of {secs} s runs, \
          pair ratios {ratios:.3?};",
         median(&ratios)
+    );
+    svclab_testsupport::bench::goal_row(
+        "datapath",
+        "TCP conn/s through the VIP / direct to the pod IP, >= 0.95",
+        &format!(
+            "{:.3} (median of {pairs} adjacent pair ratios)",
+            median(&ratios)
+        ),
+        Some(median(&ratios) >= 0.95),
     );
     Ok(())
 }

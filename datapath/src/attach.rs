@@ -1,13 +1,22 @@
-//! Attaching the programs to pod-facing veths and detaching them: TCX links
-//! only (no clsact qdisc), so nothing outlives the process. `attach` is both
-//! hooks or neither, `close` reports every detach failure, and drop detaches
-//! whatever is left, logging what it cannot report.
+//! Attaching the programs to pod-facing veths and detaching them, in the
+//! [`AttachMode`] the config names: a clsact qdisc with direct-action
+//! cls_bpf filters (netlink), or TCX links. `attach` is both hooks or
+//! neither; every netlink request runs inside the datapath's netns (an
+//! ifindex means nothing elsewhere). `release` forgets an interface that
+//! is about to be deleted (its filters go with it), `close` reports every
+//! detach failure, and drop detaches whatever is left, logging what it
+//! cannot report.
 use aya::{
     Ebpf,
-    programs::{SchedClassifier, TcAttachType, tc::TcAttachOptions},
+    programs::{
+        SchedClassifier, TcAttachType,
+        links::Link as _,
+        tc::{NlOptions, SchedClassifierLink, TcAttachOptions, TcError},
+    },
 };
 
 use crate::{
+    config::AttachMode,
     datapath::{Attachment, Datapath, Hook, program},
     error::{Error, Result},
     netns::NetnsRef,
@@ -20,70 +29,41 @@ impl Datapath {
     }
 
     /// Attaches `from_pod` to tc ingress and `to_pod` to tc egress of
-    /// `ifname` (in this datapath's netns) through TCX links. Both or
-    /// neither: a failed egress attach undoes the ingress one.
+    /// `ifname` (in this datapath's netns). Both or neither: a failed egress
+    /// attach undoes the ingress one.
     pub fn attach(&mut self, ifname: &str) -> Result<()> {
-        let netns_name = self.netns.name().to_owned();
-        if self.attached.iter().any(|a| a.ifname == ifname) {
-            return Err(Error::AlreadyAttached {
-                netns: netns_name,
-                ifname: ifname.into(),
-            });
-        }
-        let ebpf = &mut self.ebpf;
-        let (ingress, egress) = self.netns.run(|| -> Result<_> {
-            let cname = std::ffi::CString::new(ifname).map_err(|_| Error::InterfaceNotFound {
-                netns: netns_name.clone(),
-                ifname: ifname.into(),
-            })?;
-            // SAFETY: valid NUL-terminated string.
-            if unsafe { libc::if_nametoindex(cname.as_ptr()) } == 0 {
-                return Err(Error::InterfaceNotFound {
-                    netns: netns_name.clone(),
-                    ifname: ifname.into(),
-                });
-            }
-            let attach = |ebpf: &mut Ebpf,
-                          hook: Hook,
-                          ty: TcAttachType,
-                          name: &'static str|
-             -> Result<_> {
-                program(ebpf, hook.prog())?
-                    .attach_with_options(ifname, ty, TcAttachOptions::TcxOrder(Default::default()))
-                    .map_err(|e| Error::Attach {
-                        netns: netns_name.clone(),
-                        ifname: ifname.into(),
-                        hook: name,
-                        source: Box::new(e),
-                    })
-            };
-            let ingress = attach(ebpf, Hook::FromPod, TcAttachType::Ingress, "tc ingress")?;
-            match attach(ebpf, Hook::ToPod, TcAttachType::Egress, "tc egress") {
-                Ok(egress) => Ok((ingress, egress)),
-                Err(e) => {
-                    if let Err(undo) = program(ebpf, Hook::FromPod.prog()).and_then(|p| {
-                        p.detach(ingress).map_err(|e| Error::Program {
-                            prog: Hook::FromPod.prog(),
-                            op: "detach",
-                            source: Box::new(e),
-                        })
-                    }) {
-                        log::error!("undoing ingress attach on {ifname} failed: {undo}");
-                    }
-                    Err(e)
-                }
-            }
-        })??;
-        self.attached.push(Attachment {
-            ifname: ifname.into(),
-            ingress,
-            egress,
-        });
-        Ok(())
+        self.attach_many(&[ifname])
     }
 
-    /// Detaches both programs from `ifname` (closes the TCX links).
-    pub fn detach(&mut self, ifname: &str) -> Result<()> {
+    /// [`Datapath::attach`] for each of `ifnames` in turn, from one thread
+    /// in the netns (a batch of new pods). Stops at the first failure;
+    /// the interfaces before it stay attached.
+    pub fn attach_many(&mut self, ifnames: &[&str]) -> Result<()> {
+        let netns_name = self.netns.name().to_owned();
+        for ifname in ifnames {
+            if self.attached.iter().any(|a| a.ifname == *ifname) {
+                return Err(Error::AlreadyAttached {
+                    netns: netns_name,
+                    ifname: (*ifname).into(),
+                });
+            }
+        }
+        let mode = self.config.attach;
+        let (ebpf, attached) = (&mut self.ebpf, &mut self.attached);
+        self.netns.run(|| -> Result<()> {
+            for ifname in ifnames {
+                let (ingress, egress) = attach_here(ebpf, mode, &netns_name, ifname)?;
+                attached.push(Attachment {
+                    ifname: (*ifname).into(),
+                    ingress,
+                    egress,
+                });
+            }
+            Ok(())
+        })?
+    }
+
+    fn take_attachment(&mut self, ifname: &str) -> Result<Attachment> {
         let idx = self
             .attached
             .iter()
@@ -92,30 +72,61 @@ impl Datapath {
                 netns: self.netns.name().into(),
                 ifname: ifname.into(),
             })?;
-        let a = self.attached.remove(idx);
-        let mut errors = Vec::new();
-        if let Err(e) = program(&mut self.ebpf, Hook::FromPod.prog()).and_then(|p| {
-            p.detach(a.ingress).map_err(|e| Error::Program {
-                prog: Hook::FromPod.prog(),
-                op: "detach",
-                source: Box::new(e),
-            })
-        }) {
-            errors.push(format!("{ifname} ingress: {e}"));
-        }
-        if let Err(e) = program(&mut self.ebpf, Hook::ToPod.prog()).and_then(|p| {
-            p.detach(a.egress).map_err(|e| Error::Program {
-                prog: Hook::ToPod.prog(),
-                op: "detach",
-                source: Box::new(e),
-            })
-        }) {
-            errors.push(format!("{ifname} egress: {e}"));
-        }
+        Ok(self.attached.remove(idx))
+    }
+
+    /// Detaches both programs from `ifname` (deletes the filters, or closes
+    /// the TCX links). An interface that is already gone took its filters
+    /// with it: that is not an error.
+    pub fn detach(&mut self, ifname: &str) -> Result<()> {
+        let a = self.take_attachment(ifname)?;
+        let (ingress, egress) = (a.ingress, a.egress);
+        let errors = self.netns.run(|| {
+            // SAFETY: valid NUL-terminated string (it was attached by name).
+            let gone = std::ffi::CString::new(ifname)
+                .is_ok_and(|c| unsafe { libc::if_nametoindex(c.as_ptr()) } == 0);
+            let mut errors = Vec::new();
+            for (hook, link) in [("ingress", ingress), ("egress", egress)] {
+                if gone {
+                    // Nothing to delete; a TCX link's fd just closes.
+                    std::mem::drop(link);
+                } else if let Err(e) = link.detach() {
+                    errors.push(format!("{ifname} {hook}: detach failed: {e}"));
+                }
+            }
+            errors
+        })?;
         if errors.is_empty() {
             Ok(())
         } else {
             Err(Error::Teardown(errors))
+        }
+    }
+
+    /// Forgets `ifname` without touching the kernel: the caller is about to
+    /// delete the interface (a pod's namespace), and its clsact qdisc and
+    /// filters go with it in the same RTNL section as the device. Deleting
+    /// the filters first would cost one netlink round trip each for nothing.
+    /// A TCX link's fd is closed (which detaches it).
+    pub fn release(&mut self, ifname: &str) -> Result<()> {
+        let a = self.take_attachment(ifname)?;
+        for link in [a.ingress, a.egress] {
+            match self.config.attach {
+                // A netlink "link" is only (ifindex, priority, handle): no
+                // fd or memory to free; dropping it would send the delete.
+                AttachMode::Tc => std::mem::forget(link),
+                AttachMode::Tcx => std::mem::drop(link),
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Datapath::release`] for every interface (the whole topology is
+    /// about to be deleted).
+    pub fn release_all(&mut self) {
+        let names: Vec<String> = self.attached.iter().map(|a| a.ifname.clone()).collect();
+        for ifname in names {
+            let _ = self.release(&ifname);
         }
     }
 
@@ -133,6 +144,67 @@ impl Datapath {
             Ok(())
         } else {
             Err(Error::Teardown(errors))
+        }
+    }
+}
+
+/// Both hooks on `ifname`, from a thread inside the datapath's netns.
+fn attach_here(
+    ebpf: &mut Ebpf,
+    mode: AttachMode,
+    netns_name: &str,
+    ifname: &str,
+) -> Result<(SchedClassifierLink, SchedClassifierLink)> {
+    let not_found = || Error::InterfaceNotFound {
+        netns: netns_name.to_owned(),
+        ifname: ifname.into(),
+    };
+    let cname = std::ffi::CString::new(ifname).map_err(|_| not_found())?;
+    // SAFETY: valid NUL-terminated string.
+    if unsafe { libc::if_nametoindex(cname.as_ptr()) } == 0 {
+        return Err(not_found());
+    }
+    let attach_err = |hook: &'static str, e: aya::programs::ProgramError| Error::Attach {
+        netns: netns_name.to_owned(),
+        ifname: ifname.into(),
+        hook,
+        source: Box::new(e),
+    };
+    if mode == AttachMode::Tc {
+        // A fresh veth has no qdisc; EEXIST (one is there) is fine.
+        match aya::programs::tc::qdisc_add_clsact(ifname) {
+            Ok(()) => {}
+            Err(TcError::IoError(e)) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(attach_err("clsact qdisc", e.into())),
+        }
+    }
+    let options = || match mode {
+        AttachMode::Tc => TcAttachOptions::Netlink(NlOptions::default()),
+        AttachMode::Tcx => TcAttachOptions::TcxOrder(Default::default()),
+    };
+    let attach = |ebpf: &mut Ebpf,
+                  hook: Hook,
+                  ty: TcAttachType,
+                  name: &'static str|
+     -> Result<SchedClassifierLink> {
+        let prog = program(ebpf, hook.prog())?;
+        let id = prog
+            .attach_with_options(ifname, ty, options())
+            .map_err(|e| attach_err(name, e))?;
+        prog.take_link(id).map_err(|e| Error::Program {
+            prog: hook.prog(),
+            op: "take link",
+            source: Box::new(e),
+        })
+    };
+    let ingress = attach(ebpf, Hook::FromPod, TcAttachType::Ingress, "tc ingress")?;
+    match attach(ebpf, Hook::ToPod, TcAttachType::Egress, "tc egress") {
+        Ok(egress) => Ok((ingress, egress)),
+        Err(e) => {
+            if let Err(undo) = ingress.detach() {
+                log::error!("undoing ingress attach on {ifname} failed: {undo}");
+            }
+            Err(e)
         }
     }
 }

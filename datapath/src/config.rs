@@ -214,6 +214,8 @@ pub const REPORT_FLAGS: u8 = 0xff;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub profile: Profile,
+    /// How the programs are put on a pod's interface (same packets either way).
+    pub attach: AttachMode,
     pub selection: Selection,
     pub ct_reuse: CtReuse,
     pub timeouts: CtTimeouts,
@@ -222,6 +224,38 @@ pub struct Config {
     pub ct_map_size: u32,
     /// Seed of the Maglev flow hash and table permutation.
     pub hash_seed: u32,
+}
+
+/// How the programs are attached to a pod-facing interface. The packets see
+/// the same programs either way: TCX's return codes are tc's direct-action
+/// codes (`TCX_NEXT` = `TC_ACT_UNSPEC`, `TCX_PASS` = `TC_ACT_OK`, `TCX_DROP`
+/// = `TC_ACT_SHOT`; include/uapi/linux/bpf.h, Linux 6.6+). Cilium attaches
+/// through TCX where the kernel has it from 1.16 (`enable-tcx`, default
+/// true) and through a clsact qdisc with a direct-action cls_bpf filter
+/// before; what differs is the cost of churn. A TCX attach or detach waits
+/// for an RCU grace period under RTNL (`tcx_entry_sync()` and
+/// `bpf_mprog_commit()`, both `synchronize_rcu()`; include/net/tcx.h,
+/// include/linux/bpf_mprog.h), measured here at about 16 ms per hook, so
+/// 1000 pods cost over 30 s to attach and as much again when their
+/// interfaces go; a cls_bpf filter costs about 0.1 ms.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AttachMode {
+    /// clsact qdisc + direct-action cls_bpf filter over netlink (the
+    /// default: fast churn). The filters go with the interface, so a pod's
+    /// filters vanish with its namespace, also after a crash.
+    #[default]
+    Tc,
+    /// TCX links (fd-based: they go away with the process).
+    Tcx,
+}
+
+impl AttachMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tc => "tc",
+            Self::Tcx => "tcx",
+        }
+    }
 }
 
 impl Default for Config {
@@ -237,6 +271,7 @@ impl Config {
     pub fn profile(profile: Profile) -> Self {
         Self {
             profile,
+            attach: AttachMode::default(),
             selection: Selection::Random,
             ct_reuse: profile.ct_reuse(),
             timeouts: profile.timeouts(),

@@ -17,7 +17,7 @@ use std::{
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap, IterableMap as _, MapData, PerCpuArray},
-    programs::{SchedClassifier, TestRun as _, TestRunOptions, tc::SchedClassifierLinkId},
+    programs::{SchedClassifier, TestRun as _, TestRunOptions, tc::SchedClassifierLink},
 };
 use svclab_datapath_common::{
     self as common, BackendCounters, Ct4Tuple, CtEntry, Lb4Backend, Lb4RevNat, Lb4Service,
@@ -34,11 +34,12 @@ use crate::{
 /// The conntrack map.
 pub(crate) type CtMap = HashMap<MapData, Ct4Tuple, CtEntry>;
 
-/// The TCX links of one interface the programs are attached to.
+/// The links of one interface the programs are attached to (owned here,
+/// taken out of the programs, so dropping one detaches it).
 pub(crate) struct Attachment {
     pub(crate) ifname: String,
-    pub(crate) ingress: SchedClassifierLinkId,
-    pub(crate) egress: SchedClassifierLinkId,
+    pub(crate) ingress: SchedClassifierLink,
+    pub(crate) egress: SchedClassifierLink,
 }
 
 /// The eBPF object built by build.rs from `datapath/ebpf`.

@@ -16,7 +16,7 @@ pub enum Error {
     Config(String),
 
     #[error(
-        "kernel {kernel} has no TCX (needs Linux >= 6.6); svclab attaches only through TCX links"
+        "kernel {kernel} has no TCX (needs Linux >= 6.6); the oldest kernel svclab runs on (TCX, and the helpers its programs use)"
     )]
     TcxUnsupported { kernel: String },
 

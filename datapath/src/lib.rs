@@ -1,11 +1,14 @@
 //! User-space API of the svclab eBPF service load balancer: load the tc
-//! programs once per node netns, attach them to pod-facing veths through TCX
-//! links, program services and backends, read and garbage-collect conntrack,
-//! read counters, and detach leaving nothing behind.
+//! programs once per node netns, attach them to pod-facing veths (clsact +
+//! cls_bpf, or TCX links: [`AttachMode`]), program services and backends,
+//! read and garbage-collect conntrack, read counters, and detach leaving
+//! nothing behind.
 //!
-//! Nothing is pinned: maps and links live as long as the [`Datapath`] holds
-//! their fds, so a crashed process leaves no kernel state (TCX links go away
-//! with the process, and no clsact qdisc is ever created).
+//! Nothing is pinned: maps and programs live as long as the [`Datapath`]
+//! holds their fds or a filter references them. TCX links go away with the
+//! process; a clsact qdisc and its filters live on the pod's interface and
+//! go away with it (the pod's namespace), so a crashed run leaves nothing
+//! that deleting its namespaces does not remove.
 //!
 //! This file only declares the modules and re-exports their public items.
 //! `datapath` owns the [`Datapath`] type, loading ([`Datapath::load`]) and
@@ -31,8 +34,8 @@ mod view;
 pub use crate::{
     attach::tcx_programs,
     config::{
-        Config, CtReuse, CtTimeouts, DEFAULT_REBALANCE_GRACE, MAGLEV_TABLE_SIZES, Profile,
-        REPORT_FLAGS, REPORT_INTERVAL, Rules, Selection,
+        AttachMode, Config, CtReuse, CtTimeouts, DEFAULT_REBALANCE_GRACE, MAGLEV_TABLE_SIZES,
+        Profile, REPORT_FLAGS, REPORT_INTERVAL, Rules, Selection,
     },
     counters::{BackendStats, Counters},
     ct::{CtEntryView, CtGc, CtKind, CtStats, GcPass, GcTotals, monotonic_ns},

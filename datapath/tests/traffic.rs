@@ -10,7 +10,7 @@ use std::{
 };
 
 use svclab_datapath::{
-    Backend, Config, CtKind, CtReuse, Datapath, Frontend, NetnsRef, Profile, Reason,
+    AttachMode, Backend, Config, CtKind, CtReuse, Datapath, Frontend, NetnsRef, Profile, Reason,
 };
 use svclab_testsupport::{
     require_root,
@@ -203,6 +203,65 @@ fn close_rebalance_moves_reused_ports() {
     c.dp.close().expect("detach");
 }
 
+/// Program names on `lxc`'s ingress and egress hooks, as `tc filter show`
+/// (clsact + cls_bpf) or the TCX query lists them.
+fn hooked(c: &Cluster, lxc: &str, mode: AttachMode) -> (Vec<String>, Vec<String>) {
+    match mode {
+        AttachMode::Tcx => {
+            svclab_datapath::tcx_programs(&NetnsRef::named(&c.topo.node).expect("node"), lxc)
+                .expect("tcx query")
+        }
+        AttachMode::Tc => {
+            let show = |dir: &str| -> Vec<String> {
+                let out = std::process::Command::new("tc")
+                    .args(["-n", &c.topo.node, "filter", "show", "dev", lxc, dir])
+                    .output()
+                    .expect("tc filter show");
+                String::from_utf8_lossy(&out.stdout)
+                    .split_whitespace()
+                    .skip_while(|w| *w != "name")
+                    .nth(1)
+                    .map(str::to_owned)
+                    .into_iter()
+                    .collect()
+            };
+            (show("ingress"), show("egress"))
+        }
+    }
+}
+
+/// Both attach modes put `from_pod` on ingress and `to_pod` on egress,
+/// carry the same traffic, and `detach` takes them off; `release` leaves
+/// a cls_bpf filter for the interface's deletion to remove.
+fn attach_modes() {
+    for mode in [AttachMode::Tc, AttachMode::Tcx] {
+        let mut c = Cluster::new(Config {
+            attach: mode,
+            ..Config::default()
+        });
+        let lxc = c.topo.pods[1].lxc.clone();
+        let on = (vec!["from_pod".to_owned()], vec!["to_pod".to_owned()]);
+        assert_eq!(hooked(&c, &lxc, mode), on, "{mode:?}");
+        let (_, body) = c.in_client(|| get_from(0));
+        assert!(!body.is_empty(), "{mode:?}: empty response");
+        c.dp.detach(&lxc).expect("detach");
+        assert_eq!(
+            hooked(&c, &lxc, mode),
+            (vec![], vec![]),
+            "{mode:?} detached"
+        );
+        let other = c.topo.pods[2].lxc.clone();
+        c.dp.release(&other).expect("release");
+        let left = if mode == AttachMode::Tc {
+            on
+        } else {
+            (vec![], vec![])
+        };
+        assert_eq!(hooked(&c, &other, mode), left, "{mode:?} released");
+        assert!(c.dp.detach(&other).is_err(), "released means forgotten");
+    }
+}
+
 #[test]
 fn real_traffic_through_the_datapath() {
     require_root!();
@@ -212,6 +271,7 @@ fn real_traffic_through_the_datapath() {
     connections_all_succeed_and_are_counted();
     legacy_pins_reused_ports();
     close_rebalance_moves_reused_ports();
+    attach_modes();
 
     assert!(
         topo::netns_with_prefix(&prefix).is_empty(),

@@ -1,5 +1,5 @@
 //! `just bench` (probes): kubelet-style probe scheduling at node scale —
-//! 200 pods × 2 probes (TCP readiness, HTTP liveness on /healthz) every 1 s
+//! 1000 pods × 2 probes (TCP readiness, HTTP liveness on /healthz) every 1 s
 //! from one node's `Prober` (2 threads). Reports the share of probes that
 //! start within 50 ms of their due time (goal ≥ 99 %), the start delay and
 //! probe latency percentiles, and the CPU the bench process (= the prober;
@@ -7,7 +7,9 @@
 //! probing, as % of one core and µs per probe. Two phases: probe workers
 //! started as pods come up (spread over one period, as kubelet's are) and
 //! all started at once (every probe due in the same millisecond, the worst
-//! case). Needs root. `SVCLAB_BENCH_SECS` sets each phase's length (20 s).
+//! case). Needs root. `SVCLAB_BENCH_SECS` sets each phase's length (20 s),
+//! `SVCLAB_BENCH_PODS` the pod count (1000; one node, its pod CIDR sized
+//! to fit).
 use std::{
     io::Write as _,
     net::{Ipv4Addr, SocketAddrV4},
@@ -26,9 +28,18 @@ use svclab::cluster::{
 };
 use svclab_datapath::NetnsRef;
 use svclab_suite::model::ServerSpec;
-use svclab_topology::{PodSpec, Topology, TopologySpec, list_with_prefix};
+use svclab_topology::{AddrPlan, PodSpec, Topology, TopologySpec, list_with_prefix};
 
-const PODS: u8 = 200;
+/// Pods on the node unless `SVCLAB_BENCH_PODS` says otherwise.
+const PODS: u16 = 1000;
+
+fn pods() -> u16 {
+    std::env::var("SVCLAB_BENCH_PODS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| (1..=4000).contains(n))
+        .unwrap_or(PODS)
+}
 const PORT: u16 = 8080;
 const PERIOD: Duration = Duration::from_secs(1);
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -39,9 +50,14 @@ const GOAL_SHARE: f64 = 0.99;
 /// Everything the bench creates, torn down in reverse order on every exit.
 struct Bench {
     prefix: String,
+    /// The pods' addresses, in pod order.
+    ips: Vec<Ipv4Addr>,
     handles: Vec<ProbeHandle>,
     prober: Option<Prober>,
     pods: Vec<PodProcess>,
+    /// Each pod server's stats page: it opens it by path at start, so the
+    /// bench keeps it open as long as the pods run.
+    stats: Vec<StatsMap>,
     topo: Option<Topology>,
 }
 
@@ -152,8 +168,9 @@ fn phase(
     secs: u64,
 ) -> PhaseResult {
     let prober = b.prober.as_ref().expect("prober is up");
-    for i in 0..PODS {
-        let addr = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 2 + i), PORT);
+    let n = u32::try_from(b.ips.len()).unwrap_or(u32::MAX).max(1);
+    for (i, ip) in b.ips.iter().enumerate() {
+        let addr = SocketAddrV4::new(*ip, PORT);
         let pod: Arc<str> = Arc::from(format!("p{i}"));
         let gate = Arc::new(ProbeGate::default());
         gate.set(&[ProbeKind::Readiness, ProbeKind::Liveness], 1, 0);
@@ -179,7 +196,7 @@ fn phase(
             }));
         }
         if spread {
-            std::thread::sleep(PERIOD / u32::from(PODS));
+            std::thread::sleep(PERIOD / n);
         }
     }
     // One period of warm-up, then the measured window.
@@ -238,14 +255,14 @@ fn phase(
     r
 }
 
-fn print(results: &[PhaseResult]) {
+fn print(results: &[PhaseResult], pods: usize) {
     let row = |label: &str, f: &dyn Fn(&PhaseResult) -> String| {
         let cols: String = results.iter().map(|r| format!("{:>18}", f(r))).collect();
         println!("{label:<34}{cols}");
     };
     println!();
     println!(
-        "probe scheduling: {PODS} pods x 2 probes (TCP readiness + HTTP /healthz liveness) every {PERIOD:?}, one prober, {THREADS} threads"
+        "probe scheduling: {pods} pods x 2 probes (TCP readiness + HTTP /healthz liveness) every {PERIOD:?}, one prober, {THREADS} threads"
     );
     row("", &|r| r.name.to_owned());
     row("probes measured", &|r| r.probes.to_string());
@@ -286,15 +303,19 @@ fn print(results: &[PhaseResult]) {
         format!("{:.0} / {:.0} us", per(r.cpu.user, r), per(r.cpu.sys, r))
     });
     for r in results {
-        println!(
-            "goal ({:.0} % within {GOAL_MS} ms), {}: {}",
-            GOAL_SHARE * 100.0,
-            r.name,
-            if r.share() >= GOAL_SHARE {
-                "MET"
-            } else {
-                "NOT MET"
-            }
+        svclab_testsupport::bench::goal_row(
+            "probes",
+            &format!(
+                "{pods} pods x 2 probes/s, {}: >= {:.0} % started within {GOAL_MS} ms of due",
+                r.name,
+                GOAL_SHARE * 100.0
+            ),
+            &format!(
+                "{:.3} % (p99 delay {})",
+                r.share() * 100.0,
+                ms(pct(&r.delay, 0.99))
+            ),
+            Some(r.share() >= GOAL_SHARE),
         );
     }
 }
@@ -302,11 +323,18 @@ fn print(results: &[PhaseResult]) {
 fn run(b: &mut Bench, secs: u64) -> anyhow::Result<()> {
     let setup = Instant::now();
     let topo = b.topo.as_mut().context("topology")?;
-    let pods: Vec<PodSpec> = (0..PODS)
-        .map(|i| PodSpec {
+    let plan = topo.plan();
+    b.ips = (0..u32::from(pods()))
+        .map(|k| plan.pod_ip(0, k).context("pod address"))
+        .collect::<anyhow::Result<_>>()?;
+    let pods: Vec<PodSpec> = b
+        .ips
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| PodSpec {
             name: format!("p{i}"),
             node: 0,
-            ip: Ipv4Addr::new(198, 18, 0, 2 + i),
+            ip: *ip,
         })
         .collect();
     let infos = topo.add_pods(pods).context("adding pods")?;
@@ -319,13 +347,15 @@ fn run(b: &mut Bench, secs: u64) -> anyhow::Result<()> {
     // The main thread spawns and outlives the pods, so their PDEATHSIG
     // fires only when the bench dies.
     for p in &infos {
+        let stats = StatsMap::create()?;
         b.pods.push(PodProcess::spawn(
             Path::new(env!("CARGO_BIN_EXE_svclab")),
             &p.netns_path,
             &p.name,
             &server,
-            &StatsMap::create()?,
+            &stats,
         )?);
+        b.stats.push(stats);
     }
     for p in &infos {
         svclab::cluster::pods::wait_listening(
@@ -335,7 +365,8 @@ fn run(b: &mut Bench, secs: u64) -> anyhow::Result<()> {
         )?;
     }
     eprintln!(
-        "probes bench: {PODS} pods and servers up in {:.1} s; {secs} s per phase",
+        "probes bench: {} pods and servers up in {:.1} s; {secs} s per phase",
+        b.ips.len(),
         setup.elapsed().as_secs_f64()
     );
     let t0 = Instant::now();
@@ -343,7 +374,8 @@ fn run(b: &mut Bench, secs: u64) -> anyhow::Result<()> {
     b.prober = Some(Prober::new(&node, THREADS, t0, tx)?);
     let spread = phase(b, &rx, t0, "staggered", true, secs);
     let aligned = phase(b, &rx, t0, "all at once", false, secs);
-    print(&[spread, aligned]);
+    let pods = b.ips.len();
+    print(&[spread, aligned], pods);
     Ok(())
 }
 
@@ -357,16 +389,16 @@ fn main() -> anyhow::Result<()> {
         .filter(|&s| (1..=600).contains(&s))
         .unwrap_or(20);
     let prefix = format!("svl-bprobe{}-", std::process::id());
-    let topo = Topology::build(TopologySpec {
-        prefix: prefix.clone(),
-        nodes: 1,
-    })
-    .context("building the topology")?;
+    let plan = AddrPlan::for_pods(1, u32::from(pods())).context("address plan")?;
+    let topo = Topology::build_with(TopologySpec::new(prefix.clone(), 1), plan)
+        .context("building the topology")?;
     let mut b = Bench {
         prefix,
+        ips: Vec::new(),
         handles: Vec::new(),
         prober: None,
         pods: Vec::new(),
+        stats: Vec::new(),
         topo: Some(topo),
     };
     let r = run(&mut b, secs);

@@ -412,3 +412,42 @@ fn container_http_server_serves_from_an_arbitrary_command() {
     );
     assert!(o.record.backends.iter().any(|b| b.killed));
 }
+
+/// `scale-1000` at a size CI can afford, on one node so that the node's
+/// pod CIDR has to grow past a /24 (608 pods at peak: a /22) and the
+/// kernel-wide neighbour table would overflow without permanent entries:
+/// every pod starts, serves evenly, is reaped, and no netns is left.
+#[test]
+fn scale_1000_at_600_pods_on_one_node() {
+    require_root!();
+    let o = run_loaded("scale-1000", 20.0, |s| {
+        s.cluster.nodes = 1;
+        s.deployments[0].replicas = 600;
+        for c in &mut s.clients {
+            c.node = 0;
+        }
+        for e in &mut s.timeline {
+            if let svclab_suite::model::Action::Scale { replicas, .. } = &mut e.action {
+                *replicas = 660;
+            }
+        }
+    });
+    assert_pass("scale-1000 (600 pods)", &o);
+    let r = &o.record;
+    // 660 after the scale-up and 10 replacements of the killed pods.
+    assert_eq!(r.backends.len(), 670, "backends");
+    assert_eq!(r.backends.iter().filter(|b| b.killed).count(), 10);
+    let beyond_24 = r
+        .backends
+        .iter()
+        .filter(|b| !b.addr.starts_with("198.18.0."))
+        .count();
+    assert!(
+        beyond_24 > 400,
+        "only {beyond_24} pods outside 198.18.0.0/24: the pod CIDR did not grow"
+    );
+    assert!(
+        r.backends.iter().all(|b| b.addr.starts_with("198.18.")),
+        "every pod address is in 198.18.0.0/16"
+    );
+}

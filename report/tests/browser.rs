@@ -6,7 +6,8 @@
 //! `SKIPPED` and returns; CI installs it. The liveness-cascade report is
 //! also checked for its pod charts: the phase chart's markers and the
 //! restart table in the DOM, and the phase colours in a screenshot of the
-//! phase chart alone.
+//! phase chart alone. A 1000-backend report must parse with its top-N
+//! charts and show the fairness chart's band.
 //!
 //! Screenshots are kept for people to look at, under this crate's
 //! `CARGO_TARGET_TMPDIR` (`<target>/tmp/browser/<test>/`); their paths are
@@ -27,7 +28,7 @@ use std::{
 use svclab_report::{
     index::{self, NightEntry, SuiteOutcome},
     record::{RunRecord, Verdict},
-    sample::{incident_a, liveness_cascade},
+    sample::{incident_a, liveness_cascade, many_backends},
     write::write_report,
 };
 
@@ -356,6 +357,57 @@ fn liveness_cascade_report_renders_in_chromium() {
         assert!(
             colours.contains(&rgb),
             "{}: no {phase} pixels ({rgb:02x?})",
+            png.display()
+        );
+    }
+}
+
+#[test]
+fn thousand_backend_report_renders_in_chromium() {
+    let test = "thousand_backend_report_renders_in_chromium";
+    if !have_chromium(test) {
+        return;
+    }
+    let work = out_dir(test);
+    let record = many_backends(1000);
+    let page = write_run(&work, &record);
+    let dom = dump_dom(&work, &page);
+    assert!(dom.matches("<svg").count() >= 12, "every chart in the DOM");
+    assert!(dom.contains("top 12 of 1000 backends by responses"));
+    assert!(dom.contains("others (988 backends)"));
+    let fairness = dom
+        .split("id=\"chart-fairness\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</figure>").next())
+        .unwrap_or_else(|| panic!("no fairness chart in the DOM"));
+    screenshot(&work, &page, &work.join("report.png"));
+
+    // The fairness chart alone: its lowest–highest band and lines show up.
+    let chart_page = work.join("fairness.html");
+    let svg_start = fairness
+        .find("<svg")
+        .unwrap_or_else(|| panic!("no svg in the fairness chart"));
+    let svg_end = fairness.rfind("</svg>").map_or(fairness.len(), |i| i + 6);
+    fs::write(
+        &chart_page,
+        format!(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head>\
+             <body style=\"margin:0;background:#fff\">{}</body></html>",
+            &fairness[svg_start..svg_end]
+        ),
+    )
+    .unwrap_or_else(|e| panic!("write {}: {e}", chart_page.display()));
+    let png = work.join("fairness.png");
+    let colours = screenshot(&work, &chart_page, &png);
+    // band (light grey), highest (red), lowest (blue).
+    for (what, rgb) in [
+        ("band", [0xD9, 0xD9, 0xD9]),
+        ("highest", [0xB2, 0x18, 0x2B]),
+        ("lowest", [0x00, 0x72, 0xB2]),
+    ] {
+        assert!(
+            colours.contains(&rgb),
+            "{}: no {what} pixels ({rgb:02x?})",
             png.display()
         );
     }

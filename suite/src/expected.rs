@@ -22,7 +22,11 @@ pub(crate) const GRACE: &str =
 pub(crate) const CT_TIMEOUT: &str =
     "a whole number of seconds, at least 1s (Cilium's datapath counts whole seconds)";
 pub(crate) const LABEL: &str = "a DNS label: 1..=40 lowercase letters, digits or '-', starting and ending with a letter or digit";
-pub(crate) const REPLICAS: &str = "an integer 0..=200";
+/// Most replicas per deployment (and autoscaler max_replicas): bounded by
+/// the machine (every pod is a process), not the address plan
+/// (`validate/capacity.rs` checks per-node room).
+pub const MAX_REPLICAS_N: u32 = 2000;
+pub(crate) const REPLICAS: &str = "an integer 0..=2000";
 pub(crate) const NODE_INDEX: &str = "a node index 0..=15, below cluster.nodes";
 pub(crate) const PORT: &str = "a port 1..=65535";
 pub(crate) const WORKERS: &str = "an integer 1..=256";
@@ -58,8 +62,8 @@ pub(crate) const CPU_TIME: &str = "a duration of at most 10s";
 pub(crate) const CPUS: &str = "a finite number of cores 0.1..=64";
 pub(crate) const READ_TIMEOUT: &str = "a duration from 10ms up to 10m";
 pub(crate) const HEALTH_WORKERS: &str = "an integer 1..=16";
-pub(crate) const MIN_REPLICAS: &str = "an integer 1..=200";
-pub(crate) const MAX_REPLICAS: &str = "an integer min_replicas..=200";
+pub(crate) const MIN_REPLICAS: &str = "an integer 1..=2000";
+pub(crate) const MAX_REPLICAS: &str = "an integer min_replicas..=2000";
 pub(crate) const HPA_TARGET: &str = "a per-pod target: a ratio in (0, 1] for `busy-workers`, requests per second in (0, 1000000] for `request-rate`";
 pub(crate) const BUSY_TARGET: &str =
     "a ratio in (0, 1] for `busy-workers` (busy workers / workers: 0.6 means 60%)";

@@ -21,12 +21,16 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 pub use error::{Diagnostic, SuiteError};
+pub use expected::MAX_REPLICAS_N;
 pub use index::{MAX_DEPTH, Node, NodeKind, PathIndex, Pos};
 pub use model::{Dur, METRICS, Suite};
 pub use read::MAX_SUITE_BYTES;
 /// The suite file's JSON Schema (draft 2020-12), for editors.
 pub use schema::schema;
-pub use validate::{NGINX_ECHO_MODULE, REGRESSION_FIGURES, check, nginx_binary, validate};
+pub use validate::{
+    NGINX_ECHO_MODULE, POD_HEADROOM, REGRESSION_FIGURES, check, max_pods_per_node, nginx_binary,
+    pods_per_node, validate,
+};
 
 /// A suite read from a file and validated.
 #[derive(Clone, Debug, PartialEq)]

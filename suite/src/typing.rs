@@ -2,7 +2,7 @@
 //! [`SuiteError`].
 //!
 //! serde's wording (`invalid type: integer \`-1\`, expected u32`) is rewritten
-//! into the suite's own (`expected an integer 0..=200, got -1`, from
+//! into the suite's own (`expected an integer 0..=2000, got -1`, from
 //! [`expected_for`]), and the position comes from the [`PathIndex`] where
 //! serde_yaml's mark is coarse. Syntax errors found by the index are restated
 //! with libyaml's position and wording ([`prefer_libyaml`]).

@@ -96,7 +96,7 @@ fn replicas_wrong_type() {
         "type",
         "4:15",
         "deployments[0].replicas",
-        "expected an integer 0..=200, got \"three\"",
+        "expected an integer 0..=2000, got \"three\"",
     );
 }
 
@@ -108,7 +108,7 @@ fn negative_replicas() {
         "type",
         "4:15",
         "deployments[0].replicas",
-        "expected an integer 0..=200, got -1",
+        "expected an integer 0..=2000, got -1",
     );
 }
 
@@ -401,13 +401,13 @@ fn duplicate_deployment_name() {
 
 #[test]
 fn too_many_replicas() {
-    let t = edit("replicas: 3", "replicas: 201");
+    let t = edit("replicas: 3", "replicas: 2001");
     rejects(
         &t,
         "invalid",
         "4:15",
         "deployments[0].replicas",
-        "expected an integer 0..=200, got 201",
+        "expected an integer 0..=2000, got 2001",
     );
 }
 
@@ -596,17 +596,29 @@ fn client_timeout_out_of_range() {
 
 #[test]
 fn too_many_pods_on_one_node() {
-    let t = edit("replicas: 3", "replicas: 200").replace(
-        "services:\n",
-        "  - name: api\n    replicas: 10\nservices:\n",
-    ) + "timeline:\n  - at: 10s\n    scale: { deployment: api, replicas: 51 }\n";
+    // 16 nodes get a /20 each: 4093 addresses, 4090 pods with headroom.
+    let t = "cluster: { nodes: 16 }\n".to_owned()
+        + &edit("replicas: 3", "replicas: 2000\n    nodes: [0]").replace(
+            "services:\n",
+            "  - name: api\n    replicas: 2000\n    nodes: [0]\n  - name: extra\n    replicas: 91\n    nodes: [0]\nservices:\n",
+        );
     rejects(
         &t,
         "invalid",
-        "6:15",
-        "deployments[1].replicas",
-        "node 0 would hold 251 pods",
+        "11:15",
+        "deployments[2].replicas",
+        "node 0 would hold 4091 pods",
     );
+    rejects(
+        &t,
+        "invalid",
+        "11:15",
+        "deployments[2].replicas",
+        "with 16 node(s) at most 4090 fit",
+    );
+    // The same pods spread over the 16 nodes fit.
+    let spread = t.replace("    nodes: [0]\n", "");
+    assert!(parse(&spread, Path::new("suites/ok.yaml")).is_ok());
 }
 
 // ---- timeline ----
@@ -1396,7 +1408,7 @@ fn autoscaler_replica_bounds() {
         "invalid",
         "14:101",
         "autoscalers[0].min_replicas",
-        "expected an integer 1..=200, got 0",
+        "expected an integer 1..=2000, got 0",
     );
     let t = autoscaler(
         "deployment: web, min_replicas: 3, max_replicas: 2, metric: { kind: busy-workers, target: 0.6 }",
@@ -1406,17 +1418,17 @@ fn autoscaler_replica_bounds() {
         "invalid",
         "14:55",
         "autoscalers[0].max_replicas",
-        "expected an integer min_replicas..=200 (min_replicas is 3), got 2",
+        "expected an integer min_replicas..=2000 (min_replicas is 3), got 2",
     );
     let t = autoscaler(
-        "deployment: web, max_replicas: 201, metric: { kind: busy-workers, target: 0.6 }",
+        "deployment: web, max_replicas: 2001, metric: { kind: busy-workers, target: 0.6 }",
     );
     rejects(
         &t,
         "invalid",
         "14:38",
         "autoscalers[0].max_replicas",
-        "got 201",
+        "got 2001",
     );
     let t = autoscaler("deployment: web, metric: { kind: busy-workers, target: 0.6 }");
     rejects(
@@ -1573,17 +1585,20 @@ fn autoscaler_tolerance_sync_and_windows() {
 
 #[test]
 fn autoscaler_max_counts_towards_pod_capacity() {
-    // 200 pods of web, one client pod and an autoscaler that may add 50 more.
-    let t = edit("replicas: 3", "replicas: 10").replace(
-        "services:\n",
-        "  - name: big\n    replicas: 191\nservices:\n",
-    ) + "autoscalers:\n  - { deployment: web, min_replicas: 10, max_replicas: 60, metric: { kind: request-rate, target: 50 } }\n";
+    // On node 0 of 16: web's autoscaler may take it to 2000, plus 2091
+    // pods of two more deployments: 4091 > 4090.
+    let t = "cluster: { nodes: 16 }\n".to_owned()
+        + &edit("replicas: 3", "replicas: 10\n    nodes: [0]").replace(
+            "services:\n",
+            "  - name: big\n    replicas: 2000\n    nodes: [0]\n  - name: big2\n    replicas: 91\n    nodes: [0]\nservices:\n",
+        )
+        + "autoscalers:\n  - { deployment: web, min_replicas: 10, max_replicas: 2000, metric: { kind: request-rate, target: 50 } }\n";
     rejects(
         &t,
         "invalid",
-        "6:15",
-        "deployments[1].replicas",
-        "node 0 would hold 251 pods at peak (replicas at their highest over the timeline or autoscaler max_replicas",
+        "11:15",
+        "deployments[2].replicas",
+        "node 0 would hold 4091 pods at peak (replicas at their highest over the timeline or autoscaler max_replicas",
     );
 }
 

@@ -121,7 +121,7 @@ fn bad_suites() -> Vec<(&'static str, String)> {
             "enum value (kebab-case)",
             with("datapath: { ct_reuse: close_rebalance }\n"),
         ),
-        ("replicas above 200", edit("replicas: 3", "replicas: 201")),
+        ("replicas above 2000", edit("replicas: 3", "replicas: 2001")),
         ("nodes above 16", with("cluster: { nodes: 17 }\n")),
         ("nodes 0", with("cluster: { nodes: 0 }\n")),
         ("port 0", edit("port: 80", "port: 0")),
@@ -182,8 +182,8 @@ fn bad_suites() -> Vec<(&'static str, String)> {
             ),
         ),
         (
-            "scale above 200",
-            with("timeline:\n  - { at: 10s, scale: { deployment: web, replicas: 300 } }\n"),
+            "scale above 2000",
+            with("timeline:\n  - { at: 10s, scale: { deployment: web, replicas: 3000 } }\n"),
         ),
         (
             "probe with two handlers",

@@ -4,7 +4,9 @@
 //! one-test-at-a-time lock for tests that time things or share two cores,
 //! unique run prefixes, and (in [`topo`]) a one-node topology guard, a tiny
 //! pod HTTP server and the leak checks; in [`procs`], the processes of a run
-//! (real programs included) for leak checks.
+//! (real programs included) for leak checks; in [`bench`], the goal table
+//! `just bench` prints.
+pub mod bench;
 pub mod procs;
 pub mod topo;
 

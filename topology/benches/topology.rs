@@ -251,6 +251,16 @@ fn main() {
             n as f64 / ib.as_secs_f64(),
             (n + 1) as f64 / it.as_secs_f64(),
         );
+        svclab_testsupport::bench::goal_row(
+            "topology",
+            &format!("{n} pods build / teardown vs ip -batch (speedup, >= 1)"),
+            &format!(
+                "{:.2}x / {:.2}x",
+                ib.as_secs_f64() / cb.as_secs_f64(),
+                it.as_secs_f64() / ct.as_secs_f64()
+            ),
+            Some(cb <= ib && ct <= it),
+        );
         println!(
             "       crate build CPU (median): user {:.1} ms, sys {:.1} ms: the kernel's work dominates",
             median(cu).as_secs_f64() * 1e3,

@@ -35,7 +35,7 @@ mod worker;
 
 use std::{collections::BTreeMap, path::PathBuf};
 
-pub use addr::{MAX_NODES, fabric_address, node_gateway};
+pub use addr::{AddrPlan, MAX_NODES, fabric_address, node_gateway};
 pub use error::TopologyError;
 pub use netns::{NETNS_DIR, in_netns, is_root, list_with_prefix, netns_path};
 pub use pods::{PodInfo, PodSpec};
@@ -73,11 +73,22 @@ pub struct TopologySpec {
     pub nodes: u8,
 }
 
+impl TopologySpec {
+    /// Nodes with the default address plan (a /24 of pods each).
+    pub fn new(prefix: impl Into<String>, nodes: u8) -> Self {
+        Self {
+            prefix: prefix.into(),
+            nodes,
+        }
+    }
+}
+
 /// A running topology. Owns every namespace it created; they are deleted
 /// by [`Topology::teardown`] or, failing that, on drop.
 pub struct Topology {
     prefix: String,
     nodes: u8,
+    plan: AddrPlan,
     /// Node namespaces created so far, by index.
     node_netns: Vec<String>,
     fabric: Option<String>,
@@ -126,12 +137,25 @@ impl Topology {
     /// Creates the node namespaces and (for 2+ nodes) the fabric. On error
     /// everything created so far is deleted again before returning.
     pub fn build(spec: TopologySpec) -> Result<Topology, TopologyError> {
+        Self::build_with(spec, AddrPlan::default())
+    }
+
+    /// [`Topology::build`] with pod CIDRs of `plan`'s size.
+    pub fn build_with(spec: TopologySpec, plan: AddrPlan) -> Result<Topology, TopologyError> {
         Self::validate_spec(&spec)?;
+        if AddrPlan::max_pods_per_node(spec.nodes) < plan.pods_per_node() {
+            return Err(invalid(format!(
+                "{} nodes do not fit pod CIDRs of /{} in 198.18.0.0/16",
+                spec.nodes,
+                plan.prefix_len()
+            )));
+        }
         netns::ensure_netns_dir()?;
         let pool = Pool::new(pool_size())?;
         let mut t = Topology {
             prefix: spec.prefix,
             nodes: spec.nodes,
+            plan,
             node_netns: Vec::new(),
             fabric: None,
             pods: BTreeMap::new(),
@@ -180,6 +204,11 @@ impl Topology {
     /// Number of nodes.
     pub fn nodes(&self) -> u8 {
         self.nodes
+    }
+
+    /// The address plan (every node's pod CIDR).
+    pub fn plan(&self) -> AddrPlan {
+        self.plan
     }
 
     /// Namespace name of node `node`: `<prefix>node<i>`.

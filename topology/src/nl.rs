@@ -19,6 +19,7 @@ use rtnetlink::{
         RouteNetlinkMessage,
         address::AddressMessage,
         link::{InfoData, InfoVeth, LinkMessage},
+        neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState},
         route::{RouteMessage, RouteScope},
     },
     proto::{Connection, ConnectionHandle, sys::SocketAddr},
@@ -103,6 +104,54 @@ impl Req {
             veth = veth.controller(c);
         }
         Self::create("add veth", name, RouteNetlinkMessage::NewLink(veth.build()))
+    }
+
+    /// A veth pair as [`Req::veth`] with both ends' MAC addresses set
+    /// (`mac` on `name`, `peer_mac` on the peer), so each side's neighbour
+    /// entry for the other can be written up front ([`Req::neigh_permanent`]).
+    pub(crate) fn veth_with_macs(
+        name: &str,
+        index: u32,
+        peer: &str,
+        peer_index: u32,
+        peer_netns: RawFd,
+        (mac, peer_mac): ([u8; 6], [u8; 6]),
+    ) -> Self {
+        let peer_msg: LinkMessage = LinkUnspec::new_with_name(peer)
+            .index(peer_index)
+            .address(peer_mac.to_vec())
+            .setns_by_fd(peer_netns)
+            .build();
+        let veth = LinkVeth::new(name, peer)
+            .index(index)
+            .address(mac.to_vec())
+            .up()
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)));
+        Self::create("add veth", name, RouteNetlinkMessage::NewLink(veth.build()))
+    }
+
+    /// `ip neigh add <ip> lladdr <mac> dev <ifname> nud permanent`. The
+    /// neighbour table is one per kernel and holds at most `gc_thresh3`
+    /// (1024) entries that garbage collection may drop, summed over every
+    /// namespace, and only the initial namespace can raise it; permanent
+    /// entries are exempt from that count (`exempt_from_gc` for
+    /// NUD_PERMANENT in `neigh_alloc`, net/core/neighbour.c, Linux 5.0+).
+    /// With a learned entry per pod on its node and one per pod for its
+    /// gateway, about 500 pods would fill the table and connects fail.
+    pub(crate) fn neigh_permanent(index: u32, ifname: &str, ip: Ipv4Addr, mac: [u8; 6]) -> Self {
+        let mut msg = NeighbourMessage::default();
+        msg.header.family = rtnetlink::packet_route::AddressFamily::Inet;
+        msg.header.ifindex = index;
+        msg.header.state = NeighbourState::Permanent;
+        msg.attributes
+            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
+        msg.attributes
+            .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+        Self::create(
+            "add neighbour",
+            ifname,
+            RouteNetlinkMessage::NewNeighbour(msg),
+        )
     }
 
     /// A bridge, up (STP off, so ports forward at once).

@@ -4,23 +4,23 @@
 //! each node's fabric address and routes to the other nodes' pod CIDRs.
 //! Kept apart from pods because it runs once, at build, and must leave every
 //! namespace it made on record so a failed build can be undone.
-use std::net::Ipv4Addr;
 
 use crate::{
-    BRIDGE_IFNAME, FABRIC_IFNAME, Topology, TopologyError, fabric_address, netns, netns_path,
+    AddrPlan, BRIDGE_IFNAME, FABRIC_IFNAME, Topology, TopologyError, fabric_address, netns,
+    netns_path,
     nl::{self, Req},
-    node_gateway,
     worker::Worker,
 };
 
 impl Topology {
     pub(crate) fn build_inner(&mut self) -> Result<(), TopologyError> {
         let pool = self.pool()?;
+        let plan = self.plan;
         let mut pending = Vec::new();
         for i in 0..self.nodes {
             let name = format!("{}node{i}", self.prefix);
             let rx = pool.submit(usize::from(i), "create node", move |w| {
-                create_node(w, i, &name)
+                create_node(w, i, &name, plan)
             })?;
             pending.push(rx);
         }
@@ -50,7 +50,9 @@ impl Topology {
             let path = netns_path(&name);
             let (created, r) = self
                 .pool()?
-                .run(0, "create fabric", move |w| create_fabric(w, &name, &nodes))
+                .run(0, "create fabric", move |w| {
+                    create_fabric(w, &name, &nodes, plan)
+                })
                 .unwrap_or_else(|e| (path.exists(), Err(e)));
             if created {
                 self.fabric = Some(format!("{}fabric", self.prefix));
@@ -63,18 +65,23 @@ impl Topology {
 
 /// Creates node `i`'s namespace and sets it up; returns whether the
 /// namespace exists (so a failure can be undone) and the result.
-fn create_node(w: &mut Worker, i: u8, name: &str) -> (bool, Result<(), TopologyError>) {
+fn create_node(
+    w: &mut Worker,
+    i: u8,
+    name: &str,
+    plan: AddrPlan,
+) -> (bool, Result<(), TopologyError>) {
     if let Err(e) = netns::create_and_enter(name) {
         // The thread may already be inside an unnamed namespace.
         let _ = w.go_home();
         return (false, Err(e));
     }
-    let r = setup_node(w, i, name);
+    let r = setup_node(w, i, name, plan);
     let home = w.go_home();
     (true, r.and(home))
 }
 
-fn setup_node(w: &mut Worker, i: u8, name: &str) -> Result<(), TopologyError> {
+fn setup_node(w: &mut Worker, i: u8, name: &str, plan: AddrPlan) -> Result<(), TopologyError> {
     // Before any device exists, so every device inherits `default`.
     for key in [
         "net.ipv4.conf.all.rp_filter",
@@ -90,7 +97,7 @@ fn setup_node(w: &mut Worker, i: u8, name: &str) -> Result<(), TopologyError> {
     w.adopt_node(i, conn, nl.clone());
     w.rt.block_on(nl.batch(vec![
         Req::link_up("lo"),
-        Req::addr_add(1, "lo", node_gateway(i), 32),
+        Req::addr_add(1, "lo", plan.gateway(i), 32),
     ]))?;
     Ok(())
 }
@@ -101,17 +108,23 @@ fn create_fabric(
     w: &mut Worker,
     name: &str,
     nodes: &[String],
+    plan: AddrPlan,
 ) -> (bool, Result<(), TopologyError>) {
     if let Err(e) = netns::create_and_enter(name) {
         let _ = w.go_home();
         return (false, Err(e));
     }
-    let r = setup_fabric(w, name, nodes);
+    let r = setup_fabric(w, name, nodes, plan);
     let home = w.go_home();
     (true, r.and(home))
 }
 
-fn setup_fabric(w: &mut Worker, name: &str, nodes: &[String]) -> Result<(), TopologyError> {
+fn setup_fabric(
+    w: &mut Worker,
+    name: &str,
+    nodes: &[String],
+    plan: AddrPlan,
+) -> Result<(), TopologyError> {
     let node_fds = nodes
         .iter()
         .map(|n| netns::open(&netns_path(n), n))
@@ -158,8 +171,8 @@ fn setup_fabric(w: &mut Worker, name: &str, nodes: &[String]) -> Result<(), Topo
             let mut reqs = vec![Req::addr_add(idx, FABRIC_IFNAME, fabric_address(i), 24)];
             for j in (0..count).filter(|&j| j != i) {
                 reqs.push(Req::route_via(
-                    Ipv4Addr::new(198, 18, j, 0),
-                    24,
+                    plan.pod_cidr(j),
+                    plan.prefix_len(),
                     fabric_address(j),
                     idx,
                     FABRIC_IFNAME,

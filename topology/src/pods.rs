@@ -18,12 +18,12 @@ use crate::{
     LXC_IFINDEX_BASE, MAX_NETNS_NAME, POD_ETH0_IFINDEX, POD_IFNAME, Topology, TopologyError,
     invalid, netns, netns_path,
     nl::{self, Req},
-    node_gateway, valid_name_chars,
+    valid_name_chars,
     worker::Worker,
 };
 
-/// A pod to add: its netns is `<prefix><name>`, `ip` is in 198.18.<node>.0/24
-/// (host part 2..=254; .1 is the node's gateway).
+/// A pod to add: its netns is `<prefix><name>`, `ip` is a pod address of
+/// its node's pod CIDR ([`crate::AddrPlan`]; 198.18.<node>.2..=254 by default).
 #[derive(Clone, Debug)]
 pub struct PodSpec {
     pub name: String,
@@ -75,11 +75,14 @@ impl Topology {
                     p.name, p.node, self.nodes
                 )));
             }
-            let o = p.ip.octets();
-            if o[0] != 198 || o[1] != 18 || o[2] != p.node || !(2..=254).contains(&o[3]) {
+            if !self.plan.is_pod_ip(p.node, p.ip) {
                 return Err(invalid(format!(
-                    "pod {}: ip {} must be 198.18.{}.2..=254 (its node's pod CIDR)",
-                    p.name, p.ip, p.node
+                    "pod {}: ip {} is not a pod address of node {}'s pod CIDR {}/{} (not its network, gateway or broadcast address)",
+                    p.name,
+                    p.ip,
+                    p.node,
+                    self.plan.pod_cidr(p.node),
+                    self.plan.prefix_len()
                 )));
             }
             if !names.insert(&p.name) {
@@ -120,6 +123,7 @@ impl Topology {
             let lxc = format!("lxc{n}");
             queue.push_back(PodTask {
                 idx,
+                gateway: self.plan.gateway(spec.node),
                 lxc_ifindex,
                 netns: format!("{}{}", self.prefix, spec.name),
                 node_netns: self.node_netns(spec.node),
@@ -249,6 +253,7 @@ impl Topology {
 
 struct PodTask {
     idx: usize,
+    gateway: std::net::Ipv4Addr,
     lxc_ifindex: u32,
     spec: PodSpec,
     netns: String,
@@ -304,6 +309,14 @@ fn create_pod(w: &mut Worker, t: &PodTask) -> PodOutcome {
     out
 }
 
+/// The MAC addresses of a pod's veth, from its lxc's ifindex (unique in
+/// the run): locally administered unicast, `02:00:<ifindex>` on the node
+/// end and `02:01:<ifindex>` on the pod's eth0.
+fn veth_macs(lxc_ifindex: u32) -> ([u8; 6], [u8; 6]) {
+    let [a, b, c, d] = lxc_ifindex.to_be_bytes();
+    ([0x02, 0x00, a, b, c, d], [0x02, 0x01, a, b, c, d])
+}
+
 fn configure_pod(
     w: &mut Worker,
     node: &nl::Nl,
@@ -312,7 +325,8 @@ fn configure_pod(
 ) -> Result<(), TopologyError> {
     use std::os::fd::AsRawFd as _;
     let pod_fd = netns::current()?;
-    let (ip, gw) = (t.spec.ip, node_gateway(t.spec.node));
+    let (ip, gw) = (t.spec.ip, t.gateway);
+    let (lxc_mac, pod_mac) = veth_macs(t.lxc_ifindex);
     w.rt.block_on(async {
         let (conn, pod) = nl::connect(&t.netns)?;
         let work = async {
@@ -320,15 +334,16 @@ fn configure_pod(
             // Node side: the veth (pod end placed straight into the pod)
             // and the /32 route to the pod through it.
             node.batch(vec![
-                Req::veth(
+                Req::veth_with_macs(
                     lxc,
                     idx,
-                    None,
                     POD_IFNAME,
                     POD_ETH0_IFINDEX,
                     pod_fd.as_raw_fd(),
+                    (lxc_mac, pod_mac),
                 ),
                 Req::route_dev(ip, 32, idx, lxc),
+                Req::neigh_permanent(idx, lxc, ip, pod_mac),
             ])
             .await?;
             out.route_added = true;
@@ -339,6 +354,7 @@ fn configure_pod(
                 Req::addr_add(POD_ETH0_IFINDEX, POD_IFNAME, ip, 32),
                 Req::route_dev(gw, 32, POD_ETH0_IFINDEX, POD_IFNAME),
                 Req::route_via(Ipv4Addr::UNSPECIFIED, 0, gw, POD_ETH0_IFINDEX, POD_IFNAME),
+                Req::neigh_permanent(POD_ETH0_IFINDEX, POD_IFNAME, gw, lxc_mac),
             ])
             .await?;
             Ok(())

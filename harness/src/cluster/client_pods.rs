@@ -142,7 +142,7 @@ impl Cluster {
         super::programs::kill_netns_processes(&info.netns_path);
         self.nodes[usize::from(info.node)]
             .dataplane
-            .detach(&info.lxc)?;
+            .release(&info.lxc)?;
         self.topo()?.remove_pod(&pod_name)?;
         self.used_ips.remove(&info.ip);
         Ok(info.ip)

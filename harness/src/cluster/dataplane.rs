@@ -22,8 +22,19 @@ pub struct DataplaneCounters {
 pub trait Dataplane {
     /// Starts handling the traffic of a pod whose host-side interface is `lxc`.
     fn attach(&mut self, lxc: &str) -> anyhow::Result<()>;
+    /// [`Dataplane::attach`] for a batch of new pods; the default attaches
+    /// one at a time.
+    fn attach_many(&mut self, lxcs: &[&str]) -> anyhow::Result<()> {
+        lxcs.iter().try_for_each(|l| self.attach(l))
+    }
     /// Stops handling `lxc` (the pod is going away).
     fn detach(&mut self, lxc: &str) -> anyhow::Result<()>;
+    /// Stops handling `lxc`, whose pod namespace (and so `lxc` itself) is
+    /// deleted right after: state that lives on the interface may be left
+    /// to go with it. The default detaches.
+    fn release(&mut self, lxc: &str) -> anyhow::Result<()> {
+        self.detach(lxc)
+    }
     /// Makes a service frontend known (with no backends yet).
     fn upsert_service(&mut self, frontend: Frontend) -> anyhow::Result<()>;
     /// Replaces a service's endpoints: active ones take new flows,
@@ -37,7 +48,8 @@ pub trait Dataplane {
     /// Kernel object IDs `svclab inspect` opens to read this dataplane while
     /// the run is up (map name → id).
     fn inspect_ids(&self) -> BTreeMap<String, u32>;
-    /// Detaches from every interface and releases the kernel objects.
+    /// Releases every interface ([`Dataplane::release`]: the cluster
+    /// deletes the whole topology right after) and the kernel objects.
     fn close(self: Box<Self>) -> anyhow::Result<()>;
 }
 
@@ -70,8 +82,16 @@ impl Dataplane for EbpfDataplane {
         Ok(self.datapath.attach(lxc)?)
     }
 
+    fn attach_many(&mut self, lxcs: &[&str]) -> anyhow::Result<()> {
+        Ok(self.datapath.attach_many(lxcs)?)
+    }
+
     fn detach(&mut self, lxc: &str) -> anyhow::Result<()> {
         Ok(self.datapath.detach(lxc)?)
+    }
+
+    fn release(&mut self, lxc: &str) -> anyhow::Result<()> {
+        Ok(self.datapath.release(lxc)?)
     }
 
     fn upsert_service(&mut self, frontend: Frontend) -> anyhow::Result<()> {
@@ -117,7 +137,8 @@ impl Dataplane for EbpfDataplane {
         self.map_ids.clone()
     }
 
-    fn close(self: Box<Self>) -> anyhow::Result<()> {
+    fn close(mut self: Box<Self>) -> anyhow::Result<()> {
+        self.datapath.release_all();
         Ok(self.datapath.close()?)
     }
 }

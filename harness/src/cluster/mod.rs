@@ -27,7 +27,7 @@ use svclab_datapath::{Frontend, NetnsRef};
 use svclab_kube::backoff::RestartBackoff;
 use svclab_report::record::{BackendInfo, Event};
 use svclab_suite::model::{Suite, Workload};
-use svclab_topology::{PodSpec, Topology, TopologySpec};
+use svclab_topology::{AddrPlan, PodSpec, Topology, TopologySpec};
 
 pub mod autoscaler;
 mod client_pods;
@@ -60,6 +60,22 @@ pub use self::{
     state::{Cluster, NodeState, Pod},
 };
 
+/// Pod CIDRs sized from the suite: the smallest plan (a /24 per node at
+/// least) with room for the fullest node's peak plus headroom, the count
+/// validation checked against the same limit.
+fn addr_plan(suite: &Suite) -> anyhow::Result<AddrPlan> {
+    let peak = svclab_suite::pods_per_node(suite)
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+    AddrPlan::for_pods(suite.cluster.nodes, peak + svclab_suite::POD_HEADROOM).with_context(|| {
+        format!(
+            "{peak} pods on one node do not fit {} nodes' pod CIDRs",
+            suite.cluster.nodes
+        )
+    })
+}
+
 impl Cluster {
     /// Builds nodes and loads one datapath per node. Pods come later.
     pub fn build(
@@ -69,10 +85,10 @@ impl Cluster {
         kube_scale: f64,
     ) -> anyhow::Result<Self> {
         let epoch = Instant::now();
-        let topo = Topology::build(TopologySpec {
-            prefix: prefix.to_owned(),
-            nodes: suite.cluster.nodes,
-        })
+        let topo = Topology::build_with(
+            TopologySpec::new(prefix, suite.cluster.nodes),
+            addr_plan(suite)?,
+        )
         .context("building the topology")?;
         let config = datapath_config(suite);
         let mut nodes = Vec::new();
@@ -112,7 +128,7 @@ impl Cluster {
             deployments: BTreeMap::new(),
             pods: BTreeMap::new(),
             services: Vec::new(),
-            next_host: vec![2; usize::from(suite.cluster.nodes)],
+            next_host: vec![0; usize::from(suite.cluster.nodes)],
             used_ips: BTreeSet::new(),
             backends: Vec::new(),
             events: Vec::new(),
@@ -152,16 +168,22 @@ impl Cluster {
 
     fn alloc_ip(&mut self, node: u8) -> anyhow::Result<Ipv4Addr> {
         let n = usize::from(node);
-        for _ in 0..253 {
-            let host = self.next_host[n];
-            self.next_host[n] = if host >= 254 { 2 } else { host + 1 };
-            let ip = Ipv4Addr::new(198, 18, node, host);
+        let plan = self.topo()?.plan();
+        let room = plan.pods_per_node();
+        for _ in 0..room {
+            let k = self.next_host[n];
+            self.next_host[n] = (k + 1) % room;
+            let ip = plan.pod_ip(node, k).context("pod address")?;
             if !self.used_ips.contains(&ip) {
                 self.used_ips.insert(ip);
                 return Ok(ip);
             }
         }
-        bail!("node {node}: no free pod IP in 198.18.{node}.0/24")
+        bail!(
+            "node {node}: no free pod IP in {}/{}",
+            plan.pod_cidr(node),
+            plan.prefix_len()
+        )
     }
 
     /// Creates one backend pod of `deployment` and waits until it listens.
@@ -171,129 +193,208 @@ impl Cluster {
         now_s: f64,
         replacement: bool,
     ) -> anyhow::Result<String> {
+        let mut v = self.create_pods(deployment, 1, now_s, replacement)?;
+        v.pop().context("no pod created")
+    }
+
+    /// Creates `count` backend pods of `deployment` as one batch, the way
+    /// a ReplicaSet's creations reach kubelets at once: every namespace
+    /// and veth in one topology batch (parallel across its workers), the
+    /// dataplane on every lxc, every container started, then one wait for
+    /// all of them to listen. Pods are recorded in creation order.
+    fn create_pods(
+        &mut self,
+        deployment: &str,
+        count: usize,
+        now_s: f64,
+        replacement: bool,
+    ) -> anyhow::Result<Vec<String>> {
         let nodes = self.nodes.len();
         let d = self
             .deployments
             .get_mut(deployment)
             .context("unknown deployment")?;
-        let name = format!("{deployment}-{}", d.next_ordinal);
-        d.next_ordinal += 1;
         let placement: Vec<u8> = if d.spec.nodes.is_empty() {
             (0..u8::try_from(nodes).unwrap_or(1)).collect()
         } else {
             d.spec.nodes.clone()
         };
-        let node = placement[d.next_node % placement.len()];
-        d.next_node += 1;
+        let mut specs = Vec::with_capacity(count);
+        for _ in 0..count {
+            let name = format!("{deployment}-{}", d.next_ordinal);
+            d.next_ordinal += 1;
+            let node = placement[d.next_node % placement.len()];
+            d.next_node += 1;
+            specs.push(PodSpec {
+                name,
+                node,
+                ip: std::net::Ipv4Addr::UNSPECIFIED,
+            });
+        }
         let dspec = d.spec.clone();
-        let server = d.spec.server.clone();
-        let probes = d.spec.probes.clone();
-        let grace = d.spec.termination_grace.0.mul_f64(self.kube_scale);
-        let ip = self.alloc_ip(node)?;
-        let info = self.topo()?.add_pod(PodSpec {
-            name: name.clone(),
-            node,
-            ip,
-        })?;
-        let (lxc, netns_path) = (info.lxc.clone(), info.netns_path.clone());
-        let n = usize::from(node);
-        self.nodes[n].dataplane.attach(&lxc)?;
-        // The accept-queue reader lives in the pod netns; without it the
-        // run goes on with no queue figures for this pod.
-        let diag = match NetnsRef::open(&netns_path)
-            .map_err(anyhow::Error::from)
-            .and_then(|ns| SockDiag::open_in(&ns))
-        {
-            Ok(d) => Some(d),
-            Err(e) => {
-                tracing::warn!(pod = %name, "no sock_diag socket: {e:#}");
-                None
-            }
-        };
+        for s in &mut specs {
+            s.ip = self.alloc_ip(s.node)?;
+        }
+        let t0 = Instant::now();
+        let infos = self.topo()?.add_pods(specs)?;
+        let t_topo = t0.elapsed();
+        let server = dspec.server.clone();
+        let probes = dspec.probes.clone();
+        let grace = dspec.termination_grace.0.mul_f64(self.kube_scale);
         let port = dspec.port();
-        let program = self.program_for(&dspec, &name, ip)?;
         let (backlog, workers) = match dspec.workload() {
             Workload::PodServer(s) => (s.backlog, s.workers),
             Workload::Nginx(n) => (n.backlog, n.worker_processes),
             Workload::Container(_) => (0, 0),
         };
-        let spec = ContainerSpec {
-            exe: self.exe.clone(),
-            netns_path,
-            name: name.clone(),
-            server: server.clone(),
-            program,
-            port,
-            backlog,
-            workers,
-            grace,
-        };
-        let is_program = spec.program.is_some();
-        let now = self.now();
-        let (mut kubelet, changes) = Kubelet::start(
-            spec,
-            &probes,
-            self.kube_scale,
-            ip,
-            &self.probers[n],
-            RestartBackoff::kubelet(self.kube_scale),
-            diag,
-            now,
-        )?;
         let gated = probes.readiness.is_some() || probes.startup.is_some();
-        if !gated && is_program {
-            // A real program may take a moment to listen, or exit at once
-            // (kubelet then backs off): wait while it runs, never fail.
-            let ns = &self.nodes[n].netns;
-            let addr = SocketAddrV4::new(ip, port);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline && !kubelet.container_exited() {
-                if pods::wait_listening(ns, addr, Duration::from_millis(100)).is_ok() {
-                    break;
-                }
+        for (n, node) in self.nodes.iter_mut().enumerate() {
+            let lxcs: Vec<&str> = infos
+                .iter()
+                .filter(|i| usize::from(i.node) == n)
+                .map(|i| i.lxc.as_str())
+                .collect();
+            if !lxcs.is_empty() {
+                node.dataplane.attach_many(&lxcs)?;
             }
-        } else if !gated {
-            // No probe decides readiness: ready once the server accepts
-            // connections from its node, which is what kubelet's "started"
-            // would mean for a container without probes.
-            pods::wait_listening(
-                &self.nodes[n].netns,
-                SocketAddrV4::new(ip, port),
-                Duration::from_secs(10) + server.startup_time.0,
-            )?;
         }
-        self.backends.push(BackendInfo {
-            name: name.clone(),
-            addr: SocketAddrV4::new(ip, port).to_string(),
-            deployment: deployment.to_owned(),
-            node,
-            created_s: now_s,
-            removed_s: None,
-            added_by_last_scale_up: false,
-            killed: false,
-            replacement,
-        });
-        let info = self.backends.len() - 1;
-        self.pods.insert(
-            name.clone(),
-            Pod {
+        // The accept-queue readers live in the pod netns; without one the
+        // run goes on with no queue figures for that pod.
+        let netns = infos
+            .iter()
+            .map(|i| NetnsRef::open(&i.netns_path))
+            .collect::<Result<Vec<_>, _>>()?;
+        let diags = SockDiag::open_in_each(&netns);
+        let mut started = Vec::with_capacity(infos.len());
+        for (info, diag) in infos.into_iter().zip(diags) {
+            let (name, node, ip) = (info.name.clone(), info.node, info.ip);
+            let n = usize::from(node);
+            let diag = match diag {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::warn!(pod = %name, "no sock_diag socket: {e:#}");
+                    None
+                }
+            };
+            let program = self.program_for(&dspec, &name, ip)?;
+            let spec = ContainerSpec {
+                exe: self.exe.clone(),
+                netns_path: info.netns_path.clone(),
                 name: name.clone(),
+                server: server.clone(),
+                program,
+                port,
+                backlog,
+                workers,
+                grace,
+            };
+            let now = self.now();
+            let (kubelet, changes) = Kubelet::start(
+                spec,
+                &probes,
+                self.kube_scale,
+                ip,
+                &self.probers[n],
+                RestartBackoff::kubelet(self.kube_scale),
+                diag,
+                now,
+            )?;
+            started.push((info, kubelet, changes));
+        }
+        let t_start = t0.elapsed();
+        if !gated {
+            self.wait_started(&mut started, port, server.startup_time.0)?;
+        }
+        tracing::info!(
+            deployment,
+            count,
+            netns_ms = t_topo.as_millis(),
+            started_ms = t_start.as_millis(),
+            listening_ms = t0.elapsed().as_millis(),
+            "pods created"
+        );
+        let mut names = Vec::with_capacity(started.len());
+        for (info, kubelet, changes) in started {
+            let (name, node, ip) = (info.name, info.node, info.ip);
+            self.backends.push(BackendInfo {
+                name: name.clone(),
+                addr: SocketAddrV4::new(ip, port).to_string(),
                 deployment: deployment.to_owned(),
                 node,
-                ip,
-                lxc,
-                kubelet,
-                info,
-            },
-        );
-        self.event(
-            now_s,
-            "pod_created",
-            format!("{name} created on node {node} at {ip}"),
-            false,
-        );
-        self.apply_changes(&name, changes, now_s);
-        Ok(name)
+                created_s: now_s,
+                removed_s: None,
+                added_by_last_scale_up: false,
+                killed: false,
+                replacement,
+            });
+            let idx = self.backends.len() - 1;
+            self.pods.insert(
+                name.clone(),
+                Pod {
+                    name: name.clone(),
+                    deployment: deployment.to_owned(),
+                    node,
+                    ip,
+                    lxc: info.lxc,
+                    kubelet,
+                    info: idx,
+                },
+            );
+            self.event(
+                now_s,
+                "pod_created",
+                format!("{name} created on node {node} at {ip}"),
+                false,
+            );
+            self.apply_changes(&name, changes, now_s);
+            names.push(name);
+        }
+        Ok(names)
+    }
+
+    /// For pods no probe gates: waits until each listens, as seen from its
+    /// node (kubelet's "started" for a container without probes). A pod
+    /// server must listen within 10 s plus its startup time; a real
+    /// program may take a moment or exit at once (kubelet then backs off),
+    /// so it is waited for while it runs, up to 10 s, and never fails the
+    /// batch. All pods are polled in turn, so a batch waits about as long
+    /// as its slowest pod.
+    fn wait_started(
+        &self,
+        started: &mut [(svclab_topology::PodInfo, Kubelet, Vec<Change>)],
+        port: u16,
+        startup: Duration,
+    ) -> anyhow::Result<()> {
+        let t0 = Instant::now();
+        let mut pending: Vec<usize> = (0..started.len()).collect();
+        while !pending.is_empty() {
+            let mut still = Vec::with_capacity(pending.len());
+            for i in pending {
+                let (info, kubelet, _) = &mut started[i];
+                let program = kubelet.spec.program.is_some();
+                if program && (kubelet.container_exited() || t0.elapsed() > Duration::from_secs(10))
+                {
+                    continue;
+                }
+                let addr = SocketAddrV4::new(info.ip, port);
+                let ns = &self.nodes[usize::from(info.node)].netns;
+                if !pods::accepts(ns, addr)? {
+                    if !program && t0.elapsed() > Duration::from_secs(10) + startup {
+                        bail!(
+                            "pod {} at {addr} not listening after {:?}",
+                            info.name,
+                            Duration::from_secs(10) + startup
+                        );
+                    }
+                    still.push(i);
+                }
+            }
+            pending = still;
+            if !pending.is_empty() {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        Ok(())
     }
 
     /// The kubelet/HPA clock: time since the cluster was built.
@@ -399,7 +500,7 @@ impl Cluster {
         self.backends[p.info].removed_s = Some(now_s);
         let rec = self.pod_record(&p, Some(now_s));
         self.gone_pods.push((p.info, rec));
-        self.nodes[usize::from(p.node)].dataplane.detach(&p.lxc)?;
+        self.nodes[usize::from(p.node)].dataplane.release(&p.lxc)?;
         self.topo()?.remove_pod(name)?;
         self.used_ips.remove(&p.ip);
         self.event(now_s, "pod_gone", format!("{name} removed"), false);
@@ -414,6 +515,11 @@ impl Cluster {
     /// every namespace. Reports every failure.
     pub fn teardown(mut self) -> anyhow::Result<()> {
         let mut errors = Vec::new();
+        // Every pod is signalled first and reaped after, so they die in
+        // parallel rather than one wait at a time.
+        for p in self.pods.values_mut() {
+            p.kubelet.signal_kill();
+        }
         for p in self.pods.values_mut() {
             p.kubelet.kill_now();
         }
@@ -438,6 +544,26 @@ impl Cluster {
             Ok(())
         } else {
             bail!("teardown: {}", errors.join("; "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use svclab_topology::AddrPlan;
+
+    /// The suite's per-node limit and the topology's address plan are the
+    /// same arithmetic: every count the suite accepts gets a plan.
+    #[test]
+    fn the_suite_limit_and_the_address_plan_agree() {
+        for nodes in 1..=16u8 {
+            let most = svclab_suite::max_pods_per_node(nodes);
+            assert_eq!(most, AddrPlan::max_pods_per_node(nodes), "{nodes} nodes");
+            assert!(AddrPlan::for_pods(nodes, most).is_some(), "{nodes} nodes");
+            assert!(
+                AddrPlan::for_pods(nodes, most + 1).is_none(),
+                "{nodes} nodes"
+            );
         }
     }
 }

@@ -5,7 +5,6 @@
 //! process group by its PGID).
 use std::{
     net::{SocketAddrV4, TcpStream},
-    os::unix::process::CommandExt as _,
     path::Path,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -17,9 +16,6 @@ use svclab_suite::model::{Closer, ServerSpec};
 
 use super::podstats::StatsMap;
 
-/// The descriptor number the pod server finds its stats page at.
-const STATS_FD: i32 = 3;
-
 #[derive(Debug)]
 pub struct PodProcess {
     pub pid: u32,
@@ -28,6 +24,9 @@ pub struct PodProcess {
     pub(super) group: Option<i32>,
     /// An exit seen early (by [`PodProcess::exited`]), for `try_exit`.
     pub(super) early_exit: Option<String>,
+    /// The pod server's stats page, held open while it runs: the server
+    /// opens it by its /proc path.
+    pub(super) _stats_page: Option<std::os::fd::OwnedFd>,
 }
 
 impl PodProcess {
@@ -42,7 +41,19 @@ impl PodProcess {
         stats: &StatsMap,
     ) -> anyhow::Result<Self> {
         let mut cmd = Command::new(exe);
-        let stats_fd = stats.fd();
+        // No pre_exec hook, so std spawns with posix_spawn (vfork: no copy
+        // of the harness's page tables, which with 1000 pods cost more
+        // than the exec). The server sets PR_SET_PDEATHSIG itself and
+        // checks it still has this parent; it opens its stats page by path.
+        let parent = parent_pid();
+        // SAFETY: the page's fd is open for the duration of this call.
+        let held = unsafe { std::os::fd::BorrowedFd::borrow_raw(stats.fd()) }
+            .try_clone_to_owned()
+            .context("holding the pod stats page")?;
+        let stats_path = format!(
+            "/proc/{parent}/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&held)
+        );
         cmd.arg("pod-server")
             .arg("--netns")
             .arg(netns_path)
@@ -72,31 +83,15 @@ impl PodProcess {
                 "--read-timeout-ms",
                 &server.read_timeout.0.as_millis().to_string(),
             ])
-            .args(["--stats-fd", &STATS_FD.to_string()])
+            .arg("--stats-path")
+            .arg(&stats_path)
+            .args(["--parent-pid", &parent.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if let Some(h) = &server.health {
             cmd.args(["--health-port", &h.port.to_string()])
                 .args(["--health-workers", &h.workers.to_string()]);
-        }
-        let parent = parent_pid();
-        // SAFETY: prctl, getppid, dup2 and fcntl are async-signal-safe;
-        // nothing else runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                die_with_parent(parent)?;
-                // The stats page becomes fd STATS_FD without CLOEXEC (dup2
-                // clears it; when it already is that fd, clear it by hand).
-                if stats_fd == STATS_FD {
-                    if libc::fcntl(STATS_FD, libc::F_SETFD, 0) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                } else if libc::dup2(stats_fd, STATS_FD) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
         }
         let child = cmd
             .spawn()
@@ -106,6 +101,7 @@ impl PodProcess {
             child: Some(child),
             group: None,
             early_exit: None,
+            _stats_page: Some(held),
         })
     }
 
@@ -145,6 +141,17 @@ impl PodProcess {
                 self.child = None;
                 Some(format!("wait failed: {e}"))
             }
+        }
+    }
+
+    /// SIGKILL by PID (a program's group by PGID too) without waiting, so
+    /// that many pods die at once; [`Self::kill`] reaps them after.
+    pub fn signal_kill(&mut self) {
+        self.kill_group();
+        if let Some(c) = self.child.as_mut()
+            && matches!(c.try_wait(), Ok(None))
+        {
+            let _ = c.kill();
         }
     }
 
@@ -241,6 +248,13 @@ impl Drop for PodProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Whether `addr` accepts a TCP connection from `netns` now (a refused or
+/// unanswered connect within 200 ms is "not yet").
+pub fn accepts(netns: &NetnsRef, addr: SocketAddrV4) -> anyhow::Result<bool> {
+    Ok(netns
+        .run(|| TcpStream::connect_timeout(&addr.into(), Duration::from_millis(200)).is_ok())?)
 }
 
 /// Waits until `addr` accepts TCP connections from `netns` (the node, as

@@ -75,6 +75,15 @@ pub struct ServerArgs {
     /// Inherited memfd of the shared telemetry page.
     #[arg(long)]
     pub stats_fd: Option<i32>,
+    /// The shared telemetry page to open (the harness's memfd as
+    /// `/proc/<harness>/fd/<n>`), when it is not inherited.
+    #[arg(long, conflicts_with = "stats_fd")]
+    pub stats_path: Option<PathBuf>,
+    /// Die with this process (the harness): PR_SET_PDEATHSIG set here
+    /// rather than between fork and exec, so the harness can spawn with
+    /// posix_spawn (vfork) instead of fork.
+    #[arg(long)]
+    pub parent_pid: Option<i32>,
 }
 
 /// What a worker needs to answer a request.
@@ -101,14 +110,20 @@ fn listen(port: u16, backlog: i32) -> anyhow::Result<TcpListener> {
 }
 
 pub fn serve(args: ServerArgs) -> anyhow::Result<()> {
+    if let Some(parent) = args.parent_pid {
+        // SAFETY: prctl and getppid touch only this process.
+        unsafe { super::pods::die_with_parent(parent) }
+            .context("PR_SET_PDEATHSIG (or the harness is already gone)")?;
+    }
     if let Some(path) = &args.netns {
         let ns = svclab_datapath::NetnsRef::open(path)?;
         ns.enter_current_thread()
             .context("entering the pod netns")?;
     }
-    let stats: &'static Counters = match args.stats_fd {
-        Some(fd) => &*Box::leak(Box::new(StatsMap::from_fd(fd)?)),
-        None => Box::leak(Box::default()),
+    let stats: &'static Counters = match (args.stats_fd, &args.stats_path) {
+        (Some(fd), _) => &*Box::leak(Box::new(StatsMap::from_fd(fd)?)),
+        (None, Some(path)) => &*Box::leak(Box::new(StatsMap::open(path)?)),
+        (None, None) => Box::leak(Box::default()),
     };
     let name: &'static str = Box::leak(args.name.into_boxed_str());
     // The health listener comes up at once; the serving one after the slow

@@ -63,6 +63,30 @@ impl StatsMap {
         Self::map(fd)
     }
 
+    /// Opens and maps the harness's page by path (server side), e.g.
+    /// `/proc/<harness>/fd/<n>`: opening a memfd's /proc entry opens the
+    /// same memory file.
+    pub fn open(path: &std::path::Path) -> anyhow::Result<Self> {
+        // The harness keeps its fd open while the server runs; check that
+        // the number still names the stats page (not a reused fd).
+        let target = std::fs::read_link(path)
+            .with_context(|| format!("reading the pod stats link {}", path.display()))?;
+        anyhow::ensure!(
+            target
+                .to_string_lossy()
+                .starts_with("/memfd:svclab-pod-stats"),
+            "{} is {}, not the pod stats page",
+            path.display(),
+            target.display()
+        );
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .with_context(|| format!("opening the pod stats page {}", path.display()))?;
+        Self::map(OwnedFd::from(f))
+    }
+
     /// Maps an inherited descriptor (server side).
     pub fn from_fd(fd: RawFd) -> anyhow::Result<Self> {
         // SAFETY: the harness passed this descriptor for us to own.

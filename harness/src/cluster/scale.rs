@@ -57,10 +57,7 @@ impl Cluster {
             d.spec.replicas = replicas;
         }
         if want > current.len() {
-            let mut added = Vec::new();
-            for _ in current.len()..want {
-                added.push(self.create_pod(deployment, now_s, false)?);
-            }
+            let added = self.create_pods(deployment, want - current.len(), now_s, false)?;
             if !initial {
                 for b in &mut self.backends {
                     if b.deployment == deployment {

@@ -54,25 +54,47 @@ const RECV_BUF: usize = 64 * 1024;
 impl SockDiag {
     /// Opens the socket inside `netns`.
     pub fn open_in(netns: &NetnsRef) -> anyhow::Result<Self> {
-        let name = netns.name().to_owned();
-        let sock = netns
-            .run(|| -> std::io::Result<Socket> {
-                let mut s = Socket::new(NETLINK_SOCK_DIAG)?;
-                s.bind_auto()?;
-                s.connect(&SocketAddr::new(0, 0))?;
-                Ok(s)
+        let mut v = Self::open_in_each(std::slice::from_ref(netns));
+        v.pop().context("no sock_diag socket")?
+    }
+
+    /// One socket inside each of `netns`, opened from one thread that
+    /// enters them in turn (a socket stays in the netns it was made in).
+    pub fn open_in_each(netns: &[NetnsRef]) -> Vec<anyhow::Result<Self>> {
+        let open = |ns: &NetnsRef| -> anyhow::Result<Socket> {
+            let name = ns.name();
+            ns.enter_current_thread()
+                .with_context(|| format!("entering netns {name} for sock_diag"))?;
+            let mut s = Socket::new(NETLINK_SOCK_DIAG)
+                .with_context(|| format!("opening a NETLINK_SOCK_DIAG socket in netns {name}"))?;
+            s.bind_auto()?;
+            s.connect(&SocketAddr::new(0, 0))?;
+            Ok(s)
+        };
+        let socks = std::thread::scope(|s| {
+            s.spawn(|| netns.iter().map(open).collect::<Vec<_>>())
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        });
+        socks
+            .into_iter()
+            .zip(netns)
+            .map(|(sock, ns)| {
+                let sock = sock?;
+                let name = ns.name().to_owned();
+                socket2::SockRef::from(&sock)
+                    .set_read_timeout(Some(RECV_TIMEOUT))
+                    .with_context(|| {
+                        format!("SO_RCVTIMEO on the sock_diag socket of netns {name}")
+                    })?;
+                Ok(Self {
+                    sock,
+                    netns: name,
+                    seq: 0,
+                    buf: Vec::with_capacity(RECV_BUF),
+                })
             })
-            .with_context(|| format!("entering netns {name} for sock_diag"))?
-            .with_context(|| format!("opening a NETLINK_SOCK_DIAG socket in netns {name}"))?;
-        socket2::SockRef::from(&sock)
-            .set_read_timeout(Some(RECV_TIMEOUT))
-            .with_context(|| format!("SO_RCVTIMEO on the sock_diag socket of netns {name}"))?;
-        Ok(Self {
-            sock,
-            netns: name,
-            seq: 0,
-            buf: Vec::with_capacity(RECV_BUF),
-        })
+            .collect()
     }
 
     /// The IPv4 TCP listener on `port`, if one is listening.

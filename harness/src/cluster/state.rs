@@ -83,7 +83,7 @@ pub struct Cluster {
     /// Live pods (running or terminating), by name.
     pub pods: BTreeMap<String, Pod>,
     pub(super) services: Vec<ServiceState>,
-    pub(super) next_host: Vec<u8>,
+    pub(super) next_host: Vec<u32>,
     pub(super) used_ips: BTreeSet<Ipv4Addr>,
     /// Every backend pod ever created, for the run record.
     pub backends: Vec<BackendInfo>,

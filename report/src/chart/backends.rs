@@ -10,6 +10,7 @@ use plotters::{
 use super::{
     ERROR_RED, FONT, Frame, GREY, Geometry, INK, LegendEntry, Segments, Swatch, log_range,
     nice_max, segments, steps, text_width,
+    topn::{TOP_N_CHART_H, alive_in_bucket, others_spread, top_backends, traffic_word},
 };
 use crate::{
     fmt::axis_num,
@@ -23,6 +24,9 @@ impl Frame<'_> {
     /// axis, next to a dashed line at their fair share.
     pub fn share_chart(&self) -> String {
         let rec = self.record;
+        if let Some(top) = top_backends(rec) {
+            return self.share_chart_top(&top);
+        }
         let names = rec.backend_names();
         let is_new = |n: &str| rec.backend(n).is_some_and(|b| b.added_by_last_scale_up);
         let mut order: Vec<&String> = names.iter().filter(|n| is_new(n)).collect();
@@ -51,7 +55,7 @@ impl Frame<'_> {
             }
         }
 
-        let mut legend: Vec<LegendEntry> = order
+        let legend: Vec<LegendEntry> = order
             .iter()
             .map(|n| LegendEntry {
                 label: if is_new(n) {
@@ -63,7 +67,30 @@ impl Frame<'_> {
                 swatch: Swatch::Area,
             })
             .collect();
-        if new_count > 0 {
+        let colors: Vec<RGBColor> = order.iter().map(|n| self.color(n)).collect();
+        let new_top = (new_count > 0).then(|| cum[new_count - 1].clone());
+        let what = match rec.share_basis {
+            crate::record::ShareBasis::Responses => "responses",
+            crate::record::ShareBasis::Connections => "new connections (datapath)",
+        };
+        let title = format!("Share of {what} per backend (stacked; new pods at the bottom)");
+        self.stacked_share(&title, what, legend, &colors, &cum, new_top.as_deref())
+    }
+
+    /// Draws a stacked share chart: `cum[k][i]` is the top of band k (in
+    /// `colors[k]`) in bucket i; `new_top`, when there are new pods, their
+    /// share per bucket (drawn thick, next to their fair share).
+    pub(super) fn stacked_share(
+        &self,
+        title: &str,
+        what: &str,
+        mut legend: Vec<LegendEntry>,
+        colors: &[RGBColor],
+        cum: &[Vec<f64>],
+        new_top: Option<&[f64]>,
+    ) -> String {
+        let rec = self.record;
+        if new_top.is_some() {
             legend.push(LegendEntry {
                 label: "new pods' share".into(),
                 color: BLACK,
@@ -75,16 +102,10 @@ impl Frame<'_> {
                 swatch: Swatch::Dashed,
             });
         }
-
-        let what = match rec.share_basis {
-            crate::record::ShareBasis::Responses => "responses",
-            crate::record::ShareBasis::Connections => "new connections (datapath)",
-        };
-        let title = format!("Share of {what} per backend (stacked; new pods at the bottom)");
         let y_desc = format!("share of {what} (%)");
         self.svg(404 + self.marker_h(), &legend, |area| {
             let mut chart = self
-                .builder(area, &title, false)?
+                .builder(area, title, false)?
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..1.0)?;
             self.time_mesh(&mut chart)
                 .y_desc(y_desc.as_str())
@@ -92,7 +113,7 @@ impl Frame<'_> {
                 .light_line_style(WHITE.mix(0.0))
                 .draw()?;
             let b = rec.bucket_s;
-            for (k, name) in order.iter().enumerate() {
+            for (k, color) in colors.iter().enumerate() {
                 let mut points: Vec<(f64, f64)> = Vec::with_capacity(rec.buckets.len() * 4);
                 for (i, bucket) in rec.buckets.iter().enumerate() {
                     points.push((bucket.t_s, cum[k][i]));
@@ -103,10 +124,7 @@ impl Frame<'_> {
                     points.push((bucket.t_s + b, lower));
                     points.push((bucket.t_s, lower));
                 }
-                chart.draw_series(std::iter::once(Polygon::new(
-                    points,
-                    self.color(name).filled(),
-                )))?;
+                chart.draw_series(std::iter::once(Polygon::new(points, color.filled())))?;
             }
             // Light horizontal grid on top of the bands, so levels can be read.
             for level in [0.25, 0.5, 0.75] {
@@ -116,8 +134,7 @@ impl Frame<'_> {
                 )))?;
             }
             let geometry = Geometry::of(&chart, self.x);
-            if new_count > 0 {
-                let top = &cum[new_count - 1];
+            if let Some(top) = new_top {
                 let fair: Vec<Option<f64>> = rec
                     .buckets
                     .iter()
@@ -194,6 +211,9 @@ impl Frame<'_> {
         )
     }
 
+    /// A line per backend of `value`; above [`super::topn::TOP_N_ABOVE`] backends, the
+    /// busiest [`super::topn::TOP_N`] as lines and the others as one band
+    /// (lowest to highest) with their mean.
     fn backend_lines_chart(
         &self,
         title: &str,
@@ -202,35 +222,68 @@ impl Frame<'_> {
     ) -> String {
         let rec = self.record;
         let mid = rec.bucket_s / 2.0;
-        let series: Vec<(String, Segments)> = rec
-            .backend_names()
+        let top = top_backends(rec);
+        let infos = super::topn::infos(rec);
+        // A backend's value in a bucket: shown while it is an endpoint, or
+        // whenever it has one.
+        let point = |bk: &Bucket, name: &str| {
+            let alive = infos
+                .get(name)
+                .is_none_or(|i| alive_in_bucket(i, bk, rec.bucket_s));
+            let v = bk.backends.get(name).map_or(0.0, &value);
+            (alive || v > 0.0).then_some(v)
+        };
+        let names = top
+            .as_ref()
+            .map_or_else(|| rec.backend_names(), |t| t.shown.clone());
+        let series: Vec<(String, Segments)> = names
             .into_iter()
             .map(|name| {
-                let info = rec.backend(&name);
-                let points = rec.buckets.iter().map(|bk| {
-                    let alive = info.is_none_or(|i| alive_in_bucket(i, bk, rec.bucket_s));
-                    let v = bk.backends.get(&name).map_or(0.0, &value);
-                    (bk.t_s + mid, (alive || v > 0.0).then_some(v))
-                });
+                let points = rec
+                    .buckets
+                    .iter()
+                    .map(|bk| (bk.t_s + mid, point(bk, &name)));
                 let segs = segments(points);
                 (name, segs)
             })
             .collect();
+        let others = top
+            .as_ref()
+            .map(|t| others_spread(rec, &t.others, |bk, n| point(bk, n)));
         let y_max = nice_max(
             series
                 .iter()
                 .flat_map(|(_, s)| s.iter().flatten())
-                .map(|p| p.1),
+                .map(|p| p.1)
+                .chain(
+                    others
+                        .iter()
+                        .flatten()
+                        .filter_map(|(_, s)| s.map(|s| s.max)),
+                ),
         );
-        let legend = self.backend_legend();
-        self.svg(304 + self.marker_h(), &legend, |area| {
+        let (legend, title) = match &top {
+            None => (self.backend_legend(), title.to_string()),
+            Some(t) => {
+                let mut legend = self.named_legend(&t.shown, Swatch::Line(2));
+                legend.extend(self.others_legend(t.others.len()));
+                let title = format!("{title} ({})", t.words("backends", traffic_word(rec)));
+                (legend, title)
+            }
+        };
+        // A top-N chart is taller, so its legend (the lines and the others) fits.
+        let plot_h = if top.is_some() { TOP_N_CHART_H } else { 304 };
+        self.svg(plot_h + self.marker_h(), &legend, |area| {
             let mut chart = self
-                .builder(area, title, false)?
+                .builder(area, &title, false)?
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..y_max)?;
             self.time_mesh(&mut chart)
                 .y_desc(y_desc)
                 .y_label_formatter(&|v| axis_num(*v))
                 .draw()?;
+            if let Some(others) = &others {
+                self.draw_others(&mut chart, others)?;
+            }
             self.draw_lines(&mut chart, &series)?;
             Ok(Geometry::of(&chart, self.x))
         })
@@ -347,13 +400,9 @@ impl Frame<'_> {
     }
 }
 
-fn alive_in_bucket(info: &BackendInfo, bucket: &Bucket, bucket_s: f64) -> bool {
-    info.alive_in([bucket.t_s, bucket.t_s + bucket_s])
-}
-
 /// Fair share of the new backends in a bucket: new alive / all alive; None
 /// while no new backend is alive.
-fn fair_new_share(rec: &RunRecord, bucket: &Bucket) -> Option<f64> {
+pub(super) fn fair_new_share(rec: &RunRecord, bucket: &Bucket) -> Option<f64> {
     let alive: Vec<&BackendInfo> = rec
         .backends
         .iter()

@@ -29,6 +29,7 @@ use crate::{
 mod backends;
 pub(crate) mod pods;
 mod replicas;
+pub(crate) mod topn;
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
@@ -345,18 +346,23 @@ impl<'r> Frame<'r> {
     }
 
     fn backend_legend(&self) -> Vec<LegendEntry> {
-        self.record
-            .backend_names()
-            .into_iter()
+        self.named_legend(&self.record.backend_names(), Swatch::Line(2))
+    }
+
+    /// A legend entry per backend (pod) of `names`, "(new)" after those
+    /// added by the last scale-up.
+    fn named_legend(&self, names: &[String], swatch: Swatch) -> Vec<LegendEntry> {
+        names
+            .iter()
             .map(|n| {
                 let new = self
                     .record
-                    .backend(&n)
+                    .backend(n)
                     .is_some_and(|b| b.added_by_last_scale_up);
                 LegendEntry {
                     label: if new { format!("{n} (new)") } else { n.clone() },
-                    color: self.color(&n),
-                    swatch: Swatch::Line(2),
+                    color: self.color(n),
+                    swatch,
                 }
             })
             .collect()

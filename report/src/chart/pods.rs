@@ -21,8 +21,10 @@ use super::{
 use crate::{
     derive::{PROBE_KINDS, phase_spans},
     fmt::{axis_num, count_tick, escape, num},
-    record::{PodPhase, ProbeBucket, RunRecord},
+    record::{PodPhase, PodRecord, ProbeBucket, RunRecord},
 };
+
+use super::topn::TopN;
 
 /// Height of one pod's row in the phase chart.
 const ROW_H: u32 = 30;
@@ -111,7 +113,15 @@ impl Frame<'_> {
     /// (its reason in the marker's tooltip).
     pub fn pod_phase_chart(&self) -> String {
         let rec = self.record;
-        let pods = &rec.pods;
+        let top = top_pods(rec, self.x[1]);
+        let pods: Vec<&PodRecord> = match &top {
+            Some(t) => rec
+                .pods
+                .iter()
+                .filter(|p| t.shown.contains(&p.name))
+                .collect(),
+            None => rec.pods.iter().collect(),
+        };
         let rows = pods.len().max(1);
         let mut legend: Vec<LegendEntry> = PodPhase::ALL
             .iter()
@@ -129,10 +139,17 @@ impl Frame<'_> {
         // The plot is tall enough for the rows and for the legend beside it.
         let plot_h = (rows as u32 * ROW_H).max(legend.len() as u32 * 22 + 12);
         let height = super::TITLE_H + self.marker_h() + plot_h + X_LABEL_H + 12;
+        let title = match &top {
+            Some(t) => format!(
+                "Pod phases and container restarts ({}; the ready chart counts every pod)",
+                t.words("pods", "restarts, then time not ready")
+            ),
+            None => "Pod phases and container restarts".to_string(),
+        };
         let mut overlay = String::new();
         let svg = self.svg(height, &legend, |area| {
             let mut chart = self
-                .builder(area, "Pod phases and container restarts", false)?
+                .builder(area, &title, false)?
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..rows as f64)?;
             self.time_mesh(&mut chart)
                 .y_labels(0)
@@ -352,6 +369,35 @@ impl Frame<'_> {
             Ok(Geometry::of(&chart, self.x))
         })
     }
+}
+
+/// Above [`super::topn::TOP_N_ABOVE`] pods, the pods the phase chart and
+/// the restart table show: most restarts first, then most time not ready
+/// (pending, running, not ready, terminating, back-off) before `end_s`.
+pub(crate) fn top_pods(rec: &RunRecord, end_s: f64) -> Option<TopN> {
+    if rec.pods.len() <= super::topn::TOP_N_ABOVE {
+        return None;
+    }
+    let key: std::collections::BTreeMap<&str, f64> = rec
+        .pods
+        .iter()
+        .map(|p| {
+            let not_ready: f64 = phase_spans(p, end_s)
+                .iter()
+                .filter(|s| s.phase != PodPhase::Ready)
+                .map(|s| s.to - s.from)
+                .sum();
+            // Restarts count first: not-ready time is bounded by the run.
+            let weight = end_s.abs().max(1.0) * 2.0;
+            (
+                p.name.as_str(),
+                p.restarts.len() as f64 * weight + not_ready,
+            )
+        })
+        .collect();
+    TopN::rank(rec.pods.iter().map(|p| p.name.clone()).collect(), |n| {
+        key.get(n).copied().unwrap_or(0.0)
+    })
 }
 
 /// `s` cut (with an ellipsis) to about `width` pixels at `size`.

@@ -3,7 +3,7 @@
 //! accept queues against the backlog and busy workers against the worker
 //! count. Like the other pod charts they draw through the parent's
 //! [`Frame`] and line up under the rest.
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use plotters::{element::DashedPathElement, prelude::*};
 
@@ -11,6 +11,7 @@ use super::{
     ERROR_RED, FONT, Frame, GREY, Geometry, INK, LegendEntry, PALETTE, Segments, Swatch, nice_max,
     pods::{PURPLE, READY_GREEN},
     segments, steps, text_width,
+    topn::{TOP_N_ABOVE, TOP_N_CHART_H, TopN, others_spread},
 };
 use crate::{
     fmt::{axis_num, count_tick},
@@ -51,15 +52,33 @@ impl Frame<'_> {
             .map(|r| r.t_s)
             .collect();
         let total = step_line(&mut all);
-        let per_pod: Vec<(&str, Segments)> = rec
-            .pods
+        let mut restarted: Vec<&crate::record::PodRecord> =
+            rec.pods.iter().filter(|p| !p.restarts.is_empty()).collect();
+        // Many restarted pods: lines for those that restarted most (the
+        // total line counts them all).
+        let top = TopN::rank(restarted.iter().map(|p| p.name.clone()).collect(), |n| {
+            restarted
+                .iter()
+                .find(|p| p.name == n)
+                .map_or(0.0, |p| p.restarts.len() as f64)
+        });
+        if let Some(t) = &top {
+            restarted.retain(|p| t.shown.contains(&p.name));
+        }
+        let per_pod: Vec<(&str, Segments)> = restarted
             .iter()
-            .filter(|p| !p.restarts.is_empty())
             .map(|p| {
                 let mut times: Vec<f64> = p.restarts.iter().map(|r| r.t_s).collect();
                 (p.name.as_str(), vec![step_line(&mut times)])
             })
             .collect();
+        let title = match &top {
+            Some(t) => format!(
+                "Container restarts so far (all pods; lines for the {})",
+                t.words("restarted pods", "restarts")
+            ),
+            None => "Container restarts so far".to_string(),
+        };
         let y_max = nice_max(std::iter::once(all.len() as f64)).ceil();
         let mut legend = vec![LegendEntry {
             label: "all pods".into(),
@@ -71,9 +90,15 @@ impl Frame<'_> {
             color: self.color(name),
             swatch: Swatch::Line(2),
         }));
-        self.svg(254 + self.marker_h(), &legend, |area| {
+        // Many pods: taller, so up to [`super::topn::TOP_N`] lines' legend fits.
+        let plot_h = if rec.pods.len() > TOP_N_ABOVE {
+            TOP_N_CHART_H - 50
+        } else {
+            254
+        };
+        self.svg(plot_h + self.marker_h(), &legend, |area| {
             let mut chart = self
-                .builder(area, "Container restarts so far", false)?
+                .builder(area, &title, false)?
                 .build_cartesian_2d(x0..x1, 0.0..y_max)?;
             self.time_mesh(&mut chart)
                 .y_desc("restarts")
@@ -268,7 +293,7 @@ impl Frame<'_> {
     ) -> String {
         let rec = self.record;
         let mid = rec.bucket_s / 2.0;
-        let series: Vec<(&str, Segments)> = rec
+        let mut series: Vec<(&str, Segments)> = rec
             .pods
             .iter()
             .map(|pod| {
@@ -279,12 +304,29 @@ impl Frame<'_> {
                 (pod.name.as_str(), segments(points))
             })
             .collect();
+        // Many pods: the top ones by their highest value, the rest as one band.
+        let peak = |segs: &Segments| segs.iter().flatten().map(|p| p.1).fold(0.0, f64::max);
+        let peaks: BTreeMap<&str, f64> = series.iter().map(|(n, s)| (*n, peak(s))).collect();
+        let top = TopN::rank(rec.pods.iter().map(|p| p.name.clone()).collect(), |n| {
+            peaks.get(n).copied().unwrap_or(0.0)
+        });
+        let others = top.as_ref().map(|t| {
+            series.retain(|(n, _)| t.shown.iter().any(|s| s == n));
+            series.sort_by_key(|(n, _)| t.shown.iter().position(|s| s == n));
+            others_spread(rec, &t.others, |b, n| b.pods.get(n).and_then(&value))
+        });
         let y_max = nice_max(
             series
                 .iter()
                 .flat_map(|(_, s)| s.iter().flatten())
                 .map(|p| p.1)
-                .chain(limits.iter().map(|l| f64::from(*l))),
+                .chain(limits.iter().map(|l| f64::from(*l)))
+                .chain(
+                    others
+                        .iter()
+                        .flatten()
+                        .filter_map(|(_, s)| s.map(|s| s.max)),
+                ),
         )
         .ceil();
         let mut legend: Vec<LegendEntry> = series
@@ -295,6 +337,13 @@ impl Frame<'_> {
                 swatch: Swatch::Line(2),
             })
             .collect();
+        if let Some(t) = &top {
+            legend.extend(self.others_legend(t.others.len()));
+        }
+        let title = match &top {
+            Some(t) => format!("{title} ({})", t.words("pods", "highest value")),
+            None => title.to_string(),
+        };
         if !limits.is_empty() {
             legend.push(LegendEntry {
                 label: limit_word.to_string(),
@@ -302,14 +351,19 @@ impl Frame<'_> {
                 swatch: Swatch::Dashed,
             });
         }
-        self.svg(304 + self.marker_h(), &legend, |area| {
+        // A top-N chart is taller, so its legend (the lines and the others) fits.
+        let plot_h = if top.is_some() { TOP_N_CHART_H } else { 304 };
+        self.svg(plot_h + self.marker_h(), &legend, |area| {
             let mut chart = self
-                .builder(area, title, false)?
+                .builder(area, &title, false)?
                 .build_cartesian_2d(self.x[0]..self.x[1], 0.0..y_max)?;
             self.time_mesh(&mut chart)
                 .y_desc(y_desc)
                 .y_label_formatter(&count_tick)
                 .draw()?;
+            if let Some(others) = &others {
+                self.draw_others(&mut chart, others)?;
+            }
             self.draw_lines(&mut chart, &series)?;
             let g = Geometry::of(&chart, self.x);
             let style = TextStyle::from((FONT, 15).into_font())

@@ -12,16 +12,23 @@
 //! replicas, accept queues and busy workers, then the client's success rate
 //! and latency, so what the pods went through sits right above what clients
 //! saw. Runs without it look as they always did.
+//!
+//! Runs of more than 20 backends or pods (`chart::topn::TOP_N_ABOVE`)
+//! get top-N charts and tables instead of a line or row per backend, and a
+//! fairness chart under the share chart (`chart/topn`); smaller runs render
+//! exactly as before.
 use std::fmt::Write as _;
 
+mod backends;
 mod programs;
 
 use crate::{
     chart::{
         Frame, backend_colors, css,
-        pods::{deployments, phase_color, probe_kinds},
+        pods::{deployments, probe_kinds, top_pods},
+        topn::top_backends,
     },
-    derive::{metric, responses, summarize},
+    derive::{metric, summarize},
     fmt::{comparison, count, escape, id_safe, num, opt_num, opt_pct, verdict_line, window},
     record::{RunRecord, Verdict},
 };
@@ -77,7 +84,7 @@ pub fn render(record: &RunRecord) -> String {
     shows(&mut out, record);
     charts(&mut out, record);
     summary(&mut out, record);
-    backends(&mut out, record);
+    backends::backends(&mut out, record);
     programs::programs(&mut out, record);
     timeline(&mut out, record);
     datapath::settings(&mut out, record);
@@ -181,8 +188,12 @@ fn charts(out: &mut String, rec: &RunRecord) {
         out.push_str("<p>No time buckets were recorded.</p>\n");
         return;
     }
+    figure(out, "share", &frame.share_chart());
+    // Many backends: the spread of shares across all of them.
+    if top_backends(rec).is_some() {
+        figure(out, "fairness", &frame.fairness_chart());
+    }
     for (id, svg) in [
-        ("share", frame.share_chart()),
         ("new-conns", frame.new_conns_chart()),
         ("ct-entries", frame.ct_chart()),
     ] {
@@ -237,7 +248,14 @@ fn restart_table(out: &mut String, rec: &RunRecord) {
         out.push_str("<p id=\"restart-table\">No container restarts.</p>\n");
         return;
     }
+    // Many pods: the restarts of the pods the phase chart shows.
+    let all = restarts.len();
+    let top = top_pods(rec, rec.end_s().max(rec.bucket_s).max(1.0));
+    if let Some(t) = &top {
+        restarts.retain(|(pod, _)| t.shown.iter().any(|s| s == pod));
+    }
     restarts.sort_by(|a, b| a.1.t_s.total_cmp(&b.1.t_s).then(a.0.cmp(b.0)));
+    let shown = restarts.len();
     let colors = backend_colors(rec);
     out.push_str(
         "<table id=\"restart-table\">\n<tr><th>t (s)</th><th>pod</th><th>restart count</th><th>reason</th></tr>\n",
@@ -252,6 +270,14 @@ fn restart_table(out: &mut String, rec: &RunRecord) {
             escape(pod),
             r.count,
             escape(&r.reason)
+        );
+    }
+    if top.is_some() && all > shown {
+        let _ = writeln!(
+            out,
+            "<tr class=\"others\"><td></td><td>other pods</td><td class=\"num\">{}</td>\
+             <td>more restarts (the restarts chart counts them all)</td></tr>",
+            all - shown
         );
     }
     out.push_str("</table>\n");
@@ -475,84 +501,6 @@ fn kubelet(out: &mut String, rec: &RunRecord) {
             format!("<ul class=\"settings\">{items}</ul>")
         };
         row(out, label, &value);
-    }
-    out.push_str("</table>\n");
-}
-
-fn backends(out: &mut String, rec: &RunRecord) {
-    let colors = backend_colors(rec);
-    let whole = rec.whole_s();
-    let counts = responses(rec, whole);
-    let total: u64 = counts.values().sum();
-    out.push_str(
-        "<h2 id=\"backends\">Backends</h2>\n<table>\n<tr><th>pod</th><th>address</th><th>deployment</th><th>node</th>\
-         <th>created (s)</th><th>removed (s)</th><th>flags</th><th>responses</th><th>share</th>\
-         <th>datapath selections</th><th>reselections</th>",
-    );
-    let with_pods = !rec.pods.is_empty();
-    if with_pods {
-        out.push_str("<th>phase at the end</th><th>restarts</th>");
-    }
-    out.push_str("</tr>\n");
-    for name in rec.backend_names() {
-        let info = rec.backend(&name);
-        let color = colors.get(&name).map_or("#888888".into(), |c| css(*c));
-        let mut flags = String::new();
-        if let Some(b) = info {
-            for (on, class, word) in [
-                (b.added_by_last_scale_up, "new", "new"),
-                (b.killed, "killed", "killed"),
-                (b.replacement, "replacement", "replacement"),
-            ] {
-                if on {
-                    let _ = write!(flags, "<span class=\"tag {class}\">{word}</span>");
-                }
-            }
-        } else {
-            flags.push_str("<span class=\"tag\">not in the backend list</span>");
-        }
-        let n = counts.get(&name).copied().unwrap_or(0);
-        let dp = rec.datapath.backends.get(&name);
-        let _ = writeln!(
-            out,
-            "<tr><td class=\"pod\"><span class=\"swatch\" style=\"background:{color}\"></span>{}</td><td>{}</td><td>{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{flags}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>",
-            escape(&name),
-            info.map_or(String::new(), |b| escape(&b.addr)),
-            info.map_or(String::new(), |b| escape(&b.deployment)),
-            info.map_or(String::new(), |b| b.node.to_string()),
-            info.map_or(String::new(), |b| num(b.created_s)),
-            info.and_then(|b| b.removed_s).map_or("—".into(), num),
-            count(n),
-            if total > 0 {
-                opt_pct(Some(n as f64 / total as f64))
-            } else {
-                "—".into()
-            },
-            dp.map_or("—".into(), |d| count(d.selections)),
-            dp.map_or("—".into(), |d| count(d.reselections)),
-        );
-        if with_pods {
-            let pod = rec.pods.iter().find(|p| p.name == name);
-            let phase = match pod {
-                Some(p) if p.removed_s.is_some() => "gone".to_string(),
-                Some(p) => p.phases.last().map_or("—".into(), |c| {
-                    format!(
-                        "<span class=\"swatch\" style=\"background:{}\"></span>{}",
-                        css(phase_color(c.phase)),
-                        c.phase.word()
-                    )
-                }),
-                None => "—".into(),
-            };
-            let _ = write!(
-                out,
-                "<td>{phase}</td><td class=\"num\">{}</td>",
-                pod.map_or("—".into(), |p| p.restarts.len().to_string())
-            );
-        }
-        out.push_str("</tr>\n");
     }
     out.push_str("</table>\n");
 }

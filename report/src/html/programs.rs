@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::{
+    chart::topn::top_backends,
     fmt::{count, escape},
     record::RunRecord,
 };
@@ -62,9 +63,28 @@ pub(super) fn programs(out: &mut String, rec: &RunRecord) {
         out.push_str(
             "<table>\n<tr><th>backend</th><th>requests (access log)</th><th>new connections (datapath)</th><th>difference</th></tr>\n",
         );
-        for b in rec.backend_names() {
+        // Many backends: the top ones, then one row for the others.
+        let top = top_backends(rec);
+        let mut rows: Vec<(String, u64, u64)> = Vec::new();
+        for b in top
+            .as_ref()
+            .map_or_else(|| rec.backend_names(), |t| t.shown.clone())
+        {
             let log = a.by_backend.get(&b).copied().unwrap_or(0);
             let dp = rec.datapath.backends.get(&b).map_or(0, |c| c.connections);
+            rows.push((escape(&b), log, dp));
+        }
+        if let Some(t) = &top {
+            let log = t.others.iter().filter_map(|b| a.by_backend.get(b)).sum();
+            let dp = t
+                .others
+                .iter()
+                .filter_map(|b| rec.datapath.backends.get(b))
+                .map(|c| c.connections)
+                .sum();
+            rows.push((format!("others ({} backends)", t.others.len()), log, dp));
+        }
+        for (b, log, dp) in rows {
             let diff = if log.max(dp) == 0 {
                 "–".to_owned()
             } else {
@@ -76,7 +96,7 @@ pub(super) fn programs(out: &mut String, rec: &RunRecord) {
             let _ = writeln!(
                 out,
                 "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{diff}</td></tr>",
-                escape(&b),
+                b,
                 count(log),
                 count(dp)
             );

@@ -15,12 +15,12 @@ use crate::duration::Dur;
 pub struct Autoscaler {
     /// The deployment it scales (must exist; one autoscaler per deployment).
     pub deployment: String,
-    /// minReplicas, 1..=200, default 1.
+    /// minReplicas, 1..=2000, default 1.
     #[serde(default = "one_u32")]
-    #[schemars(range(min = 1, max = 200))]
+    #[schemars(range(min = 1, max = 2000))]
     pub min_replicas: u32,
     /// maxReplicas, min_replicas..=200.
-    #[schemars(range(min = 1, max = 200))]
+    #[schemars(range(min = 1, max = 2000))]
     pub max_replicas: u32,
     /// What the HPA measures and the per-pod target.
     pub metric: HpaMetric,

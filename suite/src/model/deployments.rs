@@ -20,8 +20,8 @@ pub struct Deployment {
     /// DNS-label name (lowercase letters, digits, '-'; 1..=40 chars), unique.
     #[schemars(pattern(json_schema::LABEL_PATTERN), length(min = 1, max = 40))]
     pub name: String,
-    /// 0..=200.
-    #[schemars(range(max = 200))]
+    /// 0..=2000.
+    #[schemars(range(max = 2000))]
     pub replicas: u32,
     /// Node indexes to place pods on, round robin, each below cluster.nodes
     /// and listed once; default: all nodes.

@@ -26,12 +26,12 @@ pub struct TimelineEntry {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
-    /// Set a deployment's replicas (0..=200).
+    /// Set a deployment's replicas (0..=2000).
     Scale {
         /// The deployment (must exist).
         deployment: String,
-        /// 0..=200.
-        #[schemars(range(max = 200))]
+        /// 0..=2000.
+        #[schemars(range(max = 2000))]
         replicas: u32,
     },
     /// SIGKILL `count` running pods (oldest first); the deployment replaces

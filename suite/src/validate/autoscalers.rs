@@ -77,9 +77,9 @@ fn autoscaler<'s>(
 fn replicas(c: &mut Checker<'_>, p: &str, d: Option<&Deployment>, a: &Autoscaler) {
     let (min, max) = (a.min_replicas, a.max_replicas);
     let (minp, maxp) = (format!("{p}.min_replicas"), format!("{p}.max_replicas"));
-    let min_ok = (1..=200).contains(&min);
+    let min_ok = (1..=crate::expected::MAX_REPLICAS_N).contains(&min);
     c.expect(min_ok, &minp, MIN_REPLICAS, min);
-    let max_ok = (min.max(1)..=200).contains(&max);
+    let max_ok = (min.max(1)..=crate::expected::MAX_REPLICAS_N).contains(&max);
     let what = if min_ok {
         format!("{MAX_REPLICAS} (min_replicas is {min})")
     } else {
@@ -91,7 +91,7 @@ fn replicas(c: &mut Checker<'_>, p: &str, d: Option<&Deployment>, a: &Autoscaler
     if min_ok
         && max_ok
         && let Some(d) = d
-        && d.replicas <= 200
+        && d.replicas <= crate::expected::MAX_REPLICAS_N
     {
         let (name, r) = (&d.name, d.replicas);
         if r == 0 {

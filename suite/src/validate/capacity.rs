@@ -1,5 +1,6 @@
-//! Pods per node at peak must fit the node's /24 (.1 is the gateway): a
-//! rule across `deployments`, `timeline`, `autoscalers` and `clients`.
+//! Pods per node at peak must fit the node's pod CIDR: a rule across
+//! `deployments`, `timeline`, `autoscalers` and `clients`. The harness
+//! sizes every node's pod CIDR from the same count ([`pods_per_node`]).
 //!
 //! A deployment counts with its highest replica count over the run
 //! (initial, any `scale`, or its autoscaler's max_replicas), spread round
@@ -10,22 +11,78 @@ use std::collections::HashMap;
 use super::checker::Checker;
 use crate::model::{Action, Deployment, Suite};
 
-/// Pod addresses per node: 198.18.<node>.2..=254, less a little headroom.
-const PODS_PER_NODE: u32 = 250;
+/// Addresses kept free on each node beyond the peak (a replacement pod is
+/// created before its victim's address is reused).
+pub const POD_HEADROOM: u32 = 3;
+
+/// The most pod addresses a node can have with `nodes` nodes: pod CIDRs
+/// are equal blocks of 198.18.0.0/16, at least a /24 each, less network,
+/// gateway and broadcast. The arithmetic of `svclab_topology::AddrPlan`
+/// (the harness's tests check that the two agree).
+pub fn max_pods_per_node(nodes: u8) -> u32 {
+    let nodes = u32::from(nodes.max(1));
+    let host_bits = (8..=16u32)
+        .rev()
+        .find(|b| nodes << b <= 1 << 16)
+        .unwrap_or(8);
+    (1 << host_bits) - 3
+}
+
+/// The most pods a node may hold in a suite with `nodes` nodes.
+fn limit(nodes: u8) -> u32 {
+    max_pods_per_node(nodes) - POD_HEADROOM
+}
+
+/// Each node's pods at peak (the count the rule checks), for a suite that
+/// passed validation.
+pub fn pods_per_node(suite: &Suite) -> Vec<u32> {
+    let nodes = suite.cluster.nodes;
+    let mut per_node = vec![0u32; usize::from(nodes)];
+    let peaks = peaks(suite);
+    for d in &suite.deployments {
+        add_deployment(&mut per_node, d, &peaks, nodes);
+    }
+    for cl in &suite.clients {
+        if let Some(n) = per_node.get_mut(usize::from(cl.node)) {
+            *n += 1;
+        }
+    }
+    per_node
+}
+
+fn add_deployment(per_node: &mut [u32], d: &Deployment, peaks: &HashMap<&str, u32>, nodes: u8) {
+    let peak = peaks
+        .get(d.name.as_str())
+        .copied()
+        .unwrap_or(0)
+        .max(d.replicas)
+        // Counts above the replica limit are reported by their own rule.
+        .min(crate::expected::MAX_REPLICAS_N);
+    let places = places(d, nodes);
+    let k = u32::try_from(places.len()).unwrap_or(u32::MAX);
+    if k == 0 {
+        return;
+    }
+    for (j, &n) in places.iter().enumerate() {
+        let extra = u32::from(u32::try_from(j).unwrap_or(u32::MAX) < peak % k);
+        per_node[usize::from(n)] += peak / k + extra;
+    }
+}
 
 /// `nodes` is cluster.nodes (checked only when valid). Each node is
 /// reported once, at the deployment or client that first overfills it.
 pub(super) fn check(c: &mut Checker<'_>, suite: &Suite, nodes: u8) {
+    let limit = limit(nodes);
     let mut per_node = vec![0u32; usize::from(nodes)];
     let mut reported = vec![false; usize::from(nodes)];
     let mut over = |c: &mut Checker<'_>, per_node: &[u32], path: &str| {
         for (n, &count) in per_node.iter().enumerate() {
-            if count > PODS_PER_NODE && !reported[n] {
+            if count > limit && !reported[n] {
                 reported[n] = true;
                 c.fail(
                     path,
                     format!(
-                        "node {n} would hold {count} pods at peak (replicas at their highest over the timeline or autoscaler max_replicas, plus client pods), but at most {PODS_PER_NODE} fit in 198.18.{n}.0/24"
+                        "node {n} would hold {count} pods at peak (replicas at their highest over the timeline or autoscaler max_replicas, plus client pods), but with {nodes} node(s) at most {limit} fit in a node's pod CIDR (198.18.0.0/16 split {nodes} ways, {POD_HEADROOM} addresses kept free); spread the pods over more nodes or use fewer nodes"
                     ),
                 );
             }
@@ -33,22 +90,7 @@ pub(super) fn check(c: &mut Checker<'_>, suite: &Suite, nodes: u8) {
     };
     let peaks = peaks(suite);
     for (i, d) in suite.deployments.iter().enumerate() {
-        let peak = peaks
-            .get(d.name.as_str())
-            .copied()
-            .unwrap_or(0)
-            .max(d.replicas)
-            // Counts above 200 are reported by their own rule.
-            .min(200);
-        let places = places(d, nodes);
-        let k = u32::try_from(places.len()).unwrap_or(u32::MAX);
-        if k == 0 {
-            continue;
-        }
-        for (j, &n) in places.iter().enumerate() {
-            let extra = u32::from(u32::try_from(j).unwrap_or(u32::MAX) < peak % k);
-            per_node[usize::from(n)] += peak / k + extra;
-        }
+        add_deployment(&mut per_node, d, &peaks, nodes);
         over(c, &per_node, &format!("deployments[{i}].replicas"));
     }
     for (i, cl) in suite.clients.iter().enumerate() {

@@ -42,7 +42,7 @@ fn deployment<'s>(
 ) {
     c.name(&format!("{p}.name"), &d.name, "deployment", seen);
     c.expect(
-        d.replicas <= 200,
+        d.replicas <= crate::expected::MAX_REPLICAS_N,
         &format!("{p}.replicas"),
         REPLICAS,
         d.replicas,

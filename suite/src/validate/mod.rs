@@ -29,7 +29,10 @@ use std::{
     time::Duration,
 };
 
-pub use self::programs::{NGINX_ECHO_MODULE, nginx_binary};
+pub use self::{
+    capacity::{POD_HEADROOM, max_pods_per_node, pods_per_node},
+    programs::{NGINX_ECHO_MODULE, nginx_binary},
+};
 pub use crate::expected::REGRESSION_FIGURES;
 use checker::Checker;
 

@@ -94,7 +94,7 @@ fn entry(c: &mut Checker<'_>, i: usize, e: &TimelineEntry, k: &Known<'_>, scales
                 deployments,
             );
             c.expect(
-                *replicas <= 200,
+                *replicas <= crate::expected::MAX_REPLICAS_N,
                 &format!("{p}.scale.replicas"),
                 REPLICAS,
                 replicas,
@@ -174,7 +174,7 @@ fn kill_bound(
         bound = max;
         from = format!("its autoscaler's max_replicas {max}");
     }
-    if bound <= 200 && count > bound {
+    if bound <= crate::expected::MAX_REPLICAS_N && count > bound {
         c.fail(
             &format!("{p}.kill.count"),
             format!(

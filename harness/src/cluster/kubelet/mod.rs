@@ -444,6 +444,13 @@ impl Kubelet {
     }
 
     /// SIGKILL now (timeline `kill`, teardown).
+    /// SIGKILL without waiting (teardown signals every pod, then reaps).
+    pub fn signal_kill(&mut self) {
+        if let Some(p) = self.process.as_mut() {
+            p.signal_kill();
+        }
+    }
+
     pub fn kill_now(&mut self) {
         if let Some(p) = self.process.as_mut() {
             p.kill();

@@ -72,6 +72,7 @@ impl PodProcess {
             child: Some(child),
             group: None,
             early_exit: None,
+            _stats_page: None,
         };
         match line.trim().parse::<i32>() {
             Ok(g) => p.group = Some(g),
