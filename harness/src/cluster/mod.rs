@@ -42,10 +42,13 @@ pub mod podstats;
 pub mod probe;
 pub mod programs;
 mod records;
+mod rollout;
 mod scale;
+pub mod sigterm;
 pub mod sockdiag;
 mod state;
 pub mod state_file;
+mod terminate;
 
 use self::{
     autoscaler::Autoscaler,
@@ -119,6 +122,12 @@ impl Cluster {
             run_dir: None,
             proxies: BTreeMap::new(),
             programs: Vec::new(),
+            terminations: Vec::new(),
+            sigterm_syns: BTreeMap::new(),
+            propagation_delay: suite.endpoints.propagation_delay.0.mul_f64(kube_scale),
+            endpoint_queue: std::collections::VecDeque::new(),
+            applied: BTreeMap::new(),
+            rollouts: Vec::new(),
         };
         for d in &suite.deployments {
             c.deployments.insert(
@@ -127,6 +136,7 @@ impl Cluster {
                     spec: d.clone(),
                     next_ordinal: 0,
                     next_node: 0,
+                    revision: 1,
                 },
             );
         }
@@ -186,6 +196,7 @@ impl Cluster {
         let node = placement[d.next_node % placement.len()];
         d.next_node += 1;
         let dspec = d.spec.clone();
+        let revision = d.revision;
         let server = d.spec.server.clone();
         let probes = d.spec.probes.clone();
         let grace = d.spec.termination_grace.0.mul_f64(self.kube_scale);
@@ -272,6 +283,9 @@ impl Cluster {
             added_by_last_scale_up: false,
             killed: false,
             replacement,
+            revision,
+            sigterm_s: None,
+            conns_after_sigterm: 0,
         });
         let info = self.backends.len() - 1;
         self.pods.insert(
@@ -284,6 +298,7 @@ impl Cluster {
                 lxc,
                 kubelet,
                 info,
+                revision,
             },
         );
         self.event(
@@ -301,9 +316,11 @@ impl Cluster {
         self.epoch.elapsed()
     }
 
-    /// Marks the run's t=0 (record times count from here).
-    pub fn start_clock(&mut self, t0: Instant) {
+    /// Marks the run's t=0 (record times count from here); the endpoints
+    /// of the pods made before it are in the datapath by then.
+    pub fn start_clock(&mut self, t0: Instant) -> anyhow::Result<()> {
         self.zero = Some(t0);
+        self.flush_endpoints()
     }
 
     /// A kubelet-clock time as seconds of the run record (0 before t=0).

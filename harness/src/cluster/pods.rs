@@ -73,6 +73,7 @@ impl PodProcess {
                 &server.read_timeout.0.as_millis().to_string(),
             ])
             .args(["--stats-fd", &STATS_FD.to_string()])
+            .args(["--on-sigterm", server.on_sigterm.name()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());

@@ -16,6 +16,7 @@ mod expect;
 mod json_schema;
 mod probes;
 mod programs;
+mod rollouts;
 mod services;
 mod timeline;
 
@@ -28,12 +29,16 @@ pub use self::{
     autoscalers::{Autoscaler, HpaMetric, HpaMetricKind},
     clients::{Client, ConnectionMode, Load, LoadMode, PortMode, SourcePorts},
     datapath::{CtReuseSpec, DatapathSpec, ProfileSpec, SelectionSpec, Timeouts},
-    deployments::{Closer, Deployment, HealthSpec, ServerSpec, Workload},
+    deployments::{Closer, Deployment, HealthSpec, ServerSpec, SigtermMode, Workload},
     expect::{Expectation, METRICS},
     probes::{ExecProbe, HttpHeader, HttpProbe, Probe, Probes, TcpProbe},
     programs::{
         ContainerSpec, NEXT_UPSTREAM, NginxServerSpec, PLACEHOLDERS, ProxyKind, UpstreamSpec,
         find_program,
+    },
+    rollouts::{
+        EndpointsSpec, HttpGetAction, IntOrPercent, Lifecycle, PodTemplate, PreStop, Strategy,
+        StrategyType,
     },
     services::{ProtocolSpec, Service},
     timeline::{Action, TimelineEntry},
@@ -95,6 +100,9 @@ pub struct Suite {
     /// Horizontal pod autoscalers, at most one per deployment.
     #[serde(default)]
     pub autoscalers: Vec<Autoscaler>,
+    /// How pod changes reach the datapath (propagation delay).
+    #[serde(default)]
+    pub endpoints: EndpointsSpec,
 }
 
 fn default_bucket() -> Dur {

@@ -6,6 +6,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::rollouts::PodTemplate;
 use crate::duration::Dur;
 
 /// One timeline entry: `at:` plus exactly one action key.
@@ -71,6 +72,14 @@ pub enum Action {
         /// replacing the pod.
         #[serde(default)]
         keep_ip: bool,
+    },
+    /// Roll the deployment out to a new pod template: a new ReplicaSet
+    /// replaces the old one's pods under the deployment's `strategy`.
+    Rollout {
+        /// The deployment (must exist).
+        deployment: String,
+        /// What the new pods change (server or container).
+        template: PodTemplate,
     },
     /// A traffic spike: set an open-loop client's rate to `rate` for
     /// `duration` (default: to the end of the run), then back to its own.

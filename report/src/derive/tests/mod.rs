@@ -17,6 +17,9 @@ fn backend(name: &str, created: f64, removed: Option<f64>) -> BackendInfo {
         added_by_last_scale_up: false,
         killed: false,
         replacement: false,
+        revision: 1,
+        sigterm_s: None,
+        conns_after_sigterm: 0,
     }
 }
 
