@@ -20,7 +20,10 @@ fn rejects(text: &str, pos: &str, field: &str, phrase: &str) {
     let d = err.diagnostic().expect("a located error");
     assert_eq!(format!("{}:{}", d.line, d.column), pos, "{shown}");
     assert_eq!(d.field, field, "{shown}");
-    assert!(d.message.contains(phrase), "message lacks {phrase:?}: {shown}");
+    assert!(
+        d.message.contains(phrase),
+        "message lacks {phrase:?}: {shown}"
+    );
     assert!(matches!(err, SuiteError::Invalid(_) | SuiteError::Type(_)));
 }
 
@@ -91,9 +94,7 @@ fn a_pre_stop_longer_than_the_grace() {
 
 #[test]
 fn a_pre_stop_with_two_handlers() {
-    let t = deployment(
-        "    lifecycle: { pre_stop: { sleep: 1s, http_get: { path: /stop } } }\n",
-    );
+    let t = deployment("    lifecycle: { pre_stop: { sleep: 1s, http_get: { path: /stop } } }\n");
     rejects(
         &t,
         "5:28",
@@ -105,16 +106,16 @@ fn a_pre_stop_with_two_handlers() {
 #[test]
 fn a_propagation_delay_over_a_minute() {
     let t = with("endpoints: { propagation_delay: 2m }\n");
-    rejects(
-        &t,
-        "13:33",
-        "endpoints.propagation_delay",
-        "at most 1m",
-    );
+    rejects(&t, "13:33", "endpoints.propagation_delay", "at most 1m");
 }
 
 #[test]
 fn an_unknown_sigterm_behaviour() {
     let t = deployment("    server: { on_sigterm: linger }\n");
-    rejects(&t, "5:27", "deployments[0].server.on_sigterm", "expected one of `exit`, `stop-accepting`, `drain`, `ignore`, got `linger`");
+    rejects(
+        &t,
+        "5:27",
+        "deployments[0].server.on_sigterm",
+        "expected one of `exit`, `stop-accepting`, `drain`, `ignore`, got `linger`",
+    );
 }

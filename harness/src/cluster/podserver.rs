@@ -252,8 +252,7 @@ fn handle(mut s: TcpStream, work: Work) -> std::io::Result<()> {
         };
         let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
         buf.drain(..end);
-        // After SIGTERM (stop-accepting, drain) every response closes.
-        let keep_alive = wants_keep_alive(&head) && (work.health_only || !sigterm::closing());
+        let wants = wants_keep_alive(&head);
         let path = head.split_whitespace().nth(1).unwrap_or("/");
         let is_health = work.health_only || path.starts_with("/healthz");
         if !is_health {
@@ -262,6 +261,9 @@ fn handle(mut s: TcpStream, work: Work) -> std::io::Result<()> {
             }
             cpu_work(work.stats, work.cpu_time, work.cpus);
         }
+        // After SIGTERM (stop-accepting, drain) every response closes,
+        // an in-flight one too (looked at when it is answered).
+        let keep_alive = wants && (work.health_only || !sigterm::closing());
         let body = if is_health {
             format!("ok {name}\n")
         } else {
