@@ -72,6 +72,9 @@ pub struct RolloutRecord {
     pub start_s: f64,
     pub complete_s: Option<f64>,
     pub old_gone_s: Option<f64>,
+    /// Each change of the ReplicaSets' replicas: (t_s, old, new).
+    #[serde(default)]
+    pub steps: Vec<(f64, u32, u32)>,
 }
 
 /// What the per-backend share (chart, `new_backend_share`, imbalance)

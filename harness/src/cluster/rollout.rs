@@ -25,6 +25,8 @@ pub(super) struct Rollout {
     started: Duration,
     started_s: f64,
     complete_s: Option<f64>,
+    /// (t_s, old replicas, new replicas) at each change.
+    steps: Vec<(f64, u32, u32)>,
     /// spec.replicas of the old and new ReplicaSets.
     old_replicas: u32,
     new_replicas: u32,
@@ -79,6 +81,11 @@ impl Cluster {
             started: now,
             started_s: self.record_s(now),
             complete_s: None,
+            steps: vec![(
+                self.record_s(now),
+                u32::try_from(old).unwrap_or(u32::MAX),
+                0,
+            )],
             old_replicas: u32::try_from(old).unwrap_or(u32::MAX),
             new_replicas: 0,
             done: false,
@@ -115,6 +122,7 @@ impl Cluster {
                     start_s: r.started_s,
                     complete_s: r.complete_s,
                     old_gone_s,
+                    steps: r.steps.clone(),
                 }
             })
             .collect()
@@ -256,6 +264,9 @@ impl Cluster {
             }
         }
         let (want_new, want_old, started) = (r.new_replicas, r.old_replicas, r.started);
+        if what.is_some() {
+            r.steps.push((now_s, want_old, want_new));
+        }
         if let Some(w) = what {
             self.event(now_s, "rollout_step", format!("{dep}: {w}"), false);
         }

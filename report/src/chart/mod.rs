@@ -29,6 +29,7 @@ use crate::{
 mod backends;
 pub(crate) mod pods;
 mod replicas;
+mod rollout;
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
