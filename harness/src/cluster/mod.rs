@@ -35,6 +35,7 @@ mod containers;
 pub mod dataplane;
 pub mod dpconfig;
 mod endpoints;
+mod inflight;
 pub mod kubelet;
 pub mod pods;
 pub mod podserver;

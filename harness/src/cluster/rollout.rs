@@ -12,26 +12,12 @@ use std::{collections::BTreeMap, time::Duration};
 
 use anyhow::Context as _;
 use svclab_kube::deployment::{self as kd, Fencepost, PodRank, RecreateStep, RsCounts};
-use svclab_suite::model::{IntOrPercent, PodTemplate, Strategy, StrategyType};
+use svclab_suite::model::{IntOrPercent, PodTemplate, StrategyType};
 
-use super::state::{Cluster, Pod};
-
-/// One rollout of a deployment to a revision.
-pub(super) struct Rollout {
-    pub(super) deployment: String,
-    pub(super) revision: u32,
-    strategy: Strategy,
-    min_ready: Duration,
-    started: Duration,
-    started_s: f64,
-    complete_s: Option<f64>,
-    /// (t_s, old replicas, new replicas) at each change.
-    steps: Vec<(f64, u32, u32)>,
-    /// spec.replicas of the old and new ReplicaSets.
-    old_replicas: u32,
-    new_replicas: u32,
-    pub(super) done: bool,
-}
+use super::{
+    inflight::Rollout,
+    state::{Cluster, Pod},
+};
 
 fn fencepost(v: &IntOrPercent) -> Fencepost {
     match v {

@@ -17,12 +17,11 @@ use svclab_topology::Topology;
 use super::{
     autoscaler::Autoscaler,
     dataplane::Dataplane,
+    inflight::{Rollout, Termination},
     kubelet::Kubelet,
     pods::PodProcess,
     probe::{ProbeReport, Prober},
     programs::nginx::NginxConf,
-    rollout::Rollout,
-    terminate::Termination,
 };
 
 /// Endpoints computed at a pod change, due in the datapath later.

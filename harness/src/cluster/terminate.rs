@@ -12,53 +12,18 @@
 use std::{
     io::{Read as _, Write as _},
     net::{SocketAddrV4, TcpStream},
-    path::PathBuf,
-    thread::JoinHandle,
     time::Duration,
 };
 
 use svclab_suite::model::PreStop;
 
-use super::state::Cluster;
+use super::{
+    inflight::{Hook, HookTarget, Stage, Termination},
+    state::Cluster,
+};
 
 /// kuberuntime_manager.go minimumGracePeriodInSeconds (scaled like kubelet).
 const MIN_GRACE: Duration = Duration::from_secs(2);
-
-/// A preStop hook in progress.
-pub(super) enum Hook {
-    /// SleepAction: done at this time.
-    Sleep(Duration),
-    /// exec or httpGet on its own thread; its words when done.
-    Thread(JoinHandle<String>),
-}
-
-pub(super) enum Stage {
-    PreStop {
-        hook: Hook,
-        what: String,
-    },
-    /// SIGTERM sent at `at`; SIGKILL at `kill_at`.
-    Stopping {
-        at: Duration,
-        kill_at: Duration,
-    },
-}
-
-/// One pod being terminated.
-pub(super) struct Termination {
-    pub(super) pod: String,
-    pub(super) started: Duration,
-    /// Scaled terminationGracePeriodSeconds.
-    pub(super) grace: Duration,
-    pub(super) stage: Stage,
-}
-
-/// How a preStop hook is started: its spec, where the pod is.
-pub(super) struct HookTarget {
-    pub(super) pod_netns: PathBuf,
-    pub(super) node_netns: PathBuf,
-    pub(super) addr: SocketAddrV4,
-}
 
 /// Starts the hook: sleep is scaled like kubelet's clock, exec and
 /// http_get run on a thread bounded by the grace (executePreStopHook's

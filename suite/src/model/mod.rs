@@ -37,11 +37,10 @@ pub use self::{
         find_program,
     },
     rollouts::{
-        EndpointsSpec, HttpGetAction, IntOrPercent, Lifecycle, PodTemplate, PreStop, Strategy,
-        StrategyType,
+        EndpointsSpec, HttpGetAction, IntOrPercent, Lifecycle, PreStop, Strategy, StrategyType,
     },
     services::{ProtocolSpec, Service},
-    timeline::{Action, TimelineEntry},
+    timeline::{Action, PodTemplate, TimelineEntry},
 };
 use self::{defaults::one_f64, json_schema::SUITE_NAME_PATTERN};
 pub use crate::duration::Dur;

@@ -1,17 +1,13 @@
 //! What rolling updates and graceful termination need from a suite: a
 //! deployment's `strategy` (RollingUpdate's max_surge/max_unavailable, or
 //! Recreate) and `min_ready_seconds`, a container's `lifecycle.pre_stop`
-//! hook, the suite's `endpoints.propagation_delay`, and the `rollout`
-//! action's new pod template. Field names follow the Kubernetes API
+//! hook and the suite's `endpoints.propagation_delay` (the `rollout`
+//! action's new pod template is in [`super::timeline`]). Field names follow the Kubernetes API
 //! (apps/v1 DeploymentStrategy, core/v1 Lifecycle) in snake_case.
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    deployments::ServerSpec,
-    probes::{ExecProbe, HttpHeader},
-    programs::ContainerSpec,
-};
+use super::probes::{ExecProbe, HttpHeader};
 use crate::duration::Dur;
 
 /// An absolute number of pods or a percentage of the desired replicas
@@ -165,16 +161,4 @@ impl Default for EndpointsSpec {
             propagation_delay: d100ms(),
         }
     }
-}
-
-/// A rollout's new pod template: what changes for the new ReplicaSet.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PodTemplate {
-    /// The new pods' pod server (replaces the deployment's `server`).
-    #[serde(default)]
-    pub server: Option<ServerSpec>,
-    /// The new pods' program (replaces the deployment's `container`).
-    #[serde(default)]
-    pub container: Option<ContainerSpec>,
 }

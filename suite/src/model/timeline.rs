@@ -6,7 +6,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::rollouts::PodTemplate;
+use super::{deployments::ServerSpec, programs::ContainerSpec};
 use crate::duration::Dur;
 
 /// One timeline entry: `at:` plus exactly one action key.
@@ -145,4 +145,16 @@ impl JsonSchema for TimelineEntry {
             "oneOf": one_of,
         })
     }
+}
+
+/// A rollout's new pod template: what changes for the new ReplicaSet.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PodTemplate {
+    /// The new pods' pod server (replaces the deployment's `server`).
+    #[serde(default)]
+    pub server: Option<ServerSpec>,
+    /// The new pods' program (replaces the deployment's `container`).
+    #[serde(default)]
+    pub container: Option<ContainerSpec>,
 }
