@@ -43,7 +43,8 @@ impl Frame<'_> {
             })
             .collect();
         let n = ((x1 - x0) * SAMPLES_PER_S).ceil().max(1.0) as usize;
-        let at = |i: usize| x0 + (x1 - x0) * i as f64 / n as f64;
+        // The last sample just inside the axis: spans end at the run's end.
+        let at = |i: usize| (x0 + (x1 - x0) * i as f64 / n as f64).min(x1 - 1e-6);
         let count = |new: bool, phase: PodPhase, t: f64| {
             spans
                 .iter()
