@@ -434,7 +434,12 @@ impl Cluster {
         let mut errors = Vec::new();
         for p in self.pods.values_mut() {
             p.kubelet.kill_now();
+            if p.kubelet.deleting {
+                // A preStop exec still running in the pod goes with it.
+                programs::kill_netns_processes(&p.kubelet.spec.netns_path);
+            }
         }
+        self.terminations.clear();
         self.pods.clear();
         for p in self.proxies.values_mut() {
             p.process.kill();

@@ -62,3 +62,76 @@ pub fn metric(record: &RunRecord, name: &str, [from, to]: [f64; 2]) -> Option<f6
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        record::{BackendInfo, Bucket},
+        sample::empty_record,
+    };
+
+    fn record() -> RunRecord {
+        let mut r = empty_record();
+        r.duration_s = 10.0;
+        r.buckets = (0..10)
+            .map(|i| {
+                let mut b = Bucket {
+                    t_s: f64::from(i),
+                    ..Bucket::default()
+                };
+                // One error in every bucket.
+                b.client.errors.insert("reset".into(), 1);
+                b
+            })
+            .collect();
+        r.rollouts.push(RolloutRecord {
+            deployment: "web".into(),
+            revision: 2,
+            strategy: "RollingUpdate".into(),
+            start_s: 2.5,
+            complete_s: Some(5.2),
+            old_gone_s: Some(6.1),
+            steps: Vec::new(),
+        });
+        r.backends.push(BackendInfo {
+            name: "web-0".into(),
+            addr: "198.18.0.2:8080".into(),
+            deployment: "web".into(),
+            node: 0,
+            created_s: 0.0,
+            removed_s: Some(6.1),
+            added_by_last_scale_up: false,
+            killed: false,
+            replacement: false,
+            revision: 1,
+            sigterm_s: Some(6.0),
+            conns_after_sigterm: 7,
+        });
+        r
+    }
+
+    #[test]
+    fn a_rollout_runs_to_its_last_old_pod_and_counts_the_buckets_it_overlaps() {
+        let r = record();
+        // Buckets 2..=6 overlap [2.5, 6.1].
+        assert_eq!(metric(&r, "errors_during_rollout", [0.0, 10.0]), Some(5.0));
+        let d = metric(&r, "rollout_duration_s", [0.0, 10.0]).expect("defined");
+        assert!((d - 2.7).abs() < 1e-9, "{d}");
+        assert_eq!(
+            metric(&r, "requests_to_terminating", [0.0, 10.0]),
+            Some(7.0)
+        );
+        // Windows without a rollout or a SIGTERM leave them undefined.
+        assert_eq!(metric(&r, "errors_during_rollout", [3.0, 10.0]), None);
+        assert_eq!(metric(&r, "requests_to_terminating", [0.0, 5.0]), None);
+    }
+
+    #[test]
+    fn an_unfinished_rollout_has_no_duration_and_runs_to_the_end() {
+        let mut r = record();
+        r.rollouts[0].complete_s = None;
+        assert_eq!(metric(&r, "rollout_duration_s", [0.0, 10.0]), None);
+        assert_eq!(metric(&r, "errors_during_rollout", [0.0, 10.0]), Some(8.0));
+    }
+}
