@@ -202,18 +202,19 @@ pub struct PodRank {
     pub ready_since: Option<Duration>,
     pub restarts: u32,
     pub created: Duration,
-    /// Active pods of the same ReplicaSet on its node (the replica set
-    /// controller's rank: getPodsRankedByRelatedPodsOnSameNode).
+    /// Active related pods (the deployment's, any ReplicaSet) on its node:
+    /// the replica set controller's rank (getPodsRankedByRelatedPodsOnSameNode).
     pub on_same_node: u32,
 }
 
-/// controller_utils.go ActivePodsWithRanks.Less with LogarithmicScaleDown
-/// (GA in v1.31): deleted first are (1) pending before running, (2) not
-/// ready before ready, (3) more related pods on the same node before
-/// fewer, (4) ready for a shorter time before longer, compared on a log2
-/// scale of seconds, (5) more restarts before fewer, (6) newer before
-/// older, also on a log2 scale, then by exact creation time. (Unscheduled
-/// pods and the Unknown phase do not exist here.)
+/// controller_utils.go ActivePodsWithRanks.Less (steps 1-8) with
+/// LogarithmicScaleDown (on by default since v1.22): deleted first are
+/// pending before running, not ready before ready, more related pods on
+/// the same node before fewer (the rank), ready for a shorter time before
+/// longer (compared on a log2 scale of seconds), more restarts before
+/// fewer, newer before older (also log2), then by exact creation time.
+/// Not here: unscheduled pods, the Unknown phase and pod-deletion-cost
+/// annotations (every pod is scheduled, costs are all 0).
 #[must_use]
 pub fn delete_before(a: &PodRank, b: &PodRank, now: Duration) -> Ordering {
     let log = |t: Duration| -> i64 {

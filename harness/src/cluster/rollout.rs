@@ -133,9 +133,12 @@ impl Cluster {
     pub(super) fn victim_order(&self, deployment: &str, f: impl Fn(&Pod) -> bool) -> Vec<String> {
         let now = self.now();
         let pods = self.running_of(deployment, f);
-        let mut per_node: BTreeMap<(u8, u32), u32> = BTreeMap::new();
-        for p in &pods {
-            *per_node.entry((p.node, p.revision)).or_default() += 1;
+        // The rank counts the related pods on the same node: every active
+        // pod of the deployment, whichever ReplicaSet (replica_set.go
+        // getIndirectlyRelatedPods → getPodsRankedByRelatedPodsOnSameNode).
+        let mut per_node: BTreeMap<u8, u32> = BTreeMap::new();
+        for p in self.running_of(deployment, |_| true) {
+            *per_node.entry(p.node).or_default() += 1;
         }
         let ranks: Vec<PodRank> = pods
             .iter()
@@ -146,7 +149,7 @@ impl Cluster {
                 ready_since: p.kubelet.ready().then_some(p.kubelet.ready_transition),
                 restarts: p.kubelet.restarts,
                 created: p.kubelet.phases.first().map_or(Duration::ZERO, |(t, _)| *t),
-                on_same_node: per_node.get(&(p.node, p.revision)).copied().unwrap_or(0),
+                on_same_node: per_node.get(&p.node).copied().unwrap_or(0),
             })
             .collect();
         kd::victim_order(ranks, now)
