@@ -269,3 +269,69 @@ fn sigkill_of_the_harness_takes_every_nginx_process_with_it() {
     assert!(out.status.success(), "{out:?}");
     assert!(netns_of(&run_id).is_empty(), "{:?}", netns_of(&run_id));
 }
+
+/// A program that says when it gets SIGTERM and exits 0 on it, a preStop
+/// exec before it, deleted at t=3s.
+const TERM_SUITE: &str = r#"
+name: programs-sigterm
+duration: 8s
+deployments:
+  - name: srv
+    replicas: 2
+    termination_grace: 5s
+    lifecycle:
+      pre_stop: { exec: { command: [sh, -c, "sleep 0.5"] } }
+    container:
+      command:
+        - python3
+        - -c
+        - "import signal,sys,http.server as h; signal.signal(signal.SIGTERM, lambda *a: (print('got-term', flush=True), sys.exit(0))); h.HTTPServer(('{pod_ip}', {port}), h.SimpleHTTPRequestHandler).serve_forever()"
+      port: 8000
+services:
+  - { name: srv, cluster_ip: 198.19.0.31, port: 80, selector: srv }
+clients:
+  - { name: c, service: srv, load: { mode: open, rate: 20 } }
+timeline:
+  - { at: 3s, delete_pod: { deployment: srv, index: 0 } }
+"#;
+
+#[test]
+fn a_program_gets_prestop_then_sigterm_as_it_is_and_exits_on_its_own() {
+    require_root!();
+    let _g = one_at_a_time();
+    let dir = workdir("programs-sigterm");
+    let path = dir.join("programs-sigterm.yaml");
+    std::fs::write(&path, TERM_SUITE).expect("write suite");
+    let loaded = svclab_suite::load(&path).expect("suite loads");
+    let o = runner::run_suite(&loaded, &run_options(dir.join("out"), 1.0)).expect("run");
+    let r = &o.record;
+    assert!(r.error.is_none(), "run error {:?}", r.error);
+    let at = |kind: &str| {
+        r.events
+            .iter()
+            .find(|e| e.kind == kind && e.detail.starts_with("srv-0 "))
+            .unwrap_or_else(|| panic!("no {kind} event: {:#?}", r.events))
+            .clone()
+    };
+    let (hook, done, term, exit) = (
+        at("pre_stop"),
+        at("pre_stop_done"),
+        at("sigterm"),
+        at("container_exited"),
+    );
+    assert!(done.detail.contains("success"), "{}", done.detail);
+    assert!(
+        term.t_s - hook.t_s >= 0.45,
+        "preStop first: {} {}",
+        hook.t_s,
+        term.t_s
+    );
+    assert!(exit.t_s >= term.t_s);
+    // The program's own exit (its handler), not the shim's or a SIGKILL.
+    assert!(exit.detail.contains("exit code 0"), "{}", exit.detail);
+    assert!(!r.events.iter().any(|e| e.kind == "sigkill"));
+    let log = std::fs::read_to_string(o.dir.join("pods/srv-0.log")).expect("pod log");
+    assert!(log.contains("got-term"), "{log}");
+    let left = wait_no_run_processes(&r.run_id, Duration::from_secs(3));
+    assert!(left.is_empty(), "processes of the run left: {left:?}");
+}

@@ -451,3 +451,117 @@ fn scale_1000_at_600_pods_on_one_node() {
         "every pod address is in 198.18.0.0/16"
     );
 }
+
+/// Seconds of the events of `kind` whose detail starts with `pod `.
+fn event_at(o: &RunOutcome, kind: &str, pod: &str) -> Option<f64> {
+    o.record
+        .events
+        .iter()
+        .find(|e| e.kind == kind && e.detail.starts_with(&format!("{pod} ")))
+        .map(|e| e.t_s)
+}
+
+/// The lags the datapath updates of the run report ("... (lag 0.512s)"),
+/// leaving out the ones flushed at t=0 (pods made before the clients).
+fn propagation_lags(o: &RunOutcome) -> Vec<f64> {
+    o.record
+        .events
+        .iter()
+        .filter(|e| e.kind == "endpoint_update" && e.t_s > 0.5)
+        .filter_map(|e| {
+            let lag = e.detail.rsplit_once("(lag ")?.1.strip_suffix("s)")?;
+            lag.parse().ok()
+        })
+        .collect()
+}
+
+/// Old pods (revision 1) and new ones (2) of a finished rollout.
+fn assert_rolled_over(name: &str, o: &RunOutcome) {
+    let r = &o.record;
+    assert_eq!(r.rollouts.len(), 1, "{name}: {:?}", r.rollouts);
+    assert!(
+        r.rollouts[0].complete_s.is_some(),
+        "{name}: {:?}",
+        r.rollouts
+    );
+    let old: Vec<_> = r.backends.iter().filter(|b| b.revision == 1).collect();
+    let new: Vec<_> = r.backends.iter().filter(|b| b.revision == 2).collect();
+    assert_eq!(old.len(), 4, "{name}");
+    assert_eq!(new.len(), 4, "{name}");
+    assert!(
+        old.iter()
+            .all(|b| b.sigterm_s.is_some() && b.removed_s.is_some())
+    );
+    assert!(new.iter().all(|b| b.removed_s.is_none()));
+}
+
+#[test]
+fn rollout_502_errors_while_old_pods_exit_at_sigterm() {
+    require_root!();
+    let o = run("rollout-502");
+    assert_pass("rollout-502", &o);
+    assert_rolled_over("rollout-502", &o);
+    let errors = whole(&o, "errors_during_rollout");
+    assert!(errors > 0.0, "{errors}");
+    // The propagation delay (1 s, scaled 0.5): every datapath update lags
+    // the pod change by about that much.
+    let lags = propagation_lags(&o);
+    assert!(!lags.is_empty());
+    assert!(
+        lags.iter().all(|l| (0.45..0.9).contains(l)),
+        "lags {lags:?}"
+    );
+    // No preStop: SIGTERM the moment the pod is deleted.
+    assert!(o.record.events.iter().all(|e| e.kind != "pre_stop"));
+}
+
+#[test]
+fn rollout_graceful_has_no_errors() {
+    require_root!();
+    let o = run("rollout-graceful");
+    assert_pass("rollout-graceful", &o);
+    assert_rolled_over("rollout-graceful", &o);
+    assert_eq!(whole(&o, "errors"), 0.0);
+    // preStop ordering: hook, then (after the 3 s sleep, scaled 1.5 s)
+    // SIGTERM, then the exit; the datapath stopped sending new flows
+    // before SIGTERM.
+    for b in o.record.backends.iter().filter(|b| b.revision == 1) {
+        let hook = event_at(&o, "pre_stop", &b.name).expect("preStop ran");
+        let term = event_at(&o, "sigterm", &b.name).expect("SIGTERM sent");
+        let exit = event_at(&o, "container_exited", &b.name).expect("exited by itself");
+        assert!(
+            term - hook >= 1.45 && term - hook < 2.0,
+            "{}: {hook} {term}",
+            b.name
+        );
+        assert!(exit > term);
+        assert!(event_at(&o, "sigkill", &b.name).is_none());
+    }
+    assert_eq!(whole(&o, "requests_to_terminating"), 0.0);
+}
+
+#[test]
+fn scale_down_keepalive_resets_unless_drained() {
+    require_root!();
+    let o = run("scale-down-keepalive");
+    assert_pass("scale-down-keepalive", &o);
+    let r = &o.record;
+    // The ReplicaSet deleted the newest pods of each deployment.
+    for dep in ["api", "api-drained"] {
+        let gone: Vec<&str> = r
+            .backends
+            .iter()
+            .filter(|b| b.deployment == dep && b.removed_s.is_some())
+            .map(|b| b.name.as_str())
+            .collect();
+        assert_eq!(gone.len(), 3, "{dep}: {gone:?}");
+        for n in gone {
+            let ord: u32 = n
+                .rsplit('-')
+                .next()
+                .and_then(|x| x.parse().ok())
+                .expect("ordinal");
+            assert!(ord >= 3, "{dep}: {n} is not among the newest");
+        }
+    }
+}

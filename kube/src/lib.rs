@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 pub mod backoff;
+pub mod deployment;
 pub mod hpa;
 pub mod prober;
 

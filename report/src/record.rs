@@ -57,6 +57,24 @@ pub struct RunRecord {
     /// What per-backend shares count.
     #[serde(default)]
     pub share_basis: ShareBasis,
+    /// Deployment rollouts (the `rollout` action).
+    #[serde(default)]
+    pub rollouts: Vec<RolloutRecord>,
+}
+
+/// One rollout: when it started, when Kubernetes would call it complete,
+/// when its last old pod was gone (None: not by the end of the run).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RolloutRecord {
+    pub deployment: String,
+    pub revision: u32,
+    pub strategy: String,
+    pub start_s: f64,
+    pub complete_s: Option<f64>,
+    pub old_gone_s: Option<f64>,
+    /// Each change of the ReplicaSets' replicas: (t_s, old, new).
+    #[serde(default)]
+    pub steps: Vec<(f64, u32, u32)>,
 }
 
 /// What the per-backend share (chart, `new_backend_share`, imbalance)
@@ -318,6 +336,19 @@ pub struct BackendInfo {
     pub killed: bool,
     /// Created to replace a killed or deleted pod.
     pub replacement: bool,
+    /// Its ReplicaSet: the deployment's template revision (1 = initial).
+    #[serde(default = "one")]
+    pub revision: u32,
+    /// When kubelet sent it SIGTERM (after its preStop hook).
+    #[serde(default)]
+    pub sigterm_s: Option<f64>,
+    /// New connections the datapath still sent it after its SIGTERM.
+    #[serde(default)]
+    pub conns_after_sigterm: u64,
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

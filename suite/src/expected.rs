@@ -75,6 +75,9 @@ pub(crate) const CONTAINER_COMMAND: &str =
 pub(crate) const NGINX_WORKERS: &str = "an integer 1..=16";
 pub(crate) const NGINX_CONNECTIONS: &str = "an integer 2..=65535";
 pub(crate) const PROXY_TIMEOUT: &str = "a duration 1ms..=10m";
+pub(crate) const INT_OR_PERCENT: &str =
+    "a number of pods 0..=200 or a percentage \"0%\"..=\"100%\"";
+pub(crate) const PROPAGATION_DELAY: &str = "a duration of at most 1m";
 pub(crate) const SPIKE_DURATION: &str = "a duration above 0s that ends by the suite's end";
 
 /// The expectation text for a field path (`deployments[3].replicas` and

@@ -15,7 +15,7 @@ use serde::{
 
 use crate::{
     expected::ticked_list,
-    model::{Action, Dur, TimelineEntry},
+    model::{Action, Dur, PodTemplate, TimelineEntry},
 };
 
 /// The keys a timeline entry may have.
@@ -27,6 +27,7 @@ const KEYS: &[&str] = &[
     "flush_ct",
     "restart_client",
     "spike",
+    "rollout",
 ];
 
 /// How the error for a second action key begins (the error module treats it
@@ -76,6 +77,14 @@ struct SpikeArgs {
     rate: u32,
     #[serde(default)]
     duration: Option<Dur>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RolloutArgs {
+    deployment: String,
+    #[serde(default)]
+    template: PodTemplate,
 }
 
 enum Key {
@@ -178,6 +187,13 @@ impl<'de> Visitor<'de> for EntryVisitor {
                                 client: a.client,
                                 rate: a.rate,
                                 duration: a.duration,
+                            }
+                        }
+                        "rollout" => {
+                            let a: RolloutArgs = map.next_value()?;
+                            Action::Rollout {
+                                deployment: a.deployment,
+                                template: a.template,
                             }
                         }
                         // KeySeed yields only names from KEYS, so this is a

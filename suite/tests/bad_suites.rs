@@ -1625,7 +1625,7 @@ fn spike_unknown_field_and_missing_action() {
         "type",
         "15:5",
         "timeline[0].spkie",
-        "expected one of `at`, `scale`, `kill`, `delete_pod`, `flush_ct`, `restart_client`, `spike`",
+        "expected one of `at`, `scale`, `kill`, `delete_pod`, `flush_ct`, `restart_client`, `spike`, `rollout`",
     );
     let t = with("timeline:\n  - at: 10s\n");
     rejects(
@@ -1633,7 +1633,7 @@ fn spike_unknown_field_and_missing_action() {
         "type",
         "14:5",
         "timeline[0]",
-        "missing action: a timeline entry needs one of `scale`, `kill`, `delete_pod`, `flush_ct`, `restart_client` or `spike`",
+        "missing action: a timeline entry needs one of `scale`, `kill`, `delete_pod`, `flush_ct`, `restart_client`, `spike` or `rollout`",
     );
     let t = spike("10s", "client: nginx");
     rejects(

@@ -1,41 +1,178 @@
 //! Pods → endpoints → every node's dataplane, the way EndpointSlices feed
-//! Cilium's agent: a Ready pod is an active backend, a pod being deleted a
-//! terminating one (existing flows drain), a not-ready pod no backend at
-//! all. Also conntrack flushes.
+//! Cilium's agent, after `endpoints.propagation_delay` (the EndpointSlice
+//! controller's sync plus the agent's watch and BPF map update). Each
+//! pod's EndpointSlice conditions follow kubernetes v1.31
+//! pkg/controller/endpointslice/utils.go podToEndpoint: `serving` = the
+//! pod is Ready (ignoring deletion), `terminating` = it is being deleted,
+//! `ready` = serving and not terminating. Cilium maps them to backend
+//! states: ready → active; serving and terminating → terminating (its
+//! existing flows drain, no new ones); not serving → no backend (flows
+//! pinned to it are reselected). When a service has no active backend
+//! left, its terminating (serving) ones take new flows (Cilium v1.16
+//! pkg/loadbalancer graceful-termination tests: "terminating backends
+//! when no active backends are available", KEP-1669). Also conntrack
+//! flushes.
 use std::{collections::BTreeMap, net::SocketAddrV4};
 
-use svclab_datapath::{Backend, BackendState};
+use svclab_datapath::{Backend, BackendState, Frontend};
 
-use super::state::Cluster;
+use super::state::{Cluster, PendingEndpoints, Pod};
+
+/// EndpointSlice conditions of one pod (podToEndpoint).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conditions {
+    pub ready: bool,
+    pub serving: bool,
+    pub terminating: bool,
+}
+
+/// The conditions of `p`: serving while its container runs and its last
+/// readiness was passing, terminating once it is being deleted.
+fn conditions(p: &Pod) -> Conditions {
+    let terminating = p.kubelet.deleting;
+    let serving = p.kubelet.probes.ready() && p.kubelet.pid().is_some();
+    Conditions {
+        ready: serving && !terminating,
+        serving,
+        terminating,
+    }
+}
+
+/// Cilium's backend for an endpoint's conditions (None: not a backend).
+#[must_use]
+pub fn backend_state(c: Conditions) -> Option<BackendState> {
+    if c.ready {
+        Some(BackendState::Active)
+    } else if c.serving && c.terminating {
+        Some(BackendState::Terminating)
+    } else {
+        None
+    }
+}
+
+/// A service's backends as programmed: with no active one, the
+/// terminating ones take new flows.
+#[must_use]
+pub fn with_fallback(mut backends: Vec<Backend>) -> Vec<Backend> {
+    if !backends.iter().any(|b| b.state == BackendState::Active) {
+        for b in &mut backends {
+            b.state = BackendState::Active;
+        }
+    }
+    backends
+}
 
 impl Cluster {
-    /// Pushes every service's endpoints to every node's datapath.
+    /// Computes every service's endpoints now and queues them for the
+    /// datapath after the propagation delay (at once without one).
     pub fn sync_endpoints(&mut self) -> anyhow::Result<()> {
-        for s in &self.services {
-            let backends: Vec<Backend> = self
-                .pods
-                .values()
-                .filter(|p| p.deployment == s.selector)
-                .filter_map(|p| {
-                    let state = if p.kubelet.deleting {
-                        BackendState::Terminating
-                    } else if p.kubelet.ready() {
-                        BackendState::Active
-                    } else {
-                        // Not ready: not an endpoint (Cilium drops it from
-                        // the service; flows pinned to it are reselected).
-                        return None;
-                    };
-                    Some(Backend {
-                        addr: SocketAddrV4::new(p.ip, s.target_port),
-                        state,
+        let services = self.desired_endpoints();
+        let now = self.now();
+        if self
+            .endpoint_queue
+            .back()
+            .is_some_and(|q| q.services == services)
+        {
+            return Ok(());
+        }
+        self.endpoint_queue.push_back(PendingEndpoints {
+            due: now + self.propagation_delay,
+            changed: now,
+            services,
+        });
+        if self.propagation_delay.is_zero() {
+            self.endpoints_tick()?;
+        }
+        Ok(())
+    }
+
+    fn desired_endpoints(&self) -> Vec<(Frontend, Vec<Backend>)> {
+        self.services
+            .iter()
+            .map(|s| {
+                let backends: Vec<Backend> = self
+                    .pods
+                    .values()
+                    .filter(|p| p.deployment == s.selector)
+                    .filter_map(|p| {
+                        backend_state(conditions(p)).map(|state| Backend {
+                            addr: SocketAddrV4::new(p.ip, s.target_port),
+                            state,
+                        })
                     })
-                })
-                .collect();
-            for n in &mut self.nodes {
-                n.dataplane.set_backends(s.frontend, &backends)?;
+                    .collect();
+                (s.frontend, with_fallback(backends))
+            })
+            .collect()
+    }
+
+    /// Applies every queued update that is due.
+    pub fn endpoints_tick(&mut self) -> anyhow::Result<()> {
+        let now = self.now();
+        while self.endpoint_queue.front().is_some_and(|q| q.due <= now) {
+            if let Some(q) = self.endpoint_queue.pop_front() {
+                self.apply_endpoints(&q)?;
             }
         }
+        Ok(())
+    }
+
+    /// Applies every queued update now (before t=0).
+    pub fn flush_endpoints(&mut self) -> anyhow::Result<()> {
+        while let Some(q) = self.endpoint_queue.pop_front() {
+            self.apply_endpoints(&q)?;
+        }
+        Ok(())
+    }
+
+    /// Programs one update and logs each backend whose state changed, with
+    /// the lag since the pod change.
+    fn apply_endpoints(&mut self, q: &PendingEndpoints) -> anyhow::Result<()> {
+        let mut next: BTreeMap<SocketAddrV4, BackendState> = BTreeMap::new();
+        for (_, backends) in &q.services {
+            for b in backends {
+                next.insert(b.addr, b.state);
+            }
+        }
+        let names = self.addr_names();
+        let mut changes = Vec::new();
+        for (addr, state) in &next {
+            if self.applied.get(addr) != Some(state) {
+                changes.push((*addr, format!("{state:?}").to_lowercase()));
+            }
+        }
+        for addr in self.applied.keys() {
+            if !next.contains_key(addr) {
+                changes.push((*addr, "removed".to_owned()));
+            }
+        }
+        // The datapath's per-backend counters go with the backend: read
+        // what a terminating pod got before it is dropped.
+        for (addr, _) in &changes {
+            if let Some(name) = names.get(addr) {
+                self.note_conns_after_sigterm(name);
+            }
+        }
+        for (frontend, backends) in &q.services {
+            for n in &mut self.nodes {
+                n.dataplane.set_backends(*frontend, backends)?;
+            }
+        }
+        let now = self.now();
+        let (t_s, lag) = (self.record_s(now), now.saturating_sub(q.changed));
+        for (addr, what) in changes {
+            let name = names
+                .get(&addr)
+                .cloned()
+                .unwrap_or_else(|| addr.to_string());
+            self.event(
+                t_s,
+                "endpoint_update",
+                format!("datapath: {name} {what} (lag {:.3}s)", lag.as_secs_f64()),
+                false,
+            );
+        }
+        self.applied = next;
         Ok(())
     }
 
@@ -58,5 +195,47 @@ impl Cluster {
             }
         }
         m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(ready: bool, serving: bool, terminating: bool) -> Conditions {
+        Conditions {
+            ready,
+            serving,
+            terminating,
+        }
+    }
+
+    #[test]
+    fn endpoint_conditions_map_to_cilium_backend_states() {
+        assert_eq!(
+            backend_state(c(true, true, false)),
+            Some(BackendState::Active)
+        );
+        assert_eq!(
+            backend_state(c(false, true, true)),
+            Some(BackendState::Terminating)
+        );
+        assert_eq!(backend_state(c(false, false, true)), None);
+        assert_eq!(backend_state(c(false, false, false)), None);
+    }
+
+    #[test]
+    fn terminating_backends_take_new_flows_only_when_no_active_one_is_left() {
+        let b = |last: u8, state| Backend {
+            addr: SocketAddrV4::new(std::net::Ipv4Addr::new(198, 18, 0, last), 8080),
+            state,
+        };
+        let mixed = with_fallback(vec![
+            b(2, BackendState::Active),
+            b(3, BackendState::Terminating),
+        ]);
+        assert_eq!(mixed[1].state, BackendState::Terminating);
+        let all = with_fallback(vec![b(3, BackendState::Terminating)]);
+        assert_eq!(all[0].state, BackendState::Active);
     }
 }

@@ -35,6 +35,7 @@ mod containers;
 pub mod dataplane;
 pub mod dpconfig;
 mod endpoints;
+mod inflight;
 pub mod kubelet;
 pub mod pods;
 pub mod podserver;
@@ -42,10 +43,13 @@ pub mod podstats;
 pub mod probe;
 pub mod programs;
 mod records;
+mod rollout;
 mod scale;
+pub mod sigterm;
 pub mod sockdiag;
 mod state;
 pub mod state_file;
+mod terminate;
 
 use self::{
     autoscaler::Autoscaler,
@@ -135,6 +139,12 @@ impl Cluster {
             run_dir: None,
             proxies: BTreeMap::new(),
             programs: Vec::new(),
+            terminations: Vec::new(),
+            sigterm_syns: BTreeMap::new(),
+            propagation_delay: suite.endpoints.propagation_delay.0.mul_f64(kube_scale),
+            endpoint_queue: std::collections::VecDeque::new(),
+            applied: BTreeMap::new(),
+            rollouts: Vec::new(),
         };
         for d in &suite.deployments {
             c.deployments.insert(
@@ -143,6 +153,7 @@ impl Cluster {
                     spec: d.clone(),
                     next_ordinal: 0,
                     next_node: 0,
+                    revision: 1,
                 },
             );
         }
@@ -232,6 +243,7 @@ impl Cluster {
             });
         }
         let dspec = d.spec.clone();
+        let revision = d.revision;
         for s in &mut specs {
             s.ip = self.alloc_ip(s.node)?;
         }
@@ -326,6 +338,9 @@ impl Cluster {
                 added_by_last_scale_up: false,
                 killed: false,
                 replacement,
+                revision,
+                sigterm_s: None,
+                conns_after_sigterm: 0,
             });
             let idx = self.backends.len() - 1;
             self.pods.insert(
@@ -338,6 +353,7 @@ impl Cluster {
                     lxc: info.lxc,
                     kubelet,
                     info: idx,
+                    revision,
                 },
             );
             self.event(
@@ -402,9 +418,11 @@ impl Cluster {
         self.epoch.elapsed()
     }
 
-    /// Marks the run's t=0 (record times count from here).
-    pub fn start_clock(&mut self, t0: Instant) {
+    /// Marks the run's t=0 (record times count from here); the endpoints
+    /// of the pods made before it are in the datapath by then.
+    pub fn start_clock(&mut self, t0: Instant) -> anyhow::Result<()> {
         self.zero = Some(t0);
+        self.flush_endpoints()
     }
 
     /// A kubelet-clock time as seconds of the run record (0 before t=0).
@@ -522,7 +540,12 @@ impl Cluster {
         }
         for p in self.pods.values_mut() {
             p.kubelet.kill_now();
+            if p.kubelet.deleting {
+                // A preStop exec still running in the pod goes with it.
+                programs::kill_netns_processes(&p.kubelet.spec.netns_path);
+            }
         }
+        self.terminations.clear();
         self.pods.clear();
         for p in self.proxies.values_mut() {
             p.process.kill();

@@ -86,6 +86,7 @@ impl PodProcess {
             .arg("--stats-path")
             .arg(&stats_path)
             .args(["--parent-pid", &parent.to_string()])
+            .args(["--on-sigterm", server.on_sigterm.name()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());

@@ -25,7 +25,10 @@ use std::{
 use anyhow::Context as _;
 use socket2::{Domain, Socket, Type};
 
-use super::podstats::{Counters, StatsMap};
+use super::{
+    podstats::{Counters, StatsMap},
+    sigterm::{self, OnSigterm},
+};
 
 /// Who closes the connection after a `Connection: close` exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -84,6 +87,9 @@ pub struct ServerArgs {
     /// posix_spawn (vfork) instead of fork.
     #[arg(long)]
     pub parent_pid: Option<i32>,
+    /// What SIGTERM does (see `sigterm`).
+    #[arg(long, value_enum, default_value_t = OnSigterm::Exit)]
+    pub on_sigterm: OnSigterm,
 }
 
 /// What a worker needs to answer a request.
@@ -120,6 +126,8 @@ pub fn serve(args: ServerArgs) -> anyhow::Result<()> {
         ns.enter_current_thread()
             .context("entering the pod netns")?;
     }
+    // Before any thread: every thread inherits the blocked SIGTERM.
+    sigterm::block(args.on_sigterm)?;
     let stats: &'static Counters = match (args.stats_fd, &args.stats_path) {
         (Some(fd), _) => &*Box::leak(Box::new(StatsMap::from_fd(fd)?)),
         (None, Some(path)) => &*Box::leak(Box::new(StatsMap::open(path)?)),
@@ -148,6 +156,10 @@ pub fn serve(args: ServerArgs) -> anyhow::Result<()> {
     };
     stats.workers.store(args.workers.max(1), Ordering::Relaxed);
     std::thread::scope(|s| -> anyhow::Result<()> {
+        if args.on_sigterm != OnSigterm::Exit {
+            let mode = args.on_sigterm;
+            s.spawn(move || sigterm::watch(mode));
+        }
         if let Some(h) = &health {
             for _ in 0..args.health_workers.max(1) {
                 let w = Work {
@@ -163,6 +175,10 @@ pub fn serve(args: ServerArgs) -> anyhow::Result<()> {
         // The process serves until it is signalled: the listener lives as long.
         let listener: &'static TcpListener = Box::leak(Box::new(listen(args.port, args.backlog)?));
         stats.listening.store(1, Ordering::Relaxed);
+        {
+            use std::os::fd::AsRawFd as _;
+            sigterm::listening(listener.as_raw_fd());
+        }
         for _ in 0..args.workers.max(1) {
             s.spawn(move || worker(listener, work));
         }
@@ -177,10 +193,12 @@ fn worker(listener: &TcpListener, work: Work) {
     while let Ok((stream, _)) = listener.accept() {
         if count_busy {
             work.stats.busy.fetch_add(1, Ordering::Relaxed);
+            sigterm::opened();
         }
         let _ = handle(stream, work);
         if count_busy {
             work.stats.busy.fetch_sub(1, Ordering::Relaxed);
+            sigterm::closed();
         }
     }
 }
@@ -210,16 +228,35 @@ fn cpu_work(stats: &Counters, cpu_time: Duration, cpus: f64) {
 fn handle(mut s: TcpStream, work: Work) -> std::io::Result<()> {
     let name = work.name;
     s.set_nodelay(true)?;
-    s.set_read_timeout(Some(work.read_timeout))?;
+    // Short read slices so an idle connection notices SIGTERM's
+    // stop-accepting; the request deadline is `read_timeout` overall.
+    s.set_read_timeout(Some(work.read_timeout.min(IDLE_SLICE)))?;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     loop {
+        let deadline = Instant::now() + work.read_timeout;
         // Read one request head.
         let end = loop {
             if let Some(i) = find(&buf, b"\r\n\r\n") {
                 break i + 4;
             }
-            let n = s.read(&mut chunk)?;
+            let n = match s.read(&mut chunk) {
+                Ok(n) => n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if (buf.is_empty() && !work.health_only && sigterm::close_idle())
+                        || Instant::now() >= deadline
+                    {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if n == 0 {
                 return Ok(()); // client closed
             }
@@ -230,7 +267,7 @@ fn handle(mut s: TcpStream, work: Work) -> std::io::Result<()> {
         };
         let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
         buf.drain(..end);
-        let keep_alive = wants_keep_alive(&head);
+        let wants = wants_keep_alive(&head);
         let path = head.split_whitespace().nth(1).unwrap_or("/");
         let is_health = work.health_only || path.starts_with("/healthz");
         if !is_health {
@@ -239,6 +276,9 @@ fn handle(mut s: TcpStream, work: Work) -> std::io::Result<()> {
             }
             cpu_work(work.stats, work.cpu_time, work.cpus);
         }
+        // After SIGTERM (stop-accepting, drain) every response closes,
+        // an in-flight one too (looked at when it is answered).
+        let keep_alive = wants && (work.health_only || !sigterm::closing());
         let body = if is_health {
             format!("ok {name}\n")
         } else {
@@ -259,12 +299,27 @@ fn handle(mut s: TcpStream, work: Work) -> std::io::Result<()> {
         if !keep_alive {
             if work.close == CloseMode::Client {
                 // Wait for the client's FIN; it closes first.
-                while s.read(&mut chunk)? > 0 {}
+                let deadline = Instant::now() + work.read_timeout;
+                loop {
+                    match s.read(&mut chunk) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) && Instant::now() < deadline => {}
+                        Err(e) => return Err(e),
+                    }
+                }
             }
             return Ok(());
         }
     }
 }
+
+/// How often an idle connection's worker looks at the SIGTERM state.
+const IDLE_SLICE: Duration = Duration::from_millis(20);
 
 fn wants_keep_alive(head_lower: &str) -> bool {
     let http10 = head_lower

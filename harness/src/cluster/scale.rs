@@ -23,22 +23,9 @@ impl Cluster {
     }
 
     /// Which pods a scale-down deletes first, as the ReplicaSet controller
-    /// ranks them: not ready before ready, more restarts before fewer,
-    /// newer before older.
+    /// ranks them ([`svclab_kube::deployment::victim_order`]).
     fn scale_down_order(&self, deployment: &str) -> Vec<String> {
-        let mut v: Vec<&Pod> = self
-            .pods
-            .values()
-            .filter(|p| p.deployment == deployment && !p.kubelet.deleting)
-            .collect();
-        v.sort_by_key(|p| {
-            (
-                p.kubelet.ready(),
-                std::cmp::Reverse(p.kubelet.restarts),
-                std::cmp::Reverse(p.info),
-            )
-        });
-        v.into_iter().map(|p| p.name.clone()).collect()
+        self.victim_order(deployment, |_| true)
     }
 
     /// Sets a deployment's replicas: new pods on scale-up (flagged as the
@@ -73,6 +60,17 @@ impl Cluster {
                 .collect();
             for name in &victims {
                 self.delete(name, now_s, false)?;
+            }
+            if !victims.is_empty() {
+                self.event(
+                    now_s,
+                    "scale_down_victims",
+                    format!(
+                        "ReplicaSet deletes {} (pending, not ready, doubled up on a node, ready for less time, more restarts, newer first)",
+                        victims.join(", ")
+                    ),
+                    false,
+                );
             }
         }
         self.sync_endpoints()
@@ -125,21 +123,14 @@ impl Cluster {
         Ok(name)
     }
 
+    /// Deletes a pod gracefully: terminating endpoint, preStop, SIGTERM,
+    /// SIGKILL after the grace (`terminate.rs`, advanced each pass).
     fn delete(&mut self, name: &str, now_s: f64, killed: bool) -> anyhow::Result<()> {
-        let now = self.now();
-        if let Some(p) = self.pods.get_mut(name) {
-            p.kubelet.begin_delete(now);
+        if let Some(p) = self.pods.get(name) {
             let i = p.info;
             self.backends[i].killed |= killed;
         }
-        self.sync_endpoints()?;
-        if let Some(p) = self.pods.get_mut(name) {
-            // The pod server exits on SIGTERM at once; the grace is the bound.
-            let grace = p.kubelet.spec.grace;
-            p.kubelet.terminate(grace);
-        }
-        self.remove(name, now_s)?;
-        self.sync_endpoints()
+        self.start_termination(name, now_s)
     }
 
     /// Runs every autoscaler whose sync period is due.

@@ -3,25 +3,33 @@
 //! beside it: build, teardown and the kubelet pass in `mod.rs`, endpoints,
 //! scale and records in their own files.
 use std::{
-    collections::{BTreeMap, BTreeSet},
-    net::Ipv4Addr,
+    collections::{BTreeMap, BTreeSet, VecDeque},
+    net::{Ipv4Addr, SocketAddrV4},
     path::PathBuf,
     sync::mpsc,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
-use svclab_datapath::{Frontend, NetnsRef};
+use svclab_datapath::{Backend, BackendState, Frontend, NetnsRef};
 use svclab_report::record::{BackendInfo, Event, PodRecord, ProgramInfo};
 use svclab_topology::Topology;
 
 use super::{
     autoscaler::Autoscaler,
     dataplane::Dataplane,
+    inflight::{Rollout, Termination},
     kubelet::Kubelet,
     pods::PodProcess,
     probe::{ProbeReport, Prober},
     programs::nginx::NginxConf,
 };
+
+/// Endpoints computed at a pod change, due in the datapath later.
+pub(super) struct PendingEndpoints {
+    pub(super) due: Duration,
+    pub(super) changed: Duration,
+    pub(super) services: Vec<(Frontend, Vec<Backend>)>,
+}
 
 /// A client's proxy (nginx): its process and the config it runs.
 pub struct ClientProxy {
@@ -40,12 +48,16 @@ pub struct Pod {
     pub kubelet: Kubelet,
     /// Index into `Cluster::backends` (the report's backend list).
     pub(super) info: usize,
+    /// Its ReplicaSet: the deployment's template revision it was made from.
+    pub revision: u32,
 }
 
 pub(super) struct DeploymentState {
     pub(super) spec: svclab_suite::model::Deployment,
     pub(super) next_ordinal: u32,
     pub(super) next_node: usize,
+    /// The current template's revision (1 at the start; +1 per rollout).
+    pub(super) revision: u32,
 }
 
 pub struct NodeState {
@@ -94,6 +106,17 @@ pub struct Cluster {
     pub(super) proxies: BTreeMap<String, ClientProxy>,
     /// Real programs run so far, for the report.
     pub programs: Vec<ProgramInfo>,
+    /// Pods being terminated (preStop, SIGTERM, SIGKILL).
+    pub(super) terminations: Vec<Termination>,
+    /// Per pod given SIGTERM: backend index, address, datapath SYNs then.
+    pub(super) sigterm_syns: BTreeMap<String, (usize, SocketAddrV4, u64)>,
+    /// Scaled endpoints.propagation_delay and the updates waiting for it.
+    pub(super) propagation_delay: Duration,
+    pub(super) endpoint_queue: VecDeque<PendingEndpoints>,
+    /// What the datapath holds now, per backend address.
+    pub(super) applied: BTreeMap<SocketAddrV4, BackendState>,
+    /// Rollouts, in progress or done.
+    pub(super) rollouts: Vec<Rollout>,
 }
 
 impl Pod {

@@ -384,7 +384,9 @@ async fn one_shot(s: &Shared, scheduled_ns: u64) -> RequestRecord {
     let work = async {
         let mut c = connect_now(s).await?;
         sport = local_port(&c);
-        exchange(&mut c, true, s.plan.require_pod).await
+        exchange(&mut c, true, s.plan.require_pod)
+            .await
+            .map(|(pod, _)| pod)
     };
     let outcome = match tokio::time::timeout(s.plan.timeout, work).await {
         Ok(Ok(backend)) => Outcome::Ok { backend },
@@ -409,7 +411,7 @@ async fn exchange(
     c: &mut TcpStream,
     close: bool,
     require_pod: bool,
-) -> Result<Arc<str>, ErrorKind> {
+) -> Result<(Arc<str>, bool), ErrorKind> {
     let req: &[u8] = if close {
         b"GET / HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n"
     } else {
@@ -456,7 +458,11 @@ async fn exchange(
     if !status_ok {
         return Err(ErrorKind::BadResponse);
     }
-    Ok(Arc::from(pod))
+    // RFC 9112 9.6: a response with `Connection: close` ends the
+    // connection; a keep-alive client (nginx's upstream keepalive too)
+    // opens a new one for the next request.
+    let closes = header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+    Ok((Arc::from(pod), closes))
 }
 
 /// Appends what one read returns; the peer closing is `Eof`.
@@ -540,12 +546,16 @@ async fn keep_alive(s: Arc<Shared>, load: Load, pool: u32, begin: Instant, end: 
                 let r =
                     tokio::time::timeout(s2.plan.timeout, exchange(c, false, s2.plan.require_pod))
                         .await;
+                let mut server_closes = false;
                 let outcome = match r {
-                    Ok(Ok(backend)) => Outcome::Ok { backend },
+                    Ok(Ok((backend, closes))) => {
+                        server_closes = closes;
+                        Outcome::Ok { backend }
+                    }
                     Ok(Err(k)) => Outcome::Err(k),
                     Err(_) => Outcome::Err(ErrorKind::Timeout),
                 };
-                if matches!(outcome, Outcome::Err(_)) {
+                if server_closes || matches!(outcome, Outcome::Err(_)) {
                     conn = None;
                 }
                 s2.send(RequestRecord {

@@ -163,6 +163,7 @@ fn run_suite_in(
         kubelet: rec::KubeletInfo::default(),
         pods: Vec::new(),
         backends: Vec::new(),
+        rollouts: Vec::new(),
         events: Vec::new(),
         programs: Vec::new(),
         access_logs: Vec::new(),

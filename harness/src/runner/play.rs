@@ -58,7 +58,7 @@ pub(super) fn play(
     ctx.progress.set_prefix("running");
     let (tx, rx) = mpsc::channel();
     let t0 = Instant::now();
-    c.start_clock(t0);
+    c.start_clock(t0)?;
     c.event(
         0.0,
         "run_start",
@@ -108,6 +108,9 @@ pub(super) fn play(
             ));
         }
         c.kubelet_tick()?;
+        c.terminations_tick()?;
+        c.rollout_tick()?;
+        c.endpoints_tick()?;
         c.autoscale()?;
         if now >= next_pod_sample {
             c.sample_pods();
@@ -154,6 +157,7 @@ pub(super) fn play(
     while let Ok(r) = rx.recv_timeout(Duration::from_millis(50)) {
         g.agg.add(r);
     }
+    c.note_all_conns_after_sigterm();
     g.datapath = datapath_totals(c)?;
     g.access_logs = c.access_logs();
     g.pods = c.pod_records();
@@ -260,6 +264,13 @@ fn act(
         Action::DeletePod { deployment, index } => {
             let name = c.delete_pod(deployment, *index, t)?;
             c.event(t, "delete_pod", format!("delete {name}"), true);
+        }
+        Action::Rollout {
+            deployment,
+            template,
+        } => {
+            let words = c.rollout(deployment, template)?;
+            c.event(t, "rollout", words, true);
         }
         Action::FlushCt { node } => {
             let n = c.flush_ct(*node)?;

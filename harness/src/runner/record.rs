@@ -74,6 +74,7 @@ pub(super) fn record(
         programs: g.programs,
         access_logs: g.access_logs,
         share_basis: share_basis(suite),
+        rollouts: g.rollouts,
     };
     record.mechanism = mechanism(&record, &g.agg);
     let specs: Vec<svclab_report::derive::ExpectationSpec> = suite

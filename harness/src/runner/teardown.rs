@@ -18,6 +18,7 @@ pub(super) fn teardown(ctx: &RunCtx<'_>, cluster: Option<Cluster>, g: &mut Gathe
             g.pods = c.pod_records();
         }
         g.backends = c.backends.clone();
+        g.rollouts = c.rollout_records();
         g.events = c.events.clone();
         g.programs = c.programs.clone();
         if let Err(e) = c.teardown() {

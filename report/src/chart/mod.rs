@@ -30,6 +30,7 @@ mod backends;
 pub(crate) mod pods;
 mod replicas;
 pub(crate) mod topn;
+mod rollout;
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 

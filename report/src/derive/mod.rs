@@ -176,6 +176,8 @@ pub fn shares(record: &RunRecord, window: [f64; 2]) -> BTreeMap<String, f64> {
 ///   bucket from which every bucket to the window's end is *fine* (sent > 0
 ///   and errors / sent under [`RECOVERED_ERROR_RATE`]); 0 when every bucket
 ///   is fine, None when the last one is not.
+/// - `errors_during_rollout`, `rollout_duration_s`,
+///   `requests_to_terminating`: see [`rollouts`].
 /// - `hpa_max_desired`: the highest `hpa_desired` of any deployment in any
 ///   bucket; None without autoscalers.
 pub fn metric(record: &RunRecord, name: &str, window_s: [f64; 2]) -> Option<f64> {
@@ -258,6 +260,9 @@ pub fn metric(record: &RunRecord, name: &str, window_s: [f64; 2]) -> Option<f64>
                 Some(i) => buckets.get(i + 1)?,
             };
             Some(first_fine.t_s - from)
+        }
+        "errors_during_rollout" | "rollout_duration_s" | "requests_to_terminating" => {
+            rollouts::metric(record, name, window_s)
         }
         "hpa_max_desired" => buckets
             .iter()
@@ -513,5 +518,6 @@ fn time_to_recover(record: &RunRecord, event_s: f64) -> Option<f64> {
     Some((first_clean.t_s - event_s).max(0.0))
 }
 
+pub mod rollouts;
 #[cfg(test)]
 mod tests;

@@ -21,6 +21,7 @@ use std::fmt::Write as _;
 
 mod backends;
 mod programs;
+mod rollouts;
 
 use crate::{
     chart::{
@@ -199,6 +200,7 @@ fn charts(out: &mut String, rec: &RunRecord) {
     ] {
         figure(out, id, &svg);
     }
+    rollouts::figures(out, rec, &frame);
     if !rec.pods.is_empty() {
         out.push_str("<h3 id=\"pod-charts\">Pods, probes and clients</h3>\n");
         figure(out, "pod-phases", &frame.pod_phase_chart());
@@ -364,6 +366,7 @@ fn summary(out: &mut String, rec: &RunRecord) {
         pods_summary(out, rec, &s);
     }
     out.push_str("</div>\n");
+    rollouts::summary(out, rec);
     kubelet(out, rec);
 
     out.push_str("<h3 id=\"expectations\">Expectations</h3>\n");

@@ -38,6 +38,7 @@ pub fn empty_record() -> RunRecord {
         verdict: Verdict::Pass,
         error: None,
         pods: Vec::new(),
+        rollouts: Vec::new(),
         kubelet: KubeletInfo::default(),
         programs: Vec::new(),
         access_logs: Vec::new(),

@@ -81,6 +81,9 @@ pub fn liveness_cascade() -> RunRecord {
             added_by_last_scale_up: script.created > 0.0,
             killed: false,
             replacement: false,
+            revision: 1,
+            sigterm_s: None,
+            conns_after_sigterm: 0,
         });
         rec.pods.push(PodRecord {
             name: script.name.into(),

@@ -73,6 +73,9 @@ pub fn incident_a(fixed: bool) -> RunRecord {
             added_by_last_scale_up: is_new,
             killed: false,
             replacement: false,
+            revision: 1,
+            sigterm_s: None,
+            conns_after_sigterm: 0,
         });
     }
 

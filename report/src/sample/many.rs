@@ -51,6 +51,9 @@ pub fn many_backends(n: usize) -> RunRecord {
             added_by_last_scale_up: new,
             killed: false,
             replacement: false,
+            revision: 1,
+            sigterm_s: None,
+            conns_after_sigterm: 0,
         });
         let mut phases = vec![
             PhaseChange {

@@ -10,6 +10,7 @@ use super::{
     json_schema,
     probes::Probes,
     programs::{ContainerSpec, NginxServerSpec},
+    rollouts::{Lifecycle, Strategy},
 };
 use crate::duration::Dur;
 
@@ -45,6 +46,16 @@ pub struct Deployment {
     /// at most 10m.
     #[serde(default = "default_grace")]
     pub termination_grace: Dur,
+    /// The container's lifecycle hooks (preStop).
+    #[serde(default)]
+    pub lifecycle: Lifecycle,
+    /// How a `rollout` replaces pods: RollingUpdate (default, 25%/25%) or Recreate.
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// minReadySeconds: a new pod counts as available this long after it
+    /// became ready, default `0s` (scaled like kubelet), at most 10m.
+    #[serde(default)]
+    pub min_ready_seconds: Dur,
 }
 
 /// What a deployment's pods run.
@@ -153,6 +164,42 @@ pub struct ServerSpec {
     /// this long.
     #[serde(default = "d60")]
     pub read_timeout: Dur,
+    /// What the server does on SIGTERM: `exit` at once (default), `stop-accepting`
+    /// (close the listener, finish in-flight requests, close idle
+    /// connections), `drain` (keep serving, answer `Connection: close`,
+    /// exit once no connection is open) or `ignore` (SIGKILL ends it).
+    #[serde(default)]
+    pub on_sigterm: SigtermMode,
+}
+
+/// The pod server's SIGTERM behaviour.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SigtermMode {
+    /// Exit at once: queued connections are reset, in-flight requests lost.
+    #[default]
+    Exit,
+    /// Close the listener (new connections refused), finish in-flight
+    /// requests, close idle keep-alive connections, exit.
+    StopAccepting,
+    /// Keep serving; every response says `Connection: close`; exit once
+    /// no connection has been open for a moment.
+    Drain,
+    /// Ignore it (ended by SIGKILL after the grace).
+    Ignore,
+}
+
+impl SigtermMode {
+    /// The name the suite and `svclab pod-server --on-sigterm` use.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Exit => "exit",
+            Self::StopAccepting => "stop-accepting",
+            Self::Drain => "drain",
+            Self::Ignore => "ignore",
+        }
+    }
 }
 fn d8080() -> u16 {
     8080
@@ -179,6 +226,7 @@ impl Default for ServerSpec {
             health: None,
             startup_time: Dur::default(),
             read_timeout: d60(),
+            on_sigterm: SigtermMode::Exit,
         }
     }
 }

@@ -71,6 +71,14 @@ pub const METRICS: &[&str] = &[
     "time_to_recover_s",
     // highest replica count the autoscalers asked for in the window
     "hpa_max_desired",
+    // client errors while a rollout that started in the window ran (to its
+    // completion or its last old pod's removal, whichever is later)
+    "errors_during_rollout",
+    // seconds from a rollout's start to Kubernetes' completion (the longest
+    // of those starting in the window; undefined while one is unfinished)
+    "rollout_duration_s",
+    // new connections the datapath sent to pods after their SIGTERM
+    "requests_to_terminating",
 ];
 
 /// `expect[].metric`: one of [`METRICS`].

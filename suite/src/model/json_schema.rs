@@ -132,10 +132,11 @@ mod tests {
                 "flush_ct",
                 "kill",
                 "restart_client",
+                "rollout",
                 "scale",
                 "spike"
             ]
         );
-        assert_eq!(entry["oneOf"].as_array().map(Vec::len), Some(6));
+        assert_eq!(entry["oneOf"].as_array().map(Vec::len), Some(7));
     }
 }

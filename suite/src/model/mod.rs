@@ -16,6 +16,7 @@ mod expect;
 mod json_schema;
 mod probes;
 mod programs;
+mod rollouts;
 mod services;
 mod timeline;
 
@@ -28,15 +29,18 @@ pub use self::{
     autoscalers::{Autoscaler, HpaMetric, HpaMetricKind},
     clients::{Client, ConnectionMode, Load, LoadMode, PortMode, SourcePorts},
     datapath::{CtReuseSpec, DatapathSpec, ProfileSpec, SelectionSpec, Timeouts},
-    deployments::{Closer, Deployment, HealthSpec, ServerSpec, Workload},
+    deployments::{Closer, Deployment, HealthSpec, ServerSpec, SigtermMode, Workload},
     expect::{Expectation, METRICS},
     probes::{ExecProbe, HttpHeader, HttpProbe, Probe, Probes, TcpProbe},
     programs::{
         ContainerSpec, NEXT_UPSTREAM, NginxServerSpec, PLACEHOLDERS, ProxyKind, UpstreamSpec,
         find_program,
     },
+    rollouts::{
+        EndpointsSpec, HttpGetAction, IntOrPercent, Lifecycle, PreStop, Strategy, StrategyType,
+    },
     services::{ProtocolSpec, Service},
-    timeline::{Action, TimelineEntry},
+    timeline::{Action, PodTemplate, TimelineEntry},
 };
 use self::{defaults::one_f64, json_schema::SUITE_NAME_PATTERN};
 pub use crate::duration::Dur;
@@ -95,6 +99,9 @@ pub struct Suite {
     /// Horizontal pod autoscalers, at most one per deployment.
     #[serde(default)]
     pub autoscalers: Vec<Autoscaler>,
+    /// How pod changes reach the datapath (propagation delay).
+    #[serde(default)]
+    pub endpoints: EndpointsSpec,
 }
 
 fn default_bucket() -> Dur {

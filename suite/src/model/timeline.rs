@@ -6,6 +6,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::{deployments::ServerSpec, programs::ContainerSpec};
 use crate::duration::Dur;
 
 /// One timeline entry: `at:` plus exactly one action key.
@@ -72,6 +73,14 @@ pub enum Action {
         #[serde(default)]
         keep_ip: bool,
     },
+    /// Roll the deployment out to a new pod template: a new ReplicaSet
+    /// replaces the old one's pods under the deployment's `strategy`.
+    Rollout {
+        /// The deployment (must exist).
+        deployment: String,
+        /// What the new pods change (server or container).
+        template: PodTemplate,
+    },
     /// A traffic spike: set an open-loop client's rate to `rate` for
     /// `duration` (default: to the end of the run), then back to its own.
     Spike {
@@ -136,4 +145,16 @@ impl JsonSchema for TimelineEntry {
             "oneOf": one_of,
         })
     }
+}
+
+/// A rollout's new pod template: what changes for the new ReplicaSet.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PodTemplate {
+    /// The new pods' pod server (replaces the deployment's `server`).
+    #[serde(default)]
+    pub server: Option<ServerSpec>,
+    /// The new pods' program (replaces the deployment's `container`).
+    #[serde(default)]
+    pub container: Option<ContainerSpec>,
 }

@@ -12,10 +12,10 @@ use super::{
 };
 use crate::{
     expected::{
-        AT_MOST_10M, BACKLOG, CPU_TIME, CPUS, HEALTH_WORKERS, PORT, READ_TIMEOUT, REPLICAS,
-        SERVICE_TIME, WORKERS,
+        AT_MOST_10M, BACKLOG, CPU_TIME, CPUS, EXEC_COMMAND, HEALTH_WORKERS, HTTP_PATH,
+        INT_OR_PERCENT, PORT, READ_TIMEOUT, REPLICAS, SERVICE_TIME, WORKERS,
     },
-    model::{Deployment, HealthSpec, ServerSpec},
+    model::{Deployment, HealthSpec, IntOrPercent, ServerSpec, StrategyType},
 };
 
 /// `nodes` and `scale` are cluster.nodes and kubelet.time_scale when valid.
@@ -73,10 +73,95 @@ fn deployment<'s>(
         AT_MOST_10M,
         d.termination_grace,
     );
+    rollout_fields(c, p, d);
+}
+
+/// `{p}.lifecycle`, `{p}.strategy`, `{p}.min_ready_seconds`.
+fn rollout_fields(c: &mut Checker<'_>, p: &str, d: &Deployment) {
+    if let Some(h) = &d.lifecycle.pre_stop {
+        let hp = format!("{p}.lifecycle.pre_stop");
+        if h.handlers() != 1 {
+            c.fail(
+                &hp,
+                format!(
+                    "expected exactly one handler: `exec`, `http_get` or `sleep`, got {}",
+                    h.handlers()
+                ),
+            );
+        }
+        if let Some(sleep) = h.sleep {
+            // kubelet bounds the hook by the grace (executePreStopHook's
+            // timeout): a longer sleep never finishes, SIGTERM comes anyway.
+            c.expect(
+                sleep <= d.termination_grace,
+                &format!("{hp}.sleep"),
+                &format!(
+                    "a sleep no longer than termination_grace ({}): kubelet cuts the hook off at the grace",
+                    d.termination_grace
+                ),
+                sleep,
+            );
+        }
+        if let Some(e) = &h.exec {
+            c.expect(
+                e.command.first().is_some_and(|a| !a.is_empty()),
+                &format!("{hp}.exec.command"),
+                EXEC_COMMAND,
+                format!("{:?}", e.command),
+            );
+        }
+        if let Some(g) = &h.http_get {
+            c.expect(
+                g.path.starts_with('/'),
+                &format!("{hp}.http_get.path"),
+                HTTP_PATH,
+                &g.path,
+            );
+            if let Some(port) = g.port {
+                c.expect(port != 0, &format!("{hp}.http_get.port"), PORT, port);
+            }
+        }
+    }
+    let st = &d.strategy;
+    for (name, v) in [
+        ("max_surge", &st.max_surge),
+        ("max_unavailable", &st.max_unavailable),
+    ] {
+        let ok = match v {
+            IntOrPercent::Count(n) => *n <= 200,
+            IntOrPercent::Percent(_) => v.percent().is_some(),
+        };
+        c.expect(
+            ok,
+            &format!("{p}.strategy.{name}"),
+            INT_OR_PERCENT,
+            match v {
+                IntOrPercent::Count(n) => n.to_string(),
+                IntOrPercent::Percent(s) => format!("{s:?}"),
+            },
+        );
+    }
+    if st.kind == StrategyType::RollingUpdate
+        && st.max_surge.is_zero()
+        && st.max_unavailable.is_zero()
+    {
+        // Kubernetes v1.31 pkg/apis/apps/validation/validation.go
+        // ValidateRollingUpdateDeployment: "may not be 0 when `maxSurge` is 0".
+        c.fail(
+            &format!("{p}.strategy.max_unavailable"),
+            "may not be 0 when max_surge is 0: the rollout could never replace a pod".to_owned(),
+        );
+    }
+    c.expect(
+        d.min_ready_seconds.0 <= 10 * MINUTE,
+        &format!("{p}.min_ready_seconds"),
+        AT_MOST_10M,
+        d.min_ready_seconds,
+    );
 }
 
 /// `{p}.server`: the pod's listener, workers and per-request costs.
-fn server(c: &mut Checker<'_>, p: &str, s: &ServerSpec) {
+pub(super) fn server(c: &mut Checker<'_>, p: &str, s: &ServerSpec) {
     c.expect(s.port != 0, &format!("{p}.server.port"), PORT, s.port);
     c.expect(
         (1..=256).contains(&s.workers),

@@ -139,6 +139,26 @@ fn entry(c: &mut Checker<'_>, i: usize, e: &TimelineEntry, k: &Known<'_>, scales
                 clients,
             );
         }
+        Action::Rollout {
+            deployment,
+            template,
+        } => {
+            c.reference(
+                &format!("{p}.rollout.deployment"),
+                deployment,
+                "deployment",
+                deployments,
+            );
+            if let Some(s) = &template.server {
+                super::deployments::server(c, &format!("{p}.rollout.template"), s);
+            }
+            if template.server.is_none() && template.container.is_none() {
+                c.fail(
+                    &format!("{p}.rollout.template"),
+                    "expected a new pod template: `server` or `container` (what the new ReplicaSet's pods change)".to_owned(),
+                );
+            }
+        }
     }
 }
 

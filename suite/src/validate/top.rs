@@ -6,7 +6,7 @@ use super::{
     text::is_suite_name,
 };
 use crate::{
-    expected::{BUCKET, DURATION, SUITE_NAME},
+    expected::{BUCKET, DURATION, PROPAGATION_DELAY, SUITE_NAME},
     model::Suite,
 };
 
@@ -29,6 +29,12 @@ pub(super) fn check(c: &mut Checker<'_>, suite: &Suite) -> Option<Duration> {
         "bucket",
         BUCKET,
         suite.bucket,
+    );
+    c.expect(
+        suite.endpoints.propagation_delay.0 <= Duration::from_secs(60),
+        "endpoints.propagation_delay",
+        PROPAGATION_DELAY,
+        suite.endpoints.propagation_delay,
     );
     dur_ok.then_some(dur)
 }

@@ -443,6 +443,21 @@ impl Kubelet {
         self.process = None;
     }
 
+    /// SIGTERM to the container (termination; no wait).
+    pub fn signal_term(&self) {
+        if let Some(p) = &self.process {
+            p.signal_term();
+        }
+    }
+
+    /// How the container ended, once it has (reaped here).
+    pub fn exit_status(&mut self) -> Option<String> {
+        match self.process.as_mut() {
+            Some(p) => p.try_exit(),
+            None => Some("gone".to_owned()),
+        }
+    }
+
     /// SIGKILL now (timeline `kill`, teardown).
     /// SIGKILL without waiting (teardown signals every pod, then reaps).
     pub fn signal_kill(&mut self) {

@@ -193,7 +193,7 @@ pub(super) async fn exec_probe(
     }
 }
 
-pub(super) fn exec_blocking(
+pub(crate) fn exec_blocking(
     netns: &Path,
     command: &[String],
     timeout: Duration,

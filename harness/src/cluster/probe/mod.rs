@@ -31,7 +31,7 @@ use svclab_datapath::NetnsRef;
 pub use svclab_kube::prober::{ProbeKind, ProbeOutcome};
 use tokio::{runtime::Runtime, task::AbortHandle, time::MissedTickBehavior};
 
-mod handlers;
+pub(crate) mod handlers;
 
 use self::handlers::{exec_probe, http_probe, redirect_policy, tcp_probe};
 

@@ -17,6 +17,9 @@ fn backend(name: &str, created: f64, removed: Option<f64>) -> BackendInfo {
         added_by_last_scale_up: false,
         killed: false,
         replacement: false,
+        revision: 1,
+        sigterm_s: None,
+        conns_after_sigterm: 0,
     }
 }
 
@@ -82,6 +85,17 @@ fn every_metric_name_is_known() {
     let mut rec = scaled();
     rec.backends[0].killed = true;
     rec.backends[2].replacement = true;
+    // A finished rollout and a pod that got SIGTERM.
+    rec.backends[0].sigterm_s = Some(1.5);
+    rec.rollouts.push(crate::record::RolloutRecord {
+        deployment: "web".into(),
+        revision: 2,
+        strategy: "RollingUpdate".into(),
+        start_s: 1.0,
+        complete_s: Some(3.0),
+        old_gone_s: Some(2.0),
+        steps: Vec::new(),
+    });
     for b in &mut rec.buckets {
         b.pods.insert("a".into(), pod_bucket(3, 8, &[]));
         b.deployments
