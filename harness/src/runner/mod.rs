@@ -57,6 +57,14 @@ pub fn kube_scale(suite: &Suite, time_scale: f64) -> Result<f64, String> {
     }
 }
 
+/// What must hold before any kernel state exists: the kubelet time scale
+/// ([`kube_scale`], returned) and the machine having the suite's engine.
+pub fn preflight(suite: &Suite, time_scale: f64) -> Result<f64, String> {
+    let k = kube_scale(suite, time_scale)?;
+    crate::cluster::check_engine(suite.datapath.engine)?;
+    Ok(k)
+}
+
 /// The suite with its schedule multiplied by `f`.
 pub fn scale_schedule(suite: &Suite, f: f64) -> Suite {
     use svclab_suite::model::Dur;
@@ -144,7 +152,7 @@ fn run_suite_in(
         duration,
         bucket,
         n_buckets,
-        kube_scale: kube_scale(suite, opts.time_scale).map_err(anyhow::Error::msg)?,
+        kube_scale: preflight(suite, opts.time_scale).map_err(anyhow::Error::msg)?,
         progress,
     };
     let mut g = Gathered {

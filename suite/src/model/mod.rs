@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 pub use self::{
     autoscalers::{Autoscaler, HpaMetric, HpaMetricKind},
     clients::{Client, ConnectionMode, Load, LoadMode, PortMode, SourcePorts},
-    datapath::{CtReuseSpec, DatapathSpec, ProfileSpec, SelectionSpec, Timeouts},
+    datapath::{CtReuseSpec, DatapathSpec, EngineSpec, ProfileSpec, SelectionSpec, Timeouts},
     deployments::{Closer, Deployment, HealthSpec, ServerSpec, Workload},
     expect::{Expectation, METRICS},
     probes::{ExecProbe, HttpHeader, HttpProbe, Probe, Probes, TcpProbe},

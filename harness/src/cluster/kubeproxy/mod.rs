@@ -1,0 +1,533 @@
+//! kube-proxy as a node's service dataplane ([`KubeProxyDataplane`]): the
+//! node's "kube-proxy" is a thread that entered the node netns and writes
+//! kube-proxy v1.30's rules there (`iptables.rs`) in one
+//! `iptables-nft-restore` batch per sync, paced like kube-proxy's
+//! `BoundedFrequencyRunner`; the kernel's own conntrack and NAT carry the
+//! traffic. Per-endpoint counters come from svclab's counter rules; live
+//! flows and flushes from `conntrack` (`tools.rs`). Nothing here touches the
+//! root namespace: every command runs inside the node netns, and the rules
+//! go with the netns at teardown.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::SocketAddrV4,
+    sync::{Arc, Condvar, Mutex, MutexGuard},
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use svclab_datapath::{Backend, BackendState, Frontend, NetnsRef, Protocol};
+
+use super::dataplane::{Dataplane, DataplaneCounters};
+
+pub mod inspect;
+pub mod iptables;
+pub mod tools;
+
+use self::iptables::{ServiceRules, SyncPlan};
+
+/// kube-proxy v1.30's default `iptables.minSyncPeriod`
+/// (pkg/proxy/apis/config/v1alpha1/defaults.go).
+pub const DEFAULT_MIN_SYNC_PERIOD: Duration = Duration::from_secs(1);
+
+/// proxier.go `NewProxier`: `burstSyncs := 2`.
+const BURST_SYNCS: f64 = 2.0;
+
+/// Whether this machine has what the kube-proxy iptables engine runs: the
+/// tools, checked before any kernel state exists.
+pub fn check_machine() -> Result<(), String> {
+    for t in [tools::IPTABLES_RESTORE, tools::IPTABLES_SAVE, tools::CONNTRACK] {
+        if !tools::on_path(t) {
+            return Err(format!(
+                "engine kube-proxy-iptables needs `{t}`, which this machine lacks \
+                 (Debian: apt-get install iptables conntrack; or scripts/bootstrap.sh run)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The endpoints a ClusterIP service's `KUBE-SVC` chain dispatches to:
+/// the ready ones, or, when none is ready, the serving terminating ones
+/// (pkg/proxy/topology.go `CategorizeEndpoints`, KEP-1669, GA in 1.28).
+/// svclab's terminating pods still serve until their process ends.
+/// Address order, so a sync is a pure function of the endpoint set.
+pub fn cluster_endpoints(backends: &[Backend]) -> Vec<SocketAddrV4> {
+    let pick = |state: BackendState| {
+        let mut v: Vec<SocketAddrV4> = backends
+            .iter()
+            .filter(|b| b.state == state)
+            .map(|b| b.addr)
+            .collect();
+        v.sort();
+        v
+    };
+    let ready = pick(BackendState::Active);
+    if ready.is_empty() {
+        pick(BackendState::Terminating)
+    } else {
+        ready
+    }
+}
+
+/// Endpoints whose UDP conntrack entries kube-proxy deletes after a sync
+/// (pkg/proxy/conntrack/cleanup.go `CleanStaleEntries`): those that left a
+/// UDP service's endpoints. A UDP service that gains its first endpoint
+/// also has its ClusterIP's entries cleared (`None` here), since packets
+/// sent while it had none left entries that would blackhole.
+pub fn stale_udp(
+    f: Frontend,
+    before: &[SocketAddrV4],
+    after: &[SocketAddrV4],
+) -> Vec<Option<SocketAddrV4>> {
+    if f.proto != Protocol::Udp {
+        return Vec::new();
+    }
+    let mut v: Vec<Option<SocketAddrV4>> = before
+        .iter()
+        .filter(|e| !after.contains(e))
+        .map(|e| Some(*e))
+        .collect();
+    if before.is_empty() && !after.is_empty() {
+        v.push(None);
+    }
+    v
+}
+
+/// kube-proxy's `BoundedFrequencyRunner`: a token bucket of `BURST_SYNCS`
+/// refilled once per `min` (pkg/util/async/bounded_frequency_runner.go;
+/// `minInterval == 0` means no limit).
+#[derive(Debug)]
+pub struct Bucket {
+    min: Duration,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    pub fn new(min: Duration, now: Instant) -> Self {
+        Self {
+            min,
+            tokens: BURST_SYNCS,
+            at: now,
+        }
+    }
+
+    /// Takes a token if one is there.
+    pub fn try_accept(&mut self, now: Instant) -> bool {
+        if self.min.is_zero() {
+            return true;
+        }
+        let refill = now.saturating_duration_since(self.at).as_secs_f64() / self.min.as_secs_f64();
+        self.tokens = (self.tokens + refill).min(BURST_SYNCS);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// How long until the next token.
+    pub fn wait(&self) -> Duration {
+        self.min.mul_f64((1.0 - self.tokens).max(0.0))
+    }
+}
+
+#[derive(Debug, Default)]
+struct Svc {
+    name: String,
+    backends: Vec<Backend>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    services: BTreeMap<Frontend, Svc>,
+    changed: BTreeSet<Frontend>,
+    /// No sync has run yet (kube-proxy's `needFullSync` at start).
+    first: bool,
+    pending: bool,
+    wanted: u64,
+    synced: u64,
+    /// Chains the last sync left in place.
+    active: BTreeSet<String>,
+    counted: BTreeSet<(Frontend, SocketAddrV4)>,
+    programmed: BTreeMap<Frontend, Vec<SocketAddrV4>>,
+    error: Option<String>,
+    stop: bool,
+    syncs: u64,
+}
+
+type Shared = Arc<(Mutex<State>, Condvar)>;
+
+fn lock(s: &Shared) -> MutexGuard<'_, State> {
+    s.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// kube-proxy (iptables mode) on one node.
+pub struct KubeProxyDataplane {
+    netns: NetnsRef,
+    shared: Shared,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl KubeProxyDataplane {
+    /// Starts the node's sync thread in `netns`; `names` gives each
+    /// service frontend its name (chain names hash it, as kube-proxy's do).
+    pub fn start(
+        netns: &NetnsRef,
+        names: BTreeMap<Frontend, String>,
+        min_sync_period: Duration,
+    ) -> anyhow::Result<Self> {
+        let shared: Shared = Arc::new((
+            Mutex::new(State {
+                first: true,
+                services: names
+                    .into_iter()
+                    .map(|(f, name)| {
+                        (
+                            f,
+                            Svc {
+                                name,
+                                backends: Vec::new(),
+                            },
+                        )
+                    })
+                    .collect(),
+                ..State::default()
+            }),
+            Condvar::new(),
+        ));
+        let ns = netns.try_clone()?;
+        let sh = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("kube-proxy {}", netns.name()))
+            .spawn(move || {
+                if let Err(e) = ns.enter_current_thread() {
+                    let mut st = lock(&sh);
+                    st.error = Some(format!("{e:#}"));
+                    sh.1.notify_all();
+                    return;
+                }
+                sync_loop(&sh, min_sync_period);
+            })
+            .context("starting the kube-proxy sync thread")?;
+        Ok(Self {
+            netns: netns.try_clone()?,
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    fn mark(&self, f: impl FnOnce(&mut State) -> bool) -> anyhow::Result<()> {
+        let mut st = lock(&self.shared);
+        if let Some(e) = &st.error {
+            bail!("kube-proxy sync failed in {}: {e}", self.netns.name());
+        }
+        if f(&mut st) {
+            st.pending = true;
+            st.wanted += 1;
+            self.shared.1.notify_all();
+        }
+        Ok(())
+    }
+
+    fn frontends(&self) -> Vec<Frontend> {
+        lock(&self.shared).services.keys().copied().collect()
+    }
+
+    /// Rule syncs so far.
+    pub fn syncs(&self) -> u64 {
+        lock(&self.shared).syncs
+    }
+}
+
+/// The node's kube-proxy: waits for changes and syncs them, at most as
+/// often as the bucket allows.
+fn sync_loop(sh: &Shared, min: Duration) {
+    let mut bucket = Bucket::new(min, Instant::now());
+    let mut st = lock(sh);
+    loop {
+        while !st.pending && !st.stop {
+            st = sh.1.wait(st).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        if st.stop {
+            return;
+        }
+        if !bucket.try_accept(Instant::now()) {
+            let wait = bucket.wait().max(Duration::from_millis(1));
+            st = sh
+                .1
+                .wait_timeout(st, wait)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+            continue;
+        }
+        let (text, gen_, udp) = plan(&mut st);
+        drop(st);
+        let mut result = tools::run_here(
+            tools::IPTABLES_RESTORE,
+            &["--noflush", "--counters"],
+            Some(&text),
+        )
+        .map(|_| ());
+        // "Finish housekeeping, clear stale conntrack entries for UDP
+        // Services" (proxier.go, after the restore).
+        for (f, ep) in udp {
+            let vip = f.vip.to_string();
+            let mut args = vec!["-D", "-p", "udp", "--orig-dst", &vip];
+            let dst;
+            if let Some(ep) = ep {
+                dst = ep.ip().to_string();
+                args.extend(["--dst-nat", &dst]);
+            }
+            if let Err(e) = tools::run_here(tools::CONNTRACK, &args, None)
+                && !e.to_string().contains("0 flow entries")
+            {
+                result = Err(e);
+            }
+        }
+        st = lock(sh);
+        st.syncs += 1;
+        st.synced = gen_;
+        if let Err(e) = result {
+            tracing::error!("kube-proxy sync: {e:#}");
+            st.error = Some(format!("{e:#}"));
+        }
+        sh.1.notify_all();
+    }
+}
+
+type UdpCleanup = Vec<(Frontend, Option<SocketAddrV4>)>;
+
+/// One sync's restore input from the state, and what the state becomes.
+fn plan(st: &mut State) -> (String, u64, UdpCleanup) {
+    let services: Vec<ServiceRules> = st
+        .services
+        .iter()
+        .map(|(f, s)| ServiceRules {
+            name: s.name.clone(),
+            frontend: *f,
+            endpoints: cluster_endpoints(&s.backends),
+        })
+        .collect();
+    let active = iptables::active_chains(&services);
+    let stale = st.active.difference(&active).cloned().collect();
+    let new_counters: Vec<(Frontend, SocketAddrV4)> = services
+        .iter()
+        .flat_map(|s| s.endpoints.iter().map(|e| (s.frontend, *e)))
+        .filter(|k| !st.counted.contains(k))
+        .collect();
+    let sync = SyncPlan {
+        full: st.first,
+        changed: std::mem::take(&mut st.changed),
+        stale,
+        new_counters,
+    };
+    let text = iptables::render(&services, &sync);
+    let mut udp = Vec::new();
+    for s in &services {
+        let before = st.programmed.get(&s.frontend).cloned().unwrap_or_default();
+        for ep in stale_udp(s.frontend, &before, &s.endpoints) {
+            udp.push((s.frontend, ep));
+        }
+        st.programmed.insert(s.frontend, s.endpoints.clone());
+    }
+    st.counted.extend(sync.new_counters);
+    st.active = active;
+    st.first = false;
+    st.pending = false;
+    (text, st.wanted, udp)
+}
+
+impl Dataplane for KubeProxyDataplane {
+    /// kube-proxy does not care about pod interfaces.
+    fn attach(&mut self, _lxc: &str) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn detach(&mut self, _lxc: &str) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn upsert_service(&mut self, frontend: Frontend) -> anyhow::Result<()> {
+        self.mark(|st| {
+            let fresh = !st.services.contains_key(&frontend);
+            let e = st.services.entry(frontend).or_default();
+            if e.name.is_empty() {
+                e.name = format!("svc-{}-{}", frontend.vip, frontend.port).replace('.', "-");
+            }
+            st.changed.insert(frontend);
+            fresh || st.first
+        })
+    }
+
+    /// An endpoint change queues a sync (kube-proxy's change tracker: only a
+    /// real change calls `Sync()`).
+    fn set_backends(&mut self, frontend: Frontend, backends: &[Backend]) -> anyhow::Result<()> {
+        self.mark(|st| {
+            let e = st.services.entry(frontend).or_default();
+            if e.backends == backends {
+                return false;
+            }
+            e.backends = backends.to_vec();
+            st.changed.insert(frontend);
+            true
+        })
+    }
+
+    /// Deletes the conntrack entries of every service ClusterIP (what an
+    /// operator's `conntrack -D --orig-dst <ClusterIP>` does).
+    fn flush_ct(&mut self) -> anyhow::Result<u64> {
+        let mut n = 0;
+        for f in self.frontends() {
+            let vip = f.vip.to_string();
+            match tools::run_in(
+                &self.netns,
+                tools::CONNTRACK,
+                &["-D", "--orig-dst", &vip],
+                None,
+            ) {
+                Ok((_, err)) => n += tools::parse_deleted(&err),
+                // conntrack exits 1 when nothing matched.
+                Err(e) if e.to_string().contains("0 flow entries") => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+
+    fn counters(&self) -> anyhow::Result<DataplaneCounters> {
+        let (save, _) = tools::run_in(
+            &self.netns,
+            tools::IPTABLES_SAVE,
+            &["-c", "-t", "filter"],
+            None,
+        )?;
+        let backends = tools::parse_counters(&save);
+        let new: u64 = backends.values().map(|b| b.syns).sum();
+        let mut reasons = BTreeMap::new();
+        reasons.insert("new_conntrack_dnat".to_owned(), new);
+        Ok(DataplaneCounters { reasons, backends })
+    }
+
+    /// Conntrack entries whose original destination is a service, by the
+    /// endpoint they were DNATed to, in any TCP state (TIME_WAIT ones
+    /// included: they are in the table, though a SYN on one starts over).
+    fn live_flows(&self) -> anyhow::Result<BTreeMap<SocketAddrV4, u64>> {
+        let fronts: BTreeSet<SocketAddrV4> = self.frontends().iter().map(Frontend::addr).collect();
+        let (out, _) = tools::run_in(&self.netns, tools::CONNTRACK, &["-L"], None)?;
+        let mut m = BTreeMap::new();
+        for l in tools::parse_conntrack(&out) {
+            if fronts.contains(&l.orig_dst) {
+                *m.entry(l.reply_src).or_default() += 1;
+            }
+        }
+        Ok(m)
+    }
+
+    fn inspect_ids(&self) -> BTreeMap<String, u32> {
+        BTreeMap::new()
+    }
+
+    fn engine(&self) -> &'static str {
+        "kube-proxy-iptables"
+    }
+
+    fn wait_synced(&self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut st = lock(&self.shared);
+        let want = st.wanted;
+        while st.synced < want && st.error.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                bail!("kube-proxy in {} did not sync within {timeout:?}", self.netns.name());
+            }
+            st = self
+                .shared
+                .1
+                .wait_timeout(st, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        if let Some(e) = &st.error {
+            bail!("kube-proxy sync failed in {}: {e}", self.netns.name());
+        }
+        Ok(())
+    }
+
+    /// Stops the sync thread; the rules and conntrack entries go with the
+    /// node netns.
+    fn close(mut self: Box<Self>) -> anyhow::Result<()> {
+        lock(&self.shared).stop = true;
+        self.shared.1.notify_all();
+        if let Some(t) = self.thread.take() {
+            t.join()
+                .map_err(|_| anyhow::anyhow!("the kube-proxy sync thread panicked"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for KubeProxyDataplane {
+    fn drop(&mut self) {
+        lock(&self.shared).stop = true;
+        self.shared.1.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    fn be(h: u8, state: BackendState) -> Backend {
+        Backend {
+            addr: SocketAddrV4::new(Ipv4Addr::new(198, 18, 1, h), 8080),
+            state,
+        }
+    }
+
+    #[test]
+    fn terminating_endpoints_serve_only_when_none_is_ready() {
+        use BackendState::{Active, Terminating};
+        let v = cluster_endpoints(&[be(3, Active), be(2, Terminating)]);
+        assert_eq!(v, vec![be(3, Active).addr]);
+        let v = cluster_endpoints(&[be(4, Terminating), be(2, Terminating)]);
+        assert_eq!(v, vec![be(2, Active).addr, be(4, Active).addr]);
+    }
+
+    #[test]
+    fn min_sync_period_allows_a_burst_of_two_then_one_per_period() {
+        let t0 = Instant::now();
+        let mut b = Bucket::new(Duration::from_secs(1), t0);
+        assert!(b.try_accept(t0));
+        assert!(b.try_accept(t0));
+        assert!(!b.try_accept(t0), "a third sync at once waits");
+        assert!(b.wait() > Duration::from_millis(900));
+        assert!(!b.try_accept(t0 + Duration::from_millis(500)));
+        assert!(b.try_accept(t0 + Duration::from_millis(1001)));
+        let mut z = Bucket::new(Duration::ZERO, t0);
+        assert!((0..10).all(|_| z.try_accept(t0)), "minSyncPeriod 0: no limit");
+    }
+
+    #[test]
+    fn udp_entries_of_removed_endpoints_are_stale_tcp_never() {
+        let a = be(2, BackendState::Active).addr;
+        let b = be(3, BackendState::Active).addr;
+        let udp = Frontend {
+            vip: Ipv4Addr::new(198, 19, 0, 10),
+            port: 53,
+            proto: Protocol::Udp,
+        };
+        assert_eq!(stale_udp(udp, &[a, b], &[b]), vec![Some(a)]);
+        assert_eq!(stale_udp(udp, &[], &[b]), vec![None]);
+        let tcp = Frontend::tcp(udp.vip, 80);
+        assert!(stale_udp(tcp, &[a, b], &[b]).is_empty());
+    }
+}
