@@ -57,10 +57,11 @@ fn expectation(o: &RunOutcome, metric: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {metric} in {:#?}", o.record.expectations))
 }
 
-/// kube-proxy iptables: netfilter's conntrack treats a SYN on a TIME_WAIT
-/// entry as a new connection (nf_conntrack_proto_tcp.c: TIME_WAIT + SYN →
-/// the old entry is killed and the packet re-classified as NEW), so NAT
-/// runs again and reused ports reach the scaled-up backends: about half of
+/// kube-proxy iptables: netfilter's conntrack treats a SYN on a closed
+/// (TIME_WAIT) entry as a new connection (Linux net/netfilter/
+/// nf_conntrack_proto_tcp.c, nf_conntrack_tcp_packet: "Attempt to reopen a
+/// closed/aborted connection. Delete this connection and look up again."),
+/// so NAT runs again and reused ports reach the scaled-up backends: about half of
 /// the connections go to the 3 new of 6 backends.
 #[test]
 fn kube_proxy_iptables_renats_reused_ports_and_counts_every_connection() {
@@ -73,7 +74,10 @@ fn kube_proxy_iptables_renats_reused_ports_and_counts_every_connection() {
     // Per-backend new connections from the netfilter counters sum to the
     // client's connections, backend by backend.
     let per = mech(&o, "datapath_conns_per_client_conn");
-    assert!((per - 1.0).abs() <= 0.01, "datapath/client connections {per}");
+    assert!(
+        (per - 1.0).abs() <= 0.01,
+        "datapath/client connections {per}"
+    );
     let diff = mech(&o, "accounting_max_backend_diff");
     assert!(diff <= 0.01, "per-backend counts differ by {diff}");
     assert_eq!(r.datapath.backends.len(), 6, "{:?}", r.datapath.backends);
@@ -86,4 +90,73 @@ fn kube_proxy_iptables_renats_reused_ports_and_counts_every_connection() {
         r.datapath.backends.values().all(|b| b.reselections == 0),
         "netfilter never moves an existing entry"
     );
+}
+
+/// `svclab compare` end to end from the command line: the shipped
+/// comparison suite under Cilium 1.11's eBPF LB and kube-proxy iptables,
+/// each engine's expectation holding (pinning vs re-NAT), one comparison
+/// page linking both reports, nothing left behind.
+#[test]
+fn compare_runs_each_engine_and_writes_one_page() {
+    require_root!();
+    let _guard = one_at_a_time();
+    let out = common::workdir("compare");
+    let suite = repo().join("suites").join("ct-port-reuse-compare.yaml");
+    let st = common::svclab(&[
+        "compare",
+        "-q",
+        "--time-scale",
+        "0.35",
+        "--out",
+        out.to_str().expect("utf-8"),
+        suite.to_str().expect("utf-8"),
+    ])
+    .status()
+    .expect("svclab compare");
+    assert_eq!(st.code(), Some(0), "both engines' expectations hold");
+    let cmp_dir = out.join("ct-port-reuse-compare");
+    let page = std::fs::read_dir(&cmp_dir)
+        .expect("comparison folder")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("compare-"))
+        })
+        .expect("a compare-<id> folder")
+        .join("index.html");
+    let html = std::fs::read_to_string(&page).expect("comparison page");
+    assert_eq!(
+        html.matches("<svg").count(),
+        2,
+        "one share chart per engine"
+    );
+    for label in ["ebpf:cilium-1.11", "kube-proxy-iptables"] {
+        assert!(html.contains(label), "{label} on the page");
+        let dir = out.join(format!("ct-port-reuse-compare.{}", label.replace(':', "-")));
+        assert!(dir.exists(), "{} exists", dir.display());
+    }
+    let summary: svclab_report::compare::CompareSummary = serde_json::from_slice(
+        &std::fs::read(page.with_file_name("compare.json")).expect("compare.json"),
+    )
+    .expect("parses");
+    for e in &summary.engines {
+        assert!(out.join(&e.report_dir).join("index.html").exists());
+    }
+    let left: Vec<String> = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| {
+                    summary.engines.iter().any(|e| {
+                        e.report_dir
+                            .rsplit('/')
+                            .next()
+                            .is_some_and(|id| n.starts_with(&format!("svl-{id}-")))
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "leftover netns {left:?}");
 }

@@ -84,11 +84,7 @@ pub fn engine_mode(suite: &Suite) -> Option<String> {
 fn kube_proxy_settings(d: &DatapathSpec) -> Vec<(String, String, &'static str)> {
     let fixed = |n: &str, v: &str| (n.to_owned(), v.to_owned(), "kube-proxy");
     vec![
-        (
-            "engine".to_owned(),
-            d.engine.name().to_owned(),
-            "suite",
-        ),
+        ("engine".to_owned(), d.engine.name().to_owned(), "suite"),
         (
             "minSyncPeriod".to_owned(),
             format!("{:?}", min_sync(d)),

@@ -87,9 +87,13 @@ pub fn inspect(target: &Path, reports: &Path, filter: &InspectFilter) -> anyhow:
         .filter(|n| filter.node.is_none_or(|x| x == n.node))
     {
         if n.engine != "ebpf" {
-            crate::cluster::kubeproxy::inspect::node(&mut out, n.node, &n.netns, filter.port, &|a| {
-                state.backends.get(a).cloned().unwrap_or_else(|| "?".into())
-            })?;
+            crate::cluster::kubeproxy::inspect::node(
+                &mut out,
+                n.node,
+                &n.netns,
+                filter.port,
+                &|a| state.backends.get(a).cloned().unwrap_or_else(|| "?".into()),
+            )?;
             continue;
         }
         let view = DatapathView::open(&n.maps)

@@ -5,6 +5,7 @@
 //! object and process (on every path, whatever the other stages did);
 //! `record` writes the run record and report and gives the verdict. Kernel
 //! state is created only after the suite validated.
+pub mod compare;
 mod ctx;
 mod play;
 mod record;
@@ -25,6 +26,7 @@ use svclab_suite::{
 };
 
 use self::ctx::{Gathered, RunCtx};
+
 pub use self::ctx::{RunOptions, RunOutcome};
 use crate::{cluster::Cluster, load::aggregator::Aggregator};
 
@@ -124,7 +126,8 @@ fn run_suite_in(
     run_id: String,
     dir: PathBuf,
 ) -> anyhow::Result<RunOutcome> {
-    let scaled = scale_schedule(&loaded.suite, opts.time_scale);
+    let mut scaled = scale_schedule(&loaded.suite, opts.time_scale);
+    svclab_suite::model::own_expectations(&mut scaled);
     let suite = &scaled;
     let duration = suite.duration.0;
     let bucket = suite.bucket.0;

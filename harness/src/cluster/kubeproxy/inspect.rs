@@ -35,7 +35,10 @@ pub fn node(
         }
     }
     let (filter, _) = tools::run_in(&ns, tools::IPTABLES_SAVE, &["-c", "-t", "filter"], None)?;
-    let _ = writeln!(out, "\nNode {node}: per-endpoint counters (svclab's SVCLAB-BACKENDS chain)");
+    let _ = writeln!(
+        out,
+        "\nNode {node}: per-endpoint counters (svclab's SVCLAB-BACKENDS chain)"
+    );
     for (addr, s) in tools::parse_counters(&filter) {
         let a = addr.to_string();
         let _ = writeln!(

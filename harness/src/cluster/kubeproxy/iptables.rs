@@ -87,7 +87,11 @@ pub fn svc_chain(name: &str, proto: Protocol) -> String {
 pub fn sep_chain(name: &str, proto: Protocol, ep: SocketAddrV4) -> String {
     format!(
         "KUBE-SEP-{}",
-        hash16(&format!("{}{}{ep}", svc_port_name(name), proto_lower(proto)))
+        hash16(&format!(
+            "{}{}{ep}",
+            svc_port_name(name),
+            proto_lower(proto)
+        ))
     )
 }
 
@@ -339,7 +343,12 @@ const FILTER_JUMPS: &[(&str, &str, &str, &str)] = &[
         "kubernetes health check service ports",
         "KUBE-NODEPORTS",
     ),
-    ("FORWARD", NEW, "kubernetes service portals", "KUBE-SERVICES"),
+    (
+        "FORWARD",
+        NEW,
+        "kubernetes service portals",
+        "KUBE-SERVICES",
+    ),
     ("OUTPUT", NEW, "kubernetes service portals", "KUBE-SERVICES"),
     ("FORWARD", "", "kubernetes forwarding rules", "KUBE-FORWARD"),
     (
@@ -366,7 +375,11 @@ const FILTER_JUMPS: &[(&str, &str, &str, &str)] = &[
 const NAT_JUMPS: &[(&str, &str, &str)] = &[
     ("OUTPUT", "kubernetes service portals", "KUBE-SERVICES"),
     ("PREROUTING", "kubernetes service portals", "KUBE-SERVICES"),
-    ("POSTROUTING", "kubernetes postrouting rules", "KUBE-POSTROUTING"),
+    (
+        "POSTROUTING",
+        "kubernetes postrouting rules",
+        "KUBE-POSTROUTING",
+    ),
 ];
 
 #[cfg(test)]
@@ -420,16 +433,24 @@ mod tests {
         assert_eq!(rules.len(), 3, "{out}");
         assert!(rules[0].contains("--probability 0.3333333333"));
         assert!(rules[1].contains("--probability 0.5000000000"));
-        assert!(!rules[2].contains("statistic"), "the last endpoint always matches");
+        assert!(
+            !rules[2].contains("statistic"),
+            "the last endpoint always matches"
+        );
         assert!(out.contains("-j DNAT --to-destination 198.18.1.3:8080"));
-        assert!(out.contains("-I PREROUTING 1 -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES"));
+        assert!(out.contains(
+            "-I PREROUTING 1 -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES"
+        ));
     }
 
     #[test]
     fn partial_sync_leaves_unchanged_service_chains_alone() {
         let out = render(&[web(&[ep(2)])], &SyncPlan::default());
         let svc = svc_chain("web", Protocol::Tcp);
-        assert!(out.contains(&format!("-j {svc}")), "KUBE-SERVICES is always rewritten");
+        assert!(
+            out.contains(&format!("-j {svc}")),
+            "KUBE-SERVICES is always rewritten"
+        );
         assert!(!out.contains(&format!(":{svc} ")), "{out}");
         assert!(!out.contains("-I "), "jump rules only on a full sync");
     }

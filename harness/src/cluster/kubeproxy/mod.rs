@@ -36,7 +36,11 @@ const BURST_SYNCS: f64 = 2.0;
 /// Whether this machine has what the kube-proxy iptables engine runs: the
 /// tools, checked before any kernel state exists.
 pub fn check_machine() -> Result<(), String> {
-    for t in [tools::IPTABLES_RESTORE, tools::IPTABLES_SAVE, tools::CONNTRACK] {
+    for t in [
+        tools::IPTABLES_RESTORE,
+        tools::IPTABLES_SAVE,
+        tools::CONNTRACK,
+    ] {
         if !tools::on_path(t) {
             return Err(format!(
                 "engine kube-proxy-iptables needs `{t}`, which this machine lacks \
@@ -162,7 +166,8 @@ struct State {
 type Shared = Arc<(Mutex<State>, Condvar)>;
 
 fn lock(s: &Shared) -> MutexGuard<'_, State> {
-    s.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    s.0.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// kube-proxy (iptables mode) on one node.
@@ -250,18 +255,19 @@ fn sync_loop(sh: &Shared, min: Duration) {
     let mut st = lock(sh);
     loop {
         while !st.pending && !st.stop {
-            st = sh.1.wait(st).unwrap_or_else(std::sync::PoisonError::into_inner);
+            st =
+                sh.1.wait(st)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         if st.stop {
             return;
         }
         if !bucket.try_accept(Instant::now()) {
             let wait = bucket.wait().max(Duration::from_millis(1));
-            st = sh
-                .1
-                .wait_timeout(st, wait)
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
+            st =
+                sh.1.wait_timeout(st, wait)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .0;
             continue;
         }
         let (text, gen_, udp) = plan(&mut st);
@@ -442,7 +448,10 @@ impl Dataplane for KubeProxyDataplane {
         while st.synced < want && st.error.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                bail!("kube-proxy in {} did not sync within {timeout:?}", self.netns.name());
+                bail!(
+                    "kube-proxy in {} did not sync within {timeout:?}",
+                    self.netns.name()
+                );
             }
             st = self
                 .shared
@@ -513,7 +522,10 @@ mod tests {
         assert!(!b.try_accept(t0 + Duration::from_millis(500)));
         assert!(b.try_accept(t0 + Duration::from_millis(1001)));
         let mut z = Bucket::new(Duration::ZERO, t0);
-        assert!((0..10).all(|_| z.try_accept(t0)), "minSyncPeriod 0: no limit");
+        assert!(
+            (0..10).all(|_| z.try_accept(t0)),
+            "minSyncPeriod 0: no limit"
+        );
     }
 
     #[test]

@@ -31,7 +31,11 @@ pub const CONNTRACK: &str = "conntrack";
 
 /// Runs `prog args` with `stdin` in the calling thread's netns; returns
 /// stdout. Fails with the tool's stderr.
-pub fn run_here(prog: &str, args: &[&str], stdin: Option<&str>) -> anyhow::Result<(String, String)> {
+pub fn run_here(
+    prog: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> anyhow::Result<(String, String)> {
     let mut cmd = Command::new(prog);
     cmd.args(args)
         .stdin(if stdin.is_some() {
@@ -54,7 +58,12 @@ pub fn run_here(prog: &str, args: &[&str], stdin: Option<&str>) -> anyhow::Resul
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if !out.status.success() {
-        bail!("{prog} {}: {} {}", args.join(" "), out.status, stderr.trim());
+        bail!(
+            "{prog} {}: {} {}",
+            args.join(" "),
+            out.status,
+            stderr.trim()
+        );
     }
     Ok((stdout, stderr))
 }
@@ -220,7 +229,9 @@ udp      17 29 src=198.18.0.5 dst=198.19.0.10 sport=5000 dport=53 [UNREPLIED] sr
     #[test]
     fn deleted_count_is_read_from_the_summary() {
         assert_eq!(
-            parse_deleted("conntrack v1.4.7 (conntrack-tools): 12 flow entries have been deleted.\n"),
+            parse_deleted(
+                "conntrack v1.4.7 (conntrack-tools): 12 flow entries have been deleted.\n"
+            ),
             12
         );
     }
