@@ -8,10 +8,7 @@ use anyhow::Context as _;
 use svclab_report::compare::{
     CompareEngine, CompareEntry, CompareSummary, render_compare, write_compare,
 };
-use svclab_suite::{
-    LoadedSuite,
-    model::{EngineChoice, for_engine},
-};
+use svclab_suite::{LoadedSuite, engines::for_engine, model::EngineChoice};
 
 use super::{RunOptions, RunOutcome, new_run_id, run_suite};
 

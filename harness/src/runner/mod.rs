@@ -127,7 +127,7 @@ fn run_suite_in(
     dir: PathBuf,
 ) -> anyhow::Result<RunOutcome> {
     let mut scaled = scale_schedule(&loaded.suite, opts.time_scale);
-    svclab_suite::model::own_expectations(&mut scaled);
+    svclab_suite::engines::own_expectations(&mut scaled);
     let suite = &scaled;
     let duration = suite.duration.0;
     let bucket = suite.bucket.0;

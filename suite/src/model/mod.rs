@@ -31,7 +31,7 @@ pub use self::{
     datapath::{CtReuseSpec, DatapathSpec, EngineSpec, ProfileSpec, SelectionSpec, Timeouts},
     deployments::{Closer, Deployment, HealthSpec, ServerSpec, Workload},
     expect::{Expectation, METRICS},
-    matrix::{EngineChoice, Matrix, for_engine, label_slug, own_engine, own_expectations},
+    matrix::{EngineChoice, Matrix},
     probes::{ExecProbe, HttpHeader, HttpProbe, Probe, Probes, TcpProbe},
     programs::{
         ContainerSpec, NEXT_UPSTREAM, NginxServerSpec, PLACEHOLDERS, ProxyKind, UpstreamSpec,
