@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
     name = "svclab",
     version,
     about = "Reproduce Kubernetes service-datapath and probe incidents on one Linux box",
-    after_help = "Examples:\n  sudo svclab run suites/ct-port-reuse-legacy.yaml\n  sudo svclab run --hold --time-scale 0.5 suites/ct-port-reuse-legacy.yaml\n  sudo svclab inspect reports/ct-port-reuse-legacy/<run-id> --port 40000\n  svclab list\n  sudo svclab nightly --filter ct-\n  sudo svclab compare suites/ct-port-reuse-compare.yaml --engines ebpf:cilium-1.11,kube-proxy-iptables\n  svclab report reports/ct-port-reuse-legacy/<run-id>\n  svclab validate suites/*.yaml\n  svclab new my-incident --from kill-pod\n  svclab schema > suites/svclab.schema.json\n  sudo svclab doctor           check root, kernel and the eBPF datapath\n  sudo svclab clean            remove leftovers of crashed runs (svl-* netns)\n  sudo svclab clean --run r42  remove only run r42's leftovers"
+    after_help = "Examples:\n  sudo svclab run suites/ct-port-reuse-legacy.yaml\n  sudo svclab run --hold --time-scale 0.5 suites/ct-port-reuse-legacy.yaml\n  sudo svclab inspect reports/ct-port-reuse-legacy/<run-id> --port 40000\n  svclab list\n  sudo svclab nightly --filter ct-\n  sudo svclab compare suites/ct-port-reuse-compare.yaml --engines ebpf:cilium-1.11,kube-proxy-nftables\n  svclab report reports/ct-port-reuse-legacy/<run-id>\n  svclab validate suites/*.yaml\n  svclab new my-incident --from kill-pod\n  svclab schema > suites/svclab.schema.json\n  sudo svclab doctor           check root, kernel and the eBPF datapath\n  sudo svclab clean            remove leftovers of crashed runs (svl-* netns)\n  sudo svclab clean --run r42  remove only run r42's leftovers"
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -66,7 +66,18 @@ fn expectation(o: &RunOutcome, metric: &str) -> f64 {
 #[test]
 fn kube_proxy_iptables_renats_reused_ports_and_counts_every_connection() {
     require_root!();
-    let o = run_on("ct-port-reuse-legacy", EngineSpec::KubeProxyIptables, 24.0);
+    renats_reused_ports(EngineSpec::KubeProxyIptables);
+}
+
+/// kube-proxy nftables: the same conntrack rule, `numgen random` picking.
+#[test]
+fn kube_proxy_nftables_renats_reused_ports_and_counts_every_connection() {
+    require_root!();
+    renats_reused_ports(EngineSpec::KubeProxyNftables);
+}
+
+fn renats_reused_ports(engine: EngineSpec) {
+    let o = run_on("ct-port-reuse-legacy", engine, 24.0);
     let r = &o.record;
     let sent: u64 = r.buckets.iter().map(|b| b.client.sent).sum();
     let ok: u64 = r.buckets.iter().map(|b| b.client.ok).sum();
@@ -93,7 +104,8 @@ fn kube_proxy_iptables_renats_reused_ports_and_counts_every_connection() {
 }
 
 /// `svclab compare` end to end from the command line: the shipped
-/// comparison suite under Cilium 1.11's eBPF LB and kube-proxy iptables,
+/// comparison suite under Cilium 1.11's eBPF LB and kube-proxy (iptables,
+/// nftables),
 /// each engine's expectation holding (pinning vs re-NAT), one comparison
 /// page linking both reports, nothing left behind.
 #[test]

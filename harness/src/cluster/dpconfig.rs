@@ -77,6 +77,11 @@ pub fn engine_mode(suite: &Suite) -> Option<String> {
              random DNAT per new conntrack entry, minSyncPeriod {:?}",
             min_sync(d)
         )),
+        EngineSpec::KubeProxyNftables => Some(format!(
+            "kube-proxy nftables mode (table ip kube-proxy, the kernel's conntrack), \
+             numgen random per new conntrack entry, minSyncPeriod {:?}",
+            min_sync(d)
+        )),
     }
 }
 
@@ -97,7 +102,11 @@ fn kube_proxy_settings(d: &DatapathSpec) -> Vec<(String, String, &'static str)> 
         fixed("burstSyncs", "2"),
         fixed(
             "rules",
-            "KUBE-SERVICES → KUBE-SVC-* (statistic random 1/(n-i)) → KUBE-SEP-* DNAT; one iptables-nft-restore batch per sync",
+            if d.engine == EngineSpec::KubeProxyNftables {
+                "services → @service-ips vmap → service-* (numgen random mod n vmap) → endpoint-* dnat; one nft transaction per sync"
+            } else {
+                "KUBE-SERVICES → KUBE-SVC-* (statistic random 1/(n-i)) → KUBE-SEP-* DNAT; one iptables-nft-restore batch per sync"
+            },
         ),
         fixed(
             "terminating endpoints",

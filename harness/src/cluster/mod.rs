@@ -76,7 +76,17 @@ fn service_names(suite: &Suite) -> BTreeMap<Frontend, String> {
 pub fn check_engine(engine: EngineSpec) -> Result<(), String> {
     match engine {
         EngineSpec::Ebpf => Ok(()),
-        EngineSpec::KubeProxyIptables => kubeproxy::check_machine(),
+        EngineSpec::KubeProxyIptables | EngineSpec::KubeProxyNftables => {
+            kubeproxy::check_machine(kube_proxy_mode(engine))
+        }
+    }
+}
+
+fn kube_proxy_mode(engine: EngineSpec) -> kubeproxy::Mode {
+    if engine == EngineSpec::KubeProxyNftables {
+        kubeproxy::Mode::Nftables
+    } else {
+        kubeproxy::Mode::Iptables
     }
 }
 
@@ -117,8 +127,9 @@ impl Cluster {
                     EbpfDataplane::load(&netns, config.clone(), suite.datapath.gc_interval.0)
                         .with_context(|| format!("loading the datapath on node {i}"))?,
                 ),
-                EngineSpec::KubeProxyIptables => Box::new(
+                EngineSpec::KubeProxyIptables | EngineSpec::KubeProxyNftables => Box::new(
                     KubeProxyDataplane::start(
+                        kube_proxy_mode(suite.datapath.engine),
                         &netns,
                         service_names(suite),
                         suite

@@ -91,6 +91,7 @@ pub fn inspect(target: &Path, reports: &Path, filter: &InspectFilter) -> anyhow:
                 &mut out,
                 n.node,
                 &n.netns,
+                &n.engine,
                 filter.port,
                 &|a| state.backends.get(a).cloned().unwrap_or_else(|| "?".into()),
             )?;

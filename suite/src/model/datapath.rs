@@ -47,6 +47,9 @@ pub enum EngineSpec {
     /// kube-proxy v1.30 in iptables mode: `KUBE-SERVICES` / `KUBE-SVC-*` /
     /// `KUBE-SEP-*` chains in each node's netns, the kernel's conntrack.
     KubeProxyIptables,
+    /// kube-proxy in nftables mode: table `ip kube-proxy` with the
+    /// `service-ips` verdict map, `numgen random` per service.
+    KubeProxyNftables,
 }
 
 impl EngineSpec {
@@ -55,19 +58,27 @@ impl EngineSpec {
         match self {
             EngineSpec::Ebpf => "ebpf",
             EngineSpec::KubeProxyIptables => "kube-proxy-iptables",
+            EngineSpec::KubeProxyNftables => "kube-proxy-nftables",
         }
     }
 
     /// Parses a suite/CLI name (`ebpf`, `kube-proxy-iptables`).
     pub fn parse(s: &str) -> Option<Self> {
-        [EngineSpec::Ebpf, EngineSpec::KubeProxyIptables]
-            .into_iter()
-            .find(|e| e.name() == s)
+        [
+            EngineSpec::Ebpf,
+            EngineSpec::KubeProxyIptables,
+            EngineSpec::KubeProxyNftables,
+        ]
+        .into_iter()
+        .find(|e| e.name() == s)
     }
 
     /// kube-proxy engines (netfilter rules, the kernel's conntrack).
     pub fn is_kube_proxy(self) -> bool {
-        matches!(self, EngineSpec::KubeProxyIptables)
+        matches!(
+            self,
+            EngineSpec::KubeProxyIptables | EngineSpec::KubeProxyNftables
+        )
     }
 }
 
@@ -98,7 +109,7 @@ pub enum CtReuseSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatapathSpec {
-    /// `ebpf` (default), `kube-proxy-iptables`.
+    /// `ebpf` (default), `kube-proxy-iptables`, `kube-proxy-nftables`.
     #[serde(default)]
     pub engine: EngineSpec,
     /// kube-proxy's `minSyncPeriod` (`--iptables-min-sync-period`): rule

@@ -8,8 +8,7 @@ use crate::{
     model::{EngineChoice, Expectation, METRICS, Suite},
 };
 
-const ENGINE_LABEL: &str =
-    "an engine label: `ebpf`, `ebpf:<profile>` (e.g. `ebpf:cilium-1.11`) or `kube-proxy-iptables`";
+const ENGINE_LABEL: &str = "an engine label: `ebpf`, `ebpf:<profile>` (e.g. `ebpf:cilium-1.11`) `kube-proxy-iptables` or `kube-proxy-nftables`";
 
 /// The `matrix` section: known, distinct engine labels.
 pub(super) fn matrix(c: &mut Checker<'_>, suite: &Suite) {

@@ -14,15 +14,35 @@ fn is_cluster_ip(ip: Ipv4Addr) -> bool {
     o[0] == 198 && o[1] == 19 && o[2] == 0
 }
 
-/// Appends node `node`'s netfilter state to `out`.
+/// Appends node `node`'s netfilter state to `out`; `engine` is
+/// `kube-proxy-iptables` or `kube-proxy-nftables`.
 pub fn node(
     out: &mut String,
     node: u8,
     netns: &str,
+    engine: &str,
     port: Option<u16>,
     name: &dyn Fn(&str) -> String,
 ) -> anyhow::Result<()> {
     let ns = NetnsRef::named(netns)?;
+    if engine == "kube-proxy-nftables" {
+        let (kp, _) = tools::run_in(
+            &ns,
+            tools::NFT,
+            &["list", "table", "ip", "kube-proxy"],
+            None,
+        )?;
+        let _ = writeln!(
+            out,
+            "\nNode {node} ({netns}): kube-proxy rules (like `nft list table ip kube-proxy`)"
+        );
+        for l in kp.lines() {
+            let _ = writeln!(out, "  {l}");
+        }
+        let (list, _) = tools::run_in(&ns, tools::NFT, &["list", "table", "ip", "svclab"], None)?;
+        counters(out, node, super::nftables::parse_counters(&list), name);
+        return conntrack(out, node, &ns, port, name);
+    }
     let (nat, _) = tools::run_in(&ns, tools::IPTABLES_SAVE, &["-c", "-t", "nat"], None)?;
     let _ = writeln!(
         out,
@@ -35,11 +55,21 @@ pub fn node(
         }
     }
     let (filter, _) = tools::run_in(&ns, tools::IPTABLES_SAVE, &["-c", "-t", "filter"], None)?;
+    counters(out, node, tools::parse_counters(&filter), name);
+    conntrack(out, node, &ns, port, name)
+}
+
+fn counters(
+    out: &mut String,
+    node: u8,
+    c: std::collections::BTreeMap<std::net::SocketAddrV4, svclab_datapath::BackendStats>,
+    name: &dyn Fn(&str) -> String,
+) {
     let _ = writeln!(
         out,
-        "\nNode {node}: per-endpoint counters (svclab's SVCLAB-BACKENDS chain)"
+        "\nNode {node}: per-endpoint counters (svclab's counter rules)"
     );
-    for (addr, s) in tools::parse_counters(&filter) {
+    for (addr, s) in c {
         let a = addr.to_string();
         let _ = writeln!(
             out,
@@ -50,7 +80,16 @@ pub fn node(
             s.bytes
         );
     }
-    let (ct, _) = tools::run_in(&ns, tools::CONNTRACK, &["-L"], None)?;
+}
+
+fn conntrack(
+    out: &mut String,
+    node: u8,
+    ns: &NetnsRef,
+    port: Option<u16>,
+    name: &dyn Fn(&str) -> String,
+) -> anyhow::Result<()> {
+    let (ct, _) = tools::run_in(ns, tools::CONNTRACK, &["-L"], None)?;
     let mut lines: Vec<tools::CtLine> = tools::parse_conntrack(&ct)
         .into_iter()
         .filter(|l| is_cluster_ip(*l.orig_dst.ip()))

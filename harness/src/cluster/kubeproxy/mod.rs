@@ -10,7 +10,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::SocketAddrV4,
-    sync::{Arc, Condvar, Mutex, MutexGuard},
+    sync::{Arc, Condvar, Mutex},
     thread::JoinHandle,
     time::{Duration, Instant},
 };
@@ -22,31 +22,61 @@ use super::dataplane::{Dataplane, DataplaneCounters};
 
 pub mod inspect;
 pub mod iptables;
+pub mod nftables;
+mod sync;
 pub mod tools;
 
-use self::iptables::{ServiceRules, SyncPlan};
+pub use self::sync::Bucket;
+use self::sync::{Shared, State, Svc, lock, sync_loop};
+
+/// kube-proxy's proxy mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Iptables,
+    Nftables,
+}
+
+impl Mode {
+    pub fn engine(self) -> &'static str {
+        match self {
+            Mode::Iptables => "kube-proxy-iptables",
+            Mode::Nftables => "kube-proxy-nftables",
+        }
+    }
+}
 
 /// kube-proxy v1.30's default `iptables.minSyncPeriod`
 /// (pkg/proxy/apis/config/v1alpha1/defaults.go).
 pub const DEFAULT_MIN_SYNC_PERIOD: Duration = Duration::from_secs(1);
 
-/// proxier.go `NewProxier`: `burstSyncs := 2`.
-const BURST_SYNCS: f64 = 2.0;
-
-/// Whether this machine has what the kube-proxy iptables engine runs: the
-/// tools, checked before any kernel state exists.
-pub fn check_machine() -> Result<(), String> {
-    for t in [
-        tools::IPTABLES_RESTORE,
-        tools::IPTABLES_SAVE,
-        tools::CONNTRACK,
-    ] {
+/// Whether this machine has what a kube-proxy engine runs, checked before
+/// any kernel state exists: the tools, and for nftables the kernel's
+/// nf_tables (an `nft --check` in a throwaway network namespace, so the
+/// root namespace's firewall is not even read).
+pub fn check_machine(mode: Mode) -> Result<(), String> {
+    let needed: &[&str] = match mode {
+        Mode::Iptables => &[
+            tools::IPTABLES_RESTORE,
+            tools::IPTABLES_SAVE,
+            tools::CONNTRACK,
+        ],
+        Mode::Nftables => &[tools::NFT, tools::CONNTRACK],
+    };
+    for t in needed {
         if !tools::on_path(t) {
             return Err(format!(
-                "engine kube-proxy-iptables needs `{t}`, which this machine lacks \
-                 (Debian: apt-get install iptables conntrack; or scripts/bootstrap.sh run)"
+                "engine {} needs `{t}`, which this machine lacks \
+                 (Debian: apt-get install iptables nftables conntrack; or scripts/bootstrap.sh run)",
+                mode.engine()
             ));
         }
+    }
+    if mode == Mode::Nftables {
+        tools::nft_probe().map_err(|e| {
+            format!(
+                "engine kube-proxy-nftables: this kernel's nf_tables does not take kube-proxy's table: {e:#}"
+            )
+        })?;
     }
     Ok(())
 }
@@ -98,80 +128,9 @@ pub fn stale_udp(
     v
 }
 
-/// kube-proxy's `BoundedFrequencyRunner`: a token bucket of `BURST_SYNCS`
-/// refilled once per `min` (pkg/util/async/bounded_frequency_runner.go;
-/// `minInterval == 0` means no limit).
-#[derive(Debug)]
-pub struct Bucket {
-    min: Duration,
-    tokens: f64,
-    at: Instant,
-}
-
-impl Bucket {
-    pub fn new(min: Duration, now: Instant) -> Self {
-        Self {
-            min,
-            tokens: BURST_SYNCS,
-            at: now,
-        }
-    }
-
-    /// Takes a token if one is there.
-    pub fn try_accept(&mut self, now: Instant) -> bool {
-        if self.min.is_zero() {
-            return true;
-        }
-        let refill = now.saturating_duration_since(self.at).as_secs_f64() / self.min.as_secs_f64();
-        self.tokens = (self.tokens + refill).min(BURST_SYNCS);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-
-    /// How long until the next token.
-    pub fn wait(&self) -> Duration {
-        self.min.mul_f64((1.0 - self.tokens).max(0.0))
-    }
-}
-
-#[derive(Debug, Default)]
-struct Svc {
-    name: String,
-    backends: Vec<Backend>,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    services: BTreeMap<Frontend, Svc>,
-    changed: BTreeSet<Frontend>,
-    /// No sync has run yet (kube-proxy's `needFullSync` at start).
-    first: bool,
-    pending: bool,
-    wanted: u64,
-    synced: u64,
-    /// Chains the last sync left in place.
-    active: BTreeSet<String>,
-    counted: BTreeSet<(Frontend, SocketAddrV4)>,
-    programmed: BTreeMap<Frontend, Vec<SocketAddrV4>>,
-    error: Option<String>,
-    stop: bool,
-    syncs: u64,
-}
-
-type Shared = Arc<(Mutex<State>, Condvar)>;
-
-fn lock(s: &Shared) -> MutexGuard<'_, State> {
-    s.0.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// kube-proxy (iptables mode) on one node.
+/// kube-proxy (iptables or nftables mode) on one node.
 pub struct KubeProxyDataplane {
+    mode: Mode,
     netns: NetnsRef,
     shared: Shared,
     thread: Option<JoinHandle<()>>,
@@ -181,6 +140,7 @@ impl KubeProxyDataplane {
     /// Starts the node's sync thread in `netns`; `names` gives each
     /// service frontend its name (chain names hash it, as kube-proxy's do).
     pub fn start(
+        mode: Mode,
         netns: &NetnsRef,
         names: BTreeMap<Frontend, String>,
         min_sync_period: Duration,
@@ -215,10 +175,11 @@ impl KubeProxyDataplane {
                     sh.1.notify_all();
                     return;
                 }
-                sync_loop(&sh, min_sync_period);
+                sync_loop(&sh, min_sync_period, mode);
             })
             .context("starting the kube-proxy sync thread")?;
         Ok(Self {
+            mode,
             netns: netns.try_clone()?,
             shared,
             thread: Some(thread),
@@ -246,105 +207,6 @@ impl KubeProxyDataplane {
     pub fn syncs(&self) -> u64 {
         lock(&self.shared).syncs
     }
-}
-
-/// The node's kube-proxy: waits for changes and syncs them, at most as
-/// often as the bucket allows.
-fn sync_loop(sh: &Shared, min: Duration) {
-    let mut bucket = Bucket::new(min, Instant::now());
-    let mut st = lock(sh);
-    loop {
-        while !st.pending && !st.stop {
-            st =
-                sh.1.wait(st)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
-        if st.stop {
-            return;
-        }
-        if !bucket.try_accept(Instant::now()) {
-            let wait = bucket.wait().max(Duration::from_millis(1));
-            st =
-                sh.1.wait_timeout(st, wait)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .0;
-            continue;
-        }
-        let (text, gen_, udp) = plan(&mut st);
-        drop(st);
-        let mut result = tools::run_here(
-            tools::IPTABLES_RESTORE,
-            &["--noflush", "--counters"],
-            Some(&text),
-        )
-        .map(|_| ());
-        // "Finish housekeeping, clear stale conntrack entries for UDP
-        // Services" (proxier.go, after the restore).
-        for (f, ep) in udp {
-            let vip = f.vip.to_string();
-            let mut args = vec!["-D", "-p", "udp", "--orig-dst", &vip];
-            let dst;
-            if let Some(ep) = ep {
-                dst = ep.ip().to_string();
-                args.extend(["--dst-nat", &dst]);
-            }
-            if let Err(e) = tools::run_here(tools::CONNTRACK, &args, None)
-                && !e.to_string().contains("0 flow entries")
-            {
-                result = Err(e);
-            }
-        }
-        st = lock(sh);
-        st.syncs += 1;
-        st.synced = gen_;
-        if let Err(e) = result {
-            tracing::error!("kube-proxy sync: {e:#}");
-            st.error = Some(format!("{e:#}"));
-        }
-        sh.1.notify_all();
-    }
-}
-
-type UdpCleanup = Vec<(Frontend, Option<SocketAddrV4>)>;
-
-/// One sync's restore input from the state, and what the state becomes.
-fn plan(st: &mut State) -> (String, u64, UdpCleanup) {
-    let services: Vec<ServiceRules> = st
-        .services
-        .iter()
-        .map(|(f, s)| ServiceRules {
-            name: s.name.clone(),
-            frontend: *f,
-            endpoints: cluster_endpoints(&s.backends),
-        })
-        .collect();
-    let active = iptables::active_chains(&services);
-    let stale = st.active.difference(&active).cloned().collect();
-    let new_counters: Vec<(Frontend, SocketAddrV4)> = services
-        .iter()
-        .flat_map(|s| s.endpoints.iter().map(|e| (s.frontend, *e)))
-        .filter(|k| !st.counted.contains(k))
-        .collect();
-    let sync = SyncPlan {
-        full: st.first,
-        changed: std::mem::take(&mut st.changed),
-        stale,
-        new_counters,
-    };
-    let text = iptables::render(&services, &sync);
-    let mut udp = Vec::new();
-    for s in &services {
-        let before = st.programmed.get(&s.frontend).cloned().unwrap_or_default();
-        for ep in stale_udp(s.frontend, &before, &s.endpoints) {
-            udp.push((s.frontend, ep));
-        }
-        st.programmed.insert(s.frontend, s.endpoints.clone());
-    }
-    st.counted.extend(sync.new_counters);
-    st.active = active;
-    st.first = false;
-    st.pending = false;
-    (text, st.wanted, udp)
 }
 
 impl Dataplane for KubeProxyDataplane {
@@ -405,13 +267,26 @@ impl Dataplane for KubeProxyDataplane {
     }
 
     fn counters(&self) -> anyhow::Result<DataplaneCounters> {
-        let (save, _) = tools::run_in(
-            &self.netns,
-            tools::IPTABLES_SAVE,
-            &["-c", "-t", "filter"],
-            None,
-        )?;
-        let backends = tools::parse_counters(&save);
+        let backends = match self.mode {
+            Mode::Iptables => {
+                let (save, _) = tools::run_in(
+                    &self.netns,
+                    tools::IPTABLES_SAVE,
+                    &["-c", "-t", "filter"],
+                    None,
+                )?;
+                tools::parse_counters(&save)
+            }
+            Mode::Nftables => {
+                let (list, _) = tools::run_in(
+                    &self.netns,
+                    tools::NFT,
+                    &["list", "table", "ip", "svclab"],
+                    None,
+                )?;
+                nftables::parse_counters(&list)
+            }
+        };
         let new: u64 = backends.values().map(|b| b.syns).sum();
         let mut reasons = BTreeMap::new();
         reasons.insert("new_conntrack_dnat".to_owned(), new);
@@ -438,7 +313,7 @@ impl Dataplane for KubeProxyDataplane {
     }
 
     fn engine(&self) -> &'static str {
-        "kube-proxy-iptables"
+        self.mode.engine()
     }
 
     fn wait_synced(&self, timeout: Duration) -> anyhow::Result<()> {

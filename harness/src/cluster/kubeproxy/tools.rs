@@ -28,6 +28,7 @@ use svclab_datapath::{BackendStats, NetnsRef};
 pub const IPTABLES_RESTORE: &str = "iptables-nft-restore";
 pub const IPTABLES_SAVE: &str = "iptables-nft-save";
 pub const CONNTRACK: &str = "conntrack";
+pub const NFT: &str = "nft";
 
 /// Runs `prog args` with `stdin` in the calling thread's netns; returns
 /// stdout. Fails with the tool's stderr.
@@ -78,6 +79,42 @@ pub fn run_in(
     netns
         .run(|| run_here(prog, args, stdin))
         .with_context(|| format!("entering {}", netns.name()))?
+}
+
+/// `nft --check` of a kube-proxy-like table in a throwaway network
+/// namespace (unshare in the child before exec; it goes when nft exits):
+/// proves the kernel takes nf_tables NAT and verdict maps.
+pub fn nft_probe() -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = Command::new(NFT);
+    cmd.args(["--check", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // SAFETY: unshare(2) is async-signal-safe; it only affects the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::unshare(libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().context("starting nft")?;
+    if let Some(mut pipe) = child.stdin.take() {
+        pipe.write_all(
+            b"add table ip kube-proxy
+              add chain ip kube-proxy nat-prerouting { type nat hook prerouting priority -100 ; }
+              add map ip kube-proxy service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; }
+",
+        )
+        .context("writing to nft")?;
+    }
+    let out = child.wait_with_output().context("waiting for nft")?;
+    if !out.status.success() {
+        bail!("{}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
 }
 
 /// Whether `prog` can be found on `PATH`.
