@@ -140,10 +140,10 @@ fn compare_runs_each_engine_and_writes_one_page() {
     let html = std::fs::read_to_string(&page).expect("comparison page");
     assert_eq!(
         html.matches("<svg").count(),
-        2,
+        3,
         "one share chart per engine"
     );
-    for label in ["ebpf:cilium-1.11", "kube-proxy-iptables"] {
+    for label in ["ebpf:cilium-1.11", "kube-proxy-iptables", "kube-proxy-nftables"] {
         assert!(html.contains(label), "{label} on the page");
         let dir = out.join(format!("ct-port-reuse-compare.{}", label.replace(':', "-")));
         assert!(dir.exists(), "{} exists", dir.display());
