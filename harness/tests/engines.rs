@@ -143,7 +143,11 @@ fn compare_runs_each_engine_and_writes_one_page() {
         3,
         "one share chart per engine"
     );
-    for label in ["ebpf:cilium-1.11", "kube-proxy-iptables", "kube-proxy-nftables"] {
+    for label in [
+        "ebpf:cilium-1.11",
+        "kube-proxy-iptables",
+        "kube-proxy-nftables",
+    ] {
         assert!(html.contains(label), "{label} on the page");
         let dir = out.join(format!("ct-port-reuse-compare.{}", label.replace(':', "-")));
         assert!(dir.exists(), "{} exists", dir.display());
@@ -171,4 +175,65 @@ fn compare_runs_each_engine_and_writes_one_page() {
         })
         .unwrap_or_default();
     assert!(left.is_empty(), "leftover netns {left:?}");
+}
+
+/// An engine this machine lacks is exit 2 with the reason, before any
+/// kernel state exists (here: no netfilter tools on PATH; needs no root).
+#[test]
+fn a_missing_engine_is_bad_input_before_anything_is_built() {
+    let dir = common::workdir("noengine");
+    let suite = dir.join("kp.yaml");
+    std::fs::write(
+        &suite,
+        "duration: 5s\ndatapath: { engine: kube-proxy-nftables }\n\
+         deployments:\n  - { name: web, replicas: 1 }\n\
+         services:\n  - { name: web, cluster_ip: 198.19.0.10, port: 80, selector: web }\n\
+         clients:\n  - { name: c, service: web }\n",
+    )
+    .expect("write suite");
+    let out = common::svclab(&["run", "-q", "--out", dir.to_str().expect("utf-8")])
+        .arg(&suite)
+        .env("PATH", dir.join("empty-path"))
+        .output()
+        .expect("svclab run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("engine kube-proxy-nftables needs `nft`"),
+        "{err}"
+    );
+    assert!(!dir.join("kp").exists(), "no run folder was created");
+}
+
+/// kube-proxy's minSyncPeriod pacing against the eBPF datapath, from the
+/// shipped suite: with 10s and the burst spent, a killed pod's DNAT rule
+/// lingers and new connections to it time out; under eBPF they do not.
+#[test]
+fn kube_proxy_min_sync_period_lag_fails_connections_ebpf_does_not() {
+    require_root!();
+    let _guard = one_at_a_time();
+    let path = repo().join("suites").join("kube-proxy-sync-lag.yaml");
+    let loaded = svclab_suite::load(&path).expect("suite loads");
+    let out = std::env::temp_dir().join(format!("svclab-synclag-{}", std::process::id()));
+    let mut rates = Vec::new();
+    for label in ["ebpf:cilium-1.16", "kube-proxy-iptables"] {
+        let choice = svclab_suite::model::EngineChoice::parse(label).expect("label");
+        let variant = svclab_suite::LoadedSuite {
+            suite: svclab_suite::engines::for_engine(&loaded.suite, choice),
+            ..loaded.clone()
+        };
+        let o = runner::run_suite(&variant, &run_options(out.clone(), 1.0)).expect("run");
+        assert!(o.record.error.is_none(), "{label}: {:?}", o.record.error);
+        assert_eq!(
+            o.verdict,
+            svclab_report::record::Verdict::Pass,
+            "{label}: {:#?}",
+            o.record.expectations
+        );
+        rates.push(expectation(&o, "error_rate"));
+    }
+    assert!(
+        rates[1] > 5.0 * rates[0].max(0.0005),
+        "kube-proxy's lag should cost far more connections: {rates:?}"
+    );
 }
