@@ -105,8 +105,9 @@ bench-datapath: _ensure
     cargo bench -p svclab-datapath --bench datapath
 
 # Every benchmark: datapath, topology build/teardown vs `ip -batch`, and the
-# client's conn/s through the VIP vs wrk.
+# client's conn/s through the VIP vs wrk, and each kube-proxy engine's VIP vs direct.
 bench: _ensure-bench bench-datapath
     cargo bench -p svclab-topology --bench topology
     cargo bench -p svclab --bench client
     cargo bench -p svclab --bench probes
+    cargo bench -p svclab --bench engines
