@@ -13,10 +13,10 @@ use std::{
 use svclab_datapath::{Backend, Frontend};
 
 use super::{
-    Mode, cluster_endpoints,
     iptables::{self, ServiceRules, SyncPlan},
+    model::{Mode, cluster_endpoints, stale_udp},
     nftables::{self, NftState},
-    stale_udp, tools,
+    tools,
 };
 
 /// proxier.go `NewProxier`: `burstSyncs := 2`.
