@@ -290,9 +290,10 @@ fn setup(tx: &mut String) {
         }
         let _ = writeln!(tx, "add rule {t} {src} {extra}jump {dst}");
     }
-    for c in ["mark-for-masquerade"] {
-        let _ = writeln!(tx, "add chain {t} {c}\nflush chain {t} {c}");
-    }
+    let _ = writeln!(
+        tx,
+        "add chain {t} mark-for-masquerade\nflush chain {t} mark-for-masquerade"
+    );
     let m = MASQ_MARK;
     let _ = writeln!(
         tx,
