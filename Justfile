@@ -15,14 +15,16 @@ default:
 setup:
     bash scripts/bootstrap.sh all
 
-# What building and running need (nightly rust-src, bpf-linker, iproute2):
+# What building and running need (nightly rust-src, bpf-linker, iproute2,
+# iptables/conntrack for the kube-proxy engines):
 # installed only when a tool is missing, a quick no-op otherwise.
 _ensure:
     #!/usr/bin/env bash
     set -euo pipefail
     if ! bpf-linker --version >/dev/null 2>&1 \
        || ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src' \
-       || ! command -v ip >/dev/null; then
+       || ! command -v ip >/dev/null || ! command -v conntrack >/dev/null \
+       || ! command -v iptables-nft-restore >/dev/null; then
       bash scripts/bootstrap.sh run
     fi
 
@@ -115,6 +117,7 @@ bench: _ensure _ensure-bench
     cargo bench -p svclab --bench scale
     cargo bench -p svclab --bench client
     cargo bench -p svclab --bench probes
+    cargo bench -p svclab --bench engines
     echo
     echo "== goals (one run of just bench)"
     awk -F '\t' '{ printf "%-9s %-78s %-58s %s\n", $1, $2, $3, $4 }' \

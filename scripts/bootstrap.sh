@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine with rustup lacks, per need:
 #   bootstrap.sh run    building and running (`just build`, `run`, `validate`, `lint`, …):
-#                       iproute2, procps, nightly rust-src/clippy/rustfmt, bpf-linker
+#                       iproute2, procps, iptables, nftables, conntrack,
+#                       nightly rust-src/clippy/rustfmt, bpf-linker
 #   bootstrap.sh test   run + chromium (the report's real-browser test) + nginx
 #   bootstrap.sh nginx  Debian's nginx and its echo module (the nginx suites
 #                       and tests; the nightly workflow asks for `run nginx`)
@@ -37,6 +38,9 @@ need_root_for_apt() {
 
 # --- apt packages -------------------------------------------------------------
 # iproute2: `ip`/`ss` for debugging and test assertions; procps.
+# iptables (iptables-nft), nftables, conntrack: the kube-proxy engines
+# program netfilter inside the node netns with them (never the root netns;
+# installing them changes no rule anywhere).
 # chromium (tests only): the report's real-browser test; with its desktop
 # libraries ~290 packages, ~240 MB to download on a bare Debian 12, which is
 # why a run does not install it. wrk (bench only): the reference load
@@ -46,7 +50,7 @@ need_root_for_apt() {
 # with its service start blocked: the package's postinst would start it in
 # the root namespace on port 80.
 # clang/llvm are not needed: bpf-linker uses nightly's own libLLVM.
-APT_PKGS=(iproute2 procps)
+APT_PKGS=(iproute2 procps iptables nftables conntrack)
 [ "$want_test" -eq 0 ] || APT_PKGS+=(chromium)
 NGINX_PKGS=()
 if [ "$want_nginx" -eq 1 ]; then

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
     name = "svclab",
     version,
     about = "Reproduce Kubernetes service-datapath and probe incidents on one Linux box",
-    after_help = "Examples:\n  sudo svclab run suites/ct-port-reuse-legacy.yaml\n  sudo svclab run --hold --time-scale 0.5 suites/ct-port-reuse-legacy.yaml\n  sudo svclab inspect reports/ct-port-reuse-legacy/<run-id> --port 40000\n  svclab list\n  sudo svclab nightly --filter ct-\n  svclab report reports/ct-port-reuse-legacy/<run-id>\n  svclab validate suites/*.yaml\n  svclab new my-incident --from kill-pod\n  svclab schema > suites/svclab.schema.json\n  sudo svclab doctor           check root, kernel and the eBPF datapath\n  sudo svclab clean            remove leftovers of crashed runs (svl-* netns)\n  sudo svclab clean --run r42  remove only run r42's leftovers"
+    after_help = "Examples:\n  sudo svclab run suites/ct-port-reuse-legacy.yaml\n  sudo svclab run --hold --time-scale 0.5 suites/ct-port-reuse-legacy.yaml\n  sudo svclab inspect reports/ct-port-reuse-legacy/<run-id> --port 40000\n  svclab list\n  sudo svclab nightly --filter ct-\n  sudo svclab compare suites/ct-port-reuse-compare.yaml --engines ebpf:cilium-1.11,kube-proxy-nftables\n  svclab report reports/ct-port-reuse-legacy/<run-id>\n  svclab validate suites/*.yaml\n  svclab new my-incident --from kill-pod\n  svclab schema > suites/svclab.schema.json\n  sudo svclab doctor           check root, kernel and the eBPF datapath\n  sudo svclab clean            remove leftovers of crashed runs (svl-* netns)\n  sudo svclab clean --run r42  remove only run r42's leftovers"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -45,6 +45,10 @@ pub enum Command {
         /// The run folder (reports/<suite>/<run-id>).
         run_dir: std::path::PathBuf,
     },
+    /// Run one suite under several dataplane engines, one after another,
+    /// and write a comparison page next to the individual reports. Exit 0
+    /// when every engine's run passes, 1 otherwise, 2 on bad input.
+    Compare(CompareArgs),
     /// Run every suite in a folder (or those whose name contains --filter),
     /// write each report, keep history and write reports/index.html with
     /// regressions flagged. Exit 1 when any verdict is not PASS.
@@ -126,6 +130,23 @@ pub struct RunArgs {
     /// expectation), written even when a run fails.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<std::path::PathBuf>,
+}
+
+/// `svclab compare` flags.
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// The suite YAML file (or a suite name in suites/).
+    pub suite: std::path::PathBuf,
+    /// Comma-separated engine labels, e.g.
+    /// `ebpf:cilium-1.11,kube-proxy-iptables`; default the suite's `matrix.engines`.
+    #[arg(long, value_delimiter = ',')]
+    pub engines: Vec<String>,
+    #[arg(long, default_value = "reports")]
+    pub out: std::path::PathBuf,
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// `svclab nightly` flags.

@@ -4,6 +4,7 @@
 //! function of a [`RunRecord`], so any saved run can be re-rendered without
 //! the kernel.
 mod chart;
+pub mod compare;
 pub mod derive;
 pub mod fmt;
 pub mod html;

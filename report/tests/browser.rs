@@ -26,6 +26,7 @@ use std::{
 };
 
 use svclab_report::{
+    compare::{CompareEntry, render_compare},
     index::{self, NightEntry, SuiteOutcome},
     record::{RunRecord, Verdict},
     sample::{incident_a, liveness_cascade, many_backends},
@@ -290,6 +291,53 @@ fn run_report_renders_in_chromium() {
     assert!(dom.contains("scale web 3 → 6"), "timeline marker label");
 
     screenshot(&work, &page, &work.join("report.png"));
+}
+
+/// `svclab compare`'s page: both engines' verdicts, expectations and share
+/// charts (one per engine, on one time axis) in the DOM, and a real
+/// screenshot; the links reach each engine's report.
+#[test]
+fn comparison_page_renders_in_chromium() {
+    let test = "comparison_page_renders_in_chromium";
+    if !have_chromium(test) {
+        return;
+    }
+    let work = out_dir(test);
+    let mut entries = Vec::new();
+    for (label, fixed) in [("ebpf:cilium-1.11", false), ("kube-proxy-iptables", true)] {
+        let mut record = incident_a(fixed);
+        record.suite.name = format!("incident-a.{}", label.replace(':', "-"));
+        let page = write_run(&work, &record);
+        entries.push(CompareEntry {
+            label: label.to_owned(),
+            href: format!("../../{}/{}/index.html", record.suite.name, record.run_id),
+            record,
+        });
+        assert!(page.exists());
+    }
+    let dir = work.join("reports").join("incident-a").join("compare-1");
+    fs::create_dir_all(&dir).expect("mkdir");
+    let page = dir.join("index.html");
+    fs::write(
+        &page,
+        render_compare("incident-a", "side by side", &entries),
+    )
+    .expect("write");
+    for e in &entries {
+        assert!(dir.join(&e.href).exists(), "link {} resolves", e.href);
+    }
+    let dom = dump_dom(&work, &page);
+    assert_eq!(dom.matches("<svg").count(), 2, "one share chart per engine");
+    assert!(dom.contains("ebpf:cilium-1.11") && dom.contains("kube-proxy-iptables"));
+    assert!(
+        dom.contains(">FAIL<") && dom.contains(">PASS<"),
+        "both verdicts"
+    );
+    assert!(
+        dom.contains("scale web 3 → 6"),
+        "timeline marker on the charts"
+    );
+    screenshot(&work, &page, &work.join("compare.png"));
 }
 
 #[test]

@@ -15,6 +15,7 @@ pub(crate) const NODES: &str = "an integer 1..=16";
 pub(crate) const MAGLEV: &str =
     "one of the prime table sizes 251, 509, 1021, 2039, 4093, 8191, 16381";
 pub(crate) const GC: &str = "a duration of at least 100ms";
+pub(crate) const MIN_SYNC: &str = "a duration of at most 1h";
 pub(crate) const CT_SIZE: &str = "an integer 16..=16777216";
 pub(crate) const AT_MOST_1H: &str = "a duration of at most 1h";
 pub(crate) const GRACE: &str =
@@ -96,6 +97,7 @@ pub(crate) fn expected_for(path: &str) -> Option<&'static str> {
         "datapath.maglev_table_size" => MAGLEV,
         "datapath.ct_map_size" => CT_SIZE,
         "datapath.gc_interval" => GC,
+        "datapath.min_sync_period" => MIN_SYNC,
         "datapath.rebalance_grace" => GRACE,
         "datapath.timeouts.syn"
         | "datapath.timeouts.tcp"

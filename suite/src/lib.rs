@@ -6,6 +6,7 @@
 //! [`LoadedSuite`]. Nothing here touches the kernel; the harness creates no
 //! state until this has succeeded.
 mod duration;
+pub mod engines;
 mod error;
 mod expected;
 mod field_path;

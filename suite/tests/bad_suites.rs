@@ -1810,3 +1810,59 @@ fn kill_bound_of_an_autoscaled_deployment_is_its_max_replicas() {
         "its autoscaler's max_replicas 6), got 7",
     );
 }
+
+// ---- engines and matrix ----
+
+#[test]
+fn unknown_engine() {
+    let t = with("datapath:\n  engine: ipvs\n");
+    rejects(&t, "type", "14:11", "datapath.engine", "ipvs");
+}
+
+#[test]
+fn min_sync_period_needs_a_kube_proxy_engine() {
+    let t = with("datapath:\n  min_sync_period: 2s\n");
+    rejects(
+        &t,
+        "invalid",
+        "14:20",
+        "datapath.min_sync_period",
+        "has no effect with engine `ebpf`",
+    );
+}
+
+#[test]
+fn matrix_engine_label_must_be_known() {
+    let t = with("matrix:\n  engines: [ebpf:cilium-1.11, kube-proxy-ipvs]\n");
+    rejects(
+        &t,
+        "invalid",
+        "14:31",
+        "matrix.engines[1]",
+        "expected an engine label",
+    );
+}
+
+#[test]
+fn matrix_needs_two_engines() {
+    let t = with("matrix:\n  engines: [kube-proxy-iptables]\n");
+    rejects(
+        &t,
+        "invalid",
+        "14:12",
+        "matrix.engines",
+        "at least 2 engines",
+    );
+}
+
+#[test]
+fn expectation_engine_label_must_be_known() {
+    let t = with("expect:\n  - { metric: error_rate, max: 0.1, engines: [nope] }\n");
+    rejects(
+        &t,
+        "invalid",
+        "14:47",
+        "expect[0].engines[0]",
+        "expected an engine label",
+    );
+}

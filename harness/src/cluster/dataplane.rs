@@ -3,7 +3,8 @@
 //! its connection tracking, and read per-backend counters back. The eBPF
 //! service LB ([`EbpfDataplane`]) is today's one implementation; a second
 //! dataplane (kube-proxy's netfilter rules, socket-LB) implements the same
-//! trait and the cluster, runner and report stay as they are.
+//! trait and the cluster, runner and report stay as they are: kube-proxy's
+//! iptables mode is `super::kubeproxy`.
 use std::{collections::BTreeMap, net::SocketAddrV4, time::Duration};
 
 use anyhow::Context as _;
@@ -48,6 +49,15 @@ pub trait Dataplane {
     /// Kernel object IDs `svclab inspect` opens to read this dataplane while
     /// the run is up (map name → id).
     fn inspect_ids(&self) -> BTreeMap<String, u32>;
+    /// The engine's name as a suite writes it (`datapath.engine`).
+    fn engine(&self) -> &'static str {
+        "ebpf"
+    }
+    /// Waits until every change handed over so far is in the kernel (a
+    /// dataplane that programs asynchronously, as kube-proxy does).
+    fn wait_synced(&self, _timeout: Duration) -> anyhow::Result<()> {
+        Ok(())
+    }
     /// Releases every interface ([`Dataplane::release`]: the cluster
     /// deletes the whole topology right after) and the kernel objects.
     fn close(self: Box<Self>) -> anyhow::Result<()>;

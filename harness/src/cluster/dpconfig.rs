@@ -1,6 +1,7 @@
 //! The suite's `datapath` section as the eBPF datapath's config (the
 //! Cilium profile's values, then the suite's overrides) and as the list of
-//! effective values the report shows.
+//! effective values the report shows; for a kube-proxy engine, kube-proxy's
+//! settings instead.
 use std::time::Duration;
 
 use svclab_datapath::{
@@ -8,7 +9,7 @@ use svclab_datapath::{
 };
 use svclab_suite::{
     Dur,
-    model::{CtReuseSpec, DatapathSpec, ProfileSpec, SelectionSpec, Suite},
+    model::{CtReuseSpec, DatapathSpec, EngineSpec, ProfileSpec, SelectionSpec, Suite},
 };
 
 /// The suite's datapath section as the eBPF datapath's config: the
@@ -60,10 +61,76 @@ pub fn profile(p: ProfileSpec) -> Profile {
     }
 }
 
+/// A kube-proxy engine's minSyncPeriod: the suite's, or kube-proxy's default.
+fn min_sync(d: &DatapathSpec) -> Duration {
+    d.min_sync_period
+        .map_or(crate::cluster::kubeproxy::DEFAULT_MIN_SYNC_PERIOD, |p| p.0)
+}
+
+/// The datapath in one line for a non-eBPF engine (None for eBPF).
+pub fn engine_mode(suite: &Suite) -> Option<String> {
+    let d = &suite.datapath;
+    match d.engine {
+        EngineSpec::Ebpf => None,
+        EngineSpec::KubeProxyIptables => Some(format!(
+            "kube-proxy v1.30 iptables mode (iptables-nft, the kernel's conntrack), \
+             random DNAT per new conntrack entry, minSyncPeriod {:?}",
+            min_sync(d)
+        )),
+        EngineSpec::KubeProxyNftables => Some(format!(
+            "kube-proxy nftables mode (table ip kube-proxy, the kernel's conntrack), \
+             numgen random per new conntrack entry, minSyncPeriod {:?}",
+            min_sync(d)
+        )),
+    }
+}
+
+/// kube-proxy's settings as the report lists them.
+fn kube_proxy_settings(d: &DatapathSpec) -> Vec<(String, String, &'static str)> {
+    let fixed = |n: &str, v: &str| (n.to_owned(), v.to_owned(), "kube-proxy");
+    vec![
+        ("engine".to_owned(), d.engine.name().to_owned(), "suite"),
+        (
+            "minSyncPeriod".to_owned(),
+            format!("{:?}", min_sync(d)),
+            if d.min_sync_period.is_some() {
+                "suite"
+            } else {
+                "kube-proxy"
+            },
+        ),
+        fixed("burstSyncs", "2"),
+        fixed(
+            "rules",
+            if d.engine == EngineSpec::KubeProxyNftables {
+                "services → @service-ips vmap → service-* (numgen random mod n vmap) → endpoint-* dnat; one nft transaction per sync"
+            } else {
+                "KUBE-SERVICES → KUBE-SVC-* (statistic random 1/(n-i)) → KUBE-SEP-* DNAT; one iptables-nft-restore batch per sync"
+            },
+        ),
+        fixed(
+            "terminating endpoints",
+            "used only when no endpoint is ready (KEP-1669)",
+        ),
+        fixed(
+            "conntrack",
+            "the kernel's nf_conntrack in the node netns (a SYN on a TIME_WAIT entry starts a new one and runs NAT again)",
+        ),
+        fixed("masquerade", "sources outside 198.18.0.0/16; hairpin"),
+        fixed(
+            "stale UDP entries",
+            "deleted for endpoints removed from a UDP service",
+        ),
+    ]
+}
+
 /// Every effective datapath value, and whether it is the profile's or the
 /// suite's: what the report lists.
 pub fn datapath_settings(suite: &Suite) -> Vec<(String, String, &'static str)> {
     let d = &suite.datapath;
+    if d.engine.is_kube_proxy() {
+        return kube_proxy_settings(d);
+    }
     let c = datapath_config(suite);
     let p = c.profile;
     let from = |overridden: bool| if overridden { "suite" } else { "profile" };

@@ -26,7 +26,7 @@ use anyhow::{Context as _, bail};
 use svclab_datapath::{Frontend, NetnsRef};
 use svclab_kube::backoff::RestartBackoff;
 use svclab_report::record::{BackendInfo, Event};
-use svclab_suite::model::{Suite, Workload};
+use svclab_suite::model::{EngineSpec, Suite, Workload};
 use svclab_topology::{AddrPlan, PodSpec, Topology, TopologySpec};
 
 pub mod autoscaler;
@@ -37,6 +37,7 @@ pub mod dpconfig;
 mod endpoints;
 mod inflight;
 pub mod kubelet;
+pub mod kubeproxy;
 pub mod pods;
 pub mod podserver;
 pub mod podstats;
@@ -55,6 +56,7 @@ use self::{
     autoscaler::Autoscaler,
     dataplane::EbpfDataplane,
     kubelet::{Change, ContainerSpec, Kubelet},
+    kubeproxy::KubeProxyDataplane,
     probe::Prober,
     sockdiag::SockDiag,
     state::{DeploymentState, ServiceState},
@@ -80,7 +82,43 @@ fn addr_plan(suite: &Suite) -> anyhow::Result<AddrPlan> {
     })
 }
 
+/// Service frontend → name (kube-proxy's chain names hash the name).
+fn service_names(suite: &Suite) -> BTreeMap<Frontend, String> {
+    suite
+        .services
+        .iter()
+        .map(|s| (Frontend::tcp(s.cluster_ip, s.port), s.name.clone()))
+        .collect()
+}
+
+/// Whether this machine has what `engine` needs, before any kernel state
+/// exists (exit 2 with the reason otherwise).
+pub fn check_engine(engine: EngineSpec) -> Result<(), String> {
+    match engine {
+        EngineSpec::Ebpf => Ok(()),
+        EngineSpec::KubeProxyIptables | EngineSpec::KubeProxyNftables => {
+            kubeproxy::check_machine(kube_proxy_mode(engine))
+        }
+    }
+}
+
+fn kube_proxy_mode(engine: EngineSpec) -> kubeproxy::Mode {
+    if engine == EngineSpec::KubeProxyNftables {
+        kubeproxy::Mode::Nftables
+    } else {
+        kubeproxy::Mode::Iptables
+    }
+}
+
 impl Cluster {
+    /// Waits until every node's dataplane has programmed what it was given.
+    pub fn wait_dataplanes_synced(&self, timeout: Duration) -> anyhow::Result<()> {
+        for n in &self.nodes {
+            n.dataplane.wait_synced(timeout)?;
+        }
+        Ok(())
+    }
+
     /// Builds nodes and loads one datapath per node. Pods come later.
     pub fn build(
         prefix: &str,
@@ -104,13 +142,25 @@ impl Cluster {
                 Prober::new(&netns, 2, epoch, probe_tx.clone())
                     .with_context(|| format!("starting the prober on node {i}"))?,
             );
-            let dataplane =
-                EbpfDataplane::load(&netns, config.clone(), suite.datapath.gc_interval.0)
-                    .with_context(|| format!("loading the datapath on node {i}"))?;
-            nodes.push(NodeState {
-                dataplane: Box::new(dataplane),
-                netns,
-            });
+            let dataplane: Box<dyn dataplane::Dataplane> = match suite.datapath.engine {
+                EngineSpec::Ebpf => Box::new(
+                    EbpfDataplane::load(&netns, config.clone(), suite.datapath.gc_interval.0)
+                        .with_context(|| format!("loading the datapath on node {i}"))?,
+                ),
+                EngineSpec::KubeProxyIptables | EngineSpec::KubeProxyNftables => Box::new(
+                    KubeProxyDataplane::start(
+                        kube_proxy_mode(suite.datapath.engine),
+                        &netns,
+                        service_names(suite),
+                        suite
+                            .datapath
+                            .min_sync_period
+                            .map_or(kubeproxy::DEFAULT_MIN_SYNC_PERIOD, |d| d.0),
+                    )
+                    .with_context(|| format!("starting kube-proxy on node {i}"))?,
+                ),
+            };
+            nodes.push(NodeState { dataplane, netns });
         }
         let autoscalers = suite
             .autoscalers

@@ -89,6 +89,7 @@ impl Cluster {
             nodes.push(state_file::NodeMaps {
                 node: u8::try_from(i).unwrap_or(u8::MAX),
                 netns: n.netns.name().to_owned(),
+                engine: n.dataplane.engine().to_owned(),
                 maps: n.dataplane.inspect_ids(),
             });
         }

@@ -27,6 +27,10 @@ pub struct RunState {
 pub struct NodeMaps {
     pub node: u8,
     pub netns: String,
+    /// The node's dataplane engine (`datapath.engine`); older state files
+    /// have none and were eBPF.
+    #[serde(default = "ebpf")]
+    pub engine: String,
     pub maps: BTreeMap<String, u32>,
 }
 
@@ -38,6 +42,10 @@ pub struct PodState {
     pub ip: String,
     pub phase: String,
     pub pid: u32,
+}
+
+fn ebpf() -> String {
+    "ebpf".to_owned()
 }
 
 /// Writes the state file atomically.

@@ -86,6 +86,17 @@ pub fn inspect(target: &Path, reports: &Path, filter: &InspectFilter) -> anyhow:
         .iter()
         .filter(|n| filter.node.is_none_or(|x| x == n.node))
     {
+        if n.engine != "ebpf" {
+            crate::cluster::kubeproxy::inspect::node(
+                &mut out,
+                n.node,
+                &n.netns,
+                &n.engine,
+                filter.port,
+                &|a| state.backends.get(a).cloned().unwrap_or_else(|| "?".into()),
+            )?;
+            continue;
+        }
         let view = DatapathView::open(&n.maps)
             .with_context(|| format!("opening node {}'s maps", n.node))?;
         let _ = writeln!(

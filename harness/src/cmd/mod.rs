@@ -1,6 +1,7 @@
 //! The subcommands of `svclab`, one file each, and the dispatch from the
 //! parsed command line; what they share is in `shared.rs`.
 pub mod clean;
+pub mod compare;
 pub mod doctor;
 pub mod inspect;
 pub mod list;
@@ -33,6 +34,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::List { dir } => Ok(list::run(&dir)),
         Command::Report { run_dir } => Ok(report::run(&run_dir)),
         Command::Nightly(args) => nightly::run(&args),
+        Command::Compare(args) => compare::run(&args),
         Command::Inspect {
             run,
             port,

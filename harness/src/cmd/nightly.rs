@@ -60,6 +60,7 @@ pub fn run(opts: &NightlyArgs) -> anyhow::Result<ExitCode> {
     };
     let t0 = Instant::now();
     let mut outcomes = Vec::new();
+    let mut compares = Vec::new();
     let mut thresholds: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
     for path in &files {
         let stem = path
@@ -81,6 +82,51 @@ pub fn run(opts: &NightlyArgs) -> anyhow::Result<ExitCode> {
         thresholds.insert(loaded.suite.name.clone(), loaded.suite.regression.clone());
         if stop.load(std::sync::atomic::Ordering::Relaxed) {
             break;
+        }
+        if let Some(m) = &loaded.suite.matrix {
+            // A suite with a matrix runs once per engine, with one
+            // comparison page; each engine's run is its own row.
+            eprintln!(
+                "== {} ({}) under {}",
+                loaded.suite.name,
+                path.display(),
+                m.engines.join(", ")
+            );
+            let engines = runner::compare::parse_engines(&m.engines).map_err(anyhow::Error::msg);
+            let ran = engines.and_then(|engines| {
+                runner::compare::preflight_all(&loaded, &engines, opts.time_scale)
+                    .map_err(anyhow::Error::msg)?;
+                runner::compare::run_compare(&loaded, &engines, &run_opts)
+            });
+            match ran {
+                Ok(c) => {
+                    for (_, o) in c.runs {
+                        eprintln!("   {}: {:?}", o.record.suite.name, o.verdict);
+                        thresholds
+                            .insert(o.record.suite.name.clone(), loaded.suite.regression.clone());
+                        let report_dir = o
+                            .dir
+                            .strip_prefix(&opts.out)
+                            .map(Path::to_path_buf)
+                            .unwrap_or(o.dir.clone());
+                        outcomes.push(SuiteOutcome::Ran {
+                            record: o.record,
+                            report_dir,
+                        });
+                    }
+                    eprintln!("   comparison: {}", c.page.display());
+                    compares.push(c.summary);
+                }
+                Err(e) => {
+                    eprintln!("   ERROR: {e:#}");
+                    outcomes.push(SuiteOutcome::Broken {
+                        suite: loaded.suite.name.clone(),
+                        path: path.display().to_string(),
+                        error: format!("{e:#}"),
+                    });
+                }
+            }
+            continue;
         }
         eprintln!("== {} ({})", loaded.suite.name, path.display());
         match runner::run_suite(&loaded, &run_opts) {
@@ -123,7 +169,13 @@ pub fn run(opts: &NightlyArgs) -> anyhow::Result<ExitCode> {
     let regressions = index::regressions(&outcomes, &history, &thresholds);
     index::append_history(&history_dir, &outcomes).context("appending history")?;
     let history = index::load_history(&history_dir).unwrap_or_default();
-    let html = index::render_index(&outcomes, &history, &regressions, "svclab nightly");
+    let html = index::render_index_with(
+        &outcomes,
+        &history,
+        &regressions,
+        &compares,
+        "svclab nightly",
+    );
     index::write_index(&opts.out, &html).context("writing the index")?;
 
     let passed = outcomes

@@ -102,7 +102,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 if let Some(seed) = seed {
                     l.suite.seed = seed;
                 }
-                if let Err(e) = runner::kube_scale(&l.suite, time_scale) {
+                if let Err(e) = runner::preflight(&l.suite, time_scale) {
                     let error = format!("{}: {e}", l.path.display());
                     eprintln!("{error}");
                     return Ok(bad_input(junit, l.suite.name.clone(), p, error));

@@ -5,6 +5,7 @@
 //! object and process (on every path, whatever the other stages did);
 //! `record` writes the run record and report and gives the verdict. Kernel
 //! state is created only after the suite validated.
+pub mod compare;
 mod ctx;
 mod play;
 mod record;
@@ -25,6 +26,7 @@ use svclab_suite::{
 };
 
 use self::ctx::{Gathered, RunCtx};
+
 pub use self::ctx::{RunOptions, RunOutcome};
 use crate::{cluster::Cluster, load::aggregator::Aggregator};
 
@@ -55,6 +57,14 @@ pub fn kube_scale(suite: &Suite, time_scale: f64) -> Result<f64, String> {
             suite.kubelet.time_scale
         ))
     }
+}
+
+/// What must hold before any kernel state exists: the kubelet time scale
+/// ([`kube_scale`], returned) and the machine having the suite's engine.
+pub fn preflight(suite: &Suite, time_scale: f64) -> Result<f64, String> {
+    let k = kube_scale(suite, time_scale)?;
+    crate::cluster::check_engine(suite.datapath.engine)?;
+    Ok(k)
 }
 
 /// The suite with its schedule multiplied by `f`.
@@ -116,7 +126,8 @@ fn run_suite_in(
     run_id: String,
     dir: PathBuf,
 ) -> anyhow::Result<RunOutcome> {
-    let scaled = scale_schedule(&loaded.suite, opts.time_scale);
+    let mut scaled = scale_schedule(&loaded.suite, opts.time_scale);
+    svclab_suite::engines::own_expectations(&mut scaled);
     let suite = &scaled;
     let duration = suite.duration.0;
     let bucket = suite.bucket.0;
@@ -144,7 +155,7 @@ fn run_suite_in(
         duration,
         bucket,
         n_buckets,
-        kube_scale: kube_scale(suite, opts.time_scale).map_err(anyhow::Error::msg)?,
+        kube_scale: preflight(suite, opts.time_scale).map_err(anyhow::Error::msg)?,
         progress,
     };
     let mut g = Gathered {

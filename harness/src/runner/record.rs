@@ -146,6 +146,9 @@ fn share_basis(suite: &svclab_suite::Suite) -> rec::ShareBasis {
 
 /// The datapath in one line: profile, selection, CT reuse, lifetime.
 fn datapath_mode(loaded: &LoadedSuite) -> String {
+    if let Some(m) = dpconfig::engine_mode(&loaded.suite) {
+        return m;
+    }
     let c = dpconfig::datapath_config(&loaded.suite);
     let sel = match c.selection {
         Selection::Random => "random selection".to_owned(),

@@ -185,6 +185,13 @@ impl<'r> Frame<'r> {
         }
     }
 
+    /// The same frame with its x axis running to `end` seconds (at least
+    /// the run's own end), so charts of several runs line up.
+    pub fn with_end(mut self, end: f64) -> Self {
+        self.x[1] = self.x[1].max(end);
+        self
+    }
+
     /// Room between the title and the plot for the marker labels.
     fn marker_h(&self) -> u32 {
         self.marker_rows as u32 * MARKER_ROW_H as u32 + 6

@@ -24,6 +24,6 @@ pub use history::{
     HISTORY_DIR, History, KEY_FIGURES, NightEntry, SuiteOutcome, Worse, append_history,
     key_figures, load_history, load_history_checked,
 };
-pub use page::{render_index, write_index};
+pub use page::{render_index, render_index_with, write_index};
 pub use regressions::{DEFAULT_THRESHOLD, Regression, RegressionKind, Severity, regressions};
 pub use sparkline::SPARKLINE_NIGHTS;

@@ -16,6 +16,7 @@ use super::{
     sparkline::{Point, main_figure, night_points, sparkline},
 };
 use crate::{
+    compare::CompareSummary,
     fmt::{cmp_nights, escape, figure_count, figure_pct, fixed, id_safe},
     record::{RunRecord, Verdict},
     write::{HTML_FILE, ReportError},
@@ -29,6 +30,19 @@ pub fn render_index(
     outcomes: &[SuiteOutcome],
     history: &[NightEntry],
     regressions: &[Regression],
+    title: &str,
+) -> String {
+    render_index_with(outcomes, history, regressions, &[], title)
+}
+
+/// [`render_index`] with a section listing tonight's comparisons
+/// (`svclab compare` / suites with a `matrix`): each engine's verdict
+/// linking to its report, and the comparison page.
+pub fn render_index_with(
+    outcomes: &[SuiteOutcome],
+    history: &[NightEntry],
+    regressions: &[Regression],
+    compares: &[CompareSummary],
     title: &str,
 ) -> String {
     let mut out = String::with_capacity(64 * 1024);
@@ -51,6 +65,7 @@ pub fn render_index(
     });
     summary_line(&mut out, &sorted);
     regressions_section(&mut out, regressions);
+    compares_section(&mut out, compares);
     suites_table(&mut out, &sorted, history, regressions);
     legend(&mut out);
     out.push_str(
@@ -335,6 +350,37 @@ fn legend(out: &mut String) {
          <dt>▲</dt><dd>worse than the previous night by more than the suite's threshold (20% unless the suite \
          sets one)</dd>\n</dl>\n",
     );
+}
+
+/// One row per comparison: the suite, each engine's verdict (linking to
+/// its report) and the comparison page.
+fn compares_section(out: &mut String, compares: &[CompareSummary]) {
+    if compares.is_empty() {
+        return;
+    }
+    out.push_str("<h2>Comparisons</h2>\n<table class=\"compares\">\n<tr><th>suite</th><th>engines</th><th>page</th></tr>\n");
+    for c in compares {
+        let engines: Vec<String> = c
+            .engines
+            .iter()
+            .map(|e| {
+                format!(
+                    "<a href=\"{}/index.html\">{}</a> {}",
+                    escape(&e.report_dir),
+                    escape(&e.label),
+                    badge(verdict_class(e.verdict), e.verdict.word())
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td><a href=\"{}/index.html\">comparison</a></td></tr>",
+            escape(&c.suite),
+            engines.join(" · "),
+            escape(&c.dir)
+        );
+    }
+    out.push_str("</table>\n");
 }
 
 fn badge(class: &str, word: &str) -> String {

@@ -1,5 +1,6 @@
-//! The `datapath` section: the Cilium release whose rules the datapath
-//! follows, backend selection (random or Maglev), explicit overrides of the
+//! The `datapath` section: which dataplane engine carries service traffic
+//! (the eBPF service LB, or kube-proxy's netfilter rules), the Cilium
+//! release whose rules the eBPF datapath follows, backend selection (random or Maglev), explicit overrides of the
 //! release's CT reuse rule, grace and lifetimes, garbage collection and map
 //! size.
 use std::time::Duration;
@@ -36,6 +37,51 @@ pub enum ProfileSpec {
     Cilium1_16,
 }
 
+/// The dataplane that carries service traffic on every node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngineSpec {
+    /// svclab's eBPF service LB (tc programs, service CT), following `profile`.
+    #[default]
+    Ebpf,
+    /// kube-proxy v1.30 in iptables mode: `KUBE-SERVICES` / `KUBE-SVC-*` /
+    /// `KUBE-SEP-*` chains in each node's netns, the kernel's conntrack.
+    KubeProxyIptables,
+    /// kube-proxy in nftables mode: table `ip kube-proxy` with the
+    /// `service-ips` verdict map, `numgen random` per service.
+    KubeProxyNftables,
+}
+
+impl EngineSpec {
+    /// The engine's name as a suite writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineSpec::Ebpf => "ebpf",
+            EngineSpec::KubeProxyIptables => "kube-proxy-iptables",
+            EngineSpec::KubeProxyNftables => "kube-proxy-nftables",
+        }
+    }
+
+    /// Parses a suite/CLI name (`ebpf`, `kube-proxy-iptables`).
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            EngineSpec::Ebpf,
+            EngineSpec::KubeProxyIptables,
+            EngineSpec::KubeProxyNftables,
+        ]
+        .into_iter()
+        .find(|e| e.name() == s)
+    }
+
+    /// kube-proxy engines (netfilter rules, the kernel's conntrack).
+    pub fn is_kube_proxy(self) -> bool {
+        matches!(
+            self,
+            EngineSpec::KubeProxyIptables | EngineSpec::KubeProxyNftables
+        )
+    }
+}
+
 /// How a new flow picks its backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -63,6 +109,14 @@ pub enum CtReuseSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatapathSpec {
+    /// `ebpf` (default), `kube-proxy-iptables`, `kube-proxy-nftables`.
+    #[serde(default)]
+    pub engine: EngineSpec,
+    /// kube-proxy's `minSyncPeriod` (`--iptables-min-sync-period`): rule
+    /// syncs run at most this often after a burst of two; default `1s`
+    /// (kube-proxy v1.30's default), at most 1h. Only for kube-proxy engines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_sync_period: Option<Dur>,
     /// The Cilium release to behave as: `cilium-1.11`, `cilium-1.12` (also
     /// 1.13, 1.14), `cilium-1.15` (1.15.0-1.15.7), `cilium-1.15.8`,
     /// `cilium-1.16` (default). The fields below override its values.
@@ -110,6 +164,8 @@ fn default_ct_size() -> u32 {
 impl Default for DatapathSpec {
     fn default() -> Self {
         Self {
+            engine: EngineSpec::default(),
+            min_sync_period: None,
             profile: ProfileSpec::default(),
             selection: default_selection(),
             maglev_table_size: default_maglev(),

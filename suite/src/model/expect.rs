@@ -26,6 +26,11 @@ pub struct Expectation {
     /// Optional free text shown in the report.
     #[serde(default)]
     pub note: String,
+    /// Only under these engines (labels as in `matrix.engines`, e.g.
+    /// `kube-proxy-iptables`, `ebpf:cilium-1.11`; `ebpf` covers every
+    /// profile); default every engine.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub engines: Vec<String>,
 }
 
 /// Metric names an expectation may use (computed over its window from the

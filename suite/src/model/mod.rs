@@ -14,6 +14,7 @@ mod defaults;
 mod deployments;
 mod expect;
 mod json_schema;
+mod matrix;
 mod probes;
 mod programs;
 mod rollouts;
@@ -28,9 +29,10 @@ use serde::{Deserialize, Serialize};
 pub use self::{
     autoscalers::{Autoscaler, HpaMetric, HpaMetricKind},
     clients::{Client, ConnectionMode, Load, LoadMode, PortMode, SourcePorts},
-    datapath::{CtReuseSpec, DatapathSpec, ProfileSpec, SelectionSpec, Timeouts},
+    datapath::{CtReuseSpec, DatapathSpec, EngineSpec, ProfileSpec, SelectionSpec, Timeouts},
     deployments::{Closer, Deployment, HealthSpec, ServerSpec, SigtermMode, Workload},
     expect::{Expectation, METRICS},
+    matrix::{EngineChoice, Matrix},
     probes::{ExecProbe, HttpHeader, HttpProbe, Probe, Probes, TcpProbe},
     programs::{
         ContainerSpec, NEXT_UPSTREAM, NginxServerSpec, PLACEHOLDERS, ProxyKind, UpstreamSpec,
@@ -96,6 +98,10 @@ pub struct Suite {
     /// Kubelet and autoscaler time constants (their scale).
     #[serde(default)]
     pub kubelet: KubeletSpec,
+    /// Dataplane engines `svclab compare` (and the nightly) run this suite
+    /// under, one after another, with one comparison page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrix: Option<Matrix>,
     /// Horizontal pod autoscalers, at most one per deployment.
     #[serde(default)]
     pub autoscalers: Vec<Autoscaler>,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::checker::{Checker, HOUR};
 use crate::{
-    expected::{CT_SIZE, CT_TIMEOUT, GC, GRACE, MAGLEV},
+    expected::{CT_SIZE, CT_TIMEOUT, GC, GRACE, MAGLEV, MIN_SYNC},
     model::{CtReuseSpec, DatapathSpec, ProfileSpec},
 };
 
@@ -17,6 +17,19 @@ fn whole_secs(d: Duration) -> bool {
 const MAGLEV_SIZES: &[u32] = &[251, 509, 1021, 2039, 4093, 8191, 16381];
 
 pub(super) fn check(c: &mut Checker<'_>, dp: &DatapathSpec) {
+    if let Some(p) = dp.min_sync_period {
+        c.expect(p.0 <= HOUR, "datapath.min_sync_period", MIN_SYNC, p);
+        if !dp.engine.is_kube_proxy() {
+            c.fail(
+                "datapath.min_sync_period",
+                format!(
+                    "has no effect with engine `{}`: it is kube-proxy's rule-sync limit; \
+                     set `engine: kube-proxy-iptables` or remove it",
+                    dp.engine.name()
+                ),
+            );
+        }
+    }
     c.expect(
         MAGLEV_SIZES.contains(&dp.maglev_table_size),
         "datapath.maglev_table_size",

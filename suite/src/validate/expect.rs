@@ -5,8 +5,40 @@ use std::time::Duration;
 use super::checker::Checker;
 use crate::{
     expected::{BOUND, WINDOW},
-    model::{Expectation, METRICS, Suite},
+    model::{EngineChoice, Expectation, METRICS, Suite},
 };
+
+const ENGINE_LABEL: &str = "an engine label: `ebpf`, `ebpf:<profile>` (e.g. `ebpf:cilium-1.11`) `kube-proxy-iptables` or `kube-proxy-nftables`";
+
+/// The `matrix` section: known, distinct engine labels.
+pub(super) fn matrix(c: &mut Checker<'_>, suite: &Suite) {
+    let Some(m) = &suite.matrix else {
+        return;
+    };
+    if m.engines.len() < 2 {
+        c.fail(
+            "matrix.engines",
+            format!(
+                "expected at least 2 engines to compare, got {}",
+                m.engines.len()
+            ),
+        );
+    }
+    for (i, l) in m.engines.iter().enumerate() {
+        let p = format!("matrix.engines[{i}]");
+        match EngineChoice::parse(l) {
+            None => c.fail(&p, format!("expected {ENGINE_LABEL}, got `{l}`")),
+            Some(e)
+                if m.engines[..i]
+                    .iter()
+                    .any(|x| EngineChoice::parse(x) == Some(e)) =>
+            {
+                c.fail(&p, format!("`{l}` is listed twice"));
+            }
+            Some(_) => {}
+        }
+    }
+}
 
 /// `dur` is the suite duration, or [`Duration::MAX`] while it is invalid.
 pub(super) fn check(c: &mut Checker<'_>, suite: &Suite, dur: Duration) {
@@ -25,6 +57,14 @@ fn expectation(c: &mut Checker<'_>, p: &str, x: &Expectation, suite: &Suite, dur
                 METRICS.join(", ")
             ),
         );
+    }
+    for (i, l) in x.engines.iter().enumerate() {
+        if EngineChoice::parse(l).is_none() {
+            c.fail(
+                &format!("{p}.engines[{i}]"),
+                format!("expected {ENGINE_LABEL}, got `{l}`"),
+            );
+        }
     }
     if let Some([from, to]) = x.window {
         let wp = format!("{p}.window");

@@ -96,6 +96,7 @@ pub fn check(suite: &Suite, index: &PathIndex) -> Vec<Diagnostic> {
     autoscalers::check(&mut c, suite, scale, &deployments);
     regression::check(&mut c, &suite.regression);
     expect::check(&mut c, suite, dur);
+    expect::matrix(&mut c, suite);
     if let Some(n) = nodes {
         capacity::check(&mut c, suite, n);
     }

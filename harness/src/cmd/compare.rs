@@ -1,0 +1,98 @@
+//! `svclab compare <suite> --engines a,b,c`: validates the suite and every
+//! engine before any kernel state exists, runs the suite once per engine
+//! (`runner::compare`), prints each engine's verdict and the comparison
+//! page. Exit 0 when every run passed, 1 when one did not, 2 on bad input,
+//! 130 when interrupted.
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use svclab_report::{fmt::verdict_line, record::Verdict};
+
+use super::shared::{check_writable, require_root, stop_on_signals, suite_path};
+use crate::{
+    cli::CompareArgs,
+    runner::{self, compare},
+};
+
+pub fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
+    let loaded = match svclab_suite::load(&suite_path(&args.suite)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let labels = if args.engines.is_empty() {
+        loaded
+            .suite
+            .matrix
+            .as_ref()
+            .map(|m| m.engines.clone())
+            .unwrap_or_default()
+    } else {
+        args.engines.clone()
+    };
+    if labels.len() < 2 {
+        eprintln!(
+            "svclab compare: give at least two engines (--engines ebpf:cilium-1.11,kube-proxy-iptables) or a `matrix:` in the suite"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let engines = match compare::parse_engines(&labels) {
+        Ok(e) => e,
+        Err(m) => {
+            eprintln!("svclab compare: {m}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if !(args.time_scale.is_finite() && (0.01..=100.0).contains(&args.time_scale)) {
+        eprintln!("svclab compare: --time-scale must be between 0.01 and 100");
+        return Ok(ExitCode::from(2));
+    }
+    if let Err(m) = compare::preflight_all(&loaded, &engines, args.time_scale) {
+        eprintln!("svclab compare: {m}");
+        return Ok(ExitCode::from(2));
+    }
+    if let Err(e) = check_writable(&args.out) {
+        eprintln!("svclab compare: {e:#}");
+        return Ok(ExitCode::from(2));
+    }
+    if !require_root("svclab compare") {
+        return Ok(ExitCode::from(2));
+    }
+    let stop = stop_on_signals()?;
+    let opts = runner::RunOptions {
+        out: args.out.clone(),
+        time_scale: args.time_scale,
+        quiet: args.quiet,
+        hold: false,
+        stop: std::sync::Arc::clone(&stop),
+        exe: std::env::current_exe().context("locating the svclab executable")?,
+    };
+    let o = compare::run_compare(&loaded, &engines, &opts)?;
+    let mut worst = 0u8;
+    for (e, run) in &o.runs {
+        eprintln!("== {} under {}", loaded.suite.name, e.label());
+        for x in &run.record.expectations {
+            eprintln!("   {}", verdict_line(x));
+        }
+        if let Some(err) = &run.record.error {
+            eprintln!("   error: {err}");
+        }
+        eprintln!(
+            "   verdict: {:?}; report: {}",
+            run.verdict,
+            run.dir.join("index.html").display()
+        );
+        worst = worst.max(match run.verdict {
+            Verdict::Pass => 0,
+            Verdict::Interrupted => 130,
+            _ => 1,
+        });
+    }
+    if o.runs.len() < engines.len() {
+        worst = worst.max(130);
+    }
+    eprintln!("comparison: {}", o.page.display());
+    Ok(ExitCode::from(worst))
+}

@@ -1,0 +1,239 @@
+//! End to end per dataplane engine: real TCP from a client pod through
+//! each engine's ClusterIP to backend pods on two nodes; the engine's
+//! per-backend counters must agree with what the client saw, the engine's
+//! rule about reused source ports must show, and nothing may be left in
+//! any netns afterwards.
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::run_options;
+use svclab::runner::{self, RunOutcome};
+use svclab_suite::model::EngineSpec;
+use svclab_testsupport::{one_at_a_time, require_root};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `suites/<name>.yaml` on `engine`, two nodes, scaled to `secs`.
+fn run_on(name: &str, engine: EngineSpec, secs: f64) -> RunOutcome {
+    let _guard = one_at_a_time();
+    let path = repo().join("suites").join(format!("{name}.yaml"));
+    let mut loaded = svclab_suite::load(&path).expect("suite loads");
+    loaded.suite.datapath.engine = engine;
+    loaded.suite.cluster.nodes = 2;
+    let f = secs / loaded.suite.duration.0.as_secs_f64();
+    let out = std::env::temp_dir().join(format!("svclab-engines-{}", std::process::id()));
+    let outcome = runner::run_suite(&loaded, &run_options(out, f)).expect("run");
+    let r = &outcome.record;
+    assert!(r.error.is_none(), "{name}: run error {:?}", r.error);
+    let prefix = format!("svl-{}-", r.run_id);
+    let left: Vec<String> = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(&prefix))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{name}: leftover netns {left:?}");
+    outcome
+}
+
+fn mech(o: &RunOutcome, key: &str) -> f64 {
+    *o.record
+        .mechanism
+        .get(key)
+        .unwrap_or_else(|| panic!("mechanism {key} missing: {:?}", o.record.mechanism))
+}
+
+fn expectation(o: &RunOutcome, metric: &str) -> f64 {
+    o.record
+        .expectations
+        .iter()
+        .find(|e| e.metric == metric)
+        .and_then(|e| e.measured)
+        .unwrap_or_else(|| panic!("no {metric} in {:#?}", o.record.expectations))
+}
+
+/// kube-proxy iptables: netfilter's conntrack treats a SYN on a closed
+/// (TIME_WAIT) entry as a new connection (Linux net/netfilter/
+/// nf_conntrack_proto_tcp.c, nf_conntrack_tcp_packet: "Attempt to reopen a
+/// closed/aborted connection. Delete this connection and look up again."),
+/// so NAT runs again and reused ports reach the scaled-up backends: about half of
+/// the connections go to the 3 new of 6 backends.
+#[test]
+fn kube_proxy_iptables_renats_reused_ports_and_counts_every_connection() {
+    require_root!();
+    renats_reused_ports(EngineSpec::KubeProxyIptables);
+}
+
+/// kube-proxy nftables: the same conntrack rule, `numgen random` picking.
+#[test]
+fn kube_proxy_nftables_renats_reused_ports_and_counts_every_connection() {
+    require_root!();
+    renats_reused_ports(EngineSpec::KubeProxyNftables);
+}
+
+fn renats_reused_ports(engine: EngineSpec) {
+    let o = run_on("ct-port-reuse-legacy", engine, 24.0);
+    let r = &o.record;
+    let sent: u64 = r.buckets.iter().map(|b| b.client.sent).sum();
+    let ok: u64 = r.buckets.iter().map(|b| b.client.ok).sum();
+    assert!(ok as f64 >= 0.99 * sent as f64, "{ok} of {sent} ok");
+    // Per-backend new connections from the netfilter counters sum to the
+    // client's connections, backend by backend.
+    let per = mech(&o, "datapath_conns_per_client_conn");
+    assert!(
+        (per - 1.0).abs() <= 0.01,
+        "datapath/client connections {per}"
+    );
+    let diff = mech(&o, "accounting_max_backend_diff");
+    assert!(diff <= 0.01, "per-backend counts differ by {diff}");
+    assert_eq!(r.datapath.backends.len(), 6, "{:?}", r.datapath.backends);
+    let share = expectation(&o, "new_backend_share");
+    assert!(
+        (0.35..=0.65).contains(&share),
+        "new backends' share {share}: netfilter should re-run NAT for reused ports"
+    );
+    assert!(
+        r.datapath.backends.values().all(|b| b.reselections == 0),
+        "netfilter never moves an existing entry"
+    );
+}
+
+/// `svclab compare` end to end from the command line: the shipped
+/// comparison suite under Cilium 1.11's eBPF LB and kube-proxy (iptables,
+/// nftables),
+/// each engine's expectation holding (pinning vs re-NAT), one comparison
+/// page linking both reports, nothing left behind.
+#[test]
+fn compare_runs_each_engine_and_writes_one_page() {
+    require_root!();
+    let _guard = one_at_a_time();
+    let out = common::workdir("compare");
+    let suite = repo().join("suites").join("ct-port-reuse-compare.yaml");
+    let st = common::svclab(&[
+        "compare",
+        "-q",
+        "--time-scale",
+        "0.35",
+        "--out",
+        out.to_str().expect("utf-8"),
+        suite.to_str().expect("utf-8"),
+    ])
+    .status()
+    .expect("svclab compare");
+    assert_eq!(st.code(), Some(0), "both engines' expectations hold");
+    let cmp_dir = out.join("ct-port-reuse-compare");
+    let page = std::fs::read_dir(&cmp_dir)
+        .expect("comparison folder")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("compare-"))
+        })
+        .expect("a compare-<id> folder")
+        .join("index.html");
+    let html = std::fs::read_to_string(&page).expect("comparison page");
+    assert_eq!(
+        html.matches("<svg").count(),
+        3,
+        "one share chart per engine"
+    );
+    for label in [
+        "ebpf:cilium-1.11",
+        "kube-proxy-iptables",
+        "kube-proxy-nftables",
+    ] {
+        assert!(html.contains(label), "{label} on the page");
+        let dir = out.join(format!("ct-port-reuse-compare.{}", label.replace(':', "-")));
+        assert!(dir.exists(), "{} exists", dir.display());
+    }
+    let summary: svclab_report::compare::CompareSummary = serde_json::from_slice(
+        &std::fs::read(page.with_file_name("compare.json")).expect("compare.json"),
+    )
+    .expect("parses");
+    for e in &summary.engines {
+        assert!(out.join(&e.report_dir).join("index.html").exists());
+    }
+    let left: Vec<String> = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| {
+                    summary.engines.iter().any(|e| {
+                        e.report_dir
+                            .rsplit('/')
+                            .next()
+                            .is_some_and(|id| n.starts_with(&format!("svl-{id}-")))
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "leftover netns {left:?}");
+}
+
+/// An engine this machine lacks is exit 2 with the reason, before any
+/// kernel state exists (here: no netfilter tools on PATH; needs no root).
+#[test]
+fn a_missing_engine_is_bad_input_before_anything_is_built() {
+    let dir = common::workdir("noengine");
+    let suite = dir.join("kp.yaml");
+    std::fs::write(
+        &suite,
+        "duration: 5s\ndatapath: { engine: kube-proxy-nftables }\n\
+         deployments:\n  - { name: web, replicas: 1 }\n\
+         services:\n  - { name: web, cluster_ip: 198.19.0.10, port: 80, selector: web }\n\
+         clients:\n  - { name: c, service: web }\n",
+    )
+    .expect("write suite");
+    let out = common::svclab(&["run", "-q", "--out", dir.to_str().expect("utf-8")])
+        .arg(&suite)
+        .env("PATH", dir.join("empty-path"))
+        .output()
+        .expect("svclab run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("engine kube-proxy-nftables needs `nft`"),
+        "{err}"
+    );
+    assert!(!dir.join("kp").exists(), "no run folder was created");
+}
+
+/// kube-proxy's minSyncPeriod pacing against the eBPF datapath, from the
+/// shipped suite: with 10s and the burst spent, a killed pod's DNAT rule
+/// lingers and new connections to it time out; under eBPF they do not.
+#[test]
+fn kube_proxy_min_sync_period_lag_fails_connections_ebpf_does_not() {
+    require_root!();
+    let _guard = one_at_a_time();
+    let path = repo().join("suites").join("kube-proxy-sync-lag.yaml");
+    let loaded = svclab_suite::load(&path).expect("suite loads");
+    let out = std::env::temp_dir().join(format!("svclab-synclag-{}", std::process::id()));
+    let mut rates = Vec::new();
+    for label in ["ebpf:cilium-1.16", "kube-proxy-iptables"] {
+        let choice = svclab_suite::model::EngineChoice::parse(label).expect("label");
+        let variant = svclab_suite::LoadedSuite {
+            suite: svclab_suite::engines::for_engine(&loaded.suite, choice),
+            ..loaded.clone()
+        };
+        let o = runner::run_suite(&variant, &run_options(out.clone(), 1.0)).expect("run");
+        assert!(o.record.error.is_none(), "{label}: {:?}", o.record.error);
+        assert_eq!(
+            o.verdict,
+            svclab_report::record::Verdict::Pass,
+            "{label}: {:#?}",
+            o.record.expectations
+        );
+        rates.push(expectation(&o, "error_rate"));
+    }
+    assert!(
+        rates[1] > 5.0 * rates[0].max(0.0005),
+        "kube-proxy's lag should cost far more connections: {rates:?}"
+    );
+}
