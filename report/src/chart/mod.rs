@@ -29,8 +29,8 @@ use crate::{
 mod backends;
 pub(crate) mod pods;
 mod replicas;
-pub(crate) mod topn;
 mod rollout;
+pub(crate) mod topn;
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
