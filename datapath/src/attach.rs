@@ -171,10 +171,12 @@ fn attach_here(
         source: Box::new(e),
     };
     if mode == AttachMode::Tc {
-        // A fresh veth has no qdisc; EEXIST (one is there) is fine.
+        // A fresh veth has no qdisc; one left by an earlier attach (a
+        // detach deletes only the filters) is fine: EEXIST.
         match aya::programs::tc::qdisc_add_clsact(ifname) {
-            Ok(()) => {}
-            Err(TcError::IoError(e)) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Ok(()) | Err(TcError::AlreadyAttached) => {}
+            Err(TcError::IoError(e)) if e.raw_os_error() == Some(libc::EEXIST) => {}
+            Err(TcError::NetlinkError(e)) if e.raw_os_error() == Some(libc::EEXIST) => {}
             Err(e) => return Err(attach_err("clsact qdisc", e.into())),
         }
     }

@@ -250,6 +250,10 @@ fn attach_modes() {
             (vec![], vec![]),
             "{mode:?} detached"
         );
+        // Attaching again (the clsact qdisc is still there) works.
+        c.dp.attach(&lxc).expect("attach again");
+        assert_eq!(hooked(&c, &lxc, mode), on, "{mode:?} attached again");
+        c.dp.detach(&lxc).expect("detach again");
         let other = c.topo.pods[2].lxc.clone();
         c.dp.release(&other).expect("release");
         let left = if mode == AttachMode::Tc {
