@@ -112,6 +112,9 @@ fn main() -> anyhow::Result<()> {
     )?;
     let result = (|| -> anyhow::Result<()> {
         c.scale("web", 3, 0.0, true)?;
+        // Endpoint updates wait out the propagation delay in a run's loop;
+        // the bench has no loop, so they go to the datapath now.
+        c.flush_endpoints()?;
         let (ip, netns) = c.add_client_pod("bench", 0)?;
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         for _ in 0..3 {
