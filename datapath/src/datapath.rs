@@ -97,6 +97,11 @@ pub struct Datapath {
     /// The test clock offset the kernel side adds (zero in runs), shared
     /// with the GC thread so both read the same clock.
     pub(crate) clock_offset: Arc<AtomicU64>,
+    /// Socket-LB's reverse-translation map (the `sock` module).
+    pub(crate) sock_revnat: HashMap<MapData, common::Sock4RevnatKey, common::Sock4RevnatEntry>,
+    /// Whether the socket-LB programs were loaded (on the first cgroup
+    /// attach).
+    pub(crate) sock_loaded: bool,
 }
 
 impl std::fmt::Debug for Datapath {
@@ -193,6 +198,8 @@ impl Datapath {
             ct: take_map(&mut ebpf, common::maps::CT)?,
             reasons: take_map(&mut ebpf, common::maps::REASONS)?,
             backend_counters: take_map(&mut ebpf, common::maps::BACKEND_STATS)?,
+            sock_revnat: take_map(&mut ebpf, common::maps::SOCK_REVNAT)?,
+            sock_loaded: false,
             netns,
             config,
             ebpf,
@@ -220,6 +227,7 @@ impl Datapath {
         put(common::maps::BACKENDS, self.backends_map.map())?;
         put(common::maps::REASONS, self.reasons.map())?;
         put(common::maps::BACKEND_STATS, self.backend_counters.map())?;
+        put(common::maps::SOCK_REVNAT, self.sock_revnat.map())?;
         Ok(ids)
     }
 

@@ -92,3 +92,11 @@ impl Backend {
         }
     }
 }
+
+/// An address and port as the maps hold them (network order).
+pub(crate) fn ip_port(address: u32, port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(
+        std::net::Ipv4Addr::from(u32::from_be(address)),
+        u16::from_be(port),
+    )
+}

@@ -2,7 +2,8 @@
 //! programs once per node netns, attach them to pod-facing veths (clsact +
 //! cls_bpf, or TCX links: [`AttachMode`]), program services and backends,
 //! read and garbage-collect conntrack, read counters, and detach leaving
-//! nothing behind.
+//! nothing behind. Socket-LB: the same maps behind cgroup connect4 /
+//! sendmsg4 / recvmsg4 / getpeername4 programs ([`Datapath::attach_cgroup`]).
 //!
 //! Nothing is pinned: maps and programs live as long as the [`Datapath`]
 //! holds their fds or a filter references them. TCX links go away with the
@@ -15,7 +16,8 @@
 //! test runs of single packets; `attach` attaches and detaches, `lb`
 //! programs services and backends (with `service` as its bookkeeping), `ct`
 //! reads and collects conntrack, `counters` reads the counters, `view`
-//! inspects another process's datapath.
+//! inspects another process's datapath, `sock` attaches socket-LB's cgroup
+//! programs.
 
 mod attach;
 mod config;
@@ -29,6 +31,7 @@ pub mod maglev;
 mod netns;
 pub mod pktgen;
 mod service;
+mod sock;
 mod view;
 
 pub use crate::{
@@ -44,6 +47,7 @@ pub use crate::{
     frontend::{Backend, BackendState, Frontend, Protocol},
     lb::ServiceView,
     netns::NetnsRef,
+    sock::SockRevnatView,
     view::{DatapathView, KernelService},
 };
 pub use svclab_datapath_common::Reason;

@@ -24,6 +24,8 @@ pub mod maps {
     pub const CONFIG: &str = "CONFIG";
     pub const REASONS: &str = "REASON_COUNTERS";
     pub const BACKEND_STATS: &str = "BACKEND_COUNTERS";
+    /// Socket-LB reverse translation (Cilium `LB4_REVERSE_NAT_SK_MAP`).
+    pub const SOCK_REVNAT: &str = "LB4_REVNAT_SK";
 }
 
 /// Program names (the Rust function names in the eBPF crate).
@@ -32,6 +34,22 @@ pub mod progs {
     pub const FROM_POD: &str = "from_pod";
     /// tc egress on the pod-facing veth: packets going to the pod.
     pub const TO_POD: &str = "to_pod";
+    /// cgroup/connect4: socket-LB's forward translation (Cilium
+    /// `cil_sock4_connect`).
+    pub const SOCK_CONNECT4: &str = "sock4_connect";
+    /// cgroup/sendmsg4: the same for unconnected UDP (`cil_sock4_sendmsg`).
+    pub const SOCK_SENDMSG4: &str = "sock4_sendmsg";
+    /// cgroup/recvmsg4: reverse translation of UDP sources (`cil_sock4_recvmsg`).
+    pub const SOCK_RECVMSG4: &str = "sock4_recvmsg";
+    /// cgroup/getpeername4: the peer shown as the service (`cil_sock4_getpeername`).
+    pub const SOCK_GETPEERNAME4: &str = "sock4_getpeername";
+    /// Every socket-LB program, in the order user space loads them.
+    pub const SOCK: [&str; 4] = [
+        SOCK_CONNECT4,
+        SOCK_SENDMSG4,
+        SOCK_RECVMSG4,
+        SOCK_GETPEERNAME4,
+    ];
 }
 
 /// Largest number of services (reverse-NAT ids run 1..MAX_SERVICES).
@@ -48,6 +66,40 @@ pub const CT_MAP_SIZE_DEFAULT: u32 = 65536;
 
 pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
+
+/// Entries of the socket-LB reverse-translation map (Cilium v1.16.0
+/// bpf/node_config.h:171 has 262144; a test cluster needs far less).
+pub const SOCK_REVNAT_MAP_SIZE: u32 = 65536;
+
+/// Key of the socket-LB reverse-translation map (Cilium v1.16.0
+/// `ipv4_revnat_tuple`, bpf/lib/common.h:1091-1096): the socket and the
+/// backend it was sent to.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Sock4RevnatKey {
+    /// `bpf_get_socket_cookie()`.
+    pub cookie: u64,
+    /// Backend address, network order.
+    pub address: u32,
+    /// Backend port, network order.
+    pub port: u16,
+    pub pad: u16,
+}
+const _: () = assert!(size_of::<Sock4RevnatKey>() == 16);
+
+/// Value of the socket-LB reverse-translation map (Cilium v1.16.0
+/// `ipv4_revnat_entry`, bpf/lib/common.h:1098-1102): the service the
+/// socket asked for.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sock4RevnatEntry {
+    /// Service VIP, network order.
+    pub address: u32,
+    /// Service port, network order.
+    pub port: u16,
+    pub rev_nat_index: u16,
+}
+const _: () = assert!(size_of::<Sock4RevnatEntry>() == 8);
 
 /// Frontend or backend-slot key of the services map (Cilium `lb4_key`).
 #[repr(C)]
@@ -338,10 +390,22 @@ pub enum Reason {
     /// grace rule) got a new selection, as Cilium v1.16's reopen path
     /// returns CT_NEW.
     CtReopenNew = 15,
+    /// socket-LB: a connect (or UDP sendmsg) to a service was translated
+    /// to a backend.
+    SockXlate = 16,
+    /// socket-LB: a connect to a service without backends was refused
+    /// (EHOSTUNREACH).
+    SockNoBackend = 17,
+    /// socket-LB: a peer address (getpeername, recvmsg) was shown as the
+    /// service again.
+    SockRevXlate = 18,
+    /// socket-LB: a reverse-translation entry named a service that is gone
+    /// or has no backends; deleted.
+    SockRevStale = 19,
 }
 
 impl Reason {
-    pub const COUNT: u32 = 16;
+    pub const COUNT: u32 = 20;
     pub const ALL: [Reason; Self::COUNT as usize] = [
         Reason::ServiceHit,
         Reason::CtNew,
@@ -359,6 +423,10 @@ impl Reason {
         Reason::CtDrain,
         Reason::CtNewOut,
         Reason::CtReopenNew,
+        Reason::SockXlate,
+        Reason::SockNoBackend,
+        Reason::SockRevXlate,
+        Reason::SockRevStale,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -379,6 +447,10 @@ impl Reason {
             Reason::CtDrain => "ct-drain",
             Reason::CtNewOut => "ct-new-out",
             Reason::CtReopenNew => "ct-reopen-new",
+            Reason::SockXlate => "sock-xlate",
+            Reason::SockNoBackend => "sock-no-backend",
+            Reason::SockRevXlate => "sock-rev-xlate",
+            Reason::SockRevStale => "sock-rev-stale",
         }
     }
 }
@@ -451,6 +523,8 @@ mod user {
         Ct4Tuple,
         CtEntry,
         DatapathConfig,
-        BackendCounters
+        BackendCounters,
+        Sock4RevnatKey,
+        Sock4RevnatEntry
     );
 }

@@ -9,6 +9,10 @@
 //! - `to_pod` (tc egress, packets going to the pod): reverse NAT of replies
 //!   from a backend back to the VIP.
 //!
+//! - `sock4_*` (cgroup sock_addr hooks, `sock` module): socket-LB, the
+//!   translation at `connect()` of Cilium's `bpf_sock.c`, sharing the
+//!   service and backend maps.
+//!
 //! Every verdict other than "pass untouched" has a reason counted in
 //! `REASON_COUNTERS`.
 #![no_std]
@@ -16,6 +20,7 @@
 
 mod ct;
 mod packet;
+mod sock;
 
 use aya_ebpf::{
     bindings::{BPF_F_NO_PREALLOC, TC_ACT_OK, TC_ACT_SHOT},
