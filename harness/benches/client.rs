@@ -52,6 +52,7 @@ fn svclab_client(
         timeout: Duration::from_secs(2),
         require_pod: true,
         via_proxy: false,
+        cgroup: None,
     };
     let _ = c;
     let t0 = Instant::now();

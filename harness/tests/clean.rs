@@ -107,3 +107,35 @@ fn clean_removes_temp_files_a_killed_report_writer_left_and_nothing_else() {
     }
     let _ = std::fs::remove_dir_all(&reports);
 }
+
+/// A crashed socket-LB run's cgroup tree (the run's cgroup2 mount, its
+/// threaded cgroups, a process still in one) is removed by `svclab clean
+/// --run`, and another run's tree is left alone.
+#[test]
+fn clean_removes_a_crashed_runs_cgroup_tree_by_prefix_only() {
+    require_root!();
+    let run = format!("g{}", std::process::id());
+    let other = format!("h{}", std::process::id());
+    let mut ours = svclab_cgroup::CgroupTree::create(&format!("svl-{run}-")).expect("tree");
+    ours.add("node0").expect("node");
+    let pod = ours.add("node0/client-a").expect("pod");
+    let theirs = svclab_cgroup::CgroupTree::create(&format!("svl-{other}-")).expect("tree");
+    let mut child = Command::new("sleep").arg("30").spawn().expect("spawn");
+    std::fs::write(pod.join("cgroup.procs"), child.id().to_string()).expect("move");
+    let mount = ours.mount_point().to_owned();
+    // The run crashed: nothing of it is removed.
+    std::mem::forget(ours);
+
+    let reports = std::env::temp_dir().join(format!("svclab-clean-cg-{run}"));
+    let code = svclab::cmd::clean::run(Some(&run), false, &reports).expect("clean");
+    assert_eq!(code, std::process::ExitCode::SUCCESS);
+    assert!(!child.wait().expect("wait").success(), "the process in the cgroup was killed");
+    assert!(!mount.exists(), "the run's mount point is gone");
+    assert!(svclab_cgroup::leftover_mounts(&format!("svl-{run}-")).is_empty());
+    assert_eq!(
+        svclab_cgroup::leftover_mounts(&format!("svl-{other}-")),
+        vec![theirs.mount_point().to_owned()],
+        "another run's tree is not touched"
+    );
+    theirs.teardown().expect("teardown");
+}

@@ -29,15 +29,10 @@ fn run_on(name: &str, engine: EngineSpec, secs: f64) -> RunOutcome {
     let r = &outcome.record;
     assert!(r.error.is_none(), "{name}: run error {:?}", r.error);
     let prefix = format!("svl-{}-", r.run_id);
-    let left: Vec<String> = std::fs::read_dir("/run/netns")
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with(&prefix))
-                .collect()
-        })
-        .unwrap_or_default();
+    let left = svclab_testsupport::topo::netns_with_prefix(&prefix);
     assert!(left.is_empty(), "{name}: leftover netns {left:?}");
+    let mounts = svclab_cgroup::leftover_mounts(&prefix);
+    assert!(mounts.is_empty(), "{name}: leftover cgroup trees {mounts:?}");
     outcome
 }
 
@@ -100,6 +95,36 @@ fn renats_reused_ports(engine: EngineSpec) {
     assert!(
         r.datapath.backends.values().all(|b| b.reselections == 0),
         "netfilter never moves an existing entry"
+    );
+}
+
+/// Socket-LB (Cilium v1.16.0 bpf_sock.c): every connect() picks a random
+/// backend before a packet exists, so a reused source port meets no service
+/// conntrack and the 3 new of 6 backends get about half at once; the
+/// per-backend counts are the connect4 program's and match the client's.
+#[test]
+fn socket_lb_selects_per_connect_and_counts_every_connection() {
+    require_root!();
+    let o = run_on("ct-port-reuse-legacy", EngineSpec::SocketLb, 24.0);
+    let r = &o.record;
+    let sent: u64 = r.buckets.iter().map(|b| b.client.sent).sum();
+    let ok: u64 = r.buckets.iter().map(|b| b.client.ok).sum();
+    assert!(ok as f64 >= 0.99 * sent as f64, "{ok} of {sent} ok");
+    let per = mech(&o, "datapath_conns_per_client_conn");
+    assert!((per - 1.0).abs() <= 0.01, "datapath/client connections {per}");
+    let diff = mech(&o, "accounting_max_backend_diff");
+    assert!(diff <= 0.01, "per-backend counts differ by {diff}");
+    let share = expectation(&o, "new_backend_share");
+    assert!(
+        (0.35..=0.65).contains(&share),
+        "new backends' share {share}: socket-LB selects per connect"
+    );
+    let xlate = r.datapath.reasons.get("sock-xlate").copied().unwrap_or(0);
+    assert!(xlate > 0, "{:?}", r.datapath.reasons);
+    assert_eq!(
+        r.datapath.reasons.get("service-hit").copied().unwrap_or(0),
+        0,
+        "no per-packet service LB"
     );
 }
 

@@ -20,6 +20,19 @@ use super::{
     state::{ClientProxy, Cluster},
 };
 
+/// A client pod's cgroup (socket-LB), as its load thread joins it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCgroup {
+    pub dir: PathBuf,
+    /// The threaded domain the thread goes back to when it ends.
+    pub home: PathBuf,
+}
+
+/// `node<n>/client-<name>` under the run's cgroup tree.
+fn client_cgroup(node: u8, name: &str) -> String {
+    format!("{}/client-{name}", super::node_cgroup(node))
+}
+
 impl Cluster {
     /// Creates a client pod (netns only; the client runs as a thread in it).
     pub fn add_client_pod(&mut self, name: &str, node: u8) -> anyhow::Result<(Ipv4Addr, PathBuf)> {
@@ -32,7 +45,28 @@ impl Cluster {
         })?;
         let (lxc, path) = (info.lxc.clone(), info.netns_path.clone());
         self.nodes[usize::from(node)].dataplane.attach(&lxc)?;
+        if let Some(t) = self.cgroups.as_mut() {
+            t.add(&client_cgroup(node, name))
+                .with_context(|| format!("the cgroup of client pod {name}"))?;
+        }
         Ok((ip, path))
+    }
+
+    /// Client `name`'s cgroup and the cgroup its thread returns to, when
+    /// the engine needs one (socket-LB): its load thread joins the first.
+    pub fn client_cgroup(&self, name: &str) -> anyhow::Result<Option<ClientCgroup>> {
+        let Some(t) = self.cgroups.as_ref() else {
+            return Ok(None);
+        };
+        let pod = self
+            .topo
+            .as_ref()
+            .and_then(|topo| topo.pod(&format!("client-{name}")))
+            .with_context(|| format!("no client pod {name}"))?;
+        Ok(Some(ClientCgroup {
+            dir: t.path(&client_cgroup(pod.node, name))?,
+            home: t.home().to_owned(),
+        }))
     }
 
     /// Starts client `name`'s nginx in its pod (after its port range is
@@ -94,7 +128,9 @@ impl Cluster {
             .pod(&pod)
             .map(|p| p.netns_path.clone())
             .with_context(|| format!("no client pod {name}"))?;
-        let process = PodProcess::spawn_program(&self.exe, &netns_path, &pod, &conf.program)?;
+        let mut program = conf.program.clone();
+        program.cgroup = self.client_cgroup(name)?.map(|c| c.dir);
+        let process = PodProcess::spawn_program(&self.exe, &netns_path, &pod, &program)?;
         self.proxies
             .insert(name.to_owned(), ClientProxy { process, conf });
         let ns = NetnsRef::open(&netns_path)?;
@@ -143,6 +179,9 @@ impl Cluster {
         self.nodes[usize::from(info.node)]
             .dataplane
             .release(&info.lxc)?;
+        if let Some(t) = self.cgroups.as_mut() {
+            t.remove(&client_cgroup(info.node, name))?;
+        }
         self.topo()?.remove_pod(&pod_name)?;
         self.used_ips.remove(&info.ip);
         Ok(info.ip)

@@ -4,7 +4,8 @@
 //! service LB ([`EbpfDataplane`]) is today's one implementation; a second
 //! dataplane (kube-proxy's netfilter rules, socket-LB) implements the same
 //! trait and the cluster, runner and report stay as they are: kube-proxy's
-//! iptables mode is `super::kubeproxy`.
+//! iptables mode is `super::kubeproxy`; socket-LB is [`EbpfDataplane`]
+//! with the cgroup programs instead of the tc ones.
 use std::{collections::BTreeMap, net::SocketAddrV4, time::Duration};
 
 use anyhow::Context as _;
@@ -67,6 +68,9 @@ pub trait Dataplane {
 /// in an LRU map, swept by a user-space GC thread as Cilium's agent does.
 pub struct EbpfDataplane {
     datapath: Datapath,
+    /// Socket-LB (`datapath.engine: socket-lb`): the cgroup programs on
+    /// the node's cgroup and no tc program on any interface.
+    socket_lb: bool,
     /// Kernel IDs of the datapath's maps (fixed for its lifetime).
     map_ids: BTreeMap<String, u32>,
     _gc: CtGc,
@@ -81,26 +85,55 @@ impl EbpfDataplane {
         let map_ids = datapath.map_ids()?;
         Ok(Self {
             datapath,
+            socket_lb: false,
             map_ids,
             _gc: gc,
         })
+    }
+
+    /// Cilium v1.16.0's socket-LB on one node: the same maps, the cgroup
+    /// programs attached to the node's cgroup `cgroup` (client pods'
+    /// cgroups are below it), and no per-packet service LB: full socket-LB
+    /// compiles `ENABLE_PER_PACKET_LB` out of bpf_lxc (bpf_lxc.c:64-70),
+    /// so nothing is attached to pod interfaces.
+    pub fn load_socket_lb(
+        netns: &NetnsRef,
+        config: Config,
+        gc_interval: Duration,
+        cgroup: &std::fs::File,
+    ) -> anyhow::Result<Self> {
+        let mut dp = Self::load(netns, config, gc_interval)?;
+        dp.datapath
+            .attach_cgroup(cgroup)
+            .context("attaching the socket-LB programs to the node's cgroup")?;
+        dp.socket_lb = true;
+        Ok(dp)
     }
 }
 
 impl Dataplane for EbpfDataplane {
     fn attach(&mut self, lxc: &str) -> anyhow::Result<()> {
-        Ok(self.datapath.attach(lxc)?)
+        self.attach_many(&[lxc])
     }
 
     fn attach_many(&mut self, lxcs: &[&str]) -> anyhow::Result<()> {
+        if self.socket_lb {
+            return Ok(());
+        }
         Ok(self.datapath.attach_many(lxcs)?)
     }
 
     fn detach(&mut self, lxc: &str) -> anyhow::Result<()> {
+        if self.socket_lb {
+            return Ok(());
+        }
         Ok(self.datapath.detach(lxc)?)
     }
 
     fn release(&mut self, lxc: &str) -> anyhow::Result<()> {
+        if self.socket_lb {
+            return Ok(());
+        }
         Ok(self.datapath.release(lxc)?)
     }
 
@@ -129,7 +162,8 @@ impl Dataplane for EbpfDataplane {
         })
     }
 
-    /// Service CT entries that have not expired, by the backend they hold.
+    /// Service CT entries that have not expired, by the backend they hold
+    /// (none with socket-LB: it keeps no service conntrack).
     fn live_flows(&self) -> anyhow::Result<BTreeMap<SocketAddrV4, u64>> {
         let mut m = BTreeMap::new();
         for e in self.datapath.ct_entries()? {
@@ -145,6 +179,10 @@ impl Dataplane for EbpfDataplane {
 
     fn inspect_ids(&self) -> BTreeMap<String, u32> {
         self.map_ids.clone()
+    }
+
+    fn engine(&self) -> &'static str {
+        if self.socket_lb { "socket-lb" } else { "ebpf" }
     }
 
     fn close(mut self: Box<Self>) -> anyhow::Result<()> {

@@ -82,7 +82,40 @@ pub fn engine_mode(suite: &Suite) -> Option<String> {
              numgen random per new conntrack entry, minSyncPeriod {:?}",
             min_sync(d)
         )),
+        EngineSpec::SocketLb => Some(
+            "Cilium v1.16.0 socket-LB (cgroup connect4/sendmsg4/recvmsg4/getpeername4, bpf_sock.c): \
+             a random backend per connect(), no per-packet service LB and no service conntrack"
+                .to_owned(),
+        ),
     }
+}
+
+/// Socket-LB's fixed behaviour as the report lists it.
+fn socket_lb_settings() -> Vec<(String, String, &'static str)> {
+    let fixed = |n: &str, v: &str| (n.to_owned(), v.to_owned(), "cilium v1.16.0");
+    vec![
+        ("engine".to_owned(), "socket-lb".to_owned(), "suite"),
+        fixed(
+            "hooks",
+            "cgroup/connect4, sendmsg4, recvmsg4, getpeername4 on each node's cgroup; client pods' tasks in a cgroup below it",
+        ),
+        fixed(
+            "selection",
+            "random slot per TCP connect, socket cookie per UDP socket (sock_select_slot, bpf_sock.c:106-110)",
+        ),
+        fixed(
+            "no backend",
+            "connect() refused with EHOSTUNREACH (cil_sock4_connect, bpf_sock.c:459-479)",
+        ),
+        fixed(
+            "reverse translation",
+            "LB4_REVERSE_NAT_SK_MAP by socket cookie; stale entries deleted (bpf_sock.c:576-617)",
+        ),
+        fixed(
+            "per-packet LB",
+            "none: ENABLE_PER_PACKET_LB is compiled out with full socket-LB (bpf_lxc.c:64-70)",
+        ),
+    ]
 }
 
 /// kube-proxy's settings as the report lists them.
@@ -130,6 +163,9 @@ pub fn datapath_settings(suite: &Suite) -> Vec<(String, String, &'static str)> {
     let d = &suite.datapath;
     if d.engine.is_kube_proxy() {
         return kube_proxy_settings(d);
+    }
+    if d.engine == EngineSpec::SocketLb {
+        return socket_lb_settings();
     }
     let c = datapath_config(suite);
     let p = c.profile;

@@ -62,6 +62,7 @@ use self::{
     state::{DeploymentState, ServiceState},
 };
 pub use self::{
+    client_pods::ClientCgroup,
     dpconfig::datapath_config,
     state::{Cluster, NodeState, Pod},
 };
@@ -99,7 +100,13 @@ pub fn check_engine(engine: EngineSpec) -> Result<(), String> {
         EngineSpec::KubeProxyIptables | EngineSpec::KubeProxyNftables => {
             kubeproxy::check_machine(kube_proxy_mode(engine))
         }
+        EngineSpec::SocketLb => svclab_cgroup::check_machine().map_err(|e| format!("{e}")),
     }
+}
+
+/// A node's cgroup under the run's tree (socket-LB).
+fn node_cgroup(node: u8) -> String {
+    format!("node{node}")
 }
 
 fn kube_proxy_mode(engine: EngineSpec) -> kubeproxy::Mode {
@@ -133,6 +140,13 @@ impl Cluster {
         )
         .context("building the topology")?;
         let config = datapath_config(suite);
+        let mut cgroups = match suite.datapath.engine {
+            EngineSpec::SocketLb => Some(
+                svclab_cgroup::CgroupTree::create(prefix)
+                    .context("creating the run's cgroup v2 tree (socket-lb)")?,
+            ),
+            _ => None,
+        };
         let mut nodes = Vec::new();
         let mut probers = Vec::new();
         let (probe_tx, probe_rx) = mpsc::channel();
@@ -159,6 +173,20 @@ impl Cluster {
                     )
                     .with_context(|| format!("starting kube-proxy on node {i}"))?,
                 ),
+                EngineSpec::SocketLb => {
+                    let tree = cgroups.as_mut().context("no cgroup tree")?;
+                    tree.add(&node_cgroup(i))?;
+                    let dir = tree.open(&node_cgroup(i))?;
+                    Box::new(
+                        EbpfDataplane::load_socket_lb(
+                            &netns,
+                            config.clone(),
+                            suite.datapath.gc_interval.0,
+                            &dir,
+                        )
+                        .with_context(|| format!("loading socket-LB on node {i}"))?,
+                    )
+                }
             };
             nodes.push(NodeState { dataplane, netns });
         }
@@ -195,6 +223,7 @@ impl Cluster {
             endpoint_queue: std::collections::VecDeque::new(),
             applied: BTreeMap::new(),
             rollouts: Vec::new(),
+            cgroups,
         };
         for d in &suite.deployments {
             c.deployments.insert(
@@ -607,6 +636,13 @@ impl Cluster {
             if let Err(e) = n.dataplane.close() {
                 errors.push(format!("{e:#}"));
             }
+        }
+        // Client threads have left their cgroups by now (stopped before
+        // teardown; each moves itself back as it ends).
+        if let Some(t) = self.cgroups.take()
+            && let Err(e) = t.teardown()
+        {
+            errors.push(format!("{e:#}"));
         }
         if let Some(t) = self.topo.take()
             && let Err(e) = t.teardown()

@@ -117,6 +117,9 @@ pub struct Cluster {
     pub(super) applied: BTreeMap<SocketAddrV4, BackendState>,
     /// Rollouts, in progress or done.
     pub(super) rollouts: Vec<Rollout>,
+    /// Socket-LB's cgroup v2 tree (a cgroup per node and client pod);
+    /// last, so an unwinding drop removes it after the dataplanes.
+    pub(super) cgroups: Option<svclab_cgroup::CgroupTree>,
 }
 
 impl Pod {

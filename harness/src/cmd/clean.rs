@@ -1,7 +1,9 @@
 //! `svclab clean`: finds what crashed runs left behind from the kernel's own
 //! state (named netns under /run/netns carrying the `svl-` prefix), ends the
-//! processes living in them by PID, and deletes the namespaces. Anything
-//! without the prefix is never touched.
+//! processes living in them by PID, and deletes the namespaces; then
+//! socket-LB's cgroup v2 trees (`/run/svclab/svl-*cgroup2` mounts and their
+//! `svl-*pods` cgroups, `svclab_cgroup`). Anything without the prefix is
+//! never touched.
 use std::{
     ffi::CString,
     os::unix::fs::MetadataExt as _,
@@ -151,7 +153,14 @@ pub fn run(
         other => other?,
     };
     let temps = stale_report_temps(reports, run);
-    if leftovers.is_empty() && temps.is_empty() {
+    let prefix = match run {
+        Some(r) => format!("{PREFIX}{r}-"),
+        None => PREFIX.to_owned(),
+    };
+    // After the netns pass: a client pod's nginx in a cgroup was killed
+    // with its namespace.
+    let cgroup_mounts = svclab_cgroup::leftover_mounts(&prefix);
+    if leftovers.is_empty() && temps.is_empty() && cgroup_mounts.is_empty() {
         println!("nothing to clean");
     }
     let verb = if dry_run { "would remove" } else { "removing" };
@@ -164,6 +173,19 @@ pub fn run(
         );
         if !dry_run {
             remove(l).with_context(|| format!("cleaning {}", l.netns))?;
+        }
+    }
+    for m in &cgroup_mounts {
+        println!("{verb} cgroup tree {} (and its {prefix}* cgroups)", m.display());
+        if !dry_run {
+            let r = svclab_cgroup::remove_leftover(m, &prefix)
+                .with_context(|| format!("cleaning {}", m.display()))?;
+            for c in &r.cgroups {
+                println!("  removed cgroup {}", c.display());
+            }
+            if !r.killed.is_empty() {
+                println!("  killed {:?}", r.killed);
+            }
         }
     }
     for p in &temps {

@@ -67,6 +67,9 @@ pub struct ClientPlan {
     /// connections are loopback ones the datapath never sees, so records
     /// carry no source port and no new-connection mark.
     pub via_proxy: bool,
+    /// The client pod's cgroup (socket-LB): the client's thread joins it
+    /// before it opens a socket, and leaves it when it ends.
+    pub cgroup: Option<crate::cluster::ClientCgroup>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -214,6 +217,13 @@ pub fn start(
                 .netns
                 .enter_current_thread()
                 .context("entering the client netns")?;
+            let _cgroup = match &shared.plan.cgroup {
+                Some(c) => Some(
+                    svclab_cgroup::join_thread(&c.dir, &c.home)
+                        .context("joining the client pod's cgroup")?,
+                ),
+                None => None,
+            };
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

@@ -136,6 +136,7 @@ pub(super) fn client_plan(
         timeout: cl.timeout.0,
         require_pod,
         via_proxy: cl.proxy.is_some(),
+        cgroup: c.client_cgroup(&cl.name)?,
     })
 }
 

@@ -50,6 +50,12 @@ pub enum EngineSpec {
     /// kube-proxy in nftables mode: table `ip kube-proxy` with the
     /// `service-ips` verdict map, `numgen random` per service.
     KubeProxyNftables,
+    /// Cilium v1.16.0's socket-LB (`bpf_sock.c`): cgroup connect4 /
+    /// sendmsg4 / recvmsg4 / getpeername4 programs translate a client's
+    /// `connect()` to a random backend, so packets carry the backend's
+    /// address and no service conntrack exists. Client pods' tasks run in a
+    /// per-pod cgroup v2; no per-packet service LB (bpf_lxc.c:64-70).
+    SocketLb,
 }
 
 impl EngineSpec {
@@ -59,6 +65,7 @@ impl EngineSpec {
             EngineSpec::Ebpf => "ebpf",
             EngineSpec::KubeProxyIptables => "kube-proxy-iptables",
             EngineSpec::KubeProxyNftables => "kube-proxy-nftables",
+            EngineSpec::SocketLb => "socket-lb",
         }
     }
 
@@ -68,6 +75,7 @@ impl EngineSpec {
             EngineSpec::Ebpf,
             EngineSpec::KubeProxyIptables,
             EngineSpec::KubeProxyNftables,
+            EngineSpec::SocketLb,
         ]
         .into_iter()
         .find(|e| e.name() == s)
@@ -109,7 +117,8 @@ pub enum CtReuseSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatapathSpec {
-    /// `ebpf` (default), `kube-proxy-iptables`, `kube-proxy-nftables`.
+    /// `ebpf` (default), `kube-proxy-iptables`, `kube-proxy-nftables`,
+    /// `socket-lb`.
     #[serde(default)]
     pub engine: EngineSpec,
     /// kube-proxy's `minSyncPeriod` (`--iptables-min-sync-period`): rule

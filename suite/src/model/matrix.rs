@@ -11,7 +11,8 @@ use super::datapath::{EngineSpec, ProfileSpec};
 #[serde(deny_unknown_fields)]
 pub struct Matrix {
     /// Engine labels: `ebpf` (the suite's own profile), `ebpf:<profile>`
-    /// (e.g. `ebpf:cilium-1.11`), `kube-proxy-iptables`, `kube-proxy-nftables`.
+    /// (e.g. `ebpf:cilium-1.11`), `kube-proxy-iptables`, `kube-proxy-nftables`,
+    /// `socket-lb`.
     pub engines: Vec<String>,
 }
 

@@ -5,8 +5,37 @@ use std::time::Duration;
 use super::checker::{Checker, HOUR};
 use crate::{
     expected::{CT_SIZE, CT_TIMEOUT, GC, GRACE, MAGLEV, MIN_SYNC},
-    model::{CtReuseSpec, DatapathSpec, ProfileSpec},
+    model::{CtReuseSpec, DatapathSpec, EngineSpec, ProfileSpec, SelectionSpec},
 };
+
+/// Settings of the per-packet path that socket-LB does not have: Cilium
+/// v1.16.0 with full socket-LB compiles per-packet service LB out of
+/// bpf_lxc (bpf_lxc.c:64-70) and picks a random slot per TCP connect
+/// (bpf_sock.c:106-110, :403) whatever the service's algorithm.
+fn socket_lb(c: &mut Checker<'_>, dp: &DatapathSpec) {
+    let why = "has no effect with engine `socket-lb`: the backend is chosen at connect() \
+               (a random one, as Cilium's bpf_sock.c), and there is no service conntrack";
+    if dp.selection != SelectionSpec::Random {
+        c.fail("datapath.selection", why.to_owned());
+    }
+    if dp.ct_reuse.is_some() {
+        c.fail("datapath.ct_reuse", why.to_owned());
+    }
+    if dp.rebalance_grace.is_some() {
+        c.fail("datapath.rebalance_grace", why.to_owned());
+    }
+    let t = &dp.timeouts;
+    for (key, v) in [
+        ("syn", t.syn),
+        ("tcp", t.tcp),
+        ("close", t.close),
+        ("non_tcp", t.non_tcp),
+    ] {
+        if v.is_some() {
+            c.fail(&format!("datapath.timeouts.{key}"), why.to_owned());
+        }
+    }
+}
 
 /// Whole seconds: the agent writes Cilium's CT macros as `int64(d.Seconds())`.
 fn whole_secs(d: Duration) -> bool {
@@ -29,6 +58,9 @@ pub(super) fn check(c: &mut Checker<'_>, dp: &DatapathSpec) {
                 ),
             );
         }
+    }
+    if dp.engine == EngineSpec::SocketLb {
+        socket_lb(c, dp);
     }
     c.expect(
         MAGLEV_SIZES.contains(&dp.maglev_table_size),

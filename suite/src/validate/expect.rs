@@ -8,7 +8,7 @@ use crate::{
     model::{EngineChoice, Expectation, METRICS, Suite},
 };
 
-const ENGINE_LABEL: &str = "an engine label: `ebpf`, `ebpf:<profile>` (e.g. `ebpf:cilium-1.11`) `kube-proxy-iptables` or `kube-proxy-nftables`";
+const ENGINE_LABEL: &str = "an engine label: `ebpf`, `ebpf:<profile>` (e.g. `ebpf:cilium-1.11`) `kube-proxy-iptables`, `kube-proxy-nftables` or `socket-lb`";
 
 /// The `matrix` section: known, distinct engine labels.
 pub(super) fn matrix(c: &mut Checker<'_>, suite: &Suite) {

@@ -32,6 +32,9 @@ pub struct ProgramSpec {
     pub env: Vec<(String, String)>,
     /// stdout and stderr go here (appended, at most [`LOG_MAX`] bytes).
     pub log: PathBuf,
+    /// A cgroup v2 the shim joins before it starts the program (a client
+    /// pod's under socket-LB), so every process of the container is in it.
+    pub cgroup: Option<PathBuf>,
 }
 
 /// What the placeholders of `command`/`env` stand for in one pod.
@@ -69,7 +72,12 @@ impl Placeholders<'_> {
             .iter()
             .map(|(k, v)| (k.clone(), self.expand(v)))
             .collect();
-        ProgramSpec { argv, env, log }
+        ProgramSpec {
+            argv,
+            env,
+            log,
+            cgroup: None,
+        }
     }
 }
 

@@ -93,6 +93,7 @@ fn program(nginx: &Path, dir: &Path, conf: &Path, error_log: &str, log: PathBuf)
         ],
         env: Vec::new(),
         log,
+        cgroup: None,
     }
 }
 

@@ -34,6 +34,9 @@ impl PodProcess {
             .arg(netns_path)
             .arg("--log")
             .arg(&program.log);
+        if let Some(cg) = &program.cgroup {
+            cmd.arg("--cgroup").arg(cg);
+        }
         for (k, v) in &program.env {
             cmd.arg("--env").arg(format!("{k}={v}"));
         }

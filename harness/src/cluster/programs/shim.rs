@@ -39,6 +39,11 @@ pub struct ShimArgs {
     /// Most bytes the log may reach.
     #[arg(long, default_value_t = super::LOG_MAX)]
     pub log_max: u64,
+    /// A cgroup v2 directory the shim joins before it starts the program
+    /// (socket-LB's per-pod cgroup), so the program and its children are
+    /// in it.
+    #[arg(long)]
+    pub cgroup: Option<PathBuf>,
     /// KEY=VALUE added to the environment; repeatable.
     #[arg(long = "env")]
     pub env: Vec<String>,
@@ -137,6 +142,9 @@ pub fn run(a: ShimArgs) -> anyhow::Result<ExitCode> {
         );
     }
     enter_netns(&a.netns)?;
+    if let Some(cg) = &a.cgroup {
+        svclab_cgroup::join_process(cg)?;
+    }
     let file = OpenOptions::new()
         .create(true)
         .append(true)
