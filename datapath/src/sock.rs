@@ -10,6 +10,7 @@
 use std::{net::SocketAddrV4, os::fd::AsFd};
 
 use aya::{
+    maps::{HashMap, MapData},
     programs::{CgroupAttachMode, CgroupSockAddr},
 };
 use svclab_datapath_common as common;
@@ -62,18 +63,27 @@ impl Datapath {
 
     /// The socket-LB reverse-translation entries.
     pub fn sock_revnat_entries(&self) -> Result<Vec<SockRevnatView>> {
-        let mut out = Vec::new();
-        for kv in self.sock_revnat.iter() {
-            let (k, v) = kv.map_err(|e| Error::map(common::maps::SOCK_REVNAT, "iterate", e))?;
-            out.push(SockRevnatView {
-                cookie: k.cookie,
-                backend: ip_port(k.address, k.port),
-                service: ip_port(v.address, v.port),
-                rev_nat_index: v.rev_nat_index,
-            });
-        }
-        Ok(out)
+        revnat_entries(&self.sock_revnat)
     }
+}
+
+/// Every entry of a reverse-translation map (this process's or, through
+/// [`DatapathView`](crate::view::DatapathView), another's).
+pub(crate) fn revnat_entries(
+    map: &HashMap<MapData, common::Sock4RevnatKey, common::Sock4RevnatEntry>,
+) -> Result<Vec<SockRevnatView>> {
+    let mut out = Vec::new();
+    for kv in map.iter() {
+        let (k, v) = kv.map_err(|e| Error::map(common::maps::SOCK_REVNAT, "iterate", e))?;
+        out.push(SockRevnatView {
+            cookie: k.cookie,
+            backend: ip_port(k.address, k.port),
+            service: ip_port(v.address, v.port),
+            rev_nat_index: v.rev_nat_index,
+        });
+    }
+    out.sort_by_key(|e| (e.service, e.backend, e.cookie));
+    Ok(out)
 }
 
 fn sock_program<'a>(ebpf: &'a mut aya::Ebpf, name: &'static str) -> Result<&'a mut CgroupSockAddr> {

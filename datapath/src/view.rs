@@ -37,6 +37,8 @@ pub struct DatapathView {
     backends: HashMap<MapData, u32, Lb4Backend>,
     reasons: PerCpuArray<MapData, u64>,
     backend_counters: PerCpuArray<MapData, BackendCounters>,
+    /// Socket-LB's reverse map, when the run reported it.
+    sock_revnat: Option<HashMap<MapData, common::Sock4RevnatKey, common::Sock4RevnatEntry>>,
 }
 
 fn open(ids: &BTreeMap<String, u32>, name: &'static str) -> Result<MapData> {
@@ -68,7 +70,23 @@ impl DatapathView {
                 Map::PerCpuArray,
             )?)
             .map_err(|e| Error::map(common::maps::BACKEND_STATS, "open", e))?,
+            sock_revnat: match ids.contains_key(common::maps::SOCK_REVNAT) {
+                true => Some(
+                    HashMap::try_from(m(common::maps::SOCK_REVNAT, Map::LruHashMap)?)
+                        .map_err(|e| Error::map(common::maps::SOCK_REVNAT, "open", e))?,
+                ),
+                false => None,
+            },
         })
+    }
+
+    /// Socket-LB's reverse-translation entries (none when the run did not
+    /// report the map).
+    pub fn sock_revnat_entries(&self) -> Result<Vec<crate::sock::SockRevnatView>> {
+        let Some(m) = &self.sock_revnat else {
+            return Ok(Vec::new());
+        };
+        crate::sock::revnat_entries(m)
     }
 
     fn backend(&self, id: u32) -> Option<Lb4Backend> {

@@ -88,6 +88,8 @@ fn assert_clean(run_id: &str) {
         .filter(|n| n.starts_with(&prefix))
         .collect();
     assert!(left.is_empty(), "leftover netns of {run_id}: {left:?}");
+    let mounts = svclab_cgroup::leftover_mounts(&prefix);
+    assert!(mounts.is_empty(), "leftover cgroup trees of {run_id}: {mounts:?}");
     let deadline = Instant::now() + Duration::from_secs(5);
     while !run_processes(run_id).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
@@ -448,6 +450,82 @@ fn sigkill_mid_run_then_clean_leaves_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("svl-{run_id}-")));
+    assert_clean(&run_id);
+}
+
+/// Socket-LB: a run killed with SIGKILL leaves its cgroup2 mount and
+/// cgroups (the links went with the process); `svclab clean --run` removes
+/// them with the namespaces.
+#[test]
+fn sigkill_mid_socket_lb_run_then_clean_leaves_nothing() {
+    require_root!();
+    let _g = one_at_a_time();
+    let dir = workdir("killsock");
+    let text = SMALL
+        .replace("DURATION", "60s")
+        .replace("OKMIN", "1")
+        .replace("deployments:", "datapath: { engine: socket-lb }\ndeployments:");
+    let (mut child, run_id) = start_run(&dir, "killsock", &text, &[]);
+    std::thread::sleep(Duration::from_secs(3));
+    let prefix = format!("svl-{run_id}-");
+    assert_eq!(
+        svclab_cgroup::leftover_mounts(&prefix).len(),
+        1,
+        "the run mounted its cgroup tree"
+    );
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let out = svclab(&["clean", "--run", &run_id])
+        .output()
+        .expect("clean");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("cgroup tree"), "{said}");
+    assert_clean(&run_id);
+}
+
+/// Socket-LB under `--hold`: `svclab inspect` reads the reverse map of
+/// every node; Ctrl-C tears down the cgroup tree.
+#[test]
+fn held_socket_lb_run_shows_its_reverse_map() {
+    require_root!();
+    let _g = one_at_a_time();
+    let dir = workdir("holdsock");
+    let text = SMALL
+        .replace("DURATION", "3s")
+        .replace("OKMIN", "1")
+        .replace("deployments:", "datapath: { engine: socket-lb }\ndeployments:");
+    let (mut child, run_id) = start_run(&dir, "holdsock", &text, &["--hold"]);
+    let _interrupt = InterruptOnPanic(child.id());
+    let run_dir = dir.join("holdsock").join(&run_id);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(run_dir.join("state.json"))
+        .unwrap_or_default()
+        .contains("\"held\": true")
+    {
+        assert!(Instant::now() < deadline, "run never reached the hold");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = svclab(&["inspect", run_dir.to_str().expect("utf8")])
+        .output()
+        .expect("inspect");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("socket-LB reverse translation"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("198.19.0.10:80 <- 198.18.") && l.contains("(web-")),
+        "reverse entries name the service and a backend pod: {text}"
+    );
+    assert!(text.contains("sock-xlate="), "{text}");
+    // SAFETY: signalling our own child by PID.
+    unsafe { libc::kill(i32::try_from(child.id()).expect("pid"), libc::SIGINT) };
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0));
     assert_clean(&run_id);
 }
 

@@ -4,6 +4,7 @@
 //! per-backend counters — plus the run's pods. A run writes `state.json`
 //! into its report folder while it runs (and while `--hold` keeps it up) and
 //! removes it at teardown.
+use std::collections::BTreeMap;
 use std::{
     fmt::Write as _,
     net::SocketAddrV4,
@@ -86,7 +87,7 @@ pub fn inspect(target: &Path, reports: &Path, filter: &InspectFilter) -> anyhow:
         .iter()
         .filter(|n| filter.node.is_none_or(|x| x == n.node))
     {
-        if n.engine != "ebpf" {
+        if n.engine.starts_with("kube-proxy") {
             crate::cluster::kubeproxy::inspect::node(
                 &mut out,
                 n.node,
@@ -178,6 +179,26 @@ pub fn inspect(target: &Path, reports: &Path, filter: &InspectFilter) -> anyhow:
                 e.since_report.as_secs(),
                 flags.join(" ")
             );
+        }
+        if n.engine == "socket-lb" {
+            let rev = view.sock_revnat_entries()?;
+            let _ = writeln!(
+                out,
+                "\nNode {}: socket-LB reverse translation (LB4_REVERSE_NAT_SK_MAP), {} entries",
+                n.node,
+                rev.len()
+            );
+            let mut per: BTreeMap<(SocketAddrV4, SocketAddrV4), u64> = BTreeMap::new();
+            for e in &rev {
+                *per.entry((e.service, e.backend)).or_default() += 1;
+            }
+            for ((svc, backend), sockets) in &per {
+                let _ = writeln!(
+                    out,
+                    "  {svc} <- {backend} ({}) sockets={sockets}",
+                    name(backend)
+                );
+            }
         }
         let c = view.counters()?;
         let _ = writeln!(out, "\nNode {}: per-backend counters", n.node);
