@@ -129,8 +129,8 @@ fn socket_lb_selects_per_connect_and_counts_every_connection() {
 }
 
 /// `svclab compare` end to end from the command line: the shipped
-/// comparison suite under Cilium 1.11's eBPF LB and kube-proxy (iptables,
-/// nftables),
+/// comparison suite under Cilium 1.11's eBPF LB, kube-proxy (iptables,
+/// nftables) and socket-LB,
 /// each engine's expectation holding (pinning vs re-NAT), one comparison
 /// page linking both reports, nothing left behind.
 #[test]
@@ -165,13 +165,14 @@ fn compare_runs_each_engine_and_writes_one_page() {
     let html = std::fs::read_to_string(&page).expect("comparison page");
     assert_eq!(
         html.matches("<svg").count(),
-        3,
+        4,
         "one share chart per engine"
     );
     for label in [
         "ebpf:cilium-1.11",
         "kube-proxy-iptables",
         "kube-proxy-nftables",
+        "socket-lb",
     ] {
         assert!(html.contains(label), "{label} on the page");
         let dir = out.join(format!("ct-port-reuse-compare.{}", label.replace(':', "-")));
@@ -184,22 +185,14 @@ fn compare_runs_each_engine_and_writes_one_page() {
     for e in &summary.engines {
         assert!(out.join(&e.report_dir).join("index.html").exists());
     }
-    let left: Vec<String> = std::fs::read_dir("/run/netns")
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| {
-                    summary.engines.iter().any(|e| {
-                        e.report_dir
-                            .rsplit('/')
-                            .next()
-                            .is_some_and(|id| n.starts_with(&format!("svl-{id}-")))
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    assert!(left.is_empty(), "leftover netns {left:?}");
+    for e in &summary.engines {
+        let id = e.report_dir.rsplit('/').next().unwrap_or_default();
+        let prefix = format!("svl-{id}-");
+        let left = svclab_testsupport::topo::netns_with_prefix(&prefix);
+        assert!(left.is_empty(), "leftover netns {left:?}");
+        let mounts = svclab_cgroup::leftover_mounts(&prefix);
+        assert!(mounts.is_empty(), "leftover cgroup trees {mounts:?}");
+    }
 }
 
 /// An engine this machine lacks is exit 2 with the reason, before any

@@ -55,15 +55,10 @@ fn run_loaded(name: &str, secs: f64, edit: impl FnOnce(&mut svclab_suite::Suite)
     assert!(outcome.dir.join("index.html").exists() && outcome.dir.join("run.json").exists());
     // Nothing with the run prefix and no pod process survives the run.
     let prefix = format!("svl-{}-", r.run_id);
-    let left: Vec<String> = std::fs::read_dir("/run/netns")
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with(&prefix))
-                .collect()
-        })
-        .unwrap_or_default();
+    let left = svclab_testsupport::topo::netns_with_prefix(&prefix);
     assert!(left.is_empty(), "{name}: leftover netns {left:?}");
+    let mounts = svclab_cgroup::leftover_mounts(&prefix);
+    assert!(mounts.is_empty(), "{name}: leftover cgroup trees {mounts:?}");
     let procs: Vec<String> = std::fs::read_dir("/proc")
         .map(|d| {
             d.flatten()
@@ -365,6 +360,35 @@ fn ct_port_reuse_nginx_legacy_pins_nginx_ports() {
         mech(&o, "ct_reopen_per_request") > 0.5,
         "{:?}",
         o.record.mechanism
+    );
+}
+
+/// Real nginx under socket-LB: the client pod's nginx (started by the shim
+/// inside the pod's cgroup) has its upstream connect()s translated by the
+/// connect4 program, so its reused ports reach the new backends at once;
+/// nginx's access log agrees with the program's per-backend counts.
+#[test]
+fn ct_port_reuse_nginx_under_socket_lb_reaches_new_backends() {
+    require_root!();
+    let o = run_loaded("ct-port-reuse-nginx-legacy", 30.0, |s| {
+        s.datapath.engine = svclab_suite::model::EngineSpec::SocketLb;
+        s.datapath.ct_reuse = None;
+        s.expect.retain(|e| e.metric != "new_backend_conn_share");
+    });
+    assert_access_log_agrees("nginx socket-lb", &o);
+    let r = &o.record;
+    let xlate = r.datapath.reasons.get("sock-xlate").copied().unwrap_or(0);
+    assert!(xlate > 1000, "nginx's connects were translated: {:?}", r.datapath.reasons);
+    let new: u64 = ["web-3", "web-4", "web-5"]
+        .iter()
+        .filter_map(|b| r.datapath.backends.get(*b))
+        .map(|b| b.connections)
+        .sum();
+    let all: u64 = r.datapath.backends.values().map(|b| b.connections).sum();
+    assert!(
+        new as f64 >= 0.2 * all as f64,
+        "new backends got {new} of {all}: {:?}",
+        r.datapath.backends
     );
 }
 

@@ -293,7 +293,7 @@ fn run_report_renders_in_chromium() {
     screenshot(&work, &page, &work.join("report.png"));
 }
 
-/// `svclab compare`'s page: both engines' verdicts, expectations and share
+/// `svclab compare`'s page: every engine's verdict, expectations and share
 /// charts (one per engine, on one time axis) in the DOM, and a real
 /// screenshot; the links reach each engine's report.
 #[test]
@@ -304,7 +304,11 @@ fn comparison_page_renders_in_chromium() {
     }
     let work = out_dir(test);
     let mut entries = Vec::new();
-    for (label, fixed) in [("ebpf:cilium-1.11", false), ("kube-proxy-iptables", true)] {
+    for (label, fixed) in [
+        ("ebpf:cilium-1.11", false),
+        ("kube-proxy-iptables", true),
+        ("socket-lb", true),
+    ] {
         let mut record = incident_a(fixed);
         record.suite.name = format!("incident-a.{}", label.replace(':', "-"));
         let page = write_run(&work, &record);
@@ -327,8 +331,12 @@ fn comparison_page_renders_in_chromium() {
         assert!(dir.join(&e.href).exists(), "link {} resolves", e.href);
     }
     let dom = dump_dom(&work, &page);
-    assert_eq!(dom.matches("<svg").count(), 2, "one share chart per engine");
-    assert!(dom.contains("ebpf:cilium-1.11") && dom.contains("kube-proxy-iptables"));
+    assert_eq!(dom.matches("<svg").count(), 3, "one share chart per engine");
+    assert!(
+        dom.contains("ebpf:cilium-1.11")
+            && dom.contains("kube-proxy-iptables")
+            && dom.contains("socket-lb")
+    );
     assert!(
         dom.contains(">FAIL<") && dom.contains(">PASS<"),
         "both verdicts"
