@@ -13,7 +13,7 @@ use std::{
 };
 
 use svclab_cgroup::{CgroupTree, join_thread, leftover_mounts, remove_leftover};
-use svclab_datapath::{Backend, Config, Datapath, Frontend, NetnsRef, Reason};
+use svclab_datapath::{Backend, Config, Datapath, Frontend, NetnsRef, Protocol, Reason};
 use svclab_testsupport::{
     require_root,
     topo::{self, PodServer, Topology},
@@ -162,6 +162,94 @@ fn no_backend_refuses_and_stale_entries_go(lab: &mut Lab) {
     drop(held);
 }
 
+/// UDP: an unconnected socket's `sendto()` to the VIP is translated by
+/// sendmsg4, with the socket cookie as the selector (the same backend for
+/// every datagram of a socket, `sock_select_slot`), and `recvfrom()` shows
+/// the reply as coming from the VIP (recvmsg4).
+fn udp_is_translated_per_socket(lab: &mut Lab) {
+    use std::{
+        net::UdpSocket,
+        sync::{
+            Arc,
+            atomic::{AtomicBool, Ordering},
+        },
+    };
+    const UDP_PORT: u16 = 5353;
+    let fe = Frontend {
+        vip: VIP,
+        port: 53,
+        proto: Protocol::Udp,
+    };
+    lab.dp.upsert_service(fe).expect("udp service");
+    let backends: Vec<Backend> = lab.topo.pods[1..]
+        .iter()
+        .map(|p| Backend::active(SocketAddrV4::new(p.ip, UDP_PORT)))
+        .collect();
+    lab.dp.set_backends(fe, &backends).expect("udp backends");
+    let stop = Arc::new(AtomicBool::new(false));
+    let echoes: Vec<_> = lab.topo.pods[1..]
+        .iter()
+        .map(|p| {
+            let (ns, ip, name, stop) = (p.netns.clone(), p.ip, p.name.clone(), stop.clone());
+            let (tx, rx) = std::sync::mpsc::channel();
+            let h = std::thread::spawn(move || {
+                NetnsRef::named(&ns).expect("ns").enter_current_thread().expect("enter");
+                let s = UdpSocket::bind(SocketAddrV4::new(ip, UDP_PORT)).expect("bind");
+                s.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
+                tx.send(()).expect("ready");
+                let mut buf = [0u8; 64];
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok((_, from)) = s.recv_from(&mut buf) {
+                        let _ = s.send_to(name.as_bytes(), from);
+                    }
+                }
+            });
+            rx.recv().expect("echo server ready");
+            h
+        })
+        .collect();
+    let xlate = lab.reason(Reason::SockXlate);
+    let rev = lab.reason(Reason::SockRevXlate);
+    let per_socket = lab.in_client(true, || {
+        (0..30)
+            .map(|_| {
+                let s = UdpSocket::bind("0.0.0.0:0").expect("bind");
+                s.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+                let mut got = Vec::new();
+                for _ in 0..2 {
+                    s.send_to(b"q", vip_udp()).expect("sendto the VIP");
+                    let mut buf = [0u8; 64];
+                    let (n, from) = s.recv_from(&mut buf).expect("a reply");
+                    assert_eq!(from, vip_udp().into(), "recvmsg4 shows the service");
+                    got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                }
+                got
+            })
+            .collect::<Vec<_>>()
+    });
+    stop.store(true, Ordering::Relaxed);
+    for h in echoes {
+        h.join().expect("echo server");
+    }
+    for got in &per_socket {
+        assert_eq!(got[0], got[1], "one backend per socket (cookie)");
+    }
+    let distinct: std::collections::BTreeSet<&String> = per_socket.iter().map(|g| &g[0]).collect();
+    assert!(distinct.len() >= 2, "sockets spread over backends: {distinct:?}");
+    assert_eq!(lab.reason(Reason::SockXlate), xlate + 60);
+    assert!(lab.reason(Reason::SockRevXlate) >= rev + 60);
+    let counters = lab.dp.counters().expect("counters");
+    let udp_packets: u64 = lab.topo.pods[1..]
+        .iter()
+        .map(|p| counters.backends[&SocketAddrV4::new(p.ip, UDP_PORT)].packets)
+        .sum();
+    assert_eq!(udp_packets, 60, "one per datagram sent");
+}
+
+fn vip_udp() -> SocketAddrV4 {
+    SocketAddrV4::new(VIP, 53)
+}
+
 #[test]
 fn socket_lb_on_real_sockets() {
     require_root!();
@@ -170,6 +258,7 @@ fn socket_lb_on_real_sockets() {
     let mount = lab.tree.mount_point().to_owned();
     connects_are_translated_and_counted(&lab);
     outside_the_cgroup_nothing_translates(&lab);
+    udp_is_translated_per_socket(&mut lab);
     no_backend_refuses_and_stale_entries_go(&mut lab);
     let Lab {
         dp,
