@@ -1866,3 +1866,23 @@ fn expectation_engine_label_must_be_known() {
         "expected an engine label",
     );
 }
+
+#[test]
+fn socket_lb_rejects_per_packet_settings() {
+    let t = with("datapath:\n  engine: socket-lb\n  selection: maglev\n");
+    rejects(
+        &t,
+        "invalid",
+        "15:14",
+        "datapath.selection",
+        "has no effect with engine `socket-lb`",
+    );
+    let t = with("datapath:\n  engine: socket-lb\n  timeouts: { close: 10s }\n");
+    rejects(
+        &t,
+        "invalid",
+        "15:22",
+        "datapath.timeouts.close",
+        "has no effect with engine `socket-lb`",
+    );
+}
