@@ -1,8 +1,9 @@
 //! `just bench` (engines): TCP connections/s from a client pod through each
-//! kube-proxy engine's ClusterIP (iptables, nftables; kube-proxy's rules in
-//! the node netns, the kernel's conntrack and NAT) versus the backend's pod
-//! IP directly with no netfilter rules at all, each engine on a fresh
-//! 1-node topology, connection per request. The direct runs come first
+//! engine's ClusterIP (kube-proxy iptables and nftables: kube-proxy's rules
+//! in the node netns, the kernel's conntrack and NAT; socket-LB: the
+//! connect4 program on the client's cgroup, no per-packet work) versus the
+//! backend's pod IP directly with no rules or programs at all, each engine
+//! on a fresh 1-node topology, connection per request. The direct runs come first
 //! (conntrack's hooks are only registered once a rule needs them, so they
 //! pay nothing), then the VIP runs; each figure is the median of its runs.
 //! Anchors measured on this kind of machine with hand-written rules:
@@ -14,10 +15,11 @@ use std::{
 };
 
 use svclab::cluster::{
-    dataplane::Dataplane,
+    dataplane::{Dataplane, EbpfDataplane},
     kubeproxy::{KubeProxyDataplane, Mode},
 };
-use svclab_datapath::{Backend, Frontend, NetnsRef};
+use svclab_cgroup::CgroupTree;
+use svclab_datapath::{Backend, Config, Frontend, NetnsRef};
 use svclab_testsupport::topo::{self, PodServer, Topology};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 10);
@@ -28,9 +30,31 @@ const PORT: u16 = 8080;
 const SECS: f64 = 1.5;
 const RUNS: usize = 5;
 
+/// The engines measured.
+#[derive(Clone, Copy)]
+enum Engine {
+    KubeProxy(Mode),
+    SocketLb,
+}
+
+impl Engine {
+    fn name(self) -> &'static str {
+        match self {
+            Engine::KubeProxy(m) => m.engine(),
+            Engine::SocketLb => "socket-lb",
+        }
+    }
+}
+
+/// The client pod's cgroup and its threaded domain (socket-LB).
+type Cg<'a> = Option<(&'a std::path::Path, &'a std::path::Path)>;
+
 /// Closed loop, one connection at a time, for `secs`: connections/s.
-fn conn_rate(ns: &NetnsRef, target: SocketAddrV4, secs: f64) -> anyhow::Result<f64> {
+fn conn_rate(ns: &NetnsRef, cg: Cg<'_>, target: SocketAddrV4, secs: f64) -> anyhow::Result<f64> {
     ns.run(|| {
+        let _m = cg
+            .map(|(dir, home)| svclab_cgroup::join_thread(dir, home))
+            .transpose()?;
         let start = Instant::now();
         let mut n = 0u64;
         while start.elapsed().as_secs_f64() < secs {
@@ -47,7 +71,7 @@ fn median(v: &[f64]) -> f64 {
     v[v.len() / 2]
 }
 
-fn engine(mode: Mode) -> anyhow::Result<(f64, f64)> {
+fn engine(which: Engine) -> anyhow::Result<(f64, f64)> {
     let mut topo = Topology::new();
     topo.add_pod("client", CLIENT);
     // As in bench-datapath: separate backends for direct and VIP runs, so
@@ -60,32 +84,68 @@ fn engine(mode: Mode) -> anyhow::Result<(f64, f64)> {
     ];
     let client = NetnsRef::named(&topo.pod("client").netns)?;
     let direct = SocketAddrV4::new(BACKEND, PORT);
-    conn_rate(&client, direct, 0.5)?;
+    let mut tree = match which {
+        Engine::SocketLb => {
+            let mut t = CgroupTree::create(&svclab_testsupport::unique_prefix("bench"))?;
+            t.add("node0")?;
+            t.add("node0/client")?;
+            Some(t)
+        }
+        Engine::KubeProxy(_) => None,
+    };
+    let paths = match &tree {
+        Some(t) => Some((t.path("node0/client")?, t.home().to_owned())),
+        None => None,
+    };
+    let cg: Cg<'_> = paths.as_ref().map(|(d, h)| (d.as_path(), h.as_path()));
+    // The direct runs are in the cgroup too, before any program is on it.
+    conn_rate(&client, cg, direct, 0.5)?;
     let a: Vec<f64> = (0..RUNS)
-        .map(|_| conn_rate(&client, direct, SECS))
+        .map(|_| conn_rate(&client, cg, direct, SECS))
         .collect::<Result<_, _>>()?;
     let fe = Frontend::tcp(VIP, 80);
     let node = NetnsRef::named(&topo.node)?;
-    let mut kp = Box::new(KubeProxyDataplane::start(
-        mode,
-        &node,
-        BTreeMap::from([(fe, "web".to_owned())]),
-        Duration::ZERO,
-    )?);
-    kp.upsert_service(fe)?;
-    kp.set_backends(fe, &[Backend::active(SocketAddrV4::new(BACKEND_B, PORT))])?;
-    kp.wait_synced(Duration::from_secs(10))?;
-    conn_rate(&client, fe.addr(), 0.5)?;
+    let mut dp: Box<dyn Dataplane> = match which {
+        Engine::KubeProxy(mode) => Box::new(KubeProxyDataplane::start(
+            mode,
+            &node,
+            BTreeMap::from([(fe, "web".to_owned())]),
+            Duration::ZERO,
+        )?),
+        Engine::SocketLb => {
+            let dir = tree.as_ref().map(|t| t.open("node0")).transpose()?;
+            let dir = dir.ok_or_else(|| anyhow::anyhow!("no cgroup tree"))?;
+            Box::new(EbpfDataplane::load_socket_lb(
+                &node,
+                Config::default(),
+                Duration::from_secs(1),
+                &dir,
+            )?)
+        }
+    };
+    dp.upsert_service(fe)?;
+    dp.set_backends(fe, &[Backend::active(SocketAddrV4::new(BACKEND_B, PORT))])?;
+    dp.wait_synced(Duration::from_secs(10))?;
+    conn_rate(&client, cg, fe.addr(), 0.5)?;
     let b: Vec<f64> = (0..RUNS)
-        .map(|_| conn_rate(&client, fe.addr(), SECS))
+        .map(|_| conn_rate(&client, cg, fe.addr(), SECS))
         .collect::<Result<_, _>>()?;
-    kp.close()?;
+    dp.close()?;
+    if let Some(t) = tree.take() {
+        t.teardown()?;
+    }
+    let ratio = median(&b) / median(&a);
     println!(
-        "{}: direct {:>7.0} conn/s runs {a:.0?}; VIP {:>7.0} conn/s runs {b:.0?}; ratio {:.3}",
-        mode.engine(),
+        "{}: direct {:>7.0} conn/s runs {a:.0?}; VIP {:>7.0} conn/s runs {b:.0?}; ratio {ratio:.3}",
+        which.name(),
         median(&a),
         median(&b),
-        median(&b) / median(&a)
+    );
+    svclab_testsupport::bench::goal_row(
+        "engines",
+        &format!("{} VIP/direct conn/s", which.name()),
+        &format!("{ratio:.3}"),
+        None,
     );
     Ok((median(&a), median(&b)))
 }
@@ -98,8 +158,12 @@ fn main() -> anyhow::Result<()> {
     if !svclab_testsupport::have_root("bench engines") {
         return Ok(());
     }
-    for m in [Mode::Iptables, Mode::Nftables] {
-        engine(m)?;
+    for e in [
+        Engine::KubeProxy(Mode::Iptables),
+        Engine::KubeProxy(Mode::Nftables),
+        Engine::SocketLb,
+    ] {
+        engine(e)?;
     }
     println!("(anchors on this kind of machine: iptables ≈ 0.77x, nftables ≈ 0.81x of direct)");
     Ok(())
