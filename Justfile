@@ -54,7 +54,7 @@ build: _ensure
 # Lints: rustfmt, clippy on user space and on the eBPF crate (bpfel target).
 lint: _ensure
     cargo fmt --all --check
-    python3 scripts/modcycles.py datapath harness kube report suite testsupport topology
+    python3 scripts/modcycles.py cgroup datapath harness kube report suite testsupport topology
     cargo clippy --all-targets -- -D warnings
     cd datapath/ebpf && cargo +nightly clippy --release --target bpfel-unknown-none -Z build-std=core -- -D warnings
 

@@ -64,11 +64,12 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Cgr
 
 /// Whether the kernel has cgroup v2, checked without creating anything.
 pub fn check_machine() -> Result<()> {
-    let fs = std::fs::read_to_string("/proc/filesystems").map_err(io_err(
-        "read",
-        Path::new("/proc/filesystems"),
-    ))?;
-    if fs.lines().any(|l| l.split_whitespace().last() == Some("cgroup2")) {
+    let fs = std::fs::read_to_string("/proc/filesystems")
+        .map_err(io_err("read", Path::new("/proc/filesystems")))?;
+    if fs
+        .lines()
+        .any(|l| l.split_whitespace().last() == Some("cgroup2"))
+    {
         Ok(())
     } else {
         Err(CgroupError::NoCgroup2)

@@ -43,8 +43,11 @@ impl Lab {
         for i in 0..3u8 {
             topo.add_pod(&format!("backend-{i}"), Ipv4Addr::new(198, 18, 0, 20 + i));
         }
-        let mut dp = Datapath::load(NetnsRef::named(&topo.node).expect("node netns"), Config::default())
-            .expect("load");
+        let mut dp = Datapath::load(
+            NetnsRef::named(&topo.node).expect("node netns"),
+            Config::default(),
+        )
+        .expect("load");
         let mut tree = CgroupTree::create(&unique_prefix("sock")).expect("cgroup tree");
         tree.add("node0").expect("node cgroup");
         let pod_cg = tree.add("node0/client").expect("pod cgroup");
@@ -84,7 +87,13 @@ impl Lab {
     }
 
     fn reason(&self, r: Reason) -> u64 {
-        self.dp.counters().expect("counters").reasons.get(&r).copied().unwrap_or(0)
+        self.dp
+            .counters()
+            .expect("counters")
+            .reasons
+            .get(&r)
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -130,7 +139,10 @@ fn outside_the_cgroup_nothing_translates(lab: &Lab) {
     let r = lab.in_client(false, || {
         TcpStream::connect_timeout(&vip().into(), Duration::from_millis(300))
     });
-    assert!(r.is_err(), "an untranslated connect to the VIP fails: {r:?}");
+    assert!(
+        r.is_err(),
+        "an untranslated connect to the VIP fails: {r:?}"
+    );
     assert_eq!(lab.reason(Reason::SockXlate), before);
 }
 
@@ -156,7 +168,11 @@ fn no_backend_refuses_and_stale_entries_go(lab: &mut Lab) {
     assert_eq!(lab.reason(Reason::SockNoBackend), refused + 1);
     let stale = lab.reason(Reason::SockRevStale);
     let peer_after = lab.in_client(true, || held.peer_addr().expect("peer"));
-    assert_ne!(peer_after, vip().into(), "the stale entry no longer maps back");
+    assert_ne!(
+        peer_after,
+        vip().into(),
+        "the stale entry no longer maps back"
+    );
     assert_eq!(lab.reason(Reason::SockRevStale), stale + 1);
     assert_eq!(held.peer_addr().expect("peer"), peer_after);
     drop(held);
@@ -193,9 +209,13 @@ fn udp_is_translated_per_socket(lab: &mut Lab) {
             let (ns, ip, name, stop) = (p.netns.clone(), p.ip, p.name.clone(), stop.clone());
             let (tx, rx) = std::sync::mpsc::channel();
             let h = std::thread::spawn(move || {
-                NetnsRef::named(&ns).expect("ns").enter_current_thread().expect("enter");
+                NetnsRef::named(&ns)
+                    .expect("ns")
+                    .enter_current_thread()
+                    .expect("enter");
                 let s = UdpSocket::bind(SocketAddrV4::new(ip, UDP_PORT)).expect("bind");
-                s.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
+                s.set_read_timeout(Some(Duration::from_millis(50)))
+                    .expect("timeout");
                 tx.send(()).expect("ready");
                 let mut buf = [0u8; 64];
                 while !stop.load(Ordering::Relaxed) {
@@ -214,7 +234,8 @@ fn udp_is_translated_per_socket(lab: &mut Lab) {
         (0..30)
             .map(|_| {
                 let s = UdpSocket::bind("0.0.0.0:0").expect("bind");
-                s.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+                s.set_read_timeout(Some(Duration::from_secs(2)))
+                    .expect("timeout");
                 let mut got = Vec::new();
                 for _ in 0..2 {
                     s.send_to(b"q", vip_udp()).expect("sendto the VIP");
@@ -235,7 +256,10 @@ fn udp_is_translated_per_socket(lab: &mut Lab) {
         assert_eq!(got[0], got[1], "one backend per socket (cookie)");
     }
     let distinct: std::collections::BTreeSet<&String> = per_socket.iter().map(|g| &g[0]).collect();
-    assert!(distinct.len() >= 2, "sockets spread over backends: {distinct:?}");
+    assert!(
+        distinct.len() >= 2,
+        "sockets spread over backends: {distinct:?}"
+    );
     assert_eq!(lab.reason(Reason::SockXlate), xlate + 60);
     assert!(lab.reason(Reason::SockRevXlate) >= rev + 60);
     let counters = lab.dp.counters().expect("counters");
@@ -270,9 +294,11 @@ fn socket_lb_on_real_sockets() {
     drop(dp);
     tree.teardown().expect("cgroup teardown");
     assert!(!mount.exists(), "mount point removed");
-    assert!(leftover_mounts(svclab_cgroup::NAME_PREFIX)
-        .iter()
-        .all(|m| *m != mount));
+    assert!(
+        leftover_mounts(svclab_cgroup::NAME_PREFIX)
+            .iter()
+            .all(|m| *m != mount)
+    );
     drop(servers);
     drop(topo);
 }
@@ -290,7 +316,10 @@ fn a_crashed_runs_cgroup_tree_is_found_and_removed() {
     std::mem::forget(tree);
     assert_eq!(leftover_mounts(&prefix), vec![mount.clone()]);
     let other = unique_prefix("sockother");
-    assert!(leftover_mounts(&other).is_empty(), "another prefix finds nothing");
+    assert!(
+        leftover_mounts(&other).is_empty(),
+        "another prefix finds nothing"
+    );
     let removed = remove_leftover(&mount, &prefix).expect("remove");
     assert_eq!(removed.cgroups.len(), 3, "{removed:?}");
     assert!(removed.killed.is_empty());

@@ -129,7 +129,10 @@ fn clean_removes_a_crashed_runs_cgroup_tree_by_prefix_only() {
     let reports = std::env::temp_dir().join(format!("svclab-clean-cg-{run}"));
     let code = svclab::cmd::clean::run(Some(&run), false, &reports).expect("clean");
     assert_eq!(code, std::process::ExitCode::SUCCESS);
-    assert!(!child.wait().expect("wait").success(), "the process in the cgroup was killed");
+    assert!(
+        !child.wait().expect("wait").success(),
+        "the process in the cgroup was killed"
+    );
     assert!(!mount.exists(), "the run's mount point is gone");
     assert!(svclab_cgroup::leftover_mounts(&format!("svl-{run}-")).is_empty());
     assert_eq!(

@@ -32,7 +32,10 @@ fn run_on(name: &str, engine: EngineSpec, secs: f64) -> RunOutcome {
     let left = svclab_testsupport::topo::netns_with_prefix(&prefix);
     assert!(left.is_empty(), "{name}: leftover netns {left:?}");
     let mounts = svclab_cgroup::leftover_mounts(&prefix);
-    assert!(mounts.is_empty(), "{name}: leftover cgroup trees {mounts:?}");
+    assert!(
+        mounts.is_empty(),
+        "{name}: leftover cgroup trees {mounts:?}"
+    );
     outcome
 }
 
@@ -111,7 +114,10 @@ fn socket_lb_selects_per_connect_and_counts_every_connection() {
     let ok: u64 = r.buckets.iter().map(|b| b.client.ok).sum();
     assert!(ok as f64 >= 0.99 * sent as f64, "{ok} of {sent} ok");
     let per = mech(&o, "datapath_conns_per_client_conn");
-    assert!((per - 1.0).abs() <= 0.01, "datapath/client connections {per}");
+    assert!(
+        (per - 1.0).abs() <= 0.01,
+        "datapath/client connections {per}"
+    );
     let diff = mech(&o, "accounting_max_backend_diff");
     assert!(diff <= 0.01, "per-backend counts differ by {diff}");
     let share = expectation(&o, "new_backend_share");

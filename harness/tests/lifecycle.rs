@@ -89,7 +89,10 @@ fn assert_clean(run_id: &str) {
         .collect();
     assert!(left.is_empty(), "leftover netns of {run_id}: {left:?}");
     let mounts = svclab_cgroup::leftover_mounts(&prefix);
-    assert!(mounts.is_empty(), "leftover cgroup trees of {run_id}: {mounts:?}");
+    assert!(
+        mounts.is_empty(),
+        "leftover cgroup trees of {run_id}: {mounts:?}"
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     while !run_processes(run_id).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
@@ -464,7 +467,10 @@ fn sigkill_mid_socket_lb_run_then_clean_leaves_nothing() {
     let text = SMALL
         .replace("DURATION", "60s")
         .replace("OKMIN", "1")
-        .replace("deployments:", "datapath: { engine: socket-lb }\ndeployments:");
+        .replace(
+            "deployments:",
+            "datapath: { engine: socket-lb }\ndeployments:",
+        );
     let (mut child, run_id) = start_run(&dir, "killsock", &text, &[]);
     std::thread::sleep(Duration::from_secs(3));
     let prefix = format!("svl-{run_id}-");
@@ -498,7 +504,10 @@ fn held_socket_lb_run_shows_its_reverse_map() {
     let text = SMALL
         .replace("DURATION", "3s")
         .replace("OKMIN", "1")
-        .replace("deployments:", "datapath: { engine: socket-lb }\ndeployments:");
+        .replace(
+            "deployments:",
+            "datapath: { engine: socket-lb }\ndeployments:",
+        );
     let (mut child, run_id) = start_run(&dir, "holdsock", &text, &["--hold"]);
     let _interrupt = InterruptOnPanic(child.id());
     let run_dir = dir.join("holdsock").join(&run_id);
@@ -514,7 +523,11 @@ fn held_socket_lb_run_shows_its_reverse_map() {
         .output()
         .expect("inspect");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("socket-LB reverse translation"), "{text}");
     assert!(
         text.lines()

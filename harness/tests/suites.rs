@@ -58,7 +58,10 @@ fn run_loaded(name: &str, secs: f64, edit: impl FnOnce(&mut svclab_suite::Suite)
     let left = svclab_testsupport::topo::netns_with_prefix(&prefix);
     assert!(left.is_empty(), "{name}: leftover netns {left:?}");
     let mounts = svclab_cgroup::leftover_mounts(&prefix);
-    assert!(mounts.is_empty(), "{name}: leftover cgroup trees {mounts:?}");
+    assert!(
+        mounts.is_empty(),
+        "{name}: leftover cgroup trees {mounts:?}"
+    );
     let procs: Vec<String> = std::fs::read_dir("/proc")
         .map(|d| {
             d.flatten()
@@ -378,7 +381,11 @@ fn ct_port_reuse_nginx_under_socket_lb_reaches_new_backends() {
     assert_access_log_agrees("nginx socket-lb", &o);
     let r = &o.record;
     let xlate = r.datapath.reasons.get("sock-xlate").copied().unwrap_or(0);
-    assert!(xlate > 1000, "nginx's connects were translated: {:?}", r.datapath.reasons);
+    assert!(
+        xlate > 1000,
+        "nginx's connects were translated: {:?}",
+        r.datapath.reasons
+    );
     let new: u64 = ["web-3", "web-4", "web-5"]
         .iter()
         .filter_map(|b| r.datapath.backends.get(*b))

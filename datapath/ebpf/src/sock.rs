@@ -207,7 +207,7 @@ fn xlate_rev(ctx: &SockAddrContext) {
             count(Reason::SockRevXlate);
         }
         _ => {
-            let _ = LB4_REVNAT_SK.remove(&rkey);
+            let _ = LB4_REVNAT_SK.remove(rkey);
             count(Reason::SockRevStale);
         }
     }

@@ -28,9 +28,14 @@ pub struct ClientCgroup {
     pub home: PathBuf,
 }
 
+/// A node's cgroup under the run's tree (socket-LB).
+pub(super) fn node_cgroup(node: u8) -> String {
+    format!("node{node}")
+}
+
 /// `node<n>/client-<name>` under the run's cgroup tree.
 fn client_cgroup(node: u8, name: &str) -> String {
-    format!("{}/client-{name}", super::node_cgroup(node))
+    format!("{}/client-{name}", node_cgroup(node))
 }
 
 impl Cluster {

@@ -54,6 +54,7 @@ mod terminate;
 
 use self::{
     autoscaler::Autoscaler,
+    client_pods::node_cgroup,
     dataplane::EbpfDataplane,
     kubelet::{Change, ContainerSpec, Kubelet},
     kubeproxy::KubeProxyDataplane,
@@ -102,11 +103,6 @@ pub fn check_engine(engine: EngineSpec) -> Result<(), String> {
         }
         EngineSpec::SocketLb => svclab_cgroup::check_machine().map_err(|e| format!("{e}")),
     }
-}
-
-/// A node's cgroup under the run's tree (socket-LB).
-fn node_cgroup(node: u8) -> String {
-    format!("node{node}")
 }
 
 fn kube_proxy_mode(engine: EngineSpec) -> kubeproxy::Mode {

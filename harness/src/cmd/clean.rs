@@ -176,7 +176,10 @@ pub fn run(
         }
     }
     for m in &cgroup_mounts {
-        println!("{verb} cgroup tree {} (and its {prefix}* cgroups)", m.display());
+        println!(
+            "{verb} cgroup tree {} (and its {prefix}* cgroups)",
+            m.display()
+        );
         if !dry_run {
             let r = svclab_cgroup::remove_leftover(m, &prefix)
                 .with_context(|| format!("cleaning {}", m.display()))?;
