@@ -277,10 +277,19 @@ impl Datapath {
     }
 }
 
+/// The tc program `name` of the object.
 pub(crate) fn program<'a>(
     ebpf: &'a mut Ebpf,
     name: &'static str,
 ) -> Result<&'a mut SchedClassifier> {
+    program_as(ebpf, name)
+}
+
+/// The program `name` of the object as its type `T`.
+pub(crate) fn program_as<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
     ebpf.program_mut(name)
         .ok_or(Error::Missing {
             kind: "program",

@@ -16,7 +16,7 @@ use aya::{
 use svclab_datapath_common as common;
 
 use crate::{
-    datapath::Datapath,
+    datapath::{Datapath, program_as},
     error::{Error, Result},
     frontend::ip_port,
 };
@@ -87,15 +87,5 @@ pub(crate) fn revnat_entries(
 }
 
 fn sock_program<'a>(ebpf: &'a mut aya::Ebpf, name: &'static str) -> Result<&'a mut CgroupSockAddr> {
-    ebpf.program_mut(name)
-        .ok_or(Error::Missing {
-            kind: "program",
-            name,
-        })?
-        .try_into()
-        .map_err(|e| Error::Program {
-            prog: name,
-            op: "open",
-            source: Box::new(e),
-        })
+    program_as(ebpf, name)
 }

@@ -456,6 +456,18 @@ fn sigkill_mid_run_then_clean_leaves_nothing() {
     assert_clean(&run_id);
 }
 
+/// Waits (60 s at most) until the run in `run_dir` holds (`--hold`).
+fn wait_held(run_dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(run_dir.join("state.json"))
+        .unwrap_or_default()
+        .contains("\"held\": true")
+    {
+        assert!(Instant::now() < deadline, "run never reached the hold");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Socket-LB: a run killed with SIGKILL leaves its cgroup2 mount and
 /// cgroups (the links went with the process); `svclab clean --run` removes
 /// them with the namespaces.
@@ -511,14 +523,7 @@ fn held_socket_lb_run_shows_its_reverse_map() {
     let (mut child, run_id) = start_run(&dir, "holdsock", &text, &["--hold"]);
     let _interrupt = InterruptOnPanic(child.id());
     let run_dir = dir.join("holdsock").join(&run_id);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !std::fs::read_to_string(run_dir.join("state.json"))
-        .unwrap_or_default()
-        .contains("\"held\": true")
-    {
-        assert!(Instant::now() < deadline, "run never reached the hold");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_held(&run_dir);
     let out = svclab(&["inspect", run_dir.to_str().expect("utf8")])
         .output()
         .expect("inspect");
@@ -562,15 +567,7 @@ fn held_run_can_be_inspected_then_torn_down() {
     let (mut child, run_id) = start_run(&dir, "hold", &text, &["--hold"]);
     let _interrupt = InterruptOnPanic(child.id());
     let run_dir = dir.join("hold").join(&run_id);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let state = std::fs::read_to_string(run_dir.join("state.json")).unwrap_or_default();
-        if state.contains("\"held\": true") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "run never reached the hold");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_held(&run_dir);
     let out = svclab(&[
         "inspect",
         run_dir.to_str().expect("utf8"),

@@ -8,6 +8,17 @@ use crate::{
     model::{CtReuseSpec, DatapathSpec, EngineSpec, ProfileSpec, SelectionSpec},
 };
 
+/// The CT timeout overrides by key.
+fn timeouts(dp: &DatapathSpec) -> [(&'static str, Option<crate::model::Dur>); 4] {
+    let t = &dp.timeouts;
+    [
+        ("syn", t.syn),
+        ("tcp", t.tcp),
+        ("close", t.close),
+        ("non_tcp", t.non_tcp),
+    ]
+}
+
 /// Settings of the per-packet path that socket-LB does not have: Cilium
 /// v1.16.0 with full socket-LB compiles per-packet service LB out of
 /// bpf_lxc (bpf_lxc.c:64-70) and picks a random slot per TCP connect
@@ -24,13 +35,7 @@ fn socket_lb(c: &mut Checker<'_>, dp: &DatapathSpec) {
     if dp.rebalance_grace.is_some() {
         c.fail("datapath.rebalance_grace", why.to_owned());
     }
-    let t = &dp.timeouts;
-    for (key, v) in [
-        ("syn", t.syn),
-        ("tcp", t.tcp),
-        ("close", t.close),
-        ("non_tcp", t.non_tcp),
-    ] {
+    for (key, v) in timeouts(dp) {
         if v.is_some() {
             c.fail(&format!("datapath.timeouts.{key}"), why.to_owned());
         }
@@ -88,13 +93,7 @@ pub(super) fn check(c: &mut Checker<'_>, dp: &DatapathSpec) {
             );
         }
     }
-    let t = &dp.timeouts;
-    for (key, v) in [
-        ("syn", t.syn),
-        ("tcp", t.tcp),
-        ("close", t.close),
-        ("non_tcp", t.non_tcp),
-    ] {
+    for (key, v) in timeouts(dp) {
         if let Some(v) = v {
             c.expect(
                 v.0 >= Duration::from_secs(1) && whole_secs(v.0),

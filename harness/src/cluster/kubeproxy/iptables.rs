@@ -382,23 +382,35 @@ const NAT_JUMPS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// What both kube-proxy modes' unit tests build rules for.
 #[cfg(test)]
-mod tests {
-    use std::net::Ipv4Addr;
+pub(super) mod fixtures {
+    use std::net::{Ipv4Addr, SocketAddrV4};
 
-    use super::*;
+    use svclab_datapath::Frontend;
 
-    fn ep(h: u8) -> SocketAddrV4 {
+    use super::ServiceRules;
+
+    /// Endpoint `198.18.1.<h>:8080`.
+    pub fn ep(h: u8) -> SocketAddrV4 {
         SocketAddrV4::new(Ipv4Addr::new(198, 18, 1, h), 8080)
     }
 
-    fn web(eps: &[SocketAddrV4]) -> ServiceRules {
+    /// Service `web` at 198.19.0.10:80 with `eps`.
+    pub fn web(eps: &[SocketAddrV4]) -> ServiceRules {
         ServiceRules {
             name: "web".into(),
             frontend: Frontend::tcp(Ipv4Addr::new(198, 19, 0, 10), 80),
             endpoints: eps.to_vec(),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use super::fixtures::{ep, web};
 
     #[test]
     fn chain_names_follow_kube_proxys_hash() {

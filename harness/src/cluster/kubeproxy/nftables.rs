@@ -352,21 +352,9 @@ pub fn parse_counters(list: &str) -> BTreeMap<SocketAddrV4, svclab_datapath::Bac
 
 #[cfg(test)]
 mod tests {
-    use std::net::Ipv4Addr;
-
     use super::*;
 
-    fn ep(h: u8) -> SocketAddrV4 {
-        SocketAddrV4::new(Ipv4Addr::new(198, 18, 1, h), 8080)
-    }
-
-    fn web(eps: &[SocketAddrV4]) -> ServiceRules {
-        ServiceRules {
-            name: "web".into(),
-            frontend: Frontend::tcp(Ipv4Addr::new(198, 19, 0, 10), 80),
-            endpoints: eps.to_vec(),
-        }
-    }
+    use super::super::iptables::fixtures::{ep, web};
 
     #[test]
     fn chain_names_are_hash_dash_name_as_kube_proxy_writes_them() {
