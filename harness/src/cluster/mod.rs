@@ -459,18 +459,33 @@ impl Cluster {
         let t0 = Instant::now();
         let mut pending: Vec<usize> = (0..started.len()).collect();
         while !pending.is_empty() {
-            let mut still = Vec::with_capacity(pending.len());
-            for i in pending {
+            // Pods to try this round, by node: one thread in each node's
+            // netns tries all of that node's pods.
+            let mut by_node: BTreeMap<u8, Vec<usize>> = BTreeMap::new();
+            for &i in &pending {
                 let (info, kubelet, _) = &mut started[i];
                 let program = kubelet.spec.program.is_some();
                 if program && (kubelet.container_exited() || t0.elapsed() > Duration::from_secs(10))
                 {
                     continue;
                 }
-                let addr = SocketAddrV4::new(info.ip, port);
-                let ns = &self.nodes[usize::from(info.node)].netns;
-                if !pods::accepts(ns, addr)? {
-                    if !program && t0.elapsed() > Duration::from_secs(10) + startup {
+                by_node.entry(info.node).or_default().push(i);
+            }
+            let mut still = Vec::with_capacity(pending.len());
+            for (node, idx) in by_node {
+                let addrs: Vec<SocketAddrV4> = idx
+                    .iter()
+                    .map(|&i| SocketAddrV4::new(started[i].0.ip, port))
+                    .collect();
+                let ok = pods::accepting(&self.nodes[usize::from(node)].netns, &addrs)?;
+                for ((&i, addr), ok) in idx.iter().zip(&addrs).zip(ok) {
+                    if ok {
+                        continue;
+                    }
+                    let (info, kubelet, _) = &started[i];
+                    if kubelet.spec.program.is_none()
+                        && t0.elapsed() > Duration::from_secs(10) + startup
+                    {
                         bail!(
                             "pod {} at {addr} not listening after {:?}",
                             info.name,

@@ -254,8 +254,17 @@ impl Drop for PodProcess {
 /// Whether `addr` accepts a TCP connection from `netns` now (a refused or
 /// unanswered connect within 200 ms is "not yet").
 pub fn accepts(netns: &NetnsRef, addr: SocketAddrV4) -> anyhow::Result<bool> {
-    Ok(netns
-        .run(|| TcpStream::connect_timeout(&addr.into(), Duration::from_millis(200)).is_ok())?)
+    Ok(accepting(netns, &[addr])?.first().copied().unwrap_or(false))
+}
+
+/// [`accepts`] for each of `addrs`, from one thread in `netns`.
+pub fn accepting(netns: &NetnsRef, addrs: &[SocketAddrV4]) -> anyhow::Result<Vec<bool>> {
+    Ok(netns.run(|| {
+        addrs
+            .iter()
+            .map(|a| TcpStream::connect_timeout(&(*a).into(), Duration::from_millis(200)).is_ok())
+            .collect()
+    })?)
 }
 
 /// Waits until `addr` accepts TCP connections from `netns` (the node, as
