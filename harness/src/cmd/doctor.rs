@@ -1,7 +1,8 @@
 //! `svclab doctor`: what this machine offers a run — the kernel, root,
-//! nginx (for the nginx presets) and whether the eBPF datapath loads,
+//! nginx (for the nginx presets), whether the eBPF datapath loads,
 //! verifies and takes a service (loaded in the current netns with nothing
-//! attached and nothing pinned).
+//! attached and nothing pinned), and whether socket-LB's cgroup programs
+//! attach to a threaded cgroup v2 (a throwaway `svl-doctor<pid>-` tree).
 use std::{net::Ipv4Addr, process::ExitCode};
 
 use anyhow::Context as _;
@@ -26,11 +27,30 @@ pub fn run() -> anyhow::Result<ExitCode> {
     dp.upsert_service(fe)?;
     dp.set_backends(fe, &[Backend::active("198.18.0.2:80".parse()?)])?;
     dp.delete_service(fe)?;
-    dp.close()?;
     println!(
         "eBPF datapath: loads, programs verified, maps writable (nothing attached, nothing pinned)"
     );
+    socket_lb(&mut dp)?;
+    dp.close()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `engine: socket-lb`: cgroup v2 mounts at a run-owned path, a threaded
+/// cgroup takes the connect4/sendmsg4/recvmsg4/getpeername4 programs;
+/// everything is removed again before this returns.
+fn socket_lb(dp: &mut Datapath) -> anyhow::Result<()> {
+    let prefix = format!("svl-doctor{}-", std::process::id());
+    let mut tree = svclab_cgroup::CgroupTree::create(&prefix).context("socket-lb: cgroup v2")?;
+    tree.add("node0")?;
+    dp.attach_cgroup(tree.open("node0")?)
+        .context("socket-lb: attaching the cgroup programs")?;
+    println!(
+        "socket-lb: cgroup2 mounts at {}, programs verified and attached to a threaded cgroup (removed again)",
+        tree.mount_point().display()
+    );
+    // The links go with the datapath; the cgroup can go first.
+    tree.teardown()?;
+    Ok(())
 }
 
 /// nginx for `deployments[].nginx` and `clients[].proxy: nginx`: found or
