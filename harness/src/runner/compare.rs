@@ -27,7 +27,7 @@ pub fn parse_engines(labels: &[String]) -> Result<Vec<EngineChoice>, String> {
         .map(|l| {
             EngineChoice::parse(l.trim()).ok_or_else(|| {
                 format!(
-                    "unknown engine `{l}`: expected `ebpf`, `ebpf:<profile>` (e.g. ebpf:cilium-1.11) `kube-proxy-iptables` or `kube-proxy-nftables`"
+                    "unknown engine `{l}`: expected `ebpf`, `ebpf:<profile>` (e.g. ebpf:cilium-1.11), `kube-proxy-iptables`, `kube-proxy-nftables` or `socket-lb`"
                 )
             })
         })
