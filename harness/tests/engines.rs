@@ -84,6 +84,14 @@ fn fair_after_scale_up(engine: EngineSpec, why: &str) -> RunOutcome {
     let sent: u64 = r.buckets.iter().map(|b| b.client.sent).sum();
     let ok: u64 = r.buckets.iter().map(|b| b.client.ok).sum();
     assert!(ok as f64 >= 0.99 * sent as f64, "{ok} of {sent} ok");
+    // The initial endpoints are in the kernel before t=0, however the
+    // engine programs them (`Cluster::start_clock`).
+    let first = &r.buckets[0].client;
+    assert!(
+        first.errors.is_empty(),
+        "errors in the first second: {:?}",
+        first.errors
+    );
     let per = mech(&o, "datapath_conns_per_client_conn");
     assert!(
         (per - 1.0).abs() <= 0.01,
@@ -121,6 +129,14 @@ fn socket_lb_selects_per_connect_and_counts_every_connection() {
     let sent: u64 = r.buckets.iter().map(|b| b.client.sent).sum();
     let ok: u64 = r.buckets.iter().map(|b| b.client.ok).sum();
     assert!(ok as f64 >= 0.99 * sent as f64, "{ok} of {sent} ok");
+    // The initial endpoints are in the kernel before t=0, however the
+    // engine programs them (`Cluster::start_clock`).
+    let first = &r.buckets[0].client;
+    assert!(
+        first.errors.is_empty(),
+        "errors in the first second: {:?}",
+        first.errors
+    );
     let per = mech(&o, "datapath_conns_per_client_conn");
     assert!(
         (per - 1.0).abs() <= 0.01,

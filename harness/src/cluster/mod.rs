@@ -508,11 +508,18 @@ impl Cluster {
         self.epoch.elapsed()
     }
 
-    /// Marks the run's t=0 (record times count from here); the endpoints
-    /// of the pods made before it are in the datapath by then.
-    pub fn start_clock(&mut self, t0: Instant) -> anyhow::Result<()> {
+    /// Marks the run's t=0 (record times count from here) and returns it.
+    /// The endpoints of the pods made before it are in the kernel by then:
+    /// handed to every dataplane, and a dataplane that programs them
+    /// asynchronously (kube-proxy's syncs) has applied them. Without that
+    /// wait a kube-proxy run's first requests met a node with no rules for
+    /// the ClusterIP yet (`ENETUNREACH`, 1–2 errors at t=0).
+    pub fn start_clock(&mut self) -> anyhow::Result<Instant> {
+        self.flush_endpoints()?;
+        self.wait_dataplanes_synced(Duration::from_secs(30))?;
+        let t0 = Instant::now();
         self.zero = Some(t0);
-        self.flush_endpoints()
+        Ok(t0)
     }
 
     /// A kubelet-clock time as seconds of the run record (0 before t=0).

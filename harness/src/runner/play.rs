@@ -57,8 +57,7 @@ pub(super) fn play(
     let (opts, bucket, duration) = (ctx.opts, ctx.bucket, ctx.duration);
     ctx.progress.set_prefix("running");
     let (tx, rx) = mpsc::channel();
-    let t0 = Instant::now();
-    c.start_clock(t0)?;
+    let t0 = c.start_clock()?;
     c.event(
         0.0,
         "run_start",
