@@ -170,9 +170,8 @@ fn wait_initial_ready(c: &mut Cluster, suite: &Suite, stop: &AtomicBool) -> anyh
             "not every initial pod became ready; starting anyway"
         );
     }
-    // A dataplane that programs asynchronously (kube-proxy's paced syncs)
-    // has the initial endpoints in the kernel before clients start.
-    c.wait_dataplanes_synced(Duration::from_secs(30))?;
+    // The initial endpoints reach the dataplanes, and a dataplane that
+    // programs asynchronously has applied them, in `Cluster::start_clock`.
     // Telemetry so far belongs to no bucket.
     let _ = c.take_buckets();
     Ok(())
