@@ -80,13 +80,33 @@ test: _ensure _ensure-test lint
 
 # Run a suite end to end (needs root): `sudo -E ./just run suites/ct-port-reuse-legacy.yaml`.
 # Extra flags go to `svclab run` (e.g. --time-scale 0.5, --out DIR, -q).
+# What the suite needs beyond the toolchain (Debian's nginx and its echo
+# module for the nginx presets) is installed first (`svclab needs`).
 run SUITE *ARGS: build
-    ./target/release/svclab run {{SUITE}} {{ARGS}}
+    #!/usr/bin/env bash
+    set -euo pipefail
+    needs="$(./target/release/svclab needs {{SUITE}})"
+    if [ -n "$needs" ]; then bash scripts/bootstrap.sh $needs; fi
+    exec ./target/release/svclab run {{SUITE}} {{ARGS}}
 
 # Every suite in suites/ (or `--filter NAME`), each report, history and
 # reports/index.html with regressions flagged; non-zero if any suite fails.
+# What the suites need (nginx) is installed first.
 nightly *ARGS: build
-    ./target/release/svclab nightly {{ARGS}}
+    #!/usr/bin/env bash
+    set -euo pipefail
+    needs="$(./target/release/svclab needs suites)"
+    if [ -n "$needs" ]; then bash scripts/bootstrap.sh $needs; fi
+    exec ./target/release/svclab nightly {{ARGS}}
+
+# One suite under several dataplane engines and a comparison page
+# (`--engines ebpf:cilium-1.11,kube-proxy-nftables,socket-lb`).
+compare SUITE *ARGS: build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    needs="$(./target/release/svclab needs {{SUITE}})"
+    if [ -n "$needs" ]; then bash scripts/bootstrap.sh $needs; fi
+    exec ./target/release/svclab compare {{SUITE}} {{ARGS}}
 
 # Validate suites without touching the kernel.
 validate +SUITES: build

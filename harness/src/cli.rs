@@ -1,6 +1,21 @@
 //! Command-line surface of `svclab` (clap): raw flags only; `lib::run`
 //! turns them into work.
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
+
+/// Output and run folders as absolute paths from the start, whatever the
+/// user typed: every path the run hands on (nginx's `-p`/`-c`/`-e`, a
+/// shim's `--log`, `{run_dir}`, links in pages) must not depend on the
+/// working directory of whoever reads it. nginx resolves a relative `-c`
+/// against its `-p` prefix, which broke every nginx suite under the
+/// default `--out reports` (issue 30).
+fn absolute(s: &str) -> Result<PathBuf, String> {
+    if s.is_empty() {
+        return Err("expected a path, got an empty string".into());
+    }
+    std::path::absolute(s).map_err(|e| format!("{s}: {e}"))
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,7 +46,7 @@ pub enum Command {
         #[arg(long)]
         node: Option<u8>,
         /// Where run folders live (to find a run by id).
-        #[arg(long, default_value = "reports")]
+        #[arg(long, default_value = "reports", value_parser = absolute)]
         reports: std::path::PathBuf,
     },
     /// List suites with their one-line descriptions.
@@ -43,6 +58,7 @@ pub enum Command {
     /// Re-render a run's index.html from its run.json.
     Report {
         /// The run folder (reports/<suite>/<run-id>).
+        #[arg(value_parser = absolute)]
         run_dir: std::path::PathBuf,
     },
     /// Run one suite under several dataplane engines, one after another,
@@ -74,6 +90,13 @@ pub enum Command {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
+    /// The host package sets (`scripts/bootstrap.sh` profiles) the suites
+    /// or suite folders need, one a line; `./just run` installs them.
+    #[command(hide = true)]
+    Needs {
+        #[arg(required = true)]
+        suites: Vec<std::path::PathBuf>,
+    },
     /// A pod's server process (started by `run` inside the pod netns).
     #[command(hide = true)]
     PodServer(crate::cluster::podserver::ServerArgs),
@@ -95,7 +118,7 @@ pub enum Command {
         dry_run: bool,
         /// Where run folders live: temporary files a killed report writer
         /// left in them (`.index.html.tmp-<pid>`) are removed too.
-        #[arg(long, default_value = "reports")]
+        #[arg(long, default_value = "reports", value_parser = absolute)]
         reports: std::path::PathBuf,
     },
 }
@@ -107,7 +130,7 @@ pub struct RunArgs {
     #[arg(required = true)]
     pub suites: Vec<std::path::PathBuf>,
     /// Report folder: reports go to <out>/<suite>/<run-id>/.
-    #[arg(long, default_value = "reports")]
+    #[arg(long, default_value = "reports", value_parser = absolute)]
     pub out: std::path::PathBuf,
     /// No progress bar (CI).
     #[arg(long, short)]
@@ -128,7 +151,7 @@ pub struct RunArgs {
     pub hold: bool,
     /// Also save the verdicts as JUnit XML here (one test case per
     /// expectation), written even when a run fails.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = absolute)]
     pub junit: Option<std::path::PathBuf>,
 }
 
@@ -141,7 +164,7 @@ pub struct CompareArgs {
     /// `ebpf:cilium-1.11,kube-proxy-iptables`; default the suite's `matrix.engines`.
     #[arg(long, value_delimiter = ',')]
     pub engines: Vec<String>,
-    #[arg(long, default_value = "reports")]
+    #[arg(long, default_value = "reports", value_parser = absolute)]
     pub out: std::path::PathBuf,
     #[arg(long, default_value_t = 1.0)]
     pub time_scale: f64,
@@ -154,7 +177,7 @@ pub struct CompareArgs {
 pub struct NightlyArgs {
     #[arg(long, default_value = "suites")]
     pub suites: std::path::PathBuf,
-    #[arg(long, default_value = "reports")]
+    #[arg(long, default_value = "reports", value_parser = absolute)]
     pub out: std::path::PathBuf,
     /// Only suites whose name contains this.
     #[arg(long)]
@@ -165,6 +188,6 @@ pub struct NightlyArgs {
     pub quiet: bool,
     /// Also save every suite's verdicts as JUnit XML here (broken
     /// suites as errors), written even when suites fail.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = absolute)]
     pub junit: Option<std::path::PathBuf>,
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     chart::Frame,
-    fmt::{comparison, escape, num, window},
+    fmt::{comparison, escape, expectation_window, num, window},
     index::key_figures,
     record::{RunRecord, Verdict},
     write::{HTML_FILE, ReportError, write_atomic},
@@ -111,13 +111,13 @@ pub fn render_compare(suite: &str, description: &str, entries: &[CompareEntry]) 
         if let Some(err) = &r.error {
             let _ = writeln!(out, "<p class=\"bad\">error: {}</p>", escape(err));
         }
-        out.push_str("<table><tr><th>expectation</th><th>window</th><th>measured vs bound</th><th>result</th><th>note</th></tr>\n");
+        out.push_str("<table><tr><th>expectation</th><th>window</th><th>measured vs bound</th><th>result</th><th>the suite expects</th></tr>\n");
         for x in &r.expectations {
             let _ = writeln!(
                 out,
                 "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"{}\">{}</td><td>{}</td></tr>",
                 escape(&x.metric),
-                window(x.window_s),
+                escape(&expectation_window(x)),
                 escape(&comparison(x)),
                 if x.pass { "ok" } else { "bad" },
                 if x.pass { "PASS" } else { "FAIL" },
@@ -242,6 +242,37 @@ mod tests {
         );
         assert!(html.contains("verdict pass") && html.contains("verdict fail"));
         assert!(html.contains("href=\"../b/index.html\""));
+    }
+
+    /// Issue 30: a failed expectation's note is the suite's expectation,
+    /// not a finding: its column says so.
+    #[test]
+    fn a_failed_expectations_note_is_labelled_as_what_the_suite_expects() {
+        let b = incident_a(false);
+        let failed = b
+            .expectations
+            .iter()
+            .find(|e| !e.pass && !e.note.is_empty());
+        let failed = failed.expect("incident A fails an expectation with a note");
+        let html = render_compare(
+            "s",
+            "d",
+            &[CompareEntry {
+                label: "kube-proxy-iptables".into(),
+                href: "../b/index.html".into(),
+                record: b.clone(),
+            }],
+        );
+        assert!(
+            html.contains("<th>result</th><th>the suite expects</th>"),
+            "{html}"
+        );
+        assert!(!html.contains("<th>note</th>"));
+        let row = format!(
+            "<td class=\"bad\">FAIL</td><td>{}</td></tr>",
+            escape(&failed.note)
+        );
+        assert!(html.contains(&row), "{row}");
     }
 
     #[test]

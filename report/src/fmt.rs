@@ -156,6 +156,15 @@ pub fn window(w: [f64; 2]) -> String {
     format!("{}–{} s", num(w[0]), num(w[1]))
 }
 
+/// An expectation's window, and the span its buckets cover when an edge
+/// falls inside a bucket: `13.33–21 s (whole buckets: 14–21 s)`.
+pub fn expectation_window(e: &ExpectationResult) -> String {
+    match e.covered_s {
+        Some(c) => format!("{} (whole buckets: {})", window(e.window_s), window(c)),
+        None => window(e.window_s),
+    }
+}
+
 /// An expectation named by its metric and window, `error_rate over 0–15 s`
 /// (a JUnit test case's name).
 pub fn expectation_name(e: &ExpectationResult) -> String {
@@ -188,19 +197,25 @@ pub fn comparison(e: &ExpectationResult) -> String {
 /// An expectation's check without the verdict word or note:
 /// `error_rate 0.0005 ≤ 0.02 over 0–15 s`.
 pub fn expectation_check(e: &ExpectationResult) -> String {
-    format!("{} {} over {}", e.metric, comparison(e), window(e.window_s))
+    format!(
+        "{} {} over {}",
+        e.metric,
+        comparison(e),
+        expectation_window(e)
+    )
 }
 
 /// The line people read for an expectation, on the terminal, in the report
 /// and as a JUnit failure message: `PASS error_rate 0.0005 ≤ 0.02 over 0–15 s`,
-/// `FAIL new_backend_share 0.31 > 0.1 over 30–60 s (the 3 added backends
-/// stay nearly idle)`. The suite's note explains a failure, so only a
-/// failure shows it.
+/// `FAIL new_backend_share 0.31 > 0.1 over 30–60 s (expected: the 3 added
+/// backends stay nearly idle)`. The suite's note says what the suite
+/// expects and why, not what was measured: a failure shows it labelled as
+/// the expectation, so a failed bound never reads as a finding (issue 30).
 pub fn verdict_line(e: &ExpectationResult) -> String {
     let word = if e.pass { "PASS" } else { "FAIL" };
     let mut line = format!("{word} {}", expectation_check(e));
     if !e.pass && !e.note.is_empty() {
-        line.push_str(" (");
+        line.push_str(" (expected: ");
         line.push_str(&e.note);
         line.push(')');
     }
@@ -372,6 +387,7 @@ mod tests {
             measured,
             pass,
             note: "the 3 added backends stay nearly idle".into(),
+            covered_s: None,
         }
     }
 
@@ -391,7 +407,7 @@ mod tests {
         );
         assert_eq!(
             verdict_line(&e),
-            "FAIL new_backend_share 0.31 > 0.1 over 30–60 s (the 3 added backends stay nearly idle)"
+            "FAIL new_backend_share 0.31 > 0.1 over 30–60 s (expected: the 3 added backends stay nearly idle)"
         );
     }
 
@@ -431,7 +447,7 @@ mod tests {
         let e = exp("new_backend_share", [0.0, 60.0], None, Some(0.1), None);
         assert_eq!(
             verdict_line(&e),
-            "FAIL new_backend_share n/a (no data) over 0–60 s (the 3 added backends stay nearly idle)"
+            "FAIL new_backend_share n/a (no data) over 0–60 s (expected: the 3 added backends stay nearly idle)"
         );
         let e = exp("x", [0.0, 60.0], None, Some(0.1), Some(f64::NAN));
         assert!(verdict_line(&e).starts_with("FAIL x NaN (not a number) over"));
@@ -447,12 +463,25 @@ mod tests {
         assert!(verdict_line(&e).starts_with("FAIL max_min_ratio ∞ > 3 over"));
     }
 
+    /// Issue 30: a window edge inside a bucket says which buckets it took.
+    #[test]
+    fn verdict_line_names_the_whole_buckets_a_window_took() {
+        let mut e = exp("errors", [13.33, 21.0], None, Some(0.0), Some(0.0));
+        e.covered_s = Some([14.0, 21.0]);
+        assert_eq!(
+            verdict_line(&e),
+            "PASS errors 0 ≤ 0 over 13.33–21 s (whole buckets: 14–21 s)"
+        );
+    }
+
     #[test]
     fn verdict_line_shows_the_note_on_failure_only() {
         let pass = exp("error_rate", [0.0, 15.0], None, Some(0.02), Some(0.01));
         assert!(!verdict_line(&pass).contains("idle"));
         let fail = exp("error_rate", [0.0, 15.0], None, Some(0.02), Some(0.03));
-        assert!(verdict_line(&fail).ends_with(" (the 3 added backends stay nearly idle)"));
+        assert!(
+            verdict_line(&fail).ends_with(" (expected: the 3 added backends stay nearly idle)")
+        );
         let quiet = ExpectationResult {
             note: String::new(),
             ..fail

@@ -474,7 +474,7 @@ mod tests {
         let failure = elements(first, "failure")
             .next()
             .unwrap_or_else(|| panic!("no failure"));
-        assert!(attr(failure, "message").ends_with("(x < y & \"z\")"));
+        assert!(attr(failure, "message").ends_with("(expected: x < y & \"z\")"));
         let run = elements(s, "testcase")
             .find(|c| attr(*c, "name") == "run")
             .unwrap_or_else(|| panic!("no run case"));

@@ -451,6 +451,13 @@ pub struct ExpectationResult {
     pub measured: Option<f64>,
     pub pass: bool,
     pub note: String,
+    /// The span the window's buckets cover when it differs from
+    /// `window_s`: a window takes the buckets whose start lies in it, so
+    /// an edge inside a bucket takes that bucket whole. None when they
+    /// agree, or for a metric counted at exact times (`restarts`,
+    /// `rollout_duration_s`, `requests_to_terminating`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covered_s: Option<[f64; 2]>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

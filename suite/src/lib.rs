@@ -85,6 +85,88 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedSuite, SuiteError> {
     })
 }
 
+/// A host package set a suite needs beyond what every run needs, named as
+/// `scripts/bootstrap.sh` names its profiles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HostNeed {
+    /// Debian's nginx and its echo module: `deployments[].nginx` or
+    /// `clients[].proxy: nginx`.
+    Nginx,
+}
+
+impl HostNeed {
+    /// The `scripts/bootstrap.sh` profile that installs it.
+    #[must_use]
+    pub fn profile(self) -> &'static str {
+        match self {
+            HostNeed::Nginx => "nginx",
+        }
+    }
+}
+
+/// What the suite at `path` needs installed on the host, read from its
+/// typed form without validating it: validation itself fails while nginx is
+/// missing, and `./just run` asks this to install it first.
+pub fn host_needs(path: &Path) -> Result<Vec<HostNeed>, SuiteError> {
+    let text = read::read(path)?;
+    read::check_chars(&text, path)?;
+    let index = PathIndex::read(&text, path).map_err(|e| match e {
+        index::BuildError::Yaml(d) => typing::prefer_libyaml(SuiteError::Syntax(d), &text),
+        index::BuildError::Refused(e) => e,
+    })?;
+    let de = serde_yaml::Deserializer::from_str(&text);
+    let suite: Suite =
+        serde_path_to_error::deserialize(de).map_err(|e| typing::from_typing(e, &index))?;
+    let nginx = suite.deployments.iter().any(|d| d.nginx.is_some())
+        || suite
+            .clients
+            .iter()
+            .any(|c| matches!(c.proxy, Some(model::ProxyKind::Nginx)));
+    Ok(if nginx {
+        vec![HostNeed::Nginx]
+    } else {
+        Vec::new()
+    })
+}
+
+/// A window takes the buckets whose *start* lies in it (the report's
+/// rule), so an edge inside a bucket silently takes the whole bucket: one
+/// warning per such expectation, saying which buckets it covers. Run on the
+/// suite as it will run (after `--time-scale`), since scaling moves edges
+/// off the bucket grid (issue 30).
+#[must_use]
+pub fn window_edge_warnings(suite: &Suite) -> Vec<String> {
+    let bucket = suite.bucket.0.as_nanos();
+    if bucket == 0 {
+        return Vec::new();
+    }
+    let duration = suite.duration.0.as_nanos();
+    let secs = |ns: u128| ns as f64 / 1e9;
+    // The first bucket start at or after `ns`.
+    let up = |ns: u128| ns.div_ceil(bucket) * bucket;
+    let mut out = Vec::new();
+    for (i, e) in suite.expect.iter().enumerate() {
+        let Some([from, to]) = e.window else { continue };
+        let (from, to) = (from.0.as_nanos(), to.0.as_nanos());
+        // The run's end closes its last bucket, whole or not.
+        let off = |ns: u128| ns % bucket != 0 && ns != duration;
+        if !off(from) && !off(to) {
+            continue;
+        }
+        let (a, b) = (up(from), up(to).min(duration));
+        out.push(format!(
+            "expect[{i}].window [{}s, {}s] ({}): an edge inside a {}s bucket; buckets are counted whole, so it covers {}–{} s",
+            secs(from),
+            secs(to),
+            e.metric,
+            secs(bucket),
+            secs(a),
+            secs(b),
+        ));
+    }
+    out
+}
+
 /// The leading comment block: consecutive `#` lines at the top of the file,
 /// less a first `# yaml-language-server:` line (the editor's schema
 /// modeline says nothing about the suite).
@@ -106,6 +188,37 @@ const SCHEMA_MODELINE: &str = "# yaml-language-server:";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn suite_with_window(duration: &str, bucket: &str, window: &str) -> Suite {
+        let text = format!(
+            "name: w\nduration: {duration}\nbucket: {bucket}\ndeployments: [{{name: web, replicas: 1}}]\nservices: [{{name: web, cluster_ip: 198.19.0.10, port: 80, selector: web}}]\nclients: [{{name: c, service: web, load: {{mode: open, rate: 10}}}}]\nexpect: [{{metric: errors, window: {window}, max: 0}}]\n"
+        );
+        parse(&text, Path::new("w.yaml")).expect("valid").suite
+    }
+
+    #[test]
+    fn a_window_edge_inside_a_bucket_warns_with_the_buckets_it_covers() {
+        let s = suite_with_window("20s", "1s", "[0s, 13333ms]");
+        let w = window_edge_warnings(&s);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("expect[0].window [0s, 13.333s]"), "{}", w[0]);
+        assert!(w[0].ends_with("covers 0–14 s"), "{}", w[0]);
+        let s = suite_with_window("20s", "1s", "[2500ms, 20s]");
+        assert!(window_edge_warnings(&s)[0].ends_with("covers 3–20 s"));
+    }
+
+    #[test]
+    fn windows_on_the_bucket_grid_or_the_runs_end_do_not_warn() {
+        assert!(window_edge_warnings(&suite_with_window("20s", "1s", "[5s, 13s]")).is_empty());
+        assert!(
+            window_edge_warnings(&suite_with_window("20500ms", "1s", "[5s, 20500ms]")).is_empty()
+        );
+        assert!(window_edge_warnings(&suite_with_window("20s", "2s", "[4s, 10s]")).is_empty());
+        assert_eq!(
+            window_edge_warnings(&suite_with_window("20s", "2s", "[4s, 9s]")).len(),
+            1
+        );
+    }
 
     #[test]
     fn header_skips_the_schema_modeline() {

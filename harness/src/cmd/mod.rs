@@ -5,6 +5,7 @@ pub mod compare;
 pub mod doctor;
 pub mod inspect;
 pub mod list;
+pub mod needs;
 pub mod new;
 pub mod nightly;
 pub mod report;
@@ -29,6 +30,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Validate { suites } => Ok(validate::run(&suites)),
         Command::Schema => schema::run(),
+        Command::Needs { suites } => Ok(needs::run(&suites)),
         Command::New { name, from, out } => Ok(new::run(&name, &from, out.as_deref())),
         Command::Run(args) => run::run(args),
         Command::List { dir } => Ok(list::run(&dir)),

@@ -107,6 +107,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     eprintln!("{error}");
                     return Ok(bad_input(junit, l.suite.name.clone(), p, error));
                 }
+                for w in runner::window_warnings(&l.suite, time_scale) {
+                    eprintln!("{}: warning: {w}", l.path.display());
+                }
                 loaded.push(l)
             }
             Err(e) => {

@@ -48,8 +48,11 @@ pub fn preflight_all(
     Ok(())
 }
 
+/// `path` below `base`; run folders are absolute ([`super::run_suite`]),
+/// so `base` is made absolute too.
 fn rel(path: &Path, base: &Path) -> String {
-    path.strip_prefix(base)
+    let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+    path.strip_prefix(&base)
         .unwrap_or(path)
         .to_string_lossy()
         .into_owned()

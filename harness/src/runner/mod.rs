@@ -67,6 +67,12 @@ pub fn preflight(suite: &Suite, time_scale: f64) -> Result<f64, String> {
     Ok(k)
 }
 
+/// Expectation windows with an edge inside a bucket once the schedule is
+/// multiplied by `time_scale` ([`svclab_suite::window_edge_warnings`]).
+pub fn window_warnings(suite: &Suite, time_scale: f64) -> Vec<String> {
+    svclab_suite::window_edge_warnings(&scale_schedule(suite, time_scale))
+}
+
 /// The suite with its schedule multiplied by `f`.
 pub fn scale_schedule(suite: &Suite, f: f64) -> Suite {
     use svclab_suite::model::Dur;
@@ -99,7 +105,11 @@ pub fn scale_schedule(suite: &Suite, f: f64) -> Suite {
 /// Runs one suite; its log goes to `<run-dir>/run.log` (tracing).
 pub fn run_suite(loaded: &LoadedSuite, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
     let run_id = new_run_id();
-    let dir = opts.out.join(&loaded.suite.name).join(&run_id);
+    // Absolute whatever the caller passed (the CLI already makes it so):
+    // programs, shims and logs get paths under it, and nginx resolves a
+    // relative one against its own prefix.
+    let dir = std::path::absolute(opts.out.join(&loaded.suite.name).join(&run_id))
+        .with_context(|| format!("resolving the run folder under {}", opts.out.display()))?;
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("creating the run folder {}", dir.display()))?;
     let log = std::fs::File::create(dir.join("run.log"))
@@ -129,6 +139,9 @@ fn run_suite_in(
     let mut scaled = scale_schedule(&loaded.suite, opts.time_scale);
     svclab_suite::engines::own_expectations(&mut scaled);
     let suite = &scaled;
+    for w in svclab_suite::window_edge_warnings(suite) {
+        tracing::warn!("{w}");
+    }
     let duration = suite.duration.0;
     let bucket = suite.bucket.0;
     let n_buckets = usize::try_from(duration.as_nanos().div_ceil(bucket.as_nanos().max(1)))

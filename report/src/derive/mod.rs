@@ -319,6 +319,24 @@ pub fn phase_spans(pod: &PodRecord, end_s: f64) -> Vec<PhaseSpan> {
         .collect()
 }
 
+/// Metrics counted at their records' exact times, not per bucket.
+const EXACT_TIME_METRICS: [&str; 3] = ["restarts", "rollout_duration_s", "requests_to_terminating"];
+
+/// The span `window_s`'s buckets cover, when it is not `window_s` itself
+/// (an edge inside a bucket) and `metric` is counted per bucket.
+#[must_use]
+pub fn covered_span(record: &RunRecord, metric: &str, window_s: [f64; 2]) -> Option<[f64; 2]> {
+    if EXACT_TIME_METRICS.contains(&metric) {
+        return None;
+    }
+    let mut buckets = window_buckets(record, window_s);
+    let first = buckets.next()?.t_s;
+    let last = buckets.last().map_or(first, |b| b.t_s);
+    let end = (last + record.bucket_s).min(record.end_s().max(first));
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
+    (!(close(first, window_s[0]) && close(end, window_s[1]))).then_some([first, end])
+}
+
 /// Checks each spec against the record: measured is [`metric`] over the
 /// spec's window; pass when it is defined and within `[min, max]`.
 pub fn evaluate(record: &RunRecord, specs: &[ExpectationSpec]) -> Vec<ExpectationResult> {
@@ -339,6 +357,7 @@ pub fn evaluate(record: &RunRecord, specs: &[ExpectationSpec]) -> Vec<Expectatio
                 measured,
                 pass,
                 note: spec.note.clone(),
+                covered_s: covered_span(record, &spec.metric, spec.window_s),
             }
         })
         .collect()

@@ -30,7 +30,9 @@ use crate::{
         topn::top_backends,
     },
     derive::{metric, summarize},
-    fmt::{comparison, count, escape, id_safe, num, opt_num, opt_pct, verdict_line, window},
+    fmt::{
+        comparison, count, escape, expectation_window, id_safe, num, opt_num, opt_pct, verdict_line,
+    },
     record::{RunRecord, Verdict},
 };
 
@@ -373,7 +375,9 @@ fn summary(out: &mut String, rec: &RunRecord) {
     if rec.expectations.is_empty() {
         out.push_str("<p>The suite sets no expectations.</p>\n");
     } else {
-        out.push_str("<table>\n<tr><th>result</th><th>expectation</th><th>note</th></tr>\n");
+        out.push_str(
+            "<table>\n<tr><th>result</th><th>expectation</th><th>the suite expects</th></tr>\n",
+        );
         for e in &rec.expectations {
             let result = if e.pass {
                 "<span class=\"ok\">PASS</span>"
@@ -381,14 +385,15 @@ fn summary(out: &mut String, rec: &RunRecord) {
                 "<span class=\"bad\">FAIL</span>"
             };
             // The verdict line's words, with the metric as code and the
-            // note in its own column (shown for a pass too: it says why the
-            // bound is there).
+            // note in its own column, headed as what the suite expects (it
+            // is shown for a pass too: it says why the bound is there, and
+            // never reads as a finding on a failure).
             let _ = writeln!(
                 out,
                 "<tr class=\"expectation\"><td>{result}</td><td><code>{}</code> {} over {}</td><td>{}</td></tr>",
                 escape(&e.metric),
                 escape(&comparison(e)),
-                escape(&window(e.window_s)),
+                escape(&expectation_window(e)),
                 escape(&e.note)
             );
         }

@@ -206,11 +206,21 @@ fn expectations_read_as_verdict_lines() {
             "<td><code>{}</code> {} over {}</td>",
             escape(&e.metric),
             escape(&crate::fmt::comparison(e)),
-            escape(&crate::fmt::window(e.window_s))
+            escape(&crate::fmt::expectation_window(e))
         );
         assert!(html.contains(&cell), "table row {cell}");
     }
     assert!(!html.contains("Some("), "no Debug option text");
+    // Issue 30: the note is labelled as the expectation, in the banner
+    // and in the table.
+    for e in failed.iter().filter(|e| !e.note.is_empty()) {
+        assert!(
+            crate::fmt::verdict_line(e).ends_with(&format!("(expected: {})", e.note)),
+            "{}",
+            crate::fmt::verdict_line(e)
+        );
+    }
+    assert!(html.contains("<th>expectation</th><th>the suite expects</th>"));
 }
 
 #[test]

@@ -326,6 +326,32 @@ fn evaluate_checks_bounds_and_fails_undefined() {
     assert_eq!(results[4].measured, None);
     assert_eq!(results[0].note, "n");
     assert_eq!(results[0].window_s, [2.0, 4.0]);
+    assert!(results.iter().all(|r| r.covered_s.is_none()), "on the grid");
+}
+
+/// Issue 30: a window edge inside a bucket takes the bucket whole, and the
+/// result says which span its buckets covered; exact-time metrics do not.
+#[test]
+fn a_window_edge_inside_a_bucket_records_the_span_its_buckets_cover() {
+    let rec = scaled();
+    let spec = |metric: &str, window_s: [f64; 2]| ExpectationSpec {
+        metric: metric.into(),
+        window_s,
+        min: None,
+        max: Some(1e9),
+        note: String::new(),
+    };
+    let results = evaluate(
+        &rec,
+        &[
+            spec("errors", [1.5, 3.5]),
+            spec("errors", [1.0, 3.0]),
+            spec("restarts", [1.5, 3.5]),
+        ],
+    );
+    assert_eq!(results[0].covered_s, Some([2.0, 4.0]));
+    assert_eq!(results[1].covered_s, None);
+    assert_eq!(results[2].covered_s, None);
 }
 
 #[test]
