@@ -152,13 +152,27 @@ pub struct GcPass {
     pub deleted: u64,
 }
 
-/// Deletes every entry whose lifetime has passed. Keys are collected first:
-/// deleting while walking with get_next_key restarts the walk.
-pub(crate) fn gc_pass(
-    ct: &mut CtMap,
-    deleted_total: &AtomicU64,
-    clock_offset: &AtomicU64,
-) -> Result<GcPass> {
+/// The first half of a GC pass: the keys of the entries expired at its
+/// clock reading, and how many entries it walked.
+#[derive(Debug)]
+pub struct GcScan {
+    now: Now,
+    scanned: u64,
+    stale: Vec<Ct4Tuple>,
+}
+
+impl GcScan {
+    /// Entries found expired.
+    #[must_use]
+    pub fn stale(&self) -> usize {
+        self.stale.len()
+    }
+}
+
+/// Walks the map and collects the keys of expired entries. Keys are
+/// collected first: deleting while walking with get_next_key restarts the
+/// walk (Cilium's `DumpReliablyWithCallback` works around the same).
+pub(crate) fn gc_scan(ct: &CtMap, clock_offset: &AtomicU64) -> Result<GcScan> {
     let now = Now::read(clock_offset.load(Ordering::Relaxed));
     let mut stale = Vec::new();
     let mut scanned = 0;
@@ -175,8 +189,32 @@ pub(crate) fn gc_pass(
             Err(e) => return Err(Error::map(common::maps::CT, "iterate", e)),
         }
     }
+    Ok(GcScan {
+        now,
+        scanned,
+        stale,
+    })
+}
+
+/// The second half: deletes each collected key whose entry is *still*
+/// expired, read again just before the delete. Cilium's agent deletes an
+/// entry in the dump callback right after its filter test
+/// (pkg/maps/ctmap/ctmap.go v1.16.0, `doGC4`: `filter.doFiltering` then
+/// `purgeCtEntry4` for the same key), so a flow that rewrote the entry
+/// meanwhile keeps it. Deleting the whole batch collected by a walk of tens
+/// of thousands of entries instead removed entries that a reused source
+/// port's SYN had just rewritten (CT_NEW on a closing entry, 1.16): the
+/// flow's next packets then met no service or out entry and its response
+/// never got its reverse NAT (the client timed out).
+pub(crate) fn gc_sweep(ct: &mut CtMap, scan: GcScan, deleted_total: &AtomicU64) -> Result<GcPass> {
     let mut deleted = 0;
-    for k in stale {
+    for k in scan.stale {
+        match ct.get(&k, 0) {
+            Ok(v) if expired(&v, scan.now) => {}
+            Ok(_) => continue,
+            Err(e) if crate::error::is_not_found(&e) => continue,
+            Err(e) => return Err(Error::map(common::maps::CT, "lookup", e)),
+        }
         match ct.remove(&k) {
             Ok(()) => deleted += 1,
             Err(e) if crate::error::is_not_found(&e) => {}
@@ -184,7 +222,21 @@ pub(crate) fn gc_pass(
         }
     }
     deleted_total.fetch_add(deleted, Ordering::Relaxed);
-    Ok(GcPass { scanned, deleted })
+    Ok(GcPass {
+        scanned: scan.scanned,
+        deleted,
+    })
+}
+
+/// Deletes every entry whose lifetime has passed ([`gc_scan`], then
+/// [`gc_sweep`]).
+pub(crate) fn gc_pass(
+    ct: &mut CtMap,
+    deleted_total: &AtomicU64,
+    clock_offset: &AtomicU64,
+) -> Result<GcPass> {
+    let scan = gc_scan(ct, clock_offset)?;
+    gc_sweep(ct, scan, deleted_total)
 }
 
 /// Deletes every entry; returns how many.
@@ -308,6 +360,18 @@ impl Datapath {
     /// One GC pass: deletes entries whose lifetime has passed.
     pub fn ct_gc(&mut self) -> Result<GcPass> {
         gc_pass(&mut self.ct, &self.ct_deleted, &self.clock_offset)
+    }
+
+    /// A GC pass in its two halves, so a test can send packets between
+    /// the walk and the deletes: [`Datapath::ct_gc_scan`] collects the
+    /// expired keys, [`Datapath::ct_gc_sweep`] deletes those still expired.
+    pub fn ct_gc_scan(&self) -> Result<GcScan> {
+        gc_scan(&self.ct, &self.clock_offset)
+    }
+
+    /// See [`Datapath::ct_gc_scan`].
+    pub fn ct_gc_sweep(&mut self, scan: GcScan) -> Result<GcPass> {
+        gc_sweep(&mut self.ct, scan, &self.ct_deleted)
     }
 
     /// Starts GC passes every `interval` on a thread with its own handle on

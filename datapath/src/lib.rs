@@ -41,7 +41,7 @@ pub use crate::{
         Profile, REPORT_FLAGS, REPORT_INTERVAL, Rules, Selection,
     },
     counters::{BackendStats, Counters},
-    ct::{CtEntryView, CtGc, CtKind, CtStats, GcPass, GcTotals, monotonic_ns},
+    ct::{CtEntryView, CtGc, CtKind, CtStats, GcPass, GcScan, GcTotals, monotonic_ns},
     datapath::{Datapath, Hook, PacketRun, TC_ACT_OK, TC_ACT_SHOT},
     error::{Error, Result},
     frontend::{Backend, BackendState, Frontend, Protocol},

@@ -83,6 +83,34 @@ fn fin_on_a_service_entry_per_release() {
     }
 }
 
+/// The GC deletes only what is still expired when it deletes: Cilium's
+/// agent deletes each entry in its dump callback right after the filter
+/// test (pkg/maps/ctmap/ctmap.go v1.16.0 `doGC4`). A reused source port's
+/// SYN that rewrites an expired closing entry (1.16: CT_NEW) between the
+/// walk and the deletes keeps its entry; before, the batch delete removed
+/// it and the flow lost its service and out entries (scale-1000 on one
+/// node: clients timed out once ports recurred, ~16 s into the run).
+#[test]
+fn gc_keeps_an_entry_a_syn_rewrote_after_the_walk() {
+    require_root!();
+    let (mut dp, mut clock) = profile(Profile::Cilium1_16, 3);
+    establish(&mut dp, 50200);
+    send(&mut dp, 50200, FIN_ACK);
+    establish(&mut dp, 50201);
+    send(&mut dp, 50201, FIN_ACK);
+    clock.advance(&mut dp, 11);
+    let scan = dp.ct_gc_scan().expect("scan");
+    assert_eq!(scan.stale(), 2, "both closed service entries expired");
+    // Port 50200 is reused before the deletes; 50201 is not.
+    send(&mut dp, 50200, SYN);
+    let pass = dp.ct_gc_sweep(scan).expect("sweep");
+    assert_eq!(pass.deleted, 1, "only the entry still expired goes");
+    let e = find_service_entry(&dp, 50200).expect("the rewritten entry stays");
+    assert!(!e.tx_closing && !e.rx_closing, "{e:?}");
+    assert_eq!(secs(e.expires_in), 60, "SYN lifetime of the new flow");
+    assert!(find_service_entry(&dp, 50201).is_none());
+}
+
 #[test]
 fn rst_on_a_service_entry_per_release() {
     require_root!();
