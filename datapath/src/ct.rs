@@ -150,6 +150,9 @@ fn expired(v: &CtEntry, now: Now) -> bool {
 pub struct GcPass {
     pub scanned: u64,
     pub deleted: u64,
+    /// Entries found expired by the walk but rewritten by the datapath
+    /// before their delete (a reused tuple), and so kept.
+    pub refreshed: u64,
 }
 
 /// The first half of a GC pass: the keys of the entries expired at its
@@ -207,11 +210,14 @@ pub(crate) fn gc_scan(ct: &CtMap, clock_offset: &AtomicU64) -> Result<GcScan> {
 /// flow's next packets then met no service or out entry and its response
 /// never got its reverse NAT (the client timed out).
 pub(crate) fn gc_sweep(ct: &mut CtMap, scan: GcScan, deleted_total: &AtomicU64) -> Result<GcPass> {
-    let mut deleted = 0;
+    let (mut deleted, mut refreshed) = (0, 0);
     for k in scan.stale {
         match ct.get(&k, 0) {
             Ok(v) if expired(&v, scan.now) => {}
-            Ok(_) => continue,
+            Ok(_) => {
+                refreshed += 1;
+                continue;
+            }
             Err(e) if crate::error::is_not_found(&e) => continue,
             Err(e) => return Err(Error::map(common::maps::CT, "lookup", e)),
         }
@@ -225,6 +231,7 @@ pub(crate) fn gc_sweep(ct: &mut CtMap, scan: GcScan, deleted_total: &AtomicU64) 
     Ok(GcPass {
         scanned: scan.scanned,
         deleted,
+        refreshed,
     })
 }
 
@@ -259,6 +266,8 @@ pub(crate) fn flush(ct: &mut CtMap, deleted_total: &AtomicU64) -> Result<u64> {
 pub struct GcTotals {
     pub passes: AtomicU64,
     pub deleted: AtomicU64,
+    /// [`GcPass::refreshed`] summed.
+    pub refreshed: AtomicU64,
     pub errors: AtomicU64,
 }
 
@@ -289,6 +298,7 @@ impl CtGc {
                         Ok(pass) => {
                             t.passes.fetch_add(1, Ordering::Relaxed);
                             t.deleted.fetch_add(pass.deleted, Ordering::Relaxed);
+                            t.refreshed.fetch_add(pass.refreshed, Ordering::Relaxed);
                         }
                         Err(e) => {
                             t.errors.fetch_add(1, Ordering::Relaxed);

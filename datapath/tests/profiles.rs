@@ -105,6 +105,7 @@ fn gc_keeps_an_entry_a_syn_rewrote_after_the_walk() {
     send(&mut dp, 50200, SYN);
     let pass = dp.ct_gc_sweep(scan).expect("sweep");
     assert_eq!(pass.deleted, 1, "only the entry still expired goes");
+    assert_eq!(pass.refreshed, 1, "the reused one is counted as kept");
     let e = find_service_entry(&dp, 50200).expect("the rewritten entry stays");
     assert!(!e.tx_closing && !e.rx_closing, "{e:?}");
     assert_eq!(secs(e.expires_in), 60, "SYN lifetime of the new flow");

@@ -73,7 +73,7 @@ pub struct EbpfDataplane {
     socket_lb: bool,
     /// Kernel IDs of the datapath's maps (fixed for its lifetime).
     map_ids: BTreeMap<String, u32>,
-    _gc: CtGc,
+    gc: CtGc,
 }
 
 impl EbpfDataplane {
@@ -87,7 +87,7 @@ impl EbpfDataplane {
             datapath,
             socket_lb: false,
             map_ids,
-            _gc: gc,
+            gc,
         })
     }
 
@@ -186,6 +186,15 @@ impl Dataplane for EbpfDataplane {
     }
 
     fn close(mut self: Box<Self>) -> anyhow::Result<()> {
+        let gc = self.gc.totals();
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(
+            passes = load(&gc.passes),
+            deleted = load(&gc.deleted),
+            refreshed = load(&gc.refreshed),
+            errors = load(&gc.errors),
+            "CT GC totals (refreshed: expired when walked, rewritten by a reused tuple before the delete, kept)"
+        );
         self.datapath.release_all();
         Ok(self.datapath.close()?)
     }
