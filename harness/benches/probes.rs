@@ -19,12 +19,15 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use svclab::cluster::{
-    pods::PodProcess,
-    podstats::StatsMap,
-    probe::{
-        Handler, ProbeGate, ProbeHandle, ProbeKind, ProbeOutcome, ProbeReport, ProbeTask, Prober,
+use svclab::{
+    kubelet::{
+        pods::PodProcess,
+        probe::{
+            Handler, ProbeGate, ProbeHandle, ProbeKind, ProbeOutcome, ProbeReport, ProbeTask,
+            Prober,
+        },
     },
+    podserver::podstats::StatsMap,
 };
 use svclab_datapath::NetnsRef;
 use svclab_suite::model::ServerSpec;
@@ -358,7 +361,7 @@ fn run(b: &mut Bench, secs: u64) -> anyhow::Result<()> {
         b.stats.push(stats);
     }
     for p in &infos {
-        svclab::cluster::pods::wait_listening(
+        svclab::kubelet::pods::wait_listening(
             &node,
             SocketAddrV4::new(p.ip, PORT),
             Duration::from_secs(20),

@@ -99,12 +99,12 @@ pub enum Command {
     },
     /// A pod's server process (started by `run` inside the pod netns).
     #[command(hide = true)]
-    PodServer(crate::cluster::podserver::ServerArgs),
+    PodServer(crate::podserver::ServerArgs),
     /// A real program as a pod's container (started by `run`): the shim
     /// that enters the pod netns, owns the program's process group and
     /// captures its output.
     #[command(hide = true)]
-    ContainerRun(crate::cluster::programs::shim::ShimArgs),
+    ContainerRun(crate::kubelet::programs::shim::ShimArgs),
     /// Check that this machine can run svclab: root, kernel (TCX), eBPF load.
     Doctor,
     /// Remove leftovers of crashed runs: every `svl-<run>-*` netns and the

@@ -15,9 +15,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use svclab::cluster::{
-    pods::{self, PodProcess},
-    podstats::StatsMap,
+use svclab::{
+    kubelet::pods::{self, PodProcess},
+    podserver::podstats::StatsMap,
 };
 use svclab_datapath::NetnsRef;
 use svclab_suite::model::{Closer, Dur, ServerSpec, SigtermMode};

@@ -13,11 +13,15 @@ use std::{
 };
 
 use socket2::{Domain, Socket, Type};
-use svclab::cluster::{
-    pods::PodProcess,
-    podstats::StatsMap,
-    probe::{Handler, ProbeGate, ProbeKind, ProbeOutcome, ProbeReport, ProbeTask, Prober},
-    sockdiag::{ListenerQueue, SockDiag},
+use svclab::{
+    kubelet::{
+        pods::PodProcess,
+        probe::{Handler, ProbeGate, ProbeKind, ProbeOutcome, ProbeReport, ProbeTask, Prober},
+    },
+    podserver::{
+        podstats::StatsMap,
+        sockdiag::{ListenerQueue, SockDiag},
+    },
 };
 use svclab_datapath::NetnsRef;
 use svclab_suite::model::ServerSpec;

@@ -14,10 +14,10 @@ use svclab_datapath::NetnsRef;
 use svclab_report::record::{AccessLogTotals, ProgramInfo};
 use svclab_topology::PodSpec;
 
-use super::{
+use super::state::{ClientProxy, Cluster};
+use crate::kubelet::{
     pods::{self, PodProcess},
-    programs::{accesslog, nginx},
-    state::{ClientProxy, Cluster},
+    programs::{self, accesslog, nginx},
 };
 
 /// A client pod's cgroup (socket-LB), as its load thread joins it.
@@ -180,7 +180,7 @@ impl Cluster {
             .pod(&pod_name)
             .cloned()
             .with_context(|| format!("no client pod {name}"))?;
-        super::programs::kill_netns_processes(&info.netns_path);
+        programs::kill_netns_processes(&info.netns_path);
         self.nodes[usize::from(info.node)]
             .dataplane
             .release(&info.lxc)?;

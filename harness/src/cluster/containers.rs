@@ -9,10 +9,8 @@ use anyhow::Context as _;
 use svclab_report::record::ProgramInfo;
 use svclab_suite::model::{Deployment, Workload};
 
-use super::{
-    programs::{Placeholders, ProgramSpec, nginx},
-    state::Cluster,
-};
+use super::state::Cluster;
+use crate::kubelet::programs::{Placeholders, ProgramSpec, nginx};
 
 impl Cluster {
     /// The program pod `pod` (at `ip`) of `d` runs; None: the pod server.

@@ -36,18 +36,10 @@ pub mod dataplane;
 pub mod dpconfig;
 mod endpoints;
 mod inflight;
-pub mod kubelet;
 pub mod kubeproxy;
-pub mod pods;
-pub mod podserver;
-pub mod podstats;
-pub mod probe;
-pub mod programs;
 mod records;
 mod rollout;
 mod scale;
-pub mod sigterm;
-pub mod sockdiag;
 mod state;
 pub mod state_file;
 mod terminate;
@@ -56,16 +48,17 @@ use self::{
     autoscaler::Autoscaler,
     client_pods::node_cgroup,
     dataplane::EbpfDataplane,
-    kubelet::{Change, ContainerSpec, Kubelet},
     kubeproxy::KubeProxyDataplane,
-    probe::Prober,
-    sockdiag::SockDiag,
     state::{DeploymentState, ServiceState},
 };
 pub use self::{
     client_pods::ClientCgroup,
     dpconfig::datapath_config,
     state::{Cluster, NodeState, Pod},
+};
+use crate::{
+    kubelet::{Change, ContainerSpec, Kubelet, pods, probe::Prober, programs},
+    podserver::sockdiag::SockDiag,
 };
 
 /// Pod CIDRs sized from the suite: the smallest plan (a /24 per node at

@@ -18,7 +18,9 @@ use super::{
     autoscaler::Autoscaler,
     dataplane::Dataplane,
     inflight::{Rollout, Termination},
-    kubelet::Kubelet,
+};
+use crate::kubelet::{
+    Kubelet,
     pods::PodProcess,
     probe::{ProbeReport, Prober},
     programs::nginx::NginxConf,

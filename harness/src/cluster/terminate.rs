@@ -46,7 +46,8 @@ fn start_hook(
         let (ns, cmd) = (t.pod_netns.clone(), e.command.clone());
         let what = format!("exec {cmd:?}");
         let th = std::thread::spawn(move || {
-            let (outcome, detail) = super::probe::handlers::exec_blocking(&ns, &cmd, grace);
+            let (outcome, detail) =
+                crate::kubelet::probe::handlers::exec_blocking(&ns, &cmd, grace);
             format!("{} {detail}", outcome.name())
         });
         return (Hook::Thread(th), what);

@@ -63,7 +63,7 @@ pub fn find(run: Option<&str>) -> Result<Vec<Leftover>, CleanError> {
             continue;
         }
         let pids = match std::fs::metadata(entry.path()) {
-            Ok(m) => crate::cluster::programs::pids_in_netns(m.dev(), m.ino()),
+            Ok(m) => crate::kubelet::programs::pids_in_netns(m.dev(), m.ino()),
             Err(_) => Vec::new(),
         };
         out.push(Leftover { netns: name, pids });

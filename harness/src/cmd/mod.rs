@@ -23,9 +23,9 @@ use crate::cli::{Cli, Command};
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Doctor => doctor::run(),
-        Command::ContainerRun(args) => crate::cluster::programs::shim::run(args),
+        Command::ContainerRun(args) => crate::kubelet::programs::shim::run(args),
         Command::PodServer(args) => {
-            crate::cluster::podserver::serve(args)?;
+            crate::podserver::serve(args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { suites } => Ok(validate::run(&suites)),

@@ -17,7 +17,8 @@ use svclab_suite::model::{ConnectionMode, Dur, LoadMode, PortMode, ProxyKind, Su
 
 use super::ctx::{Gathered, RunCtx};
 use crate::{
-    cluster::{Cluster, kubelet, probe::Handler, state_file},
+    cluster::{Cluster, state_file},
+    kubelet::{self, probe::Handler},
     load::client::{self, ClientPlan},
 };
 

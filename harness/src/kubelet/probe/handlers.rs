@@ -216,7 +216,7 @@ pub(crate) fn exec_blocking(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let parent = crate::cluster::pods::parent_pid();
+    let parent = crate::process::parent_pid();
     // SAFETY: setns, prctl and getppid are async-signal-safe; `ns` outlives
     // spawn(). PDEATHSIG fires when this (blocking) thread exits, and the
     // thread waits for the child, so the child never outlives its prober.
@@ -225,7 +225,7 @@ pub(crate) fn exec_blocking(
             if libc::setns(ns_fd, libc::CLONE_NEWNET) != 0 {
                 return Err(io::Error::last_os_error());
             }
-            crate::cluster::pods::die_with_parent(parent)
+            crate::process::die_with_parent(parent)
         });
     }
     let mut child = match cmd.spawn() {

@@ -174,7 +174,7 @@ pub fn run(a: ShimArgs) -> anyhow::Result<ExitCode> {
     let parent = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
     // SAFETY: prctl and getppid are async-signal-safe.
     unsafe {
-        cmd.pre_exec(move || crate::cluster::pods::die_with_parent(parent));
+        cmd.pre_exec(move || crate::process::die_with_parent(parent));
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,

@@ -12,7 +12,7 @@ use std::{
 use anyhow::{Context as _, bail};
 
 use super::ProgramSpec;
-use crate::cluster::pods::{PodProcess, parent_pid};
+use crate::{kubelet::pods::PodProcess, process::parent_pid};
 
 /// The environment variable every process of a container carries: the
 /// pod's netns path (`/run/netns/svl-<run>-<pod>`).

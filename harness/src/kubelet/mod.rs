@@ -22,16 +22,19 @@ use svclab_kube::{
 use svclab_report::record::{PodPhase, ProbeBucket};
 use svclab_suite::model::{self, ServerSpec};
 
-use super::programs::ProgramSpec;
+use self::programs::ProgramSpec;
 
 mod telemetry;
 
-use super::{
+pub mod pods;
+pub mod probe;
+pub mod programs;
+
+use self::{
     pods::PodProcess,
-    podstats::StatsMap,
     probe::{Handler, ProbeGate, ProbeHandle, ProbeReport, ProbeTask, Prober},
-    sockdiag::SockDiag,
 };
+use crate::podserver::{podstats::StatsMap, sockdiag::SockDiag};
 
 /// The container's state as kubelet sees it.
 #[derive(Clone, Copy, Debug, PartialEq)]

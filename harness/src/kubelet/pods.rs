@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use svclab_datapath::NetnsRef;
 use svclab_suite::model::{Closer, ServerSpec};
 
-use super::podstats::StatsMap;
+use crate::{podserver::podstats::StatsMap, process::parent_pid};
 
 #[derive(Debug)]
 pub struct PodProcess {
@@ -210,32 +210,6 @@ impl PodProcess {
     }
 }
 
-/// This process's pid, taken before a fork for [`die_with_parent`].
-pub(crate) fn parent_pid() -> libc::pid_t {
-    libc::pid_t::try_from(std::process::id()).unwrap_or(0)
-}
-
-/// In a forked child before exec: SIGKILL when the parent dies, and exit
-/// now if it already has. The prctl(2) man page's advice: a parent that
-/// died between fork and the prctl sends no signal, and the child has been
-/// reparented, so compare getppid() with the pid taken before the fork.
-///
-/// # Safety
-/// Only between fork and exec (async-signal-safe calls only).
-pub(crate) unsafe fn die_with_parent(parent: libc::pid_t) -> std::io::Result<()> {
-    // SAFETY: prctl and getppid are async-signal-safe and touch only the
-    // calling process.
-    unsafe {
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        if libc::getppid() != parent {
-            return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-        }
-    }
-    Ok(())
-}
-
 fn describe_exit(st: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt as _;
     match (st.code(), st.signal()) {
@@ -295,6 +269,7 @@ mod tests {
     use std::os::unix::process::CommandExt as _;
 
     use super::*;
+    use crate::process::die_with_parent;
 
     /// Spawns `true` with the pre-exec check expecting `parent`.
     fn spawn_expecting(parent: libc::pid_t) -> std::io::Result<std::process::ExitStatus> {

@@ -25,9 +25,13 @@ use std::{
 use anyhow::Context as _;
 use socket2::{Domain, Socket, Type};
 
-use super::{
+pub mod podstats;
+pub mod sigterm;
+pub mod sockdiag;
+
+use self::{
     podstats::{Counters, StatsMap},
-    sigterm::{self, OnSigterm},
+    sigterm::OnSigterm,
 };
 
 /// Who closes the connection after a `Connection: close` exchange.
@@ -118,7 +122,7 @@ fn listen(port: u16, backlog: i32) -> anyhow::Result<TcpListener> {
 pub fn serve(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(parent) = args.parent_pid {
         // SAFETY: prctl and getppid touch only this process.
-        unsafe { super::pods::die_with_parent(parent) }
+        unsafe { crate::process::die_with_parent(parent) }
             .context("PR_SET_PDEATHSIG (or the harness is already gone)")?;
     }
     if let Some(path) = &args.netns {
