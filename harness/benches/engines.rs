@@ -14,10 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use svclab::cluster::{
-    dataplane::{Dataplane, EbpfDataplane},
-    kubeproxy::{KubeProxyDataplane, Mode},
-};
+use svclab::engines::{Engine, NodeStart, kubeproxy::Mode};
 use svclab_cgroup::CgroupTree;
 use svclab_datapath::{Backend, Config, Frontend, NetnsRef};
 use svclab_testsupport::topo::{self, PodServer, Topology};
@@ -29,22 +26,6 @@ const BACKEND_B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 21);
 const PORT: u16 = 8080;
 const SECS: f64 = 1.5;
 const RUNS: usize = 5;
-
-/// The engines measured.
-#[derive(Clone, Copy)]
-enum Engine {
-    KubeProxy(Mode),
-    SocketLb,
-}
-
-impl Engine {
-    fn name(self) -> &'static str {
-        match self {
-            Engine::KubeProxy(m) => m.engine(),
-            Engine::SocketLb => "socket-lb",
-        }
-    }
-}
 
 /// The client pod's cgroup and its threaded domain (socket-LB).
 type Cg<'a> = Option<(&'a std::path::Path, &'a std::path::Path)>;
@@ -84,14 +65,13 @@ fn engine(which: Engine) -> anyhow::Result<(f64, f64)> {
     ];
     let client = NetnsRef::named(&topo.pod("client").netns)?;
     let direct = SocketAddrV4::new(BACKEND, PORT);
-    let mut tree = match which {
-        Engine::SocketLb => {
-            let mut t = CgroupTree::create(&svclab_testsupport::unique_prefix("bench"))?;
-            t.add("node0")?;
-            t.add("node0/client")?;
-            Some(t)
-        }
-        Engine::KubeProxy(_) => None,
+    let mut tree = if which.uses_cgroups() {
+        let mut t = CgroupTree::create(&svclab_testsupport::unique_prefix("bench"))?;
+        t.add("node0")?;
+        t.add("node0/client")?;
+        Some(t)
+    } else {
+        None
     };
     let paths = match &tree {
         Some(t) => Some((t.path("node0/client")?, t.home().to_owned())),
@@ -105,24 +85,18 @@ fn engine(which: Engine) -> anyhow::Result<(f64, f64)> {
         .collect::<Result<_, _>>()?;
     let fe = Frontend::tcp(VIP, 80);
     let node = NetnsRef::named(&topo.node)?;
-    let mut dp: Box<dyn Dataplane> = match which {
-        Engine::KubeProxy(mode) => Box::new(KubeProxyDataplane::start(
-            mode,
-            &node,
-            BTreeMap::from([(fe, "web".to_owned())]),
-            Duration::ZERO,
-        )?),
-        Engine::SocketLb => {
-            let dir = tree.as_ref().map(|t| t.open("node0")).transpose()?;
-            let dir = dir.ok_or_else(|| anyhow::anyhow!("no cgroup tree"))?;
-            Box::new(EbpfDataplane::load_socket_lb(
-                &node,
-                Config::default(),
-                Duration::from_secs(1),
-                &dir,
-            )?)
-        }
-    };
+    // The harness's own constructor, as a run starts a node's engine.
+    let mut dp = which.start_node(
+        0,
+        NodeStart {
+            netns: &node,
+            config: Config::default(),
+            gc_interval: Duration::from_secs(1),
+            service_names: BTreeMap::from([(fe, "web".to_owned())]),
+            min_sync_period: Some(Duration::ZERO),
+            cgroup: tree.as_ref().map(|t| t.open("node0")).transpose()?,
+        },
+    )?;
     dp.upsert_service(fe)?;
     dp.set_backends(fe, &[Backend::active(SocketAddrV4::new(BACKEND_B, PORT))])?;
     dp.wait_synced(Duration::from_secs(10))?;

@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod cmd;
+pub mod engines;
 pub mod kubelet;
 pub mod load;
 pub mod podserver;

@@ -149,7 +149,7 @@ pub fn window_edge_warnings(suite: &Suite) -> Vec<String> {
         let Some([from, to]) = e.window else { continue };
         let (from, to) = (from.0.as_nanos(), to.0.as_nanos());
         // The run's end closes its last bucket, whole or not.
-        let off = |ns: u128| ns % bucket != 0 && ns != duration;
+        let off = |ns: u128| !ns.is_multiple_of(bucket) && ns != duration;
         if !off(from) && !off(to) {
             continue;
         }

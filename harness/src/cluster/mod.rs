@@ -26,17 +26,14 @@ use anyhow::{Context as _, bail};
 use svclab_datapath::{Frontend, NetnsRef};
 use svclab_kube::backoff::RestartBackoff;
 use svclab_report::record::{BackendInfo, Event};
-use svclab_suite::model::{EngineSpec, Suite, Workload};
+use svclab_suite::model::{Suite, Workload};
 use svclab_topology::{AddrPlan, PodSpec, Topology, TopologySpec};
 
 pub mod autoscaler;
 mod client_pods;
 mod containers;
-pub mod dataplane;
-pub mod dpconfig;
 mod endpoints;
 mod inflight;
-pub mod kubeproxy;
 mod records;
 mod rollout;
 mod scale;
@@ -47,16 +44,14 @@ mod terminate;
 use self::{
     autoscaler::Autoscaler,
     client_pods::node_cgroup,
-    dataplane::EbpfDataplane,
-    kubeproxy::KubeProxyDataplane,
     state::{DeploymentState, ServiceState},
 };
 pub use self::{
     client_pods::ClientCgroup,
-    dpconfig::datapath_config,
     state::{Cluster, NodeState, Pod},
 };
 use crate::{
+    engines::{Engine, NodeStart, dpconfig::datapath_config},
     kubelet::{Change, ContainerSpec, Kubelet, pods, probe::Prober, programs},
     podserver::sockdiag::SockDiag,
 };
@@ -86,26 +81,6 @@ fn service_names(suite: &Suite) -> BTreeMap<Frontend, String> {
         .collect()
 }
 
-/// Whether this machine has what `engine` needs, before any kernel state
-/// exists (exit 2 with the reason otherwise).
-pub fn check_engine(engine: EngineSpec) -> Result<(), String> {
-    match engine {
-        EngineSpec::Ebpf => Ok(()),
-        EngineSpec::KubeProxyIptables | EngineSpec::KubeProxyNftables => {
-            kubeproxy::check_machine(kube_proxy_mode(engine))
-        }
-        EngineSpec::SocketLb => svclab_cgroup::check_machine().map_err(|e| format!("{e}")),
-    }
-}
-
-fn kube_proxy_mode(engine: EngineSpec) -> kubeproxy::Mode {
-    if engine == EngineSpec::KubeProxyNftables {
-        kubeproxy::Mode::Nftables
-    } else {
-        kubeproxy::Mode::Iptables
-    }
-}
-
 impl Cluster {
     /// Waits until every node's dataplane has programmed what it was given.
     pub fn wait_dataplanes_synced(&self, timeout: Duration) -> anyhow::Result<()> {
@@ -129,12 +104,14 @@ impl Cluster {
         )
         .context("building the topology")?;
         let config = datapath_config(suite);
-        let mut cgroups = match suite.datapath.engine {
-            EngineSpec::SocketLb => Some(
+        let engine = Engine::of(suite.datapath.engine);
+        let mut cgroups = if engine.uses_cgroups() {
+            Some(
                 svclab_cgroup::CgroupTree::create(prefix)
                     .context("creating the run's cgroup v2 tree (socket-lb)")?,
-            ),
-            _ => None,
+            )
+        } else {
+            None
         };
         let mut nodes = Vec::new();
         let mut probers = Vec::new();
@@ -145,38 +122,24 @@ impl Cluster {
                 Prober::new(&netns, 2, epoch, probe_tx.clone())
                     .with_context(|| format!("starting the prober on node {i}"))?,
             );
-            let dataplane: Box<dyn dataplane::Dataplane> = match suite.datapath.engine {
-                EngineSpec::Ebpf => Box::new(
-                    EbpfDataplane::load(&netns, config.clone(), suite.datapath.gc_interval.0)
-                        .with_context(|| format!("loading the datapath on node {i}"))?,
-                ),
-                EngineSpec::KubeProxyIptables | EngineSpec::KubeProxyNftables => Box::new(
-                    KubeProxyDataplane::start(
-                        kube_proxy_mode(suite.datapath.engine),
-                        &netns,
-                        service_names(suite),
-                        suite
-                            .datapath
-                            .min_sync_period
-                            .map_or(kubeproxy::DEFAULT_MIN_SYNC_PERIOD, |d| d.0),
-                    )
-                    .with_context(|| format!("starting kube-proxy on node {i}"))?,
-                ),
-                EngineSpec::SocketLb => {
-                    let tree = cgroups.as_mut().context("no cgroup tree")?;
+            let cgroup = match cgroups.as_mut() {
+                Some(tree) => {
                     tree.add(&node_cgroup(i))?;
-                    let dir = tree.open(&node_cgroup(i))?;
-                    Box::new(
-                        EbpfDataplane::load_socket_lb(
-                            &netns,
-                            config.clone(),
-                            suite.datapath.gc_interval.0,
-                            &dir,
-                        )
-                        .with_context(|| format!("loading socket-LB on node {i}"))?,
-                    )
+                    Some(tree.open(&node_cgroup(i))?)
                 }
+                None => None,
             };
+            let dataplane = engine.start_node(
+                i,
+                NodeStart {
+                    netns: &netns,
+                    config: config.clone(),
+                    gc_interval: suite.datapath.gc_interval.0,
+                    service_names: service_names(suite),
+                    min_sync_period: suite.datapath.min_sync_period.map(|d| d.0),
+                    cgroup,
+                },
+            )?;
             nodes.push(NodeState { dataplane, netns });
         }
         let autoscalers = suite

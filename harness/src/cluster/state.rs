@@ -16,9 +16,9 @@ use svclab_topology::Topology;
 
 use super::{
     autoscaler::Autoscaler,
-    dataplane::Dataplane,
     inflight::{Rollout, Termination},
 };
+use crate::engines::Dataplane;
 use crate::kubelet::{
     Kubelet,
     pods::PodProcess,

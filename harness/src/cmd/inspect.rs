@@ -14,7 +14,10 @@ use std::{
 use anyhow::{Context as _, bail};
 use svclab_datapath::{CtKind, DatapathView};
 
-use crate::cluster::state_file::{RunState, STATE_FILE};
+use crate::{
+    cluster::state_file::{RunState, STATE_FILE},
+    engines::Engine,
+};
 
 #[derive(Clone, Debug, Default)]
 pub struct InspectFilter {
@@ -87,12 +90,13 @@ pub fn inspect(target: &Path, reports: &Path, filter: &InspectFilter) -> anyhow:
         .iter()
         .filter(|n| filter.node.is_none_or(|x| x == n.node))
     {
-        if n.engine.starts_with("kube-proxy") {
-            crate::cluster::kubeproxy::inspect::node(
+        let engine = Engine::named(&n.engine);
+        if let Some(Engine::KubeProxy(mode)) = engine {
+            crate::engines::kubeproxy::inspect::node(
                 &mut out,
                 n.node,
                 &n.netns,
-                &n.engine,
+                mode,
                 filter.port,
                 &|a| state.backends.get(a).cloned().unwrap_or_else(|| "?".into()),
             )?;
@@ -180,7 +184,7 @@ pub fn inspect(target: &Path, reports: &Path, filter: &InspectFilter) -> anyhow:
                 flags.join(" ")
             );
         }
-        if n.engine == "socket-lb" {
+        if engine == Some(Engine::SocketLb) {
             let rev = view.sock_revnat_entries()?;
             let _ = writeln!(
                 out,

@@ -63,7 +63,7 @@ pub fn kube_scale(suite: &Suite, time_scale: f64) -> Result<f64, String> {
 /// ([`kube_scale`], returned) and the machine having the suite's engine.
 pub fn preflight(suite: &Suite, time_scale: f64) -> Result<f64, String> {
     let k = kube_scale(suite, time_scale)?;
-    crate::cluster::check_engine(suite.datapath.engine)?;
+    crate::engines::Engine::of(suite.datapath.engine).check_machine()?;
     Ok(k)
 }
 

@@ -9,10 +9,7 @@ use svclab_report::record::{self as rec, RunRecord, Verdict};
 use svclab_suite::LoadedSuite;
 
 use super::ctx::{Gathered, RunCtx, RunOutcome};
-use crate::{
-    cluster::{Cluster, dpconfig},
-    load::aggregator::Aggregator,
-};
+use crate::{cluster::Cluster, engines::dpconfig, load::aggregator::Aggregator};
 
 /// Writes the record and report; the outcome carries the verdict.
 pub(super) fn record(

@@ -9,8 +9,10 @@ use svclab_datapath::{
 };
 use svclab_suite::{
     Dur,
-    model::{CtReuseSpec, DatapathSpec, EngineSpec, ProfileSpec, SelectionSpec, Suite},
+    model::{CtReuseSpec, DatapathSpec, ProfileSpec, SelectionSpec, Suite},
 };
+
+use super::{engine::Engine, kubeproxy::Mode};
 
 /// The suite's datapath section as the eBPF datapath's config: the
 /// profile's values, then the suite's explicit overrides.
@@ -64,25 +66,25 @@ pub fn profile(p: ProfileSpec) -> Profile {
 /// A kube-proxy engine's minSyncPeriod: the suite's, or kube-proxy's default.
 fn min_sync(d: &DatapathSpec) -> Duration {
     d.min_sync_period
-        .map_or(crate::cluster::kubeproxy::DEFAULT_MIN_SYNC_PERIOD, |p| p.0)
+        .map_or(super::kubeproxy::DEFAULT_MIN_SYNC_PERIOD, |p| p.0)
 }
 
 /// The datapath in one line for a non-eBPF engine (None for eBPF).
 pub fn engine_mode(suite: &Suite) -> Option<String> {
     let d = &suite.datapath;
-    match d.engine {
-        EngineSpec::Ebpf => None,
-        EngineSpec::KubeProxyIptables => Some(format!(
+    match Engine::of(d.engine) {
+        Engine::Ebpf => None,
+        Engine::KubeProxy(Mode::Iptables) => Some(format!(
             "kube-proxy v1.30 iptables mode (iptables-nft, the kernel's conntrack), \
              random DNAT per new conntrack entry, minSyncPeriod {:?}",
             min_sync(d)
         )),
-        EngineSpec::KubeProxyNftables => Some(format!(
+        Engine::KubeProxy(Mode::Nftables) => Some(format!(
             "kube-proxy nftables mode (table ip kube-proxy, the kernel's conntrack), \
              numgen random per new conntrack entry, minSyncPeriod {:?}",
             min_sync(d)
         )),
-        EngineSpec::SocketLb => Some(
+        Engine::SocketLb => Some(
             "Cilium v1.16.0 socket-LB (cgroup connect4/sendmsg4/recvmsg4/getpeername4, bpf_sock.c): \
              a random backend per connect(), no per-packet service LB and no service conntrack"
                 .to_owned(),
@@ -135,7 +137,7 @@ fn kube_proxy_settings(d: &DatapathSpec) -> Vec<(String, String, &'static str)> 
         fixed("burstSyncs", "2"),
         fixed(
             "rules",
-            if d.engine == EngineSpec::KubeProxyNftables {
+            if Engine::of(d.engine) == Engine::KubeProxy(Mode::Nftables) {
                 "services → @service-ips vmap → service-* (numgen random mod n vmap) → endpoint-* dnat; one nft transaction per sync"
             } else {
                 "KUBE-SERVICES → KUBE-SVC-* (statistic random 1/(n-i)) → KUBE-SEP-* DNAT; one iptables-nft-restore batch per sync"
@@ -161,11 +163,10 @@ fn kube_proxy_settings(d: &DatapathSpec) -> Vec<(String, String, &'static str)> 
 /// suite's: what the report lists.
 pub fn datapath_settings(suite: &Suite) -> Vec<(String, String, &'static str)> {
     let d = &suite.datapath;
-    if d.engine.is_kube_proxy() {
-        return kube_proxy_settings(d);
-    }
-    if d.engine == EngineSpec::SocketLb {
-        return socket_lb_settings();
+    match Engine::of(d.engine) {
+        Engine::KubeProxy(_) => return kube_proxy_settings(d),
+        Engine::SocketLb => return socket_lb_settings(),
+        Engine::Ebpf => {}
     }
     let c = datapath_config(suite);
     let p = c.profile;

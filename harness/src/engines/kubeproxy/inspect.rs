@@ -6,7 +6,7 @@ use std::{fmt::Write as _, net::Ipv4Addr};
 
 use svclab_datapath::NetnsRef;
 
-use super::tools;
+use super::{Mode, tools};
 
 /// svclab's ClusterIP range (the validator allows nothing else).
 fn is_cluster_ip(ip: Ipv4Addr) -> bool {
@@ -14,18 +14,17 @@ fn is_cluster_ip(ip: Ipv4Addr) -> bool {
     o[0] == 198 && o[1] == 19 && o[2] == 0
 }
 
-/// Appends node `node`'s netfilter state to `out`; `engine` is
-/// `kube-proxy-iptables` or `kube-proxy-nftables`.
+/// Appends node `node`'s netfilter state to `out` for kube-proxy in `mode`.
 pub fn node(
     out: &mut String,
     node: u8,
     netns: &str,
-    engine: &str,
+    mode: Mode,
     port: Option<u16>,
     name: &dyn Fn(&str) -> String,
 ) -> anyhow::Result<()> {
     let ns = NetnsRef::named(netns)?;
-    if engine == "kube-proxy-nftables" {
+    if mode == Mode::Nftables {
         let (kp, _) = tools::run_in(
             &ns,
             tools::NFT,

@@ -1,0 +1,60 @@
+//! The service dataplane of one node as the control loop sees it: put it on
+//! a pod's host-side interface, program services and their endpoints, flush
+//! its connection tracking, and read per-backend counters back. Every
+//! engine implements it; the cluster, runner and report see only this.
+use std::{collections::BTreeMap, net::SocketAddrV4, time::Duration};
+
+use svclab_datapath::{Backend, BackendStats, Frontend};
+
+/// Counters every dataplane reports, summed over CPUs and its lifetime.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DataplaneCounters {
+    /// Per verdict or reason (the report's "datapath reasons"), by name.
+    pub reasons: BTreeMap<String, u64>,
+    /// Per backend address currently programmed.
+    pub backends: BTreeMap<SocketAddrV4, BackendStats>,
+}
+
+/// One node's service dataplane.
+pub trait Dataplane {
+    /// Starts handling the traffic of a pod whose host-side interface is `lxc`.
+    fn attach(&mut self, lxc: &str) -> anyhow::Result<()>;
+    /// [`Dataplane::attach`] for a batch of new pods; the default attaches
+    /// one at a time.
+    fn attach_many(&mut self, lxcs: &[&str]) -> anyhow::Result<()> {
+        lxcs.iter().try_for_each(|l| self.attach(l))
+    }
+    /// Stops handling `lxc` (the pod is going away).
+    fn detach(&mut self, lxc: &str) -> anyhow::Result<()>;
+    /// Stops handling `lxc`, whose pod namespace (and so `lxc` itself) is
+    /// deleted right after: state that lives on the interface may be left
+    /// to go with it. The default detaches.
+    fn release(&mut self, lxc: &str) -> anyhow::Result<()> {
+        self.detach(lxc)
+    }
+    /// Makes a service frontend known (with no backends yet).
+    fn upsert_service(&mut self, frontend: Frontend) -> anyhow::Result<()>;
+    /// Replaces a service's endpoints: active ones take new flows,
+    /// terminating ones only drain the flows they have.
+    fn set_backends(&mut self, frontend: Frontend, backends: &[Backend]) -> anyhow::Result<()>;
+    /// Forgets every tracked connection; returns how many there were.
+    fn flush_ct(&mut self) -> anyhow::Result<u64>;
+    fn counters(&self) -> anyhow::Result<DataplaneCounters>;
+    /// Live service flows (tracked connections) per backend address.
+    fn live_flows(&self) -> anyhow::Result<BTreeMap<SocketAddrV4, u64>>;
+    /// Kernel object IDs `svclab inspect` opens to read this dataplane while
+    /// the run is up (map name → id).
+    fn inspect_ids(&self) -> BTreeMap<String, u32>;
+    /// The engine's name as a suite writes it (`datapath.engine`).
+    fn engine(&self) -> &'static str {
+        "ebpf"
+    }
+    /// Waits until every change handed over so far is in the kernel (a
+    /// dataplane that programs asynchronously, as kube-proxy does).
+    fn wait_synced(&self, _timeout: Duration) -> anyhow::Result<()> {
+        Ok(())
+    }
+    /// Releases every interface ([`Dataplane::release`]: the cluster
+    /// deletes the whole topology right after) and the kernel objects.
+    fn close(self: Box<Self>) -> anyhow::Result<()>;
+}
