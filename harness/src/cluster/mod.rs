@@ -1,14 +1,14 @@
 //! The cluster: its state, how it is built and torn down, and the control
 //! loop's kubelet pass. Deployments → pods → endpoints → every node's
-//! dataplane (`endpoints.rs`, through the [`Dataplane`] trait), the way
+//! engine (`endpoints.rs`, through `crate::engines::Dataplane`), the way
 //! EndpointSlices feed Cilium's agent; scale, kill and delete in
 //! `scale.rs`; what the run record gets in `records.rs`. Pods are
-//! netns + a `svclab pod-server` process, or a real program under the
-//! `svclab container-run` shim (`programs/`, chosen in `containers.rs`),
-//! run by the pod's kubelet (`kubelet/`): probes from the node, restarts,
-//! back-off. Client pods, and the nginx a client may run in front of the
-//! service, are in `client_pods.rs`. A pod is an
-//! active endpoint while it is Ready (readiness passing, or, without
+//! netns + a `svclab pod-server` process (`crate::podserver`), or a real
+//! program under the `svclab container-run` shim (`crate::kubelet::programs`,
+//! chosen in `containers.rs`), run by the pod's kubelet (`crate::kubelet`):
+//! probes from the node, restarts, back-off. Client pods, and the nginx a
+//! client may run in front of the service, are in `client_pods.rs`. A pod
+//! is an active endpoint while it is Ready (readiness passing, or, without
 //! readiness and startup probes, once its server accepts connections from
 //! its node); a not-ready pod is left out of the service's backends, and a
 //! deleted pod is marked terminating before it is removed, as Cilium does
