@@ -58,6 +58,23 @@ lint: _ensure
     cargo clippy --all-targets -- -D warnings
     cd datapath/ebpf && cargo +nightly clippy --release --target bpfel-unknown-none -Z build-std=core -- -D warnings
 
+# The everyday inner loop: rustfmt, module cycles, clippy, and every test
+# that creates no kernel state (kernel tests print SKIPPED even as root).
+# No root needed; a few minutes warm. `just test` is the full gate.
+check: _ensure
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo fmt --all --check
+    python3 scripts/modcycles.py cgroup datapath harness kube report suite testsupport topology
+    cargo clippy --all-targets -- -D warnings
+    log="$(mktemp)"
+    trap 'rm -f "$log"' EXIT
+    SVCLAB_SKIP_ROOT_TESTS=1 cargo test --workspace --exclude svclab-datapath-ebpf 2>&1 | tee "$log"
+    passed=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
+    failed=$(grep -oE '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
+    skipped=$(grep -c '^SKIPPED ' "$log" || true)
+    echo "check: ${passed} passed, ${failed} failed, ${skipped} skipped"
+
 # All tests. Kernel tests (eBPF, netns) need root; without it they print SKIPPED.
 test: _ensure _ensure-test lint
     #!/usr/bin/env bash
