@@ -70,7 +70,7 @@ fn min_sync(d: &DatapathSpec) -> Duration {
 }
 
 /// The datapath in one line for a non-eBPF engine (None for eBPF).
-pub fn engine_mode(suite: &Suite) -> Option<String> {
+fn engine_mode(suite: &Suite) -> Option<String> {
     let d = &suite.datapath;
     match Engine::of(d.engine) {
         Engine::Ebpf => None,
@@ -159,9 +159,51 @@ fn kube_proxy_settings(d: &DatapathSpec) -> Vec<(String, String, &'static str)> 
     ]
 }
 
+/// What an engine says about itself for the report, taken once when the
+/// run's cluster is built: its mode in one line and every effective
+/// setting with where it came from (profile, suite, default, ...).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineDescription {
+    pub mode: String,
+    pub settings: Vec<(String, String, &'static str)>,
+}
+
+/// The engine `suite` runs, described ([`EngineDescription`]).
+pub fn describe(suite: &Suite) -> EngineDescription {
+    EngineDescription {
+        mode: mode_line(suite),
+        settings: datapath_settings(suite),
+    }
+}
+
+/// The datapath in one line: the engine's own line, or for eBPF the
+/// profile, selection, CT reuse and service lifetime.
+fn mode_line(suite: &Suite) -> String {
+    if let Some(m) = engine_mode(suite) {
+        return m;
+    }
+    let c = datapath_config(suite);
+    let sel = match c.selection {
+        Selection::Random => "random selection".to_owned(),
+        Selection::Maglev { table_size } => format!("Maglev (M={table_size})"),
+    };
+    let reuse = match c.ct_reuse {
+        CtReuse::Legacy => "legacy CT reuse".to_owned(),
+        CtReuse::CloseRebalance { grace } => {
+            format!("close-rebalance CT reuse (grace {}s)", grace.as_secs())
+        }
+        CtReuse::New { .. } => "new selection on every reused closing entry".to_owned(),
+    };
+    format!(
+        "{}: {sel}, {reuse}, service TCP lifetime {}s",
+        c.profile.name(),
+        c.timeouts.tcp.as_secs()
+    )
+}
+
 /// Every effective datapath value, and whether it is the profile's or the
 /// suite's: what the report lists.
-pub fn datapath_settings(suite: &Suite) -> Vec<(String, String, &'static str)> {
+pub(crate) fn datapath_settings(suite: &Suite) -> Vec<(String, String, &'static str)> {
     let d = &suite.datapath;
     match Engine::of(d.engine) {
         Engine::KubeProxy(_) => return kube_proxy_settings(d),

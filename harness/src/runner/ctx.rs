@@ -11,7 +11,7 @@ use indicatif::ProgressBar;
 use svclab_report::record::{self as rec, RunRecord, Verdict};
 use svclab_suite::{LoadedSuite, model::Suite};
 
-use crate::load::aggregator::Aggregator;
+use crate::{engines::dpconfig::EngineDescription, load::aggregator::Aggregator};
 
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -59,6 +59,9 @@ pub(super) struct RunCtx<'a> {
 
 /// What the stages gather for the record, filled as far as the run got.
 pub(super) struct Gathered {
+    /// The engine as it describes itself, taken when the cluster is built
+    /// from the same suite (the record reads this, not the suite).
+    pub(super) engine: EngineDescription,
     pub(super) agg: Aggregator,
     /// Run time played (the suite's duration unless stopped early).
     pub(super) elapsed: Duration,

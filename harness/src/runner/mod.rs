@@ -172,6 +172,7 @@ fn run_suite_in(
         progress,
     };
     let mut g = Gathered {
+        engine: crate::engines::dpconfig::describe(suite),
         agg: Aggregator::new(
             bucket,
             n_buckets,
