@@ -15,28 +15,11 @@ use svclab_report::record::{AccessLogTotals, ProgramInfo};
 use svclab_topology::PodSpec;
 
 use super::state::{ClientProxy, Cluster};
+use crate::engines::ClientCgroup;
 use crate::kubelet::{
     pods::{self, PodProcess},
     programs::{self, accesslog, nginx},
 };
-
-/// A client pod's cgroup (socket-LB), as its load thread joins it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClientCgroup {
-    pub dir: PathBuf,
-    /// The threaded domain the thread goes back to when it ends.
-    pub home: PathBuf,
-}
-
-/// A node's cgroup under the run's tree (socket-LB).
-pub(super) fn node_cgroup(node: u8) -> String {
-    format!("node{node}")
-}
-
-/// `node<n>/client-<name>` under the run's cgroup tree.
-fn client_cgroup(node: u8, name: &str) -> String {
-    format!("{}/client-{name}", node_cgroup(node))
-}
 
 impl Cluster {
     /// Creates a client pod (netns only; the client runs as a thread in it).
@@ -51,8 +34,7 @@ impl Cluster {
         let (lxc, path) = (info.lxc.clone(), info.netns_path.clone());
         self.nodes[usize::from(node)].dataplane.attach(&lxc)?;
         if let Some(t) = self.cgroups.as_mut() {
-            t.add(&client_cgroup(node, name))
-                .with_context(|| format!("the cgroup of client pod {name}"))?;
+            t.add_client(node, name)?;
         }
         Ok((ip, path))
     }
@@ -68,10 +50,7 @@ impl Cluster {
             .as_ref()
             .and_then(|topo| topo.pod(&format!("client-{name}")))
             .with_context(|| format!("no client pod {name}"))?;
-        Ok(Some(ClientCgroup {
-            dir: t.path(&client_cgroup(pod.node, name))?,
-            home: t.home().to_owned(),
-        }))
+        Ok(Some(t.client(pod.node, name)?))
     }
 
     /// Starts client `name`'s nginx in its pod (after its port range is
@@ -185,7 +164,7 @@ impl Cluster {
             .dataplane
             .release(&info.lxc)?;
         if let Some(t) = self.cgroups.as_mut() {
-            t.remove(&client_cgroup(info.node, name))?;
+            t.remove_client(info.node, name)?;
         }
         self.topo()?.remove_pod(&pod_name)?;
         self.used_ips.remove(&info.ip);

@@ -41,17 +41,13 @@ mod state;
 pub mod state_file;
 mod terminate;
 
+pub use self::state::{Cluster, NodeState, Pod};
 use self::{
     autoscaler::Autoscaler,
-    client_pods::node_cgroup,
     state::{DeploymentState, ServiceState},
 };
-pub use self::{
-    client_pods::ClientCgroup,
-    state::{Cluster, NodeState, Pod},
-};
 use crate::{
-    engines::{Engine, NodeStart, dpconfig::datapath_config},
+    engines::{Engine, NodeStart, SocketLbCgroups, dpconfig::datapath_config},
     kubelet::{Change, ContainerSpec, Kubelet, pods, probe::Prober, programs},
     podserver::sockdiag::SockDiag,
 };
@@ -106,10 +102,7 @@ impl Cluster {
         let config = datapath_config(suite);
         let engine = Engine::of(suite.datapath.engine);
         let mut cgroups = if engine.uses_cgroups() {
-            Some(
-                svclab_cgroup::CgroupTree::create(prefix)
-                    .context("creating the run's cgroup v2 tree (socket-lb)")?,
-            )
+            Some(SocketLbCgroups::create(prefix)?)
         } else {
             None
         };
@@ -122,13 +115,7 @@ impl Cluster {
                 Prober::new(&netns, 2, epoch, probe_tx.clone())
                     .with_context(|| format!("starting the prober on node {i}"))?,
             );
-            let cgroup = match cgroups.as_mut() {
-                Some(tree) => {
-                    tree.add(&node_cgroup(i))?;
-                    Some(tree.open(&node_cgroup(i))?)
-                }
-                None => None,
-            };
+            let cgroup = cgroups.as_mut().map(|t| t.add_node(i)).transpose()?;
             let dataplane = engine.start_node(
                 i,
                 NodeStart {

@@ -121,7 +121,7 @@ pub struct Cluster {
     pub(super) rollouts: Vec<Rollout>,
     /// Socket-LB's cgroup v2 tree (a cgroup per node and client pod);
     /// last, so an unwinding drop removes it after the dataplanes.
-    pub(super) cgroups: Option<svclab_cgroup::CgroupTree>,
+    pub(super) cgroups: Option<crate::engines::SocketLbCgroups>,
 }
 
 impl Pod {

@@ -1,5 +1,6 @@
 //! The service dataplane engines, one file or folder each: the eBPF LB
-//! and socket-LB (`ebpf.rs`), kube-proxy's iptables and nftables modes
+//! and socket-LB (`ebpf.rs`; socket-LB's cgroup tree and client placement
+//! in `socket_lb.rs`), kube-proxy's iptables and nftables modes
 //! (`kubeproxy/`), and the suite's datapath section turned into an
 //! engine's effective settings (`dpconfig.rs`). The [`Dataplane`] trait is
 //! what the cluster sees of one node's engine; [`Engine`] is the suite's
@@ -11,9 +12,11 @@ pub mod dpconfig;
 mod ebpf;
 mod engine;
 pub mod kubeproxy;
+mod socket_lb;
 
 pub use self::{
     dataplane::{Dataplane, DataplaneCounters},
     ebpf::EbpfDataplane,
     engine::{Engine, NodeStart},
+    socket_lb::{ClientCgroup, SocketLbCgroups},
 };

@@ -69,7 +69,7 @@ pub struct ClientPlan {
     pub via_proxy: bool,
     /// The client pod's cgroup (socket-LB): the client's thread joins it
     /// before it opens a socket, and leaves it when it ends.
-    pub cgroup: Option<crate::cluster::ClientCgroup>,
+    pub cgroup: Option<crate::engines::ClientCgroup>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
