@@ -8,12 +8,10 @@ use std::{
 };
 
 use svclab_datapath::{Backend, Config, Datapath, Frontend, Hook, NetnsRef, pktgen};
-use svclab_testsupport::topo::{self, PodServer, Topology};
+use svclab_testsupport::topo::{self, BenchLab};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 10);
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
-const BACKEND: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 20);
-const BACKEND_B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 21);
 const PORT: u16 = 8080;
 
 fn packet_cost() -> anyhow::Result<()> {
@@ -119,37 +117,26 @@ fn conn_rate(client_ns: &NetnsRef, target: SocketAddrV4, secs: f64) -> anyhow::R
 }
 
 fn connection_rate() -> anyhow::Result<()> {
-    let mut topo = Topology::new();
-    topo.add_pod("client", CLIENT);
-    // Separate backends for (a) and (b): through the NAT the client's tuple
-    // (to the VIP) and the server's (to the pod IP) differ, so a direct run's
-    // server-side TIME_WAITs would challenge the VIP run's SYNs (different ISN
-    // and timestamp bases) and turn the comparison into a SYN-retransmit count.
-    topo.add_pod("backend-a", BACKEND);
-    topo.add_pod("backend-b", BACKEND_B);
-    let _servers = [
-        PodServer::start(topo.pod("backend-a"), PORT),
-        PodServer::start(topo.pod("backend-b"), PORT),
-    ];
-    let client_ns = NetnsRef::named(&topo.pod("client").netns)?;
-    let direct = SocketAddrV4::new(BACKEND, PORT);
+    // Separate backends for (a) and (b) (see `BenchLab`).
+    let lab = BenchLab::new();
+    let (client_ns, direct) = (&lab.client, lab.direct);
     let fe = Frontend::tcp(VIP, 80);
-    let mut dp = Datapath::load(NetnsRef::named(&topo.node)?, Config::default())?;
+    let mut dp = Datapath::load(lab.node(), Config::default())?;
     dp.upsert_service(fe)?;
-    dp.set_backends(fe, &[Backend::active(SocketAddrV4::new(BACKEND_B, PORT))])?;
+    dp.set_backends(fe, &[Backend::active(lab.vip_backend)])?;
     // Pairs of adjacent runs (direct, then VIP) share the machine's state of
     // the moment; the median of the per-pair ratios is steadier on a shared
     // 2-core machine than the ratio of two medians.
     let (secs, pairs) = (1.5, 9);
     let (mut a, mut b) = (Vec::new(), Vec::new());
-    conn_rate(&client_ns, direct, 0.5)?; // warm up neighbours and caches
+    conn_rate(client_ns, direct, 0.5)?; // warm up neighbours and caches
     for _ in 0..pairs {
-        a.push(conn_rate(&client_ns, direct, secs)?);
-        for pod in &topo.pods {
+        a.push(conn_rate(client_ns, direct, secs)?);
+        for pod in &lab.topo.pods {
             dp.attach(&pod.lxc)?;
         }
-        b.push(conn_rate(&client_ns, fe.addr(), secs)?);
-        for pod in &topo.pods {
+        b.push(conn_rate(client_ns, fe.addr(), secs)?);
+        for pod in &lab.topo.pods {
             dp.detach(&pod.lxc)?;
         }
     }

@@ -8,77 +8,55 @@
 
 use std::{
     collections::BTreeMap,
-    net::{Ipv4Addr, SocketAddrV4, TcpStream},
+    net::{SocketAddrV4, TcpStream},
     time::Duration,
 };
 
+mod common;
+
+use common::lab::{Lab as Base, PORT, VIP, vip};
 use svclab_cgroup::{CgroupTree, join_thread, leftover_mounts, remove_leftover};
-use svclab_datapath::{Backend, Config, Datapath, Frontend, NetnsRef, Protocol, Reason};
-use svclab_testsupport::{
-    require_root,
-    topo::{self, PodServer, Topology},
-    unique_prefix,
-};
+use svclab_datapath::{Backend, Config, Frontend, NetnsRef, Protocol, Reason};
+use svclab_testsupport::{require_root, topo, unique_prefix};
 
-const VIP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 10);
-const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
-const PORT: u16 = 8080;
-
-fn vip() -> SocketAddrV4 {
-    SocketAddrV4::new(VIP, 80)
-}
-
+/// The common lab with the socket-LB programs on the node's cgroup and a
+/// pod cgroup below it for the client's thread.
 struct Lab {
-    dp: Datapath,
-    servers: Vec<PodServer>,
-    topo: Topology,
+    base: Base,
     tree: CgroupTree,
     pod_cg: std::path::PathBuf,
 }
 
+impl std::ops::Deref for Lab {
+    type Target = Base;
+    fn deref(&self) -> &Base {
+        &self.base
+    }
+}
+
+impl std::ops::DerefMut for Lab {
+    fn deref_mut(&mut self) -> &mut Base {
+        &mut self.base
+    }
+}
+
 impl Lab {
     fn new() -> Self {
-        let mut topo = Topology::new();
-        topo.add_pod("client", CLIENT_IP);
-        for i in 0..3u8 {
-            topo.add_pod(&format!("backend-{i}"), Ipv4Addr::new(198, 18, 0, 20 + i));
-        }
-        let mut dp = Datapath::load(
-            NetnsRef::named(&topo.node).expect("node netns"),
-            Config::default(),
-        )
-        .expect("load");
+        let mut base = Base::new(Config::default());
         let mut tree = CgroupTree::create(&unique_prefix("sock")).expect("cgroup tree");
         tree.add("node0").expect("node cgroup");
         let pod_cg = tree.add("node0/client").expect("pod cgroup");
-        dp.attach_cgroup(tree.open("node0").expect("open node cgroup"))
+        base.dp
+            .attach_cgroup(tree.open("node0").expect("open node cgroup"))
             .expect("attach the socket-LB programs");
-        let fe = Frontend::tcp(VIP, 80);
-        dp.upsert_service(fe).expect("service");
-        let backends: Vec<Backend> = topo.pods[1..]
-            .iter()
-            .map(|p| Backend::active(SocketAddrV4::new(p.ip, PORT)))
-            .collect();
-        dp.set_backends(fe, &backends).expect("backends");
-        let servers = topo.pods[1..]
-            .iter()
-            .map(|p| PodServer::start(p, PORT))
-            .collect();
-        Lab {
-            dp,
-            servers,
-            topo,
-            tree,
-            pod_cg,
-        }
+        Lab { base, tree, pod_cg }
     }
 
     /// Runs `f` on a thread in the client pod's netns, inside the pod
     /// cgroup when `in_cgroup`.
     fn in_client<T: Send>(&self, in_cgroup: bool, f: impl FnOnce() -> T + Send) -> T {
         let (dir, home) = (self.pod_cg.clone(), self.tree.home().to_owned());
-        NetnsRef::named(&self.topo.pod("client").netns)
-            .expect("client netns")
+        self.client_netns()
             .run(move || {
                 let _m = in_cgroup.then(|| join_thread(&dir, &home).expect("join the pod cgroup"));
                 f()
@@ -284,13 +262,8 @@ fn socket_lb_on_real_sockets() {
     outside_the_cgroup_nothing_translates(&lab);
     udp_is_translated_per_socket(&mut lab);
     no_backend_refuses_and_stale_entries_go(&mut lab);
-    let Lab {
-        dp,
-        servers,
-        topo,
-        tree,
-        ..
-    } = lab;
+    let Lab { base, tree, .. } = lab;
+    let Base { dp, servers, topo } = base;
     drop(dp);
     tree.teardown().expect("cgroup teardown");
     assert!(!mount.exists(), "mount point removed");

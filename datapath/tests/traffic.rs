@@ -5,65 +5,23 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    net::{Ipv4Addr, SocketAddrV4},
+    net::SocketAddrV4,
     time::Duration,
 };
 
-use svclab_datapath::{
-    AttachMode, Backend, Config, CtKind, CtReuse, Datapath, Frontend, NetnsRef, Profile, Reason,
-};
-use svclab_testsupport::{
-    require_root,
-    topo::{self, PodServer, Topology},
-};
+mod common;
 
-const VIP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 10);
-const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
-const PORT: u16 = 8080;
+use common::lab::{CLIENT_IP, Lab, PORT, vip};
+use svclab_datapath::{AttachMode, Config, CtKind, CtReuse, NetnsRef, Profile, Reason};
+use svclab_testsupport::{require_root, topo};
 
-struct Cluster {
-    dp: Datapath,
-    servers: Vec<PodServer>,
-    topo: Topology,
-}
-
-impl Cluster {
-    fn new(config: Config) -> Self {
-        let mut topo = Topology::new();
-        topo.add_pod("client", CLIENT_IP);
-        for i in 0..3u8 {
-            topo.add_pod(&format!("backend-{i}"), Ipv4Addr::new(198, 18, 0, 20 + i));
-        }
-        let mut dp =
-            Datapath::load(NetnsRef::named(&topo.node).expect("node netns"), config).expect("load");
-        for pod in &topo.pods {
-            dp.attach(&pod.lxc).expect("attach");
-        }
-        let fe = Frontend::tcp(VIP, 80);
-        dp.upsert_service(fe).expect("service");
-        let backends: Vec<Backend> = topo.pods[1..]
-            .iter()
-            .map(|p| Backend::active(SocketAddrV4::new(p.ip, PORT)))
-            .collect();
-        dp.set_backends(fe, &backends).expect("backends");
-        let servers = topo.pods[1..]
-            .iter()
-            .map(|p| PodServer::start(p, PORT))
-            .collect();
-        Cluster { dp, servers, topo }
+/// The lab with the programs on every pod's lxc.
+fn cluster(config: Config) -> Lab {
+    let mut lab = Lab::new(config);
+    for pod in &lab.topo.pods {
+        lab.dp.attach(&pod.lxc).expect("attach");
     }
-
-    /// Runs `f` on a thread inside the client pod's netns.
-    fn in_client<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        NetnsRef::named(&self.topo.pod("client").netns)
-            .expect("client netns")
-            .run(f)
-            .expect("enter client netns")
-    }
-}
-
-fn vip() -> SocketAddrV4 {
-    SocketAddrV4::new(VIP, 80)
+    lab
 }
 
 /// `http_get` from a bound port, retrying while the previous connection on
@@ -84,7 +42,7 @@ fn get_from(port: u16) -> (SocketAddrV4, String) {
 }
 
 fn connections_all_succeed_and_are_counted() {
-    let c = Cluster::new(Config::default());
+    let c = cluster(Config::default());
     let results = c.in_client(|| {
         (0..300)
             .map(|_| topo::http_get(vip(), None))
@@ -142,7 +100,7 @@ fn connections_all_succeed_and_are_counted() {
 }
 
 /// 20 fixed source ports, each reused `rounds` times; returns port → pods seen.
-fn reuse_ports(c: &Cluster, rounds: usize, pause: Duration) -> BTreeMap<u16, Vec<String>> {
+fn reuse_ports(c: &Lab, rounds: usize, pause: Duration) -> BTreeMap<u16, Vec<String>> {
     c.in_client(|| {
         let mut seen: BTreeMap<u16, Vec<String>> = BTreeMap::new();
         for round in 0..rounds {
@@ -160,7 +118,7 @@ fn reuse_ports(c: &Cluster, rounds: usize, pause: Duration) -> BTreeMap<u16, Vec
 }
 
 fn legacy_pins_reused_ports() {
-    let c = Cluster::new(Config::profile(Profile::Cilium1_11));
+    let c = cluster(Config::profile(Profile::Cilium1_11));
     let seen = reuse_ports(&c, 8, Duration::from_millis(50));
     for (port, pods) in &seen {
         assert!(
@@ -181,7 +139,7 @@ fn legacy_pins_reused_ports() {
 fn close_rebalance_moves_reused_ports() {
     // Grace 0 s: every SYN on a closing entry rebalances (PR 20407's
     // description), so the test need not wait whole seconds.
-    let c = Cluster::new(Config {
+    let c = cluster(Config {
         ct_reuse: CtReuse::CloseRebalance {
             grace: Duration::ZERO,
         },
@@ -205,7 +163,7 @@ fn close_rebalance_moves_reused_ports() {
 
 /// Program names on `lxc`'s ingress and egress hooks, as `tc filter show`
 /// (clsact + cls_bpf) or the TCX query lists them.
-fn hooked(c: &Cluster, lxc: &str, mode: AttachMode) -> (Vec<String>, Vec<String>) {
+fn hooked(c: &Lab, lxc: &str, mode: AttachMode) -> (Vec<String>, Vec<String>) {
     match mode {
         AttachMode::Tcx => {
             svclab_datapath::tcx_programs(&NetnsRef::named(&c.topo.node).expect("node"), lxc)
@@ -235,7 +193,7 @@ fn hooked(c: &Cluster, lxc: &str, mode: AttachMode) -> (Vec<String>, Vec<String>
 /// a cls_bpf filter for the interface's deletion to remove.
 fn attach_modes() {
     for mode in [AttachMode::Tc, AttachMode::Tcx] {
-        let mut c = Cluster::new(Config {
+        let mut c = cluster(Config {
             attach: mode,
             ..Config::default()
         });

@@ -17,13 +17,9 @@ use std::{
 use svclab::engines::{Engine, NodeStart, kubeproxy::Mode};
 use svclab_cgroup::CgroupTree;
 use svclab_datapath::{Backend, Config, Frontend, NetnsRef};
-use svclab_testsupport::topo::{self, PodServer, Topology};
+use svclab_testsupport::topo::{self, BenchLab};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 10);
-const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
-const BACKEND: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 20);
-const BACKEND_B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 21);
-const PORT: u16 = 8080;
 const SECS: f64 = 1.5;
 const RUNS: usize = 5;
 
@@ -53,18 +49,9 @@ fn median(v: &[f64]) -> f64 {
 }
 
 fn engine(which: Engine) -> anyhow::Result<(f64, f64)> {
-    let mut topo = Topology::new();
-    topo.add_pod("client", CLIENT);
-    // As in bench-datapath: separate backends for direct and VIP runs, so
-    // the direct runs' server-side TIME_WAITs do not meet the VIP runs' SYNs.
-    topo.add_pod("backend-a", BACKEND);
-    topo.add_pod("backend-b", BACKEND_B);
-    let _servers = [
-        PodServer::start(topo.pod("backend-a"), PORT),
-        PodServer::start(topo.pod("backend-b"), PORT),
-    ];
-    let client = NetnsRef::named(&topo.pod("client").netns)?;
-    let direct = SocketAddrV4::new(BACKEND, PORT);
+    // Separate backends for direct and VIP runs (see `BenchLab`).
+    let lab = BenchLab::new();
+    let (client, direct) = (&lab.client, lab.direct);
     let mut tree = if which.uses_cgroups() {
         let mut t = CgroupTree::create(&svclab_testsupport::unique_prefix("bench"))?;
         t.add("node0")?;
@@ -79,12 +66,12 @@ fn engine(which: Engine) -> anyhow::Result<(f64, f64)> {
     };
     let cg: Cg<'_> = paths.as_ref().map(|(d, h)| (d.as_path(), h.as_path()));
     // The direct runs are in the cgroup too, before any program is on it.
-    conn_rate(&client, cg, direct, 0.5)?;
+    conn_rate(client, cg, direct, 0.5)?;
     let a: Vec<f64> = (0..RUNS)
-        .map(|_| conn_rate(&client, cg, direct, SECS))
+        .map(|_| conn_rate(client, cg, direct, SECS))
         .collect::<Result<_, _>>()?;
     let fe = Frontend::tcp(VIP, 80);
-    let node = NetnsRef::named(&topo.node)?;
+    let node = lab.node();
     // The harness's own constructor, as a run starts a node's engine.
     let mut dp = which.start_node(
         0,
@@ -98,11 +85,11 @@ fn engine(which: Engine) -> anyhow::Result<(f64, f64)> {
         },
     )?;
     dp.upsert_service(fe)?;
-    dp.set_backends(fe, &[Backend::active(SocketAddrV4::new(BACKEND_B, PORT))])?;
+    dp.set_backends(fe, &[Backend::active(lab.vip_backend)])?;
     dp.wait_synced(Duration::from_secs(10))?;
-    conn_rate(&client, cg, fe.addr(), 0.5)?;
+    conn_rate(client, cg, fe.addr(), 0.5)?;
     let b: Vec<f64> = (0..RUNS)
-        .map(|_| conn_rate(&client, cg, fe.addr(), SECS))
+        .map(|_| conn_rate(client, cg, fe.addr(), SECS))
         .collect::<Result<_, _>>()?;
     dp.close()?;
     if let Some(t) = tree.take() {

@@ -1,6 +1,7 @@
 //! Test fixtures on top of the topology crate: a one-node cluster (deleted
 //! on drop, also on panic), a tiny HTTP pod server, one-shot HTTP requests,
-//! and the leak checks (netns, BPF fds, child processes).
+//! the direct-versus-VIP bench lab, and the leak checks (netns, BPF fds,
+//! child processes).
 use std::{
     io::{Read as _, Write as _},
     net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream},
@@ -14,6 +15,59 @@ use std::{
 };
 
 use svclab_datapath::NetnsRef;
+
+/// The benches' lab for "through the VIP versus straight to the pod": one
+/// node, a client pod and two backends serving HTTP on [`BenchLab::PORT`],
+/// `backend-a` for the direct runs and `backend-b` behind the VIP, so the
+/// direct runs' server-side TIME_WAITs never meet the VIP runs' SYNs (through
+/// the NAT the two sides' tuples differ, and a leftover TIME_WAIT would
+/// challenge the SYN and turn the comparison into a SYN-retransmit count).
+pub struct BenchLab {
+    /// The client pod's netns.
+    pub client: NetnsRef,
+    /// `backend-a` by its pod IP: the direct target.
+    pub direct: SocketAddrV4,
+    /// `backend-b` by its pod IP: the backend to put behind the VIP.
+    pub vip_backend: SocketAddrV4,
+    _servers: [PodServer; 2],
+    /// Dropped last: the namespaces go after the servers.
+    pub topo: Topology,
+}
+
+impl BenchLab {
+    pub const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
+    pub const BACKEND_A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 20);
+    pub const BACKEND_B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 21);
+    pub const PORT: u16 = 8080;
+
+    /// Panics when a namespace cannot be made (a bench's setup failing).
+    #[expect(
+        clippy::new_without_default,
+        reason = "creates network namespaces: not a default value"
+    )]
+    pub fn new() -> Self {
+        let mut topo = Topology::new();
+        topo.add_pod("client", Self::CLIENT);
+        topo.add_pod("backend-a", Self::BACKEND_A);
+        topo.add_pod("backend-b", Self::BACKEND_B);
+        let servers = [
+            PodServer::start(topo.pod("backend-a"), Self::PORT),
+            PodServer::start(topo.pod("backend-b"), Self::PORT),
+        ];
+        Self {
+            client: NetnsRef::named(&topo.pod("client").netns).expect("client netns"),
+            direct: SocketAddrV4::new(Self::BACKEND_A, Self::PORT),
+            vip_backend: SocketAddrV4::new(Self::BACKEND_B, Self::PORT),
+            _servers: servers,
+            topo,
+        }
+    }
+
+    /// The node's netns (where a dataplane goes).
+    pub fn node(&self) -> NetnsRef {
+        NetnsRef::named(&self.topo.node).expect("node netns")
+    }
+}
 
 pub struct Pod {
     pub name: String,

@@ -3,6 +3,8 @@
 //! test clock (BPF_PROG_TEST_RUN with the config's clock offset).
 #![allow(dead_code, reason = "each test binary uses a part")]
 
+pub mod lab;
+
 use std::{net::SocketAddrV4, time::Duration};
 
 use svclab_datapath::{
