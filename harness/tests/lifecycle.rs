@@ -121,6 +121,30 @@ fn start_run(dir: &Path, name: &str, text: &str, extra: &[&str]) -> (Child, Stri
     (child, wait_run_id(&before))
 }
 
+/// A 60 s run of the small suite, 3 s in: its pods are up and serving.
+fn mid_run(dir: &Path, name: &str) -> (Child, String) {
+    let (child, run_id) = start_run(
+        dir,
+        name,
+        &SMALL.replace("DURATION", "60s").replace("OKMIN", "1"),
+        &[],
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    (child, run_id)
+}
+
+/// Ctrl-C to a run the test started, by its PID.
+fn interrupt(child: &Child) {
+    // SAFETY: signalling our own child by PID.
+    unsafe { libc::kill(i32::try_from(child.id()).expect("pid"), libc::SIGINT) };
+}
+
+/// The record of run `run_id` of suite `name` under `dir`.
+fn read_run(dir: &Path, name: &str, run_id: &str) -> svclab_report::record::RunRecord {
+    svclab_report::write::read_record(&dir.join(name).join(run_id).join("run.json"))
+        .expect("run.json")
+}
+
 /// Ends a run the test started if the test panics before it does: Ctrl-C
 /// by PID, so the run tears its namespaces down (a held run would otherwise
 /// wait for a signal forever).
@@ -352,9 +376,7 @@ fn failing_run_exits_1_writes_report_and_cleans_up() {
     );
     let status = wait_exit(&mut child, Duration::from_secs(60));
     assert_eq!(status.code(), Some(1), "an expectation failed");
-    let record =
-        svclab_report::write::read_record(&dir.join("fail").join(&run_id).join("run.json"))
-            .expect("run.json");
+    let record = read_run(&dir, "fail", &run_id);
     assert_eq!(record.verdict, svclab_report::record::Verdict::Fail);
     assert!(
         record.buckets.iter().map(|b| b.client.ok).sum::<u64>() > 100,
@@ -368,20 +390,12 @@ fn sigint_mid_run_tears_down_and_reports_interrupted() {
     require_root!();
     let _g = one_at_a_time();
     let dir = workdir("int");
-    let (mut child, run_id) = start_run(
-        &dir,
-        "int",
-        &SMALL.replace("DURATION", "60s").replace("OKMIN", "1"),
-        &[],
-    );
-    std::thread::sleep(Duration::from_secs(3));
+    let (mut child, run_id) = mid_run(&dir, "int");
     assert!(!run_processes(&run_id).is_empty(), "pods running mid-run");
-    // SAFETY: signalling our own child by PID.
-    unsafe { libc::kill(i32::try_from(child.id()).expect("pid"), libc::SIGINT) };
+    interrupt(&child);
     let status = wait_exit(&mut child, Duration::from_secs(30));
     assert_eq!(status.code(), Some(130));
-    let record = svclab_report::write::read_record(&dir.join("int").join(&run_id).join("run.json"))
-        .expect("run.json");
+    let record = read_run(&dir, "int", &run_id);
     assert!(record.interrupted);
     assert_eq!(record.verdict, svclab_report::record::Verdict::Interrupted);
     assert!(record.elapsed_s < 30.0);
@@ -415,12 +429,9 @@ fn sigint_during_teardown_still_marks_the_run_interrupted() {
         );
         std::thread::sleep(Duration::from_millis(1));
     }
-    // SAFETY: signalling our own child by PID.
-    unsafe { libc::kill(i32::try_from(child.id()).expect("pid"), libc::SIGINT) };
+    interrupt(&child);
     let status = wait_exit(&mut child, Duration::from_secs(30));
-    let record =
-        svclab_report::write::read_record(&dir.join("tdint").join(&run_id).join("run.json"))
-            .expect("run.json");
+    let record = read_run(&dir, "tdint", &run_id);
     assert_eq!(status.code(), Some(130), "verdict {:?}", record.verdict);
     assert!(record.interrupted);
     assert_eq!(record.verdict, svclab_report::record::Verdict::Interrupted);
@@ -433,13 +444,7 @@ fn sigkill_mid_run_then_clean_leaves_nothing() {
     require_root!();
     let _g = one_at_a_time();
     let dir = workdir("kill");
-    let (mut child, run_id) = start_run(
-        &dir,
-        "kill",
-        &SMALL.replace("DURATION", "60s").replace("OKMIN", "1"),
-        &[],
-    );
-    std::thread::sleep(Duration::from_secs(3));
+    let (mut child, run_id) = mid_run(&dir, "kill");
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     // Pod servers die with the harness (PR_SET_PDEATHSIG); the namespaces stay
@@ -454,6 +459,30 @@ fn sigkill_mid_run_then_clean_leaves_nothing() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("svl-{run_id}-")));
     assert_clean(&run_id);
+}
+
+/// Starts `text` under `--hold` and waits until it holds: the child, its
+/// run id, its run folder and the guard that interrupts it if the test
+/// panics first.
+fn held_run(dir: &Path, name: &str, text: &str) -> (Child, String, PathBuf, InterruptOnPanic) {
+    let (child, run_id) = start_run(dir, name, text, &["--hold"]);
+    let guard = InterruptOnPanic(child.id());
+    let run_dir = dir.join(name).join(&run_id);
+    wait_held(&run_dir);
+    (child, run_id, run_dir, guard)
+}
+
+/// `svclab inspect <run_dir> <extra>`, which must succeed: its output.
+fn inspect(run_dir: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["inspect", run_dir.to_str().expect("utf8")];
+    args.extend_from_slice(extra);
+    let out = svclab(&args).output().expect("inspect");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Waits (60 s at most) until the run in `run_dir` holds (`--hold`).
@@ -520,19 +549,8 @@ fn held_socket_lb_run_shows_its_reverse_map() {
             "deployments:",
             "datapath: { engine: socket-lb }\ndeployments:",
         );
-    let (mut child, run_id) = start_run(&dir, "holdsock", &text, &["--hold"]);
-    let _interrupt = InterruptOnPanic(child.id());
-    let run_dir = dir.join("holdsock").join(&run_id);
-    wait_held(&run_dir);
-    let out = svclab(&["inspect", run_dir.to_str().expect("utf8")])
-        .output()
-        .expect("inspect");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (mut child, run_id, run_dir, _interrupt) = held_run(&dir, "holdsock", &text);
+    let text = inspect(&run_dir, &[]);
     assert!(text.contains("socket-LB reverse translation"), "{text}");
     assert!(
         text.lines()
@@ -540,8 +558,7 @@ fn held_socket_lb_run_shows_its_reverse_map() {
         "reverse entries name the service and a backend pod: {text}"
     );
     assert!(text.contains("sock-xlate="), "{text}");
-    // SAFETY: signalling our own child by PID.
-    unsafe { libc::kill(i32::try_from(child.id()).expect("pid"), libc::SIGINT) };
+    interrupt(&child);
     let status = wait_exit(&mut child, Duration::from_secs(30));
     assert_eq!(status.code(), Some(0));
     assert_clean(&run_id);
@@ -564,24 +581,8 @@ fn held_run_can_be_inspected_then_torn_down() {
             "deployments:",
             "datapath: { profile: cilium-1.11 }\ndeployments:",
         );
-    let (mut child, run_id) = start_run(&dir, "hold", &text, &["--hold"]);
-    let _interrupt = InterruptOnPanic(child.id());
-    let run_dir = dir.join("hold").join(&run_id);
-    wait_held(&run_dir);
-    let out = svclab(&[
-        "inspect",
-        run_dir.to_str().expect("utf8"),
-        "--port",
-        "41003",
-    ])
-    .output()
-    .expect("inspect");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (mut child, run_id, run_dir, _interrupt) = held_run(&dir, "hold", &text);
+    let text = inspect(&run_dir, &["--port", "41003"]);
     assert!(
         text.contains("198.19.0.10:80/TCP"),
         "services listed: {text}"
@@ -599,8 +600,7 @@ fn held_run_can_be_inspected_then_torn_down() {
         !svc_line.contains("Reopened=0 "),
         "reused port reopened its entry: {svc_line}"
     );
-    // SAFETY: signalling our own child by PID.
-    unsafe { libc::kill(i32::try_from(child.id()).expect("pid"), libc::SIGINT) };
+    interrupt(&child);
     let status = wait_exit(&mut child, Duration::from_secs(30));
     assert_eq!(
         status.code(),
