@@ -11,14 +11,13 @@ use std::{
 
 use anyhow::Context as _;
 use svclab_datapath::NetnsRef;
-use svclab_report::record::{AccessLogTotals, ProgramInfo};
 use svclab_topology::PodSpec;
 
 use super::state::{ClientProxy, Cluster};
 use crate::engines::ClientCgroup;
 use crate::kubelet::{
     pods::{self, PodProcess},
-    programs::{self, accesslog, nginx},
+    programs::{self, nginx},
 };
 
 impl Cluster {
@@ -74,20 +73,20 @@ impl Cluster {
             .iter()
             .any(|p| p.owner == format!("client {name}"))
         {
-            self.programs.push(ProgramInfo {
-                owner: format!("client {name}"),
-                kind: "nginx proxy".into(),
-                command: conf.program.argv.clone(),
-                config_path: Some(conf.path.display().to_string()),
-                config: Some(conf.text.clone()),
-                logs: format!(
-                    "pods/{pod}.log, {}",
-                    conf.access_log
-                        .as_ref()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default()
-                ),
-            });
+            let logs = format!(
+                "pods/{pod}.log, {}",
+                conf.access_log
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            );
+            self.note_program(
+                format!("client {name}"),
+                "nginx proxy",
+                &conf.program.argv,
+                Some(&conf),
+                logs,
+            );
         }
         Ok(nginx::PROXY_LISTEN)
     }
@@ -127,26 +126,6 @@ impl Cluster {
         if let Some(mut p) = self.proxies.remove(name) {
             p.process.terminate(Duration::from_secs(1));
         }
-    }
-
-    /// Every client proxy's access log, counted (after the clients stopped).
-    pub fn access_logs(&self) -> Vec<AccessLogTotals> {
-        self.proxies
-            .iter()
-            .filter_map(|(name, p)| {
-                let path = p.conf.access_log.as_ref()?;
-                let a = accesslog::read(path);
-                Some(AccessLogTotals {
-                    client: name.clone(),
-                    path: path.display().to_string(),
-                    requests: a.requests,
-                    by_backend: a.by_backend,
-                    unattributed: a.unattributed,
-                    upstream_attempts: a.upstream_attempts,
-                    status_5xx: a.status_5xx,
-                })
-            })
-            .collect()
     }
 
     /// Deletes a client pod (its proxy, netns, veth and IP), as when

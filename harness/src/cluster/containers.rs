@@ -6,7 +6,6 @@
 use std::net::Ipv4Addr;
 
 use anyhow::Context as _;
-use svclab_report::record::ProgramInfo;
 use svclab_suite::model::{Deployment, Workload};
 
 use super::state::Cluster;
@@ -41,14 +40,8 @@ impl Cluster {
         };
         let owner = format!("deployment {}", d.name);
         if !self.programs.iter().any(|p| p.owner == owner) {
-            self.programs.push(ProgramInfo {
-                owner,
-                kind: kind.into(),
-                command: program.argv.clone(),
-                config_path: conf.as_ref().map(|c| c.path.display().to_string()),
-                config: conf.map(|c| c.text),
-                logs: format!("pods/{}-<n>.log", d.name),
-            });
+            let logs = format!("pods/{}-<n>.log", d.name);
+            self.note_program(owner, kind, &program.argv, conf.as_ref(), logs);
         }
         Ok(Some(program))
     }

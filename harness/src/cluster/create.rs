@@ -11,7 +11,6 @@ use std::{
 use anyhow::{Context as _, bail};
 use svclab_datapath::NetnsRef;
 use svclab_kube::backoff::RestartBackoff;
-use svclab_report::record::BackendInfo;
 use svclab_suite::model::Workload;
 use svclab_topology::PodSpec;
 
@@ -173,21 +172,15 @@ impl Cluster {
         let mut names = Vec::with_capacity(started.len());
         for (info, kubelet, changes) in started {
             let (name, node, ip) = (info.name, info.node, info.ip);
-            self.backends.push(BackendInfo {
-                name: name.clone(),
-                addr: SocketAddrV4::new(ip, port).to_string(),
-                deployment: deployment.to_owned(),
+            let idx = self.note_backend(
+                &name,
+                SocketAddrV4::new(ip, port),
+                deployment,
                 node,
-                created_s: now_s,
-                removed_s: None,
-                added_by_last_scale_up: false,
-                killed: false,
+                now_s,
                 replacement,
                 revision,
-                sigterm_s: None,
-                conns_after_sigterm: 0,
-            });
-            let idx = self.backends.len() - 1;
+            );
             self.pods.insert(
                 name.clone(),
                 Pod {

@@ -23,7 +23,6 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use svclab_datapath::{Frontend, NetnsRef};
-use svclab_report::record::Event;
 use svclab_suite::model::Suite;
 use svclab_topology::{AddrPlan, Topology, TopologySpec};
 
@@ -281,15 +280,6 @@ impl Cluster {
     /// The autoscalers' settings in words.
     pub fn autoscaler_lines(&self) -> Vec<String> {
         self.autoscalers.iter().map(Autoscaler::describe).collect()
-    }
-
-    pub fn event(&mut self, t_s: f64, kind: &str, detail: String, timeline: bool) {
-        self.events.push(Event {
-            t_s,
-            kind: kind.to_owned(),
-            detail,
-            timeline,
-        });
     }
 
     /// Forgets a pod whose process is gone: detach, delete its netns.

@@ -1,16 +1,130 @@
-//! What the cluster tells the run record and `svclab inspect`: pod
-//! telemetry samples, per-bucket pod and deployment figures, every pod's
-//! lifecycle record, and the state file's contents.
-use std::collections::BTreeMap;
+//! What the cluster tells the run record and `svclab inspect`, and the one
+//! place the cluster builds the report's record types: events, backends,
+//! real programs, access-log totals, rollouts, pod telemetry samples,
+//! per-bucket pod and deployment figures, every pod's lifecycle record,
+//! and the state file's contents. (A pod's own figures come from its
+//! kubelet, `crate::kubelet::telemetry`.)
+use std::{collections::BTreeMap, net::SocketAddrV4};
 
-use svclab_report::record::{DeploymentBucket, PodBucket, PodRecord};
+use svclab_report::record::{
+    AccessLogTotals, BackendInfo, DeploymentBucket, Event, PodBucket, PodRecord, ProgramInfo,
+    RolloutRecord,
+};
 
 use super::{
     state::{Cluster, Pod},
     state_file,
 };
+use crate::kubelet::programs::{accesslog, nginx::NginxConf};
 
 impl Cluster {
+    pub fn event(&mut self, t_s: f64, kind: &str, detail: String, timeline: bool) {
+        self.events.push(Event {
+            t_s,
+            kind: kind.to_owned(),
+            detail,
+            timeline,
+        });
+    }
+
+    /// Records a backend pod made at `created_s` for the run record's
+    /// backend list; returns its index there.
+    #[expect(clippy::too_many_arguments, reason = "one backend's identity, named")]
+    pub(super) fn note_backend(
+        &mut self,
+        name: &str,
+        addr: SocketAddrV4,
+        deployment: &str,
+        node: u8,
+        created_s: f64,
+        replacement: bool,
+        revision: u32,
+    ) -> usize {
+        self.backends.push(BackendInfo {
+            name: name.to_owned(),
+            addr: addr.to_string(),
+            deployment: deployment.to_owned(),
+            node,
+            created_s,
+            removed_s: None,
+            added_by_last_scale_up: false,
+            killed: false,
+            replacement,
+            revision,
+            sigterm_s: None,
+            conns_after_sigterm: 0,
+        });
+        self.backends.len() - 1
+    }
+
+    /// Records a real program (once per owner) for the report's programs
+    /// section: its command, generated config and where its logs go.
+    pub(super) fn note_program(
+        &mut self,
+        owner: String,
+        kind: &str,
+        argv: &[String],
+        conf: Option<&NginxConf>,
+        logs: String,
+    ) {
+        self.programs.push(ProgramInfo {
+            owner,
+            kind: kind.into(),
+            command: argv.to_vec(),
+            config_path: conf.map(|c| c.path.display().to_string()),
+            config: conf.map(|c| c.text.clone()),
+            logs,
+        });
+    }
+
+    /// Every client proxy's access log, counted (after the clients stopped).
+    pub fn access_logs(&self) -> Vec<AccessLogTotals> {
+        self.proxies
+            .iter()
+            .filter_map(|(name, p)| {
+                let path = p.conf.access_log.as_ref()?;
+                let a = accesslog::read(path);
+                Some(AccessLogTotals {
+                    client: name.clone(),
+                    path: path.display().to_string(),
+                    requests: a.requests,
+                    by_backend: a.by_backend,
+                    unattributed: a.unattributed,
+                    upstream_attempts: a.upstream_attempts,
+                    status_5xx: a.status_5xx,
+                })
+            })
+            .collect()
+    }
+
+    /// The rollouts for the run record: the last old pod's removal from
+    /// the backends (every pod of an older revision removed).
+    pub fn rollout_records(&self) -> Vec<RolloutRecord> {
+        self.rollouts
+            .iter()
+            .map(|r| {
+                let old: Vec<_> = self
+                    .backends
+                    .iter()
+                    .filter(|b| b.deployment == r.deployment && b.revision < r.revision)
+                    .collect();
+                let old_gone_s = old
+                    .iter()
+                    .map(|b| b.removed_s)
+                    .try_fold(r.started_s, |m, x| x.map(|x| m.max(x)));
+                RolloutRecord {
+                    deployment: r.deployment.clone(),
+                    revision: r.revision,
+                    strategy: format!("{:?}", r.strategy.kind),
+                    start_s: r.started_s,
+                    complete_s: r.complete_s,
+                    old_gone_s,
+                    steps: r.steps.clone(),
+                }
+            })
+            .collect()
+    }
+
     fn ready_of(&self, deployment: &str) -> u32 {
         let n = self
             .pods

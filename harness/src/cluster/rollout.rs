@@ -86,34 +86,6 @@ impl Cluster {
         })
     }
 
-    /// The rollouts for the run record: the last old pod's removal from
-    /// the backends (every pod of an older revision removed).
-    pub fn rollout_records(&self) -> Vec<svclab_report::record::RolloutRecord> {
-        self.rollouts
-            .iter()
-            .map(|r| {
-                let old: Vec<_> = self
-                    .backends
-                    .iter()
-                    .filter(|b| b.deployment == r.deployment && b.revision < r.revision)
-                    .collect();
-                let old_gone_s = old
-                    .iter()
-                    .map(|b| b.removed_s)
-                    .try_fold(r.started_s, |m, x| x.map(|x| m.max(x)));
-                svclab_report::record::RolloutRecord {
-                    deployment: r.deployment.clone(),
-                    revision: r.revision,
-                    strategy: format!("{:?}", r.strategy.kind),
-                    start_s: r.started_s,
-                    complete_s: r.complete_s,
-                    old_gone_s,
-                    steps: r.steps.clone(),
-                }
-            })
-            .collect()
-    }
-
     /// Pods of `deployment` not being deleted that `f` selects.
     fn running_of(&self, deployment: &str, f: impl Fn(&Pod) -> bool) -> Vec<&Pod> {
         self.pods
@@ -144,7 +116,7 @@ impl Cluster {
             .iter()
             .map(|p| PodRank {
                 name: p.name.clone(),
-                pending: p.kubelet.phase() == svclab_report::record::PodPhase::Pending,
+                pending: p.kubelet.pending(),
                 ready: p.kubelet.ready(),
                 ready_since: p.kubelet.ready().then_some(p.kubelet.ready_transition),
                 restarts: p.kubelet.restarts,

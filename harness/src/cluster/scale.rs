@@ -152,7 +152,7 @@ impl Cluster {
                     let k = &p.kubelet;
                     svclab_kube::hpa::PodView {
                         name: p.name.clone(),
-                        pending: k.phase() == svclab_report::record::PodPhase::Pending,
+                        pending: k.pending(),
                         deleting: p.kubelet.deleting,
                         failed: false,
                         ready: k.ready(),

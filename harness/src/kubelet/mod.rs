@@ -484,6 +484,11 @@ impl Kubelet {
         matches!(self.container, Container::Running { .. })
     }
 
+    /// Whether [`Kubelet::phase`] is `Pending`.
+    pub fn pending(&self) -> bool {
+        self.phase() == PodPhase::Pending
+    }
+
     pub fn phase(&self) -> PodPhase {
         if self.deleting {
             return PodPhase::Terminating;
