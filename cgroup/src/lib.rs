@@ -23,6 +23,12 @@ use std::{
     time::{Duration, Instant},
 };
 
+use nix::{
+    mount::{MntFlags, MsFlags},
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
+
 /// Where run-owned mounts live.
 pub const MOUNT_BASE: &str = "/run/svclab";
 /// Every name this crate creates starts with the run prefix, which starts
@@ -100,34 +106,23 @@ fn valid_rel(rel: &str) -> bool {
         })
 }
 
+/// A fresh mount of the v2 hierarchy.
 fn mount_cgroup2(target: &Path) -> io::Result<()> {
     let t = cstr(target)?;
-    // SAFETY: valid C strings; a fresh mount of the v2 hierarchy.
-    let rc = unsafe {
-        libc::mount(
-            c"none".as_ptr(),
-            t.as_ptr(),
-            c"cgroup2".as_ptr(),
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            std::ptr::null(),
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    nix::mount::mount(
+        Some(c"none"),
+        t.as_c_str(),
+        Some(c"cgroup2"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&std::ffi::CStr>,
+    )
+    .map_err(io::Error::from)
 }
 
+/// MNT_DETACH so an open fd elsewhere does not keep the mount point busy.
 fn umount(target: &Path) -> io::Result<()> {
     let t = cstr(target)?;
-    // SAFETY: valid C string; MNT_DETACH so an open fd elsewhere does not
-    // keep the mount point busy.
-    if unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    nix::mount::umount2(t.as_c_str(), MntFlags::MNT_DETACH).map_err(io::Error::from)
 }
 
 fn cstr(p: &Path) -> io::Result<std::ffi::CString> {
@@ -289,8 +284,7 @@ pub struct ThreadMembership {
 /// Moves the calling thread into the threaded cgroup `dir` (its sockets
 /// created from now on belong to it). `home` is [`CgroupTree::home`].
 pub fn join_thread(dir: &Path, home: &Path) -> Result<ThreadMembership> {
-    // SAFETY: gettid has no preconditions.
-    let tid = unsafe { libc::gettid() };
+    let tid = nix::unistd::gettid().as_raw();
     write_id(&dir.join("cgroup.threads"), tid)?;
     Ok(ThreadMembership {
         home: home.to_owned(),
@@ -410,14 +404,13 @@ fn remove_tree(dir: &Path, removed: &mut Removed) -> Result<()> {
             }
         }
     }
-    // SAFETY: getpid has no preconditions.
-    let me = unsafe { libc::getpid() };
+    let me = nix::unistd::getpid().as_raw();
     let threads = std::fs::read_to_string(dir.join("cgroup.threads")).unwrap_or_default();
     for tid in threads.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
         let pid = tgid(tid).unwrap_or(tid);
         if pid > 1 && pid != me && !removed.killed.contains(&pid) {
-            // SAFETY: kill(2) on a PID found in this run's cgroup.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // A PID found in this run's cgroup; one already gone is fine.
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             removed.killed.push(pid);
         }
     }

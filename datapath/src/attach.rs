@@ -82,9 +82,9 @@ impl Datapath {
         let a = self.take_attachment(ifname)?;
         let (ingress, egress) = (a.ingress, a.egress);
         let errors = self.netns.run(|| {
-            // SAFETY: valid NUL-terminated string (it was attached by name).
+            // It was attached by name, so the name has no NUL byte.
             let gone = std::ffi::CString::new(ifname)
-                .is_ok_and(|c| unsafe { libc::if_nametoindex(c.as_ptr()) } == 0);
+                .is_ok_and(|c| nix::net::if_::if_nametoindex(c.as_c_str()).is_err());
             let mut errors = Vec::new();
             for (hook, link) in [("ingress", ingress), ("egress", egress)] {
                 if gone {
@@ -160,10 +160,7 @@ fn attach_here(
         ifname: ifname.into(),
     };
     let cname = std::ffi::CString::new(ifname).map_err(|_| not_found())?;
-    // SAFETY: valid NUL-terminated string.
-    if unsafe { libc::if_nametoindex(cname.as_ptr()) } == 0 {
-        return Err(not_found());
-    }
+    nix::net::if_::if_nametoindex(cname.as_c_str()).map_err(|_| not_found())?;
     let attach_err = |hook: &'static str, e: aya::programs::ProgramError| Error::Attach {
         netns: netns_name.to_owned(),
         ifname: ifname.into(),

@@ -112,13 +112,10 @@ impl CtEntryView {
 
 /// CLOCK_MONOTONIC in ns: the clock `bpf_ktime_get_ns()` reads.
 pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid pointer to a timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
+    // Cannot fail for CLOCK_MONOTONIC; 0 if it ever did.
+    let (sec, nsec) = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map_or((0, 0), |ts| (ts.tv_sec(), ts.tv_nsec()));
+    u64::try_from(sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(nsec).unwrap_or(0)
 }
 
 /// One instant of the datapath's clock: CLOCK_MONOTONIC plus the test

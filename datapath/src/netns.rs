@@ -1,11 +1,7 @@
 //! Network namespace handles and running work inside one. setns(2) changes
 //! only the calling thread, so every call runs on a short-lived dedicated OS
 //! thread and the caller's thread never moves.
-use std::{
-    fs::File,
-    os::fd::{AsFd, AsRawFd as _, OwnedFd},
-    path::Path,
-};
+use std::{fs::File, os::fd::OwnedFd, path::Path};
 
 use crate::error::{Error, Result};
 
@@ -85,16 +81,14 @@ impl NetnsRef {
     /// Moves the calling thread into this namespace. Only for threads that
     /// are dedicated to it (see [`NetnsRef::run`]).
     pub fn enter_current_thread(&self) -> Result<()> {
-        // SAFETY: setns on a valid namespace fd; affects only this thread.
-        let rc = unsafe { libc::setns(self.fd.as_fd().as_raw_fd(), libc::CLONE_NEWNET) };
-        if rc != 0 {
-            return Err(Error::Netns {
+        // Affects only this thread.
+        nix::sched::setns(&self.fd, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+            Error::Netns {
                 netns: self.name.clone(),
                 op: "setns",
-                source: std::io::Error::last_os_error(),
-            });
-        }
-        Ok(())
+                source: e.into(),
+            }
+        })
     }
 }
 

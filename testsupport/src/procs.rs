@@ -28,8 +28,11 @@ pub fn uptime_now() -> f64 {
 /// `since` (from [`uptime_now`]).
 #[must_use]
 pub fn named_since(comm: &str, since: f64) -> Vec<(u32, String)> {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(-1)
+        .max(1) as f64;
     live(|stat, cmd, _| {
         let Some((head, rest)) = stat.rsplit_once(')') else {
             return false;

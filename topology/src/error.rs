@@ -75,8 +75,9 @@ impl TopologyError {
         }
     }
 
-    pub(crate) fn last_os(op: &'static str, netns: &str) -> Self {
-        Self::sys(op, netns, io::Error::last_os_error())
+    /// A failed system call's errno, carried as `io::Error` like the rest.
+    pub(crate) fn errno(op: &'static str, netns: &str, errno: nix::errno::Errno) -> Self {
+        Self::sys(op, netns, errno.into())
     }
 
     pub(crate) fn netlink(

@@ -9,12 +9,17 @@ use std::{
     ffi::CString,
     fs::File,
     io,
-    os::{
-        fd::{AsRawFd as _, OwnedFd},
-        unix::ffi::OsStrExt as _,
-    },
+    os::{fd::OwnedFd, unix::ffi::OsStrExt as _},
     path::{Path, PathBuf},
     sync::Mutex,
+};
+
+use nix::{
+    errno::Errno,
+    fcntl::OFlag,
+    mount::{MntFlags, MsFlags},
+    sched::CloneFlags,
+    sys::stat::Mode,
 };
 
 use crate::error::TopologyError;
@@ -53,43 +58,33 @@ pub(crate) fn ensure_netns_dir() -> Result<(), TopologyError> {
         Err(e) => return Err(TopologyError::sys("create /run/netns", NETNS_DIR, e)),
     }
     let c = cstr(dir, NETNS_DIR)?;
-    let none = c"none";
+    let c = c.as_c_str();
+    let none = Some(c"none");
     let mut bound = false;
     loop {
-        // SAFETY: valid NUL-terminated strings; a propagation change only.
-        let rc = unsafe {
-            libc::mount(
-                c"".as_ptr(),
-                c.as_ptr(),
-                none.as_ptr(),
-                libc::MS_SHARED | libc::MS_REC,
-                std::ptr::null(),
-            )
-        };
-        if rc == 0 {
-            break;
-        }
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EINVAL) || bound {
-            return Err(TopologyError::sys("make /run/netns shared", NETNS_DIR, err));
+        // A propagation change only.
+        match nix::mount::mount(
+            Some(c""),
+            c,
+            none,
+            MsFlags::MS_SHARED | MsFlags::MS_REC,
+            None::<&std::ffi::CStr>,
+        ) {
+            Ok(()) => break,
+            Err(e) if e == Errno::EINVAL && !bound => {}
+            Err(e) => {
+                return Err(TopologyError::errno("make /run/netns shared", NETNS_DIR, e));
+            }
         }
         // Not a mount point yet: bind it onto itself, then retry.
-        // SAFETY: as above.
-        let rc = unsafe {
-            libc::mount(
-                c.as_ptr(),
-                c.as_ptr(),
-                none.as_ptr(),
-                libc::MS_BIND | libc::MS_REC,
-                std::ptr::null(),
-            )
-        };
-        if rc != 0 {
-            return Err(TopologyError::last_os(
-                "bind /run/netns onto itself",
-                NETNS_DIR,
-            ));
-        }
+        nix::mount::mount(
+            Some(c),
+            c,
+            none,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&std::ffi::CStr>,
+        )
+        .map_err(|e| TopologyError::errno("bind /run/netns onto itself", NETNS_DIR, e))?;
         bound = true;
     }
     *done = true;
@@ -103,38 +98,30 @@ pub(crate) fn ensure_netns_dir() -> Result<(), TopologyError> {
 pub(crate) fn create_and_enter(name: &str) -> Result<(), TopologyError> {
     let path = netns_path(name);
     let c = cstr(&path, name)?;
-    // SAFETY: valid path; creates an empty mount target, O_EXCL so a name
-    // that already exists (ours or someone else's) is never reused.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
-            0o444,
-        )
-    };
-    if fd < 0 {
-        return Err(TopologyError::last_os("create netns file", name));
-    }
-    // SAFETY: fd was just returned by open.
-    unsafe { libc::close(fd) };
-    // SAFETY: plain syscall; affects only this thread.
-    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-        let e = TopologyError::last_os("unshare(CLONE_NEWNET)", name);
+    // Creates an empty mount target, O_EXCL so a name that already exists
+    // (ours or someone else's) is never reused; closed again at once.
+    let created = nix::fcntl::open(
+        c.as_c_str(),
+        OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o444),
+    )
+    .map_err(|e| TopologyError::errno("create netns file", name, e))?;
+    drop(created);
+    // Affects only this thread.
+    if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWNET) {
+        let e = TopologyError::errno("unshare(CLONE_NEWNET)", name, e);
         let _ = std::fs::remove_file(&path);
         return Err(e);
     }
-    // SAFETY: valid strings; bind-mounts this thread's namespace on the file.
-    let rc = unsafe {
-        libc::mount(
-            c"/proc/thread-self/ns/net".as_ptr(),
-            c.as_ptr(),
-            c"none".as_ptr(),
-            libc::MS_BIND,
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        let e = TopologyError::last_os("bind-mount netns", name);
+    // Bind-mounts this thread's namespace on the file.
+    if let Err(e) = nix::mount::mount(
+        Some(c"/proc/thread-self/ns/net"),
+        c.as_c_str(),
+        Some(c"none"),
+        MsFlags::MS_BIND,
+        None::<&std::ffi::CStr>,
+    ) {
+        let e = TopologyError::errno("bind-mount netns", name, e);
         let _ = std::fs::remove_file(&path);
         return Err(e);
     }
@@ -147,9 +134,9 @@ pub(crate) fn create_and_enter(name: &str) -> Result<(), TopologyError> {
 pub(crate) fn delete(name: &str) -> Result<(), TopologyError> {
     let path = netns_path(name);
     let c = cstr(&path, name)?;
-    // SAFETY: valid path.
-    let rc = unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-    let umount_err = (rc != 0).then(io::Error::last_os_error);
+    let umount_err = nix::mount::umount2(c.as_c_str(), MntFlags::MNT_DETACH)
+        .err()
+        .map(io::Error::from);
     let unlink = std::fs::remove_file(&path);
     match (umount_err, unlink) {
         (None, Ok(())) => Ok(()),
@@ -177,11 +164,9 @@ pub(crate) fn current() -> Result<OwnedFd, TopologyError> {
 
 /// Moves the calling thread into the namespace behind `fd`.
 pub(crate) fn enter(fd: &OwnedFd, netns: &str) -> Result<(), TopologyError> {
-    // SAFETY: setns on a namespace fd we own; affects only this thread.
-    if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(TopologyError::last_os("setns", netns));
-    }
-    Ok(())
+    // Affects only this thread.
+    nix::sched::setns(fd, CloneFlags::CLONE_NEWNET)
+        .map_err(|e| TopologyError::errno("setns", netns, e))
 }
 
 /// Runs `f` on a fresh OS thread that has entered the namespace at
@@ -265,8 +250,7 @@ pub fn list_with_prefix(prefix: &str) -> Vec<String> {
 /// True when this process runs as root (effective uid 0): the one check
 /// before anything creates namespaces, loads eBPF or enters another netns.
 pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 #[cfg(test)]

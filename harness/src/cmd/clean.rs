@@ -10,6 +10,13 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use nix::{
+    errno::Errno,
+    mount::{MntFlags, umount2},
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
+
 /// Every netns a run creates starts with this.
 pub const PREFIX: &str = "svl-";
 const NETNS_DIR: &str = "/run/netns";
@@ -78,8 +85,8 @@ pub fn remove(l: &Leftover) -> Result<(), CleanError> {
     for pid in &l.pids {
         let pid = i32::try_from(*pid).unwrap_or(0);
         if pid > 1 {
-            // SAFETY: kill(2) on a specific PID found in this netns.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // A specific PID found in this netns; one already gone is fine.
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
     }
     let path = Path::new(NETNS_DIR).join(&l.netns);
@@ -88,14 +95,14 @@ pub fn remove(l: &Leftover) -> Result<(), CleanError> {
         path: path.clone(),
         source: std::io::ErrorKind::InvalidInput.into(),
     })?;
-    // SAFETY: valid C string; MNT_DETACH so a busy namespace still unmounts.
-    if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINVAL) {
+    // MNT_DETACH so a busy namespace still unmounts; EINVAL: not mounted.
+    match umount2(c.as_c_str(), MntFlags::MNT_DETACH) {
+        Ok(()) | Err(Errno::EINVAL) => {}
+        Err(e) => {
             return Err(CleanError::Io {
                 op: "umount",
                 path,
-                source: e,
+                source: e.into(),
             });
         }
     }

@@ -53,8 +53,9 @@ pub fn inspect(target: &Path, reports: &Path, filter: &InspectFilter) -> anyhow:
         &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
     )
     .with_context(|| format!("parsing {}", path.display()))?;
-    // SAFETY: signal 0 only checks that the PID exists.
-    if unsafe { libc::kill(i32::try_from(state.pid).unwrap_or(0), 0) } != 0 {
+    // No signal: only checks that the PID exists.
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(state.pid).unwrap_or(0));
+    if nix::sys::signal::kill(pid, None).is_err() {
         bail!(
             "run {} (pid {}) is gone; its maps went with it (stale {})",
             state.run_id,

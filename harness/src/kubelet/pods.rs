@@ -11,6 +11,10 @@ use std::{
 };
 
 use anyhow::Context as _;
+use nix::{
+    sys::signal::{Signal, kill, killpg},
+    unistd::Pid,
+};
 use svclab_datapath::NetnsRef;
 use svclab_suite::model::{Closer, ServerSpec};
 
@@ -46,8 +50,7 @@ impl PodProcess {
         // than the exec). The server sets PR_SET_PDEATHSIG itself and
         // checks it still has this parent; it opens its stats page by path.
         let parent = parent_pid();
-        // SAFETY: the page's fd is open for the duration of this call.
-        let held = unsafe { std::os::fd::BorrowedFd::borrow_raw(stats.fd()) }
+        let held = std::os::fd::AsFd::as_fd(stats)
             .try_clone_to_owned()
             .context("holding the pod stats page")?;
         let stats_path = format!(
@@ -111,8 +114,8 @@ impl PodProcess {
         if let Some(c) = &self.child
             && let Ok(pid) = i32::try_from(c.id())
         {
-            // SAFETY: signalling our own, not yet reaped child by PID.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
+            // Our own, not yet reaped child, by PID.
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
         }
     }
 
@@ -165,8 +168,8 @@ impl PodProcess {
             && let Ok(pid) = i32::try_from(c.id())
             && matches!(c.try_wait(), Ok(None))
         {
-            // SAFETY: signalling our own, not yet reaped child by PID.
-            unsafe { libc::kill(pid, libc::SIGINT) };
+            // Our own, not yet reaped child, by PID.
+            let _ = kill(Pid::from_raw(pid), Signal::SIGINT);
             let deadline = Instant::now() + Duration::from_secs(2);
             while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
                 std::thread::sleep(Duration::from_millis(5));
@@ -204,8 +207,8 @@ impl PodProcess {
             && g > 1
             && matches!(c.try_wait(), Ok(None))
         {
-            // SAFETY: kill(2) on the negative PGID of the program's group.
-            unsafe { libc::kill(-g, libc::SIGKILL) };
+            // The program's group, by its PGID.
+            let _ = killpg(Pid::from_raw(g), Signal::SIGKILL);
         }
     }
 }

@@ -121,8 +121,7 @@ fn listen(port: u16, backlog: i32) -> anyhow::Result<TcpListener> {
 
 pub fn serve(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(parent) = args.parent_pid {
-        // SAFETY: prctl and getppid touch only this process.
-        unsafe { crate::process::die_with_parent(parent) }
+        crate::process::die_with_parent(parent)
             .context("PR_SET_PDEATHSIG (or the harness is already gone)")?;
     }
     if let Some(path) = &args.netns {

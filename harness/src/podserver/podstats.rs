@@ -5,12 +5,17 @@
 //! workers. There is no file to clean up: the memory goes away with the
 //! last mapping.
 use std::{
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd},
+    num::NonZeroUsize,
+    os::fd::{AsFd, AsRawFd as _, BorrowedFd, FromRawFd as _, OwnedFd, RawFd},
     ptr::NonNull,
     sync::atomic::{AtomicU32, AtomicU64},
 };
 
 use anyhow::Context as _;
+use nix::sys::{
+    memfd::MFdFlags,
+    mman::{MapFlags, ProtFlags},
+};
 
 /// The shared counters. `#[repr(C)]`: both processes map the same layout
 /// (same binary, so no versioning is needed).
@@ -33,6 +38,7 @@ pub struct Counters {
 
 const LEN: usize = 4096;
 const _: () = assert!(size_of::<Counters>() <= LEN);
+const NZ_LEN: NonZeroUsize = NonZeroUsize::new(LEN).expect("LEN is not zero");
 
 /// One mapping of a container's counters.
 #[derive(Debug)]
@@ -49,17 +55,12 @@ unsafe impl Sync for StatsMap {}
 impl StatsMap {
     /// A fresh zeroed page (harness side).
     pub fn create() -> anyhow::Result<Self> {
-        // SAFETY: plain syscall with a static NUL-terminated name.
-        let fd = unsafe { libc::memfd_create(c"svclab-pod-stats".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error()).context("memfd_create for pod stats");
-        }
-        // SAFETY: fd was just returned to us and is owned from here on.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: ftruncate on our own fd.
-        if unsafe { libc::ftruncate(fd.as_raw_fd(), LEN as libc::off_t) } != 0 {
-            return Err(std::io::Error::last_os_error()).context("sizing the pod stats memfd");
-        }
+        let fd = nix::sys::memfd::memfd_create(c"svclab-pod-stats", MFdFlags::MFD_CLOEXEC)
+            .map_err(std::io::Error::from)
+            .context("memfd_create for pod stats")?;
+        nix::unistd::ftruncate(&fd, LEN as libc::off_t)
+            .map_err(std::io::Error::from)
+            .context("sizing the pod stats memfd")?;
         Self::map(fd)
     }
 
@@ -94,27 +95,36 @@ impl StatsMap {
     }
 
     fn map(fd: OwnedFd) -> anyhow::Result<Self> {
-        // SAFETY: a shared mapping of LEN bytes of a memfd of that size.
+        // SAFETY: a new shared mapping (no address hint, so nothing
+        // existing is replaced) of LEN bytes of a memfd of that size; Drop
+        // unmaps it.
         let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                LEN,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
+            nix::sys::mman::mmap(
+                None,
+                NZ_LEN,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+                &fd,
                 0,
             )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error()).context("mapping pod stats");
         }
-        let ptr = NonNull::new(p.cast::<Counters>()).context("mmap returned null")?;
-        Ok(Self { ptr, fd })
+        .map_err(std::io::Error::from)
+        .context("mapping pod stats")?;
+        Ok(Self {
+            ptr: p.cast::<Counters>(),
+            fd,
+        })
     }
 
     /// The descriptor to hand to the child (dup2'd to a fixed number there).
     pub fn fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+}
+
+impl AsFd for StatsMap {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }
 
@@ -129,21 +139,21 @@ impl std::ops::Deref for StatsMap {
 impl Drop for StatsMap {
     fn drop(&mut self) {
         // SAFETY: unmapping our own mapping once; no reference outlives self.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), LEN) };
+        let _ = unsafe { nix::sys::mman::munmap(self.ptr.cast(), LEN) };
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::Ordering;
+    use std::{os::fd::IntoRawFd as _, sync::atomic::Ordering};
 
     use super::*;
 
     #[test]
     fn two_mappings_share_counters() {
         let a = StatsMap::create().expect("create");
-        // SAFETY: test: dup the fd so the second mapping owns its own.
-        let dup = unsafe { libc::dup(a.fd()) };
+        // Dup the fd so the second mapping owns its own.
+        let dup = nix::unistd::dup(&a).expect("dup").into_raw_fd();
         assert!(dup >= 0);
         let b = StatsMap::from_fd(dup).expect("map dup");
         a.requests.fetch_add(3, Ordering::Relaxed);

@@ -14,6 +14,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use nix::sys::{
+    signal::{SigSet, Signal},
+    socket::Shutdown,
+};
+
 /// How long `drain` waits with no connection open before exiting.
 pub const DRAIN_QUIET: Duration = Duration::from_millis(500);
 
@@ -64,21 +69,15 @@ pub fn block(mode: OnSigterm) -> anyhow::Result<()> {
     if mode == OnSigterm::Exit {
         return Ok(());
     }
-    let set = term_set();
-    // SAFETY: pthread_sigmask on the calling thread with a valid set.
-    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-    anyhow::ensure!(rc == 0, "pthread_sigmask: {rc}");
-    Ok(())
+    term_set()
+        .thread_block()
+        .map_err(|e| anyhow::anyhow!("pthread_sigmask: {}", e as i32))
 }
 
-fn term_set() -> libc::sigset_t {
-    // SAFETY: sigemptyset/sigaddset initialise a stack sigset_t.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        set
-    }
+fn term_set() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGTERM);
+    set
 }
 
 /// The watcher: waits for SIGTERM and acts on it (never returns for
@@ -86,10 +85,8 @@ fn term_set() -> libc::sigset_t {
 pub fn watch(mode: OnSigterm) {
     let set = term_set();
     loop {
-        let mut sig = 0;
-        // SAFETY: sigwait on a valid set; SIGTERM is blocked in every thread.
-        let rc = unsafe { libc::sigwait(&set, &mut sig) };
-        if rc != 0 || sig != libc::SIGTERM {
+        // SIGTERM is blocked in every thread.
+        if set.wait() != Ok(Signal::SIGTERM) {
             continue;
         }
         match mode {
@@ -117,8 +114,8 @@ pub fn watch(mode: OnSigterm) {
 fn stop_listening() {
     let fd = LISTENER.load(Ordering::Relaxed);
     if fd >= 0 {
-        // SAFETY: shutdown on our own listening socket's fd.
-        unsafe { libc::shutdown(fd, libc::SHUT_RD) };
+        // Our own listening socket's fd.
+        let _ = nix::sys::socket::shutdown(fd, Shutdown::Read);
     }
 }
 

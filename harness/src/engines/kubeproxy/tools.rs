@@ -91,12 +91,11 @@ pub fn nft_probe() -> anyhow::Result<()> {
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    // SAFETY: unshare(2) is async-signal-safe; it only affects the child.
+    // SAFETY: the hook runs between fork and exec; unshare(2) is
+    // async-signal-safe (no allocation) and only affects the child.
     unsafe {
         cmd.pre_exec(|| {
-            if libc::unshare(libc::CLONE_NEWNET) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
             Ok(())
         });
     }

@@ -7,7 +7,7 @@ use std::{
     io,
     net::SocketAddrV4,
     os::{
-        fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+        fd::{AsFd as _, AsRawFd as _, BorrowedFd, FromRawFd as _, OwnedFd},
         unix::process::CommandExt as _,
     },
     path::Path,
@@ -15,6 +15,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+use nix::{
+    poll::{PollFd, PollFlags, PollTimeout},
+    sched::CloneFlags,
+};
 use tokio::net::TcpSocket;
 
 use svclab_kube::prober::ProbeOutcome;
@@ -217,14 +221,14 @@ pub(crate) fn exec_blocking(
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let parent = crate::process::parent_pid();
-    // SAFETY: setns, prctl and getppid are async-signal-safe; `ns` outlives
-    // spawn(). PDEATHSIG fires when this (blocking) thread exits, and the
-    // thread waits for the child, so the child never outlives its prober.
+    // SAFETY: the hook runs between fork and exec; setns, prctl and
+    // getppid are async-signal-safe (no allocation). `ns` outlives spawn(),
+    // so borrowing its raw fd in the child is sound. PDEATHSIG fires when
+    // this (blocking) thread exits, and the thread waits for the child, so
+    // the child never outlives its prober.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::setns(ns_fd, libc::CLONE_NEWNET) != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            nix::sched::setns(BorrowedFd::borrow_raw(ns_fd), CloneFlags::CLONE_NEWNET)?;
             crate::process::die_with_parent(parent)
         });
     }
@@ -288,16 +292,11 @@ pub(super) fn wait_timeout(child: &mut Child, timeout: Duration) -> io::Result<O
         }
         match &pidfd {
             Some(fd) => {
-                let mut pfd = libc::pollfd {
-                    fd: fd.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
                 // Round up so a sub-millisecond remainder still sleeps.
-                let ms = libc::c_int::try_from(left.as_micros().div_ceil(1000))
-                    .unwrap_or(libc::c_int::MAX);
-                // SAFETY: one valid pollfd. EINTR just loops.
-                unsafe { libc::poll(&mut pfd, 1, ms) };
+                let ms = PollTimeout::try_from(left.as_micros().div_ceil(1000))
+                    .unwrap_or(PollTimeout::MAX);
+                // EINTR just loops.
+                let _ = nix::poll::poll(&mut [PollFd::new(fd.as_fd(), PollFlags::POLLIN)], ms);
             }
             None => std::thread::sleep(left.min(Duration::from_millis(2))),
         }

@@ -397,9 +397,9 @@ fn enter_and_check(ns: &NetnsRef, expected: u64) -> anyhow::Result<()> {
 /// gateway): move it into a fresh, empty netns, where every probe fails
 /// loudly; if even that is impossible, stop the process.
 fn isolate_or_abort(why: &str) {
-    // SAFETY: unshare affects only the calling thread's netns.
-    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-        let e = io::Error::last_os_error();
+    // Affects only the calling thread's netns.
+    if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET) {
+        let e = io::Error::from(e);
         let _ = io::Write::write_all(
             &mut io::stderr(),
             format!("svclab: {why}; isolating the thread failed too ({e}); aborting\n").as_bytes(),

@@ -113,8 +113,11 @@ pub fn kill_netns_processes(netns_path: &Path) -> usize {
         if let Ok(pid) = i32::try_from(*pid)
             && pid > 1
         {
-            // SAFETY: kill(2) on a PID found in the pod's own netns.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // A PID found in the pod's own netns; one already gone is fine.
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     }
     pids.len()

@@ -10,9 +10,13 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
+use nix::sys::signal::Signal;
 
 use super::ProgramSpec;
-use crate::{kubelet::pods::PodProcess, process::parent_pid};
+use crate::{
+    kubelet::pods::PodProcess,
+    process::{die_with_parent_by, parent_pid},
+};
 
 /// The environment variable every process of a container carries: the
 /// pod's netns path (`/run/netns/svl-<run>-<pod>`).
@@ -50,18 +54,11 @@ impl PodProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         let parent = parent_pid();
-        // SAFETY: prctl and getppid are async-signal-safe. SIGHUP, not
-        // SIGKILL: the shim catches it and kills the program's group.
+        // SAFETY: the hook runs between fork and exec; die_with_parent_by
+        // is async-signal-safe (prctl and getppid, no allocation). SIGHUP,
+        // not SIGKILL: the shim catches it and kills the program's group.
         unsafe {
-            cmd.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGHUP) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                if libc::getppid() != parent {
-                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-                }
-                Ok(())
-            });
+            cmd.pre_exec(move || die_with_parent_by(parent, Signal::SIGHUP));
         }
         let mut child = cmd
             .spawn()

@@ -12,7 +12,6 @@
 //! by their master's death are reparented to it and reaped here, so
 //! nothing of the container outlives the shim, not even a zombie.
 use std::{
-    ffi::CString,
     fs::{File, OpenOptions},
     io::{Read, Write as _},
     os::unix::process::CommandExt as _,
@@ -26,6 +25,15 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
+use nix::{
+    errno::Errno,
+    sched::CloneFlags,
+    sys::{
+        signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, kill, killpg, sigaction},
+        wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid},
+    },
+    unistd::Pid,
+};
 
 /// `svclab container-run` arguments (hidden: the harness passes them).
 #[derive(Debug, clap::Args)]
@@ -97,49 +105,46 @@ fn copy(mut from: impl Read, log: Arc<Mutex<Log>>) {
 
 fn enter_netns(path: &std::path::Path) -> anyhow::Result<()> {
     let f = File::open(path).with_context(|| format!("opening netns {}", path.display()))?;
-    use std::os::fd::AsRawFd as _;
-    // SAFETY: setns on an fd we own; the shim is single-threaded here, so
-    // the whole process (and what it spawns) moves into the netns.
-    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        bail!(
-            "setns {}: {}",
-            path.display(),
-            std::io::Error::last_os_error()
-        );
+    // The shim is single-threaded here, so the whole process (and what it
+    // spawns) moves into the netns.
+    if let Err(e) = nix::sched::setns(&f, CloneFlags::CLONE_NEWNET) {
+        bail!("setns {}: {}", path.display(), std::io::Error::from(e));
     }
     Ok(())
 }
 
 fn install_handlers() {
-    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
-        // SAFETY: a handler that only stores to an atomic is
-        // async-signal-safe; sigaction with a zeroed mask and no flags.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as *const () as usize;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut());
-        }
+    // An empty mask and no flags.
+    let sa = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for sig in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
+        // SAFETY: installing a handler has no safe wrapper; this one only
+        // stores to an atomic, which is async-signal-safe.
+        let _ = unsafe { sigaction(sig, &sa) };
     }
 }
 
 /// Signals the program's whole group.
-fn kill_group(pgid: i32, sig: i32) {
+fn kill_group(pgid: i32, sig: Signal) {
     if pgid > 1 {
-        // SAFETY: kill(2) on the negative PGID of the group we created.
-        unsafe { libc::kill(-pgid, sig) };
+        // The group we created, by its PGID.
+        let _ = killpg(Pid::from_raw(pgid), sig);
     }
 }
 
 /// Runs the shim; returns only when the program exited with a code.
 pub fn run(a: ShimArgs) -> anyhow::Result<ExitCode> {
     install_handlers();
-    // SAFETY: prctl on this process only.
-    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) } != 0 {
-        bail!(
-            "PR_SET_CHILD_SUBREAPER: {}",
-            std::io::Error::last_os_error()
-        );
+    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        bail!("PR_SET_CHILD_SUBREAPER: {}", std::io::Error::from(e));
     }
     enter_netns(&a.netns)?;
     if let Some(cg) = &a.cgroup {
@@ -171,8 +176,9 @@ pub fn run(a: ShimArgs) -> anyhow::Result<ExitCode> {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         cmd.env(k, v);
     }
-    let parent = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
-    // SAFETY: prctl and getppid are async-signal-safe.
+    let parent = crate::process::parent_pid();
+    // SAFETY: the hook runs between fork and exec; die_with_parent is
+    // async-signal-safe (prctl and getppid, no allocation).
     unsafe {
         cmd.pre_exec(move || crate::process::die_with_parent(parent));
     }
@@ -191,15 +197,8 @@ pub fn run(a: ShimArgs) -> anyhow::Result<ExitCode> {
     println!("{pid}");
     let _ = std::io::stdout().flush();
     // The harness reads one line; nothing else goes to it.
-    if let Ok(null) = CString::new("/dev/null") {
-        // SAFETY: open + dup2 onto our own stdout.
-        unsafe {
-            let fd = libc::open(null.as_ptr(), libc::O_WRONLY);
-            if fd >= 0 {
-                libc::dup2(fd, 1);
-                libc::close(fd);
-            }
-        }
+    if let Ok(null) = OpenOptions::new().write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2_stdout(&null);
     }
     if let Some(out) = child.stdout.take() {
         let l = Arc::clone(&log);
@@ -210,16 +209,17 @@ pub fn run(a: ShimArgs) -> anyhow::Result<ExitCode> {
         std::thread::spawn(move || copy(err, l));
     }
     loop {
-        match PENDING.swap(0, Ordering::SeqCst) {
-            0 => {}
-            s @ (libc::SIGTERM | libc::SIGQUIT) => {
+        // 0 (no signal caught) is no Signal.
+        match Signal::try_from(PENDING.swap(0, Ordering::SeqCst)) {
+            Err(_) => {}
+            Ok(s @ (Signal::SIGTERM | Signal::SIGQUIT)) => {
                 // runc man/runc-kill.8.md: "By default, runc kill sends
                 // SIGTERM to the container's initial process only" (what
                 // kubelet's StopContainer comes down to).
-                // SAFETY: our own child, not yet reaped (waitid WNOWAIT below).
-                unsafe { libc::kill(pid, s) };
+                // Our own child, not yet reaped (waitid WNOWAIT below).
+                let _ = kill(Pid::from_raw(pid), s);
             }
-            _ => kill_group(pid, libc::SIGKILL),
+            Ok(_) => kill_group(pid, Signal::SIGKILL),
         }
         if exited_unreaped(pid) {
             break;
@@ -231,7 +231,7 @@ pub fn run(a: ShimArgs) -> anyhow::Result<ExitCode> {
     // the processes in the namespace via a SIGKILL signal". The group id
     // stays ours while the exited program is unreaped: end whatever else
     // is left in it (nginx's workers), then reap.
-    kill_group(pid, libc::SIGKILL);
+    kill_group(pid, Signal::SIGKILL);
     let status = child.wait().context("waiting for the program")?;
     reap_orphans();
     // Give the copying threads a moment to drain what the pipes hold.
@@ -248,7 +248,10 @@ pub fn run(a: ShimArgs) -> anyhow::Result<ExitCode> {
         (Some(c), _) => Ok(ExitCode::from(u8::try_from(c).unwrap_or(1))),
         (None, Some(s)) => {
             // Die of the same signal, so kubelet records it.
-            // SAFETY: default disposition, then raise on ourselves.
+            // SAFETY: restoring the default disposition has no safe
+            // wrapper (nix's signal() is unsafe too, and its Signal cannot
+            // name a real-time signal, which a program may die of); no
+            // handler of ours is involved. Then raise on ourselves.
             unsafe {
                 libc::signal(s, libc::SIG_DFL);
                 libc::raise(s);
@@ -264,29 +267,30 @@ pub fn run(a: ShimArgs) -> anyhow::Result<ExitCode> {
 fn reap_orphans() {
     let deadline = std::time::Instant::now() + Duration::from_secs(1);
     while std::time::Instant::now() < deadline {
-        // SAFETY: waitpid on any child of ours, non-blocking.
-        let r = unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) };
-        if r < 0 {
-            return; // ECHILD: none left
-        }
-        if r == 0 {
-            std::thread::sleep(Duration::from_millis(5));
+        // Any child of ours, non-blocking.
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => std::thread::sleep(Duration::from_millis(5)),
+            // Reaped one (EINVAL: one that died of a signal nix's Signal
+            // cannot name; the kernel gives EINVAL only for bad options).
+            Ok(_) | Err(Errno::EINVAL) => {}
+            Err(_) => return, // ECHILD: none left
         }
     }
 }
 
 /// Whether `pid` (our child) has exited, without reaping it.
 fn exited_unreaped(pid: i32) -> bool {
-    // SAFETY: waitid with WNOWAIT only inspects our own child.
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        let r = libc::waitid(
-            libc::P_PID,
-            u32::try_from(pid).unwrap_or(0),
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        );
-        r == 0 && info.si_pid() == pid
+    let pid = Pid::from_raw(pid);
+    // WNOWAIT only inspects our own child.
+    match waitid(
+        Id::Pid(pid),
+        WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT,
+    ) {
+        Ok(st) => st.pid() == Some(pid),
+        // It exited of a signal nix's Signal cannot name (a real-time one);
+        // the kernel gives EINVAL only for bad arguments.
+        Err(Errno::EINVAL) => true,
+        Err(_) => false,
     }
 }
 
