@@ -17,6 +17,7 @@ pub mod kubelet;
 pub mod load;
 pub mod podserver;
 pub mod process;
+pub mod runlock;
 pub mod runner;
 
 pub use cmd::dispatch as run;

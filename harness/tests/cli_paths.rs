@@ -184,10 +184,12 @@ fn run_report_and_clean_with_relative_folders_from_elsewhere() {
     assert!(html.contains(&name));
 
     // `svclab clean --reports out/here` removes a killed writer's
-    // temporary file from the relative reports folder.
+    // temporary file from the relative reports folder (`--run`: only this
+    // run's leftovers, so tests running beside it keep theirs).
     let tmp = run.join(".index.html.tmp-4194305");
     std::fs::write(&tmp, b"x").expect("plant a temporary file");
-    ok_in(&w, &["clean", "--reports", "out/here"]);
+    let id = run.file_name().expect("run id").to_str().expect("utf-8");
+    ok_in(&w, &["clean", "--run", id, "--reports", "out/here"]);
     assert!(!tmp.exists(), "{} left", tmp.display());
     assert!(index.exists(), "clean keeps the report");
     let _ = std::fs::remove_dir_all(&w);

@@ -582,6 +582,22 @@ fn held_run_can_be_inspected_then_torn_down() {
             "datapath: { profile: cilium-1.11 }\ndeployments:",
         );
     let (mut child, run_id, run_dir, _interrupt) = held_run(&dir, "hold", &text);
+    // A held run is live: `svclab clean` leaves it alone.
+    let out = svclab(&["clean", "--run", &run_id])
+        .output()
+        .expect("clean");
+    assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(&format!("skipping svl-{run_id}-*: a live run")),
+        "{said}"
+    );
+    assert!(
+        svl_netns()
+            .iter()
+            .any(|n| n.starts_with(&format!("svl-{run_id}-"))),
+        "the live run's namespaces stay"
+    );
     let text = inspect(&run_dir, &["--port", "41003"]);
     assert!(
         text.contains("198.19.0.10:80/TCP"),

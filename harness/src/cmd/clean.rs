@@ -3,7 +3,8 @@
 //! processes living in them by PID, and deletes the namespaces; then
 //! socket-LB's cgroup v2 trees (`/run/svclab/svl-*cgroup2` mounts and their
 //! `svl-*pods` cgroups, `svclab_cgroup`). Anything without the prefix is
-//! never touched.
+//! never touched, and neither is a live run's: one whose harness still
+//! holds its run lock (`crate::runlock`).
 use std::{
     ffi::CString,
     os::unix::fs::MetadataExt as _,
@@ -77,6 +78,13 @@ pub fn find(run: Option<&str>) -> Result<Vec<Leftover>, CleanError> {
     }
     out.sort_by(|a, b| a.netns.cmp(&b.netns));
     Ok(out)
+}
+
+/// The run prefix (`svl-<run>-`) a name starts with.
+fn run_prefix(name: &str) -> Option<String> {
+    let rest = name.strip_prefix(PREFIX)?;
+    let (run, _) = rest.split_once('-')?;
+    (!run.is_empty()).then(|| format!("{PREFIX}{run}-"))
 }
 
 /// Kills the leftover's processes (SIGKILL, by PID) and deletes its netns
@@ -166,7 +174,32 @@ pub fn run(
     };
     // After the netns pass: a client pod's nginx in a cgroup was killed
     // with its namespace.
-    let cgroup_mounts = svclab_cgroup::leftover_mounts(&prefix);
+    let mut cgroup_mounts = svclab_cgroup::leftover_mounts(&prefix);
+    // A live run (its harness holds the run's lock) is not a leftover.
+    let mut live = std::collections::BTreeSet::new();
+    let leftovers: Vec<Leftover> = leftovers
+        .into_iter()
+        .filter(|l| match run_prefix(&l.netns) {
+            Some(p) if crate::runlock::is_live(&p) => {
+                live.insert(p);
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    cgroup_mounts.retain(|m| {
+        let name = m.file_name().map(|n| n.to_string_lossy().into_owned());
+        match name.as_deref().and_then(run_prefix) {
+            Some(p) if crate::runlock::is_live(&p) => {
+                live.insert(p);
+                false
+            }
+            _ => true,
+        }
+    });
+    for p in &live {
+        println!("skipping {p}*: a live run (its harness holds its run lock)");
+    }
     if leftovers.is_empty() && temps.is_empty() && cgroup_mounts.is_empty() {
         println!("nothing to clean");
     }

@@ -196,6 +196,9 @@ fn run_suite_in(
         hold_released: false,
         error: None,
     };
+    // Live from before the first kernel object until teardown has ended:
+    // `svclab clean` leaves a locked run alone.
+    let lock = crate::runlock::RunLock::acquire(&ctx.prefix)?;
     let mut cluster: Option<Cluster> = None;
     let result = setup::setup(&ctx, &mut cluster, &mut g).and_then(|plans| {
         let c = cluster.as_mut().context("the cluster is gone")?;
@@ -205,6 +208,7 @@ fn run_suite_in(
         g.error = Some(format!("{e:#}"));
     }
     teardown::teardown(&ctx, cluster.take(), &mut g);
+    drop(lock);
     record::record(&ctx, started_at, g)
 }
 
