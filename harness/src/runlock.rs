@@ -71,6 +71,26 @@ pub fn is_live(prefix: &str) -> bool {
     )
 }
 
+/// Lock files of runs whose names start with `prefix` that no process
+/// holds: what a run killed before its teardown (SIGKILL) leaves.
+#[must_use]
+pub fn stale_locks(prefix: &str) -> Vec<PathBuf> {
+    let Ok(dir) = std::fs::read_dir(RUN_DIR) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = dir
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let run = name.strip_suffix("run.lock")?;
+            (run.starts_with(prefix) && e.file_type().is_ok_and(|t| t.is_file()) && !is_live(run))
+                .then(|| e.path())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,8 +105,14 @@ mod tests {
         assert!(!is_live(&prefix), "no lock yet");
         let lock = RunLock::acquire(&prefix).expect("lock");
         assert!(is_live(&prefix), "held by this process's open file");
+        assert!(stale_locks(&prefix).is_empty(), "a held lock is not stale");
         drop(lock);
         assert!(!is_live(&prefix));
         assert!(!lock_path(&prefix).exists(), "file removed");
+        // A run killed before its teardown leaves the file, unlocked.
+        std::fs::write(lock_path(&prefix), b"").expect("write");
+        assert_eq!(stale_locks(&prefix), vec![lock_path(&prefix)]);
+        assert!(stale_locks("svl-tother-").is_empty(), "by prefix only");
+        std::fs::remove_file(lock_path(&prefix)).expect("remove");
     }
 }

@@ -93,6 +93,8 @@ fn assert_clean(run_id: &str) {
         mounts.is_empty(),
         "leftover cgroup trees of {run_id}: {mounts:?}"
     );
+    let lock = Path::new(svclab::runlock::RUN_DIR).join(format!("{prefix}run.lock"));
+    assert!(!lock.exists(), "leftover run lock {}", lock.display());
     let deadline = Instant::now() + Duration::from_secs(5);
     while !run_processes(run_id).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));

@@ -4,7 +4,8 @@
 //! socket-LB's cgroup v2 trees (`/run/svclab/svl-*cgroup2` mounts and their
 //! `svl-*pods` cgroups, `svclab_cgroup`). Anything without the prefix is
 //! never touched, and neither is a live run's: one whose harness still
-//! holds its run lock (`crate::runlock`).
+//! holds its run lock (`crate::runlock`); the lock files crashed runs left
+//! go too.
 use std::{
     ffi::CString,
     os::unix::fs::MetadataExt as _,
@@ -200,7 +201,8 @@ pub fn run(
     for p in &live {
         println!("skipping {p}*: a live run (its harness holds its run lock)");
     }
-    if leftovers.is_empty() && temps.is_empty() && cgroup_mounts.is_empty() {
+    let locks = crate::runlock::stale_locks(&prefix);
+    if leftovers.is_empty() && temps.is_empty() && cgroup_mounts.is_empty() && locks.is_empty() {
         println!("nothing to clean");
     }
     let verb = if dry_run { "would remove" } else { "removing" };
@@ -231,7 +233,7 @@ pub fn run(
             }
         }
     }
-    for p in &temps {
+    for p in locks.iter().chain(&temps) {
         println!("{verb} {}", p.display());
         if !dry_run {
             std::fs::remove_file(p).with_context(|| format!("removing {}", p.display()))?;
