@@ -135,15 +135,25 @@ fn run_junit_matches_run_json_and_the_terminal() {
     }
     assert!(stderr.contains("   PASS ok_rate "), "{stderr}");
     assert!(
-        stderr.contains(" < 1000000 over 0.5–1.5 s (50 req/s & <1e6)"),
+        stderr.contains(
+            " < 1000000 over 0.5–1.5 s (whole buckets: 1–2 s) (expected: 50 req/s & <1e6)"
+        ),
         "{stderr}"
     );
     assert!(
-        stderr.contains("   FAIL new_backend_share n/a (no data) over 0–2 s (no scale-up)"),
+        stderr
+            .contains("   FAIL new_backend_share n/a (no data) over 0–2 s (expected: no scale-up)"),
         "{stderr}"
     );
     assert!(
         !stderr.contains("Some(") && !stderr.contains("None"),
+        "{stderr}"
+    );
+    // Issue 30: the window edge inside a bucket is warned about up front.
+    assert!(
+        stderr.contains(
+            "warning: expect[1].window [0.5s, 1.5s] (ok_rate): an edge inside a 1s bucket; buckets are counted whole, so it covers 1–2 s"
+        ),
         "{stderr}"
     );
 
