@@ -10,7 +10,7 @@ use svclab::runner::{self, RunOutcome};
 use svclab_report::{derive, record::Verdict};
 use svclab_testsupport::{
     one_at_a_time,
-    procs::{named_since, uptime_now, wait_no_run_processes, wait_none},
+    procs::{orphans_named_since, uptime_now, wait_no_run_processes, wait_none},
     require_root,
 };
 
@@ -74,11 +74,12 @@ fn run_loaded(name: &str, secs: f64, edit: impl FnOnce(&mut svclab_suite::Suite)
     assert!(procs.is_empty(), "{name}: leftover pod processes {procs:?}");
     // Nor any real program of the run: shims and what they started (by
     // the run's id or netns in their arguments or environment), nginx's
-    // workers (by name, started since this test began).
+    // workers (by name, started since this test began, in a namespace that
+    // no longer exists: another test's live nginx is not a leftover).
     let left = wait_no_run_processes(&r.run_id, std::time::Duration::from_secs(3));
     assert!(left.is_empty(), "{name}: leftover programs {left:?}");
     let left = wait_none(std::time::Duration::from_secs(2), || {
-        named_since("nginx", t0)
+        orphans_named_since("nginx", t0)
     });
     assert!(left.is_empty(), "{name}: leftover nginx {left:?}");
     outcome

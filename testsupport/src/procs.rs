@@ -48,6 +48,27 @@ pub fn named_since(comm: &str, since: f64) -> Vec<(u32, String)> {
     })
 }
 
+/// [`named_since`], less those in the root netns or in a named netns that
+/// still exists (a live run's, this test's or another's): what is left is
+/// a process of a namespace already deleted — one that outlived its run.
+/// Unlike [`named_since`] this holds while other tests run beside this one.
+#[must_use]
+pub fn orphans_named_since(comm: &str, since: f64) -> Vec<(u32, String)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let ino = |p: &std::path::Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let mut live_netns: Vec<(u64, u64)> = std::fs::read_dir("/run/netns")
+        .map(|d| d.flatten().filter_map(|e| ino(&e.path())).collect())
+        .unwrap_or_default();
+    live_netns.extend(ino(std::path::Path::new("/proc/1/ns/net")));
+    named_since(comm, since)
+        .into_iter()
+        .filter(|(pid, _)| {
+            ino(std::path::Path::new(&format!("/proc/{pid}/ns/net")))
+                .is_some_and(|n| !live_netns.contains(&n))
+        })
+        .collect()
+}
+
 /// Live processes for which `pick(stat, cmdline, environ)` holds.
 fn live(pick: impl Fn(&str, &str, &str) -> bool) -> Vec<(u32, String)> {
     let me = std::process::id();
