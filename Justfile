@@ -84,7 +84,10 @@ test: _ensure _ensure-test lint
     fi
     log="$(mktemp)"
     trap 'rm -f "$log"' EXIT
-    cargo test --workspace --exclude svclab-datapath-ebpf --no-fail-fast 2>&1 | tee "$log"
+    # Built once, then run in lanes: the long suite binary beside the
+    # others, the timing and machine-wide tests alone at the end
+    # (scripts/test-lanes.py). The workspace has no doc tests.
+    python3 scripts/test-lanes.py --workspace --exclude svclab-datapath-ebpf 2>&1 | tee "$log"
     # Nothing a test created may survive it.
     left="$(ip netns list 2>/dev/null | grep -E '^svl-' || true)"
     if [ -n "$left" ]; then echo "tests left netns behind: $left" >&2; exit 1; fi
