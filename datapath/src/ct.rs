@@ -203,9 +203,8 @@ pub(crate) fn gc_scan(ct: &CtMap, clock_offset: &AtomicU64) -> Result<GcScan> {
 /// `purgeCtEntry4` for the same key), so a flow that rewrote the entry
 /// meanwhile keeps it. Deleting the whole batch collected by a walk of tens
 /// of thousands of entries instead removed entries that a reused source
-/// port's SYN had just rewritten (CT_NEW on a closing entry, 1.16): the
-/// flow's next packets then met no service or out entry and its response
-/// never got its reverse NAT (the client timed out).
+/// port's SYN had just rewritten (CT_NEW on a closing entry, 1.16), taking
+/// a live flow's conntrack state (`GcPass::refreshed` counts them).
 pub(crate) fn gc_sweep(ct: &mut CtMap, scan: GcScan, deleted_total: &AtomicU64) -> Result<GcPass> {
     let (mut deleted, mut refreshed) = (0, 0);
     for k in scan.stale {

@@ -97,10 +97,8 @@ mod tests {
 
     #[test]
     fn a_held_lock_is_live_and_a_dropped_one_is_gone() {
-        if !svclab_topology::is_root() {
-            eprintln!("SKIPPED runlock: needs root (/run/svclab)");
-            return;
-        }
+        // /run/svclab is root's.
+        svclab_testsupport::require_root!();
         let prefix = format!("svl-tlock{}-", std::process::id());
         assert!(!is_live(&prefix), "no lock yet");
         let lock = RunLock::acquire(&prefix).expect("lock");

@@ -54,9 +54,8 @@ pub fn load(path: &Path) -> Result<LoadedSuite, SuiteError> {
     parse(&text, path)
 }
 
-/// Types and validates suite `text`; `path` names it in errors and gives the
-/// default suite name.
-pub fn parse(text: &str, path: &Path) -> Result<LoadedSuite, SuiteError> {
+/// Suite `text` typed (not validated), and its position index.
+fn typed(text: &str, path: &Path) -> Result<(Suite, PathIndex), SuiteError> {
     // Characters libyaml refuses, at their line:column (libyaml gives only
     // a byte offset).
     read::check_chars(text, path)?;
@@ -68,8 +67,15 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedSuite, SuiteError> {
         index::BuildError::Refused(e) => e,
     })?;
     let de = serde_yaml::Deserializer::from_str(text);
-    let mut suite: Suite =
+    let suite: Suite =
         serde_path_to_error::deserialize(de).map_err(|e| typing::from_typing(e, &index))?;
+    Ok((suite, index))
+}
+
+/// Types and validates suite `text`; `path` names it in errors and gives the
+/// default suite name.
+pub fn parse(text: &str, path: &Path) -> Result<LoadedSuite, SuiteError> {
+    let (mut suite, index) = typed(text, path)?;
     if suite.name.is_empty() {
         suite.name = path
             .file_stem()
@@ -108,15 +114,7 @@ impl HostNeed {
 /// typed form without validating it: validation itself fails while nginx is
 /// missing, and `./just run` asks this to install it first.
 pub fn host_needs(path: &Path) -> Result<Vec<HostNeed>, SuiteError> {
-    let text = read::read(path)?;
-    read::check_chars(&text, path)?;
-    let index = PathIndex::read(&text, path).map_err(|e| match e {
-        index::BuildError::Yaml(d) => typing::prefer_libyaml(SuiteError::Syntax(d), &text),
-        index::BuildError::Refused(e) => e,
-    })?;
-    let de = serde_yaml::Deserializer::from_str(&text);
-    let suite: Suite =
-        serde_path_to_error::deserialize(de).map_err(|e| typing::from_typing(e, &index))?;
+    let (suite, _) = typed(&read::read(path)?, path)?;
     let nginx = suite.deployments.iter().any(|d| d.nginx.is_some())
         || suite
             .clients

@@ -68,26 +68,20 @@ impl Cluster {
         let log = self.pod_log(&pod)?;
         let conf = nginx::proxy_conf(&bin, &run_dir, name, service, vip, upstream, log)?;
         self.spawn_proxy(name, conf.clone())?;
-        if !self
-            .programs
-            .iter()
-            .any(|p| p.owner == format!("client {name}"))
-        {
-            let logs = format!(
-                "pods/{pod}.log, {}",
-                conf.access_log
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default()
-            );
-            self.note_program(
-                format!("client {name}"),
-                "nginx proxy",
-                &conf.program.argv,
-                Some(&conf),
-                logs,
-            );
-        }
+        let logs = format!(
+            "pods/{pod}.log, {}",
+            conf.access_log
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+        self.note_program(
+            format!("client {name}"),
+            "nginx proxy",
+            &conf.program.argv,
+            Some(&conf),
+            logs,
+        );
         Ok(nginx::PROXY_LISTEN)
     }
 

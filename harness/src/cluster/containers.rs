@@ -39,10 +39,8 @@ impl Cluster {
             }
         };
         let owner = format!("deployment {}", d.name);
-        if !self.programs.iter().any(|p| p.owner == owner) {
-            let logs = format!("pods/{}-<n>.log", d.name);
-            self.note_program(owner, kind, &program.argv, conf.as_ref(), logs);
-        }
+        let logs = format!("pods/{}-<n>.log", d.name);
+        self.note_program(owner, kind, &program.argv, conf.as_ref(), logs);
         Ok(Some(program))
     }
 }

@@ -57,8 +57,9 @@ impl Cluster {
         self.backends.len() - 1
     }
 
-    /// Records a real program (once per owner) for the report's programs
-    /// section: its command, generated config and where its logs go.
+    /// Records a real program for the report's programs section, once per
+    /// owner (a deployment's pods and a client's restarts share one entry):
+    /// its command, generated config and where its logs go.
     pub(super) fn note_program(
         &mut self,
         owner: String,
@@ -67,6 +68,9 @@ impl Cluster {
         conf: Option<&NginxConf>,
         logs: String,
     ) {
+        if self.programs.iter().any(|p| p.owner == owner) {
+            return;
+        }
         self.programs.push(ProgramInfo {
             owner,
             kind: kind.into(),

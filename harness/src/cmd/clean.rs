@@ -176,29 +176,22 @@ pub fn run(
     // After the netns pass: a client pod's nginx in a cgroup was killed
     // with its namespace.
     let mut cgroup_mounts = svclab_cgroup::leftover_mounts(&prefix);
-    // A live run (its harness holds the run's lock) is not a leftover.
-    let mut live = std::collections::BTreeSet::new();
+    // A live run (its harness holds the run's lock) is not a leftover;
+    // each run's lock is tried once, however many namespaces it has.
+    let mut runs: std::collections::BTreeMap<String, bool> = std::collections::BTreeMap::new();
+    let mut is_live = |name: &str| {
+        run_prefix(name).is_some_and(|p| {
+            *runs
+                .entry(p)
+                .or_insert_with_key(|p| crate::runlock::is_live(p))
+        })
+    };
     let leftovers: Vec<Leftover> = leftovers
         .into_iter()
-        .filter(|l| match run_prefix(&l.netns) {
-            Some(p) if crate::runlock::is_live(&p) => {
-                live.insert(p);
-                false
-            }
-            _ => true,
-        })
+        .filter(|l| !is_live(&l.netns))
         .collect();
-    cgroup_mounts.retain(|m| {
-        let name = m.file_name().map(|n| n.to_string_lossy().into_owned());
-        match name.as_deref().and_then(run_prefix) {
-            Some(p) if crate::runlock::is_live(&p) => {
-                live.insert(p);
-                false
-            }
-            _ => true,
-        }
-    });
-    for p in &live {
+    cgroup_mounts.retain(|m| !m.file_name().is_some_and(|n| is_live(&n.to_string_lossy())));
+    for (p, _) in runs.iter().filter(|(_, live)| **live) {
         println!("skipping {p}*: a live run (its harness holds its run lock)");
     }
     let locks = crate::runlock::stale_locks(&prefix);

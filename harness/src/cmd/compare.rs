@@ -53,6 +53,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
         eprintln!("svclab compare: {m}");
         return Ok(ExitCode::from(2));
     }
+    super::shared::warn_windows(&loaded, args.time_scale);
     if let Err(e) = check_writable(&args.out) {
         eprintln!("svclab compare: {e:#}");
         return Ok(ExitCode::from(2));

@@ -80,6 +80,7 @@ pub fn run(opts: &NightlyArgs) -> anyhow::Result<ExitCode> {
             }
         };
         thresholds.insert(loaded.suite.name.clone(), loaded.suite.regression.clone());
+        super::shared::warn_windows(&loaded, opts.time_scale);
         if stop.load(std::sync::atomic::Ordering::Relaxed) {
             break;
         }

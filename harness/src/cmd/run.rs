@@ -12,7 +12,7 @@ use svclab_report::{
     junit::{JunitSuite, junit_xml, write_junit},
 };
 
-use super::shared::{check_writable, require_root, stop_on_signals, suite_path};
+use super::shared::{check_writable, require_root, stop_on_signals, suite_path, warn_windows};
 use crate::{cli::RunArgs, runner};
 
 /// How one suite of this invocation ended, for the JUnit file.
@@ -107,9 +107,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     eprintln!("{error}");
                     return Ok(bad_input(junit, l.suite.name.clone(), p, error));
                 }
-                for w in runner::window_warnings(&l.suite, time_scale) {
-                    eprintln!("{}: warning: {w}", l.path.display());
-                }
+                warn_windows(&l, time_scale);
                 loaded.push(l)
             }
             Err(e) => {

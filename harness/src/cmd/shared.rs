@@ -58,6 +58,14 @@ pub fn check_writable(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints the warnings about `loaded`'s expectation windows as it will run
+/// at `time_scale` (an edge inside a bucket), before any run starts.
+pub(crate) fn warn_windows(loaded: &svclab_suite::LoadedSuite, time_scale: f64) {
+    for w in crate::runner::window_warnings(&loaded.suite, time_scale) {
+        eprintln!("{}: warning: {w}", loaded.path.display());
+    }
+}
+
 /// A suite argument as given, or `suites/<name>.yaml` when it is a bare
 /// suite name (`just run probe-liveness-cascade`).
 pub(crate) fn suite_path(p: &Path) -> PathBuf {

@@ -34,7 +34,8 @@ pub struct NodeStart<'a> {
 }
 
 impl Engine {
-    /// The only place the harness matches on [`EngineSpec`].
+    /// The only place the harness decides the engine from [`EngineSpec`]
+    /// ([`Engine::spec`] only maps it back for the name).
     #[must_use]
     pub fn of(spec: EngineSpec) -> Self {
         match spec {
@@ -45,14 +46,20 @@ impl Engine {
         }
     }
 
+    /// The suite's value back, for its name.
+    fn spec(self) -> EngineSpec {
+        match self {
+            Engine::Ebpf => EngineSpec::Ebpf,
+            Engine::KubeProxy(kubeproxy::Mode::Iptables) => EngineSpec::KubeProxyIptables,
+            Engine::KubeProxy(kubeproxy::Mode::Nftables) => EngineSpec::KubeProxyNftables,
+            Engine::SocketLb => EngineSpec::SocketLb,
+        }
+    }
+
     /// The engine's name as a suite writes it (`datapath.engine`).
     #[must_use]
     pub fn name(self) -> &'static str {
-        match self {
-            Engine::Ebpf => "ebpf",
-            Engine::KubeProxy(mode) => mode.engine(),
-            Engine::SocketLb => "socket-lb",
-        }
+        self.spec().name()
     }
 
     /// The engine a run's state file names (`Dataplane::engine`); None for

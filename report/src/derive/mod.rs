@@ -332,7 +332,9 @@ pub fn covered_span(record: &RunRecord, metric: &str, window_s: [f64; 2]) -> Opt
     let mut buckets = window_buckets(record, window_s);
     let first = buckets.next()?.t_s;
     let last = buckets.last().map_or(first, |b| b.t_s);
-    let end = (last + record.bucket_s).min(record.end_s().max(first));
+    // The run's end closes its last bucket, whole or not (as the suite's
+    // `window_edge_warnings` counts it).
+    let end = (last + record.bucket_s).min(record.duration_s.max(first));
     let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
     (!(close(first, window_s[0]) && close(end, window_s[1]))).then_some([first, end])
 }

@@ -73,11 +73,9 @@ fn temp_paths(out: &mut String, tmp: &Path) -> anyhow::Result<()> {
 
 /// The run's nginx folder, created.
 fn nginx_dir(run_dir: &Path) -> anyhow::Result<PathBuf> {
-    // nginx resolves a relative `-c`/`-e`/`pid` against its `-p` prefix,
-    // so every path it gets is absolute (issue 30: a relative `--out`
-    // made it look for `<prefix>/reports/.../nginx/x.conf`).
-    let dir = std::path::absolute(run_dir.join("nginx"))
-        .with_context(|| format!("resolving {}", run_dir.display()))?;
+    // `run_dir` is absolute (`runner::run_suite`): nginx resolves a
+    // relative `-c`/`-e`/`pid` against its `-p` prefix.
+    let dir = run_dir.join("nginx");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
 }

@@ -52,6 +52,7 @@ fn record(backends: Vec<BackendInfo>, per_bucket: &[&[(&str, u64)]]) -> RunRecor
         })
         .collect();
     rec.elapsed_s = per_bucket.len() as f64;
+    rec.duration_s = rec.elapsed_s;
     rec
 }
 
@@ -352,6 +353,13 @@ fn a_window_edge_inside_a_bucket_records_the_span_its_buckets_cover() {
     assert_eq!(results[0].covered_s, Some([2.0, 4.0]));
     assert_eq!(results[1].covered_s, None);
     assert_eq!(results[2].covered_s, None);
+    // A run of 3.5 s: its last bucket ends with the run, so a window to the
+    // run's end covers it exactly.
+    let mut short = scaled();
+    short.duration_s = 3.5;
+    short.elapsed_s = 3.5;
+    let r = evaluate(&short, &[spec("errors", [1.0, 3.5])]);
+    assert_eq!(r[0].covered_s, None);
 }
 
 #[test]
