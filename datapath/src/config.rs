@@ -76,21 +76,29 @@ impl Profile {
                 close_both: false,
                 reopen_reset: false,
                 inactive_reselect: false,
+                terminating_fallback: false,
+                no_backend_reject: false,
             },
             Profile::Cilium1_12 => Rules {
                 close_both: false,
                 reopen_reset: false,
                 inactive_reselect: true,
+                terminating_fallback: false,
+                no_backend_reject: false,
             },
             Profile::Cilium1_15 => Rules {
                 close_both: false,
                 reopen_reset: true,
                 inactive_reselect: true,
+                terminating_fallback: true,
+                no_backend_reject: true,
             },
             Profile::Cilium1_15_8 | Profile::Cilium1_16 => Rules {
                 close_both: true,
                 reopen_reset: true,
                 inactive_reselect: true,
+                terminating_fallback: true,
+                no_backend_reject: true,
             },
         }
     }
@@ -143,6 +151,16 @@ pub struct Rules {
     pub reopen_reset: bool,
     /// PR 20407: a SYN whose backend is not active reselects (v1.12+).
     pub inactive_reselect: bool,
+    /// A service whose backends are all terminating (and still serving)
+    /// gives them new flows (KEP-1669 in the agent, v1.14+; the 1.12
+    /// profile stands for v1.12.x here, whose agent drops them from
+    /// selection). See `TERMINATING_FALLBACK_SOURCE`.
+    pub terminating_fallback: bool,
+    /// A packet to a service without backends is answered with ICMP
+    /// destination unreachable / port unreachable
+    /// (`service-no-backend-response=reject`, the default from v1.15);
+    /// before, it is dropped. See `NO_BACKEND_REJECT_SOURCE`.
+    pub no_backend_reject: bool,
 }
 
 /// What a SYN does when it hits a closing service CT entry.
@@ -340,6 +358,7 @@ impl Config {
             (r.close_both, common::DP_F_CLOSE_BOTH),
             (r.reopen_reset, common::DP_F_REOPEN_RESET),
             (r.inactive_reselect, common::DP_F_INACTIVE_RESELECT),
+            (r.no_backend_reject, common::DP_F_NO_BACKEND_REJECT),
         ]
         .iter()
         .filter(|(on, _)| *on)

@@ -76,6 +76,9 @@ pub struct PacketRun {
 
 pub const TC_ACT_OK: u32 = 0;
 pub const TC_ACT_SHOT: u32 = 2;
+/// `bpf_redirect()`'s verdict: the packet goes out another (or the same)
+/// interface.
+pub const TC_ACT_REDIRECT: u32 = 7;
 
 /// One node's datapath: the loaded programs and maps, and their attachments.
 pub struct Datapath {
@@ -228,6 +231,14 @@ impl Datapath {
         put(common::maps::REASONS, self.reasons.map())?;
         put(common::maps::BACKEND_STATS, self.backend_counters.map())?;
         put(common::maps::SOCK_REVNAT, self.sock_revnat.map())?;
+        for name in [common::maps::MONITOR, common::maps::MONITOR_FILTER] {
+            let data = match self.ebpf.map(name) {
+                Some(aya::maps::Map::RingBuf(d) | aya::maps::Map::Array(d)) => d,
+                _ => return Err(Error::Missing { kind: "map", name }),
+            };
+            let info = data.info().map_err(|e| Error::map(name, "info", e))?;
+            ids.insert(name.to_owned(), info.id());
+        }
         Ok(ids)
     }
 

@@ -16,8 +16,8 @@
 //! test runs of single packets; `attach` attaches and detaches, `lb`
 //! programs services and backends (with `service` as its bookkeeping), `ct`
 //! reads and collects conntrack, `counters` reads the counters, `view`
-//! inspects another process's datapath, `sock` attaches socket-LB's cgroup
-//! programs.
+//! inspects another process's datapath, `monitor` reads its per-flow
+//! decisions, `sock` attaches socket-LB's cgroup programs.
 
 mod attach;
 mod config;
@@ -28,6 +28,7 @@ mod error;
 mod frontend;
 mod lb;
 pub mod maglev;
+mod monitor;
 mod netns;
 pub mod pktgen;
 mod service;
@@ -42,10 +43,11 @@ pub use crate::{
     },
     counters::{BackendStats, Counters},
     ct::{CtEntryView, CtGc, CtKind, CtStats, GcPass, GcScan, GcTotals, monotonic_ns},
-    datapath::{Datapath, Hook, PacketRun, TC_ACT_OK, TC_ACT_SHOT},
+    datapath::{Datapath, Hook, PacketRun, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT},
     error::{Error, Result},
     frontend::{Backend, BackendState, Frontend, Protocol},
     lb::ServiceView,
+    monitor::{FlowEvent, Monitor, MonitorSpec},
     netns::NetnsRef,
     sock::SockRevnatView,
     view::{DatapathView, KernelService},

@@ -9,8 +9,8 @@ use std::{collections::BTreeMap, net::SocketAddrV4, time::Duration};
 
 use common::{CLIENT, Clock, VIP, backends, frontend, send, service_entry, with_service};
 use svclab_datapath::{
-    Backend, BackendState, Config, CtKind, Datapath, Error, Frontend, Hook, NetnsRef, Protocol,
-    Reason, Selection, TC_ACT_OK, TC_ACT_SHOT, maglev, pktgen,
+    Backend, BackendState, Config, CtKind, Datapath, Error, Frontend, Hook, NetnsRef, Profile,
+    Protocol, Reason, Selection, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT, maglev, pktgen,
 };
 use svclab_datapath_common::{MAX_BACKENDS, hash_from_tuple_v4};
 use svclab_testsupport::{require_root, sa};
@@ -248,10 +248,79 @@ fn random_selection_passes_chi_square() {
     );
 }
 
+/// The Internet checksum over `b` (RFC 1071), 0 when `b` carries a right one.
+fn inet_csum(b: &[u8]) -> u16 {
+    let mut sum: u32 = b
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+#[test]
+fn no_backends_rejects_with_icmp_port_unreachable_from_1_15() {
+    require_root!();
+    // Cilium v1.15+: service-no-backend-response=reject (the default).
+    for profile in [Profile::Cilium1_15, Profile::Cilium1_15_8, Profile::Cilium1_16] {
+        let (mut dp, _) = with_service(Config::profile(profile), 0);
+        for (pkt, what) in [
+            (
+                pktgen::tcp(sa(CLIENT, 45000), frontend().addr(), pktgen::TCP_SYN, b""),
+                "tcp syn",
+            ),
+            (
+                pktgen::tcp(
+                    sa(CLIENT, 45001),
+                    frontend().addr(),
+                    pktgen::TCP_SYN,
+                    &[7u8; 100],
+                ),
+                "tcp syn with 100 bytes",
+            ),
+        ] {
+            let run = dp.run_packet(Hook::FromPod, &pkt, 1).expect("run");
+            assert_eq!(run.verdict, TC_ACT_REDIRECT, "{profile:?} {what}");
+            let f = &run.data;
+            assert_eq!(f[0..6], pkt[6..12], "{what}: dst MAC = the pod's");
+            assert_eq!(f[6..12], pkt[0..6], "{what}: src MAC = the host side's");
+            assert_eq!(f[12..14], [0x08, 0x00]);
+            let ip = &f[14..];
+            let quoted = (pkt.len() - 14).min(64);
+            assert_eq!(f.len(), 14 + 20 + 8 + quoted, "{what}: frame length");
+            assert_eq!(ip[0], 0x45);
+            assert_eq!(
+                usize::from(u16::from_be_bytes([ip[2], ip[3]])),
+                20 + 8 + quoted
+            );
+            assert_eq!((ip[8], ip[9]), (64, 1), "{what}: TTL 64, protocol ICMP");
+            assert_eq!(ip[12..16], VIP, "{what}: from the service address");
+            assert_eq!(ip[16..20], CLIENT, "{what}: to the client");
+            assert_eq!(inet_csum(&ip[..20]), 0, "{what}: IPv4 checksum");
+            let icmp = &ip[20..];
+            assert_eq!((icmp[0], icmp[1]), (3, 3), "{what}: port unreachable");
+            assert_eq!(inet_csum(icmp), 0, "{what}: ICMP checksum");
+            assert_eq!(
+                icmp[8..],
+                pkt[14..14 + quoted],
+                "{what}: the original datagram quoted"
+            );
+        }
+        let c = dp.counters().expect("counters");
+        assert_eq!(c.reason(Reason::RejectNoBackend), 2, "{profile:?}");
+        assert_eq!(c.reason(Reason::DropNoBackend), 0, "{profile:?}");
+        assert!(dp.ct_entries().expect("ct").is_empty());
+    }
+}
+
 #[test]
 fn no_backends_drops_and_counts() {
     require_root!();
-    let (mut dp, _) = with_service(Config::default(), 0);
+    // Up to v1.14 a packet to a service without backends is dropped
+    // (DROP_NO_SERVICE); the client retransmits its SYN.
+    let (mut dp, _) = with_service(Config::profile(Profile::Cilium1_12), 0);
     let pkt = pktgen::tcp(sa(CLIENT, 45000), frontend().addr(), pktgen::TCP_SYN, b"");
     assert_eq!(
         dp.run_packet(Hook::FromPod, &pkt, 1).expect("run").verdict,

@@ -224,6 +224,79 @@ fn attach_modes() {
     }
 }
 
+/// A connect to a service without backends: ECONNREFUSED at once from
+/// v1.15 (the ICMP port unreachable the datapath sends back, seen by the
+/// client's kernel), a connect timeout up to v1.14 (dropped SYNs).
+fn no_backend_response_per_profile() {
+    for (profile, refused) in [(Profile::Cilium1_16, true), (Profile::Cilium1_12, false)] {
+        let mut c = cluster(Config::profile(profile));
+        c.dp.set_backends(svclab_svc(), &[]).expect("no backends");
+        let (kind, took) = c.in_client(|| {
+            let start = std::time::Instant::now();
+            let r = std::net::TcpStream::connect_timeout(&vip().into(), Duration::from_millis(1500));
+            (r.map(|_| ()).map_err(|e| e.kind()), start.elapsed())
+        });
+        if refused {
+            assert_eq!(kind, Err(std::io::ErrorKind::ConnectionRefused), "{profile:?}");
+            assert!(took < Duration::from_millis(500), "{profile:?}: refused at once, took {took:?}");
+            assert!(c.dp.counters().expect("counters").reason(Reason::RejectNoBackend) >= 1);
+        } else {
+            assert_eq!(kind, Err(std::io::ErrorKind::TimedOut), "{profile:?}");
+            assert!(c.dp.counters().expect("counters").reason(Reason::DropNoBackend) >= 1);
+        }
+    }
+}
+
+fn svclab_svc() -> svclab_datapath::Frontend {
+    svclab_datapath::Frontend::tcp(vip().ip().to_owned(), 80)
+}
+
+/// `svclab monitor`'s reader on real traffic: with a port filter only that
+/// client port's decisions arrive (filtered in the kernel), a reused port
+/// under the legacy rule shows `ct-reopen` to its first backend, and
+/// nothing is written once the monitor is gone.
+fn monitor_reports_filtered_decisions() {
+    let c = cluster(Config::profile(Profile::Cilium1_11));
+    let ids = c.dp.map_ids().expect("map ids");
+    let port = 41234;
+    let spec = svclab_datapath::MonitorSpec {
+        port: Some(port),
+        ..Default::default()
+    };
+    let mut m = svclab_datapath::Monitor::attach(&ids, &spec).expect("attach monitor");
+    c.in_client(|| {
+        get_from(0);
+        get_from(port);
+        get_from(port);
+    });
+    let mut events = Vec::new();
+    for _ in 0..20 {
+        events.extend(m.poll(Duration::from_millis(50)).expect("poll"));
+        if events.len() >= 2 {
+            break;
+        }
+    }
+    assert!(
+        events.iter().all(|e| e.client.port() == port),
+        "only the filtered port: {events:#?}"
+    );
+    let verdicts: Vec<Reason> = events.iter().map(|e| e.verdict).collect();
+    assert_eq!(verdicts, [Reason::CtNew, Reason::CtReopen], "{events:#?}");
+    assert_eq!(events[0].backend, events[1].backend, "reopened to the same backend");
+    assert_eq!(events[0].service, vip());
+    drop(m);
+    c.in_client(|| get_from(port));
+    let mut again = svclab_datapath::Monitor::attach(&ids, &svclab_datapath::MonitorSpec {
+        port: Some(1),
+        ..Default::default()
+    })
+    .expect("attach again");
+    assert!(
+        again.poll(Duration::from_millis(100)).expect("poll").is_empty(),
+        "nothing written while no monitor was attached, nothing for port 1"
+    );
+}
+
 #[test]
 fn real_traffic_through_the_datapath() {
     require_root!();
@@ -234,6 +307,8 @@ fn real_traffic_through_the_datapath() {
     legacy_pins_reused_ports();
     close_rebalance_moves_reused_ports();
     attach_modes();
+    no_backend_response_per_profile();
+    monitor_reports_filtered_decisions();
 
     assert!(
         topo::netns_with_prefix(&prefix).is_empty(),

@@ -74,6 +74,20 @@ pub struct ProbeSpec {
     pub failure_threshold: u32,
 }
 
+/// The initial delay kubelet actually waits for a set `initialDelaySeconds`
+/// (before the time scale): doProbe skips while
+/// `int32(time.Since(StartedAt).Seconds()) < InitialDelaySeconds`
+/// (kubernetes v1.31.0 pkg/kubelet/prober/worker.go:280-283), whole seconds
+/// of the elapsed time against the setting, so the first probe may run once
+/// the elapsed time reaches the setting rounded up to a whole second. The
+/// API's field is whole seconds already; a suite may write `1.5s`, which
+/// kubelet's comparison makes 2 s.
+#[must_use]
+pub fn effective_initial_delay(set: Duration) -> Duration {
+    let whole = set.as_secs() + u64::from(set.subsec_nanos() > 0);
+    Duration::from_secs(whole)
+}
+
 /// What a result changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ProbeDecision {
@@ -138,6 +152,9 @@ pub struct ContainerProbes {
     on_hold: bool,
     /// When the current (or last) container started running.
     container_start: Duration,
+    /// The pod has a deletion timestamp: liveness and startup stop,
+    /// readiness goes on ([`ContainerProbes::pod_deleting`]).
+    deleting: bool,
 }
 
 impl ContainerProbes {
@@ -155,7 +172,41 @@ impl ContainerProbes {
             ready: false,
             on_hold: false,
             container_start: Duration::ZERO,
+            deleting: false,
         }
+    }
+
+    /// The pod got its deletion timestamp. worker.go doProbe (kubernetes
+    /// v1.31.0 pkg/kubelet/prober/worker.go:257-262) then sets the liveness
+    /// and startup results to Success and ends those two workers, while
+    /// the readiness worker keeps probing until the container stops: a
+    /// draining pod that starts failing readiness becomes `serving=false`.
+    /// The startup Success also marks a container still in its startup
+    /// probe as started (prober_manager.go UpdatePodStatus), so its
+    /// readiness probe begins, or it is ready at once without one.
+    pub fn pod_deleting(&mut self) -> ProbeDecision {
+        let mut decision = ProbeDecision::default();
+        if self.deleting {
+            return decision;
+        }
+        self.deleting = true;
+        if !self.running || self.on_hold {
+            return decision;
+        }
+        if !self.started {
+            self.started = true;
+            decision.started = true;
+            if self.readiness.is_none() && !self.ready {
+                self.ready = true;
+                decision.ready_changed = Some(true);
+            }
+        }
+        decision
+    }
+
+    /// Whether the pod is being deleted ([`ContainerProbes::pod_deleting`]).
+    pub fn deleting(&self) -> bool {
+        self.deleting
     }
 
     /// A new container (first start or a restart) began running at `now`:
@@ -199,16 +250,30 @@ impl ContainerProbes {
 
     /// Whether kubelet runs probe `kind` now (the gates apart from time):
     /// the probe is configured, the container runs, the workers are not on
-    /// hold, and the startup gate is in the right state (startup probes
-    /// only until started, the other two only after).
+    /// hold, the startup gate is in the right state (startup probes only
+    /// until started, the other two only after), and once the pod is being
+    /// deleted only readiness runs.
     pub fn gate_open(&self, kind: ProbeKind) -> bool {
         if self.worker(kind).is_none() || !self.running || self.on_hold {
             return false;
         }
         match kind {
-            ProbeKind::Startup => !self.started,
-            ProbeKind::Readiness | ProbeKind::Liveness => self.started,
+            ProbeKind::Startup => !self.started && !self.deleting,
+            ProbeKind::Liveness => self.started && !self.deleting,
+            ProbeKind::Readiness => self.started,
         }
+    }
+
+    /// Whether kubelet triggers a readiness run at once now: each pod
+    /// status sync runs `UpdatePodStatus`, which for a started container
+    /// whose readiness result is not Success sends the readiness worker's
+    /// `manualTriggerCh` (kubernetes v1.31.0
+    /// pkg/kubelet/prober/prober_manager.go:313-324); the worker then
+    /// probes without waiting for its ticker (worker.go:164-172). The
+    /// syncs svclab models are the ones a probe result or a container start
+    /// causes, so the caller asks this after each of those.
+    pub fn readiness_trigger(&self) -> bool {
+        self.gate_open(ProbeKind::Readiness) && !self.ready
     }
 
     /// `gate_open` and the initial delay since the container start has passed.

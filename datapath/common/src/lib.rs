@@ -26,6 +26,11 @@ pub mod maps {
     pub const BACKEND_STATS: &str = "BACKEND_COUNTERS";
     /// Socket-LB reverse translation (Cilium `LB4_REVERSE_NAT_SK_MAP`).
     pub const SOCK_REVNAT: &str = "LB4_REVNAT_SK";
+    /// Ring buffer of per-flow decisions for `svclab monitor`.
+    pub const MONITOR: &str = "MONITOR_EVENTS";
+    /// What a monitor asked for ([`crate::MonitorFilter`]); disabled when
+    /// no monitor is attached.
+    pub const MONITOR_FILTER: &str = "MONITOR_FILTER";
 }
 
 /// Program names (the Rust function names in the eBPF crate).
@@ -295,6 +300,12 @@ pub const DP_F_REOPEN_RESET: u8 = 1 << 1;
 /// backend reselects (v1.11, lb.h:1437-1449).
 pub const DP_F_INACTIVE_RESELECT: u8 = 1 << 2;
 
+/// A packet to a service without an active backend is answered with an
+/// ICMP destination unreachable (port unreachable) sent back into the pod
+/// (Cilium v1.15+ `service-no-backend-response=reject`, bpf/lib/lb.h
+/// `tail_no_service_ipv4`). Without it the packet is dropped.
+pub const DP_F_NO_BACKEND_REJECT: u8 = 1 << 3;
+
 /// Datapath configuration, index 0 of the single-entry config array. The
 /// lifetimes are in mono units (whole seconds), as the agent writes Cilium's
 /// `CT_*` macros (`int64(d.Seconds())`, pkg/datapath/linux/config/config.go).
@@ -402,10 +413,16 @@ pub enum Reason {
     /// socket-LB: a reverse-translation entry named a service that is gone
     /// or has no backends; deleted.
     SockRevStale = 19,
+    /// from-pod: the service has no active backend; answered with ICMP
+    /// port unreachable into the pod (`service-no-backend-response=reject`,
+    /// Cilium v1.15+).
+    RejectNoBackend = 20,
+    /// A monitor was attached but its ring buffer was full: an event lost.
+    MonitorLost = 21,
 }
 
 impl Reason {
-    pub const COUNT: u32 = 20;
+    pub const COUNT: u32 = 22;
     pub const ALL: [Reason; Self::COUNT as usize] = [
         Reason::ServiceHit,
         Reason::CtNew,
@@ -427,7 +444,18 @@ impl Reason {
         Reason::SockNoBackend,
         Reason::SockRevXlate,
         Reason::SockRevStale,
+        Reason::RejectNoBackend,
+        Reason::MonitorLost,
     ];
+
+    /// The reason with this value, if any (monitor events carry it as u8).
+    pub const fn from_u8(v: u8) -> Option<Self> {
+        if (v as u32) < Self::COUNT {
+            Some(Self::ALL[v as usize])
+        } else {
+            None
+        }
+    }
 
     pub const fn name(self) -> &'static str {
         match self {
@@ -451,9 +479,60 @@ impl Reason {
             Reason::SockNoBackend => "sock-no-backend",
             Reason::SockRevXlate => "sock-rev-xlate",
             Reason::SockRevStale => "sock-rev-stale",
+            Reason::RejectNoBackend => "reject-no-backend",
+            Reason::MonitorLost => "monitor-lost",
         }
     }
 }
+
+/// Bytes of the monitor ring buffer (a power of two, a multiple of the page
+/// size): 4096 events of 40 bytes plus their 8-byte headers.
+pub const MONITOR_RING_BYTES: u32 = 1 << 18;
+
+/// What `svclab monitor` asked the datapath to report, index 0 of a
+/// single-entry array. With `enabled` 0 (no monitor attached) the programs
+/// emit nothing: the cost is this one lookup on each flow decision.
+/// Filters are applied in the kernel before anything is written.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MonitorFilter {
+    /// 1 while a monitor reads the ring buffer.
+    pub enabled: u32,
+    /// Bit `Reason as u32` set = report that verdict; 0 = every verdict.
+    pub reasons: u32,
+    /// Only decisions for this backend address (network order); 0 = any.
+    pub backend_addr: u32,
+    /// Only flows with this client source port, service port or backend
+    /// port (network order); 0 = any.
+    pub port: u16,
+    pub pad: u16,
+}
+const _: () = assert!(size_of::<MonitorFilter>() == 16);
+
+/// One per-flow decision (like a `cilium monitor` trace / a Hubble flow),
+/// written to the monitor ring buffer. Addresses and ports in network order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MonitorEvent {
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC).
+    pub time_ns: u64,
+    pub saddr: u32,
+    /// The service VIP the client addressed.
+    pub daddr: u32,
+    /// The chosen backend (0: none).
+    pub backend_addr: u32,
+    pub backend_id: u32,
+    pub sport: u16,
+    pub dport: u16,
+    pub backend_port: u16,
+    pub proto: u8,
+    /// A [`Reason`] as u8: the verdict.
+    pub verdict: u8,
+    /// TCP flags of the packet (0 for UDP and socket-LB).
+    pub tcp_flags: u8,
+    pub pad: [u8; 7],
+}
+const _: () = assert!(size_of::<MonitorEvent>() == 40);
 
 /// Bob Jenkins' lookup3 final mix, as the kernel's `jhash.h`.
 #[inline(always)]
@@ -515,6 +594,8 @@ mod user {
         )*};
     }
     pod!(
+        MonitorFilter,
+        MonitorEvent,
         Lb4Key,
         Lb4Service,
         Lb4Backend,

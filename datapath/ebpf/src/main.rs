@@ -19,7 +19,9 @@
 #![no_main]
 
 mod ct;
+mod monitor;
 mod packet;
+mod reject;
 mod sock;
 
 use aya_ebpf::{
@@ -31,13 +33,14 @@ use aya_ebpf::{
 };
 use svclab_datapath_common::{
     BackendCounters, BackendState, CT_MAP_SIZE_DEFAULT, CT_REUSE_LEGACY, CT_REUSE_NEW, Ct4Tuple,
-    CtEntry, DP_F_INACTIVE_RESELECT, DatapathConfig, Lb4Backend, Lb4Key, Lb4RevNat, Lb4Service,
+    CtEntry, DP_F_INACTIVE_RESELECT, DP_F_NO_BACKEND_REJECT, DatapathConfig, Lb4Backend, Lb4Key, Lb4RevNat, Lb4Service,
     MAX_BACKENDS, MAX_SERVICES, MaglevTable, Reason, SELECTION_MAGLEV, SERVICES_MAP_SIZE,
     TUPLE_F_OUT, TUPLE_F_SERVICE, hash_from_tuple_v4,
 };
 
 use crate::{
     ct::Dir,
+    monitor::Decision,
     packet::{IP_DADDR_OFF, IP_SADDR_OFF, Packet, parse, rewrite},
 };
 
@@ -80,6 +83,7 @@ fn clock(cfg: &DatapathConfig) -> (u32, u64) {
 pub fn from_pod(ctx: TcContext) -> i32 {
     match try_from_pod(&ctx) {
         Ok(v) => v,
+        Err(NO_BACKEND) => no_service(&ctx),
         Err(v) => v,
     }
 }
@@ -106,9 +110,58 @@ fn backend_counters(id: u32) -> Option<&'static mut BackendCounters> {
     BACKEND_COUNTERS.get_ptr_mut(id).map(|p| unsafe { &mut *p })
 }
 
-/// Drops the packet for want of an active backend.
+/// `try_from_pod`'s verdict for a service without an active backend (not
+/// a tc code): [`no_service`] decides what happens to the packet.
+const NO_BACKEND: i32 = i32::MIN;
+
+/// A service without an active backend: nothing was rewritten yet.
 #[inline(always)]
 fn no_backend() -> i32 {
+    NO_BACKEND
+}
+
+/// What the release does with a packet to a service without backends.
+/// v1.15+ (`service-no-backend-response=reject`): bpf_lxc's
+/// `DROP_NO_SERVICE` path tail-calls `tail_no_service_ipv4`, which turns
+/// the packet into an ICMP port unreachable sent back to the pod
+/// ([`reject::icmp_port_unreachable`]); before, the packet is dropped with
+/// `DROP_NO_SERVICE`. Either way the monitor sees the decision.
+#[inline(always)]
+fn no_service(ctx: &TcContext) -> i32 {
+    let Some(pkt) = parse(ctx) else {
+        count(Reason::DropNoBackend);
+        return TC_ACT_SHOT;
+    };
+    let reject = CONFIG
+        .get(0)
+        .is_some_and(|c| c.features & DP_F_NO_BACKEND_REJECT != 0);
+    let verdict = if reject {
+        Reason::RejectNoBackend
+    } else {
+        Reason::DropNoBackend
+    };
+    monitor::emit(&Decision {
+        saddr: pkt.saddr,
+        daddr: pkt.daddr,
+        sport: pkt.sport,
+        dport: pkt.dport,
+        proto: pkt.proto,
+        tcp_flags: pkt.tcp_flags,
+        verdict,
+        backend_id: 0,
+        backend_addr: 0,
+        backend_port: 0,
+    });
+    if reject {
+        match reject::icmp_port_unreachable(ctx, &pkt) {
+            Ok(v) => {
+                count(Reason::RejectNoBackend);
+                return v;
+            }
+            // Could not build the reply: a drop, as Cilium's DROP_INVALID.
+            Err(_) => {}
+        }
+    }
     count(Reason::DropNoBackend);
     TC_ACT_SHOT
 }
@@ -196,7 +249,7 @@ fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
     };
     // `kept`: the stored backend when the hit path already looked it up;
     // `fresh`: the flow got a new selection (its out entry is written anew).
-    let (backend_id, kept, fresh) = match CT4.get_ptr_mut(tuple) {
+    let (backend_id, kept, fresh, verdict) = match CT4.get_ptr_mut(tuple) {
         // SAFETY: LRU value pointer valid for this run; concurrent writers
         // race only on counters and timestamps, as in Cilium.
         Some(entry) => service_hit(&flow, unsafe { &mut *entry })?,
@@ -216,7 +269,7 @@ fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
             if let Some(c) = backend_counters(id) {
                 c.selections += 1;
             }
-            (id, None, true)
+            (id, None, true, Reason::CtNew)
         }
     };
 
@@ -227,6 +280,21 @@ fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
     };
 
     track_out(&flow, &backend, backend_id, fresh)?;
+    // Every decision but a plain reuse mid-flow (that would be every packet).
+    if verdict != Reason::CtReuse || pkt.opens() {
+        monitor::emit(&Decision {
+            saddr: pkt.saddr,
+            daddr: pkt.daddr,
+            sport: pkt.sport,
+            dport: pkt.dport,
+            proto: pkt.proto,
+            tcp_flags: pkt.tcp_flags,
+            verdict,
+            backend_id,
+            backend_addr: backend.address,
+            backend_port: backend.port,
+        });
+    }
 
     if rewrite(
         ctx,
@@ -266,13 +334,18 @@ struct Flow<'a> {
 
 /// A hit on the service entry: `__ct_lookup` with CT_SERVICE, then the
 /// CT_REPLY part of `lb4_local`. Returns the backend id, the backend when it
-/// was looked up and kept, and whether the entry got a new selection.
+/// was looked up and kept, whether the entry got a new selection, and the
+/// decision (the monitor's verdict).
 #[inline(always)]
-fn service_hit(f: &Flow<'_>, entry: &mut CtEntry) -> Result<(u32, Option<Lb4Backend>, bool), i32> {
+fn service_hit(
+    f: &Flow<'_>,
+    entry: &mut CtEntry,
+) -> Result<(u32, Option<Lb4Backend>, bool, Reason), i32> {
     let (cfg, pkt, now) = (f.cfg, f.pkt, f.now);
     let syn = pkt.is_tcp() && pkt.syn();
     // A new selection that overwrites the entry, and why.
     let mut fresh = None;
+    let mut reopened = false;
     if syn
         && cfg.ct_reuse != CT_REUSE_LEGACY
         && ct::closing(entry)
@@ -300,6 +373,7 @@ fn service_hit(f: &Flow<'_>, entry: &mut CtEntry) -> Result<(u32, Option<Lb4Back
                 ct::reopen(entry, cfg, pkt, Dir::Tx, now);
                 count(Reason::CtReopen);
                 entry.reopened = entry.reopened.wrapping_add(1);
+                reopened = true;
             }
         }
     }
@@ -313,7 +387,7 @@ fn service_hit(f: &Flow<'_>, entry: &mut CtEntry) -> Result<(u32, Option<Lb4Back
         if let Some(c) = backend_counters(id) {
             c.reselections += 1;
         }
-        return Ok((id, None, true));
+        return Ok((id, None, true, why));
     }
     entry.tx_packets += 1;
     entry.tx_bytes += f.len;
@@ -322,6 +396,11 @@ fn service_hit(f: &Flow<'_>, entry: &mut CtEntry) -> Result<(u32, Option<Lb4Back
     // lb4_local CT_REPLY: the stored backend, if it can still be used.
     // SAFETY: read-only copy.
     let stored = unsafe { LB4_BACKENDS.get(entry.backend_id) }.copied();
+    let mut verdict = if reopened {
+        Reason::CtReopen
+    } else {
+        Reason::CtReuse
+    };
     let usable = match stored {
         None => false,
         Some(b) if b.state == BackendState::Active as u8 => true,
@@ -332,13 +411,14 @@ fn service_hit(f: &Flow<'_>, entry: &mut CtEntry) -> Result<(u32, Option<Lb4Back
         // redirect new ones (SYN) to active backends.
         Some(_) if !syn => {
             count(Reason::CtDrain);
+            verdict = Reason::CtDrain;
             true
         }
         Some(_) => false,
     };
     if usable {
         count(Reason::CtReuse);
-        return Ok((entry.backend_id, stored, false));
+        return Ok((entry.backend_id, stored, false, verdict));
     }
     let id = select_backend(cfg, f.svc, f.key, pkt).ok_or_else(no_backend)?;
     count(Reason::BackendGone);
@@ -346,7 +426,7 @@ fn service_hit(f: &Flow<'_>, entry: &mut CtEntry) -> Result<(u32, Option<Lb4Back
         c.reselections += 1;
     }
     entry.backend_id = id;
-    Ok((id, None, false))
+    Ok((id, None, false, Reason::BackendGone))
 }
 
 /// Creates or refreshes the post-DNAT entry (client → backend) that carries

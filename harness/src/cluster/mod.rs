@@ -222,7 +222,7 @@ impl Cluster {
     }
 
     /// Turns kubelet changes into events (the caller syncs endpoints).
-    fn apply_changes(&mut self, pod: &str, changes: Vec<Change>, now_s: f64) -> bool {
+    pub(super) fn apply_changes(&mut self, pod: &str, changes: Vec<Change>, now_s: f64) -> bool {
         let mut endpoints = false;
         for c in changes {
             match c {
@@ -291,7 +291,8 @@ impl Cluster {
         // Whatever a program left in its netns (it left its group) goes too.
         programs::kill_netns_processes(&p.kubelet.spec.netns_path);
         let now = self.now();
-        p.kubelet.begin_delete(now);
+        // The pod is gone with its process: nothing left to sync.
+        let _ = p.kubelet.begin_delete(now);
         self.backends[p.info].removed_s = Some(now_s);
         let rec = self.pod_record(&p, Some(now_s));
         self.gone_pods.push((p.info, rec));

@@ -116,7 +116,7 @@ impl Cluster {
         let Some(p) = self.pods.get_mut(name) else {
             return Ok(());
         };
-        p.kubelet.begin_delete(now);
+        let changes = p.kubelet.begin_delete(now);
         let grace = p.kubelet.spec.grace;
         let deployment = p.deployment.clone();
         let target = HookTarget {
@@ -132,6 +132,7 @@ impl Cluster {
             .deployments
             .get(&deployment)
             .and_then(|d| d.spec.lifecycle.pre_stop.clone());
+        self.apply_changes(name, changes, now_s);
         self.sync_endpoints()?;
         let stage = match hook {
             // killContainer: only "if there is enough time to run it".

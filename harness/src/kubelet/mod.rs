@@ -88,7 +88,8 @@ pub struct ContainerSpec {
 /// Scaled kubelet timing for a probe spec from the suite.
 pub fn probe_spec(p: &model::Probe, scale: f64) -> ProbeSpec {
     ProbeSpec {
-        initial_delay: p.initial_delay.0.mul_f64(scale),
+        initial_delay: svclab_kube::prober::effective_initial_delay(p.initial_delay.0)
+            .mul_f64(scale),
         period: p.period.0.mul_f64(scale),
         success_threshold: p.success_threshold,
         failure_threshold: p.failure_threshold,
@@ -281,8 +282,19 @@ impl Kubelet {
             self.ready_transition = now;
             changes.push(Change::Ready(r));
         }
+        // The start is a pod sync: UpdatePodStatus triggers the readiness
+        // probe at once (kubelet's PLEG relist, up to 1 s, is not modelled).
+        self.trigger_readiness();
         self.note_phase(now);
         Ok(changes)
+    }
+
+    /// Runs the readiness probe now if kubelet's status sync would
+    /// ([`ContainerProbes::readiness_trigger`]).
+    fn trigger_readiness(&self) {
+        if self.probes.readiness_trigger() {
+            self.gate.trigger_readiness();
+        }
     }
 
     /// Opens the gate for exactly the kinds kubelet would probe now.
@@ -323,6 +335,9 @@ impl Kubelet {
         }
         if d.started || d.ready_changed.is_some() {
             self.sync_gate(now);
+            // A changed result is a pod sync (kubelet's syncLoop on the
+            // results managers' updates), which may trigger readiness.
+            self.trigger_readiness();
         }
         if let Some(kind) = d.kill {
             let why = if r.result.detail.is_empty() {
@@ -430,12 +445,22 @@ impl Kubelet {
         };
     }
 
-    /// Marks the pod deleting: no more probes or restarts (the cluster
-    /// ends the process and removes the pod).
-    pub fn begin_delete(&mut self, now: Duration) {
+    /// Marks the pod deleting: no more restarts, liveness and startup
+    /// probes stop, readiness goes on until the container ends
+    /// ([`ContainerProbes::pod_deleting`]); the cluster ends the process
+    /// and removes the pod.
+    pub fn begin_delete(&mut self, now: Duration) -> Vec<Change> {
         self.deleting = true;
-        self.gate.close();
+        let d = self.probes.pod_deleting();
+        self.sync_gate(now);
+        let mut changes = Vec::new();
+        if let Some(r) = d.ready_changed {
+            self.ready_transition = now;
+            changes.push(Change::Ready(r));
+        }
+        self.trigger_readiness();
         self.note_phase(now);
+        changes
     }
 
     /// Ends the process: SIGTERM, up to the grace, SIGKILL (blocking).

@@ -341,3 +341,75 @@ fn container_started_twice_reports_unready_when_it_was_ready() {
     assert_eq!(d.ready_changed, Some(false));
     assert!(!p.ready());
 }
+
+#[test]
+fn initial_delay_counts_whole_seconds_as_kubelet_truncates() {
+    // worker.go compares int32(elapsed seconds) with the setting: a
+    // fractional delay waits until the next whole second.
+    let ms = Duration::from_millis;
+    assert_eq!(effective_initial_delay(ms(0)), ms(0));
+    assert_eq!(effective_initial_delay(ms(1000)), ms(1000));
+    assert_eq!(effective_initial_delay(ms(1500)), ms(2000));
+    assert_eq!(effective_initial_delay(ms(1)), ms(1000));
+}
+
+#[test]
+fn deletion_stops_liveness_and_startup_but_readiness_goes_on() {
+    // worker.go doProbe with a DeletionTimestamp: liveness and startup
+    // set Success and stop; readiness keeps probing.
+    let mut p = all_three();
+    p.container_started(secs(0));
+    assert!(p.observe(Startup, Success, secs(1)).started);
+    assert_eq!(
+        p.observe(Readiness, Success, secs(2)).ready_changed,
+        None,
+        "threshold 2"
+    );
+    assert_eq!(
+        p.observe(Readiness, Success, secs(3)).ready_changed,
+        Some(true)
+    );
+    assert_eq!(p.pod_deleting(), ProbeDecision::default());
+    assert!(p.deleting());
+    assert_eq!(gates(&p), [false, true, false]);
+    // A liveness failure that was in flight no longer kills.
+    for t in 4..8 {
+        assert_eq!(p.observe(Liveness, Failure, secs(t)).kill, None);
+    }
+    // A draining pod failing readiness turns not ready (serving=false).
+    p.observe(Readiness, Failure, secs(8));
+    p.observe(Readiness, Failure, secs(9));
+    let d = p.observe(Readiness, Failure, secs(10));
+    assert_eq!(d.ready_changed, Some(false));
+    assert!(p.readiness_trigger(), "not ready: each sync triggers a run");
+}
+
+#[test]
+fn deletion_during_startup_counts_as_started() {
+    // The startup worker's Success on deletion makes the container
+    // started (UpdatePodStatus), so readiness begins; without a
+    // readiness probe the container is ready at once.
+    let mut p = all_three();
+    p.container_started(secs(0));
+    let d = p.pod_deleting();
+    assert!(d.started && d.ready_changed.is_none());
+    assert_eq!(gates(&p), [false, true, false]);
+    let mut no_readiness = ContainerProbes::new(Some(spec(0, 1, 3)), None, None);
+    no_readiness.container_started(secs(0));
+    assert_eq!(no_readiness.pod_deleting().ready_changed, Some(true));
+}
+
+#[test]
+fn readiness_is_triggered_while_started_and_not_ready() {
+    let mut p = all_three();
+    p.container_started(secs(0));
+    assert!(!p.readiness_trigger(), "not started: readiness does not run");
+    p.observe(Startup, Success, secs(1));
+    assert!(p.readiness_trigger(), "startup success syncs the pod");
+    p.observe(Readiness, Success, secs(2));
+    p.observe(Readiness, Success, secs(3));
+    assert!(p.ready() && !p.readiness_trigger(), "ready: no trigger");
+    let mut plain = ContainerProbes::new(None, Some(spec(0, 1, 3)), None);
+    plain.container_started(secs(0));
+    assert!(plain.readiness_trigger(), "no startup probe: at container start");
+}

@@ -79,6 +79,9 @@ pub struct ProbeGate {
     generation: AtomicU64,
     /// When that container started, ns since the prober's t0.
     container_start_ns: AtomicU64,
+    /// The readiness worker's `manualTriggerCh` (a buffer of one, as a
+    /// Notify's single permit): run the probe now, not at the next tick.
+    readiness_now: tokio::sync::Notify,
 }
 
 /// The gate bit of `kind`: Startup 1, Readiness 2, Liveness 4.
@@ -106,6 +109,20 @@ impl ProbeGate {
     }
     pub fn is_open(&self, kind: ProbeKind) -> bool {
         self.kinds.load(Ordering::Acquire) & kind_bit(kind) != 0
+    }
+    /// Asks the readiness task for a run now (kubelet's non-blocking send
+    /// on `manualTriggerCh`: a trigger already pending absorbs this one).
+    pub fn trigger_readiness(&self) {
+        self.readiness_now.notify_one();
+    }
+    /// Resolves when a run of `kind` was triggered; never for the kinds
+    /// kubelet has no trigger for.
+    async fn triggered(&self, kind: ProbeKind) {
+        if kind == ProbeKind::Readiness {
+            self.readiness_now.notified().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
@@ -335,7 +352,12 @@ async fn probe_loop(
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let initial_delay = u64::try_from(task.initial_delay.as_nanos()).unwrap_or(u64::MAX);
     loop {
-        let due = ticker.tick().await.into_std();
+        // worker.go run (v1.31.0 :164-172): the next doProbe on the ticker
+        // or on a manual trigger, whichever comes first.
+        let due = tokio::select! {
+            t = ticker.tick() => t.into_std(),
+            () = task.gate.triggered(task.kind) => Instant::now(),
+        };
         if !task.gate.is_open(task.kind) {
             continue;
         }
