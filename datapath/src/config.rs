@@ -140,6 +140,48 @@ impl Profile {
     }
 }
 
+/// When the agent collects expired CT entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GcSchedule {
+    /// `--conntrack-gc-interval`: a pass every `interval` (the suite's
+    /// `datapath.gc_interval`).
+    Fixed(Duration),
+    /// Cilium's adaptive interval ([`next_gc_interval`]), which every
+    /// profile's release has (since v1.6, `eafc47cee5`).
+    Dynamic,
+}
+
+/// `defaults.ConntrackGCStartingInterval` (v1.16.0 pkg/defaults/defaults.go
+/// :364-372, the same in v1.15.7 :338-346 and v1.11/v1.12).
+pub const GC_STARTING_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// `defaults.ConntrackGCMinInterval`.
+pub const GC_MIN_INTERVAL: Duration = Duration::from_secs(10);
+/// `defaults.ConntrackGCMaxLRUInterval` (the CT maps are LRU maps).
+pub const GC_MAX_LRU_INTERVAL: Duration = Duration::from_secs(12 * 3600);
+
+/// The agent's next GC interval after a pass that deleted `delete_ratio`
+/// of the map's capacity (`deleted / MaxEntries`, gc.go v1.16.0:282):
+/// `calculateInterval`, pkg/maps/ctmap/ctmap.go v1.16.0:887-919 (v1.15.7
+/// :822-854): no deletes keep the interval; over 25 % deleted shorten it
+/// by (1 - ratio) (ratio capped at 0.9), at least 10 s; under 5 % grow it
+/// 1.5x, at most 12 h; rounded to whole seconds. `GetInterval`'s
+/// adjustment for a pass that came early (:865-867) does not apply: svclab
+/// has no early passes (Cilium's CT-full signal needs a failed insert,
+/// which an LRU map never has).
+#[must_use]
+pub fn next_gc_interval(prev: Duration, delete_ratio: f64) -> Duration {
+    let round = |d: f64| Duration::from_secs(d.round().max(0.0) as u64);
+    if delete_ratio == 0.0 {
+        prev
+    } else if delete_ratio > 0.25 {
+        round(prev.as_secs_f64() * (1.0 - delete_ratio.min(0.9))).max(GC_MIN_INTERVAL)
+    } else if delete_ratio < 0.05 {
+        round(prev.as_secs_f64() * 1.5).min(GC_MAX_LRU_INTERVAL)
+    } else {
+        prev
+    }
+}
+
 /// The fixed rules of a release (see [`Profile::rules`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rules {
@@ -379,5 +421,28 @@ impl Config {
             features,
             pad: [0; 4],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gc_interval_adapts_as_ciliums_calculate_interval() {
+        let s = Duration::from_secs;
+        // No deletes: unchanged (the first pass on an empty map).
+        assert_eq!(next_gc_interval(GC_STARTING_INTERVAL, 0.0), s(300));
+        // Under 5 %: 1.5x, rounded to whole seconds, capped at 12 h.
+        assert_eq!(next_gc_interval(s(300), 0.001), s(450));
+        assert_eq!(next_gc_interval(s(301), 0.001), s(452));
+        assert_eq!(next_gc_interval(s(40_000), 0.01), GC_MAX_LRU_INTERVAL);
+        // 5 % to 25 %: unchanged.
+        assert_eq!(next_gc_interval(s(300), 0.05), s(300));
+        assert_eq!(next_gc_interval(s(300), 0.25), s(300));
+        // Over 25 %: (1 - ratio) shorter, ratio capped at 0.9, at least 10 s.
+        assert_eq!(next_gc_interval(s(300), 0.5), s(150));
+        assert_eq!(next_gc_interval(s(300), 1.0), s(30));
+        assert_eq!(next_gc_interval(s(60), 0.95), GC_MIN_INTERVAL);
     }
 }

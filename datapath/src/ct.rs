@@ -7,7 +7,7 @@ use std::{
     net::{Ipv4Addr, SocketAddrV4},
     os::fd::AsFd as _,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
         mpsc,
     },
@@ -19,6 +19,7 @@ use aya::maps::{HashMap, IterableMap as _, MapData};
 use svclab_datapath_common::{self as common, Ct4Tuple, CtEntry, Reason};
 
 use crate::{
+    config::{GC_STARTING_INTERVAL, GcSchedule, next_gc_interval},
     counters::read_reasons,
     datapath::{CtMap, Datapath},
     error::{Error, Result},
@@ -267,6 +268,18 @@ pub struct GcTotals {
     pub errors: AtomicU64,
 }
 
+/// One pass of the periodic GC, for the run's events.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GcRun {
+    /// When it ended ([`monotonic_ns`]).
+    pub at_ns: u64,
+    pub deleted: u64,
+    /// `deleted / capacity`, what Cilium's interval adapts to.
+    pub ratio: f64,
+    /// When the next pass comes.
+    pub next: Duration,
+}
+
 /// A running CT garbage collector (its own handle on the CT map, its own
 /// thread). Dropping it stops the thread and waits for it.
 #[derive(Debug)]
@@ -274,33 +287,57 @@ pub struct CtGc {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     totals: Arc<GcTotals>,
+    runs: Arc<Mutex<Vec<GcRun>>>,
 }
 
 impl CtGc {
+    /// Runs passes on `schedule`. A dynamic schedule makes its first pass
+    /// at once, as the agent's GC loop runs before it first waits
+    /// (pkg/maps/ctmap/gc/gc.go), then waits what [`next_gc_interval`]
+    /// says; a fixed one waits its interval first.
     pub(crate) fn start(
         mut ct: CtMap,
-        interval: Duration,
+        schedule: GcSchedule,
+        capacity: u32,
         deleted_total: Arc<AtomicU64>,
         clock_offset: Arc<AtomicU64>,
     ) -> Self {
         let (stop, stopped) = mpsc::channel::<()>();
         let totals = Arc::new(GcTotals::default());
-        let t = Arc::clone(&totals);
+        let runs = Arc::new(Mutex::new(Vec::new()));
+        let (t, log) = (Arc::clone(&totals), Arc::clone(&runs));
         let thread = std::thread::Builder::new()
             .name("svclab-ct-gc".into())
             .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                let (mut wait, mut interval) = match schedule {
+                    GcSchedule::Fixed(d) => (d, d),
+                    GcSchedule::Dynamic => (Duration::ZERO, GC_STARTING_INTERVAL),
+                };
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
                     match gc_pass(&mut ct, &deleted_total, &clock_offset) {
                         Ok(pass) => {
                             t.passes.fetch_add(1, Ordering::Relaxed);
                             t.deleted.fetch_add(pass.deleted, Ordering::Relaxed);
                             t.refreshed.fetch_add(pass.refreshed, Ordering::Relaxed);
+                            let ratio = pass.deleted as f64 / f64::from(capacity.max(1));
+                            if schedule == GcSchedule::Dynamic {
+                                interval = next_gc_interval(interval, ratio);
+                            }
+                            if let Ok(mut r) = log.lock() {
+                                r.push(GcRun {
+                                    at_ns: monotonic_ns(),
+                                    deleted: pass.deleted,
+                                    ratio,
+                                    next: interval,
+                                });
+                            }
                         }
                         Err(e) => {
                             t.errors.fetch_add(1, Ordering::Relaxed);
                             log::warn!("CT GC pass failed: {e}");
                         }
                     }
+                    wait = interval;
                 }
             })
             .ok();
@@ -308,11 +345,20 @@ impl CtGc {
             stop: Some(stop),
             thread,
             totals,
+            runs,
         }
     }
 
     pub fn totals(&self) -> &GcTotals {
         &self.totals
+    }
+
+    /// The passes since the last call.
+    pub fn take_runs(&self) -> Vec<GcRun> {
+        self.runs
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default()
     }
 }
 
@@ -380,9 +426,9 @@ impl Datapath {
         gc_sweep(&mut self.ct, scan, &self.ct_deleted)
     }
 
-    /// Starts GC passes every `interval` on a thread with its own handle on
+    /// Starts GC passes on `schedule` on a thread with its own handle on
     /// the CT map, as Cilium's agent does. Stops when the guard is dropped.
-    pub fn start_gc(&self, interval: Duration) -> Result<CtGc> {
+    pub fn start_gc(&self, schedule: GcSchedule) -> Result<CtGc> {
         let fd = self
             .ct
             .map()
@@ -399,7 +445,8 @@ impl Datapath {
             .map_err(|e| Error::map(common::maps::CT, "reopen", e))?;
         Ok(CtGc::start(
             map,
-            interval,
+            schedule,
+            self.config.ct_map_size,
             Arc::clone(&self.ct_deleted),
             Arc::clone(&self.clock_offset),
         ))

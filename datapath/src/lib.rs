@@ -38,11 +38,12 @@ mod view;
 pub use crate::{
     attach::tcx_programs,
     config::{
-        AttachMode, Config, CtReuse, CtTimeouts, DEFAULT_REBALANCE_GRACE, MAGLEV_TABLE_SIZES,
-        Profile, REPORT_FLAGS, REPORT_INTERVAL, Rules, Selection,
+        AttachMode, Config, CtReuse, CtTimeouts, DEFAULT_REBALANCE_GRACE, GC_MAX_LRU_INTERVAL,
+        GC_MIN_INTERVAL, GC_STARTING_INTERVAL, GcSchedule, MAGLEV_TABLE_SIZES, Profile,
+        REPORT_FLAGS, REPORT_INTERVAL, Rules, Selection, next_gc_interval,
     },
     counters::{BackendStats, Counters},
-    ct::{CtEntryView, CtGc, CtKind, CtStats, GcPass, GcScan, GcTotals, monotonic_ns},
+    ct::{CtEntryView, CtGc, CtKind, CtStats, GcPass, GcRun, GcScan, GcTotals, monotonic_ns},
     datapath::{Datapath, Hook, PacketRun, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT},
     error::{Error, Result},
     frontend::{Backend, BackendState, Frontend, Protocol},

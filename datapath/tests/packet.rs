@@ -418,7 +418,9 @@ fn gc_deletes_expired_entries_only() {
         send(&mut dp, sport, pktgen::TCP_SYN);
     }
     clock.advance(&mut dp, 61);
-    let gc = dp.start_gc(Duration::from_millis(50)).expect("start gc");
+    let gc = dp
+        .start_gc(svclab_datapath::GcSchedule::Fixed(Duration::from_millis(50)))
+        .expect("start gc");
     std::thread::sleep(Duration::from_millis(400));
     assert!(
         gc.totals()

@@ -78,7 +78,7 @@ fn engine(which: Engine) -> anyhow::Result<(f64, f64)> {
         NodeStart {
             netns: &node,
             config: Config::default(),
-            gc_interval: Duration::from_secs(1),
+            gc: svclab_datapath::GcSchedule::Fixed(Duration::from_secs(1)),
             service_names: BTreeMap::from([(fe, "web".to_owned())]),
             min_sync_period: Some(Duration::ZERO),
             cgroup: tree.as_ref().map(|t| t.open("node0")).transpose()?,

@@ -262,3 +262,30 @@ fn kube_proxy_min_sync_period_lag_fails_connections_ebpf_does_not() {
         "kube-proxy's lag should cost far more connections: {rates:?}"
     );
 }
+
+/// kube-proxy's conntrack setup writes its timeouts in the node netns
+/// (read back there) and leaves the root namespace's values alone.
+#[test]
+fn kube_proxy_writes_its_conntrack_timeouts_in_the_node_netns_only() {
+    use svclab::engines::kubeproxy::{KubeProxyDataplane, Mode, conntrack};
+    require_root!();
+    let topo = svclab_testsupport::topo::Topology::new();
+    let node = svclab_datapath::NetnsRef::named(&topo.node).expect("node netns");
+    let names = ["nf_conntrack_tcp_timeout_established", "nf_conntrack_tcp_timeout_close_wait"];
+    let root = names.map(|n| conntrack::read(n).expect("root value"));
+    let in_node = |ns: &svclab_datapath::NetnsRef| {
+        ns.run(|| names.map(|n| conntrack::read(n).expect("node value")))
+            .expect("enter node")
+    };
+    assert_eq!(in_node(&node), root, "a fresh netns starts from the kernel's defaults");
+    let kp = KubeProxyDataplane::start(
+        Mode::Iptables,
+        &node,
+        std::collections::BTreeMap::new(),
+        std::time::Duration::ZERO,
+    )
+    .expect("start kube-proxy");
+    assert_eq!(in_node(&node), [86_400, 3_600], "kube-proxy's 24h and 1h");
+    assert_eq!(names.map(|n| conntrack::read(n).expect("root")), root, "root untouched");
+    svclab::engines::Dataplane::close(Box::new(kp)).expect("close");
+}

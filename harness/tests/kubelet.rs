@@ -119,3 +119,119 @@ fn startup_probe_gates_a_slow_start_or_restarts_it_with_back_off() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs `suite` (YAML) in a temp dir and returns its record.
+fn run_inline(tag: &str, suite: &str) -> svclab_report::record::RunRecord {
+    let dir = std::env::temp_dir().join(format!("svclab-kubelet-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join(format!("{tag}.yaml"));
+    std::fs::write(&path, suite).expect("write suite");
+    let loaded = svclab_suite::load(&path).expect("suite loads");
+    let o = runner::run_suite(&loaded, &run_options(dir.join("reports"), 1.0)).expect("run");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(o.record.error.is_none(), "run error {:?}", o.record.error);
+    o.record
+}
+
+/// kubelet keeps probing readiness while a pod is deleted (worker.go
+/// doProbe stops only liveness and startup on a DeletionTimestamp): a
+/// terminating pod whose readiness starts failing turns not ready and
+/// leaves the service before it is gone. Its preStop hook makes the
+/// readiness check fail and then sleeps.
+#[test]
+fn a_deleted_pod_keeps_its_readiness_probe() {
+    require_root!();
+    let flag = format!("/tmp/svclab-kubelet-draining-{}", std::process::id());
+    let suite = format!(
+        "\
+# kubelet test: readiness on delete
+duration: 9s
+deployments:
+  - name: web
+    replicas: 1
+    termination_grace: 30s
+    lifecycle:
+      pre_stop: {{ exec: {{ command: [sh, -c, \"touch {flag}; sleep 5\"] }} }}
+    probes:
+      readiness: {{ exec: {{ command: [sh, -c, \"test ! -e {flag}\"] }}, period: 500ms, failure_threshold: 2 }}
+      liveness: {{ exec: {{ command: [sh, -c, \"test ! -e {flag}\"] }}, period: 500ms, failure_threshold: 1 }}
+services:
+  - {{ name: web, cluster_ip: 198.19.0.10, port: 80, selector: web }}
+clients:
+  - {{ name: c, service: web, load: {{ mode: open, rate: 10 }} }}
+timeline:
+  - {{ at: 2s, scale: {{ deployment: web, replicas: 0 }} }}
+"
+    );
+    let r = run_inline("delete", &suite);
+    let _ = std::fs::remove_file(&flag);
+    let at = |kind: &str| {
+        r.events
+            .iter()
+            .find(|e| e.kind == kind && e.detail.starts_with("web-0"))
+            .map(|e| e.t_s)
+    };
+    let unready = at("pod_not_ready").unwrap_or_else(|| {
+        panic!("web-0 never turned not ready while terminating: {:#?}", r.events)
+    });
+    let sigterm = at("sigterm").expect("SIGTERM after the preStop hook");
+    assert!(
+        (2.0..sigterm).contains(&unready),
+        "not ready at {unready:.2}s: after the delete at 2 s, before SIGTERM at {sigterm:.2}s"
+    );
+    assert!(
+        r.pods
+            .iter()
+            .find(|p| p.name == "web-0")
+            .is_some_and(|p| p.restarts.is_empty()),
+        "liveness stopped on delete: no restart"
+    );
+    assert!(
+        r.events
+            .iter()
+            .any(|e| e.kind == "endpoint_update" && e.detail.contains("web-0 removed")),
+        "the endpoint left the service once not serving"
+    );
+}
+
+/// The startup probe's success is a pod sync that triggers the readiness
+/// probe at once (prober_manager.go UpdatePodStatus → manualTriggerCh):
+/// the pod is Ready right after it started, not at the readiness worker's
+/// next tick a period later (its first tick always finds the startup gate
+/// shut: the startup probe has not run yet).
+#[test]
+fn readiness_runs_at_once_when_the_container_has_started() {
+    require_root!();
+    let r = run_inline(
+        "trigger",
+        "\
+# kubelet test: readiness trigger on the startup probe's success
+duration: 13s
+deployments:
+  - name: web
+    replicas: 0
+    probes:
+      startup: { exec: { command: [\"true\"] }, period: 1s }
+      readiness: { exec: { command: [\"true\"] }, period: 5s }
+services:
+  - { name: web, cluster_ip: 198.19.0.10, port: 80, selector: web }
+clients:
+  - { name: c, service: web, load: { mode: open, rate: 5 }, start: 12s }
+timeline:
+  - { at: 6s, scale: { deployment: web, replicas: 1 } }
+",
+    );
+    let pod = r.pods.iter().find(|p| p.name == "web-0").expect("web-0");
+    let created = pod.phases.first().map(|c| c.t_s).expect("phases");
+    let ready = pod
+        .phases
+        .iter()
+        .find(|c| c.phase == PodPhase::Ready)
+        .map(|c| c.t_s)
+        .unwrap_or_else(|| panic!("never ready: {:?}", pod.phases));
+    assert!(
+        ready - created < 2.5,
+        "ready {:.2}s after creation: the startup probe runs within 1 s, readiness then at once (not 5 s later)",
+        ready - created
+    );
+}

@@ -8,10 +8,16 @@
 //! states: ready → active; serving and terminating → terminating (its
 //! existing flows drain, no new ones); not serving → no backend (flows
 //! pinned to it are reselected). When a service has no active backend
-//! left, its terminating (serving) ones take new flows (Cilium v1.16
-//! pkg/loadbalancer graceful-termination tests: "terminating backends
-//! when no active backends are available", KEP-1669). Also conntrack
-//! flushes.
+//! left, its terminating (serving) ones take new flows where the engine's
+//! release does that ([`Dataplane::terminating_fallback`]): Cilium from
+//! v1.14.0 (PR 24174, backported to v1.13.2; v1.16.0
+//! pkg/service/service.go:2072-2080 `segregateBackends`: "if
+//! EnableK8sTerminatingEndpoint && len(activeBackends) == 0" the
+//! terminating ones become active), not v1.11 or v1.12 (v1.12.0
+//! service.go:1617-1640 keeps them for draining only); kube-proxy v1.30.
+//! Also conntrack flushes.
+//!
+//! [`Dataplane::terminating_fallback`]: crate::engines::Dataplane::terminating_fallback
 use std::{collections::BTreeMap, net::SocketAddrV4};
 
 use svclab_datapath::{Backend, BackendState, Frontend};
@@ -101,7 +107,7 @@ impl Cluster {
                         })
                     })
                     .collect();
-                (s.frontend, with_fallback(backends))
+                (s.frontend, backends)
             })
             .collect()
     }
@@ -155,7 +161,12 @@ impl Cluster {
         }
         for (frontend, backends) in &q.services {
             for n in &mut self.nodes {
-                n.dataplane.set_backends(*frontend, backends)?;
+                let programmed = if n.dataplane.terminating_fallback() {
+                    with_fallback(backends.clone())
+                } else {
+                    backends.clone()
+                };
+                n.dataplane.set_backends(*frontend, &programmed)?;
             }
         }
         let now = self.now();
@@ -174,6 +185,27 @@ impl Cluster {
         }
         self.applied = next;
         Ok(())
+    }
+
+    /// Records each node's CT GC passes since the last call as events:
+    /// when expired entries went (Cilium's agent logs each pass and its
+    /// next interval the same way).
+    pub fn note_ct_gc(&mut self) {
+        let now_s = self.record_s(self.now());
+        let mut events = Vec::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            for run in n.dataplane.ct_gc_runs() {
+                events.push(format!(
+                    "node {i}: CT GC deleted {} expired entries ({:.3}% of the map), next pass in {}s",
+                    run.deleted,
+                    run.ratio * 100.0,
+                    run.next.as_secs()
+                ));
+            }
+        }
+        for e in events {
+            self.event(now_s, "ct_gc", e, false);
+        }
     }
 
     pub fn flush_ct(&mut self, node: Option<u8>) -> anyhow::Result<u64> {

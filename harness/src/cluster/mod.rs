@@ -118,7 +118,12 @@ impl Cluster {
                 NodeStart {
                     netns: &netns,
                     config: config.clone(),
-                    gc_interval: suite.datapath.gc_interval.0,
+                    gc: suite
+                        .datapath
+                        .gc_interval
+                        .map_or(svclab_datapath::GcSchedule::Dynamic, |d| {
+                            svclab_datapath::GcSchedule::Fixed(d.0)
+                        }),
                     service_names: service_names(suite),
                     min_sync_period: suite.datapath.min_sync_period.map(|d| d.0),
                     cgroup,

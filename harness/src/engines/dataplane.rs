@@ -37,6 +37,21 @@ pub trait Dataplane {
     /// Replaces a service's endpoints: active ones take new flows,
     /// terminating ones only drain the flows they have.
     fn set_backends(&mut self, frontend: Frontend, backends: &[Backend]) -> anyhow::Result<()>;
+    /// Whether a service whose endpoints are all terminating (and still
+    /// serving) gives them new flows (KEP-1669). kube-proxy does
+    /// (pkg/proxy/topology.go `CategorizeEndpoints`: "If we didn't get any
+    /// endpoints, try again using terminating endpoints"; the
+    /// ProxyTerminatingEndpoints gate is on by default from v1.26, GA in
+    /// v1.28), and so does Cilium from v1.14; the eBPF engine answers for
+    /// its profile.
+    fn terminating_fallback(&self) -> bool {
+        true
+    }
+    /// The CT GC passes since the last call (engines with a user-space
+    /// GC; kube-proxy's kernel conntrack has none).
+    fn ct_gc_runs(&self) -> Vec<svclab_datapath::GcRun> {
+        Vec::new()
+    }
     /// Forgets every tracked connection; returns how many there were.
     fn flush_ct(&mut self) -> anyhow::Result<u64>;
     fn counters(&self) -> anyhow::Result<DataplaneCounters>;

@@ -151,6 +151,14 @@ fn kube_proxy_settings(d: &DatapathSpec) -> Vec<(String, String, &'static str)> 
             "conntrack",
             "the kernel's nf_conntrack in the node netns (a SYN on a TIME_WAIT entry starts a new one and runs NAT again)",
         ),
+        fixed(
+            "conntrack timeouts",
+            "nf_conntrack_tcp_timeout_established 86400 s, close_wait 3600 s, written in the node netns (conntrack.tcpEstablishedTimeout 24h, tcpCloseWaitTimeout 1h)",
+        ),
+        fixed(
+            "nf_conntrack_max",
+            "global (read-only outside the root namespace): the host's value applies; kube-proxy would write max(32768 x CPUs, 131072)",
+        ),
         fixed("masquerade", "sources outside 198.18.0.0/16; hairpin"),
         fixed(
             "stale UDP entries",
@@ -306,11 +314,17 @@ pub(crate) fn datapath_settings(suite: &Suite) -> Vec<(String, String, &'static 
             c.ct_map_size.to_string(),
             svclab_default(d.ct_map_size == DatapathSpec::default().ct_map_size),
         ),
-        (
-            "gc_interval".to_owned(),
-            d.gc_interval.to_string(),
-            svclab_default(d.gc_interval == DatapathSpec::default().gc_interval),
-        ),
+        match d.gc_interval {
+            Some(gc) => ("gc_interval".to_owned(), gc.to_string(), "suite"),
+            None => (
+                "gc_interval".to_owned(),
+                format!(
+                    "adaptive: first pass at start, then {}s, x1.5 while under 5% expires (10s..12h)",
+                    svclab_datapath::GC_STARTING_INTERVAL.as_secs()
+                ),
+                "cilium (ctmap.go calculateInterval)",
+            ),
+        },
     ]);
     v
 }

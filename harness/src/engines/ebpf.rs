@@ -2,10 +2,12 @@
 //! pod's lxc, service conntrack in an LRU map swept by a user-space GC
 //! thread) and, with `datapath.engine: socket-lb`, the same maps behind the
 //! cgroup programs of Cilium v1.16.0's socket-LB instead of the tc ones.
-use std::{collections::BTreeMap, net::SocketAddrV4, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddrV4};
 
 use anyhow::Context as _;
-use svclab_datapath::{Backend, Config, CtGc, CtKind, Datapath, Frontend, NetnsRef};
+use svclab_datapath::{
+    Backend, Config, CtGc, CtKind, Datapath, Frontend, GcRun, GcSchedule, NetnsRef,
+};
 
 use super::dataplane::{Dataplane, DataplaneCounters};
 
@@ -23,10 +25,10 @@ pub struct EbpfDataplane {
 
 impl EbpfDataplane {
     /// Loads the programs and maps in `netns` and starts the CT GC.
-    pub fn load(netns: &NetnsRef, config: Config, gc_interval: Duration) -> anyhow::Result<Self> {
+    pub fn load(netns: &NetnsRef, config: Config, gc: GcSchedule) -> anyhow::Result<Self> {
         let datapath =
             Datapath::load(netns.try_clone()?, config).context("loading the eBPF datapath")?;
-        let gc = datapath.start_gc(gc_interval)?;
+        let gc = datapath.start_gc(gc)?;
         let map_ids = datapath.map_ids()?;
         Ok(Self {
             datapath,
@@ -44,10 +46,10 @@ impl EbpfDataplane {
     pub fn load_socket_lb(
         netns: &NetnsRef,
         config: Config,
-        gc_interval: Duration,
+        gc: GcSchedule,
         cgroup: &std::fs::File,
     ) -> anyhow::Result<Self> {
-        let mut dp = Self::load(netns, config, gc_interval)?;
+        let mut dp = Self::load(netns, config, gc)?;
         dp.datapath
             .attach_cgroup(cgroup)
             .context("attaching the socket-LB programs to the node's cgroup")?;
@@ -89,6 +91,14 @@ impl Dataplane for EbpfDataplane {
 
     fn set_backends(&mut self, frontend: Frontend, backends: &[Backend]) -> anyhow::Result<()> {
         Ok(self.datapath.set_backends(frontend, backends)?)
+    }
+
+    fn ct_gc_runs(&self) -> Vec<GcRun> {
+        self.gc.take_runs()
+    }
+
+    fn terminating_fallback(&self) -> bool {
+        self.datapath.config().profile.rules().terminating_fallback
     }
 
     fn flush_ct(&mut self) -> anyhow::Result<u64> {

@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use anyhow::Context as _;
-use svclab_datapath::{Config, Frontend, NetnsRef};
+use svclab_datapath::{Config, Frontend, GcSchedule, NetnsRef};
 use svclab_suite::model::EngineSpec;
 
 use super::{dataplane::Dataplane, ebpf::EbpfDataplane, kubeproxy};
@@ -25,7 +25,7 @@ pub enum Engine {
 pub struct NodeStart<'a> {
     pub netns: &'a NetnsRef,
     pub config: Config,
-    pub gc_interval: Duration,
+    pub gc: GcSchedule,
     /// Service frontend → name (kube-proxy's chain names hash the name).
     pub service_names: BTreeMap<Frontend, String>,
     pub min_sync_period: Option<Duration>,
@@ -90,7 +90,7 @@ impl Engine {
     pub fn start_node(self, node: u8, s: NodeStart<'_>) -> anyhow::Result<Box<dyn Dataplane>> {
         Ok(match self {
             Engine::Ebpf => Box::new(
-                EbpfDataplane::load(s.netns, s.config, s.gc_interval)
+                EbpfDataplane::load(s.netns, s.config, s.gc)
                     .with_context(|| format!("loading the datapath on node {node}"))?,
             ),
             Engine::KubeProxy(mode) => Box::new(
@@ -106,7 +106,7 @@ impl Engine {
             Engine::SocketLb => {
                 let cgroup = s.cgroup.context("socket-lb without the node's cgroup")?;
                 Box::new(
-                    EbpfDataplane::load_socket_lb(s.netns, s.config, s.gc_interval, &cgroup)
+                    EbpfDataplane::load_socket_lb(s.netns, s.config, s.gc, &cgroup)
                         .with_context(|| format!("loading socket-LB on node {node}"))?,
                 )
             }

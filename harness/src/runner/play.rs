@@ -110,6 +110,7 @@ pub(super) fn play(
         c.terminations_tick()?;
         c.rollout_tick()?;
         c.endpoints_tick()?;
+        c.note_ct_gc();
         c.autoscale()?;
         if now >= next_pod_sample {
             c.sample_pods();

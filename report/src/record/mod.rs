@@ -410,7 +410,7 @@ pub struct Event {
     pub t_s: f64,
     /// "scale", "kill", "delete_pod", "flush_ct", "restart_client", "spike",
     /// "pod_ready", "pod_not_ready", "pod_gone", "restart", "hpa_scale",
-    /// "run_start", "run_end", "interrupted"
+    /// "run_start", "run_end", "interrupted", "ct_gc", ...
     pub kind: String,
     /// Human-readable, e.g. "scale web 3 → 6".
     pub detail: String,

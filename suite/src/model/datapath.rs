@@ -3,7 +3,6 @@
 //! release whose rules the eBPF datapath follows, backend selection (random or Maglev), explicit overrides of the
 //! release's CT reuse rule, grace and lifetimes, garbage collection and map
 //! size.
-use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -150,9 +149,13 @@ pub struct DatapathSpec {
     /// Overrides of the profile's CT lifetimes, whole seconds.
     #[serde(default)]
     pub timeouts: Timeouts,
-    /// CT garbage-collection interval in user space, default `5s`, at least 100ms.
-    #[serde(default = "default_gc")]
-    pub gc_interval: Dur,
+    /// A fixed CT garbage-collection interval (Cilium's
+    /// `--conntrack-gc-interval`), at least 100ms. Unset (the default):
+    /// Cilium's adaptive interval, first pass at start, then 5 min growing
+    /// 1.5x while under 5 % of the map expires, so a short suite sees no
+    /// pass and expired entries stay until one comes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gc_interval: Option<Dur>,
     /// CT LRU map entries, 16..=16777216, default 65536.
     #[serde(default = "default_ct_size")]
     #[schemars(range(min = 16, max = 16_777_216))]
@@ -163,9 +166,6 @@ fn default_selection() -> SelectionSpec {
 }
 fn default_maglev() -> u32 {
     16381
-}
-fn default_gc() -> Dur {
-    Dur(Duration::from_secs(5))
 }
 fn default_ct_size() -> u32 {
     65536
@@ -181,7 +181,7 @@ impl Default for DatapathSpec {
             ct_reuse: None,
             rebalance_grace: None,
             timeouts: Timeouts::default(),
-            gc_interval: default_gc(),
+            gc_interval: None,
             ct_map_size: default_ct_size(),
         }
     }

@@ -103,12 +103,14 @@ pub(super) fn check(c: &mut Checker<'_>, dp: &DatapathSpec) {
             );
         }
     }
-    c.expect(
-        dp.gc_interval.0 >= Duration::from_millis(100),
-        "datapath.gc_interval",
-        GC,
-        dp.gc_interval,
-    );
+    if let Some(gc) = dp.gc_interval {
+        c.expect(
+            gc.0 >= Duration::from_millis(100),
+            "datapath.gc_interval",
+            GC,
+            gc,
+        );
+    }
     c.expect(
         (16..=16_777_216).contains(&dp.ct_map_size),
         "datapath.ct_map_size",

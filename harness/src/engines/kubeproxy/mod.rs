@@ -20,6 +20,7 @@ use svclab_datapath::{Backend, Frontend, NetnsRef};
 
 use super::dataplane::{Dataplane, DataplaneCounters};
 
+pub mod conntrack;
 pub mod inspect;
 pub mod iptables;
 mod model;
@@ -85,6 +86,7 @@ impl KubeProxyDataplane {
         names: BTreeMap<Frontend, String>,
         min_sync_period: Duration,
     ) -> anyhow::Result<Self> {
+        conntrack::setup(netns)?;
         let shared: Shared = Arc::new((
             Mutex::new(State {
                 first: true,
