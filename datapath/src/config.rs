@@ -122,6 +122,23 @@ impl Profile {
         }
     }
 
+    /// The CT clock the release's Helm chart ends up with. v1.11 and v1.12
+    /// render `enable-bpf-clock-probe: "true"`: values.yaml nests the key
+    /// as `bpf.clockProbe: false` (v1.11.0 :231-233, v1.12.0 :263) while
+    /// the configmap template tests the top-level `bpfClockProbe`
+    /// (cilium-configmap.yaml v1.11.0 :226-229, v1.12.0 :251-254) and so
+    /// falls through to `$defaultBpfClockProbe` = "true" (:23); the agent
+    /// then uses jiffies (`bpf_jiffies64` exists on every kernel svclab
+    /// runs). Fixed by PR 26981 (v1.13.5, v1.14.0); from v1.15
+    /// `bpfClockProbe: false` (values.yaml v1.15.0 :516, v1.16.0 :551):
+    /// ktime. The jiffies clock is modelled at [`MODELLED_HZ`].
+    pub const fn clock(self) -> MonoClock {
+        match self {
+            Profile::Cilium1_11 | Profile::Cilium1_12 => MonoClock::Jiffies { hz: MODELLED_HZ },
+            Profile::Cilium1_15 | Profile::Cilium1_15_8 | Profile::Cilium1_16 => MonoClock::Ktime,
+        }
+    }
+
     /// The agent's CT lifetimes (daemon/cmd/daemon_main.go): service TCP
     /// 21600 s up to v1.14 (v1.11.20:842, v1.12.0:858, v1.14.0:797), 8000 s
     /// from v1.15 (v1.15.7:793, v1.16.0:766); SYN 60 s, close (tcp-fin)
@@ -179,6 +196,38 @@ pub fn next_gc_interval(prev: Duration, delete_ratio: f64) -> Duration {
         round(prev.as_secs_f64() * 1.5).min(GC_MAX_LRU_INTERVAL)
     } else {
         prev
+    }
+}
+
+/// The clock CT lifetimes and report times are kept in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MonoClock {
+    /// `bpf_ktime_get_sec()`: whole seconds.
+    Ktime,
+    /// `jiffies >> 8` on a kernel with this HZ: units of 256/HZ s.
+    Jiffies { hz: u16 },
+}
+
+/// The kernel HZ svclab models for the jiffies clock: 250, the HZ of
+/// Debian's and Ubuntu's generic kernels (a unit is 1.024 s). Cilium
+/// measures the real one at start (`probeKernelHZ`).
+pub const MODELLED_HZ: u16 = 250;
+
+impl MonoClock {
+    /// The config's `jiffies_hz` (0: ktime).
+    #[must_use]
+    pub const fn hz(self) -> u16 {
+        match self {
+            MonoClock::Ktime => 0,
+            MonoClock::Jiffies { hz } => hz,
+        }
+    }
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            MonoClock::Ktime => "ktime (whole seconds)",
+            MonoClock::Jiffies { .. } => "jiffies (units of 256/HZ s, HZ 250: 1.024 s)",
+        }
     }
 }
 
@@ -284,6 +333,8 @@ pub struct Config {
     pub ct_map_size: u32,
     /// Seed of the Maglev flow hash and table permutation.
     pub hash_seed: u32,
+    /// The clock of CT lifetimes and report times (the profile's).
+    pub clock: MonoClock,
 }
 
 /// How the programs are attached to a pod-facing interface. The packets see
@@ -337,6 +388,7 @@ impl Config {
             timeouts: profile.timeouts(),
             ct_map_size: common::CT_MAP_SIZE_DEFAULT,
             hash_seed: 0x5eed_c1a1,
+            clock: profile.clock(),
         }
     }
 
@@ -382,10 +434,13 @@ impl Config {
         Ok(())
     }
 
-    /// The kernel's config; lifetimes in whole seconds, as the agent
-    /// writes Cilium's `CT_*` macros (`int64(d.Seconds())`).
+    /// The kernel's config: lifetimes in whole seconds, as the agent
+    /// writes Cilium's `CT_*` macros (`int64(d.Seconds())`), then in mono
+    /// units as the datapath converts them (`bpf_sec_to_mono`).
     pub(crate) fn to_kernel(&self, clock_offset_ns: u64) -> common::DatapathConfig {
-        let secs = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
+        let hz = self.clock.hz();
+        let secs =
+            |d: Duration| common::sec_to_mono(u32::try_from(d.as_secs()).unwrap_or(u32::MAX), hz);
         let (selection, maglev_m) = match self.selection {
             Selection::Random => (common::SELECTION_RANDOM, 0),
             Selection::Maglev { table_size } => (common::SELECTION_MAGLEV, table_size),
@@ -419,7 +474,8 @@ impl Config {
             ct_reuse,
             report_flags: REPORT_FLAGS,
             features,
-            pad: [0; 4],
+            jiffies_hz: hz,
+            pad: [0; 2],
         }
     }
 }

@@ -96,9 +96,12 @@ impl CtEntryView {
             rx_closing: v.flags & common::CT_F_RX_CLOSING != 0,
             seen_non_syn: v.flags & common::CT_F_SEEN_NON_SYN != 0,
             tx_flags_seen: v.tx_flags_seen,
-            since_report: Duration::from_secs(u64::from(now.secs.saturating_sub(v.last_tx_report))),
+            since_report: Duration::from_nanos(common::mono_to_ns(
+                now.units.saturating_sub(v.last_tx_report),
+                now.hz,
+            )),
             expires_in: (!expired(v, now))
-                .then(|| Duration::from_secs(u64::from(v.lifetime - now.secs))),
+                .then(|| Duration::from_nanos(common::mono_to_ns(v.lifetime - now.units, now.hz))),
             idle: Duration::from_nanos(now.ns.saturating_sub(v.last_tx_ns)),
             age: Duration::from_nanos(now.ns.saturating_sub(v.created_ns)),
             tx_packets: v.tx_packets,
@@ -120,19 +123,23 @@ pub fn monotonic_ns() -> u64 {
 }
 
 /// One instant of the datapath's clock: CLOCK_MONOTONIC plus the test
-/// offset, in ns and in Cilium's mono units (whole seconds).
+/// offset, in ns and in Cilium's mono units (whole seconds, or
+/// `jiffies >> 8` with `hz` set: [`common::mono_units`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Now {
     pub ns: u64,
-    pub secs: u32,
+    pub units: u32,
+    /// The config's `jiffies_hz` (0: ktime seconds).
+    pub hz: u16,
 }
 
 impl Now {
-    pub(crate) fn read(offset_ns: u64) -> Self {
+    pub(crate) fn read(offset_ns: u64, hz: u16) -> Self {
         let ns = monotonic_ns().wrapping_add(offset_ns);
         Self {
             ns,
-            secs: u32::try_from(ns / 1_000_000_000).unwrap_or(u32::MAX),
+            units: common::mono_units(ns, hz),
+            hz,
         }
     }
 }
@@ -140,7 +147,7 @@ impl Now {
 /// The agent's GC test: `entry.Lifetime < f.Time` (pkg/maps/ctmap/ctmap.go
 /// v1.11.20:505, v1.16.0:563), whatever the closing bits.
 fn expired(v: &CtEntry, now: Now) -> bool {
-    v.lifetime < now.secs
+    v.lifetime < now.units
 }
 
 /// What one GC pass did.
@@ -173,8 +180,8 @@ impl GcScan {
 /// Walks the map and collects the keys of expired entries. Keys are
 /// collected first: deleting while walking with get_next_key restarts the
 /// walk (Cilium's `DumpReliablyWithCallback` works around the same).
-pub(crate) fn gc_scan(ct: &CtMap, clock_offset: &AtomicU64) -> Result<GcScan> {
-    let now = Now::read(clock_offset.load(Ordering::Relaxed));
+pub(crate) fn gc_scan(ct: &CtMap, clock_offset: &AtomicU64, hz: u16) -> Result<GcScan> {
+    let now = Now::read(clock_offset.load(Ordering::Relaxed), hz);
     let mut stale = Vec::new();
     let mut scanned = 0;
     for item in ct.iter() {
@@ -238,8 +245,9 @@ pub(crate) fn gc_pass(
     ct: &mut CtMap,
     deleted_total: &AtomicU64,
     clock_offset: &AtomicU64,
+    hz: u16,
 ) -> Result<GcPass> {
-    let scan = gc_scan(ct, clock_offset)?;
+    let scan = gc_scan(ct, clock_offset, hz)?;
     gc_sweep(ct, scan, deleted_total)
 }
 
@@ -299,6 +307,7 @@ impl CtGc {
         mut ct: CtMap,
         schedule: GcSchedule,
         capacity: u32,
+        hz: u16,
         deleted_total: Arc<AtomicU64>,
         clock_offset: Arc<AtomicU64>,
     ) -> Self {
@@ -314,7 +323,7 @@ impl CtGc {
                     GcSchedule::Dynamic => (Duration::ZERO, GC_STARTING_INTERVAL),
                 };
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
-                    match gc_pass(&mut ct, &deleted_total, &clock_offset) {
+                    match gc_pass(&mut ct, &deleted_total, &clock_offset, hz) {
                         Ok(pass) => {
                             t.passes.fetch_add(1, Ordering::Relaxed);
                             t.deleted.fetch_add(pass.deleted, Ordering::Relaxed);
@@ -391,7 +400,10 @@ pub struct CtStats {
 impl Datapath {
     /// Every conntrack entry, decoded.
     pub fn ct_entries(&self) -> Result<Vec<CtEntryView>> {
-        let now = Now::read(self.clock_offset.load(Ordering::Relaxed));
+        let now = Now::read(
+            self.clock_offset.load(Ordering::Relaxed),
+            self.config.clock.hz(),
+        );
         let mut out = Vec::new();
         for item in self.ct.iter() {
             match item {
@@ -411,14 +423,19 @@ impl Datapath {
 
     /// One GC pass: deletes entries whose lifetime has passed.
     pub fn ct_gc(&mut self) -> Result<GcPass> {
-        gc_pass(&mut self.ct, &self.ct_deleted, &self.clock_offset)
+        gc_pass(
+            &mut self.ct,
+            &self.ct_deleted,
+            &self.clock_offset,
+            self.config.clock.hz(),
+        )
     }
 
     /// A GC pass in its two halves, so a test can send packets between
     /// the walk and the deletes: [`Datapath::ct_gc_scan`] collects the
     /// expired keys, [`Datapath::ct_gc_sweep`] deletes those still expired.
     pub fn ct_gc_scan(&self) -> Result<GcScan> {
-        gc_scan(&self.ct, &self.clock_offset)
+        gc_scan(&self.ct, &self.clock_offset, self.config.clock.hz())
     }
 
     /// See [`Datapath::ct_gc_scan`].
@@ -447,6 +464,7 @@ impl Datapath {
             map,
             schedule,
             self.config.ct_map_size,
+            self.config.clock.hz(),
             Arc::clone(&self.ct_deleted),
             Arc::clone(&self.clock_offset),
         ))

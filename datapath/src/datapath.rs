@@ -231,6 +231,7 @@ impl Datapath {
         put(common::maps::REASONS, self.reasons.map())?;
         put(common::maps::BACKEND_STATS, self.backend_counters.map())?;
         put(common::maps::SOCK_REVNAT, self.sock_revnat.map())?;
+        put(common::maps::CONFIG, self.cfg_map.map())?;
         for name in [common::maps::MONITOR, common::maps::MONITOR_FILTER] {
             let data = match self.ebpf.map(name) {
                 Some(aya::maps::Map::RingBuf(d) | aya::maps::Map::Array(d)) => d,

@@ -65,6 +65,10 @@ pub enum Error {
 
     #[error("netns {netns}: no interface named `{ifname}`")]
     InterfaceNotFound { netns: String, ifname: String },
+    #[error(
+        "a monitor is attached to this datapath already (the ring buffer has one reader); `--force` takes it over, e.g. after a monitor was killed"
+    )]
+    MonitorBusy,
 
     #[error("netns {netns}: datapath already attached to `{ifname}`")]
     AlreadyAttached { netns: String, ifname: String },

@@ -39,8 +39,8 @@ pub use crate::{
     attach::tcx_programs,
     config::{
         AttachMode, Config, CtReuse, CtTimeouts, DEFAULT_REBALANCE_GRACE, GC_MAX_LRU_INTERVAL,
-        GC_MIN_INTERVAL, GC_STARTING_INTERVAL, GcSchedule, MAGLEV_TABLE_SIZES, Profile,
-        REPORT_FLAGS, REPORT_INTERVAL, Rules, Selection, next_gc_interval,
+        GC_MIN_INTERVAL, GC_STARTING_INTERVAL, GcSchedule, MAGLEV_TABLE_SIZES, MODELLED_HZ,
+        MonoClock, Profile, REPORT_FLAGS, REPORT_INTERVAL, Rules, Selection, next_gc_interval,
     },
     counters::{BackendStats, Counters},
     ct::{CtEntryView, CtGc, CtKind, CtStats, GcPass, GcRun, GcScan, GcTotals, monotonic_ns},

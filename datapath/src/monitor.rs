@@ -60,7 +60,8 @@ pub struct FlowEvent {
 
 impl FlowEvent {
     fn from_kernel(e: &MonitorEvent) -> Option<Self> {
-        let addr = |a: u32, p: u16| SocketAddrV4::new(Ipv4Addr::from(u32::from_be(a)), u16::from_be(p));
+        let addr =
+            |a: u32, p: u16| SocketAddrV4::new(Ipv4Addr::from(u32::from_be(a)), u16::from_be(p));
         Some(Self {
             time_ns: e.time_ns,
             client: addr(e.saddr, e.sport),
@@ -94,12 +95,20 @@ fn open(ids: &BTreeMap<String, u32>, name: &'static str) -> Result<MapData> {
 
 impl Monitor {
     /// Attaches to the datapath whose map IDs are `ids` and turns its
-    /// events on with `spec`'s filter. One monitor per datapath at a time:
-    /// the caller serialises (the ring buffer has one reader).
-    pub fn attach(ids: &BTreeMap<String, u32>, spec: &MonitorSpec) -> Result<Self> {
+    /// events on with `spec`'s filter. One monitor per datapath at a time
+    /// (the ring buffer has one reader): [`Error::MonitorBusy`] while
+    /// another is attached, unless `force` (a monitor killed before it
+    /// could turn the events off leaves them on).
+    pub fn attach(ids: &BTreeMap<String, u32>, spec: &MonitorSpec, force: bool) -> Result<Self> {
         let mut filter: Array<MapData, MonitorFilter> =
             Array::try_from(Map::Array(open(ids, common::maps::MONITOR_FILTER)?))
                 .map_err(|e| Error::map(common::maps::MONITOR_FILTER, "open", e))?;
+        let current = filter
+            .get(&0, 0)
+            .map_err(|e| Error::map(common::maps::MONITOR_FILTER, "read", e))?;
+        if current.enabled != 0 && !force {
+            return Err(Error::MonitorBusy);
+        }
         let mut ring = RingBuf::try_from(Map::RingBuf(open(ids, common::maps::MONITOR)?))
             .map_err(|e| Error::map(common::maps::MONITOR, "open", e))?;
         // Whatever an earlier monitor left unread is not this one's.

@@ -39,6 +39,9 @@ pub struct DatapathView {
     backend_counters: PerCpuArray<MapData, BackendCounters>,
     /// Socket-LB's reverse map, when the run reported it.
     sock_revnat: Option<HashMap<MapData, common::Sock4RevnatKey, common::Sock4RevnatEntry>>,
+    /// The datapath's clock (`jiffies_hz` of its config; 0 = ktime, also
+    /// for runs that did not report their config map).
+    hz: u16,
 }
 
 fn open(ids: &BTreeMap<String, u32>, name: &'static str) -> Result<MapData> {
@@ -70,6 +73,17 @@ impl DatapathView {
                 Map::PerCpuArray,
             )?)
             .map_err(|e| Error::map(common::maps::BACKEND_STATS, "open", e))?,
+            hz: match ids.contains_key(common::maps::CONFIG) {
+                true => {
+                    let cfg: aya::maps::Array<MapData, common::DatapathConfig> =
+                        aya::maps::Array::try_from(m(common::maps::CONFIG, Map::Array)?)
+                            .map_err(|e| Error::map(common::maps::CONFIG, "open", e))?;
+                    cfg.get(&0, 0)
+                        .map_err(|e| Error::map(common::maps::CONFIG, "read", e))?
+                        .jiffies_hz
+                }
+                false => 0,
+            },
             sock_revnat: match ids.contains_key(common::maps::SOCK_REVNAT) {
                 true => Some(
                     HashMap::try_from(m(common::maps::SOCK_REVNAT, Map::LruHashMap)?)
@@ -103,7 +117,7 @@ impl DatapathView {
     /// Every conntrack entry, decoded, backends resolved through the kernel's backends map.
     pub fn ct_entries(&self) -> Result<Vec<CtEntryView>> {
         // Runs never move the clock (only tests do, in their own process).
-        let now = Now::read(0);
+        let now = Now::read(0, self.hz);
         let mut out = Vec::new();
         for item in self.ct.iter() {
             match item {

@@ -264,7 +264,11 @@ fn inet_csum(b: &[u8]) -> u16 {
 fn no_backends_rejects_with_icmp_port_unreachable_from_1_15() {
     require_root!();
     // Cilium v1.15+: service-no-backend-response=reject (the default).
-    for profile in [Profile::Cilium1_15, Profile::Cilium1_15_8, Profile::Cilium1_16] {
+    for profile in [
+        Profile::Cilium1_15,
+        Profile::Cilium1_15_8,
+        Profile::Cilium1_16,
+    ] {
         let (mut dp, _) = with_service(Config::profile(profile), 0);
         for (pkt, what) in [
             (
@@ -419,7 +423,9 @@ fn gc_deletes_expired_entries_only() {
     }
     clock.advance(&mut dp, 61);
     let gc = dp
-        .start_gc(svclab_datapath::GcSchedule::Fixed(Duration::from_millis(50)))
+        .start_gc(svclab_datapath::GcSchedule::Fixed(Duration::from_millis(
+            50,
+        )))
         .expect("start gc");
     std::thread::sleep(Duration::from_millis(400));
     assert!(

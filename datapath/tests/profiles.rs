@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{Clock, find_service_entry, send, service_entry, with_service};
 use svclab_datapath::{
-    Backend, BackendState, Config, CtReuse, Datapath, Profile, Reason, TC_ACT_OK, pktgen,
+    Backend, BackendState, Config, CtReuse, Datapath, MonoClock, Profile, Reason, TC_ACT_OK, pktgen,
 };
 use svclab_testsupport::require_root;
 
@@ -31,8 +31,15 @@ fn establish(dp: &mut Datapath, sport: u16) {
     send(dp, sport, ACK);
 }
 
+/// Profile `p` on the ktime clock: these tests check each release's rules
+/// in whole seconds; the jiffies clock of the 1.11 and 1.12 profiles has
+/// its own tests below.
 fn profile(p: Profile, backends: u8) -> (Datapath, Clock) {
-    let (mut dp, _) = with_service(Config::profile(p), backends);
+    let config = Config {
+        clock: MonoClock::Ktime,
+        ..Config::profile(p)
+    };
+    let (mut dp, _) = with_service(config, backends);
     let clock = Clock::aligned(&mut dp);
     (dp, clock)
 }
@@ -390,4 +397,46 @@ fn inactive_backends_per_release() {
             assert_eq!(send(&mut dp, sport, SYN).1, bs[0], "{p:?}");
         }
     }
+}
+
+/// The 1.11 and 1.12 profiles keep CT time on the jiffies clock their Helm
+/// charts end up with (`jiffies >> 8`, units of 1.024 s at HZ 250): the
+/// agent's seconds become `(s * HZ) >> 8` units, so the service lifetime
+/// is 21093 units (21599.232 s) and the 60 s rebalance grace 58 units: a
+/// reused port rebalances 59.392 s after its FIN, not 60 s.
+#[test]
+fn jiffies_clock_of_the_1_11_and_1_12_profiles() {
+    require_root!();
+    let unit = Duration::from_nanos(1_024_000_000);
+    for p in [Profile::Cilium1_11, Profile::Cilium1_12] {
+        assert_eq!(p.clock(), MonoClock::Jiffies { hz: 250 }, "{p:?}");
+        let (mut dp, _) = with_service(Config::profile(p), 3);
+        let mut clock = Clock::aligned(&mut dp);
+        establish(&mut dp, 50300);
+        let e = service_entry(&dp, 50300);
+        assert_eq!(e.expires_in, Some(unit * 21093), "{p:?}: 21600 s in units");
+        if p.ct_reuse().grace().is_none() {
+            continue;
+        }
+        // 1.12: close-rebalance after 58 units (59.392 s).
+        establish(&mut dp, 50301);
+        send(&mut dp, 50300, FIN_ACK);
+        send(&mut dp, 50301, FIN_ACK);
+        clock.advance(&mut dp, 57);
+        send(&mut dp, 50300, SYN);
+        assert_eq!(
+            reason(&dp, Reason::CtReopen),
+            1,
+            "{p:?}: 58.368 s: within the grace"
+        );
+        clock.advance(&mut dp, 1);
+        send(&mut dp, 50301, SYN);
+        assert_eq!(
+            reason(&dp, Reason::CtRebalance),
+            1,
+            "{p:?}: 59.392 s = 58 units: past the grace"
+        );
+    }
+    // From 1.15 the ktime clock: whole seconds.
+    assert_eq!(Profile::Cilium1_16.clock(), MonoClock::Ktime);
 }

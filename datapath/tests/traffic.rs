@@ -233,16 +233,34 @@ fn no_backend_response_per_profile() {
         c.dp.set_backends(svclab_svc(), &[]).expect("no backends");
         let (kind, took) = c.in_client(|| {
             let start = std::time::Instant::now();
-            let r = std::net::TcpStream::connect_timeout(&vip().into(), Duration::from_millis(1500));
+            let r =
+                std::net::TcpStream::connect_timeout(&vip().into(), Duration::from_millis(1500));
             (r.map(|_| ()).map_err(|e| e.kind()), start.elapsed())
         });
         if refused {
-            assert_eq!(kind, Err(std::io::ErrorKind::ConnectionRefused), "{profile:?}");
-            assert!(took < Duration::from_millis(500), "{profile:?}: refused at once, took {took:?}");
-            assert!(c.dp.counters().expect("counters").reason(Reason::RejectNoBackend) >= 1);
+            assert_eq!(
+                kind,
+                Err(std::io::ErrorKind::ConnectionRefused),
+                "{profile:?}"
+            );
+            assert!(
+                took < Duration::from_millis(500),
+                "{profile:?}: refused at once, took {took:?}"
+            );
+            assert!(
+                c.dp.counters()
+                    .expect("counters")
+                    .reason(Reason::RejectNoBackend)
+                    >= 1
+            );
         } else {
             assert_eq!(kind, Err(std::io::ErrorKind::TimedOut), "{profile:?}");
-            assert!(c.dp.counters().expect("counters").reason(Reason::DropNoBackend) >= 1);
+            assert!(
+                c.dp.counters()
+                    .expect("counters")
+                    .reason(Reason::DropNoBackend)
+                    >= 1
+            );
         }
     }
 }
@@ -263,7 +281,14 @@ fn monitor_reports_filtered_decisions() {
         port: Some(port),
         ..Default::default()
     };
-    let mut m = svclab_datapath::Monitor::attach(&ids, &spec).expect("attach monitor");
+    let mut m = svclab_datapath::Monitor::attach(&ids, &spec, false).expect("attach monitor");
+    assert!(
+        matches!(
+            svclab_datapath::Monitor::attach(&ids, &spec, false),
+            Err(svclab_datapath::Error::MonitorBusy)
+        ),
+        "a second monitor is refused"
+    );
     c.in_client(|| {
         get_from(0);
         get_from(port);
@@ -282,17 +307,27 @@ fn monitor_reports_filtered_decisions() {
     );
     let verdicts: Vec<Reason> = events.iter().map(|e| e.verdict).collect();
     assert_eq!(verdicts, [Reason::CtNew, Reason::CtReopen], "{events:#?}");
-    assert_eq!(events[0].backend, events[1].backend, "reopened to the same backend");
+    assert_eq!(
+        events[0].backend, events[1].backend,
+        "reopened to the same backend"
+    );
     assert_eq!(events[0].service, vip());
     drop(m);
     c.in_client(|| get_from(port));
-    let mut again = svclab_datapath::Monitor::attach(&ids, &svclab_datapath::MonitorSpec {
-        port: Some(1),
-        ..Default::default()
-    })
+    let mut again = svclab_datapath::Monitor::attach(
+        &ids,
+        &svclab_datapath::MonitorSpec {
+            port: Some(1),
+            ..Default::default()
+        },
+        false,
+    )
     .expect("attach again");
     assert!(
-        again.poll(Duration::from_millis(100)).expect("poll").is_empty(),
+        again
+            .poll(Duration::from_millis(100))
+            .expect("poll")
+            .is_empty(),
         "nothing written while no monitor was attached, nothing for port 1"
     );
 }

@@ -17,12 +17,40 @@ fn absolute(s: &str) -> Result<PathBuf, String> {
     std::path::absolute(s).map_err(|e| format!("{s}: {e}"))
 }
 
+/// `svclab monitor`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct MonitorArgs {
+    /// Run folder (reports/<suite>/<run-id>) or run id.
+    pub run: std::path::PathBuf,
+    /// Only flows with this client source port, service port or backend port.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Only decisions for this backend: a pod name or its IP.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Only these verdicts (repeatable), e.g. `--reason ct-reopen`.
+    #[arg(long = "reason")]
+    pub reasons: Vec<String>,
+    /// Only this node.
+    #[arg(long)]
+    pub node: Option<u8>,
+    /// Stop after this many events.
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Take over from a monitor that is attached (or was killed while attached).
+    #[arg(long)]
+    pub force: bool,
+    /// Where run folders live (to find a run by id).
+    #[arg(long, default_value = "reports", value_parser = absolute)]
+    pub reports: std::path::PathBuf,
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "svclab",
     version,
     about = "Reproduce Kubernetes service-datapath and probe incidents on one Linux box",
-    after_help = "Examples:\n  sudo svclab run suites/ct-port-reuse-legacy.yaml\n  sudo svclab run --hold --time-scale 0.5 suites/ct-port-reuse-legacy.yaml\n  sudo svclab inspect reports/ct-port-reuse-legacy/<run-id> --port 40000\n  svclab list\n  sudo svclab nightly --filter ct-\n  sudo svclab compare suites/ct-port-reuse-compare.yaml --engines ebpf:cilium-1.11,kube-proxy-nftables,socket-lb\n  svclab report reports/ct-port-reuse-legacy/<run-id>\n  svclab validate suites/*.yaml\n  svclab new my-incident --from kill-pod\n  svclab schema > suites/svclab.schema.json\n  sudo svclab doctor           check root, kernel, the eBPF datapath and socket-lb\n  sudo svclab clean            remove leftovers of crashed runs (svl-* netns, cgroup trees)\n  sudo svclab clean --run r42  remove only run r42's leftovers"
+    after_help = "Examples:\n  sudo svclab run suites/ct-port-reuse-legacy.yaml\n  sudo svclab run --hold --time-scale 0.5 suites/ct-port-reuse-legacy.yaml\n  sudo svclab inspect reports/ct-port-reuse-legacy/<run-id> --port 40000\n  sudo svclab monitor reports/ct-port-reuse-legacy/<run-id> --port 40000\n  svclab list\n  sudo svclab nightly --filter ct-\n  sudo svclab compare suites/ct-port-reuse-compare.yaml --engines ebpf:cilium-1.11,kube-proxy-nftables,socket-lb\n  svclab report reports/ct-port-reuse-legacy/<run-id>\n  svclab validate suites/*.yaml\n  svclab new my-incident --from kill-pod\n  svclab schema > suites/svclab.schema.json\n  sudo svclab doctor           check root, kernel, the eBPF datapath and socket-lb\n  sudo svclab clean            remove leftovers of crashed runs (svl-* netns, cgroup trees)\n  sudo svclab clean --run r42  remove only run r42's leftovers"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -49,6 +77,14 @@ pub enum Command {
         #[arg(long, default_value = "reports", value_parser = absolute)]
         reports: std::path::PathBuf,
     },
+    /// Stream a live or held run's per-flow decisions, like `cilium
+    /// monitor` / `hubble observe`: time, client → service, the engine's
+    /// verdict (ct-new, ct-reopen, ct-rebalance, ct-drain, backend-gone,
+    /// reject-no-backend, ...) and the chosen backend. Filters run in the
+    /// kernel where the engine allows (eBPF, socket-LB); kube-proxy engines
+    /// stream the node's conntrack NEW events. Until Ctrl-C, `--count`
+    /// events, or the run's end.
+    Monitor(MonitorArgs),
     /// List suites with their one-line descriptions.
     List {
         /// Folder of suite files.

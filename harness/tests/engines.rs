@@ -271,13 +271,20 @@ fn kube_proxy_writes_its_conntrack_timeouts_in_the_node_netns_only() {
     require_root!();
     let topo = svclab_testsupport::topo::Topology::new();
     let node = svclab_datapath::NetnsRef::named(&topo.node).expect("node netns");
-    let names = ["nf_conntrack_tcp_timeout_established", "nf_conntrack_tcp_timeout_close_wait"];
+    let names = [
+        "nf_conntrack_tcp_timeout_established",
+        "nf_conntrack_tcp_timeout_close_wait",
+    ];
     let root = names.map(|n| conntrack::read(n).expect("root value"));
     let in_node = |ns: &svclab_datapath::NetnsRef| {
         ns.run(|| names.map(|n| conntrack::read(n).expect("node value")))
             .expect("enter node")
     };
-    assert_eq!(in_node(&node), root, "a fresh netns starts from the kernel's defaults");
+    assert_eq!(
+        in_node(&node),
+        root,
+        "a fresh netns starts from the kernel's defaults"
+    );
     let kp = KubeProxyDataplane::start(
         Mode::Iptables,
         &node,
@@ -286,6 +293,10 @@ fn kube_proxy_writes_its_conntrack_timeouts_in_the_node_netns_only() {
     )
     .expect("start kube-proxy");
     assert_eq!(in_node(&node), [86_400, 3_600], "kube-proxy's 24h and 1h");
-    assert_eq!(names.map(|n| conntrack::read(n).expect("root")), root, "root untouched");
+    assert_eq!(
+        names.map(|n| conntrack::read(n).expect("root")),
+        root,
+        "root untouched"
+    );
     svclab::engines::Dataplane::close(Box::new(kp)).expect("close");
 }

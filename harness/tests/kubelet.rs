@@ -172,7 +172,10 @@ timeline:
             .map(|e| e.t_s)
     };
     let unready = at("pod_not_ready").unwrap_or_else(|| {
-        panic!("web-0 never turned not ready while terminating: {:#?}", r.events)
+        panic!(
+            "web-0 never turned not ready while terminating: {:#?}",
+            r.events
+        )
     });
     let sigterm = at("sigterm").expect("SIGTERM after the preStop hook");
     assert!(

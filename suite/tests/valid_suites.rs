@@ -160,7 +160,7 @@ fn incident_a_parses_with_values_and_defaults() {
     assert_eq!(dp.timeouts.syn, None, "the profile's SYN timeout");
     assert_eq!(dp.timeouts.close, None);
     assert_eq!(dp.timeouts.non_tcp, None);
-    assert_eq!(dp.gc_interval, secs(5));
+    assert_eq!(dp.gc_interval, None, "Cilium's adaptive GC unless set");
     assert_eq!(dp.ct_map_size, 65536);
 
     let [d] = s.deployments.as_slice() else {

@@ -338,9 +338,52 @@ pub struct DatapathConfig {
     pub report_flags: u8,
     /// `DP_F_*` bits: the release's rules.
     pub features: u8,
-    pub pad: [u8; 4],
+    /// 0: the mono clock is whole seconds of ktime; otherwise the jiffies
+    /// clock of a kernel with this HZ ([`mono_units`]).
+    pub jiffies_hz: u16,
+    pub pad: [u8; 2],
 }
 const _: () = assert!(size_of::<DatapathConfig>() == 48);
+
+/// `BPF_MONO_SCALER`: with the jiffies clock Cilium's mono unit is
+/// `jiffies >> 8` (v1.16.0 bpf/lib/mono.h:7-14).
+pub const BPF_MONO_SCALER: u32 = 8;
+
+/// Cilium's `bpf_mono_now()` for a CLOCK_MONOTONIC instant `ns`: whole
+/// seconds (`bpf_ktime_get_sec()`) with `jiffies_hz` 0, else
+/// `jiffies >> BPF_MONO_SCALER` for a kernel ticking `jiffies_hz` times a
+/// second (jiffies derived from `ns`, so tests can move the clock).
+#[inline(always)]
+pub const fn mono_units(ns: u64, jiffies_hz: u16) -> u32 {
+    if jiffies_hz == 0 {
+        (ns / 1_000_000_000) as u32
+    } else {
+        let jiffies = ns / (1_000_000_000 / jiffies_hz as u64);
+        (jiffies >> BPF_MONO_SCALER) as u32
+    }
+}
+
+/// Cilium's `bpf_sec_to_mono(s)`: seconds, or
+/// `(s * KERNEL_HZ) >> BPF_MONO_SCALER` with the jiffies clock (mono.h,
+/// time.h:24-27 `bpf_sec_to_jiffies`), truncated.
+#[inline(always)]
+pub const fn sec_to_mono(s: u32, jiffies_hz: u16) -> u32 {
+    if jiffies_hz == 0 {
+        s
+    } else {
+        ((s as u64 * jiffies_hz as u64) >> BPF_MONO_SCALER) as u32
+    }
+}
+
+/// Mono units back to nanoseconds (for views).
+#[inline(always)]
+pub const fn mono_to_ns(units: u32, jiffies_hz: u16) -> u64 {
+    if jiffies_hz == 0 {
+        units as u64 * 1_000_000_000
+    } else {
+        ((units as u64) << BPF_MONO_SCALER) * (1_000_000_000 / jiffies_hz as u64)
+    }
+}
 
 /// Per-backend counters (per-CPU array indexed by backend id).
 #[repr(C)]
@@ -455,6 +498,11 @@ impl Reason {
         } else {
             None
         }
+    }
+
+    /// The reason whose [`Reason::name`] is `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.name() == name)
     }
 
     pub const fn name(self) -> &'static str {

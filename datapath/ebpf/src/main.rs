@@ -33,9 +33,9 @@ use aya_ebpf::{
 };
 use svclab_datapath_common::{
     BackendCounters, BackendState, CT_MAP_SIZE_DEFAULT, CT_REUSE_LEGACY, CT_REUSE_NEW, Ct4Tuple,
-    CtEntry, DP_F_INACTIVE_RESELECT, DP_F_NO_BACKEND_REJECT, DatapathConfig, Lb4Backend, Lb4Key, Lb4RevNat, Lb4Service,
-    MAX_BACKENDS, MAX_SERVICES, MaglevTable, Reason, SELECTION_MAGLEV, SERVICES_MAP_SIZE,
-    TUPLE_F_OUT, TUPLE_F_SERVICE, hash_from_tuple_v4,
+    CtEntry, DP_F_INACTIVE_RESELECT, DP_F_NO_BACKEND_REJECT, DatapathConfig, Lb4Backend, Lb4Key,
+    Lb4RevNat, Lb4Service, MAX_BACKENDS, MAX_SERVICES, MaglevTable, Reason, SELECTION_MAGLEV,
+    SERVICES_MAP_SIZE, TUPLE_F_OUT, TUPLE_F_SERVICE, hash_from_tuple_v4, mono_units,
 };
 
 use crate::{
@@ -66,17 +66,16 @@ static REASON_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Reason:
 static BACKEND_COUNTERS: PerCpuArray<BackendCounters> =
     PerCpuArray::with_max_entries(MAX_BACKENDS, 0);
 
-const NSEC_PER_SEC: u64 = 1_000_000_000;
-
-/// The clock of one packet: Cilium's `bpf_mono_now()` with the ktime source
-/// (whole seconds, v1.16.0 bpf/lib/mono.h:7-13 and time.h:14-15), and the
-/// same instant in ns for svclab's own fields. The config's test offset is
-/// added first (zero in runs).
+/// The clock of one packet: Cilium's `bpf_mono_now()` (whole seconds with
+/// the ktime source, `jiffies >> 8` with the jiffies one; v1.16.0
+/// bpf/lib/mono.h:7-14, time.h:14-15, [`mono_units`]), and the same instant
+/// in ns for svclab's own fields. The config's test offset is added first
+/// (zero in runs).
 #[inline(always)]
 fn clock(cfg: &DatapathConfig) -> (u32, u64) {
     // SAFETY: helper without preconditions.
     let ns = unsafe { bpf_ktime_get_ns() }.wrapping_add(cfg.clock_offset_ns);
-    ((ns / NSEC_PER_SEC) as u32, ns)
+    (mono_units(ns, cfg.jiffies_hz), ns)
 }
 
 #[classifier]

@@ -14,7 +14,9 @@
 //! redirect to the egress of the interface it came in on (:1819-1822).
 use aya_ebpf::{
     bindings::{__sk_buff, TC_ACT_SHOT},
-    helpers::generated::{bpf_redirect, bpf_skb_change_tail, bpf_skb_load_bytes, bpf_skb_store_bytes},
+    helpers::generated::{
+        bpf_redirect, bpf_skb_change_tail, bpf_skb_load_bytes, bpf_skb_store_bytes,
+    },
     programs::TcContext,
 };
 
@@ -99,8 +101,26 @@ pub fn icmp_port_unreachable(ctx: &TcContext, pkt: &Packet) -> Result<i32, i64> 
     let d = pkt.saddr.to_ne_bytes();
     let l = ip_len.to_be_bytes();
     let mut ip = [
-        0x45, tos, l[0], l[1], 0, 0, 0, 0, IP_TTL, IPPROTO_ICMP, 0, 0, s[0], s[1], s[2], s[3], d[0],
-        d[1], d[2], d[3],
+        0x45,
+        tos,
+        l[0],
+        l[1],
+        0,
+        0,
+        0,
+        0,
+        IP_TTL,
+        IPPROTO_ICMP,
+        0,
+        0,
+        s[0],
+        s[1],
+        s[2],
+        s[3],
+        d[0],
+        d[1],
+        d[2],
+        d[3],
     ];
     let c = csum(&ip).to_be_bytes();
     ip[10] = c[0];

@@ -25,7 +25,28 @@ use svclab_datapath_common::{
     Sock4RevnatKey,
 };
 
-use crate::{LB4_BACKENDS, LB4_SERVICES, backend_counters, count};
+use crate::{
+    LB4_BACKENDS, LB4_SERVICES, backend_counters, count,
+    monitor::{self, Decision},
+};
+
+/// A socket-LB decision for the monitor: made at `connect()`/`sendmsg()`,
+/// before the kernel picks the client's address and port (both 0 here).
+#[inline(always)]
+fn note(key: &Lb4Key, verdict: Reason, backend_id: u32, address: u32, port: u16) {
+    monitor::emit(&Decision {
+        saddr: 0,
+        daddr: key.address,
+        sport: 0,
+        dport: key.dport,
+        proto: key.proto,
+        tcp_flags: 0,
+        verdict,
+        backend_id,
+        backend_addr: address,
+        backend_port: port,
+    });
+}
 
 /// Cilium's `SYS_REJECT` / `SYS_PROCEED` (bpf_sock.c:22-23).
 const SYS_REJECT: i32 = 0;
@@ -127,6 +148,7 @@ fn xlate_fwd(ctx: &SockAddrContext, udp_only: bool) -> Result<(), i32> {
     };
     if svc.count == 0 {
         count(Reason::SockNoBackend);
+        note(&key, Reason::SockNoBackend, 0, 0, 0);
         return Err(EHOSTUNREACH);
     }
     let slot = (select_slot(ctx) % u64::from(svc.count)) as u16 + 1;
@@ -164,6 +186,13 @@ fn xlate_fwd(ctx: &SockAddrContext, udp_only: bool) -> Result<(), i32> {
 
     set_dst(ctx, backend.address, backend.port);
     count(Reason::SockXlate);
+    note(
+        &key,
+        Reason::SockXlate,
+        backend_id,
+        backend.address,
+        backend.port,
+    );
     if let Some(c) = backend_counters(backend_id) {
         c.selections += 1;
         if proto == u32::from(IPPROTO_TCP) {

@@ -62,30 +62,33 @@ pub fn find_service_entry(dp: &Datapath, sport: u16) -> Option<CtEntryView> {
 }
 
 /// The datapath's clock under test: an offset from CLOCK_MONOTONIC that the
-/// programs, the GC and the views all add, moved in whole seconds.
+/// programs, the GC and the views all add, moved in whole mono units
+/// (seconds with the ktime clock, 256/HZ s with the jiffies one).
 pub struct Clock {
     offset: Duration,
+    /// One mono unit, ns.
+    unit: u64,
 }
 
 impl Clock {
-    /// Puts the datapath's clock 1 ms past the start of a whole second (in
-    /// Cilium's units, `bpf_ktime_get_sec`), so the next ~999 ms of real
-    /// time read as the same second and boundary tests are exact.
+    /// Puts the datapath's clock 1 ms past the start of a mono unit (a
+    /// whole second for `bpf_ktime_get_sec`), so the next ~999 ms of real
+    /// time read as the same unit and boundary tests are exact.
     pub fn aligned(dp: &mut Datapath) -> Self {
-        let into = monotonic_ns() % 1_000_000_000;
-        // Far enough ahead that the second boundary is ~999 ms away.
-        let offset =
-            Duration::from_nanos(1_000_000_000 - into + 1_000_000) + Duration::from_secs(1000);
+        let unit = svclab_datapath_common::mono_to_ns(1, dp.config().clock.hz());
+        let into = monotonic_ns() % unit;
+        // Far enough ahead that the unit's boundary is ~999 ms away.
+        let offset = Duration::from_nanos(unit - into + 1_000_000 + 1000 * unit);
         dp.set_clock_offset(offset).expect("set clock");
-        Self { offset }
+        Self { offset, unit }
     }
 
-    /// Moves the clock `secs` whole seconds forward, re-aligned to 1 ms past
-    /// the second.
-    pub fn advance(&mut self, dp: &mut Datapath, secs: u64) {
-        let into = (monotonic_ns() + self.offset.as_nanos() as u64) % 1_000_000_000;
-        let realign = Duration::from_nanos(1_000_000_000 - into + 1_000_000);
-        self.offset += Duration::from_secs(secs) + realign - Duration::from_secs(1);
+    /// Moves the clock `units` whole units forward, re-aligned to 1 ms
+    /// past the unit's start.
+    pub fn advance(&mut self, dp: &mut Datapath, units: u64) {
+        let into = (monotonic_ns() + self.offset.as_nanos() as u64) % self.unit;
+        let realign = self.unit - into + 1_000_000;
+        self.offset += Duration::from_nanos(units * self.unit + realign - self.unit);
         dp.set_clock_offset(self.offset).expect("set clock");
     }
 }

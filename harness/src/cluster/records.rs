@@ -211,7 +211,12 @@ impl Cluster {
                 maps: n.dataplane.inspect_ids(),
             });
         }
+        let t0_monotonic_ns = self.zero.map(|z| {
+            let since = u64::try_from(z.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            svclab_datapath::monotonic_ns().saturating_sub(since)
+        });
         Ok(state_file::RunState {
+            t0_monotonic_ns,
             run_id: run_id.to_owned(),
             prefix: prefix.to_owned(),
             pid: std::process::id(),

@@ -21,6 +21,10 @@ pub struct RunState {
     /// Backend address → pod name, for every pod that was a backend.
     pub backends: BTreeMap<String, String>,
     pub pods: Vec<PodState>,
+    /// The run's t=0 as CLOCK_MONOTONIC ns (what `bpf_ktime_get_ns()`
+    /// reads), once the clients started; monitors print run times from it.
+    #[serde(default)]
+    pub t0_monotonic_ns: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -27,7 +27,7 @@ pub struct InspectFilter {
 }
 
 /// Finds the state file: a run folder, or a run id under `reports/`.
-fn locate(target: &Path, reports: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn locate(target: &Path, reports: &Path) -> anyhow::Result<PathBuf> {
     let direct = target.join(STATE_FILE);
     if direct.exists() {
         return Ok(direct);

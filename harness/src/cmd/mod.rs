@@ -5,6 +5,7 @@ pub mod compare;
 pub mod doctor;
 pub mod inspect;
 pub mod list;
+pub mod monitor;
 pub mod needs;
 pub mod new;
 pub mod nightly;
@@ -34,6 +35,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::New { name, from, out } => Ok(new::run(&name, &from, out.as_deref())),
         Command::Run(args) => run::run(args),
         Command::List { dir } => Ok(list::run(&dir)),
+        Command::Monitor(args) => Ok(monitor::run(&args)),
         Command::Report { run_dir } => Ok(report::run(&run_dir)),
         Command::Nightly(args) => nightly::run(&args),
         Command::Compare(args) => compare::run(&args),

@@ -295,6 +295,26 @@ pub(crate) fn datapath_settings(suite: &Suite) -> Vec<(String, String, &'static 
             from(false),
         ),
         (
+            "all-terminating service: terminating backends take new flows (v1.14+)".to_owned(),
+            yes(r.terminating_fallback),
+            from(false),
+        ),
+        (
+            "no backend: ICMP port unreachable (service-no-backend-response=reject, v1.15+)"
+                .to_owned(),
+            if r.no_backend_reject {
+                "yes (connect fails with ECONNREFUSED at once)".to_owned()
+            } else {
+                "no: dropped (SYNs retransmit)".to_owned()
+            },
+            from(false),
+        ),
+        (
+            "CT clock".to_owned(),
+            c.clock.name().to_owned(),
+            from(false),
+        ),
+        (
             "SYN reselects a non-active backend (PR 20407)".to_owned(),
             yes(r.inactive_reselect),
             from(false),

@@ -403,7 +403,10 @@ fn deletion_during_startup_counts_as_started() {
 fn readiness_is_triggered_while_started_and_not_ready() {
     let mut p = all_three();
     p.container_started(secs(0));
-    assert!(!p.readiness_trigger(), "not started: readiness does not run");
+    assert!(
+        !p.readiness_trigger(),
+        "not started: readiness does not run"
+    );
     p.observe(Startup, Success, secs(1));
     assert!(p.readiness_trigger(), "startup success syncs the pod");
     p.observe(Readiness, Success, secs(2));
@@ -411,5 +414,8 @@ fn readiness_is_triggered_while_started_and_not_ready() {
     assert!(p.ready() && !p.readiness_trigger(), "ready: no trigger");
     let mut plain = ContainerProbes::new(None, Some(spec(0, 1, 3)), None);
     plain.container_started(secs(0));
-    assert!(plain.readiness_trigger(), "no startup probe: at container start");
+    assert!(
+        plain.readiness_trigger(),
+        "no startup probe: at container start"
+    );
 }
