@@ -1,7 +1,9 @@
 //! `just bench-datapath`: per-packet cost of `from_pod` (BPF_PROG_TEST_RUN)
 //! for a CT hit and a CT miss, and TCP connections/s from a client pod to a
 //! backend's pod IP directly (no datapath attached) versus to the VIP through
-//! the datapath, all from one run. Needs root.
+//! the datapath, all from one run; and what `svclab monitor` costs per
+//! decision with no monitor, a filtering one and one taking every event.
+//! Needs root.
 use std::{
     net::{Ipv4Addr, SocketAddrV4},
     time::{Duration, Instant},
@@ -66,6 +68,74 @@ fn packet_cost() -> anyhow::Result<()> {
             per(miss)
         ),
         Some(above <= 300.0),
+    );
+    Ok(())
+}
+
+/// What the monitor costs on a CT miss (a SYN: every miss is a decision
+/// the monitor reports): no monitor attached (the filter's `enabled` 0,
+/// one array lookup), one attached whose in-kernel filter drops every
+/// event, and one that takes every event. Interleaved rounds, medians.
+fn monitor_cost() -> anyhow::Result<()> {
+    use svclab_datapath::{Monitor, MonitorSpec};
+    let mut dp = Datapath::load(NetnsRef::current()?, Config::default())?;
+    let fe = Frontend::tcp(VIP, 80);
+    dp.upsert_service(fe)?;
+    let set: Vec<Backend> = (0..3)
+        .map(|i| Backend::active(SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 20 + i), PORT)))
+        .collect();
+    dp.set_backends(fe, &set)?;
+    let ids = dp.map_ids()?;
+    let n = 5_000u16;
+    let mut next_port = 1024u16;
+    let mut round = |dp: &mut Datapath, drain: Option<&mut Monitor>| -> anyhow::Result<f64> {
+        let mut t = Duration::ZERO;
+        for _ in 0..n {
+            next_port = next_port.wrapping_add(1).max(1024);
+            let syn = pktgen::tcp(
+                SocketAddrV4::new(CLIENT, next_port),
+                fe.addr(),
+                pktgen::TCP_SYN,
+                b"",
+            );
+            t += dp.run_packet(Hook::FromPod, &syn, 1)?.duration;
+        }
+        if let Some(m) = drain {
+            m.poll(Duration::ZERO)?;
+        }
+        dp.ct_flush()?;
+        Ok(t.as_nanos() as f64 / f64::from(n))
+    };
+    let (mut off, mut filtered, mut all) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..7 {
+        off.push(round(&mut dp, None)?);
+        let m = Monitor::attach(
+            &ids,
+            &MonitorSpec {
+                port: Some(1),
+                ..Default::default()
+            },
+            false,
+        )?;
+        filtered.push(round(&mut dp, None)?);
+        drop(m);
+        let mut m = Monitor::attach(&ids, &MonitorSpec::default(), false)?;
+        all.push(round(&mut dp, Some(&mut m))?);
+        drop(m);
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (off, filtered, all) = (med(&mut off), med(&mut filtered), med(&mut all));
+    println!("from_pod CT miss, no monitor:           {off:>7.0} ns/packet (median of 7 x {n})");
+    println!("from_pod CT miss, monitor filtering out: {filtered:>7.0} ns/packet");
+    println!("from_pod CT miss, monitor taking all:    {all:>7.0} ns/packet");
+    svclab_testsupport::bench::goal_row(
+        "datapath",
+        "no monitor attached: CT miss no slower than under a monitor filtering all out (+5%)",
+        &format!("{off:.0} ns off, {filtered:.0} ns filtered, {all:.0} ns all events"),
+        Some(off <= filtered * 1.05),
     );
     Ok(())
 }
@@ -181,6 +251,7 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     packet_cost()?;
+    monitor_cost()?;
     connection_rate()?;
     Ok(())
 }

@@ -300,3 +300,74 @@ fn kube_proxy_writes_its_conntrack_timeouts_in_the_node_netns_only() {
     );
     svclab::engines::Dataplane::close(Box::new(kp)).expect("close");
 }
+
+/// `svclab monitor` on a live run of incident A, per engine: the eBPF
+/// datapath (its ring buffer, filtered in the kernel by the client port)
+/// shows the reused port reopening its old backend; kube-proxy (the node's
+/// `conntrack -E` NEW events) shows every reuse as a new NAT decision.
+#[test]
+fn monitor_streams_a_live_runs_decisions_per_engine() {
+    require_root!();
+    for (engine, verdict) in [
+        (EngineSpec::Ebpf, "ct-reopen"),
+        (EngineSpec::KubeProxyIptables, "ct-new"),
+    ] {
+        let _guard = one_at_a_time();
+        let path = repo().join("suites").join("ct-port-reuse-legacy.yaml");
+        let mut loaded = svclab_suite::load(&path).expect("suite loads");
+        loaded.suite.datapath.engine = engine;
+        let out = std::env::temp_dir().join(format!("svclab-monitor-{}", std::process::id()));
+        let opts = run_options(out.clone(), 12.0 / 60.0);
+        let runner = std::thread::spawn(move || runner::run_suite(&loaded, &opts));
+        // The state file appears once the cluster is up.
+        let suite_dir = out.join("ct-port-reuse-legacy");
+        let mut run_dir = None;
+        for _ in 0..200 {
+            run_dir = std::fs::read_dir(&suite_dir).ok().and_then(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .find(|p| p.join("state.json").exists())
+            });
+            if run_dir.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let run_dir = run_dir.expect("the run wrote its state file");
+        // Let a port come round twice (each recurs every 2.5 s at full rate).
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        let args = svclab::cli::MonitorArgs {
+            run: run_dir,
+            port: Some(40_001),
+            backend: None,
+            reasons: Vec::new(),
+            node: None,
+            count: Some(2),
+            force: false,
+            reports: out.clone(),
+        };
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut text = Vec::new();
+        let n = svclab::cmd::monitor::monitor(&args, &stop, &mut text).expect("monitor");
+        let text = String::from_utf8_lossy(&text).into_owned();
+        let outcome = runner.join().expect("runner thread").expect("run");
+        assert!(outcome.record.error.is_none(), "{:?}", outcome.record.error);
+        let _ = std::fs::remove_dir_all(&out);
+        assert_eq!(n, 2, "{engine:?}: {text}");
+        let lines: Vec<&str> = text.lines().skip(1).collect();
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.contains(":40001 -> 198.19.0.10:80") && l.contains(verdict)),
+            "{engine:?}: {text}"
+        );
+        let backend = |l: &str| l.rsplit("-> ").next().map(str::to_owned);
+        if engine == EngineSpec::Ebpf {
+            assert_eq!(
+                backend(lines[0]),
+                backend(lines[1]),
+                "reopened to the same backend: {text}"
+            );
+        }
+    }
+}

@@ -20,7 +20,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use svclab_datapath::{FlowEvent, Monitor, MonitorSpec, NetnsRef, Protocol, Reason};
+use svclab_datapath::{FlowEvent, Monitor, MonitorSpec, Protocol, Reason};
 
 use super::shared::stop_on_signals;
 use crate::{
@@ -196,18 +196,28 @@ fn conntrack_events(
     tx: mpsc::Sender<Line>,
     filter: &MonitorSpec,
 ) -> anyhow::Result<Source> {
-    let ns = NetnsRef::named(netns).with_context(|| format!("opening node netns {netns}"))?;
-    let child = ns
-        .run(|| {
-            Command::new(tools::CONNTRACK)
-                .args(["-E", "-e", "NEW"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-        })
-        .with_context(|| format!("entering {netns}"))?
+    use std::os::unix::process::CommandExt as _;
+    let ns = std::fs::File::open(svclab_topology::netns_path(netns))
+        .with_context(|| format!("opening node netns {netns}"))?;
+    let parent = crate::process::parent_pid();
+    let mut cmd = Command::new(tools::CONNTRACK);
+    cmd.args(["-E", "-e", "NEW"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    // SAFETY: between fork and exec only setns(2) and prctl(2)/getppid(2),
+    // async-signal-safe system calls on an fd opened before the fork. The
+    // child enters the node netns itself and dies with this (the spawning,
+    // long-lived main) thread's process, so a killed monitor leaves no
+    // conntrack behind in the run's namespace.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)?;
+            crate::process::die_with_parent(parent)
+        });
+    }
+    let mut child = cmd
+        .spawn()
         .with_context(|| format!("starting `conntrack -E` in {netns}"))?;
-    let mut child = child;
     let out = child.stdout.take().context("conntrack's stdout")?;
     let f = filter.clone();
     std::thread::spawn(move || {

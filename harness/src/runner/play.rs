@@ -58,6 +58,8 @@ pub(super) fn play(
     ctx.progress.set_prefix("running");
     let (tx, rx) = mpsc::channel();
     let t0 = c.start_clock()?;
+    // t=0 is known now: monitors print run times from it.
+    state_file::write_state(&ctx.dir, &c.state(&ctx.run_id, &ctx.prefix, false)?)?;
     c.event(
         0.0,
         "run_start",
