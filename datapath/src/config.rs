@@ -24,8 +24,11 @@ pub enum Selection {
 pub enum Profile {
     /// v1.11 (read at v1.11.20): no close-rebalance, no backend state.
     Cilium1_11,
-    /// v1.12 to v1.14 (read at v1.12.0 and v1.14.0): close-rebalance
-    /// (PR 19451) and inactive-backend reselection (PR 20407).
+    /// v1.12 (read at v1.12.0; its CT rules hold through v1.14.0):
+    /// close-rebalance (PR 19451) and inactive-backend reselection (PR
+    /// 20407), the jiffies clock, no terminating fallback. v1.13.2+ add the
+    /// fallback and v1.13.5+/v1.14 the ktime clock, which this profile
+    /// does not have.
     Cilium1_12,
     /// v1.15.0 to v1.15.7 (read at v1.15.7): the reopen also resets the
     /// seen flags and `seen_non_syn`; 8000 s service TCP lifetime.
@@ -62,7 +65,7 @@ impl Profile {
     pub const fn releases(self) -> &'static str {
         match self {
             Profile::Cilium1_11 => "v1.11.x",
-            Profile::Cilium1_12 => "v1.12.x-v1.14.x",
+            Profile::Cilium1_12 => "v1.12.x (CT rules as v1.13-v1.14)",
             Profile::Cilium1_15 => "v1.15.0-v1.15.7",
             Profile::Cilium1_15_8 => "v1.15.8+",
             Profile::Cilium1_16 => "v1.16.x",
@@ -222,13 +225,6 @@ impl MonoClock {
             MonoClock::Jiffies { hz } => hz,
         }
     }
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            MonoClock::Ktime => "ktime (whole seconds)",
-            MonoClock::Jiffies { .. } => "jiffies (units of 256/HZ s, HZ 250: 1.024 s)",
-        }
-    }
 }
 
 /// The fixed rules of a release (see [`Profile::rules`]).
@@ -243,14 +239,15 @@ pub struct Rules {
     /// PR 20407: a SYN whose backend is not active reselects (v1.12+).
     pub inactive_reselect: bool,
     /// A service whose backends are all terminating (and still serving)
-    /// gives them new flows (KEP-1669 in the agent, v1.14+; the 1.12
-    /// profile stands for v1.12.x here, whose agent drops them from
-    /// selection). See `TERMINATING_FALLBACK_SOURCE`.
+    /// gives them new flows (KEP-1669 in the agent, PR 24174: v1.14.0 and
+    /// v1.13.2+; v1.16.0 pkg/service/service.go:2072-2080). v1.12.0 keeps
+    /// them for draining only (service.go:1617-1640).
     pub terminating_fallback: bool,
     /// A packet to a service without backends is answered with ICMP
     /// destination unreachable / port unreachable
-    /// (`service-no-backend-response=reject`, the default from v1.15);
-    /// before, it is dropped. See `NO_BACKEND_REJECT_SOURCE`.
+    /// (`service-no-backend-response=reject`, the default from v1.15.0,
+    /// pkg/defaults/defaults.go v1.16.0:552-553; bpf/lib/lb.h
+    /// `__tail_no_service_ipv4`); before, it is dropped.
     pub no_backend_reject: bool,
 }
 
@@ -393,6 +390,11 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<()> {
+        if self.clock == (MonoClock::Jiffies { hz: 0 }) {
+            return Err(Error::Config(
+                "the jiffies clock needs a kernel HZ above 0".into(),
+            ));
+        }
         if let Selection::Maglev { table_size } = self.selection
             && !MAGLEV_TABLE_SIZES.contains(&table_size)
         {
@@ -411,6 +413,17 @@ impl Config {
                 return Err(Error::Config(format!(
                     "CT timeout `{name}` {d:?} is below 1s (the datapath counts whole seconds)"
                 )));
+            }
+            if let MonoClock::Jiffies { hz } = self.clock {
+                let secs = u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
+                if common::sec_to_mono(secs, hz) == 0 {
+                    return Err(Error::Config(format!(
+                        "CT timeout `{name}` {d:?} is 0 units of {}'s jiffies clock ({:.3} s each at HZ {hz}): an entry would expire as it is made; use at least {}s",
+                        self.profile.name(),
+                        256.0 / f64::from(hz),
+                        256_u32.div_ceil(u32::from(hz))
+                    )));
+                }
             }
             if d > Duration::from_secs(30 * 24 * 3600) {
                 return Err(Error::Config(format!(

@@ -276,6 +276,9 @@ pub struct GcTotals {
     pub errors: AtomicU64,
 }
 
+/// Passes [`CtGc::take_runs`] keeps between two calls.
+const MAX_GC_RUNS: usize = 1024;
+
 /// One pass of the periodic GC, for the run's events.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GcRun {
@@ -333,6 +336,10 @@ impl CtGc {
                                 interval = next_gc_interval(interval, ratio);
                             }
                             if let Ok(mut r) = log.lock() {
+                                // Nobody draining: keep the latest only.
+                                if r.len() >= MAX_GC_RUNS {
+                                    r.remove(0);
+                                }
                                 r.push(GcRun {
                                     at_ns: monotonic_ns(),
                                     deleted: pass.deleted,

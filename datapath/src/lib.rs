@@ -53,4 +53,4 @@ pub use crate::{
     sock::SockRevnatView,
     view::{DatapathView, KernelService},
 };
-pub use svclab_datapath_common::Reason;
+pub use svclab_datapath_common::{Reason, mono_to_ns, sec_to_mono};

@@ -37,7 +37,8 @@ pub struct MonitorArgs {
     /// Stop after this many events.
     #[arg(long)]
     pub count: Option<u64>,
-    /// Take over from a monitor that is attached (or was killed while attached).
+    /// Take over from a monitor that was killed while attached (it left the
+    /// events on). A monitor still running loses its events to this one.
     #[arg(long)]
     pub force: bool,
     /// Where run folders live (to find a run by id).

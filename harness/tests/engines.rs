@@ -282,7 +282,7 @@ fn kube_proxy_writes_its_conntrack_timeouts_in_the_node_netns_only() {
     };
     assert_eq!(
         in_node(&node),
-        root,
+        conntrack::KERNEL_DEFAULTS,
         "a fresh netns starts from the kernel's defaults"
     );
     let kp = KubeProxyDataplane::start(

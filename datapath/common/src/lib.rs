@@ -226,6 +226,9 @@ pub const CT_F_TX_CLOSING: u16 = 1 << 0;
 pub const CT_F_RX_CLOSING: u16 = 1 << 1;
 /// A packet other than a bare SYN was seen: the flow got past the handshake.
 pub const CT_F_SEEN_NON_SYN: u16 = 1 << 2;
+/// svclab: the monitor was told this flow drains (once per flow, not per
+/// packet).
+pub const CT_F_DRAIN_REPORTED: u16 = 1 << 3;
 
 /// Conntrack value (Cilium `ct_entry`, trimmed to what svclab reads, plus
 /// svclab's own counters). `lifetime` and the `last_*_report` fields are in

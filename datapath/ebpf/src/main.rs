@@ -32,10 +32,11 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use svclab_datapath_common::{
-    BackendCounters, BackendState, CT_MAP_SIZE_DEFAULT, CT_REUSE_LEGACY, CT_REUSE_NEW, Ct4Tuple,
-    CtEntry, DP_F_INACTIVE_RESELECT, DP_F_NO_BACKEND_REJECT, DatapathConfig, Lb4Backend, Lb4Key,
-    Lb4RevNat, Lb4Service, MAX_BACKENDS, MAX_SERVICES, MaglevTable, Reason, SELECTION_MAGLEV,
-    SERVICES_MAP_SIZE, TUPLE_F_OUT, TUPLE_F_SERVICE, hash_from_tuple_v4, mono_units,
+    BackendCounters, BackendState, CT_F_DRAIN_REPORTED, CT_MAP_SIZE_DEFAULT, CT_REUSE_LEGACY,
+    CT_REUSE_NEW, Ct4Tuple, CtEntry, DP_F_INACTIVE_RESELECT, DP_F_NO_BACKEND_REJECT,
+    DatapathConfig, Lb4Backend, Lb4Key, Lb4RevNat, Lb4Service, MAX_BACKENDS, MAX_SERVICES,
+    MaglevTable, Reason, SELECTION_MAGLEV, SERVICES_MAP_SIZE, TUPLE_F_OUT, TUPLE_F_SERVICE,
+    hash_from_tuple_v4, mono_units,
 };
 
 use crate::{
@@ -410,7 +411,11 @@ fn service_hit(
         // redirect new ones (SYN) to active backends.
         Some(_) if !syn => {
             count(Reason::CtDrain);
-            verdict = Reason::CtDrain;
+            // The monitor hears of a draining flow once, not per packet.
+            if entry.flags & CT_F_DRAIN_REPORTED == 0 {
+                entry.flags |= CT_F_DRAIN_REPORTED;
+                verdict = Reason::CtDrain;
+            }
             true
         }
         Some(_) => false,

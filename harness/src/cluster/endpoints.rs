@@ -134,8 +134,26 @@ impl Cluster {
     /// Programs one update and logs each backend whose state changed, with
     /// the lag since the pod change.
     fn apply_endpoints(&mut self, q: &PendingEndpoints) -> anyhow::Result<()> {
+        // Every node runs the same engine: the fallback is decided once and
+        // the events say what was programmed.
+        let fallback = self
+            .nodes
+            .first()
+            .is_none_or(|n| n.dataplane.terminating_fallback());
+        let programmed: Vec<(Frontend, Vec<Backend>)> = q
+            .services
+            .iter()
+            .map(|(f, b)| {
+                let b = if fallback {
+                    with_fallback(b.clone())
+                } else {
+                    b.clone()
+                };
+                (*f, b)
+            })
+            .collect();
         let mut next: BTreeMap<SocketAddrV4, BackendState> = BTreeMap::new();
-        for (_, backends) in &q.services {
+        for (_, backends) in &programmed {
             for b in backends {
                 next.insert(b.addr, b.state);
             }
@@ -159,14 +177,9 @@ impl Cluster {
                 self.note_conns_after_sigterm(name);
             }
         }
-        for (frontend, backends) in &q.services {
+        for (frontend, backends) in &programmed {
             for n in &mut self.nodes {
-                let programmed = if n.dataplane.terminating_fallback() {
-                    with_fallback(backends.clone())
-                } else {
-                    backends.clone()
-                };
-                n.dataplane.set_backends(*frontend, &programmed)?;
+                n.dataplane.set_backends(*frontend, backends)?;
             }
         }
         let now = self.now();
@@ -191,20 +204,25 @@ impl Cluster {
     /// when expired entries went (Cilium's agent logs each pass and its
     /// next interval the same way).
     pub fn note_ct_gc(&mut self) {
-        let now_s = self.record_s(self.now());
+        // CLOCK_MONOTONIC at t=0 (passes before it are at 0 s).
+        let t0_ns = self.zero.map(|z| {
+            let since = u64::try_from(z.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            svclab_datapath::monotonic_ns().saturating_sub(since)
+        });
         let mut events = Vec::new();
         for (i, n) in self.nodes.iter().enumerate() {
             for run in n.dataplane.ct_gc_runs() {
-                events.push(format!(
+                let t_s = t0_ns.map_or(0.0, |t0| run.at_ns.saturating_sub(t0) as f64 / 1e9);
+                events.push((t_s, format!(
                     "node {i}: CT GC deleted {} expired entries ({:.3}% of the map), next pass in {}s",
                     run.deleted,
                     run.ratio * 100.0,
                     run.next.as_secs()
-                ));
+                )));
             }
         }
-        for e in events {
-            self.event(now_s, "ct_gc", e, false);
+        for (t_s, e) in events {
+            self.event(t_s, "ct_gc", e, false);
         }
     }
 

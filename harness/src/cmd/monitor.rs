@@ -143,14 +143,29 @@ fn resolve(args: &MonitorArgs, state: &RunState) -> anyhow::Result<Filter> {
             }
         }),
     };
+    // Only the verdicts the run's engines report.
+    let mut possible: Vec<Reason> = Vec::new();
+    for n in &state.nodes {
+        for r in verdicts_of(Engine::named(&n.engine)) {
+            if !possible.contains(r) {
+                possible.push(*r);
+            }
+        }
+    }
     let mut verdicts = Vec::new();
     for r in &args.reasons {
-        verdicts.push(Reason::from_name(r).with_context(|| {
-            format!(
-                "unknown verdict {r:?}; one of: {}",
-                Reason::ALL.map(Reason::name).join(", ")
-            )
-        })?);
+        match Reason::from_name(r) {
+            Some(v) if possible.contains(&v) => verdicts.push(v),
+            _ => bail!(
+                "run {} never reports the verdict {r:?}; its engine's are: {}",
+                state.run_id,
+                possible
+                    .iter()
+                    .map(|v| v.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
     }
     if let Some(n) = args.node
         && !state.nodes.iter().any(|x| x.node == n)
@@ -165,6 +180,25 @@ fn resolve(args: &MonitorArgs, state: &RunState) -> anyhow::Result<Filter> {
         },
         node: args.node,
     })
+}
+
+/// The verdicts an engine's monitor reports.
+fn verdicts_of(engine: Option<Engine>) -> &'static [Reason] {
+    match engine {
+        Some(Engine::KubeProxy(_)) => &[Reason::CtNew],
+        Some(Engine::SocketLb) => &[Reason::SockXlate, Reason::SockNoBackend],
+        _ => &[
+            Reason::CtNew,
+            Reason::CtReuse,
+            Reason::CtReopen,
+            Reason::CtRebalance,
+            Reason::CtReopenNew,
+            Reason::CtDrain,
+            Reason::BackendGone,
+            Reason::DropNoBackend,
+            Reason::RejectNoBackend,
+        ],
+    }
 }
 
 /// Where events come from, one per node.
@@ -215,9 +249,14 @@ fn conntrack_events(
             crate::process::die_with_parent(parent)
         });
     }
-    let mut child = cmd
+    let child = cmd
         .spawn()
         .with_context(|| format!("starting `conntrack -E` in {netns}"))?;
+    // Owned by the source from here: dropped (killed) on every path.
+    let mut source = Source::Conntrack { child };
+    let Source::Conntrack { child } = &mut source else {
+        unreachable!("just built");
+    };
     let out = child.stdout.take().context("conntrack's stdout")?;
     let f = filter.clone();
     std::thread::spawn(move || {
@@ -230,7 +269,7 @@ fn conntrack_events(
             }
         }
     });
-    Ok(Source::Conntrack { child })
+    Ok(source)
 }
 
 /// A `conntrack -E` NEW line of a NATed flow (the reply's source differs

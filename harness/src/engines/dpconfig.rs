@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use svclab_datapath::{
-    Config, CtReuse, CtTimeouts, DEFAULT_REBALANCE_GRACE, Profile, REPORT_INTERVAL, Selection,
+    Config, CtReuse, CtTimeouts, DEFAULT_REBALANCE_GRACE, MonoClock, Profile, REPORT_INTERVAL,
+    Selection,
 };
 use svclab_suite::{
     Dur,
@@ -224,6 +225,20 @@ pub(crate) fn datapath_settings(suite: &Suite) -> Vec<(String, String, &'static 
     // Not a Cilium value: svclab's own default unless the suite sets it.
     let svclab_default = |default: bool| if default { "default" } else { "suite" };
     let secs = |v: Duration| format!("{}s", v.as_secs());
+    // On the jiffies clock what runs is `(s * HZ) >> 8` units, not seconds.
+    let in_units = |v: Duration| match c.clock {
+        MonoClock::Ktime => secs(v),
+        MonoClock::Jiffies { hz } => {
+            let s = u32::try_from(v.as_secs()).unwrap_or(u32::MAX);
+            let units = svclab_datapath::sec_to_mono(s, hz);
+            format!(
+                "{}s = {units} units of {:.3} s ({:.3} s)",
+                v.as_secs(),
+                256.0 / f64::from(hz),
+                f64::from(units) * 256.0 / f64::from(hz)
+            )
+        }
+    };
     let yes = |b: bool| if b { "yes" } else { "no" }.to_owned();
     let reuse = match c.ct_reuse {
         CtReuse::Legacy => "legacy (SYN on a closing entry reopens it)",
@@ -259,29 +274,29 @@ pub(crate) fn datapath_settings(suite: &Suite) -> Vec<(String, String, &'static 
     if let Some(g) = c.ct_reuse.grace() {
         v.push((
             "rebalance_grace".to_owned(),
-            secs(g),
+            in_units(g),
             from(d.rebalance_grace.is_some()),
         ));
     }
     v.extend([
         (
             "timeouts.syn".to_owned(),
-            secs(c.timeouts.syn),
+            in_units(c.timeouts.syn),
             from(t.syn.is_some()),
         ),
         (
             "timeouts.tcp".to_owned(),
-            secs(c.timeouts.tcp),
+            in_units(c.timeouts.tcp),
             from(t.tcp.is_some()),
         ),
         (
             "timeouts.close".to_owned(),
-            secs(c.timeouts.close),
+            in_units(c.timeouts.close),
             from(t.close.is_some()),
         ),
         (
             "timeouts.non_tcp".to_owned(),
-            secs(c.timeouts.non_tcp),
+            in_units(c.timeouts.non_tcp),
             from(t.non_tcp.is_some()),
         ),
         (
@@ -310,18 +325,21 @@ pub(crate) fn datapath_settings(suite: &Suite) -> Vec<(String, String, &'static 
             from(false),
         ),
         (
-            "CT clock".to_owned(),
-            c.clock.name().to_owned(),
-            from(false),
-        ),
-        (
             "SYN reselects a non-active backend (PR 20407)".to_owned(),
             yes(r.inactive_reselect),
             from(false),
         ),
         (
             "clock".to_owned(),
-            "whole seconds of CLOCK_MONOTONIC (bpf_ktime_get_sec)".to_owned(),
+            match c.clock {
+                MonoClock::Ktime => {
+                    "whole seconds of CLOCK_MONOTONIC (bpf_ktime_get_sec)".to_owned()
+                }
+                MonoClock::Jiffies { hz } => format!(
+                    "jiffies >> 8 at HZ {hz}: units of {:.3} s (Helm renders enable-bpf-clock-probe: true)",
+                    256.0 / f64::from(hz)
+                ),
+            },
             from(false),
         ),
         (

@@ -43,6 +43,25 @@ pub fn settings() -> [(&'static str, u64); 2] {
     ]
 }
 
+/// The kernel's own values of [`settings`] in a new network namespace
+/// (`nf_conntrack_tcp_timeout_established` 5 days, `close_wait` 60 s;
+/// net/netfilter/nf_conntrack_proto_tcp.c `tcp_timeouts`).
+pub const KERNEL_DEFAULTS: [u64; 2] = [5 * 24 * 3600, 60];
+
+/// Whether the sysctls kube-proxy writes exist: nf_conntrack is built in
+/// or loaded (the root namespace's files are only read).
+pub fn check_machine() -> Result<(), String> {
+    for (name, _) in settings() {
+        let path = format!("{SYSCTL_DIR}/{name}");
+        if !std::path::Path::new(&path).exists() {
+            return Err(format!(
+                "{path} does not exist: nf_conntrack is not loaded (modprobe nf_conntrack)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Writes [`settings`] in `netns` (a thread that entered it: /proc/sys/net
 /// is the calling thread's netns) and reads them back.
 pub fn setup(netns: &NetnsRef) -> anyhow::Result<()> {

@@ -59,6 +59,7 @@ pub fn check_machine(mode: Mode) -> Result<(), String> {
             ));
         }
     }
+    conntrack::check_machine().map_err(|e| format!("engine {}: {e}", mode.engine()))?;
     if mode == Mode::Nftables {
         tools::nft_probe().map_err(|e| {
             format!(
