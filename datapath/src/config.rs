@@ -498,6 +498,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn jiffies_profiles_reject_timeouts_of_zero_units() {
+        // (1 * 250) >> 8 = 0 units: the entry would expire as it is made.
+        let mut c = Config::profile(Profile::Cilium1_12);
+        c.timeouts.close = Duration::from_secs(1);
+        let e = c.validate().expect_err("0 units").to_string();
+        assert!(e.contains("0 units") && e.contains("at least 2s"), "{e}");
+        c.timeouts.close = Duration::from_secs(2);
+        c.validate().expect("2 s = 1 unit");
+        // The ktime clock counts seconds: 1 s is fine.
+        let mut k = Config::profile(Profile::Cilium1_16);
+        k.timeouts.close = Duration::from_secs(1);
+        k.validate().expect("ktime");
+        assert_eq!(common::sec_to_mono(60, MODELLED_HZ), 58);
+        assert_eq!(common::mono_units(1_024_000_000 * 7, MODELLED_HZ), 7);
+        assert_eq!(common::mono_to_ns(58, MODELLED_HZ), 59_392_000_000);
+    }
+
+    #[test]
     fn gc_interval_adapts_as_ciliums_calculate_interval() {
         let s = Duration::from_secs;
         // No deletes: unchanged (the first pass on an empty map).

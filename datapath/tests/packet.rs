@@ -132,8 +132,24 @@ fn removed_and_terminating_backends() {
         assert_eq!(b, bs[0], "new flows only to the active backend");
     }
     // Existing flow to the terminating backend drains (keeps it) ...
+    // A monitor hears of the draining flow once, not per packet.
+    let ids = dp.map_ids().expect("ids");
+    let mut m =
+        svclab_datapath::Monitor::attach(&ids, &Default::default(), false).expect("monitor");
     let (_, b) = send(&mut dp, on[&bs[1]], pktgen::TCP_ACK);
     assert_eq!(b, bs[1], "established flow to a terminating backend drains");
+    for _ in 0..5 {
+        send(&mut dp, on[&bs[1]], pktgen::TCP_ACK);
+    }
+    let drains: Vec<_> = m
+        .poll(std::time::Duration::from_millis(100))
+        .expect("poll")
+        .into_iter()
+        .filter(|e| e.verdict == Reason::CtDrain)
+        .collect();
+    assert_eq!(drains.len(), 1, "{drains:#?}");
+    assert_eq!(drains[0].backend, Some(bs[1]));
+    drop(m);
     // ... but a SYN reusing that tuple is a new connection and moves.
     let (_, b) = send(&mut dp, on[&bs[1]], pktgen::TCP_SYN);
     assert_eq!(b, bs[0]);
@@ -143,7 +159,7 @@ fn removed_and_terminating_backends() {
     assert_eq!(service_entry(&dp, on[&bs[2]]).backend, Some(bs[0]));
     let c = dp.counters().expect("counters");
     assert_eq!(c.reason(Reason::BackendGone), 2);
-    assert_eq!(c.reason(Reason::CtDrain), 1);
+    assert_eq!(c.reason(Reason::CtDrain), 6, "counted per packet");
     assert!(
         !c.backends.contains_key(&bs[2]),
         "removed backend left the table"

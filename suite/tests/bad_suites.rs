@@ -827,6 +827,20 @@ fn fractional_ct_timeout_and_grace() {
 }
 
 #[test]
+fn one_second_timeouts_are_zero_units_on_the_jiffies_clock() {
+    // cilium-1.11/1.12 count CT time in units of 1.024 s: 1 s is 0 units.
+    let t = with("datapath: { profile: cilium-1.12, timeouts: { close: 1s } }\n");
+    let err = parse(&t, Path::new("suites/bad.yaml")).expect_err("rejected");
+    let d = err.diagnostic().expect("located");
+    assert_eq!(d.field, "datapath.timeouts.close", "{err}");
+    assert!(d.message.contains("0 units of the jiffies clock"), "{err}");
+    let ok = with("datapath: { profile: cilium-1.16, timeouts: { close: 1s } }\n");
+    parse(&ok, Path::new("t.yaml")).expect("ktime seconds: valid");
+    let ok = with("datapath: { profile: cilium-1.12, timeouts: { close: 2s } }\n");
+    parse(&ok, Path::new("t.yaml")).expect("2 s = 1 unit: valid");
+}
+
+#[test]
 fn grace_without_rebalance_has_no_effect() {
     // cilium-1.11 has no close-rebalance: a grace alone would do nothing.
     let t = with("datapath: { profile: cilium-1.11, rebalance_grace: 5s }\n");

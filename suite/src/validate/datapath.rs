@@ -93,14 +93,28 @@ pub(super) fn check(c: &mut Checker<'_>, dp: &DatapathSpec) {
             );
         }
     }
+    // The 1.11 and 1.12 profiles count CT time in jiffies >> 8 (1.024 s at
+    // the modelled HZ 250): 1 s is 0 units there.
+    let jiffies = matches!(
+        dp.profile,
+        ProfileSpec::Cilium1_11 | ProfileSpec::Cilium1_12
+    );
     for (key, v) in timeouts(dp) {
         if let Some(v) = v {
+            let path = format!("datapath.timeouts.{key}");
             c.expect(
                 v.0 >= Duration::from_secs(1) && whole_secs(v.0),
-                &format!("datapath.timeouts.{key}"),
+                &path,
                 CT_TIMEOUT,
                 v,
             );
+            if jiffies && v.0 == Duration::from_secs(1) {
+                c.fail(
+                    &path,
+                    "1s is 0 units of the jiffies clock of the cilium-1.11 and cilium-1.12 profiles (1.024 s each at HZ 250): an entry would expire as it is made; use at least 2s"
+                        .to_owned(),
+                );
+            }
         }
     }
     if let Some(gc) = dp.gc_interval {
