@@ -141,6 +141,37 @@ fn ct_port_reuse_fixed_rebalances() {
     );
 }
 
+/// Cilium 1.15.8 with its adaptive CT GC: no pass during the run, so
+/// ports reused 15 s after their FIN find their expired entries and reopen
+/// them to the old backends; the same run collecting every 5 s (svclab's
+/// old default) spreads them. At 45 s the scale-up lands as the first
+/// round of ports ends.
+#[test]
+fn ct_port_reuse_gc_1_15_8_pins_until_the_agent_collects() {
+    require_root!();
+    let o = run_for("ct-port-reuse-gc-1.15.8", 45.0);
+    assert_pass("gc 1.15.8", &o);
+    assert!(
+        reason(&o, "ct-reopen") > 300,
+        "{:?}",
+        o.record.datapath.reasons
+    );
+    let gc: Vec<_> = o.record.events.iter().filter(|e| e.kind == "ct_gc").collect();
+    assert_eq!(gc.len(), 1, "only the pass at start: {gc:#?}");
+    assert!(gc[0].detail.contains("next pass in 300s"), "{gc:#?}");
+    let collected = run_loaded("ct-port-reuse-gc-1.15.8", 45.0, |s| {
+        s.datapath.gc_interval = Some(svclab_suite::Dur(std::time::Duration::from_secs(5)));
+    });
+    let share = collected
+        .record
+        .expectations
+        .iter()
+        .find(|e| e.metric == "new_backend_share")
+        .and_then(|e| e.measured)
+        .expect("measured");
+    assert!(share > 0.25, "a 5 s GC spreads the reused ports: {share}");
+}
+
 /// A kernel-port incident-A suite at half its length with twice its rate:
 /// the same connects before the scale-up (the same ports have CT entries)
 /// and reuse gaps half as long.
