@@ -156,7 +156,12 @@ fn ct_port_reuse_gc_1_15_8_pins_until_the_agent_collects() {
         "{:?}",
         o.record.datapath.reasons
     );
-    let gc: Vec<_> = o.record.events.iter().filter(|e| e.kind == "ct_gc").collect();
+    let gc: Vec<_> = o
+        .record
+        .events
+        .iter()
+        .filter(|e| e.kind == "ct_gc")
+        .collect();
     assert_eq!(gc.len(), 1, "only the pass at start: {gc:#?}");
     assert!(gc[0].detail.contains("next pass in 300s"), "{gc:#?}");
     let collected = run_loaded("ct-port-reuse-gc-1.15.8", 45.0, |s| {

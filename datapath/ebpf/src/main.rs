@@ -152,15 +152,10 @@ fn no_service(ctx: &TcContext) -> i32 {
         backend_addr: 0,
         backend_port: 0,
     });
-    if reject {
-        match reject::icmp_port_unreachable(ctx, &pkt) {
-            Ok(v) => {
-                count(Reason::RejectNoBackend);
-                return v;
-            }
-            // Could not build the reply: a drop, as Cilium's DROP_INVALID.
-            Err(_) => {}
-        }
+    // A reply that cannot be built is a drop, as Cilium's DROP_INVALID.
+    if reject && let Ok(v) = reject::icmp_port_unreachable(ctx, &pkt) {
+        count(Reason::RejectNoBackend);
+        return v;
     }
     count(Reason::DropNoBackend);
     TC_ACT_SHOT

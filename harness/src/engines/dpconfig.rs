@@ -449,9 +449,29 @@ mod tests {
                 .unwrap_or_else(|| panic!("{name} missing: {s:?}"))
         };
         assert_eq!(get("profile").1, "suite");
-        assert_eq!(get("timeouts.tcp"), ("3600s".to_owned(), "suite"));
-        assert_eq!(get("timeouts.syn"), ("60s".to_owned(), "profile"));
-        assert_eq!(get("rebalance_grace"), ("60s".to_owned(), "profile"));
+        // cilium-1.12 runs the jiffies clock: what runs is in its units.
+        assert_eq!(
+            get("timeouts.tcp"),
+            (
+                "3600s = 3515 units of 1.024 s (3599.360 s)".to_owned(),
+                "suite"
+            )
+        );
+        assert_eq!(
+            get("timeouts.syn"),
+            ("60s = 58 units of 1.024 s (59.392 s)".to_owned(), "profile")
+        );
+        assert_eq!(
+            get("rebalance_grace"),
+            ("60s = 58 units of 1.024 s (59.392 s)".to_owned(), "profile")
+        );
+        let ktime = datapath_settings(&suite("{ profile: cilium-1.16 }"));
+        assert!(
+            ktime
+                .iter()
+                .any(|(n, v, _)| n == "timeouts.syn" && v == "60s"),
+            "{ktime:?}"
+        );
         assert_eq!(get("ct_map_size").1, "default");
         let legacy = datapath_settings(&suite("{ profile: cilium-1.11 }"));
         assert!(
