@@ -144,3 +144,21 @@ fn schema_prints_the_shipped_schema() {
         "suites/svclab.schema.json is stale: run `svclab schema > suites/svclab.schema.json`"
     );
 }
+
+/// `validate` finds a bare suite name as `run` does, and a misspelt one
+/// gets the nearest shipped suite as a hint (exit 2).
+#[test]
+fn validate_takes_suite_names_and_hints_at_typos() {
+    let dir = workdir();
+    let out = svclab(&dir, &["validate", "kill-pod"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("suites/kill-pod.yaml: ok (kill-pod)"),
+        "{out:?}"
+    );
+    let out = svclab(&dir, &["validate", "kil-pod"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("(did you mean `kill-pod`?)"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -15,6 +15,7 @@ pub mod model;
 mod position;
 mod read;
 mod schema;
+pub mod suggest;
 mod timeline;
 mod typing;
 mod validate;

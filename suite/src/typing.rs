@@ -70,6 +70,7 @@ pub(crate) fn from_typing(
             .and_then(|n| n.key)
             .or(mark)
             .unwrap_or_else(|| index.locate(&path));
+        let message = with_field_hint(&message);
         (path, pos, message)
     } else {
         let got = index.get(&path).map(Node::describe);
@@ -154,6 +155,21 @@ fn rewrite_marks(msg: &str) -> String {
     out
 }
 
+/// serde's "unknown field `x`, expected one of `a`, ..." with the nearest
+/// field appended when `x` looks like a typo of one.
+fn with_field_hint(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_owned();
+    };
+    let Some((field, list)) = rest.split_once('`') else {
+        return message.to_owned();
+    };
+    format!(
+        "{message}{}",
+        crate::suggest::hint(field, crate::suggest::backticked(list))
+    )
+}
+
 /// Rewrites serde's `invalid type/value/length` and `unknown variant`
 /// messages as `expected <what>, got <value>`; others pass through.
 fn value_message(msg: &str, expected: Option<&str>, got: Option<String>) -> String {
@@ -172,10 +188,20 @@ fn value_message(msg: &str, expected: Option<&str>, got: Option<String>) -> Stri
     } else if let Some(body) = msg.strip_prefix("invalid length ") {
         split(body).map(|(n, exp)| (format!("a list of {n} items"), exp))
     } else if let Some(body) = msg.strip_prefix("unknown variant ") {
-        // Variant lists are the most precise expectation: keep them.
+        // Variant lists are the most precise expectation: keep them, and
+        // add the nearest variant, or the profile covering a release.
         return split(body).map_or_else(
             || msg.to_owned(),
-            |(v, exp)| format!("expected {exp}, got {v}"),
+            |(v, exp)| {
+                let written = v.trim_matches('`');
+                let hint = match crate::suggest::profile_for_release(written) {
+                    Some(p) if exp.contains("`cilium-1.") => {
+                        format!(" ({written} is covered by {p})")
+                    }
+                    _ => crate::suggest::hint(written, crate::suggest::backticked(&exp)),
+                };
+                format!("expected {exp}, got {v}{hint}")
+            },
         );
     } else if msg == "invalid IPv4 address syntax" || msg == "invalid IP address syntax" {
         Some((String::new(), "an IPv4 address".to_owned()))

@@ -1900,3 +1900,33 @@ fn socket_lb_rejects_per_packet_settings() {
         "has no effect with engine `socket-lb`",
     );
 }
+
+#[test]
+fn misspellings_get_the_nearest_name() {
+    let t = with("datapath: { profile: cilium-1.13 }\n");
+    let err = parse(&t, Path::new("t.yaml")).expect_err("no such profile");
+    let d = err.diagnostic().expect("located");
+    assert!(
+        d.message
+            .contains("cilium-1.13 is covered by `cilium-1.12`"),
+        "{err}"
+    );
+    let t = with("datapath: { selection: magelv }\n");
+    let err = parse(&t, Path::new("t.yaml")).expect_err("typo");
+    assert!(
+        err.to_string().contains("(did you mean `maglev`?)"),
+        "{err}"
+    );
+    let t = edit("replicas:", "replcas:");
+    let err = parse(&t, Path::new("t.yaml")).expect_err("typo");
+    assert!(
+        err.to_string().contains("(did you mean `replicas`?)"),
+        "{err}"
+    );
+    let t = with("expect:\n  - { metric: eror_rate, max: 0.1 }\n");
+    let err = parse(&t, Path::new("t.yaml")).expect_err("typo");
+    assert!(
+        err.to_string().contains("(did you mean `error_rate`?)"),
+        "{err}"
+    );
+}

@@ -8,14 +8,14 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use svclab_report::{fmt::verdict_line, record::Verdict};
 
-use super::shared::{check_writable, require_root, stop_on_signals, suite_path};
+use super::shared::{check_writable, load_suite, require_root, stop_on_signals};
 use crate::{
     cli::CompareArgs,
     runner::{self, compare},
 };
 
 pub fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
-    let loaded = match svclab_suite::load(&suite_path(&args.suite)) {
+    let loaded = match load_suite(&args.suite) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("{e}");

@@ -13,7 +13,7 @@ use std::{
     process::ExitCode,
 };
 
-use super::shared::suite_path;
+use super::shared::load_suite;
 
 /// The first line of every suite: yaml-language-server reads its schema
 /// from here (header() skips it).
@@ -26,8 +26,7 @@ pub fn run(name: &str, from: &Path, out: Option<&Path>) -> ExitCode {
         eprintln!("svclab new: {msg}");
         ExitCode::from(2)
     };
-    let source = suite_path(from);
-    let loaded = match svclab_suite::load(&source) {
+    let loaded = match load_suite(from) {
         Ok(l) => l,
         Err(e) => return bad(format!("--from: {e}")),
     };
@@ -63,7 +62,7 @@ pub fn run(name: &str, from: &Path, out: Option<&Path>) -> ExitCode {
     println!(
         "{}: new suite from {}; fill in its header and description, then `svclab validate {}`",
         out.display(),
-        source.display(),
+        loaded.path.display(),
         out.display()
     );
     let dir = out.parent().filter(|d| !d.as_os_str().is_empty());

@@ -12,7 +12,7 @@ use svclab_report::{
     junit::{JunitSuite, junit_xml, write_junit},
 };
 
-use super::shared::{check_writable, require_root, stop_on_signals, suite_path, warn_windows};
+use super::shared::{check_writable, load_suite, require_root, stop_on_signals, warn_windows};
 use crate::{cli::RunArgs, runner};
 
 /// How one suite of this invocation ended, for the JUnit file.
@@ -97,7 +97,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // Validate everything before any kernel state exists.
     let mut loaded = Vec::new();
     for p in &paths {
-        match svclab_suite::load(&suite_path(p)) {
+        match load_suite(p) {
             Ok(mut l) => {
                 if let Some(seed) = seed {
                     l.suite.seed = seed;

@@ -66,6 +66,32 @@ pub(crate) fn warn_windows(loaded: &svclab_suite::LoadedSuite, time_scale: f64) 
     }
 }
 
+/// Loads a suite argument as `run` takes it ([`suite_path`]); a name that
+/// is neither a file nor a shipped suite gets the nearest shipped suite's
+/// name as a hint. The error is the message to print.
+pub(crate) fn load_suite(p: &Path) -> Result<svclab_suite::LoadedSuite, String> {
+    let path = suite_path(p);
+    svclab_suite::load(&path).map_err(|e| {
+        let mut msg = e.to_string();
+        if !path.exists()
+            && p.extension().is_none()
+            && p.components().count() == 1
+            && let Ok(names) = suite_files(Path::new("suites"), None)
+        {
+            let stems: Vec<String> = names
+                .iter()
+                .filter_map(|f| f.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                .collect();
+            let word = p.to_string_lossy();
+            msg.push_str(&svclab_suite::suggest::hint(
+                &word,
+                stems.iter().map(String::as_str),
+            ));
+        }
+        msg
+    })
+}
+
 /// A suite argument as given, or `suites/<name>.yaml` when it is a bare
 /// suite name (`just run probe-liveness-cascade`).
 pub(crate) fn suite_path(p: &Path) -> PathBuf {

@@ -1,16 +1,19 @@
 //! `svclab validate`: parse and validate suite files without touching the
 //! kernel; every bad file is reported, exit 2 when any is bad. Warnings
-//! (an expectation window with an edge inside a bucket) do not fail.
+//! (an expectation window with an edge inside a bucket) do not fail. A
+//! bare suite name is found as `run` finds it (`suites/<name>.yaml`).
 use std::{path::PathBuf, process::ExitCode};
+
+use super::shared::load_suite;
 
 pub fn run(suites: &[PathBuf]) -> ExitCode {
     let mut bad = false;
     for path in suites {
-        match svclab_suite::load(path) {
+        match load_suite(path) {
             Ok(l) => {
-                println!("{}: ok ({})", path.display(), l.suite.name);
+                println!("{}: ok ({})", l.path.display(), l.suite.name);
                 for w in svclab_suite::window_edge_warnings(&l.suite) {
-                    eprintln!("{}: warning: {w}", path.display());
+                    eprintln!("{}: warning: {w}", l.path.display());
                 }
             }
             Err(e) => {

@@ -52,8 +52,9 @@ fn expectation(c: &mut Checker<'_>, p: &str, x: &Expectation, suite: &Suite, dur
         c.fail(
             &format!("{p}.metric"),
             format!(
-                "unknown metric `{}`; expected one of {}",
+                "unknown metric `{}`{}; expected one of {}",
                 x.metric,
+                crate::suggest::hint(&x.metric, METRICS.iter().copied()),
                 METRICS.join(", ")
             ),
         );

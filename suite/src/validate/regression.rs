@@ -11,7 +11,8 @@ pub(super) fn check(c: &mut Checker<'_>, regression: &BTreeMap<String, f64>) {
             c.fail(
                 &p,
                 format!(
-                    "unknown key figure `{figure}`; expected one of {}",
+                    "unknown key figure `{figure}`{}; expected one of {}",
+                    crate::suggest::hint(figure, REGRESSION_FIGURES.iter().copied()),
                     REGRESSION_FIGURES.join(", ")
                 ),
             );
