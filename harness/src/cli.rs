@@ -111,6 +111,15 @@ pub enum Command {
         #[arg(required = true)]
         suites: Vec<std::path::PathBuf>,
     },
+    /// Print a shell completion script: `svclab completions bash >
+    /// /etc/bash_completion.d/svclab` (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff), or with `--out DIR` write one page per
+    /// command there (`svclab.1`, `svclab-run.1`, ...).
+    Man {
+        #[arg(long, value_parser = absolute)]
+        out: Option<std::path::PathBuf>,
+    },
     /// Print the suite file's JSON Schema (draft 2020-12) for editors; the
     /// same as suites/svclab.schema.json.
     Schema,

@@ -162,3 +162,37 @@ fn validate_takes_suite_names_and_hints_at_typos() {
     assert!(err.contains("(did you mean `kill-pod`?)"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Completion scripts and man pages come from the clap command line:
+/// every visible command is in them, hidden ones are not.
+#[test]
+fn completions_and_man_pages_cover_every_command() {
+    let dir = workdir();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = svclab(&dir, &["completions", shell]);
+        assert!(out.status.success(), "{shell}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        for cmd in ["run", "monitor", "inspect", "validate"] {
+            assert!(text.contains(cmd), "{shell} completion lacks {cmd}");
+        }
+        assert!(
+            !text.contains("pod-server"),
+            "{shell}: hidden command listed"
+        );
+    }
+    let out = svclab(&dir, &["man"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(".ie"),
+        "roff"
+    );
+    let pages = dir.join("man");
+    let out = svclab(&dir, &["man", "--out", "man"]);
+    assert!(out.status.success(), "{out:?}");
+    for page in ["svclab.1", "svclab-run.1", "svclab-monitor.1"] {
+        let text = std::fs::read_to_string(pages.join(page)).expect(page);
+        assert!(text.contains(".TH"), "{page}");
+    }
+    assert!(!pages.join("svclab-pod-server.1").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,6 +2,7 @@
 //! parsed command line; what they share is in `shared.rs`.
 pub mod clean;
 pub mod compare;
+pub mod docs;
 pub mod doctor;
 pub mod inspect;
 pub mod list;
@@ -31,6 +32,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Validate { suites } => Ok(validate::run(&suites)),
         Command::Schema => schema::run(),
+        Command::Completions { shell } => Ok(docs::completions(shell)),
+        Command::Man { out } => docs::man(out.as_deref()),
         Command::Needs { suites } => Ok(needs::run(&suites)),
         Command::New { name, from, out } => Ok(new::run(&name, &from, out.as_deref())),
         Command::Run(args) => run::run(args),
