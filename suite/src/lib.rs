@@ -5,6 +5,7 @@
 //! serde_yaml, checks every rule ([`validate`]) and returns a
 //! [`LoadedSuite`]. Nothing here touches the kernel; the harness creates no
 //! state until this has succeeded.
+mod diagnose;
 mod duration;
 pub mod engines;
 mod error;
@@ -22,6 +23,7 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
+pub use diagnose::{MAX_ERRORS, diagnose};
 pub use error::{Diagnostic, SuiteError};
 pub use expected::MAX_REPLICAS_N;
 pub use index::{MAX_DEPTH, Node, NodeKind, PathIndex, Pos};
@@ -46,6 +48,15 @@ pub struct LoadedSuite {
     /// The leading `#` comment block (what the suite shows, which verdict
     /// to expect), `# ` stripped, lines joined with `\n`.
     pub header: String,
+}
+
+/// Every error of the suite file at `path` ([`diagnose`]); a file that
+/// cannot be read is its one error.
+pub fn diagnose_file(path: &Path) -> Vec<SuiteError> {
+    match read::read(path) {
+        Ok(text) => diagnose(&text, path),
+        Err(e) => vec![e],
+    }
 }
 
 /// Reads, types and validates the suite at `path`: a regular file (after

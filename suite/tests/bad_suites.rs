@@ -458,7 +458,7 @@ fn selector_names_unknown_deployment() {
         "invalid",
         "9:15",
         "services[0].selector",
-        "unknown deployment `wbe` (known: web)",
+        "unknown deployment `wbe` (did you mean `web`?) (known: web)",
     );
 }
 
@@ -1929,4 +1929,57 @@ fn misspellings_get_the_nearest_name() {
         err.to_string().contains("(did you mean `error_rate`?)"),
         "{err}"
     );
+}
+
+/// `svclab validate` reports every mistake of a file in one pass: a bad
+/// profile and a misspelt field (typing, stepped over), a bad value, an
+/// unknown reference and an unknown metric (semantic), each located and
+/// the misspellings with a suggestion.
+#[test]
+fn five_mistakes_five_located_errors() {
+    let text = "\
+name: five
+duration: 30s
+datapath: { profile: cilium-1.13 }
+deployments:
+  - name: web
+    replcas: 3
+    server: { workers: 0 }
+services:
+  - { name: web, cluster_ip: 198.19.0.10, port: 80, selector: webb }
+clients:
+  - { name: c, service: web, load: { mode: open, rate: 10 } }
+expect:
+  - { metric: eror_rate, max: 0.01 }
+";
+    let all = svclab_suite::diagnose(text, Path::new("five.yaml"));
+    let got: Vec<(String, usize, usize, String)> = all
+        .iter()
+        .map(|e| {
+            let d = e.diagnostic().expect("located");
+            (d.field.clone(), d.line, d.column, d.message.clone())
+        })
+        .collect();
+    let fields: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "datapath.profile",
+            "deployments[0].replcas",
+            "deployments[0].server.workers",
+            "services[0].selector",
+            "expect[0].metric"
+        ],
+        "{got:#?}"
+    );
+    let lines: Vec<usize> = got.iter().map(|g| g.1).collect();
+    assert_eq!(lines, [3, 6, 7, 9, 13]);
+    assert!(got[0].3.contains("covered by `cilium-1.12`"));
+    assert!(got[1].3.contains("(did you mean `replicas`?)"));
+    assert!(got[3].3.contains("(did you mean `web`?)"));
+    assert!(got[4].3.contains("(did you mean `error_rate`?)"));
+    // A valid suite has none; a missing required field stops typing.
+    assert!(svclab_suite::diagnose(MIN, Path::new("min.yaml")).is_empty());
+    let stuck = edit("duration: 60s\n", "");
+    assert_eq!(svclab_suite::diagnose(&stuck, Path::new("t.yaml")).len(), 1);
 }

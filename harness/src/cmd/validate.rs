@@ -16,8 +16,25 @@ pub fn run(suites: &[PathBuf]) -> ExitCode {
                     eprintln!("{}: warning: {w}", l.path.display());
                 }
             }
-            Err(e) => {
-                eprintln!("{e}");
+            Err(first) => {
+                // Every mistake of the file, not just the first.
+                let mut all = svclab_suite::diagnose_file(&super::shared::suite_path(path));
+                // A file that cannot be read: the first message, which
+                // names the nearest shipped suite.
+                if all.iter().all(|e| e.diagnostic().is_none()) {
+                    eprintln!("{first}");
+                    all.clear();
+                }
+                for e in &all {
+                    eprintln!("{e}");
+                }
+                if all.len() >= svclab_suite::MAX_ERRORS {
+                    eprintln!(
+                        "{}: stopped after {} errors",
+                        path.display(),
+                        svclab_suite::MAX_ERRORS
+                    );
+                }
                 bad = true;
             }
         }

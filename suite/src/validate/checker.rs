@@ -24,6 +24,9 @@ pub(super) const HOUR: Duration = Duration::from_secs(3600);
 /// a typo in a hand-written suite, and a message of bounded length when a
 /// generated one declares thousands.
 const LISTED_NAMES: usize = 20;
+/// Up to how many declared names an unknown reference gets a "did you
+/// mean" (each costs an edit distance per name).
+const SUGGEST_AMONG: usize = 500;
 
 /// The index to locate paths in, and the diagnostics found so far in the
 /// order the rules ran.
@@ -129,7 +132,13 @@ impl Checker<'_> {
                 .entry(kind.to_owned())
                 .or_insert_with(|| known_list(kind, known))
                 .clone();
-            self.fail(path, format!("unknown {kind} `{name}` ({list})"));
+            // The nearest name, while that stays cheap per bad reference.
+            let hint = if known.len() <= SUGGEST_AMONG {
+                crate::suggest::hint(name, known.iter().copied())
+            } else {
+                String::new()
+            };
+            self.fail(path, format!("unknown {kind} `{name}`{hint} ({list})"));
         }
     }
 }
