@@ -110,6 +110,9 @@ pub enum Command {
     Validate {
         #[arg(required = true)]
         suites: Vec<std::path::PathBuf>,
+        /// Treat warnings as errors (exit 2), e.g. in CI.
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Print a shell completion script: `svclab completions bash >
     /// /etc/bash_completion.d/svclab` (bash, zsh, fish, elvish, powershell).
@@ -199,6 +202,9 @@ pub struct RunArgs {
     /// expectation), written even when a run fails.
     #[arg(long, value_name = "FILE", value_parser = absolute)]
     pub junit: Option<std::path::PathBuf>,
+    /// Treat the suite's warnings as errors (exit 2 before anything runs).
+    #[arg(long)]
+    pub deny_warnings: bool,
 }
 
 /// `svclab compare` flags.

@@ -196,3 +196,30 @@ fn completions_and_man_pages_cover_every_command() {
     assert!(!pages.join("svclab-pod-server.1").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `validate` prints a suite's warnings with their positions; they fail
+/// it only with `--deny-warnings`.
+#[test]
+fn warnings_fail_validate_only_when_denied() {
+    let dir = workdir();
+    std::fs::copy(
+        repo().join("suites/probe-liveness-cascade.yaml"),
+        dir.join("suites/probe-liveness-cascade.yaml"),
+    )
+    .expect("copy");
+    let out = svclab(&dir, &["validate", "probe-liveness-cascade"]);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: deployments[0].probes.liveness.failure_threshold"),
+        "{err}"
+    );
+    let out = svclab(
+        &dir,
+        &["validate", "--deny-warnings", "probe-liveness-cascade"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let out = svclab(&dir, &["validate", "--deny-warnings", "kill-pod"]);
+    assert!(out.status.success(), "no warnings: {out:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

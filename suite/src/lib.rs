@@ -20,6 +20,7 @@ pub mod suggest;
 mod timeline;
 mod typing;
 mod validate;
+mod warnings;
 
 use std::path::{Path, PathBuf};
 
@@ -35,6 +36,7 @@ pub use validate::{
     NGINX_ECHO_MODULE, POD_HEADROOM, REGRESSION_FIGURES, check, max_pods_per_node, nginx_binary,
     pods_per_node, validate,
 };
+pub use warnings::{suite_warnings, warnings};
 
 /// A suite read from a file and validated.
 #[derive(Clone, Debug, PartialEq)]

@@ -30,7 +30,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::podserver::serve(args)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate { suites } => Ok(validate::run(&suites)),
+        Command::Validate {
+            suites,
+            deny_warnings,
+        } => Ok(validate::run(&suites, deny_warnings)),
         Command::Schema => schema::run(),
         Command::Completions { shell } => Ok(docs::completions(shell)),
         Command::Man { out } => docs::man(out.as_deref()),

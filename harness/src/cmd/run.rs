@@ -12,7 +12,7 @@ use svclab_report::{
     junit::{JunitSuite, junit_xml, write_junit},
 };
 
-use super::shared::{check_writable, load_suite, require_root, stop_on_signals, warn_windows};
+use super::shared::{check_writable, load_suite, print_warnings, require_root, stop_on_signals};
 use crate::{cli::RunArgs, runner};
 
 /// How one suite of this invocation ended, for the JUnit file.
@@ -88,6 +88,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         json,
         hold,
         junit,
+        deny_warnings,
     } = args;
     let junit = junit.as_deref();
     if !(time_scale.is_finite() && (0.01..=100.0).contains(&time_scale)) {
@@ -107,7 +108,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     eprintln!("{error}");
                     return Ok(bad_input(junit, l.suite.name.clone(), p, error));
                 }
-                warn_windows(&l, time_scale);
+                if print_warnings(&l, time_scale) && deny_warnings {
+                    let error = format!("{}: warnings denied (--deny-warnings)", l.path.display());
+                    eprintln!("{error}");
+                    return Ok(bad_input(junit, l.suite.name.clone(), p, error));
+                }
                 loaded.push(l)
             }
             Err(e) => {

@@ -66,6 +66,27 @@ pub(crate) fn warn_windows(loaded: &svclab_suite::LoadedSuite, time_scale: f64) 
     }
 }
 
+/// Prints every warning about `loaded` (its rules, positioned, then its
+/// windows at `time_scale`); true when there was one.
+pub(crate) fn print_warnings(loaded: &svclab_suite::LoadedSuite, time_scale: f64) -> bool {
+    let rules = svclab_suite::warnings(loaded);
+    for d in &rules {
+        eprintln!(
+            "{}:{}:{}: warning: {}: {}",
+            d.file.display(),
+            d.line,
+            d.column,
+            d.field,
+            d.message
+        );
+    }
+    let windows = crate::runner::window_warnings(&loaded.suite, time_scale);
+    for w in &windows {
+        eprintln!("{}: warning: {w}", loaded.path.display());
+    }
+    !rules.is_empty() || !windows.is_empty()
+}
+
 /// Loads a suite argument as `run` takes it ([`suite_path`]); a name that
 /// is neither a file nor a shipped suite gets the nearest shipped suite's
 /// name as a hint. The error is the message to print.

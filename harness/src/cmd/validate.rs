@@ -6,15 +6,14 @@ use std::{path::PathBuf, process::ExitCode};
 
 use super::shared::load_suite;
 
-pub fn run(suites: &[PathBuf]) -> ExitCode {
+pub fn run(suites: &[PathBuf], deny_warnings: bool) -> ExitCode {
     let mut bad = false;
     for path in suites {
         match load_suite(path) {
             Ok(l) => {
                 println!("{}: ok ({})", l.path.display(), l.suite.name);
-                for w in svclab_suite::window_edge_warnings(&l.suite) {
-                    eprintln!("{}: warning: {w}", l.path.display());
-                }
+                let warned = super::shared::print_warnings(&l, 1.0);
+                bad |= deny_warnings && warned;
             }
             Err(first) => {
                 // Every mistake of the file, not just the first.
