@@ -223,3 +223,32 @@ fn warnings_fail_validate_only_when_denied() {
     assert!(out.status.success(), "no warnings: {out:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A program this machine lacks is a warning for `list` and `validate`
+/// (the file is fine) and an error only for `run` (tests/programs.rs).
+#[test]
+fn a_missing_program_only_warns_in_list_and_validate() {
+    let dir = workdir();
+    let text = std::fs::read_to_string(dir.join("suites/kill-pod.yaml")).expect("read");
+    let text = text.replacen(
+        "deployments:\n",
+        "deployments:\n  - name: other\n    replicas: 1\n    container:\n      command: [/no/such/svclab-prog]\n      port: 9000\n",
+        1,
+    );
+    std::fs::write(dir.join("suites/needs-prog.yaml"), text).expect("write");
+    let out = svclab(&dir, &["validate", "needs-prog"]);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: deployments[0].container.command[0]: this machine has no program"),
+        "{err}"
+    );
+    let out = svclab(&dir, &["list"]);
+    assert!(out.status.success(), "{out:?}");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.contains("[this machine lacks what it runs: deployments[0].container.command[0]]"),
+        "{listed}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -33,10 +33,10 @@ pub use read::MAX_SUITE_BYTES;
 /// The suite file's JSON Schema (draft 2020-12), for editors.
 pub use schema::schema;
 pub use validate::{
-    NGINX_ECHO_MODULE, POD_HEADROOM, REGRESSION_FIGURES, check, max_pods_per_node, nginx_binary,
-    pods_per_node, validate,
+    NGINX_ECHO_MODULE, POD_HEADROOM, REGRESSION_FIGURES, check, machine_problems,
+    max_pods_per_node, nginx_binary, pods_per_node, validate,
 };
-pub use warnings::{suite_warnings, warnings};
+pub use warnings::{machine_warnings, suite_warnings, warnings};
 
 /// A suite read from a file and validated.
 #[derive(Clone, Debug, PartialEq)]
@@ -125,8 +125,8 @@ impl HostNeed {
 }
 
 /// What the suite at `path` needs installed on the host, read from its
-/// typed form without validating it: validation itself fails while nginx is
-/// missing, and `./just run` asks this to install it first.
+/// typed form without validating it (a suite whose own rules fail still
+/// says what it needs); `./just run` asks this to install it first.
 pub fn host_needs(path: &Path) -> Result<Vec<HostNeed>, SuiteError> {
     let (suite, _) = typed(&read::read(path)?, path)?;
     let nginx = suite.deployments.iter().any(|d| d.nginx.is_some())

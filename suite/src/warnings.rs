@@ -109,7 +109,18 @@ pub fn suite_warnings(suite: &Suite) -> Vec<(String, String)> {
 /// [`suite_warnings`] located in the suite's file.
 #[must_use]
 pub fn warnings(loaded: &LoadedSuite) -> Vec<Diagnostic> {
-    let w = suite_warnings(&loaded.suite);
+    locate(loaded, suite_warnings(&loaded.suite))
+}
+
+/// [`crate::machine_problems`] located in the suite's file: what `run`
+/// would refuse to start without, which `validate` and `list` only warn
+/// about.
+#[must_use]
+pub fn machine_warnings(loaded: &LoadedSuite) -> Vec<Diagnostic> {
+    locate(loaded, crate::machine_problems(&loaded.suite))
+}
+
+fn locate(loaded: &LoadedSuite, w: Vec<(String, String)>) -> Vec<Diagnostic> {
     if w.is_empty() {
         return Vec::new();
     }

@@ -45,13 +45,21 @@ fn a_container_with_an_installed_program_is_accepted_with_its_port() {
     assert!(!d.names_pod());
 }
 
+/// A program this machine lacks is not a mistake in the file: the suite
+/// is valid, and the problem is the machine's, located at the program's
+/// name (`validate` warns, `run` refuses).
 #[test]
-fn a_missing_program_is_rejected_at_its_name() {
-    rejects(
-        &container("    container:\n      command: [/no/such/svclab-prog]\n      port: 9000\n"),
-        "6:17",
-        "deployments[0].container.command[0]",
-        "expected an installed program",
+fn a_missing_program_is_a_machine_problem_at_its_name() {
+    let text =
+        container("    container:\n      command: [/no/such/svclab-prog]\n      port: 9000\n");
+    let l = svclab_suite::parse(&text, std::path::Path::new("t.yaml")).expect("valid file");
+    let m = svclab_suite::machine_warnings(&l);
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(m[0].field, "deployments[0].container.command[0]");
+    assert_eq!((m[0].line, m[0].column), (6, 17));
+    assert!(
+        m[0].message.contains("no program `/no/such/svclab-prog`"),
+        "{m:?}"
     );
 }
 

@@ -1,5 +1,6 @@
 //! `svclab list`: the suites in a folder with their one-line descriptions;
-//! an invalid file is listed as such (exit 2).
+//! an invalid file is listed as such (exit 2); a suite this machine lacks
+//! a program for (nginx, a container command) is listed with a note.
 use std::{path::Path, process::ExitCode};
 
 use super::shared::suite_files;
@@ -15,7 +16,22 @@ pub fn run(dir: &Path) -> ExitCode {
     let mut bad = false;
     for p in paths {
         match svclab_suite::load(&p) {
-            Ok(l) => println!("{:<28} {}", l.suite.name, l.suite.description),
+            Ok(l) => {
+                let missing = svclab_suite::machine_problems(&l.suite);
+                let note = if missing.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " [this machine lacks what it runs: {}]",
+                        missing
+                            .iter()
+                            .map(|(f, _)| f.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                println!("{:<28} {}{note}", l.suite.name, l.suite.description);
+            }
             Err(e) => {
                 bad = true;
                 let stem = p

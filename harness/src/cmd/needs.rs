@@ -1,7 +1,7 @@
 //! `svclab needs SUITE…` (hidden): the host package sets the suites need
 //! beyond what every run needs, one `scripts/bootstrap.sh` profile a line,
-//! so `./just run` and `./just nightly` install them before running (a
-//! suite that needs nginx does not validate without it). A suite that does
+//! so `./just run` and `./just nightly` install them before running (`run`
+//! refuses to start without them). A suite that does
 //! not parse needs nothing here: `svclab run` then reports it with its
 //! position.
 use std::{collections::BTreeSet, path::PathBuf, process::ExitCode};

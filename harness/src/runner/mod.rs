@@ -62,6 +62,14 @@ pub fn kube_scale(suite: &Suite, time_scale: f64) -> Result<f64, String> {
 /// What must hold before any kernel state exists: the kubelet time scale
 /// ([`kube_scale`], returned) and the machine having the suite's engine.
 pub fn preflight(suite: &Suite, time_scale: f64) -> Result<f64, String> {
+    // What `validate` only warns about stops a run.
+    let missing: Vec<String> = svclab_suite::machine_problems(suite)
+        .into_iter()
+        .map(|(field, m)| format!("{field}: {m}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(missing.join("; "));
+    }
     let k = kube_scale(suite, time_scale)?;
     crate::engines::Engine::of(suite.datapath.engine).check_machine()?;
     Ok(k)

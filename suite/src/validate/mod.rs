@@ -31,7 +31,7 @@ use std::{
 
 pub use self::{
     capacity::{POD_HEADROOM, max_pods_per_node, pods_per_node},
-    programs::{NGINX_ECHO_MODULE, nginx_binary},
+    programs::{NGINX_ECHO_MODULE, machine_problems, nginx_binary},
 };
 pub use crate::expected::REGRESSION_FIGURES;
 use checker::Checker;

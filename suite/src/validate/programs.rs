@@ -1,7 +1,9 @@
-//! Real programs in pods: a deployment's `container` (its program must
-//! exist now, so a missing one is bad input before anything is created)
-//! and `nginx` preset, and a client's `proxy`/`upstream`. nginx itself must
-//! be installed for either preset (`./just setup` installs it).
+//! Real programs in pods: a deployment's `container` and `nginx` preset,
+//! and a client's `proxy`/`upstream`. Whether this machine has the
+//! programs (the container's command, nginx for either preset) is not a
+//! rule of the file: [`machine_problems`] lists what is missing, which
+//! `validate` and `list` print as warnings and `run` refuses to start
+//! without (`./just setup` installs nginx).
 use std::time::Duration;
 
 use super::checker::{Checker, MINUTE};
@@ -70,11 +72,6 @@ fn container(c: &mut Checker<'_>, p: &str, ct: &ContainerSpec) {
             &pp,
             format!("expected a program name or path without placeholders (they expand in the arguments only), got `{prog}`"),
         );
-    } else if find_program(prog).is_none() {
-        c.fail(
-            &pp,
-            format!("expected an installed program (a path or a name in PATH), got `{prog}`: not found or not executable"),
-        );
     }
     if ct.command.len() > 64 {
         c.fail(
@@ -95,17 +92,38 @@ fn container(c: &mut Checker<'_>, p: &str, ct: &ContainerSpec) {
     }
 }
 
-fn nginx_installed(c: &mut Checker<'_>, p: &str) {
-    if nginx_binary().is_none() {
-        c.fail(
-            p,
-            "expected nginx to be installed (/usr/sbin/nginx; `./just setup` installs Debian's nginx), found none".to_owned(),
-        );
+/// What this machine lacks to run `suite`, as (field path, message): the
+/// container command's program, nginx for the nginx presets.
+#[must_use]
+pub fn machine_problems(suite: &crate::model::Suite) -> Vec<(String, String)> {
+    const NO_NGINX: &str = "this machine has no nginx (/usr/sbin/nginx; `./just setup` or `scripts/bootstrap.sh nginx` installs Debian's nginx)";
+    let mut out = Vec::new();
+    for (i, d) in suite.deployments.iter().enumerate() {
+        if let Some(ct) = &d.container
+            && let Some(prog) = ct.command.first()
+            && !prog.contains('{')
+            && find_program(prog).is_none()
+        {
+            out.push((
+                format!("deployments[{i}].container.command[0]"),
+                format!(
+                    "this machine has no program `{prog}` (not found in PATH, or not executable)"
+                ),
+            ));
+        }
+        if d.nginx.is_some() && nginx_binary().is_none() {
+            out.push((format!("deployments[{i}].nginx"), NO_NGINX.to_owned()));
+        }
     }
+    for (i, c) in suite.clients.iter().enumerate() {
+        if matches!(c.proxy, Some(crate::model::ProxyKind::Nginx)) && nginx_binary().is_none() {
+            out.push((format!("clients[{i}].proxy"), NO_NGINX.to_owned()));
+        }
+    }
+    out
 }
 
 fn nginx_server(c: &mut Checker<'_>, p: &str, n: &NginxServerSpec) {
-    nginx_installed(c, p);
     c.expect(n.port != 0, &format!("{p}.port"), PORT, n.port);
     c.expect(
         (1..=16).contains(&n.worker_processes),
@@ -157,7 +175,6 @@ pub(super) fn client(c: &mut Checker<'_>, p: &str, cl: &Client) {
         }
         return;
     }
-    nginx_installed(c, &format!("{p}.proxy"));
     if cl.source_ports.mode == PortMode::Pool {
         c.fail(
             &format!("{p}.source_ports.mode"),
