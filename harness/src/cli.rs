@@ -91,6 +91,9 @@ pub enum Command {
         /// Folder of suite files.
         #[arg(default_value = "suites")]
         dir: std::path::PathBuf,
+        /// Print one JSON object per suite on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Re-render a run's index.html from its run.json.
     Report {
@@ -113,6 +116,10 @@ pub enum Command {
         /// Treat warnings as errors (exit 2), e.g. in CI.
         #[arg(long)]
         deny_warnings: bool,
+        /// Print one JSON object per file on stdout: its errors and
+        /// warnings with their positions.
+        #[arg(long)]
+        json: bool,
     },
     /// Print a shell completion script: `svclab completions bash >
     /// /etc/bash_completion.d/svclab` (bash, zsh, fish, elvish, powershell).
@@ -222,6 +229,13 @@ pub struct CompareArgs {
     pub time_scale: f64,
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print one JSON object per engine's run on stdout (as `run --json`).
+    #[arg(long)]
+    pub json: bool,
+    /// Also save every engine's verdicts as JUnit XML here (one test suite
+    /// per engine, `<suite>.<engine>`), written even when a run fails.
+    #[arg(long, value_name = "FILE", value_parser = absolute)]
+    pub junit: Option<std::path::PathBuf>,
 }
 
 /// `svclab nightly` flags.
@@ -242,4 +256,8 @@ pub struct NightlyArgs {
     /// suites as errors), written even when suites fail.
     #[arg(long, value_name = "FILE", value_parser = absolute)]
     pub junit: Option<std::path::PathBuf>,
+    /// Print a JSON summary on stdout at the end: each suite's verdict,
+    /// run id and report, the regressions and the time taken.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -146,18 +146,39 @@ fn compare_runs_each_engine_and_writes_one_page() {
     let _guard = one_at_a_time();
     let out = common::workdir("compare");
     let suite = repo().join("suites").join("ct-port-reuse-compare.yaml");
-    let st = common::svclab(&[
+    let junit = out.join("compare.xml");
+    let done = common::svclab(&[
         "compare",
         "-q",
+        "--json",
+        "--junit",
+        junit.to_str().expect("utf-8"),
         "--time-scale",
         "0.35",
         "--out",
         out.to_str().expect("utf-8"),
         suite.to_str().expect("utf-8"),
     ])
-    .status()
+    .output()
     .expect("svclab compare");
-    assert_eq!(st.code(), Some(0), "both engines' expectations hold");
+    assert_eq!(
+        done.status.code(),
+        Some(0),
+        "both engines' expectations hold"
+    );
+    // `--json`: a `run --json` object per engine; `--junit`: a test suite each.
+    let runs: Vec<serde_json::Value> = String::from_utf8_lossy(&done.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    assert!(runs.iter().all(|r| r["verdict"] == "pass"), "{runs:?}");
+    let xml = std::fs::read_to_string(&junit).expect("junit file");
+    assert_eq!(xml.matches("<testsuite ").count(), 4, "{xml}");
+    assert!(
+        xml.contains("name=\"ct-port-reuse-compare.kube-proxy-iptables\""),
+        "{xml}"
+    );
     let cmp_dir = out.join("ct-port-reuse-compare");
     let page = std::fs::read_dir(&cmp_dir)
         .expect("comparison folder")

@@ -185,9 +185,10 @@ fn nightly_junit_has_every_suite_and_broken_ones_as_errors() {
     .expect("write broken");
     let out = dir.join("reports");
     let junit = out.join("junit.xml");
-    let status = svclab(&[
+    let done = svclab(&[
         "nightly",
         "-q",
+        "--json",
         "--suites",
         s(&suites),
         "--out",
@@ -196,9 +197,19 @@ fn nightly_junit_has_every_suite_and_broken_ones_as_errors() {
         s(&junit),
     ])
     .stderr(Stdio::null())
-    .status()
+    .output()
     .expect("nightly");
-    assert_eq!(status.code(), Some(1), "failures and a broken suite");
+    assert_eq!(done.status.code(), Some(1), "failures and a broken suite");
+    // `--json`: one summary object with every suite.
+    let summary: serde_json::Value = serde_json::from_slice(&done.stdout).expect("JSON summary");
+    let verdicts: Vec<&str> = summary["suites"]
+        .as_array()
+        .expect("suites")
+        .iter()
+        .map(|x| x["verdict"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(verdicts, ["error", "fail"], "{summary}");
+    assert_eq!(summary["passed"], 0);
 
     let (run_dir, record) = the_run(&out, "tiny");
     let xml = std::fs::read_to_string(&junit).expect("junit file");

@@ -252,3 +252,48 @@ fn a_missing_program_only_warns_in_list_and_validate() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `validate --json` and `list --json`: one object per file or suite.
+#[test]
+fn validate_and_list_print_json() {
+    let dir = workdir();
+    std::fs::write(
+        dir.join("suites/bad.yaml"),
+        "name: bad\nduration: 10s\ndeployments:\n  - { name: web, replcas: 1 }\n",
+    )
+    .expect("write");
+    let out = svclab(&dir, &["validate", "--json", "kill-pod", "bad"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let objs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(objs.len(), 2, "{objs:?}");
+    assert_eq!(objs[0]["ok"], true);
+    assert_eq!(objs[1]["ok"], false);
+    let errors = objs[1]["errors"].as_array().expect("errors");
+    let e = errors
+        .iter()
+        .find(|e| e["field"] == "deployments[0].replcas")
+        .unwrap_or_else(|| panic!("{errors:?}"));
+    assert_eq!(e["line"], 4, "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("did you mean `replicas`")),
+        "{e}"
+    );
+    let out = svclab(&dir, &["list", "--json"]);
+    let listed: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert!(
+        listed
+            .iter()
+            .any(|x| x["name"] == "kill-pod" && x["valid"] == true),
+        "{listed:?}"
+    );
+    assert!(listed.iter().any(|x| x["valid"] == false), "{listed:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -185,6 +185,40 @@ pub fn run(opts: &NightlyArgs) -> anyhow::Result<ExitCode> {
             |o| matches!(o, SuiteOutcome::Ran { record, .. } if record.verdict == Verdict::Pass),
         )
         .count();
+    if opts.json {
+        let suites: Vec<serde_json::Value> = outcomes
+            .iter()
+            .map(|o| match o {
+                SuiteOutcome::Ran { record, report_dir } => serde_json::json!({
+                    "suite": record.suite.name,
+                    "run_id": record.run_id,
+                    "verdict": record.verdict,
+                    "error": record.error,
+                    "report": opts.out.join(report_dir).join("index.html"),
+                    "elapsed_s": record.elapsed_s,
+                }),
+                SuiteOutcome::Broken { suite, path, error } => serde_json::json!({
+                    "suite": suite,
+                    "path": path,
+                    "verdict": "error",
+                    "error": error,
+                }),
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "suites": suites,
+                "passed": passed,
+                "regressions": regressions
+                    .iter()
+                    .map(|r| serde_json::json!({ "suite": r.suite, "what": r.what }))
+                    .collect::<Vec<_>>(),
+                "elapsed_s": t0.elapsed().as_secs_f64(),
+                "index": opts.out.join("index.html"),
+            })
+        );
+    }
     eprintln!(
         "nightly: {} suites, {passed} passed, {} regressions, {:.0} s; index: {}",
         outcomes.len(),

@@ -1,41 +1,102 @@
 //! `svclab validate`: parse and validate suite files without touching the
-//! kernel; every bad file is reported, exit 2 when any is bad. Warnings
-//! (an expectation window with an edge inside a bucket) do not fail. A
-//! bare suite name is found as `run` finds it (`suites/<name>.yaml`).
+//! kernel; every mistake of a bad file is reported with its position, exit
+//! 2 when any file is bad. Warnings (the suite's rules, what this machine
+//! lacks, window edges inside a bucket) do not fail unless denied. A bare
+//! suite name is found as `run` finds it (`suites/<name>.yaml`). `--json`
+//! prints one object per file instead of the lines.
 use std::{path::PathBuf, process::ExitCode};
 
-use super::shared::load_suite;
+use serde_json::json;
+use svclab_suite::Diagnostic;
 
-pub fn run(suites: &[PathBuf], deny_warnings: bool) -> ExitCode {
+use super::shared::{load_suite, suite_path};
+
+fn diag_json(d: &Diagnostic) -> serde_json::Value {
+    json!({
+        "file": d.file,
+        "line": d.line,
+        "column": d.column,
+        "field": d.field,
+        "message": d.message,
+    })
+}
+
+fn print_diag(kind: &str, d: &Diagnostic, tail: &str) {
+    eprintln!(
+        "{}:{}:{}: {kind}{}: {}{tail}",
+        d.file.display(),
+        d.line,
+        d.column,
+        d.field,
+        d.message
+    );
+}
+
+pub fn run(suites: &[PathBuf], deny_warnings: bool, as_json: bool) -> ExitCode {
     let mut bad = false;
     for path in suites {
         match load_suite(path) {
             Ok(l) => {
+                let rules = svclab_suite::warnings(&l);
+                let machine = svclab_suite::machine_warnings(&l);
+                let windows = crate::runner::window_warnings(&l.suite, 1.0);
+                let warned = !rules.is_empty() || !machine.is_empty() || !windows.is_empty();
+                bad |= deny_warnings && warned;
+                if as_json {
+                    println!(
+                        "{}",
+                        json!({
+                            "path": l.path,
+                            "suite": l.suite.name,
+                            "ok": true,
+                            "errors": [],
+                            "warnings": rules.iter().map(diag_json).collect::<Vec<_>>(),
+                            "machine": machine.iter().map(diag_json).collect::<Vec<_>>(),
+                            "windows": windows,
+                        })
+                    );
+                    continue;
+                }
                 println!("{}: ok ({})", l.path.display(), l.suite.name);
-                let mut warned = super::shared::print_warnings(&l, 1.0);
+                for d in &rules {
+                    print_diag("warning: ", d, "");
+                }
                 // What this machine lacks: `run` stops there, `validate`
                 // only says so (the file is fine).
-                for d in svclab_suite::machine_warnings(&l) {
-                    eprintln!(
-                        "{}:{}:{}: warning: {}: {} (`svclab run` needs it)",
-                        d.file.display(),
-                        d.line,
-                        d.column,
-                        d.field,
-                        d.message
-                    );
-                    warned = true;
+                for d in &machine {
+                    print_diag("warning: ", d, " (`svclab run` needs it)");
                 }
-                bad |= deny_warnings && warned;
+                for w in &windows {
+                    eprintln!("{}: warning: {w}", l.path.display());
+                }
             }
             Err(first) => {
+                bad = true;
                 // Every mistake of the file, not just the first.
-                let mut all = svclab_suite::diagnose_file(&super::shared::suite_path(path));
+                let mut all = svclab_suite::diagnose_file(&suite_path(path));
                 // A file that cannot be read: the first message, which
                 // names the nearest shipped suite.
-                if all.iter().all(|e| e.diagnostic().is_none()) {
-                    eprintln!("{first}");
+                let unreadable = all.iter().all(|e| e.diagnostic().is_none());
+                if unreadable {
                     all.clear();
+                }
+                if as_json {
+                    let errors: Vec<serde_json::Value> = if unreadable {
+                        vec![json!({ "message": first })]
+                    } else {
+                        all.iter()
+                            .filter_map(|e| e.diagnostic())
+                            .map(diag_json)
+                            .collect()
+                    };
+                    println!(
+                        "{}",
+                        json!({ "path": path, "ok": false, "errors": errors, "warnings": [] })
+                    );
+                    continue;
+                }
+                if unreadable {
+                    eprintln!("{first}");
                 }
                 for e in &all {
                     eprintln!("{e}");
@@ -47,7 +108,6 @@ pub fn run(suites: &[PathBuf], deny_warnings: bool) -> ExitCode {
                         svclab_suite::MAX_ERRORS
                     );
                 }
-                bad = true;
             }
         }
     }
