@@ -26,8 +26,20 @@ pub fn parse_engines(labels: &[String]) -> Result<Vec<EngineChoice>, String> {
         .iter()
         .map(|l| {
             EngineChoice::parse(l.trim()).ok_or_else(|| {
+                const LABELS: [&str; 9] = [
+                    "ebpf",
+                    "ebpf:cilium-1.11",
+                    "ebpf:cilium-1.12",
+                    "ebpf:cilium-1.15",
+                    "ebpf:cilium-1.15.8",
+                    "ebpf:cilium-1.16",
+                    "kube-proxy-iptables",
+                    "kube-proxy-nftables",
+                    "socket-lb",
+                ];
+                let hint = svclab_suite::suggest::hint(l.trim(), LABELS);
                 format!(
-                    "unknown engine `{l}`: expected `ebpf`, `ebpf:<profile>` (e.g. ebpf:cilium-1.11), `kube-proxy-iptables`, `kube-proxy-nftables` or `socket-lb`"
+                    "unknown engine `{l}`{hint}: expected `ebpf`, `ebpf:<profile>` (e.g. ebpf:cilium-1.11), `kube-proxy-iptables`, `kube-proxy-nftables` or `socket-lb`"
                 )
             })
         })
@@ -112,4 +124,18 @@ pub fn run_compare(
         summary,
         page: dir.join("index.html"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_engine_gets_the_nearest_label() {
+        let e = parse_engines(&["ebpf".into(), "kube-proxy-nftable".into()]).expect_err("bad");
+        assert!(e.contains("(did you mean `kube-proxy-nftables`?)"), "{e}");
+        let e = parse_engines(&["ebpf:cilium-1.1".into()]).expect_err("bad");
+        assert!(e.contains("did you mean `ebpf:cilium-1.11`"), "{e}");
+        assert_eq!(parse_engines(&["socket-lb".into()]).map(|v| v.len()), Ok(1));
+    }
 }
