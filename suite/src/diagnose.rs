@@ -90,16 +90,36 @@ fn take_out(doc: &mut Value, path: &str, rename_to: Option<&str>) -> bool {
     }
 }
 
-/// Whether serde can go on past this error once its key is taken out.
+/// Whether serde can go on past this error once its key is taken out: not
+/// at a list item (taking it out would renumber the items after it, and
+/// their errors would name the wrong item), not for what cannot be taken
+/// out (a missing field, a duplicate key, a second document).
 fn removable(err: &SuiteError) -> bool {
     err.diagnostic().is_some_and(|d| {
         !d.field.is_empty()
+            && !d.field.ends_with(']')
             && !d.message.starts_with("missing required field")
             && !d.message.starts_with("duplicate key")
             && !d
                 .message
                 .starts_with("a suite file holds one YAML document")
     })
+}
+
+/// Values other rules are checked against: one taken out falls back to its
+/// default, and the rules would report values that are fine against the
+/// one the file meant. No semantic pass after taking one out.
+const FOUNDATIONS: [&str; 5] = [
+    "duration",
+    "bucket",
+    "cluster",
+    "cluster.nodes",
+    "kubelet.time_scale",
+];
+
+/// The mapping that holds `field` (`a.b[0].c` → `a.b[0]`).
+fn parent_of(field: &str) -> &str {
+    field.rfind('.').map_or("", |i| &field[..i])
 }
 
 /// Every error of suite `text` (read from `path`), in document order, at
@@ -127,6 +147,8 @@ pub fn diagnose(text: &str, path: &Path) -> Vec<SuiteError> {
         return errors;
     };
     let mut taken_out: Vec<String> = Vec::new();
+    // Fields a misspelt key was read as: an error there is the same mistake.
+    let mut renamed: Vec<String> = Vec::new();
     while errors.len() < MAX_ERRORS {
         let last = errors.last().expect("one error at least");
         let field = last
@@ -146,11 +168,45 @@ pub fn diagnose(text: &str, path: &Path) -> Vec<SuiteError> {
         if !removable(last) || !take_out(&mut doc, &field, rename) {
             return sorted(errors);
         }
+        if let Some(to) = rename {
+            let parent = parent_of(&field);
+            renamed.push(if parent.is_empty() {
+                to.to_owned()
+            } else {
+                format!("{parent}.{to}")
+            });
+        }
         taken_out.push(field);
-        match serde_path_to_error::deserialize::<_, Suite>(doc.clone()) {
-            Ok(suite) => return semantic(&suite, &index, path, errors),
+        // Typing again; errors under a renamed field are the typo's.
+        let next = loop {
+            match serde_path_to_error::deserialize::<_, Suite>(doc.clone()) {
+                Ok(suite) => break Ok(suite),
+                Err(e) => {
+                    let e = typing::from_typing(e, &index);
+                    let at = e.diagnostic().map(|d| d.field.clone()).unwrap_or_default();
+                    let under = |r: &String| {
+                        at == *r
+                            || at.starts_with(&format!("{r}."))
+                            || at.starts_with(&format!("{r}["))
+                    };
+                    // The whole renamed field goes (the doc shrinks: this ends).
+                    if let Some(r) = renamed.iter().find(|r| under(r)).cloned()
+                        && take_out(&mut doc, &r, None)
+                    {
+                        continue;
+                    }
+                    break Err(e);
+                }
+            }
+        };
+        match next {
+            Ok(suite) => {
+                if taken_out.iter().any(|f| FOUNDATIONS.contains(&f.as_str())) {
+                    return sorted(errors);
+                }
+                return semantic(&suite, &index, path, errors);
+            }
             Err(e) => {
-                let e = typing::from_typing(e, &index);
                 // A required field this pass took out: not a new mistake.
                 let ours = e.diagnostic().is_some_and(|d| {
                     d.message.starts_with("missing required field") && taken_out.contains(&d.field)

@@ -7,12 +7,21 @@
 /// most a third of the word's length in edits (at least 1, at most 3).
 #[must_use]
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (word.chars().count() / 3).clamp(1, 3);
+    // Longer than any name a suite declares: no typo of one.
+    const LONGEST: usize = 64;
+    let len = word.chars().count();
+    if len > LONGEST {
+        return None;
+    }
+    let limit = (len / 3).clamp(1, 3);
     candidates
         .into_iter()
+        // A length difference alone past the limit rules a name out cheaply.
+        .filter(|c| c.len().abs_diff(word.len()) <= limit && c.len() <= LONGEST)
         .map(|c| (strsim::damerau_levenshtein(word, c), c))
         .filter(|(d, c)| *d <= limit && *c != word)
-        .min_by_key(|(d, _)| *d)
+        // Ties by name: the same suggestion on every run.
+        .min_by_key(|(d, c)| (*d, *c))
         .map(|(_, c)| c)
 }
 
@@ -68,6 +77,11 @@ mod tests {
         assert_eq!(closest("bananas", fields), None);
         assert_eq!(hint("nodse", fields), " (did you mean `nodes`?)");
         assert_eq!(hint("zzz", fields), "");
+        // Ties go to the smallest name, whatever the candidates' order.
+        assert_eq!(closest("web3", ["web4", "web1", "web2"]), Some("web1"));
+        assert_eq!(closest("web3", ["web2", "web4", "web1"]), Some("web1"));
+        // Nothing for words longer than any name.
+        assert_eq!(closest(&"a".repeat(100), ["a"]), None);
         assert_eq!(
             backticked("expected one of `a`, `bb` or `c`"),
             ["a", "bb", "c"]

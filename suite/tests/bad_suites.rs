@@ -1983,3 +1983,23 @@ expect:
     let stuck = edit("duration: 60s\n", "");
     assert_eq!(svclab_suite::diagnose(&stuck, Path::new("t.yaml")).len(), 1);
 }
+
+/// Stepping over typing errors never misplaces or invents one: not at a
+/// list item (the items after it would be renumbered), no semantic pass
+/// once a value other rules compare with fell back to its default, and a
+/// bad value under a field a typo was read as is the typo's.
+#[test]
+fn stepping_over_errors_neither_misplaces_nor_invents() {
+    let item = "name: g\nduration: 10s\ndeployments:\n  - 7\n  - { name: web, replicas: 1, server: { workers: 0 } }\nservices:\n  - { name: web, cluster_ip: 198.19.0.10, port: 80, selector: web }\nclients:\n  - { name: c, service: web }\n";
+    let all = svclab_suite::diagnose(item, Path::new("a.yaml"));
+    assert_eq!(all.len(), 1, "{all:?}");
+    let nodes = "name: g\nduration: 10s\ncluster: { nodes: thre }\ndeployments:\n  - { name: web, replicas: 1, nodes: [2] }\nservices:\n  - { name: web, cluster_ip: 198.19.0.10, port: 80, selector: web }\nclients:\n  - { name: c, service: web, node: 2 }\n";
+    let all = svclab_suite::diagnose(nodes, Path::new("b.yaml"));
+    assert_eq!(all.len(), 1, "only the bad node count: {all:?}");
+    let typo = "name: g\nduration: 10s\ndeployments:\n  - name: web\n    replicas: 1\n    node: a\nservices:\n  - { name: web, cluster_ip: 198.19.0.10, port: 80, selector: wbe }\nclients:\n  - { name: c, service: web }\n";
+    let fields: Vec<String> = svclab_suite::diagnose(typo, Path::new("c.yaml"))
+        .iter()
+        .filter_map(|e| e.diagnostic().map(|d| d.field.clone()))
+        .collect();
+    assert_eq!(fields, ["deployments[0].node", "services[0].selector"]);
+}

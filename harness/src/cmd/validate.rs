@@ -41,14 +41,18 @@ pub fn run(suites: &[PathBuf], deny_warnings: bool, as_json: bool) -> ExitCode {
                 let machine = svclab_suite::machine_warnings(&l);
                 let windows = crate::runner::window_warnings(&l.suite, 1.0);
                 let warned = !rules.is_empty() || !machine.is_empty() || !windows.is_empty();
-                bad |= deny_warnings && warned;
+                let denied = deny_warnings && warned;
+                bad |= denied;
+                if denied && !as_json {
+                    eprintln!("{}: warnings denied (--deny-warnings)", l.path.display());
+                }
                 if as_json {
                     println!(
                         "{}",
                         json!({
                             "path": l.path,
                             "suite": l.suite.name,
-                            "ok": true,
+                            "ok": !denied,
                             "errors": [],
                             "warnings": rules.iter().map(diag_json).collect::<Vec<_>>(),
                             "machine": machine.iter().map(diag_json).collect::<Vec<_>>(),

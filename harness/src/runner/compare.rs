@@ -37,7 +37,15 @@ pub fn parse_engines(labels: &[String]) -> Result<Vec<EngineChoice>, String> {
                     "kube-proxy-nftables",
                     "socket-lb",
                 ];
-                let hint = svclab_suite::suggest::hint(l.trim(), LABELS);
+                let label = l.trim();
+                // `ebpf:cilium-1.13`: the profile covering that release.
+                let hint = match label
+                    .strip_prefix("ebpf:")
+                    .and_then(svclab_suite::suggest::profile_for_release)
+                {
+                    Some(p) => format!(" ({label} is covered by {})", p.replacen('`', "`ebpf:", 1)),
+                    None => svclab_suite::suggest::hint(label, LABELS),
+                };
                 format!(
                     "unknown engine `{l}`{hint}: expected `ebpf`, `ebpf:<profile>` (e.g. ebpf:cilium-1.11), `kube-proxy-iptables`, `kube-proxy-nftables` or `socket-lb`"
                 )
@@ -136,6 +144,8 @@ mod tests {
         assert!(e.contains("(did you mean `kube-proxy-nftables`?)"), "{e}");
         let e = parse_engines(&["ebpf:cilium-1.1".into()]).expect_err("bad");
         assert!(e.contains("did you mean `ebpf:cilium-1.11`"), "{e}");
+        let e = parse_engines(&["ebpf:cilium-1.13".into()]).expect_err("bad");
+        assert!(e.contains("covered by `ebpf:cilium-1.12`"), "{e}");
         assert_eq!(parse_engines(&["socket-lb".into()]).map(|v| v.len()), Ok(1));
     }
 }

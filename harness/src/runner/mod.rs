@@ -112,6 +112,11 @@ pub fn scale_schedule(suite: &Suite, f: f64) -> Suite {
 
 /// Runs one suite; its log goes to `<run-dir>/run.log` (tracing).
 pub fn run_suite(loaded: &LoadedSuite, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
+    // What the machine lacks (a program, an engine) ends it before even its
+    // folder exists.
+    let suite = &loaded.suite;
+    preflight(suite, opts.time_scale)
+        .map_err(|m| anyhow::anyhow!("{}: {m}", loaded.path.display()))?;
     let run_id = new_run_id();
     // Absolute whatever the caller passed (the CLI already makes it so):
     // programs, shims and logs get paths under it, and nginx resolves a

@@ -37,6 +37,8 @@ pub(super) struct Checker<'a> {
     /// reference: each kind has one set of names per pass, and sorting it
     /// again for every bad reference would be quadratic.
     listed: HashMap<String, String>,
+    /// Unknown references given a "did you mean" so far.
+    suggested: usize,
 }
 
 impl<'a> Checker<'a> {
@@ -45,6 +47,7 @@ impl<'a> Checker<'a> {
             ix,
             out: Vec::new(),
             listed: HashMap::new(),
+            suggested: 0,
         }
     }
 
@@ -132,8 +135,10 @@ impl Checker<'_> {
                 .entry(kind.to_owned())
                 .or_insert_with(|| known_list(kind, known))
                 .clone();
-            // The nearest name, while that stays cheap per bad reference.
-            let hint = if known.len() <= SUGGEST_AMONG {
+            // The nearest name, while that stays cheap: among at most
+            // SUGGEST_AMONG names, for the first SUGGEST_AMONG references.
+            self.suggested += 1;
+            let hint = if known.len() <= SUGGEST_AMONG && self.suggested <= SUGGEST_AMONG {
                 crate::suggest::hint(name, known.iter().copied())
             } else {
                 String::new()
