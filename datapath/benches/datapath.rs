@@ -16,7 +16,9 @@ const VIP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 10);
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
 const PORT: u16 = 8080;
 
-fn packet_cost() -> anyhow::Result<()> {
+/// The datapath loaded in the current netns with the VIP's service and
+/// three active backends (nothing attached: packets go through test runs).
+fn with_service() -> anyhow::Result<(Datapath, Frontend)> {
     let mut dp = Datapath::load(NetnsRef::current()?, Config::default())?;
     let fe = Frontend::tcp(VIP, 80);
     dp.upsert_service(fe)?;
@@ -24,6 +26,11 @@ fn packet_cost() -> anyhow::Result<()> {
         .map(|i| Backend::active(SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 20 + i), PORT)))
         .collect();
     dp.set_backends(fe, &set)?;
+    Ok((dp, fe))
+}
+
+fn packet_cost() -> anyhow::Result<()> {
+    let (mut dp, fe) = with_service()?;
     let n = 20_000u16;
     // A rewritten packet would not be a service packet any more, so every
     // run gets a fresh copy (repeat = 1) and the kernel-timed durations add up.
@@ -78,13 +85,7 @@ fn packet_cost() -> anyhow::Result<()> {
 /// event, and one that takes every event. Interleaved rounds, medians.
 fn monitor_cost() -> anyhow::Result<()> {
     use svclab_datapath::{Monitor, MonitorSpec};
-    let mut dp = Datapath::load(NetnsRef::current()?, Config::default())?;
-    let fe = Frontend::tcp(VIP, 80);
-    dp.upsert_service(fe)?;
-    let set: Vec<Backend> = (0..3)
-        .map(|i| Backend::active(SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 20 + i), PORT)))
-        .collect();
-    dp.set_backends(fe, &set)?;
+    let (mut dp, fe) = with_service()?;
     let ids = dp.map_ids()?;
     let n = 5_000u16;
     let mut next_port = 1024u16;

@@ -16,6 +16,7 @@ use svclab_datapath_common::{self as common, MonitorEvent, MonitorFilter, Reason
 use crate::{
     error::{Error, Result},
     frontend::Protocol,
+    view::open,
 };
 
 /// What to report: each `None`/empty field matches everything.
@@ -83,14 +84,6 @@ impl FlowEvent {
 pub struct Monitor {
     filter: Array<MapData, MonitorFilter>,
     ring: RingBuf<MapData>,
-}
-
-fn open(ids: &BTreeMap<String, u32>, name: &'static str) -> Result<MapData> {
-    let id = *ids.get(name).ok_or(Error::Missing {
-        kind: "map id",
-        name,
-    })?;
-    MapData::from_id(id).map_err(|e| Error::map(name, "open by id", e))
 }
 
 impl Monitor {

@@ -44,7 +44,8 @@ pub struct DatapathView {
     hz: u16,
 }
 
-fn open(ids: &BTreeMap<String, u32>, name: &'static str) -> Result<MapData> {
+/// The map `name` of another process's datapath, by the ID it reported.
+pub(crate) fn open(ids: &BTreeMap<String, u32>, name: &'static str) -> Result<MapData> {
     let id = *ids.get(name).ok_or(Error::Missing {
         kind: "map id",
         name,
