@@ -7,7 +7,10 @@ binaries that measure time or scan the whole machine (processes by name,
 every `svl-` namespace) run last, alone. Each binary runs as `cargo test`
 would run it (from its package's folder, libtest's own output), its output
 printed whole when it ends, so the log reads like cargo's and `just test`
-counts it the same way. Exits non-zero when any binary failed.
+counts it the same way. At the end, any `svl-` namespace or run lock that
+appeared during the tests and is still there is a leak: it is named, with
+the tail of its run's log where one is found, and fails the run. Exits
+non-zero when any binary failed or anything was left behind.
 
 Usage: test-lanes.py [cargo test selection flags...]"""
 import json
@@ -95,6 +98,51 @@ def run_one(b):
             failed.append(f"{b['package']} {b['label']}")
 
 
+def svl_state():
+    """Every `svl-` netns and run lock on the machine."""
+    found = set()
+    for d in ("/run/netns", "/run/svclab"):
+        try:
+            found.update(os.path.join(d, n) for n in os.listdir(d) if n.startswith("svl-"))
+        except OSError:
+            pass
+    return found
+
+
+def run_log(run_id):
+    """The run.log of run `run_id` under the temporary folder, if any."""
+    top = os.environ.get("TMPDIR", "/tmp")
+    for root, dirs, files in os.walk(top):
+        if root[len(top):].count(os.sep) > 5:
+            dirs[:] = []
+            continue
+        if os.path.basename(root) == run_id and "run.log" in files:
+            return os.path.join(root, "run.log")
+    return None
+
+
+def report_leftovers(before):
+    """Names what the tests left behind (present now, absent at the start)."""
+    left = sorted(svl_state() - before)
+    if not left:
+        return False
+    print("test-lanes: left behind by the tests:")
+    runs = set()
+    for path in left:
+        print(f"  {path}")
+        name = os.path.basename(path)
+        if name.startswith("svl-r"):
+            runs.add(name[4:].split("-", 1)[0])
+    for run_id in sorted(runs):
+        log = run_log(run_id)
+        if log:
+            with open(log, errors="replace") as f:
+                tail = f.readlines()[-15:]
+            print(f"  last lines of {log}:")
+            sys.stdout.write("".join("    " + l for l in tail))
+    return True
+
+
 def lane(bins):
     for b in bins:
         run_one(b)
@@ -102,6 +150,7 @@ def lane(bins):
 
 def main():
     bins = build(sys.argv[1:])
+    before = svl_state()
     key = lambda b: (b["package"], b["target"])
     long = [b for b in bins if key(b) in LONG]
     alone = [b for b in bins if key(b) in ALONE]
@@ -113,6 +162,8 @@ def main():
     a.join()
     lane(alone)
     print(f"test-lanes: {len(bins)} binaries in {time.monotonic() - t0:.0f}s")
+    if report_leftovers(before):
+        failed.append("leftover kernel state")
     if failed:
         print("test-lanes: failed: " + "; ".join(failed))
         sys.exit(101)
