@@ -33,6 +33,7 @@ ALONE = {
     ("svclab", "probes"),
     ("svclab", "podserver"),
     ("svclab", "kubelet"),
+    ("svclab", "faults"),
 }
 
 out_lock = threading.Lock()

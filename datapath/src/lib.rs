@@ -17,7 +17,8 @@
 //! programs services and backends (with `service` as its bookkeeping), `ct`
 //! reads and collects conntrack, `counters` reads the counters, `view`
 //! inspects another process's datapath, `monitor` reads its per-flow
-//! decisions, `sock` attaches socket-LB's cgroup programs.
+//! decisions, `sock` attaches socket-LB's cgroup programs, `fault` loads
+//! and attaches the network-fault program (one instance per fault).
 
 mod attach;
 mod config;
@@ -25,6 +26,7 @@ mod counters;
 mod ct;
 mod datapath;
 mod error;
+mod fault;
 mod frontend;
 mod lb;
 pub mod maglev;
@@ -46,6 +48,7 @@ pub use crate::{
     ct::{CtEntryView, CtGc, CtKind, CtStats, GcPass, GcRun, GcScan, GcTotals, monotonic_ns},
     datapath::{Datapath, Hook, PacketRun, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT},
     error::{Error, Result},
+    fault::{FaultProgram, probability},
     frontend::{Backend, BackendState, Frontend, Protocol},
     lb::ServiceView,
     monitor::{FlowEvent, Monitor, MonitorSpec},
@@ -53,4 +56,7 @@ pub use crate::{
     sock::SockRevnatView,
     view::{DatapathView, KernelService},
 };
-pub use svclab_datapath_common::{Reason, mono_to_ns, sec_to_mono};
+pub use svclab_datapath_common::{
+    FAULT_MODEL_ALL, FAULT_MODEL_GE, FAULT_MODEL_NONE, FAULT_MODEL_RANDOM, FaultConfig,
+    FaultPrefix, Reason, mono_to_ns, sec_to_mono,
+};

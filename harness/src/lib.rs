@@ -9,6 +9,7 @@
 //! modes, stats page, accept-queue reader); `process.rs` what every spawned
 //! process needs from its parent; `load/` the nginx-like client and the
 //! aggregator of its records.
+pub mod chaos;
 pub mod cli;
 pub mod cluster;
 pub mod cmd;

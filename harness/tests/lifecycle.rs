@@ -700,7 +700,10 @@ fn nightly_runs_all_suites_keeps_history_and_shows_broken_ones() {
     // also see whatever else the machine is running.
     let mut runs = 0;
     for suite in ["alpha", "beta"] {
-        for e in std::fs::read_dir(out.join(suite)).expect("suite reports").flatten() {
+        for e in std::fs::read_dir(out.join(suite))
+            .expect("suite reports")
+            .flatten()
+        {
             let id = e.file_name().to_string_lossy().into_owned();
             if id.starts_with('r') && e.path().join("run.json").exists() {
                 assert_clean(&id);

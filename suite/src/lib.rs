@@ -33,8 +33,8 @@ pub use read::MAX_SUITE_BYTES;
 /// The suite file's JSON Schema (draft 2020-12), for editors.
 pub use schema::schema;
 pub use validate::{
-    NGINX_ECHO_MODULE, POD_HEADROOM, REGRESSION_FIGURES, check, machine_problems,
-    max_pods_per_node, nginx_binary, pods_per_node, validate,
+    DEFAULT_DELAY_LIMIT, NGINX_ECHO_MODULE, POD_HEADROOM, REGRESSION_FIGURES, check,
+    machine_problems, max_pods_per_node, nginx_binary, pods_per_node, validate,
 };
 pub use warnings::{machine_warnings, suite_warnings, warnings};
 

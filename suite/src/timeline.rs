@@ -28,6 +28,8 @@ const KEYS: &[&str] = &[
     "restart_client",
     "spike",
     "rollout",
+    "fault",
+    "clear_fault",
 ];
 
 /// How the error for a second action key begins (the error module treats it
@@ -196,6 +198,8 @@ impl<'de> Visitor<'de> for EntryVisitor {
                                 template: a.template,
                             }
                         }
+                        "fault" => Action::Fault(map.next_value()?),
+                        "clear_fault" => Action::ClearFault(map.next_value()?),
                         // KeySeed yields only names from KEYS, so this is a
                         // key added there without a reader here.
                         other => return Err(de::Error::unknown_field(other, KEYS)),

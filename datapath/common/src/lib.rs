@@ -585,6 +585,100 @@ pub struct MonitorEvent {
 }
 const _: () = assert!(size_of::<MonitorEvent>() == 40);
 
+/// The network-fault program (`svclab-fault` object): one instance per
+/// fault, attached first (TCX) on the receiving side of every hop the fault
+/// covers. Its names, shared so user space opens exactly what it defines.
+pub mod fault {
+    /// The tc program.
+    pub const PROG: &str = "fault";
+    /// [`super::FaultConfig`], index 0 of a single-entry array.
+    pub const CONFIG: &str = "FAULT_CONFIG";
+    /// [`super::FaultState`], index 0: the loss models' memory.
+    pub const STATE: &str = "FAULT_STATE";
+    /// Per-CPU `u64` counters indexed by [`super::FaultCounter`].
+    pub const COUNTERS: &str = "FAULT_COUNTERS";
+}
+
+/// Pass every packet (a fault being set up or cleared).
+pub const FAULT_MODEL_NONE: u32 = 0;
+/// Independent or correlated loss (netem's `loss random P [CORR]`).
+pub const FAULT_MODEL_RANDOM: u32 = 1;
+/// Gilbert–Elliott two-state loss (netem's `loss gemodel p r 1-h 1-k`).
+pub const FAULT_MODEL_GE: u32 = 2;
+/// Drop every matching packet (partition, blackhole).
+pub const FAULT_MODEL_ALL: u32 = 3;
+
+/// An IPv4 prefix in network order; `mask` 0 matches every address.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultPrefix {
+    pub addr: u32,
+    pub mask: u32,
+}
+const _: () = assert!(size_of::<FaultPrefix>() == 8);
+
+/// What one fault does to the packets it matches. Probabilities are
+/// fractions of 2^32 - 1, as netem keeps them (`tc` scales its percents
+/// the same way), so the kernel side compares against one
+/// `bpf_get_prandom_u32()` draw.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultConfig {
+    /// `FAULT_MODEL_*`.
+    pub model: u32,
+    /// RANDOM: the loss probability. GE: `1-k`, the loss probability in
+    /// the good state (netem's `a4`).
+    pub loss: u32,
+    /// RANDOM: netem's correlation `rho` (0 = independent draws).
+    pub corr: u32,
+    /// GE: `p`, good → bad transition probability (netem's `a1`).
+    pub ge_p: u32,
+    /// GE: `r`, bad → good transition probability (netem's `a2`).
+    pub ge_r: u32,
+    /// GE: `h`, the probability a packet *passes* in the bad state
+    /// (netem's `a3`; loss in the bad state is `1-h`).
+    pub ge_h: u32,
+    /// Match only packets from one of the first `n_src` prefixes (0: any).
+    pub src: [FaultPrefix; 2],
+    pub n_src: u32,
+    /// Match only packets to this prefix (`mask` 0: any).
+    pub dst: FaultPrefix,
+    /// Match only TCP/UDP packets with this port (network order) on the
+    /// side `port_side` names (0: no port filter, 1: destination, 2:
+    /// source).
+    pub port: u16,
+    pub port_side: u8,
+    pub pad: u8,
+}
+const _: () = assert!(size_of::<FaultConfig>() == 56);
+
+/// The memory of the loss models, index 0 of a single-entry array. Updated
+/// without locks from every CPU: two packets on two CPUs at once may both
+/// read the same state, which only blurs the model by one packet.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultState {
+    /// netem's `crndstate.last`: the previous correlated draw.
+    pub last: u32,
+    /// GE: 0 = good, 1 = bad.
+    pub bad: u32,
+}
+const _: () = assert!(size_of::<FaultState>() == 8);
+
+/// What the fault program counts (per CPU).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultCounter {
+    /// Packets that matched the fault's filters.
+    Matched = 0,
+    /// Of those, dropped.
+    Dropped = 1,
+}
+
+impl FaultCounter {
+    pub const COUNT: u32 = 2;
+}
+
 /// Bob Jenkins' lookup3 final mix, as the kernel's `jhash.h`.
 #[inline(always)]
 const fn jhash_final(mut a: u32, mut b: u32, mut c: u32) -> u32 {
@@ -645,6 +739,8 @@ mod user {
         )*};
     }
     pod!(
+        FaultConfig,
+        FaultState,
         MonitorFilter,
         MonitorEvent,
         Lb4Key,

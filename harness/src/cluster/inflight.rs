@@ -1,6 +1,7 @@
 //! What is in flight between control passes (data only; the behaviour
 //! is in `rollout.rs` and `terminate.rs`): rollouts of a deployment to a
-//! new revision, and pods being terminated (preStop hook, SIGTERM window).
+//! new revision, pods being terminated (preStop hook, SIGTERM window), and
+//! network faults in force.
 use std::{net::SocketAddrV4, path::PathBuf, thread::JoinHandle, time::Duration};
 
 use svclab_suite::model::Strategy;
@@ -56,4 +57,12 @@ pub(super) struct HookTarget {
     pub(super) pod_netns: PathBuf,
     pub(super) node_netns: PathBuf,
     pub(super) addr: SocketAddrV4,
+}
+
+/// A network fault in force: its kernel pieces, when it ends by its
+/// duration, and what the record will say (`faults.rs` starts and ends it).
+pub(super) struct RunningFault {
+    pub(super) active: crate::chaos::ActiveFault,
+    pub(super) ends: Option<Duration>,
+    pub(super) record: svclab_report::record::FaultRecord,
 }

@@ -31,6 +31,7 @@ mod client_pods;
 mod containers;
 mod create;
 mod endpoints;
+mod faults;
 mod inflight;
 mod records;
 mod rollout;
@@ -164,6 +165,8 @@ impl Cluster {
             endpoint_queue: std::collections::VecDeque::new(),
             applied: BTreeMap::new(),
             rollouts: Vec::new(),
+            faults: BTreeMap::new(),
+            fault_records: Vec::new(),
             cgroups,
         };
         for d in &suite.deployments {

@@ -16,7 +16,7 @@ use svclab_topology::Topology;
 
 use super::{
     autoscaler::Autoscaler,
-    inflight::{Rollout, Termination},
+    inflight::{Rollout, RunningFault, Termination},
 };
 use crate::engines::Dataplane;
 use crate::kubelet::{
@@ -119,6 +119,10 @@ pub struct Cluster {
     pub(super) applied: BTreeMap<SocketAddrV4, BackendState>,
     /// Rollouts, in progress or done.
     pub(super) rollouts: Vec<Rollout>,
+    /// Network faults in force, by name.
+    pub(super) faults: BTreeMap<String, RunningFault>,
+    /// Faults that ended.
+    pub(super) fault_records: Vec<svclab_report::record::FaultRecord>,
     /// Socket-LB's cgroup v2 tree (a cgroup per node and client pod);
     /// last, so an unwinding drop removes it after the dataplanes.
     pub(super) cgroups: Option<crate::engines::SocketLbCgroups>,

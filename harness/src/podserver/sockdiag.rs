@@ -10,15 +10,17 @@ use std::{net::IpAddr, time::Duration};
 
 use anyhow::{Context as _, bail};
 use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
 };
 use netlink_packet_sock_diag::{
     SockDiagMessage,
     constants::{AF_INET, IPPROTO_TCP},
-    inet::{ExtensionFlags, InetRequest, SocketId, StateFlags},
+    inet::{ExtensionFlags, InetRequest, StateFlags},
 };
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
 use svclab_datapath::NetnsRef;
+
+pub use netlink_packet_sock_diag::inet::SocketId;
 
 /// What `ss -lnt` prints for a listener: Recv-Q and Send-Q.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -115,6 +117,70 @@ impl SockDiag {
         })
         .with_context(|| format!("dumping TCP listeners in netns {}", self.netns))?;
         Ok(found)
+    }
+
+    /// Every established IPv4 TCP connection of the netns.
+    pub fn established(&mut self) -> anyhow::Result<Vec<SocketId>> {
+        let mut out = Vec::new();
+        self.dump_tcp4(StateFlags::ESTABLISHED, |id, _, _| out.push(id.clone()))
+            .with_context(|| format!("dumping TCP connections in netns {}", self.netns))?;
+        Ok(out)
+    }
+
+    /// Destroys one socket (`SOCK_DESTROY`, what `ss -K` sends): the
+    /// kernel's `tcp_abort` sends the peer a RST for an established
+    /// connection (Linux v6.18 net/ipv4/tcp.c `tcp_abort`, `tcp_need_reset`)
+    /// and the owner sees ECONNABORTED. A socket already gone is not an
+    /// error (`ENOENT`): it closed between the dump and now.
+    pub fn destroy(&mut self, id: &SocketId) -> anyhow::Result<bool> {
+        /// `SOCK_DESTROY` (include/uapi/linux/sock_diag.h).
+        const SOCK_DESTROY: u16 = 21;
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_ACK;
+        header.sequence_number = seq;
+        let mut packet = NetlinkMessage::new(
+            header,
+            SockDiagMessage::InetRequest(InetRequest {
+                family: AF_INET,
+                protocol: IPPROTO_TCP,
+                extensions: ExtensionFlags::empty(),
+                states: StateFlags::all(),
+                socket_id: id.clone(),
+            })
+            .into(),
+        );
+        packet.finalize();
+        packet.header.message_type = SOCK_DESTROY;
+        let mut req = vec![0u8; packet.buffer_len()];
+        packet.serialize(&mut req);
+        self.sock.send(&req, 0).context("send SOCK_DESTROY")?;
+        loop {
+            self.buf.clear();
+            let n = self
+                .sock
+                .recv(&mut self.buf, libc::MSG_TRUNC)
+                .context("recv")?;
+            let msg =
+                <NetlinkMessage<SockDiagMessage>>::deserialize(&self.buf[..n.min(self.buf.len())])
+                    .map_err(|e| anyhow::anyhow!("decoding a SOCK_DESTROY reply: {e}"))?;
+            if msg.header.sequence_number != seq {
+                continue;
+            }
+            if let NetlinkPayload::Error(e) = msg.payload {
+                return match e.code.map(|c| -c.get()) {
+                    None => Ok(true),
+                    Some(libc::ENOENT) => Ok(false),
+                    Some(code) => Err(std::io::Error::from_raw_os_error(code)).with_context(|| {
+                        format!(
+                            "SOCK_DESTROY in netns {} (kernel without INET_DIAG_DESTROY?)",
+                            self.netns
+                        )
+                    }),
+                };
+            }
+        }
     }
 
     /// Dumps IPv4 TCP sockets in `states`, calling `f(id, rqueue, wqueue)` for each.

@@ -70,6 +70,7 @@ pub(super) struct Gathered {
     pub(super) pods: Vec<rec::PodRecord>,
     pub(super) backends: Vec<rec::BackendInfo>,
     pub(super) rollouts: Vec<rec::RolloutRecord>,
+    pub(super) faults: Vec<rec::FaultRecord>,
     pub(super) events: Vec<rec::Event>,
     /// Real programs and client proxies' access logs.
     pub(super) programs: Vec<rec::ProgramInfo>,

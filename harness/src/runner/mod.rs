@@ -100,8 +100,12 @@ pub fn scale_schedule(suite: &Suite, f: f64) -> Suite {
     }
     for e in &mut s.timeline {
         e.at = sc(e.at);
-        if let Action::Spike { duration, .. } = &mut e.action {
-            *duration = duration.map(sc);
+        match &mut e.action {
+            Action::Spike { duration, .. } => *duration = duration.map(sc),
+            // A fault's length is schedule; its delays and reset period
+            // are mechanism and stay as written.
+            Action::Fault(f) => f.duration = f.duration.map(sc),
+            _ => {}
         }
     }
     for e in &mut s.expect {
@@ -202,6 +206,7 @@ fn run_suite_in(
         pods: Vec::new(),
         backends: Vec::new(),
         rollouts: Vec::new(),
+        faults: Vec::new(),
         events: Vec::new(),
         programs: Vec::new(),
         access_logs: Vec::new(),

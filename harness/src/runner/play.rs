@@ -1,7 +1,8 @@
 //! Stage 2 of a run: start the clients at t=0 and play the suite — every
 //! few milliseconds a kubelet pass and the autoscalers, pod telemetry every
 //! 100 ms, timeline actions when due, and at each bucket boundary the
-//! datapath's per-backend counters — until the suite's end or a signal;
+//! datapath's per-backend counters, faults ending when their time is up —
+//! until the suite's end or a signal;
 //! then stop the clients, drain their records, read the datapath's totals
 //! and (with `--hold`) keep the cluster up for `svclab inspect`.
 use std::{
@@ -114,6 +115,7 @@ pub(super) fn play(
         c.endpoints_tick()?;
         c.note_ct_gc();
         c.autoscale()?;
+        c.faults_tick(now)?;
         if now >= next_pod_sample {
             c.sample_pods();
             next_pod_sample = now + POD_SAMPLE;
@@ -159,6 +161,7 @@ pub(super) fn play(
     while let Ok(r) = rx.recv_timeout(Duration::from_millis(50)) {
         g.agg.add(r);
     }
+    c.end_faults(g.elapsed.as_secs_f64());
     c.note_all_conns_after_sigterm();
     g.datapath = datapath_totals(c)?;
     g.access_logs = c.access_logs();
@@ -277,6 +280,14 @@ fn act(
         Action::FlushCt { node } => {
             let n = c.flush_ct(*node)?;
             c.event(t, "flush_ct", format!("flush CT ({n} entries)"), true);
+        }
+        Action::Fault(f) => {
+            let words = c.start_fault(f, t, &ctx.prefix)?;
+            c.event(t, "fault", words, true);
+        }
+        Action::ClearFault(name) => {
+            let words = c.clear_fault(name, t)?;
+            c.event(t, "fault_end", words, true);
         }
         Action::RestartClient { client, keep_ip } => {
             let detail = if *keep_ip {

@@ -82,6 +82,7 @@ pub(super) fn record(
         access_logs: g.access_logs,
         share_basis: share_basis(suite),
         rollouts: g.rollouts,
+        faults: g.faults,
     };
     record.mechanism = svclab_report::derive::mechanism::mechanism(&record, &client_totals(&g.agg));
     let specs: Vec<svclab_report::derive::ExpectationSpec> = suite

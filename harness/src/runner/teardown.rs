@@ -12,7 +12,10 @@ pub(super) fn teardown(ctx: &RunCtx<'_>, cluster: Option<Cluster>, g: &mut Gathe
     }
     tracing::info!("teardown");
     ctx.progress.set_prefix("teardown");
-    if let Some(c) = cluster {
+    if let Some(mut c) = cluster {
+        // Faults first: their rules and held packets go before the pods.
+        c.end_faults(g.elapsed.as_secs_f64());
+        g.faults = c.fault_records();
         if g.pods.is_empty() {
             // Stopped early by an error: still keep what the pods did.
             g.pods = c.pod_records();

@@ -60,6 +60,58 @@ pub struct RunRecord {
     /// Deployment rollouts (the `rollout` action).
     #[serde(default)]
     pub rollouts: Vec<RolloutRecord>,
+    /// Network faults (the `fault` action): what was set and what an
+    /// independent probe measured across the hop while it lasted.
+    #[serde(default)]
+    pub faults: Vec<FaultRecord>,
+}
+
+/// One network fault as it ran.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultRecord {
+    pub name: String,
+    /// loss, delay, bandwidth, reset or blackhole.
+    pub kind: String,
+    /// What the target resolved to when it started (`web-1, web-2`, `node 1`, `path 0 → 1`).
+    pub target: String,
+    /// to, from or both.
+    pub direction: String,
+    /// The values set, as words (`5% random`, `50ms ± 10ms uniform`).
+    pub set: String,
+    pub start_s: f64,
+    /// When it ended (its duration, a clear_fault, or the run's end).
+    pub end_s: f64,
+    /// The measuring probe's pair (`node0 → web-1`); empty without one.
+    #[serde(default)]
+    pub probe: String,
+    #[serde(default)]
+    pub probe_sent: u64,
+    #[serde(default)]
+    pub probe_received: u64,
+    /// The round-trip loss the setting implies for the probe (loss on
+    /// both ways compounds), in percent; None where the kind sets no loss.
+    #[serde(default)]
+    pub expected_loss_pct: Option<f64>,
+    #[serde(default)]
+    pub measured_loss_pct: f64,
+    #[serde(default)]
+    pub rtt_p50_ms: f64,
+    #[serde(default)]
+    pub rtt_p99_ms: f64,
+    /// Loss and blackhole: packets the fault program matched and dropped.
+    #[serde(default)]
+    pub matched: u64,
+    #[serde(default)]
+    pub dropped: u64,
+    /// Delay: packets the delay line held, and how late its releases
+    /// were at p99 (its own precision).
+    #[serde(default)]
+    pub delayed: u64,
+    #[serde(default)]
+    pub delay_late_p99_us: u64,
+    /// Reset: connections destroyed.
+    #[serde(default)]
+    pub resets: u64,
 }
 
 /// One rollout: when it started, when Kubernetes would call it complete,

@@ -39,6 +39,7 @@ pub fn empty_record() -> RunRecord {
         error: None,
         pods: Vec::new(),
         rollouts: Vec::new(),
+        faults: Vec::new(),
         kubelet: KubeletInfo::default(),
         programs: Vec::new(),
         access_logs: Vec::new(),

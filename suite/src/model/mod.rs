@@ -13,6 +13,7 @@ mod datapath;
 mod defaults;
 mod deployments;
 mod expect;
+mod faults;
 mod json_schema;
 mod matrix;
 mod probes;
@@ -32,6 +33,10 @@ pub use self::{
     datapath::{CtReuseSpec, DatapathSpec, EngineSpec, ProfileSpec, SelectionSpec, Timeouts},
     deployments::{Closer, Deployment, HealthSpec, ServerSpec, SigtermMode, Workload},
     expect::{Expectation, METRICS},
+    faults::{
+        BandwidthSpec, BurstSpec, DelaySpec, Direction, Fault, FaultTarget, JitterDistribution,
+        LossSpec, ResetSpec, parse_rate, parse_size,
+    },
     matrix::{EngineChoice, Matrix},
     probes::{ExecProbe, HttpHeader, HttpProbe, Probe, Probes, TcpProbe},
     programs::{

@@ -1,12 +1,13 @@
 //! The `timeline` section: actions at offsets into the run (scale, kill,
-//! delete a pod, flush conntrack, restart a client, spike a client's rate).
+//! delete a pod, flush conntrack, restart a client, spike a client's rate,
+//! network faults).
 use std::borrow::Cow;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{deployments::ServerSpec, programs::ContainerSpec};
+use super::{deployments::ServerSpec, faults::Fault, programs::ContainerSpec};
 use crate::duration::Dur;
 
 /// One timeline entry: `at:` plus exactly one action key.
@@ -93,6 +94,12 @@ pub enum Action {
         #[serde(default)]
         duration: Option<Dur>,
     },
+    /// A network fault (loss, delay, bandwidth, reset, blackhole) on a
+    /// pod, some of a deployment's pods, a node or a path between nodes,
+    /// for `duration` or until a `clear_fault`.
+    Fault(Fault),
+    /// End the fault of this name now (it must be active by then).
+    ClearFault(String),
 }
 
 /// `at` and exactly one action key, as `src/timeline.rs` reads it: every

@@ -15,6 +15,7 @@ mod cluster;
 mod datapath;
 mod deployments;
 mod expect;
+mod faults;
 mod kubelet;
 mod probes;
 mod programs;
@@ -31,6 +32,7 @@ use std::{
 
 pub use self::{
     capacity::{POD_HEADROOM, max_pods_per_node, pods_per_node},
+    faults::DEFAULT_DELAY_LIMIT,
     programs::{NGINX_ECHO_MODULE, machine_problems, nginx_binary},
 };
 pub use crate::expected::REGRESSION_FIGURES;
@@ -80,19 +82,23 @@ pub fn check(suite: &Suite, index: &PathIndex) -> Vec<Diagnostic> {
             .entry(a.deployment.as_str())
             .or_insert(a.max_replicas);
     }
-    timeline::check(
-        &mut c,
-        &suite.timeline,
-        &timeline::Known {
-            duration: Dur(dur),
-            nodes,
-            deployments: &deployments,
-            replicas: &replicas,
-            hpa_max: &hpa_max,
-            clients: &clients,
-            client_info: &client_info,
-        },
-    );
+    let known = timeline::Known {
+        duration: Dur(dur),
+        nodes,
+        deployments: &deployments,
+        replicas: &replicas,
+        hpa_max: &hpa_max,
+        clients: &clients,
+        client_info: &client_info,
+        total_rate: suite
+            .clients
+            .iter()
+            .filter(|c| c.load.mode == crate::model::LoadMode::Open)
+            .map(|c| u64::from(c.load.rate))
+            .sum(),
+    };
+    timeline::check(&mut c, &suite.timeline, &known);
+    faults::check(&mut c, &suite.timeline, &known);
     autoscalers::check(&mut c, suite, scale, &deployments);
     regression::check(&mut c, &suite.regression);
     expect::check(&mut c, suite, dur);

@@ -120,6 +120,39 @@ pub fn machine_problems(suite: &crate::model::Suite) -> Vec<(String, String)> {
             out.push((format!("clients[{i}].proxy"), NO_NGINX.to_owned()));
         }
     }
+    out.extend(fault_tools(suite));
+    out
+}
+
+/// The tools a fault kind needs from this machine: `tc` (iproute2) for a
+/// bandwidth limit, `iptables-nft` for the delay queue (its NFQUEUE rule)
+/// and for refusing new connections (REJECT with tcp-reset).
+fn fault_tools(suite: &crate::model::Suite) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (i, e) in suite.timeline.iter().enumerate() {
+        let crate::model::Action::Fault(f) = &e.action else {
+            continue;
+        };
+        let mut need = |key: &str, prog: &str, why: &str| {
+            if find_program(prog).is_none() {
+                out.push((
+                    format!("timeline[{i}].fault.{key}"),
+                    format!(
+                        "this machine has no `{prog}` ({why}; `scripts/bootstrap.sh run` installs it)"
+                    ),
+                ));
+            }
+        };
+        if f.bandwidth.is_some() {
+            need("bandwidth", "tc", "iproute2's tc sets the TBF rate limit");
+        }
+        if f.delay.is_some() {
+            need("delay", "iptables-nft", "the delay queue's NFQUEUE rule");
+        }
+        if f.reset.as_ref().is_some_and(|r| r.new_percent.is_some()) {
+            need("reset", "iptables-nft", "REJECT --reject-with tcp-reset");
+        }
+    }
     out
 }
 

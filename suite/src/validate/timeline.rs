@@ -22,6 +22,9 @@ pub(super) struct Known<'a> {
     pub(super) hpa_max: &'a HashMap<&'a str, u32>,
     pub(super) clients: &'a HashSet<&'a str>,
     pub(super) client_info: &'a HashMap<&'a str, ClientInfo>,
+    /// Requests per second of every open-loop client together (what a
+    /// delay queue must hold per second of delay).
+    pub(super) total_rate: u64,
 }
 
 pub(super) fn check(c: &mut Checker<'_>, timeline: &[TimelineEntry], k: &Known<'_>) {
@@ -78,6 +81,9 @@ fn entry(c: &mut Checker<'_>, i: usize, e: &TimelineEntry, k: &Known<'_>, scales
         e.at,
     );
     match &e.action {
+        // Faults are checked together (names, windows, overlaps) in
+        // `faults.rs`.
+        Action::Fault(_) | Action::ClearFault(_) => {}
         Action::Spike {
             client,
             rate,
