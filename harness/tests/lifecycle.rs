@@ -463,6 +463,43 @@ fn sigkill_mid_run_then_clean_leaves_nothing() {
     assert_clean(&run_id);
 }
 
+/// A run killed while its network faults are in force (a delay line with
+/// its NFQUEUE rule, a loss program, a rate limit, a reset rule): the
+/// faults lived in the run's namespaces, so `svclab clean --run` leaves
+/// nothing, and the root namespace never had a rule of the run.
+#[test]
+fn sigkill_mid_fault_then_clean_leaves_nothing() {
+    require_root!();
+    let _g = one_at_a_time();
+    let dir = workdir("killfault");
+    let text = SMALL.replace("DURATION", "60s").replace("OKMIN", "1")
+        + "timeline:
+  - { at: 1s, fault: { name: slow, target: { pod: web-0 }, delay: { time: 20ms } } }
+  - { at: 1s, fault: { name: lossy, target: { pod: web-1 }, loss: { percent: 5 } } }
+  - { at: 1s, fault: { name: narrow, target: { pod: web-1 }, bandwidth: { rate: 10mbit } } }
+  - { at: 1s, fault: { name: refuse, target: { pod: web-0 }, reset: { new_percent: 5 } } }
+";
+    let (mut child, run_id) = start_run(&dir, "killfault", &text, &[]);
+    std::thread::sleep(Duration::from_secs(4));
+    let log = std::fs::read_to_string(dir.join("killfault").join(&run_id).join("run.log"))
+        .unwrap_or_default();
+    assert_eq!(log.matches("timeline action").count(), 4, "faults started: {log}");
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let out = svclab(&["clean", "--run", &run_id])
+        .output()
+        .expect("clean");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_clean(&run_id);
+    let root = std::process::Command::new("iptables-nft-save")
+        .output()
+        .expect("iptables-nft-save");
+    assert!(
+        !String::from_utf8_lossy(&root.stdout).contains(&run_id),
+        "no rule of the run in the root namespace"
+    );
+}
+
 /// Starts `text` under `--hold` and waits until it holds: the child, its
 /// run id, its run folder and the guard that interrupts it if the test
 /// panics first.

@@ -637,3 +637,27 @@ fn scale_down_keepalive_resets_unless_drained() {
         }
     }
 }
+
+/// fault-lossy-backend at its own length (the pod server's 60 s read
+/// timeout that pins the workers is mechanism, not schedule): the lossy
+/// pod leaves the service and stays out after the heal; the independent
+/// ICMP probe measured the round-trip loss 20% each way implies (36%)
+/// within 5 sigma of ~300 echoes, and the fault program dropped packets.
+#[test]
+fn fault_lossy_backend_takes_the_lossy_pod_out_for_longer_than_the_fault() {
+    require_root!();
+    let o = run_for("fault-lossy-backend", 60.0);
+    assert_pass("fault-lossy-backend", &o);
+    let f = &o.record.faults[0];
+    assert_eq!((f.name.as_str(), f.target.as_str()), ("lossy-link", "web-2"));
+    assert!((f.end_s - f.start_s - 30.0).abs() < 0.5, "{f:?}");
+    assert!(f.probe_sent > 250, "{f:?}");
+    assert!(
+        (22.0..50.0).contains(&f.measured_loss_pct),
+        "probe loss {:.1}% vs 36% implied",
+        f.measured_loss_pct
+    );
+    assert!(f.dropped > 0 && f.dropped < f.matched, "{f:?}");
+    let out = event_at(&o, "pod_not_ready", "web-2").expect("web-2 left the service");
+    assert!((10.0..40.0).contains(&out), "not ready at {out}");
+}

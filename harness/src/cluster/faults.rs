@@ -199,7 +199,8 @@ impl Cluster {
         for name in due {
             let t = self.faults[&name].ends.map_or(now, |e| e).as_secs_f64();
             let words = self.clear_fault(&name, t)?;
-            self.event(t, "fault_end", words, true);
+            // Its band on the charts shows the end: no marker.
+            self.event(t, "fault_end", words, false);
         }
         Ok(())
     }

@@ -79,6 +79,8 @@ const INK: RGBColor = RGBColor(0x22, 0x22, 0x22);
 const GREY: RGBColor = RGBColor(0x88, 0x88, 0x88);
 
 const ERROR_RED: RGBColor = RGBColor(0xB2, 0x18, 0x2B);
+/// Network-fault bands (drawn translucent).
+const FAULT_BAND: RGBColor = RGBColor(0xE6, 0x8A, 0x00);
 
 /// The colour of each backend, by name, the same in every chart and table:
 /// backends in [`RunRecord::backend_names`] order, then any pod of
@@ -285,14 +287,25 @@ impl<'r> Frame<'r> {
         Ok(builder)
     }
 
-    /// Each timeline event: a dashed vertical line through the plot and its
-    /// label above the plot. Labels go in the lowest of [`MARKER_ROWS`] rows
+    /// Each network fault as a band, then each timeline event: a dashed
+    /// vertical line through the plot and its label above the plot. Labels go in the lowest of [`MARKER_ROWS`] rows
     /// where they fit; when none has room at the marker, the label is pushed
     /// right in the least-full row and joined to its marker by a leader line.
     fn draw_markers(&self, root: &Area<'_>, g: &Geometry) -> DrawResult<()> {
         let style = TextStyle::from((FONT, 16).into_font())
             .color(&INK)
             .pos(Pos::new(HPos::Left, VPos::Bottom));
+        // Each network fault: a shaded band over the time it was in force,
+        // under the markers (its start is one of them).
+        for f in &self.record.faults {
+            let (x0, x1) = (g.px(f.start_s).max(g.left), g.px(f.end_s).min(g.right));
+            if x1 > x0 {
+                root.draw(&Rectangle::new(
+                    [(x0, g.top), (x1, g.bottom)],
+                    FAULT_BAND.mix(0.14).filled(),
+                ))?;
+            }
+        }
         let mut row_end = [i32::MIN; MARKER_ROWS];
         let rows = self.marker_rows;
         let limit = g.right + Y2_LABEL_W as i32;

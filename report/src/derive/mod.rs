@@ -539,6 +539,7 @@ fn time_to_recover(record: &RunRecord, event_s: f64) -> Option<f64> {
     Some((first_clean.t_s - event_s).max(0.0))
 }
 
+pub mod faults;
 pub mod mechanism;
 pub mod rollouts;
 #[cfg(test)]

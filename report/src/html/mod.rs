@@ -369,6 +369,7 @@ fn summary(out: &mut String, rec: &RunRecord) {
     }
     out.push_str("</div>\n");
     rollouts::summary(out, rec);
+    faults::summary(out, rec);
     kubelet(out, rec);
 
     out.push_str("<h3 id=\"expectations\">Expectations</h3>\n");
@@ -550,5 +551,6 @@ fn row(out: &mut String, key_html: &str, value_html: &str) {
 }
 
 mod datapath;
+mod faults;
 #[cfg(test)]
 mod tests;
