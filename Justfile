@@ -145,8 +145,8 @@ bench-datapath: _ensure
     cargo bench -p svclab-datapath --bench datapath
 
 # Every benchmark: datapath, topology build/teardown vs `ip -batch`, 1000
-# pods' start and teardown, the client's conn/s through the VIP vs wrk, and
-# probes at 1000 pods; then one table of every goal.
+# pods' start and teardown, the client's conn/s through the VIP vs wrk,
+# probes at 1000 pods, network-fault accuracy; then one table of every goal.
 bench: _ensure _ensure-bench
     #!/usr/bin/env bash
     set -euo pipefail
@@ -158,6 +158,7 @@ bench: _ensure _ensure-bench
     cargo bench -p svclab --bench client
     cargo bench -p svclab --bench probes
     cargo bench -p svclab --bench engines
+    cargo bench -p svclab --bench faults
     echo
     echo "== goals (one run of just bench)"
     awk -F '\t' '{ printf "%-9s %-78s %-58s %s\n", $1, $2, $3, $4 }' \

@@ -483,13 +483,21 @@ fn sigkill_mid_fault_then_clean_leaves_nothing() {
     std::thread::sleep(Duration::from_secs(4));
     let log = std::fs::read_to_string(dir.join("killfault").join(&run_id).join("run.log"))
         .unwrap_or_default();
-    assert_eq!(log.matches("timeline action").count(), 4, "faults started: {log}");
+    assert_eq!(
+        log.matches("timeline action").count(),
+        4,
+        "faults started: {log}"
+    );
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     let out = svclab(&["clean", "--run", &run_id])
         .output()
         .expect("clean");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_clean(&run_id);
     let root = std::process::Command::new("iptables-nft-save")
         .output()

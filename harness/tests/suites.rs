@@ -649,7 +649,10 @@ fn fault_lossy_backend_takes_the_lossy_pod_out_for_longer_than_the_fault() {
     let o = run_for("fault-lossy-backend", 60.0);
     assert_pass("fault-lossy-backend", &o);
     let f = &o.record.faults[0];
-    assert_eq!((f.name.as_str(), f.target.as_str()), ("lossy-link", "web-2"));
+    assert_eq!(
+        (f.name.as_str(), f.target.as_str()),
+        ("lossy-link", "web-2")
+    );
     assert!((f.end_s - f.start_s - 30.0).abs() < 0.5, "{f:?}");
     assert!(f.probe_sent > 250, "{f:?}");
     assert!(

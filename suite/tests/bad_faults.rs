@@ -53,20 +53,35 @@ fn a_valid_set_of_faults_parses() {
 
 #[test]
 fn a_fault_on_an_unknown_deployment() {
-    let t = timeline(&["{ at: 5s, fault: { name: x, target: { deployment: api }, blackhole: true } }"]);
-    rejects(&t, "14:55", "timeline[0].fault.target.deployment", "unknown deployment `api`");
+    let t =
+        timeline(&["{ at: 5s, fault: { name: x, target: { deployment: api }, blackhole: true } }"]);
+    rejects(
+        &t,
+        "14:55",
+        "timeline[0].fault.target.deployment",
+        "unknown deployment `api`",
+    );
 }
 
 #[test]
 fn two_kinds_in_one_fault() {
-    let t = timeline(&["{ at: 5s, fault: { name: x, target: { pod: web-0 }, blackhole: true, loss: { percent: 1 } } }"]);
+    let t = timeline(&[
+        "{ at: 5s, fault: { name: x, target: { pod: web-0 }, blackhole: true, loss: { percent: 1 } } }",
+    ]);
     rejects(&t, "14:22", "timeline[0].fault", "exactly one fault kind");
 }
 
 #[test]
 fn a_loss_above_100_percent() {
-    let t = timeline(&["{ at: 5s, fault: { name: x, target: { pod: web-0 }, loss: { percent: 150 } } }"]);
-    rejects(&t, "14:74", "timeline[0].fault.loss.percent", "a percentage 0..=100");
+    let t = timeline(&[
+        "{ at: 5s, fault: { name: x, target: { pod: web-0 }, loss: { percent: 150 } } }",
+    ]);
+    rejects(
+        &t,
+        "14:74",
+        "timeline[0].fault.loss.percent",
+        "a percentage 0..=100",
+    );
 }
 
 #[test]
@@ -81,13 +96,25 @@ fn overlapping_faults_of_one_kind_on_one_target() {
 #[test]
 fn a_node_fault_without_a_fabric() {
     let t = timeline(&["{ at: 5s, fault: { name: x, target: { node: 0 }, blackhole: true } }"]);
-    rejects(&t, "14:49", "timeline[0].fault.target.node", "cluster.nodes is 1");
+    rejects(
+        &t,
+        "14:49",
+        "timeline[0].fault.target.node",
+        "cluster.nodes is 1",
+    );
 }
 
 #[test]
 fn a_delay_queue_the_rate_overruns() {
-    let t = timeline(&["{ at: 5s, fault: { name: x, target: { pod: web-0 }, delay: { time: 500ms, limit: 100 } } }"]);
-    rejects(&t, "14:86", "timeline[0].fault.delay.limit", "raise `limit` to at least 1000");
+    let t = timeline(&[
+        "{ at: 5s, fault: { name: x, target: { pod: web-0 }, delay: { time: 500ms, limit: 100 } } }",
+    ]);
+    rejects(
+        &t,
+        "14:86",
+        "timeline[0].fault.delay.limit",
+        "raise `limit` to at least 1000",
+    );
 }
 
 #[test]
@@ -99,24 +126,48 @@ fn clearing_a_fault_that_is_not_active() {
     ]);
     rejects(&t, "15:11", "timeline[1].at", "while fault `a` is active");
     let t = timeline(&["{ at: 25s, clear_fault: nope }"]);
-    rejects(&t, "14:29", "timeline[0].clear_fault", "unknown fault `nope`");
+    rejects(
+        &t,
+        "14:29",
+        "timeline[0].clear_fault",
+        "unknown fault `nope`",
+    );
 }
 
 #[test]
 fn a_fault_that_outlasts_the_run() {
-    let t = timeline(&["{ at: 50s, fault: { name: x, target: { pod: web-0 }, blackhole: true, duration: 20s } }"]);
-    rejects(&t, "14:85", "timeline[0].fault.duration", "ends by the suite's end");
+    let t = timeline(&[
+        "{ at: 50s, fault: { name: x, target: { pod: web-0 }, blackhole: true, duration: 20s } }",
+    ]);
+    rejects(
+        &t,
+        "14:85",
+        "timeline[0].fault.duration",
+        "ends by the suite's end",
+    );
 }
 
 #[test]
 fn a_reset_on_a_node() {
     let t = edit("duration: 60s\n", "duration: 60s\ncluster: { nodes: 2 }\n")
         + "timeline:\n  - { at: 5s, fault: { name: x, target: { node: 1 }, reset: { established: true } } }\n";
-    rejects(&t, "15:41", "timeline[0].fault.target", "reset acts on a pod's connections");
+    rejects(
+        &t,
+        "15:41",
+        "timeline[0].fault.target",
+        "reset acts on a pod's connections",
+    );
 }
 
 #[test]
 fn a_bad_rate_names_the_units() {
-    let t = timeline(&["{ at: 5s, fault: { name: x, target: { pod: web-0 }, bandwidth: { rate: 10mb } } }"]);
-    rejects(&t, "14:76", "timeline[0].fault.bandwidth.rate", "unknown unit `mb`");
+    let t = timeline(&[
+        "{ at: 5s, fault: { name: x, target: { pod: web-0 }, bandwidth: { rate: 10mb } } }",
+    ]);
+    rejects(
+        &t,
+        "14:76",
+        "timeline[0].fault.bandwidth.rate",
+        "unknown unit `mb`",
+    );
 }

@@ -258,8 +258,9 @@ impl ActiveFault {
         Ok(f)
     }
 
-    /// One fault program instance per hop (each with its own source
-    /// filter), attached first on the hop's ingress.
+    /// One fault program instance per hop, attached first on the hop's
+    /// ingress. The hop's `src` is the program's source filter (`base`'s
+    /// own is replaced: a fault's filters are where it acts).
     fn drop_on_hops(&mut self, base: FaultConfig, place: &Placement) -> anyhow::Result<()> {
         for hop in &place.hops {
             let mut cfg = base;

@@ -54,7 +54,8 @@ pub fn effect(rec: &RunRecord, f: &FaultRecord) -> Option<FaultEffect> {
         .filter(|b| !in_any(b))
         .filter(active)
         .collect();
-    let rate = |v: &[&Bucket]| v.iter().map(|b| errors(b) as f64).sum::<f64>() / (v.len() as f64 * w);
+    let rate =
+        |v: &[&Bucket]| v.iter().map(|b| errors(b) as f64).sum::<f64>() / (v.len() as f64 * w);
     let p99_out = median(outs.iter().map(|b| b.client.p99_ms).collect());
     let normal = |b: &Bucket| {
         let sent = b.client.sent.max(1) as f64;

@@ -48,7 +48,8 @@ pub(super) fn summary(out: &mut String, rec: &RunRecord) {
                 format!(
                     "{:.1} / {}",
                     e.errors_per_s_in,
-                    e.errors_per_s_out.map_or("–".to_owned(), |o| format!("{o:.1}"))
+                    e.errors_per_s_out
+                        .map_or("–".to_owned(), |o| format!("{o:.1}"))
                 ),
                 format!(
                     "{:.1} / {} ms",
