@@ -48,7 +48,7 @@ struct Lab {
 }
 
 impl Lab {
-    fn into_server(&self) -> Placement {
+    fn to_server(&self) -> Placement {
         Placement {
             what: "server".into(),
             hops: vec![Hop {
@@ -131,13 +131,8 @@ fn delay(lab: &Lab) {
             reorder: false,
             limit: 65_536,
         };
-        let f = ActiveFault::start(
-            &Kind::Delay(model),
-            &lab.into_server(),
-            "svl-bench-fault",
-            1,
-        )
-        .expect("delay");
+        let f = ActiveFault::start(&Kind::Delay(model), &lab.to_server(), "svl-bench-fault", 1)
+            .expect("delay");
         let (with, got) = one_way(lab, rate, n);
         let stats = f.finish().expect("finish");
         let b50 = pct(&base, 0.5);
@@ -163,8 +158,8 @@ fn loss(lab: &Lab) {
         loss: probability(p),
         ..Default::default()
     };
-    let f = ActiveFault::start(&Kind::Loss(cfg), &lab.into_server(), "svl-bench-fault", 2)
-        .expect("loss");
+    let f =
+        ActiveFault::start(&Kind::Loss(cfg), &lab.to_server(), "svl-bench-fault", 2).expect("loss");
     let n = 20_000u32;
     let (_, got) = one_way(lab, 10_000, n);
     drop(f);
@@ -204,7 +199,7 @@ fn bandwidth(lab: &Lab) {
             rate_bps: rate,
             burst: 64 * 1024,
         },
-        &lab.into_server(),
+        &lab.to_server(),
         "svl-bench-fault",
         3,
     )
@@ -260,7 +255,7 @@ fn idle_cost(lab: &Lab, topo: &Topology) {
         loss: probability(1.0),
         ..Default::default()
     };
-    let mut place = lab.into_server();
+    let mut place = lab.to_server();
     place.hops[0].src = vec![(Ipv4Addr::new(198, 18, 7, 0), 24)];
     let d = Duration::from_secs_f64(secs() / 2.0);
     // Warm-up: the first connections of a fresh path are slower.
