@@ -442,6 +442,7 @@ fn reset_ends_established_connections_and_refuses_a_share_of_new_ones() {
         &Kind::Reset {
             established: true,
             every: None,
+            lasts: None,
             new_p: None,
         },
         &lab.pod_b(true, true),
@@ -464,6 +465,7 @@ fn reset_ends_established_connections_and_refuses_a_share_of_new_ones() {
         &Kind::Reset {
             established: false,
             every: None,
+            lasts: None,
             new_p: Some(0.5),
         },
         &lab.pod_b(true, false),

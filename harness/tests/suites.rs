@@ -664,3 +664,33 @@ fn fault_lossy_backend_takes_the_lossy_pod_out_for_longer_than_the_fault() {
     let out = event_at(&o, "pod_not_ready", "web-2").expect("web-2 left the service");
     assert!((10.0..40.0).contains(&out), "not ready at {out}");
 }
+
+/// fault-reset-idle at its own length (the 5 s reset period is
+/// mechanism): four passes, one `reset` error per destroyed connection,
+/// nothing between passes.
+#[test]
+fn fault_reset_idle_costs_one_request_per_destroyed_connection() {
+    require_root!();
+    let o = run_for("fault-reset-idle", 40.0);
+    assert_pass("fault-reset-idle", &o);
+    let f = &o.record.faults[0];
+    let errors: u64 = o
+        .record
+        .buckets
+        .iter()
+        .map(|b| b.client.errors.get("reset").copied().unwrap_or(0))
+        .sum();
+    assert!(f.resets >= 20, "{f:?}");
+    assert!(
+        errors.abs_diff(f.resets) <= f.resets / 5,
+        "{errors} reset errors for {} destroyed connections",
+        f.resets
+    );
+    let passes = o
+        .record
+        .buckets
+        .iter()
+        .filter(|b| !b.client.errors.is_empty())
+        .count();
+    assert!((4..=5).contains(&passes), "errors in {passes} buckets");
+}

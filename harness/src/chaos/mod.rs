@@ -80,6 +80,8 @@ pub enum Kind {
     Reset {
         established: bool,
         every: Option<Duration>,
+        /// The fault's duration (no pass at or after its end).
+        lasts: Option<Duration>,
         /// Probability of refusing a new connection, 0..=1.
         new_p: Option<f64>,
     },
@@ -214,6 +216,7 @@ impl ActiveFault {
             Kind::Reset {
                 established,
                 every,
+                lasts,
                 new_p,
             } => {
                 if let Some(p) = new_p {
@@ -239,7 +242,7 @@ impl ActiveFault {
                     }
                 }
                 if *established {
-                    let (r, n) = Resetter::start(&place.pods, *every)?;
+                    let (r, n) = Resetter::start(&place.pods, *every, *lasts)?;
                     f.resetter = Some(r);
                     f.first_resets = n;
                 }

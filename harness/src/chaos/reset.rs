@@ -41,8 +41,14 @@ pub struct Resetter {
 
 impl Resetter {
     /// Resets the pods' established connections now (an error here fails
-    /// the fault's start) and, with `every`, again on that period.
-    pub fn start(pods: &[NetnsRef], every: Option<Duration>) -> anyhow::Result<(Self, u64)> {
+    /// the fault's start) and, with `every`, again on that period while
+    /// the fault lasts (`lasts`: its duration, None = until stopped).
+    pub fn start(
+        pods: &[NetnsRef],
+        every: Option<Duration>,
+        lasts: Option<Duration>,
+    ) -> anyhow::Result<(Self, u64)> {
+        let start = Instant::now();
         let mut diags = SockDiag::open_in_each(pods)
             .into_iter()
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -56,7 +62,13 @@ impl Resetter {
                     .spawn(move || {
                         let mut n = 0;
                         let mut next = Instant::now() + every;
+                        // A pass due at the fault's end belongs to no one:
+                        // the fault is over then.
+                        let end = lasts.map(|l| start + l);
                         while !flag.load(Ordering::Relaxed) {
+                            if end.is_some_and(|e| next >= e) {
+                                break;
+                            }
                             if Instant::now() >= next {
                                 n += reset_all(&mut diags)?;
                                 next += every;

@@ -102,6 +102,7 @@ fn kind(f: &Fault) -> anyhow::Result<(Kind, &'static str, String)> {
         let k = Kind::Reset {
             established: r.established,
             every: r.every.map(|e| e.0),
+            lasts: f.duration.map(|d| d.0),
             new_p: r.new_percent.map(|p| p / 100.0),
         };
         return Ok((k, "reset", words.join("; ")));
