@@ -692,5 +692,5 @@ fn fault_reset_idle_costs_one_request_per_destroyed_connection() {
         .iter()
         .filter(|b| !b.client.errors.is_empty())
         .count();
-    assert!((4..=5).contains(&passes), "errors in {passes} buckets");
+    assert!((4..=8).contains(&passes), "errors in {passes} buckets");
 }
