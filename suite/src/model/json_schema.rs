@@ -128,7 +128,9 @@ mod tests {
             keys,
             [
                 "at",
+                "clear_fault",
                 "delete_pod",
+                "fault",
                 "flush_ct",
                 "kill",
                 "restart_client",
@@ -137,6 +139,6 @@ mod tests {
                 "spike"
             ]
         );
-        assert_eq!(entry["oneOf"].as_array().map(Vec::len), Some(7));
+        assert_eq!(entry["oneOf"].as_array().map(Vec::len), Some(9));
     }
 }
