@@ -1647,7 +1647,7 @@ fn spike_unknown_field_and_missing_action() {
         "type",
         "14:5",
         "timeline[0]",
-        "missing action: a timeline entry needs one of `scale`, `kill`, `delete_pod`, `flush_ct`, `restart_client`, `spike` or `rollout`",
+        "missing action: a timeline entry needs one of `scale`, `kill`, `delete_pod`, `flush_ct`, `restart_client`, `spike`, `rollout`, `fault` or `clear_fault`",
     );
     let t = spike("10s", "client: nginx");
     rejects(
