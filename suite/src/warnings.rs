@@ -104,6 +104,25 @@ pub fn suite_warnings(suite: &Suite) -> Vec<(String, String)> {
             ));
         }
     }
+    for (i, e) in suite.timeline.iter().enumerate() {
+        let crate::model::Action::Fault(f) = &e.action else {
+            continue;
+        };
+        if let Some(l) = &f.loss
+            && let (Some(p), Some(c)) = (l.percent, l.correlation)
+            && c > 0.0
+        {
+            let real = crate::model::netem_correlated_loss(p, c);
+            if (real - p).abs() > 0.1 * p.max(1.0) {
+                out.push((
+                    format!("timeline[{i}].fault.loss.correlation"),
+                    format!(
+                        "netem's correlated loss does not keep the rate: {p}% with {c}% correlation drops about {real:.2}% (its draws average toward the middle; svclab does what netem does); for bursts at a set rate use `burst`"
+                    ),
+                ));
+            }
+        }
+    }
     out
 }
 

@@ -171,3 +171,56 @@ fn a_bad_rate_names_the_units() {
         "unknown unit `mb`",
     );
 }
+
+#[test]
+fn a_pod_name_with_a_leading_zero() {
+    let t = timeline(&["{ at: 5s, fault: { name: x, target: { pod: web-01 }, blackhole: true } }"]);
+    rejects(
+        &t,
+        "14:48",
+        "timeline[0].fault.target.pod",
+        "as the run names pods",
+    );
+}
+
+#[test]
+fn a_reset_period_longer_than_the_fault() {
+    let t = timeline(&[
+        "{ at: 5s, fault: { name: x, target: { pod: web-0 }, reset: { established: true, every: 10s }, duration: 10s } }",
+    ]);
+    rejects(
+        &t,
+        "14:92",
+        "timeline[0].fault.reset.every",
+        "never comes round again",
+    );
+}
+
+#[test]
+fn a_delay_on_a_pod_and_on_its_deployment_at_once() {
+    let t = timeline(&[
+        "{ at: 5s, fault: { name: a, target: { deployment: web }, delay: { time: 5ms } } }",
+        "{ at: 10s, fault: { name: b, target: { pod: web-1 }, delay: { time: 9ms } } }",
+    ]);
+    rejects(&t, "15:23", "timeline[1].fault", "overlaps fault `a`");
+    // Two losses may stack on pods of one deployment: each program drops
+    // on its own.
+    let t = timeline(&[
+        "{ at: 5s, fault: { name: a, target: { deployment: web }, loss: { percent: 1 } } }",
+        "{ at: 10s, fault: { name: b, target: { pod: web-1 }, loss: { percent: 2 } } }",
+    ]);
+    parse(&t, Path::new("suites/ok.yaml")).expect("valid");
+}
+
+#[test]
+fn correlated_loss_warns_that_netem_does_not_keep_the_rate() {
+    let t = timeline(&[
+        "{ at: 5s, fault: { name: x, target: { pod: web-0 }, loss: { percent: 5, correlation: 25 } } }",
+    ]);
+    let suite = parse(&t, Path::new("suites/ok.yaml")).expect("valid");
+    let w = svclab_suite::suite_warnings(&suite.suite);
+    assert!(
+        w.iter().any(|(f, m)| f == "timeline[0].fault.loss.correlation" && m.contains("drops about 0.")),
+        "{w:?}"
+    );
+}

@@ -200,6 +200,9 @@ fn run(
     let mut late = hdrhistogram::Histogram::<u64>::new(3).context("histogram")?;
     let mut seq = 0u64;
     let mut last_release = Instant::now();
+    // An error ends the line, never with packets held: they are released
+    // first, and the error is logged and reported when the fault ends.
+    let mut failed: Option<anyhow::Error> = None;
     while !stop.load(Ordering::Relaxed) {
         // Wait for packets until the next release (1 ms at most, to
         // notice `stop`), then give each its release time.
@@ -209,7 +212,14 @@ fn run(
                 h.0.at.saturating_duration_since(Instant::now())
             })
             .min(Duration::from_millis(1));
-        for id in q.recv(wait).context("reading the NFQUEUE")? {
+        let ids = match q.recv(wait) {
+            Ok(ids) => ids,
+            Err(e) => {
+                failed = Some(anyhow::Error::new(e).context("reading the NFQUEUE"));
+                break;
+            }
+        };
+        for id in ids {
             let now = Instant::now();
             let mut at = now + model.draw(&mut rng);
             if !model.reorder && at < last_release {
@@ -228,16 +238,37 @@ fn run(
         {
             let _ = late
                 .record(u64::try_from(now.duration_since(h.at).as_micros()).unwrap_or(u64::MAX));
-            q.accept(h.id).context("NFQUEUE verdict")?;
+            if let Err(e) = q.accept(h.id) {
+                failed = Some(anyhow::Error::new(e).context("NFQUEUE verdict"));
+                break;
+            }
             stats.packets += 1;
         }
+        if failed.is_some() {
+            break;
+        }
     }
-    // Release whatever is still held, in order, before the queue closes.
+    // Release whatever is held or still queued, in order, before the queue
+    // unbinds (an unbinding queue drops what it holds).
+    if let Ok(ids) = q.drain() {
+        for id in ids {
+            seq += 1;
+            held.push(Reverse(Held {
+                at: Instant::now(),
+                seq,
+                id,
+            }));
+        }
+    }
     while let Some(Reverse(h)) = held.pop() {
         let _ = q.accept(h.id);
         stats.packets += 1;
     }
     let _ = q.unbind();
+    if let Some(e) = failed {
+        tracing::warn!("delay line on queue {queue} in {}: {e:#}", netns.name());
+        return Err(e);
+    }
     stats.late_p50_us = late.value_at_quantile(0.5);
     stats.late_p99_us = late.value_at_quantile(0.99);
     Ok(stats)

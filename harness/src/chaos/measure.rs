@@ -139,7 +139,8 @@ fn ping_loop(sock: &Socket, ident: u16, grace: Duration, stop: &AtomicBool) -> P
                 stats.sent += 1;
                 pending.insert(seq, now);
             }
-            next += PING_INTERVAL;
+            // After a stall, one echo, not a burst of the missed ones.
+            next = (next + PING_INTERVAL).max(now);
         }
         let Ok(n) = sock.recv(&mut buf) else {
             continue;

@@ -99,6 +99,9 @@ pub struct FaultResult {
     pub delay: Option<DelayStats>,
     /// Reset: connections destroyed.
     pub resets: u64,
+    /// What went wrong while it ran (a delay line that stopped early, a
+    /// reset pass that failed): the fault still ended cleanly.
+    pub problems: Vec<String>,
 }
 
 /// NFQUEUE numbers, unique within the process (a netns may hold several
@@ -294,7 +297,15 @@ impl ActiveFault {
         }
         self.rules.clear();
         for line in self.delays.drain(..) {
-            let s = line.finish()?;
+            let q = line.queue;
+            let s = match line.finish() {
+                Ok(s) => s,
+                Err(e) => {
+                    r.problems
+                        .push(format!("delay line (queue {q}) stopped early: {e:#}"));
+                    continue;
+                }
+            };
             let d = r.delay.get_or_insert_with(DelayStats::default);
             d.packets += s.packets;
             d.max_held = d.max_held.max(s.max_held);
@@ -302,7 +313,10 @@ impl ActiveFault {
             d.late_p99_us = d.late_p99_us.max(s.late_p99_us);
         }
         if let Some(rs) = self.resetter.take() {
-            r.resets += rs.finish()?;
+            match rs.finish() {
+                Ok(n) => r.resets += n,
+                Err(e) => r.problems.push(format!("resetter stopped early: {e:#}")),
+            }
         }
         Ok(r)
     }

@@ -48,13 +48,15 @@ impl Rule {
             at..at,
             ["-m", "comment", "--comment", comment].map(str::to_owned),
         );
+        // Cloned first: nothing may fail between adding the rule and owning it.
+        let owner = netns.try_clone()?;
         let mut args = vec!["-t".to_owned(), table.to_owned(), "-A".to_owned()];
         args.extend(full.iter().cloned());
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         tools::run_in(netns, IPTABLES, &argv, None)
             .with_context(|| format!("adding a fault rule in netns {}", netns.name()))?;
         Ok(Self {
-            netns: netns.try_clone()?,
+            netns: owner,
             table,
             spec: full,
         })

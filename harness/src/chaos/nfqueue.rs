@@ -54,6 +54,11 @@ impl NfQueue {
         let mut sock = Socket::new(NETLINK_NETFILTER)?;
         sock.bind_auto()?;
         sock.connect(&SocketAddr::new(0, 0))?;
+        // A burst the reader cannot keep up with must not turn into an
+        // error: no ENOBUFS (the kernel's queue bound decides instead), and
+        // room for a few thousand packet messages.
+        sock.set_no_enobufs(true)?;
+        socket2::SockRef::from(&sock).set_recv_buffer_size(4 << 20)?;
         let mut q = Self {
             sock,
             queue,
@@ -133,7 +138,7 @@ impl NfQueue {
         }];
         let ts = libc::timespec {
             tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
-            tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+            tv_nsec: libc::c_long::from(timeout.subsec_nanos()),
         };
         // SAFETY: one valid pollfd for the socket we own, a valid timespec,
         // no signal mask.
@@ -150,38 +155,21 @@ impl NfQueue {
         if r == 0 {
             return Ok(ids);
         }
-        let n = match self.sock.recv(&mut &mut self.buf[..], libc::MSG_DONTWAIT) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ids),
-            Err(e) => return Err(e),
-        };
-        let mut off = 0;
-        while off + 20 <= n {
-            let b = &self.buf[off..n];
-            let mlen = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
-            let mty = u16::from_ne_bytes([b[4], b[5]]);
-            if mlen < 20 || mlen > b.len() {
-                break;
-            }
-            if mty == (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET {
-                // Attributes after nlmsghdr (16) and nfgenmsg (4).
-                let mut a = 20;
-                while a + 4 <= mlen {
-                    let alen = usize::from(u16::from_ne_bytes([b[a], b[a + 1]]));
-                    let aty = u16::from_ne_bytes([b[a + 2], b[a + 3]]) & NLA_TYPE_MASK;
-                    if alen < 4 {
-                        break;
-                    }
-                    if aty == NFQA_PACKET_HDR && alen >= 8 {
-                        ids.push(u32::from_be_bytes([b[a + 4], b[a + 5], b[a + 6], b[a + 7]]));
-                        break;
-                    }
-                    a += alen.div_ceil(4) * 4;
-                }
-            }
-            off += mlen.div_ceil(4) * 4;
+        // Everything queued now, one datagram at a time, until none is left.
+        loop {
+            let n = match self.sock.recv(&mut &mut self.buf[..], libc::MSG_DONTWAIT) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ids),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            parse_packet_ids(&self.buf[..n], &mut ids);
         }
-        Ok(ids)
+    }
+
+    /// What is still queued without waiting (before the queue unbinds).
+    pub fn drain(&mut self) -> io::Result<Vec<u32>> {
+        self.recv(Duration::ZERO)
     }
 
     /// Accepts the packet `id`.
@@ -199,5 +187,76 @@ impl NfQueue {
         let mut a = Vec::new();
         attr(&mut a, NFQA_CFG_CMD, &[NFQNL_CFG_CMD_UNBIND, 0, 0, 0]);
         self.config(&a)
+    }
+}
+
+/// The packet ids of the `NFQNL_MSG_PACKET` messages in one datagram.
+fn parse_packet_ids(b: &[u8], ids: &mut Vec<u32>) {
+    let n = b.len();
+    let mut off = 0;
+    while off + 20 <= n {
+        let m = &b[off..n];
+        let mlen = u32::from_ne_bytes([m[0], m[1], m[2], m[3]]) as usize;
+        let mty = u16::from_ne_bytes([m[4], m[5]]);
+        if mlen < 20 || mlen > m.len() {
+            break;
+        }
+        if mty == (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET {
+            // Attributes after nlmsghdr (16) and nfgenmsg (4).
+            let mut a = 20;
+            while a + 4 <= mlen {
+                let alen = usize::from(u16::from_ne_bytes([m[a], m[a + 1]]));
+                let aty = u16::from_ne_bytes([m[a + 2], m[a + 3]]) & NLA_TYPE_MASK;
+                if alen < 4 || a + alen > mlen {
+                    break;
+                }
+                if aty == NFQA_PACKET_HDR && alen >= 8 {
+                    ids.push(u32::from_be_bytes([m[a + 4], m[a + 5], m[a + 6], m[a + 7]]));
+                    break;
+                }
+                a += alen.div_ceil(4) * 4;
+            }
+        }
+        off += mlen.div_ceil(4) * 4;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One NFQNL_MSG_PACKET message with `id` (and a second attribute
+    /// before the header, as the kernel may order them).
+    fn packet(id: u32) -> Vec<u8> {
+        let mut attrs = Vec::new();
+        attr(&mut attrs, 9, &[1, 2, 3]);
+        let mut hdr = id.to_be_bytes().to_vec();
+        hdr.extend_from_slice(&[8, 0, 3]);
+        attr(&mut attrs, NFQA_PACKET_HDR, &hdr);
+        let len = 20 + attrs.len();
+        let mut m = Vec::new();
+        m.extend_from_slice(&u32::try_from(len).expect("len").to_ne_bytes());
+        m.extend_from_slice(&((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET).to_ne_bytes());
+        m.extend_from_slice(&[0; 10]);
+        m.extend_from_slice(&[0, 0, 0, 7]);
+        m.extend_from_slice(&attrs);
+        m
+    }
+
+    #[test]
+    fn packet_ids_are_read_from_every_message_and_bad_lengths_stop_the_walk() {
+        let mut d = packet(7);
+        d.extend(packet(0x0102_0304));
+        let mut ids = Vec::new();
+        parse_packet_ids(&d, &mut ids);
+        assert_eq!(ids, [7, 0x0102_0304]);
+        // An attribute claiming more than its message: ignored, no panic.
+        let mut bad = packet(9);
+        bad[20] = 0xff;
+        let mut ids = Vec::new();
+        parse_packet_ids(&bad, &mut ids);
+        assert!(ids.is_empty());
+        parse_packet_ids(&bad[..25], &mut ids);
+        assert!(ids.is_empty());
     }
 }

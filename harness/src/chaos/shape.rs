@@ -32,6 +32,8 @@ impl Tbf {
     /// `tc qdisc replace dev <ifname> root tbf rate <bps>bit burst <burst>b
     /// latency 50ms` in `netns`.
     pub fn set(netns: &NetnsRef, ifname: &str, rate_bps: u64, burst: u64) -> anyhow::Result<Self> {
+        // Cloned first: nothing may fail between setting the qdisc and owning it.
+        let owner = netns.try_clone()?;
         let rate = format!("{rate_bps}bit");
         let burst = format!("{burst}b");
         let latency = format!("{TBF_LATENCY_MS}ms");
@@ -46,7 +48,7 @@ impl Tbf {
         )
         .with_context(|| format!("setting a rate limit on {ifname} in netns {}", netns.name()))?;
         Ok(Self {
-            netns: netns.try_clone()?,
+            netns: owner,
             ifname: ifname.to_owned(),
         })
     }

@@ -8,7 +8,9 @@ use std::{net::Ipv4Addr, time::Duration};
 use anyhow::{Context as _, bail};
 use svclab_datapath::{FAULT_MODEL_GE, FAULT_MODEL_RANDOM, FaultConfig, NetnsRef, probability};
 use svclab_report::record::FaultRecord;
-use svclab_suite::model::{Fault, JitterDistribution, parse_rate, parse_size};
+use svclab_suite::model::{
+    Fault, JitterDistribution, netem_correlated_loss, parse_rate, parse_size,
+};
 use svclab_topology::{FABRIC_IFNAME, POD_IFNAME, fabric_address};
 
 use super::{Cluster, inflight::RunningFault};
@@ -46,7 +48,10 @@ fn kind(f: &Fault) -> anyhow::Result<(Kind, &'static str, String)> {
             ..Default::default()
         };
         let words = if c > 0.0 {
-            format!("{p}% random, {c}% correlated")
+            format!(
+                "{p}% random, {c}% correlated (as netem: {:.2}% in effect)",
+                netem_correlated_loss(p, c)
+            )
         } else {
             format!("{p}% random")
         };
@@ -124,7 +129,10 @@ fn expected_loss(k: &Kind, f: &Fault) -> Option<f64> {
         (Kind::Blackhole, _) => 1.0,
         (Kind::Loss(_), Some(l)) => match &l.burst {
             Some(b) => b.mean_loss() / 100.0,
-            None => l.percent.unwrap_or(0.0) / 100.0,
+            None => {
+                netem_correlated_loss(l.percent.unwrap_or(0.0), l.correlation.unwrap_or(0.0))
+                    / 100.0
+            }
         },
         _ => return None,
     };
@@ -133,8 +141,15 @@ fn expected_loss(k: &Kind, f: &Fault) -> Option<f64> {
 }
 
 impl Cluster {
-    /// Starts `f` at run time `t`; returns the event's words.
-    pub fn start_fault(&mut self, f: &Fault, t: f64, prefix: &str) -> anyhow::Result<String> {
+    /// Starts `f` at run time `t` (its entry is due at `at`); returns the
+    /// event's words.
+    pub fn start_fault(
+        &mut self,
+        f: &Fault,
+        t: f64,
+        at: Duration,
+        prefix: &str,
+    ) -> anyhow::Result<String> {
         if self.faults.contains_key(&f.name) {
             bail!("fault `{}` is already active", f.name);
         }
@@ -165,7 +180,10 @@ impl Cluster {
             expected_loss_pct: expected_loss(&k, f),
             ..Default::default()
         };
-        let ends = f.duration.map(|d| Duration::from_secs_f64(t) + d.0);
+        // From the time the entry was due, not the few ms later it ran: a
+        // fault that follows it back to back on the same target starts
+        // only after this one's pieces are gone.
+        let ends = f.duration.map(|d| at + d.0);
         self.faults.insert(
             f.name.clone(),
             RunningFault {
@@ -292,7 +310,12 @@ impl Cluster {
             if names.is_empty() {
                 bail!("the target has no running pods at this time");
             }
-            names.sort_unstable();
+            // By ordinal (web-2 before web-10), as the run names them.
+            names.sort_by_key(|n| {
+                n.rsplit_once('-')
+                    .and_then(|(_, o)| o.parse::<u32>().ok())
+                    .unwrap_or(u32::MAX)
+            });
             p.what = names.join(", ");
             for name in &names {
                 let pod = &self.pods[*name];
@@ -347,7 +370,6 @@ impl Cluster {
             return Ok(p);
         }
         if let Some([a, b]) = t.path {
-            p.what = format!("path {a} ↔ {b}");
             let plan = topo.plan();
             // A node's traffic: its pods' addresses and its own fabric one.
             let from = |n: u8| {
@@ -394,6 +416,7 @@ fn finish(running: RunningFault, t: f64) -> anyhow::Result<FaultRecord> {
         record.delay_late_p99_us = d.late_p99_us;
     }
     record.resets = r.resets;
+    record.problems = r.problems;
     Ok(record)
 }
 
@@ -408,6 +431,9 @@ fn clear_words(r: &FaultRecord) -> String {
     }
     if r.resets > 0 {
         w += &format!("; {} connections reset", r.resets);
+    }
+    for p in &r.problems {
+        w += &format!("; {p}");
     }
     w
 }

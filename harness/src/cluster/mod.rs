@@ -219,6 +219,11 @@ impl Cluster {
         Ok(t0)
     }
 
+    /// Seconds since the run's t=0 (0 before it).
+    pub fn run_time_s(&self) -> f64 {
+        self.zero.map_or(0.0, |z| z.elapsed().as_secs_f64())
+    }
+
     /// A kubelet-clock time as seconds of the run record (0 before t=0).
     pub fn record_s(&self, t: Duration) -> f64 {
         match self.zero {

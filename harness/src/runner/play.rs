@@ -15,7 +15,7 @@ use std::{
 };
 
 use anyhow::Context as _;
-use svclab_suite::model::Action;
+use svclab_suite::model::{Action, TimelineEntry};
 
 use super::{
     ctx::{Gathered, RunCtx},
@@ -126,7 +126,7 @@ pub(super) fn play(
             next_action += 1;
             let t = now.as_secs_f64();
             tracing::info!(at = t, action = ?e.action, "timeline action");
-            if let Some(end) = act(ctx, c, &mut clients, &e.action, t)? {
+            if let Some(end) = act(ctx, c, &mut clients, e, t)? {
                 spike_ends.push((now + end.0, end.1, end.2));
             }
             if matches!(e.action, Action::Scale { .. }) {
@@ -221,10 +221,10 @@ fn act(
     ctx: &RunCtx<'_>,
     c: &mut Cluster,
     clients: &mut Clients,
-    action: &Action,
+    entry: &TimelineEntry,
     t: f64,
 ) -> anyhow::Result<Option<(Duration, String, u32)>> {
-    match action {
+    match &entry.action {
         Action::Spike {
             client,
             rate,
@@ -282,7 +282,7 @@ fn act(
             c.event(t, "flush_ct", format!("flush CT ({n} entries)"), true);
         }
         Action::Fault(f) => {
-            let words = c.start_fault(f, t, &ctx.prefix)?;
+            let words = c.start_fault(f, t, entry.at.0, &ctx.prefix)?;
             c.event(t, "fault", words, true);
         }
         Action::ClearFault(name) => {

@@ -14,7 +14,13 @@ pub(super) fn teardown(ctx: &RunCtx<'_>, cluster: Option<Cluster>, g: &mut Gathe
     ctx.progress.set_prefix("teardown");
     if let Some(mut c) = cluster {
         // Faults first: their rules and held packets go before the pods.
-        c.end_faults(g.elapsed.as_secs_f64());
+        // A run stopped by an error never set `elapsed`: the clock has.
+        let t = if g.elapsed.is_zero() {
+            c.run_time_s()
+        } else {
+            g.elapsed.as_secs_f64()
+        };
+        c.end_faults(t);
         g.faults = c.fault_records();
         if g.pods.is_empty() {
             // Stopped early by an error: still keep what the pods did.

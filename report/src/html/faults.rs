@@ -33,7 +33,7 @@ pub(super) fn summary(out: &mut String, rec: &RunRecord) {
         } else {
             ("–".to_owned(), "–".to_owned())
         };
-        let counted = match f.kind.as_str() {
+        let mut counted = match f.kind.as_str() {
             "loss" | "blackhole" => format!("{} of {} packets dropped", f.dropped, f.matched),
             "delay" => format!(
                 "{} packets held, releases late by {} µs at p99",
@@ -42,6 +42,9 @@ pub(super) fn summary(out: &mut String, rec: &RunRecord) {
             "reset" => format!("{} connections reset", f.resets),
             _ => "–".to_owned(),
         };
+        for p in &f.problems {
+            counted += &format!("; <b>{}</b>", escape(p));
+        }
         let e = effect(rec, f);
         let (errs, p99, rec_after) = match &e {
             Some(e) => (
@@ -56,8 +59,12 @@ pub(super) fn summary(out: &mut String, rec: &RunRecord) {
                     e.p99_in_ms,
                     e.p99_out_ms.map_or("–".to_owned(), |o| format!("{o:.1}"))
                 ),
-                e.recovered_after_s
-                    .map_or("not by the end".to_owned(), |s| format!("{s:.1} s")),
+                match e.recovered_after_s {
+                    Some(s) => format!("{s:.1} s"),
+                    // A fault in force to the end leaves nothing to recover in.
+                    None if f.end_s + rec.bucket_s >= rec.elapsed_s => "–".to_owned(),
+                    None => "not by the end".to_owned(),
+                },
             ),
             None => ("–".to_owned(), "–".to_owned(), "–".to_owned()),
         };

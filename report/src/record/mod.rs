@@ -112,6 +112,9 @@ pub struct FaultRecord {
     /// Reset: connections destroyed.
     #[serde(default)]
     pub resets: u64,
+    /// What went wrong while it ran (its pieces still ended cleanly).
+    #[serde(default)]
+    pub problems: Vec<String>,
 }
 
 /// One rollout: when it started, when Kubernetes would call it complete,

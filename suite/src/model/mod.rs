@@ -35,7 +35,7 @@ pub use self::{
     expect::{Expectation, METRICS},
     faults::{
         BandwidthSpec, BurstSpec, DelaySpec, Direction, Fault, FaultTarget, JitterDistribution,
-        LossSpec, ResetSpec, parse_rate, parse_size,
+        LossSpec, ResetSpec, netem_correlated_loss, parse_rate, parse_size,
     },
     matrix::{EngineChoice, Matrix},
     probes::{ExecProbe, HttpHeader, HttpProbe, Probe, Probes, TcpProbe},

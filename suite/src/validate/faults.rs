@@ -86,9 +86,18 @@ fn overlaps(c: &mut Checker<'_>, windows: &[Window<'_>]) {
     for (n, b) in windows.iter().enumerate() {
         for a in &windows[..n] {
             let same_kind = a.fault.kinds().iter().any(|k| b.fault.kinds().contains(k));
+            // A delay or a rate limit holds its hop alone (the first
+            // NFQUEUE rule's verdict passes the packet on; one root qdisc
+            // per interface): pods of one deployment, or a node and a path
+            // through it, may share one.
+            let exclusive = ["delay", "bandwidth"]
+                .iter()
+                .any(|k| a.fault.kinds().contains(k));
+            let target_met = a.fault.target == b.fault.target
+                || exclusive && may_share(&a.fault.target, &b.fault.target);
             let both_ways = a.fault.direction.to() && b.fault.direction.to()
                 || a.fault.direction.from() && b.fault.direction.from();
-            if a.fault.target == b.fault.target && same_kind && both_ways && b.at < a.end {
+            if target_met && same_kind && both_ways && b.at < a.end {
                 c.fail(
                     &format!("timeline[{}].fault", b.index),
                     format!(
@@ -99,6 +108,28 @@ fn overlaps(c: &mut Checker<'_>, windows: &[Window<'_>]) {
                 break;
             }
         }
+    }
+}
+
+/// Whether two targets may resolve to a shared pod or node.
+fn may_share(a: &crate::model::FaultTarget, b: &crate::model::FaultTarget) -> bool {
+    let dep = |t: &crate::model::FaultTarget| {
+        t.deployment.clone().or_else(|| {
+            t.pod
+                .as_ref()
+                .and_then(|p| p.rsplit_once('-'))
+                .map(|d| d.0.to_owned())
+        })
+    };
+    let nodes = |t: &crate::model::FaultTarget| -> Vec<u8> {
+        t.node
+            .into_iter()
+            .chain(t.path.into_iter().flatten())
+            .collect()
+    };
+    match (dep(a), dep(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => nodes(a).iter().any(|n| nodes(b).contains(n)),
     }
 }
 
@@ -252,6 +283,15 @@ fn one(c: &mut Checker<'_>, p: &str, f: &Fault, k: &Known<'_>, at: Dur) {
                 "100ms or more, with `established: true`",
                 e,
             );
+            let lasts = f.duration.unwrap_or(Dur(k.duration.0.saturating_sub(at.0)));
+            if e.0 >= lasts.0 {
+                c.fail(
+                    &format!("{rp}.every"),
+                    format!(
+                        "expected a period shorter than the fault ({lasts}): a pass every {e} never comes round again"
+                    ),
+                );
+            }
         }
         if let Some(v) = r.new_percent {
             percent(c, &format!("{rp}.new_percent"), v);
@@ -280,9 +320,10 @@ fn target(c: &mut Checker<'_>, p: &str, f: &Fault, k: &Known<'_>) -> bool {
         );
     }
     if let Some(pod) = &t.pod {
+        // `<deployment>-<n>`, n as the run writes it (no leading zeros).
         let dep = pod.rsplit_once('-').and_then(|(d, n)| {
-            n.parse::<u32>().ok()?;
-            Some(d)
+            let v = n.parse::<u32>().ok()?;
+            (v.to_string() == n).then_some(d)
         });
         match dep {
             Some(d) => c.reference(&format!("{tp}.pod"), d, "deployment", k.deployments),
