@@ -728,3 +728,27 @@ fn fault_cross_node_latency_favours_the_clients_node() {
     let f = &o.record.faults[0];
     assert!((9.0..15.0).contains(&f.rtt_p50_ms), "{f:?}");
 }
+
+/// fault-node-partition at its own length (the 40 s grace and 10 s
+/// renewals are kubelet/controller constants at time_scale 1): the node
+/// turns NotReady 40-55 s after its last renewal, then Ready after the
+/// heal, and the probe across the cut saw nothing.
+#[test]
+fn fault_node_partition_drops_the_node_after_the_grace() {
+    require_root!();
+    let o = run_for("fault-node-partition", 90.0);
+    assert_pass("fault-node-partition", &o);
+    let at = |kind: &str| {
+        o.record
+            .events
+            .iter()
+            .find(|e| e.kind == kind)
+            .map(|e| e.t_s)
+    };
+    let down = at("node_not_ready").expect("node 1 turned NotReady");
+    assert!((40.0..=56.0).contains(&down), "NotReady at {down}");
+    let up = at("node_ready").expect("node 1 Ready again");
+    assert!((70.0..=86.0).contains(&up), "Ready at {up}");
+    let f = &o.record.faults[0];
+    assert!(f.probe_sent > 400 && f.probe_received == 0, "{f:?}");
+}

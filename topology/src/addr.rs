@@ -104,6 +104,10 @@ pub fn node_gateway(node: u8) -> Ipv4Addr {
     AddrPlan::default().gateway(node)
 }
 
+/// The control plane's address on the fabric bridge (the fabric netns):
+/// above every node's (at most 253 nodes: .1–.253).
+pub const CONTROL_PLANE_ADDR: Ipv4Addr = Ipv4Addr::new(198, 19, 255, 254);
+
 /// Node `node`'s address on the fabric: 198.19.255.<node+1>.
 pub fn fabric_address(node: u8) -> Ipv4Addr {
     Ipv4Addr::new(198, 19, 255, node.saturating_add(1))

@@ -7,7 +7,8 @@
 //! namespace; every netns name starts with `svl-<run-id>-`):
 //! - node i: netns `<prefix>node<i>`, ip_forward on, rp_filter off, `lo` up
 //!   with 198.18.i.1/32 (the pods' gateway);
-//! - fabric (2+ nodes): netns `<prefix>fabric` with bridge `br0`; node i's
+//! - fabric (2+ nodes): netns `<prefix>fabric` with bridge `br0` (the
+//!   control plane's address, 198.19.255.254/24, is on it); node i's
 //!   `fab0` (198.19.255.<i+1>/24) has its peer `node<i>` on the bridge, and
 //!   node i routes 198.18.j.0/24 via 198.19.255.<j+1>;
 //! - pod: netns `<prefix><name>` with `eth0` (its /32, default via the node
@@ -35,7 +36,7 @@ mod worker;
 
 use std::{collections::BTreeMap, path::PathBuf};
 
-pub use addr::{AddrPlan, MAX_NODES, fabric_address, node_gateway};
+pub use addr::{AddrPlan, CONTROL_PLANE_ADDR, MAX_NODES, fabric_address, node_gateway};
 pub use error::TopologyError;
 pub use netns::{NETNS_DIR, in_netns, is_root, list_with_prefix, netns_path};
 pub use pods::{PodInfo, PodSpec};

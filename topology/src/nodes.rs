@@ -1,13 +1,14 @@
 //! Building the nodes and the fabric: one namespace per node (sysctls, `lo`
 //! with the pods' gateway), created in parallel on the worker threads, then
 //! for 2+ nodes the fabric namespace with its bridge, one veth per node, and
-//! each node's fabric address and routes to the other nodes' pod CIDRs.
+//! each node's fabric address and routes to the other nodes' pod CIDRs, and
+//! the control plane's address on the bridge.
 //! Kept apart from pods because it runs once, at build, and must leave every
 //! namespace it made on record so a failed build can be undone.
 
 use crate::{
-    AddrPlan, BRIDGE_IFNAME, FABRIC_IFNAME, Topology, TopologyError, fabric_address, netns,
-    netns_path,
+    AddrPlan, BRIDGE_IFNAME, CONTROL_PLANE_ADDR, FABRIC_IFNAME, Topology, TopologyError,
+    fabric_address, netns, netns_path,
     nl::{self, Req},
     worker::Worker,
 };
@@ -153,7 +154,18 @@ fn setup_fabric(
                     )
                 })
                 .collect();
-            fab.batch(veths).await.map(drop)
+            fab.batch(veths).await?;
+            // The control plane's address on the fabric: what node leases
+            // are renewed against (a node cut from the fabric stops
+            // renewing, as a partitioned node's kubelet does).
+            fab.batch(vec![Req::addr_add(
+                br,
+                BRIDGE_IFNAME,
+                CONTROL_PLANE_ADDR,
+                24,
+            )])
+            .await
+            .map(drop)
         };
         nl::run_with(conn, work).await
     })?;

@@ -32,11 +32,13 @@ pub struct Conditions {
     pub terminating: bool,
 }
 
-/// The conditions of `p`: serving while its container runs and its last
-/// readiness was passing, terminating once it is being deleted.
-fn conditions(p: &Pod) -> Conditions {
+/// The conditions of `p`: serving while its container runs, its last
+/// readiness was passing and its node is Ready (the node-lifecycle
+/// controller's `MarkPodsNotReady` turns a NotReady node's pods not
+/// ready), terminating once it is being deleted.
+fn conditions(p: &Pod, node_ready: bool) -> Conditions {
     let terminating = p.kubelet.deleting;
-    let serving = p.kubelet.probes.ready() && p.kubelet.pid().is_some();
+    let serving = p.kubelet.probes.ready() && p.kubelet.pid().is_some() && node_ready;
     Conditions {
         ready: serving && !terminating,
         serving,
@@ -101,7 +103,7 @@ impl Cluster {
                     .values()
                     .filter(|p| p.deployment == s.selector)
                     .filter_map(|p| {
-                        backend_state(conditions(p)).map(|state| Backend {
+                        backend_state(conditions(p, self.node_ready(p.node))).map(|state| Backend {
                             addr: SocketAddrV4::new(p.ip, s.target_port),
                             state,
                         })

@@ -33,6 +33,7 @@ mod create;
 mod endpoints;
 mod faults;
 mod inflight;
+mod nodelifecycle;
 mod records;
 mod rollout;
 mod scale;
@@ -137,6 +138,26 @@ impl Cluster {
             .iter()
             .map(|a| Autoscaler::new(a, kube_scale, Duration::ZERO))
             .collect();
+        // The node-lifecycle controller needs a fabric to renew across.
+        let leases = match topo.fabric_netns() {
+            Some(fabric) => {
+                let fabric = NetnsRef::named(fabric)?;
+                let node_ns = nodes
+                    .iter()
+                    .map(|n: &NodeState| n.netns.try_clone())
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some(
+                    nodelifecycle::NodeLeases::start(
+                        &fabric,
+                        &node_ns,
+                        suite.cluster.node_monitor_grace_period.0,
+                        kube_scale,
+                    )
+                    .context("starting the node leases")?,
+                )
+            }
+            None => None,
+        };
         let mut c = Cluster {
             exe,
             epoch,
@@ -165,6 +186,7 @@ impl Cluster {
             endpoint_queue: std::collections::VecDeque::new(),
             applied: BTreeMap::new(),
             rollouts: Vec::new(),
+            leases,
             faults: BTreeMap::new(),
             fault_records: Vec::new(),
             cgroups,
@@ -317,13 +339,75 @@ impl Cluster {
     }
 
     pub fn ready_pods(&self) -> usize {
-        self.pods.values().filter(|p| p.kubelet.ready()).count()
+        self.pods.values().filter(|p| self.pod_ready(p)).count()
+    }
+
+    /// Whether the node-lifecycle controller has node `n` Ready.
+    pub fn node_ready(&self, n: u8) -> bool {
+        self.leases
+            .as_ref()
+            .is_none_or(|l| !l.not_ready.contains(&n))
+    }
+
+    /// A pod's Ready condition as the API has it: its kubelet's readiness,
+    /// unless the node-lifecycle controller marked it not ready.
+    pub fn pod_ready(&self, p: &Pod) -> bool {
+        p.kubelet.ready() && self.node_ready(p.node)
+    }
+
+    /// The node-lifecycle controller's pass when due: nodes whose lease
+    /// went stale turn NotReady with their pods (their endpoints leave the
+    /// services), nodes renewing again turn Ready.
+    pub fn node_lifecycle_tick(&mut self) -> anyhow::Result<()> {
+        let Some(leases) = self.leases.as_mut() else {
+            return Ok(());
+        };
+        let changes = leases.check(Instant::now());
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let (_, grace) = leases.timings();
+        let t = self.run_time_s();
+        for (n, ready, since) in changes {
+            let pods: Vec<&str> = self
+                .pods
+                .values()
+                .filter(|p| p.node == n)
+                .map(|p| p.name.as_str())
+                .collect();
+            let pods = if pods.is_empty() {
+                "no pods".to_owned()
+            } else {
+                pods.join(", ")
+            };
+            let (kind, words) = if ready {
+                (
+                    "node_ready",
+                    format!(
+                        "node {n} Ready: its lease renews again; its pods report their own readiness ({pods})"
+                    ),
+                )
+            } else {
+                (
+                    "node_not_ready",
+                    format!(
+                        "node {n} NotReady: no lease renewal for {:.1} s (grace {:.0} s); pods marked not ready: {pods}",
+                        since.as_secs_f64(),
+                        grace.as_secs_f64()
+                    ),
+                )
+            };
+            self.event(t, kind, words, false);
+        }
+        self.sync_endpoints()
     }
 
     /// Ends every pod process, detaches and unloads the datapaths, deletes
     /// every namespace. Reports every failure.
     pub fn teardown(mut self) -> anyhow::Result<()> {
         let mut errors = Vec::new();
+        // Lease threads hold sockets in the node and fabric namespaces.
+        self.leases.take();
         // Every pod is signalled first and reaped after, so they die in
         // parallel rather than one wait at a time.
         for p in self.pods.values_mut() {

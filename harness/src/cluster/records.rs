@@ -133,7 +133,7 @@ impl Cluster {
         let n = self
             .pods
             .values()
-            .filter(|p| p.deployment == deployment && p.kubelet.ready())
+            .filter(|p| p.deployment == deployment && self.pod_ready(p))
             .count();
         u32::try_from(n).unwrap_or(u32::MAX)
     }

@@ -119,6 +119,8 @@ pub struct Cluster {
     pub(super) applied: BTreeMap<SocketAddrV4, BackendState>,
     /// Rollouts, in progress or done.
     pub(super) rollouts: Vec<Rollout>,
+    /// Node leases and the node-lifecycle controller (2+ nodes).
+    pub(super) leases: Option<super::nodelifecycle::NodeLeases>,
     /// Network faults in force, by name.
     pub(super) faults: BTreeMap<String, RunningFault>,
     /// Faults that ended.

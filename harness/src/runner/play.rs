@@ -116,6 +116,7 @@ pub(super) fn play(
         c.note_ct_gc();
         c.autoscale()?;
         c.faults_tick(now)?;
+        c.node_lifecycle_tick()?;
         if now >= next_pod_sample {
             c.sample_pods();
             next_pod_sample = now + POD_SAMPLE;

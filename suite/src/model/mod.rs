@@ -150,12 +150,27 @@ pub struct Cluster {
     #[serde(default = "one")]
     #[schemars(range(min = 1, max = 16))]
     pub nodes: u8,
+    /// How long the node-lifecycle controller waits for a node's lease
+    /// before it marks the node NotReady and its pods not ready (their
+    /// endpoints leave every service): kube-controller-manager's
+    /// `--node-monitor-grace-period`, 40s through Kubernetes v1.31 (50s
+    /// from v1.32). 10s..=10m; scaled by `kubelet.time_scale`. Only a
+    /// node cut off from the fabric (a `blackhole` fault) stops renewing.
+    #[serde(default = "forty_s")]
+    pub node_monitor_grace_period: Dur,
+}
+
+fn forty_s() -> Dur {
+    Dur::from_millis(40_000)
 }
 fn one() -> u8 {
     1
 }
 impl Default for Cluster {
     fn default() -> Self {
-        Self { nodes: 1 }
+        Self {
+            nodes: 1,
+            node_monitor_grace_period: forty_s(),
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! The `cluster` section: how many nodes.
+//! The `cluster` section: how many nodes, and the node-lifecycle
+//! controller's grace period.
 use super::checker::Checker;
 use crate::{expected::NODES, model::Cluster};
 
@@ -7,5 +8,12 @@ use crate::{expected::NODES, model::Cluster};
 pub(super) fn check(c: &mut Checker<'_>, cluster: &Cluster) -> Option<u8> {
     let nodes_ok = (1..=16).contains(&cluster.nodes);
     c.expect(nodes_ok, "cluster.nodes", NODES, cluster.nodes);
+    let g = cluster.node_monitor_grace_period.0;
+    c.expect(
+        g.as_secs() >= 10 && g.as_secs() <= 600,
+        "cluster.node_monitor_grace_period",
+        "a grace period from 10s to 10m (above the 10 s lease renewal)",
+        cluster.node_monitor_grace_period,
+    );
     nodes_ok.then_some(cluster.nodes)
 }
