@@ -8,26 +8,8 @@ mod common;
 
 use std::path::Path;
 
-use common::{edit, with};
-use svclab_suite::{SuiteError, parse};
-
-#[track_caller]
-fn rejects(text: &str, pos: &str, field: &str, phrase: &str) {
-    let err = match parse(text, Path::new("suites/bad.yaml")) {
-        Ok(_) => panic!("suite was accepted:\n{text}"),
-        Err(e) => e,
-    };
-    let shown = err.to_string();
-    assert_eq!(err.exit_code(), 2, "{shown}");
-    let d = err.diagnostic().expect("a located error");
-    assert_eq!(format!("{}:{}", d.line, d.column), pos, "{shown}");
-    assert_eq!(d.field, field, "{shown}");
-    assert!(
-        d.message.contains(phrase),
-        "message lacks {phrase:?}: {shown}"
-    );
-    assert!(matches!(err, SuiteError::Invalid(_) | SuiteError::Type(_)));
-}
+use common::{edit, rejects, with};
+use svclab_suite::parse;
 
 /// `MIN` with a timeline of `entries` (each a flow mapping after `- `).
 fn timeline(entries: &[&str]) -> String {

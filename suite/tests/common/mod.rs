@@ -35,3 +35,26 @@ pub fn edit(from: &str, to: &str) -> String {
 pub fn with(tail: &str) -> String {
     format!("{MIN}{tail}")
 }
+
+/// `text` is refused with exit 2 at `pos` (line:column) on `field`, with
+/// `phrase` in the message.
+#[track_caller]
+pub fn rejects(text: &str, pos: &str, field: &str, phrase: &str) {
+    let err = match svclab_suite::parse(text, std::path::Path::new("suites/bad.yaml")) {
+        Ok(_) => panic!("suite was accepted:\n{text}"),
+        Err(e) => e,
+    };
+    let shown = err.to_string();
+    assert_eq!(err.exit_code(), 2, "{shown}");
+    let d = err.diagnostic().expect("a located error");
+    assert_eq!(format!("{}:{}", d.line, d.column), pos, "{shown}");
+    assert_eq!(d.field, field, "{shown}");
+    assert!(
+        d.message.contains(phrase),
+        "message lacks {phrase:?}: {shown}"
+    );
+    assert!(matches!(
+        err,
+        svclab_suite::SuiteError::Invalid(_) | svclab_suite::SuiteError::Type(_)
+    ));
+}
