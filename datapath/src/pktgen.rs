@@ -60,6 +60,12 @@ fn frame(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, mut l4: Vec<u8>, csum_off: usi
     f
 }
 
+/// The Internet checksum (RFC 1071) of `bytes`: 0 over data that carries
+/// its own correct checksum.
+pub fn inet_checksum(bytes: &[u8]) -> u16 {
+    fold(sum(bytes, 0))
+}
+
 fn sum(bytes: &[u8], mut acc: u32) -> u32 {
     for chunk in bytes.chunks(2) {
         let w = u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]);

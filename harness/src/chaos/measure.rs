@@ -95,23 +95,6 @@ impl Drop for Pinger {
     }
 }
 
-/// The Internet checksum (RFC 1071).
-fn checksum(b: &[u8]) -> u16 {
-    let mut sum = 0u32;
-    for c in b.chunks(2) {
-        let w = if c.len() == 2 {
-            u16::from_be_bytes([c[0], c[1]])
-        } else {
-            u16::from_be_bytes([c[0], 0])
-        };
-        sum += u32::from(w);
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 /// An ICMP echo request with `ident` and `seq`.
 fn echo(ident: u16, seq: u16) -> [u8; 16] {
     let mut p = [0u8; 16];
@@ -119,7 +102,7 @@ fn echo(ident: u16, seq: u16) -> [u8; 16] {
     p[4..6].copy_from_slice(&ident.to_be_bytes());
     p[6..8].copy_from_slice(&seq.to_be_bytes());
     p[8..16].copy_from_slice(b"svclab\0\0");
-    let c = checksum(&p);
+    let c = svclab_datapath::pktgen::inet_checksum(&p);
     p[2..4].copy_from_slice(&c.to_be_bytes());
     p
 }
@@ -181,7 +164,11 @@ mod tests {
     #[test]
     fn echo_checksums_to_zero() {
         let p = echo(0x1234, 7);
-        assert_eq!(checksum(&p), 0, "a packet with its checksum sums to 0");
+        assert_eq!(
+            svclab_datapath::pktgen::inet_checksum(&p),
+            0,
+            "a packet with its checksum sums to 0"
+        );
         assert_eq!(&p[4..8], &[0x12, 0x34, 0, 7]);
     }
 }
