@@ -14,15 +14,48 @@ const IP: usize = 20;
 
 /// Builds an Ethernet + IPv4 + TCP frame with `payload`.
 pub fn tcp(src: SocketAddrV4, dst: SocketAddrV4, flags: u8, payload: &[u8]) -> Vec<u8> {
+    frame(
+        *src.ip(),
+        *dst.ip(),
+        6,
+        tcp_header(src, dst, flags, 0x1000_0000, payload),
+        16,
+    )
+}
+
+/// A TCP segment alone (header and `payload`, sequence number `seq`) with
+/// its checksum over the IPv4 pseudo header: what a raw `IPPROTO_TCP`
+/// socket sends, the kernel adding the IP header.
+pub fn tcp_segment(
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+    flags: u8,
+    seq: u32,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut l4 = tcp_header(src, dst, flags, seq, payload);
+    let c = l4_checksum(*src.ip(), *dst.ip(), 6, &l4);
+    l4[16..18].copy_from_slice(&c.to_be_bytes());
+    l4
+}
+
+/// A TCP header without options, checksum 0, followed by `payload`.
+fn tcp_header(
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+    flags: u8,
+    seq: u32,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut l4 = vec![0u8; 20];
     l4[0..2].copy_from_slice(&src.port().to_be_bytes());
     l4[2..4].copy_from_slice(&dst.port().to_be_bytes());
-    l4[4..8].copy_from_slice(&0x1000_0000u32.to_be_bytes());
+    l4[4..8].copy_from_slice(&seq.to_be_bytes());
     l4[12] = 5 << 4;
     l4[13] = flags;
     l4[14..16].copy_from_slice(&64240u16.to_be_bytes());
     l4.extend_from_slice(payload);
-    frame(*src.ip(), *dst.ip(), 6, l4, 16)
+    l4
 }
 
 /// Builds an Ethernet + IPv4 + UDP frame with `payload`.
@@ -158,6 +191,21 @@ mod tests {
         assert!(
             !parse(&f).expect("parse").l4_csum_ok,
             "corruption must be detected"
+        );
+    }
+
+    #[test]
+    fn a_segment_is_the_frames_tcp_part_with_its_own_sequence() {
+        let a = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 10), 40000);
+        let b = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 20), 8080);
+        let seg = tcp_segment(a, b, TCP_SYN, 0x1000_0000, b"");
+        assert_eq!(&tcp(a, b, TCP_SYN, b"")[ETH + IP..], &seg[..]);
+        let other = tcp_segment(a, b, TCP_SYN, 0x0102_0304, b"");
+        assert_eq!(&other[4..8], &[1, 2, 3, 4]);
+        assert_eq!(
+            fold(pseudo_plus(*a.ip(), *b.ip(), 6, &other)),
+            0,
+            "the checksum verifies"
         );
     }
 }

@@ -209,3 +209,72 @@ fn filters_pass_what_they_do_not_match_and_drop_all_drops_the_rest() {
     let (matched, dropped) = f.counters().expect("counters");
     assert_eq!((matched, dropped), (2, 2));
 }
+
+/// A service's traffic to one backend: requests by destination port and
+/// replies by source port, with the node's own address (the kubelet's
+/// probes) excluded on the side the config names.
+#[test]
+fn service_filters_match_ports_on_their_side_and_pass_the_excluded_node() {
+    require_root!();
+    let backend = [198, 18, 0, 20];
+    let client = [198, 18, 1, 7];
+    let gateway = [198, 18, 0, 1];
+    // Requests into the backend: destination port 8080, not from the node.
+    let mut to = FaultProgram::load(FaultConfig {
+        model: FAULT_MODEL_ALL,
+        port: 8080u16.to_be(),
+        port_side: 1,
+        exclude_side: 1,
+        exclude: prefix(gateway, 32),
+        ..Default::default()
+    })
+    .expect("load");
+    let req = |src: [u8; 4], dport| pktgen::tcp(sa(src, 40000), sa(backend, dport), 0x10, b"x");
+    assert_eq!(
+        to.run_packet(&req(client, 8080)).expect("run"),
+        SHOT,
+        "a client's request"
+    );
+    assert_eq!(
+        to.run_packet(&req(gateway, 8080)).expect("run"),
+        PASS,
+        "the kubelet's probe"
+    );
+    assert_eq!(
+        to.run_packet(&req(client, 9090)).expect("run"),
+        PASS,
+        "another port"
+    );
+    // Replies out of the backend: source port 8080, not to the node.
+    let mut from = FaultProgram::load(FaultConfig {
+        model: FAULT_MODEL_ALL,
+        port: 8080u16.to_be(),
+        port_side: 2,
+        exclude_side: 2,
+        exclude: prefix(gateway, 32),
+        ..Default::default()
+    })
+    .expect("load");
+    let reply = |dst: [u8; 4], sport| pktgen::tcp(sa(backend, sport), sa(dst, 40000), 0x10, b"y");
+    assert_eq!(
+        from.run_packet(&reply(client, 8080)).expect("run"),
+        SHOT,
+        "a reply to a client"
+    );
+    assert_eq!(
+        from.run_packet(&reply(gateway, 8080)).expect("run"),
+        PASS,
+        "a reply to the kubelet"
+    );
+    assert_eq!(
+        from.run_packet(&reply(client, 9090)).expect("run"),
+        PASS,
+        "another port's reply"
+    );
+    // A request matched on the reply side's port is not a reply.
+    assert_eq!(
+        from.run_packet(&req(client, 8080)).expect("run"),
+        PASS,
+        "a request seen by the reply filter"
+    );
+}

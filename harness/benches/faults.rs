@@ -56,6 +56,7 @@ impl Lab {
                 ifname: "eth0".into(),
                 egress: false,
                 src: Vec::new(),
+                port: None,
             }],
             shapers: vec![(self.node.try_clone().expect("ns"), self.lxc.clone())],
             ..Default::default()

@@ -12,10 +12,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use svclab::chaos::{ActiveFault, Hop, Kind, Placement, delay::DelayModel};
+use svclab::chaos::{
+    ActiveFault, Hop, Kind, Placement, PortFilter, PortSide, ProbeAt, delay::DelayModel,
+    measure::ProbeKind,
+};
 use svclab_datapath::{FAULT_MODEL_RANDOM, FaultConfig, NetnsRef, probability};
 use svclab_testsupport::{require_root, unique_prefix};
-use svclab_topology::{FABRIC_IFNAME, PodSpec, Topology, TopologySpec, fabric_address};
+use svclab_topology::{
+    FABRIC_IFNAME, PodSpec, Topology, TopologySpec, fabric_address, probe_address,
+};
 
 /// Two nodes; pods `a` and `b` on node 0, `c` on node 1.
 struct Lab {
@@ -78,6 +83,7 @@ impl Lab {
                 ifname: "eth0".into(),
                 egress: false,
                 src: Vec::new(),
+                port: None,
             });
             p.shapers
                 .push((self.node0.try_clone().expect("ns"), self.b.2.clone()));
@@ -88,16 +94,37 @@ impl Lab {
                 ifname: self.b.2.clone(),
                 egress: false,
                 src: Vec::new(),
+                port: None,
             });
             p.shapers
                 .push((self.b.0.try_clone().expect("ns"), "eth0".into()));
         }
         p.pods.push(self.b.0.try_clone().expect("ns"));
-        p.probe = Some((
-            self.node0.try_clone().expect("ns"),
-            self.b.1,
-            "node0 → b".into(),
-        ));
+        p.probe = Some(ProbeAt {
+            netns: self.node0.try_clone().expect("ns"),
+            to: self.b.1,
+            kind: ProbeKind::Icmp,
+            name: "node0 → b".into(),
+        });
+        p
+    }
+
+    /// Service traffic to pod b on `port`: `pod_b` narrowed by port, the
+    /// node's gateway spared, probed by TCP SYN from the node's measuring
+    /// address.
+    fn service_b(&self, port: u16) -> Placement {
+        let spare = self.topo.plan().gateway(0);
+        let filter = |side| PortFilter { port, side, spare };
+        let mut p = self.pod_b(true, true);
+        p.hops[0].port = Some(filter(PortSide::Dst));
+        p.hops[1].port = Some(filter(PortSide::Src));
+        p.pod_port = Some(filter(PortSide::Dst));
+        if let Some(probe) = p.probe.as_mut() {
+            probe.kind = ProbeKind::TcpSyn {
+                port,
+                from: probe_address(0),
+            };
+        }
         p
     }
 }
@@ -245,12 +272,14 @@ fn blackhole_on_a_path_cuts_only_that_path() {
                 ifname: FABRIC_IFNAME.into(),
                 egress: false,
                 src: from(0),
+                port: None,
             },
             Hop {
                 netns: lab.node0.try_clone().expect("ns"),
                 ifname: FABRIC_IFNAME.into(),
                 egress: false,
                 src: from(1),
+                port: None,
             },
         ],
         ..Default::default()
@@ -505,4 +534,171 @@ fn reset_ends_established_connections_and_refuses_a_share_of_new_ones() {
     );
     let ok = connect_time(&lab.a.0, to);
     assert!(ok < Duration::from_secs(1));
+}
+
+/// A connect from `from` to `to` within `limit`: its local address, or
+/// the error.
+fn try_connect(from: &NetnsRef, to: SocketAddrV4, limit: Duration) -> std::io::Result<TcpStream> {
+    from.run(|| TcpStream::connect_timeout(&to.into(), limit))
+        .expect("netns")
+}
+
+#[test]
+fn a_service_fault_meets_its_clients_on_its_port_and_spares_the_kubelet() {
+    require_root!();
+    let lab = Lab::new();
+    let (svc, other) = (8083, 8084);
+    let ls = listen(&lab.b.0, lab.b.1, svc);
+    let lo = listen(&lab.b.0, lab.b.1, other);
+    let gateway = lab.topo.plan().gateway(0);
+
+    // Blackhole: the client's connects to the service port fail, the
+    // node's (the kubelet's source) and the other port's go through; the
+    // TCP SYN probe from the measuring address sees everything lost.
+    let f = ActiveFault::start(
+        &Kind::Blackhole,
+        &lab.service_b(svc),
+        &lab.comment("svc"),
+        8,
+    )
+    .expect("start");
+    let kubelet = try_connect(
+        &lab.node0,
+        SocketAddrV4::new(lab.b.1, svc),
+        Duration::from_secs(1),
+    )
+    .expect("the node's connect is spared");
+    assert_eq!(
+        kubelet.local_addr().expect("addr").ip(),
+        std::net::IpAddr::V4(gateway),
+        "the node's own traffic to a pod leaves from the gateway address"
+    );
+    let e = try_connect(
+        &lab.a.0,
+        SocketAddrV4::new(lab.b.1, svc),
+        Duration::from_secs(1),
+    )
+    .expect_err("a client's connect to the service port is cut");
+    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+    try_connect(
+        &lab.a.0,
+        SocketAddrV4::new(lab.b.1, other),
+        Duration::from_secs(1),
+    )
+    .expect("another port is untouched");
+    std::thread::sleep(Duration::from_millis(1500));
+    let r = f.finish().expect("finish");
+    eprintln!(
+        "service blackhole: probe {} lost {} of {}",
+        r.probe,
+        r.ping.sent - r.ping.received,
+        r.ping.sent
+    );
+    assert!(r.ping.sent >= 10 && r.ping.received == 0, "{:?}", r.ping);
+    // Healed: the probe's SYNs are answered.
+    let f = ActiveFault::start(
+        &Kind::Loss(FaultConfig::default()),
+        &lab.service_b(svc),
+        &lab.comment("svc-none"),
+        9,
+    )
+    .expect("start");
+    std::thread::sleep(Duration::from_millis(1500));
+    let r = f.finish().expect("finish");
+    assert!(
+        r.ping.sent >= 10 && r.ping.received == r.ping.sent,
+        "{:?}",
+        r.ping
+    );
+    assert!(r.ping.rtt_p99_us < 50_000, "{:?}", r.ping);
+
+    // Delay: only the client's service connections wait.
+    let model = DelayModel {
+        delay: Duration::from_millis(60),
+        jitter: Duration::ZERO,
+        normal: false,
+        reorder: false,
+        limit: 1000,
+    };
+    let f = ActiveFault::start(
+        &Kind::Delay(model),
+        &lab.service_b(svc),
+        &lab.comment("svc-d"),
+        10,
+    )
+    .expect("start");
+    let slow = connect_time(&lab.a.0, SocketAddrV4::new(lab.b.1, svc));
+    let node = connect_time(&lab.node0, SocketAddrV4::new(lab.b.1, svc));
+    let fast = connect_time(&lab.a.0, SocketAddrV4::new(lab.b.1, other));
+    eprintln!("service delay 60ms each way: client {slow:?}, node {node:?}, other port {fast:?}");
+    assert!(slow >= Duration::from_millis(115), "client: {slow:?}");
+    assert!(node < Duration::from_millis(30), "node: {node:?}");
+    assert!(fast < Duration::from_millis(30), "other port: {fast:?}");
+    drop(f);
+
+    // Reset: the client's service connection is reset, the node's and the
+    // other port's stay.
+    ls.set_nonblocking(true).expect("nonblocking");
+    lo.set_nonblocking(true).expect("nonblocking");
+    while ls.accept().is_ok() {}
+    while lo.accept().is_ok() {}
+    let mut client = try_connect(
+        &lab.a.0,
+        SocketAddrV4::new(lab.b.1, svc),
+        Duration::from_secs(1),
+    )
+    .expect("connect");
+    let mut node = try_connect(
+        &lab.node0,
+        SocketAddrV4::new(lab.b.1, svc),
+        Duration::from_secs(1),
+    )
+    .expect("connect");
+    let mut side = try_connect(
+        &lab.a.0,
+        SocketAddrV4::new(lab.b.1, other),
+        Duration::from_secs(1),
+    )
+    .expect("connect");
+    std::thread::sleep(Duration::from_millis(100));
+    let mut held = Vec::new();
+    while let Ok((c, _)) = ls.accept() {
+        held.push(c);
+    }
+    while let Ok((c, _)) = lo.accept() {
+        held.push(c);
+    }
+    assert_eq!(held.len(), 3, "three connections accepted");
+    let f = ActiveFault::start(
+        &Kind::Reset {
+            established: true,
+            every: None,
+            lasts: None,
+            new_p: None,
+        },
+        &lab.service_b(svc),
+        &lab.comment("svc-rst"),
+        11,
+    )
+    .expect("start");
+    let r = f.finish().expect("finish");
+    assert_eq!(r.resets, 1, "only the client's service connection");
+    let mut b = [0u8; 1];
+    client
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let e = client.read(&mut b).expect_err("reset");
+    assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}");
+    for s in [&mut node, &mut side] {
+        s.write_all(b"x").expect("still open");
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        let e = s.read(&mut b).expect_err("nothing to read, but open");
+        assert!(
+            matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+            "{e}"
+        );
+    }
+    assert!(leftover_rules(&lab.b.0, &lab.prefix).is_empty());
+    assert!(leftover_rules(&lab.node0, &lab.prefix).is_empty());
 }

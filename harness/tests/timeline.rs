@@ -2,7 +2,8 @@
 //! closes at its boundary before an action due at that instant changes the
 //! cluster (the SYNs to pods a scale-up creates belong to the bucket that
 //! starts with it), and restarting a client replaces its pod (new netns
-//! and IP) or, with `keep_ip`, restarts it in place.
+//! and IP) or, with `keep_ip`, restarts it in place; a fault on a
+//! service's traffic to one backend spares the kubelet's probes.
 mod common;
 
 use std::path::Path;
@@ -166,4 +167,64 @@ fn restart_client_in_place_keeps_the_ip_and_stays_pinned() {
     // hit their CT entries and keep their backends.
     let share = added_share(&o, [7.0, 12.0]);
     assert!(share < 0.1, "after an in-place restart: {share:.3}");
+}
+
+/// One backend of two cut off for 4 s, TCP readiness probes every second
+/// failing after one miss: on the pod's link, or on the service's traffic
+/// to it only.
+fn cut_suite(target: &str) -> String {
+    format!(
+        "\
+name: cut
+duration: 8s
+deployments:
+  - name: web
+    replicas: 2
+    probes:
+      readiness: {{ tcp: {{}}, period: 1s, timeout: 500ms, failure_threshold: 1 }}
+services:
+  - {{ name: web, cluster_ip: 198.19.0.10, port: 80, selector: web }}
+clients:
+  - name: c
+    service: web
+    load: {{ mode: open, rate: 50 }}
+    timeout: 1s
+timeline:
+  - at: 2s
+    fault: {{ name: cut, target: {target}, blackhole: true, duration: 4s }}
+"
+    )
+}
+
+fn left_service(o: &RunOutcome, pod: &str) -> bool {
+    o.record
+        .events
+        .iter()
+        .any(|e| e.kind == "pod_not_ready" && e.detail.contains(pod))
+}
+
+#[test]
+fn a_fault_on_a_services_traffic_spares_the_kubelets_probes() {
+    require_root!();
+    // The pod's link: the probe from the node is cut too, the pod leaves.
+    let o = run_text("cut-pod", &cut_suite("{ pod: web-1 }"));
+    assert!(left_service(&o, "web-1"), "{:?}", o.record.events);
+    // The service's traffic only: the probes pass, the pod stays in the
+    // service, its clients' connects time out, and the TCP SYN probe from
+    // the node's measuring address saw every SYN lost.
+    let o = run_text("cut-service", &cut_suite("{ service: web, pod: web-1 }"));
+    assert!(!left_service(&o, "web-1"), "{:?}", o.record.events);
+    let f = &o.record.faults[0];
+    assert_eq!(f.target, "web-1 (service web, port 8080)");
+    assert!(f.probe.ends_with("web-1:8080 (TCP SYN)"), "{f:?}");
+    // 40 SYNs in 4 s, less the last second's (still in their grace).
+    assert!(f.probe_sent >= 20 && f.probe_received == 0, "{f:?}");
+    let errors: u64 = o
+        .record
+        .buckets
+        .iter()
+        .filter(|b| (2.0..6.0).contains(&b.t_s))
+        .map(|b| b.client.errors.values().sum::<u64>())
+        .sum();
+    assert!(errors >= 40, "about half of 200 requests fail: {errors}");
 }

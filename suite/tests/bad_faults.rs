@@ -3,7 +3,7 @@
 //! a percentage out of range, overlapping faults of one kind on one
 //! target, a node fault without a fabric, a delay queue the suite's rate
 //! overruns, clearing a fault that is not active, a fault past the end,
-//! a reset on a node).
+//! a reset on a node, a service fault without a backend of that service).
 mod common;
 
 use std::path::Path;
@@ -204,5 +204,77 @@ fn correlated_loss_warns_that_netem_does_not_keep_the_rate() {
     assert!(
         w.iter().any(|(f, m)| f == "timeline[0].fault.loss.correlation" && m.contains("drops about 0.")),
         "{w:?}"
+    );
+}
+
+#[test]
+fn a_service_fault_parses_with_a_backend_of_that_service() {
+    let t = timeline(&[
+        "{ at: 5s, fault: { name: svc, target: { service: web, pod: web-1 }, loss: { percent: 5 }, duration: 10s } }",
+    ]);
+    parse(&t, Path::new("suites/ok.yaml")).expect("valid");
+}
+
+#[test]
+fn a_service_fault_on_an_unknown_service() {
+    let t = timeline(&[
+        "{ at: 5s, fault: { name: x, target: { service: wbe, pod: web-1 }, blackhole: true } }",
+    ]);
+    rejects(
+        &t,
+        "14:52",
+        "timeline[0].fault.target.service",
+        "unknown service `wbe` (did you mean `web`?",
+    );
+}
+
+#[test]
+fn a_service_fault_without_a_backend() {
+    let t =
+        timeline(&["{ at: 5s, fault: { name: x, target: { service: web }, blackhole: true } }"]);
+    rejects(
+        &t,
+        "14:41",
+        "timeline[0].fault.target",
+        "`pod` (with optional `service`)",
+    );
+    let t = timeline(&[
+        "{ at: 5s, fault: { name: x, target: { service: web, deployment: web }, blackhole: true } }",
+    ]);
+    rejects(
+        &t,
+        "14:52",
+        "timeline[0].fault.target.service",
+        "expected `pod` with `service`",
+    );
+}
+
+#[test]
+fn a_service_fault_on_a_pod_the_service_does_not_select() {
+    let t = format!(
+        "{}timeline:\n  - {{ at: 5s, fault: {{ name: x, target: {{ service: web, pod: api-0 }}, blackhole: true }} }}\n",
+        edit(
+            "    replicas: 3\n",
+            "    replicas: 3\n  - { name: api, replicas: 1 }\n"
+        )
+    );
+    rejects(
+        &t,
+        "15:62",
+        "timeline[0].fault.target.pod",
+        "expected a backend of service `web` (a pod of deployment `web`), got `api-0`",
+    );
+}
+
+#[test]
+fn a_rate_limit_on_a_services_traffic() {
+    let t = timeline(&[
+        "{ at: 5s, fault: { name: x, target: { service: web, pod: web-1 }, bandwidth: { rate: 1mbit } } }",
+    ]);
+    rejects(
+        &t,
+        "14:52",
+        "timeline[0].fault.target.service",
+        "bandwidth limits a link",
     );
 }

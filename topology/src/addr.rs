@@ -2,7 +2,7 @@
 //! pod CIDR, the i-th block of [`AddrPlan::prefix_len`] bits inside
 //! 198.18.0.0/16 (a /24 by default: 198.18.i.0/24), behind the gateway at
 //! the block's first host address; node i sits on the fabric at
-//! 198.19.255.<i+1>/24. One place for the arithmetic, so nodes, pods, the
+//! 198.19.255.<i+1>/24 and measures from 198.19.254.<i+1>. One place for the arithmetic, so nodes, pods, the
 //! harness and tests agree on it.
 use std::net::Ipv4Addr;
 
@@ -111,6 +111,15 @@ pub const CONTROL_PLANE_ADDR: Ipv4Addr = Ipv4Addr::new(198, 19, 255, 254);
 /// Node `node`'s address on the fabric: 198.19.255.<node+1>.
 pub fn fabric_address(node: u8) -> Ipv4Addr {
     Ipv4Addr::new(198, 19, 255, node.saturating_add(1))
+}
+
+/// Node `node`'s measuring address, 198.19.254.<node+1>/32 on its `lo`
+/// (routed nowhere else: only its own pods reach it, through their
+/// gateway). A fault probe sends from it so that a fault which spares the
+/// node's own traffic (the kubelet's probes, from the gateway address the
+/// kernel picks first) still meets the probe.
+pub fn probe_address(node: u8) -> Ipv4Addr {
+    Ipv4Addr::new(198, 19, 254, node.saturating_add(1))
 }
 
 #[cfg(test)]

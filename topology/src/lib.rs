@@ -36,7 +36,9 @@ mod worker;
 
 use std::{collections::BTreeMap, path::PathBuf};
 
-pub use addr::{AddrPlan, CONTROL_PLANE_ADDR, MAX_NODES, fabric_address, node_gateway};
+pub use addr::{
+    AddrPlan, CONTROL_PLANE_ADDR, MAX_NODES, fabric_address, node_gateway, probe_address,
+};
 pub use error::TopologyError;
 pub use netns::{NETNS_DIR, in_netns, is_root, list_with_prefix, netns_path};
 pub use pods::{PodInfo, PodSpec};

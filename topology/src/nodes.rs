@@ -99,6 +99,10 @@ fn setup_node(w: &mut Worker, i: u8, name: &str, plan: AddrPlan) -> Result<(), T
     w.rt.block_on(nl.batch(vec![
         Req::link_up("lo"),
         Req::addr_add(1, "lo", plan.gateway(i), 32),
+        // After the gateway: the kernel's source for the node's own
+        // traffic to its pods stays the gateway (inet_select_addr takes
+        // lo's first address).
+        Req::addr_add(1, "lo", crate::addr::probe_address(i), 32),
     ]))?;
     Ok(())
 }

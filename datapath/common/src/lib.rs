@@ -648,9 +648,13 @@ pub struct FaultConfig {
     /// source).
     pub port: u16,
     pub port_side: u8,
-    pub pad: u8,
+    /// Pass packets whose address on this side is in `exclude` (0: no
+    /// exclusion, 1: source, 2: destination): a service's traffic to one
+    /// backend leaves the node's own (the kubelet's probes) alone.
+    pub exclude_side: u8,
+    pub exclude: FaultPrefix,
 }
-const _: () = assert!(size_of::<FaultConfig>() == 56);
+const _: () = assert!(size_of::<FaultConfig>() == 64);
 
 /// The memory of the loss models, index 0 of a single-entry array. Updated
 /// without locks from every CPU: two packets on two CPUs at once may both

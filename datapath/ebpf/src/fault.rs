@@ -107,6 +107,14 @@ fn try_fault(ctx: &TcContext) -> Result<i32, i32> {
     if !in_prefix(daddr, &cfg.dst) {
         return Ok(PASS);
     }
+    let excluded = match cfg.exclude_side {
+        1 => in_prefix(saddr, &cfg.exclude),
+        2 => in_prefix(daddr, &cfg.exclude),
+        _ => false,
+    };
+    if excluded {
+        return Ok(PASS);
+    }
     if cfg.port_side != 0 {
         let proto: u8 = read(ctx, ETH_HLEN + 9).ok_or(PASS)?;
         if proto != IPPROTO_TCP && proto != IPPROTO_UDP {

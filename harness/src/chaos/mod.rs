@@ -17,11 +17,14 @@
 //! inside the run's namespaces, so a crashed run's faults go with them
 //! (`svclab clean`); nothing touches the root namespace.
 pub mod delay;
+mod filter;
 pub mod measure;
 pub mod netfilter;
 mod nfqueue;
 pub mod reset;
 pub mod shape;
+
+pub use self::filter::{PortFilter, PortSide};
 
 use std::{
     net::Ipv4Addr,
@@ -30,11 +33,12 @@ use std::{
 };
 
 use anyhow::Context as _;
-use svclab_datapath::{FaultConfig, FaultPrefix, FaultProgram, NetnsRef};
+use svclab_datapath::{FaultConfig, FaultProgram, NetnsRef};
 
 use self::{
     delay::{DelayLine, DelayModel, DelayStats},
-    measure::{PingStats, Pinger},
+    filter::{prefix, src_args},
+    measure::{PingStats, Pinger, ProbeKind},
     netfilter::Rule,
     reset::Resetter,
     shape::Tbf,
@@ -49,6 +53,17 @@ pub struct Hop {
     pub egress: bool,
     /// Only packets from these prefixes (a path's sending node).
     pub src: Vec<(Ipv4Addr, u8)>,
+    /// Only one service's packets (a service's traffic to one backend).
+    pub port: Option<PortFilter>,
+}
+
+/// Where a fault's probe runs: from `netns` to `to`, as `kind`; `name` is
+/// the pair as the report shows it (`node0 → web-1`).
+pub struct ProbeAt {
+    pub netns: NetnsRef,
+    pub to: Ipv4Addr,
+    pub kind: ProbeKind,
+    pub name: String,
 }
 
 /// Where one fault acts, resolved from its target when it starts.
@@ -62,8 +77,11 @@ pub struct Placement {
     pub shapers: Vec<(NetnsRef, String)>,
     /// Pods whose connections a reset acts on.
     pub pods: Vec<NetnsRef>,
-    /// The pinger's netns and the address it pings, with the pair's name.
-    pub probe: Option<(NetnsRef, Ipv4Addr, String)>,
+    /// With a service target: a reset acts on that service's connections
+    /// only (the filter's `Dst` side: the backend's port, not the node's).
+    pub pod_port: Option<PortFilter>,
+    /// Where the probe runs.
+    pub probe: Option<ProbeAt>,
 }
 
 /// A fault kind with its values, as the kernel pieces take them.
@@ -132,27 +150,6 @@ impl std::fmt::Debug for ActiveFault {
     }
 }
 
-fn prefix((addr, len): (Ipv4Addr, u8)) -> FaultPrefix {
-    let mask = if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(len.min(32)))
-    };
-    FaultPrefix {
-        addr: u32::from(addr).to_be(),
-        mask: mask.to_be(),
-    }
-}
-
-/// `-s a/n,b/m` for an iptables rule, when the hop filters sources.
-fn src_args(src: &[(Ipv4Addr, u8)]) -> Vec<String> {
-    if src.is_empty() {
-        return Vec::new();
-    }
-    let list: Vec<String> = src.iter().map(|(a, n)| format!("{a}/{n}")).collect();
-    vec!["-s".to_owned(), list.join(",")]
-}
-
 impl ActiveFault {
     /// Puts `kind` in place at `place`. `comment` (the run's prefix and the
     /// fault's name) labels its iptables rules. On an error, whatever was
@@ -173,7 +170,7 @@ impl ActiveFault {
             probe: place
                 .probe
                 .as_ref()
-                .map(|p| p.2.clone())
+                .map(|p| p.name.clone())
                 .unwrap_or_default(),
             first_resets: 0,
         };
@@ -197,6 +194,7 @@ impl ActiveFault {
                     };
                     let mut spec = vec![dir.to_owned(), hop.ifname.clone()];
                     spec.extend(src_args(&hop.src));
+                    spec.extend(hop.port.map(PortFilter::args).unwrap_or_default());
                     spec.extend(
                         [
                             "-j",
@@ -224,34 +222,38 @@ impl ActiveFault {
             } => {
                 if let Some(p) = new_p {
                     for ns in &place.pods {
-                        let spec = [
-                            "-p",
-                            "tcp",
-                            "--syn",
-                            "-m",
-                            "statistic",
-                            "--mode",
-                            "random",
-                            "--probability",
-                            &format!("{p:.6}"),
-                            "-j",
-                            "REJECT",
-                            "--reject-with",
-                            "tcp-reset",
-                        ]
-                        .map(str::to_owned);
+                        let mut spec = match place.pod_port {
+                            Some(f) => f.args(),
+                            None => vec!["-p".to_owned(), "tcp".to_owned()],
+                        };
+                        spec.extend(
+                            [
+                                "--syn",
+                                "-m",
+                                "statistic",
+                                "--mode",
+                                "random",
+                                "--probability",
+                                &format!("{p:.6}"),
+                                "-j",
+                                "REJECT",
+                                "--reject-with",
+                                "tcp-reset",
+                            ]
+                            .map(str::to_owned),
+                        );
                         f.rules
                             .push(Rule::append(ns, "filter", "INPUT", &spec, comment)?);
                     }
                 }
                 if *established {
-                    let (r, n) = Resetter::start(&place.pods, *every, *lasts)?;
+                    let (r, n) = Resetter::start(&place.pods, place.pod_port, *every, *lasts)?;
                     f.resetter = Some(r);
                     f.first_resets = n;
                 }
             }
         }
-        if let Some((ns, to, _)) = &place.probe {
+        if let Some(probe) = &place.probe {
             // An echo is late, not lost, within a second plus twice the
             // longest delay it can meet.
             let grace = Duration::from_secs(1)
@@ -259,7 +261,13 @@ impl ActiveFault {
                     Kind::Delay(m) => 2 * (m.delay + 4 * m.jitter),
                     _ => Duration::ZERO,
                 };
-            f.pinger = Some(Pinger::start(ns, *to, ident, grace)?);
+            f.pinger = Some(Pinger::start(
+                &probe.netns,
+                probe.to,
+                probe.kind,
+                ident,
+                grace,
+            )?);
         }
         Ok(f)
     }
@@ -274,6 +282,9 @@ impl ActiveFault {
                 cfg.src[i] = prefix(*s);
             }
             cfg.n_src = u32::try_from(hop.src.len().min(2)).unwrap_or(0);
+            if let Some(port) = hop.port {
+                port.apply(&mut cfg);
+            }
             let mut p = FaultProgram::load(cfg).context("loading the fault program")?;
             p.attach(&hop.netns, &hop.ifname)?;
             self.programs.push(p);

@@ -1,11 +1,13 @@
 //! The `reset` fault's established side: every established TCP connection
 //! of the target pods destroyed through sock_diag (`SOCK_DESTROY`, as `ss
 //! -K`), once when the fault starts and then every `every` while it lasts,
-//! from one thread. The kernel's `tcp_abort` sends each peer a RST (Linux
+//! from one thread (with a service target, only that service's
+//! connections). The kernel's `tcp_abort` sends each peer a RST (Linux
 //! v6.18 net/ipv4/tcp.c, `tcp_need_reset` covers ESTABLISHED), so both
 //! ends see what a middlebox's reset does. The share of *new* connections
 //! refused with a reset is an iptables rule (`netfilter.rs`).
 use std::{
+    net::IpAddr,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -17,15 +19,20 @@ use std::{
 use anyhow::Context as _;
 use svclab_datapath::NetnsRef;
 
+use super::filter::PortFilter;
 use crate::podserver::sockdiag::SockDiag;
 
-/// Destroys every established connection in each of `diags`; returns how
-/// many it reset.
-fn reset_all(diags: &mut [SockDiag]) -> anyhow::Result<u64> {
+/// Destroys every established connection in each of `diags` (with
+/// `only`, those on the backend's port whose peer is not the spared
+/// address: one service's connections); returns how many it reset.
+fn reset_all(diags: &mut [SockDiag], only: Option<PortFilter>) -> anyhow::Result<u64> {
     let mut n = 0;
     for d in diags {
         for id in d.established()? {
-            if d.destroy(&id)? {
+            let theirs = only.is_none_or(|f| {
+                id.source_port == f.port && id.destination_address != IpAddr::V4(f.spare)
+            });
+            if theirs && d.destroy(&id)? {
                 n += 1;
             }
         }
@@ -45,6 +52,7 @@ impl Resetter {
     /// the fault lasts (`lasts`: its duration, None = until stopped).
     pub fn start(
         pods: &[NetnsRef],
+        only: Option<PortFilter>,
         every: Option<Duration>,
         lasts: Option<Duration>,
     ) -> anyhow::Result<(Self, u64)> {
@@ -52,7 +60,7 @@ impl Resetter {
         let mut diags = SockDiag::open_in_each(pods)
             .into_iter()
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let first = reset_all(&mut diags).context("resetting established connections")?;
+        let first = reset_all(&mut diags, only).context("resetting established connections")?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = every
@@ -70,7 +78,7 @@ impl Resetter {
                                 break;
                             }
                             if Instant::now() >= next {
-                                n += reset_all(&mut diags)?;
+                                n += reset_all(&mut diags, only)?;
                                 next += every;
                             }
                             std::thread::sleep(Duration::from_millis(10));

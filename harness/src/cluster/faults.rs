@@ -11,10 +11,13 @@ use svclab_report::record::FaultRecord;
 use svclab_suite::model::{
     Fault, JitterDistribution, netem_correlated_loss, parse_rate, parse_size,
 };
-use svclab_topology::{FABRIC_IFNAME, POD_IFNAME, fabric_address};
+use svclab_topology::{FABRIC_IFNAME, POD_IFNAME, fabric_address, probe_address};
 
 use super::{Cluster, inflight::RunningFault};
-use crate::chaos::{ActiveFault, Hop, Kind, Placement, delay::DelayModel, shape::default_burst};
+use crate::chaos::{
+    ActiveFault, Hop, Kind, Placement, PortFilter, PortSide, ProbeAt, delay::DelayModel,
+    measure::ProbeKind, shape::default_burst,
+};
 
 /// The kernel pieces' view of a suite fault's kind, and its words.
 fn kind(f: &Fault) -> anyhow::Result<(Kind, &'static str, String)> {
@@ -263,6 +266,13 @@ impl Cluster {
             ifname: ifname.to_owned(),
             egress,
             src,
+            port: None,
+        };
+        let probe = |netns: NetnsRef, to: Ipv4Addr, name: String| ProbeAt {
+            netns,
+            to,
+            kind: ProbeKind::Icmp,
+            name,
         };
         if t.pod.is_some() || t.deployment.is_some() {
             let mut names: Vec<&str> = match (&t.pod, &t.deployment) {
@@ -317,27 +327,62 @@ impl Cluster {
                     .unwrap_or(u32::MAX)
             });
             p.what = names.join(", ");
+            // A service's traffic to the backend: its target port, the
+            // node's own address (the kubelet's probes) spared.
+            let service = match &t.service {
+                Some(name) => {
+                    let s = self
+                        .services
+                        .iter()
+                        .find(|s| &s.name == name)
+                        .with_context(|| format!("no service `{name}`"))?;
+                    p.what = format!("{} (service {name}, port {})", p.what, s.target_port);
+                    Some(s.target_port)
+                }
+                None => None,
+            };
             for name in &names {
                 let pod = &self.pods[*name];
                 let pod_ns = NetnsRef::open(&pod.kubelet.spec.netns_path)?;
+                let gateway = topo.plan().gateway(pod.node);
+                let filter = |side| {
+                    service.map(|port| PortFilter {
+                        port,
+                        side,
+                        spare: gateway,
+                    })
+                };
                 if f.direction.to() {
-                    p.hops
-                        .push(hop(pod_ns.try_clone()?, POD_IFNAME, false, Vec::new()));
+                    let mut h = hop(pod_ns.try_clone()?, POD_IFNAME, false, Vec::new());
+                    h.port = filter(PortSide::Dst);
+                    p.hops.push(h);
                     p.shapers.push((node_ns(pod.node)?, pod.lxc.clone()));
                 }
                 if f.direction.from() {
-                    p.hops
-                        .push(hop(node_ns(pod.node)?, &pod.lxc, false, Vec::new()));
+                    let mut h = hop(node_ns(pod.node)?, &pod.lxc, false, Vec::new());
+                    h.port = filter(PortSide::Src);
+                    p.hops.push(h);
                     p.shapers.push((pod_ns.try_clone()?, POD_IFNAME.to_owned()));
                 }
+                p.pod_port = filter(PortSide::Dst);
                 p.pods.push(pod_ns);
             }
             let first = &self.pods[names[0]];
-            p.probe = Some((
+            let mut at = probe(
                 node_ns(first.node)?,
                 first.ip,
                 format!("node{} → {}", first.node, first.name),
-            ));
+            );
+            if let Some(port) = service {
+                // From the node's measuring address: the gateway's
+                // packets are spared.
+                at.kind = ProbeKind::TcpSyn {
+                    port,
+                    from: probe_address(first.node),
+                };
+                at.name = format!("node{} → {}:{port} (TCP SYN)", first.node, first.name);
+            }
+            p.probe = Some(at);
             return Ok(p);
         }
         let fabric = || -> anyhow::Result<NetnsRef> {
@@ -362,7 +407,7 @@ impl Cluster {
                 p.shapers.push((node_ns(n)?, FABRIC_IFNAME.to_owned()));
             }
             let other = if n == 0 { 1 } else { 0 };
-            p.probe = Some((
+            p.probe = Some(probe(
                 node_ns(n)?,
                 fabric_address(other),
                 format!("node{n} → node{other}"),
@@ -389,7 +434,11 @@ impl Cluster {
                 (false, true) => format!("path {b} → {a}"),
                 _ => format!("path {a} ↔ {b}"),
             };
-            p.probe = Some((node_ns(a)?, fabric_address(b), format!("node{a} → node{b}")));
+            p.probe = Some(probe(
+                node_ns(a)?,
+                fabric_address(b),
+                format!("node{a} → node{b}"),
+            ));
             return Ok(p);
         }
         bail!("fault `{}` has no target", f.name)

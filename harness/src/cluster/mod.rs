@@ -210,6 +210,7 @@ impl Cluster {
                 n.dataplane.upsert_service(frontend)?;
             }
             c.services.push(ServiceState {
+                name: s.name.clone(),
                 frontend,
                 selector: s.selector.clone(),
                 target_port,

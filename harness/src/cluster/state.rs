@@ -69,6 +69,7 @@ pub struct NodeState {
 }
 
 pub(super) struct ServiceState {
+    pub(super) name: String,
     pub(super) frontend: Frontend,
     pub(super) selector: String,
     pub(super) target_port: u16,

@@ -1,5 +1,6 @@
 //! The `fault` timeline action: a named network fault on a target (a pod,
-//! some of a deployment's pods, a node, the path between two nodes) in one
+//! some of a deployment's pods, a node, the path between two nodes, a
+//! service's traffic to one backend) in one
 //! or both directions, of one kind (loss, delay, bandwidth, reset,
 //! blackhole), for a duration or until a `clear_fault`. Loss models and
 //! their parameters are netem's (`tc-netem(8)`), so a customer's `tc
@@ -69,13 +70,21 @@ impl Fault {
     }
 }
 
-/// Exactly one of `pod`, `deployment`, `node`, `path`.
+/// Exactly one of `pod`, `deployment`, `node`, `path`; `service` with
+/// `pod` narrows the fault to that service's traffic to the backend.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultTarget {
     /// One pod by the name the run gives it (`<deployment>-<n>`).
     #[serde(default)]
     pub pod: Option<String>,
+    /// With `pod`: only this service's traffic to that backend — its
+    /// clients' packets to the service's target port (`to`) and the
+    /// backend's replies from it (`from`). The node's own traffic to the
+    /// pod (the kubelet's probes) passes untouched, as in a service mesh's
+    /// per-destination fault; target the pod for a fault on its link.
+    #[serde(default)]
+    pub service: Option<String>,
     /// A deployment's running pods when the fault starts (pods created
     /// later are not affected, as with Chaos Mesh's selectors).
     #[serde(default)]

@@ -255,6 +255,12 @@ fn one(c: &mut Checker<'_>, p: &str, f: &Fault, k: &Known<'_>, at: Dur) {
         {
             c.fail(&format!("{bp}.burst"), format!("expected a size: {m}"));
         }
+        if f.target.service.is_some() {
+            c.fail(
+                &format!("{p}.target.service"),
+                "bandwidth limits a link (a qdisc on one interface), not one service's share of it: target the pod".to_owned(),
+            );
+        }
         if f.target.path.is_some() {
             c.fail(
                 &format!("{p}.target.path"),
@@ -315,7 +321,7 @@ fn target(c: &mut Checker<'_>, p: &str, f: &Fault, k: &Known<'_>) -> bool {
     if set.iter().filter(|s| **s).count() != 1 {
         c.fail(
             &tp,
-            "expected exactly one of `pod`, `deployment` (with optional `pods`), `node`, `path`"
+            "expected exactly one of `pod` (with optional `service`), `deployment` (with optional `pods`), `node`, `path`"
                 .to_owned(),
         );
     }
@@ -333,6 +339,28 @@ fn target(c: &mut Checker<'_>, p: &str, f: &Fault, k: &Known<'_>) -> bool {
                     "expected a pod name `<deployment>-<n>` (as the run names pods), got {pod:?}"
                 ),
             ),
+        }
+    }
+    if let Some(svc) = &t.service {
+        let sp = format!("{tp}.service");
+        c.reference(&sp, svc, "service", k.services);
+        match (&t.pod, k.selectors.get(svc.as_str())) {
+            (None, _) => c.fail(
+                &sp,
+                "expected `pod` with `service`: the fault acts on the service's traffic to that one backend".to_owned(),
+            ),
+            (Some(pod), Some(sel)) => {
+                let dep = pod.rsplit_once('-').map_or("", |d| d.0);
+                if dep != *sel {
+                    c.fail(
+                        &format!("{tp}.pod"),
+                        format!(
+                            "expected a backend of service `{svc}` (a pod of deployment `{sel}`), got `{pod}`"
+                        ),
+                    );
+                }
+            }
+            (Some(_), None) => {}
         }
     }
     if let Some(d) = &t.deployment {

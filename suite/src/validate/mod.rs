@@ -82,10 +82,18 @@ pub fn check(suite: &Suite, index: &PathIndex) -> Vec<Diagnostic> {
             .entry(a.deployment.as_str())
             .or_insert(a.max_replicas);
     }
+    let mut selectors: HashMap<&str, &str> = HashMap::new();
+    for s in &suite.services {
+        selectors
+            .entry(s.name.as_str())
+            .or_insert(s.selector.as_str());
+    }
     let known = timeline::Known {
         duration: Dur(dur),
         nodes,
         deployments: &deployments,
+        services: &services,
+        selectors: &selectors,
         replicas: &replicas,
         hpa_max: &hpa_max,
         clients: &clients,

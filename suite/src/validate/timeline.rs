@@ -16,6 +16,9 @@ pub(super) struct Known<'a> {
     pub(super) duration: Dur,
     pub(super) nodes: Option<u8>,
     pub(super) deployments: &'a HashSet<&'a str>,
+    pub(super) services: &'a HashSet<&'a str>,
+    /// Each service's selector (deployment), by name.
+    pub(super) selectors: &'a HashMap<&'a str, &'a str>,
     /// Each deployment's initial replicas, by name.
     pub(super) replicas: &'a HashMap<&'a str, u32>,
     /// The max_replicas of each autoscaled deployment, by name.
