@@ -3,7 +3,8 @@
 //! cluster (the SYNs to pods a scale-up creates belong to the bucket that
 //! starts with it), and restarting a client replaces its pod (new netns
 //! and IP) or, with `keep_ip`, restarts it in place; a fault on a
-//! service's traffic to one backend spares the kubelet's probes.
+//! service's traffic to one backend spares the kubelet's probes; a node
+//! cut off past its pods' toleration has them evicted and replaced.
 mod common;
 
 use std::path::Path;
@@ -227,4 +228,93 @@ fn a_fault_on_a_services_traffic_spares_the_kubelets_probes() {
         .map(|b| b.client.errors.values().sum::<u64>())
         .sum();
     assert!(errors >= 40, "about half of 200 requests fail: {errors}");
+}
+
+/// Node 1 cut off for 8 s at a quarter of Kubernetes' clocks: lease
+/// renewals every 2.5 s, a 2.5 s grace, an 8 s × 0.25 = 2 s toleration of
+/// the unreachable taint.
+const EVICTION: &str = "\
+name: evict
+duration: 16s
+kubelet: { time_scale: 0.25 }
+cluster: { nodes: 2, node_monitor_grace_period: 10s }
+deployments:
+  - { name: web, replicas: 4, unreachable_toleration: 8s, termination_grace: 4s }
+services:
+  - { name: web, cluster_ip: 198.19.0.10, port: 80, selector: web }
+clients:
+  - { name: c, service: web, node: 0, load: { mode: open, rate: 50 }, timeout: 1s }
+timeline:
+  - at: 2s
+    fault: { name: cut, target: { node: 1 }, blackhole: true, duration: 8s }
+";
+
+#[test]
+fn a_cut_off_nodes_pods_are_evicted_after_their_toleration_and_replaced_elsewhere() {
+    require_root!();
+    let o = run_text("evict", EVICTION);
+    let r = &o.record;
+    let at = |kind: &str| {
+        r.events
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| (e.t_s, e.detail.clone()))
+            .collect::<Vec<_>>()
+    };
+    let down = at("node_not_ready");
+    let tainted = at("node_tainted");
+    let evicted = at("pod_evicted");
+    let up = at("node_ready");
+    eprintln!("NotReady {down:?}\ntainted {tainted:?}\nevicted {evicted:?}\nReady {up:?}");
+    assert_eq!(
+        (down.len(), tainted.len(), up.len()),
+        (1, 1, 1),
+        "{:?}",
+        r.events
+    );
+    // The taint comes with NotReady (one node: the queue's first token).
+    assert!((tainted[0].0 - down[0].0).abs() < 0.1);
+    // Node 1's two pods, each 2 s (the scaled toleration) after the taint.
+    assert_eq!(evicted.len(), 2, "{evicted:?}");
+    for (t, _) in &evicted {
+        let after = t - tainted[0].0;
+        assert!(
+            (1.9..2.6).contains(&after),
+            "evicted {after:.2} s after the taint"
+        );
+    }
+    // Each replaced on node 0 (not onto the NotReady node).
+    let replaced = at("pod_replaced");
+    assert_eq!(replaced.len(), 2, "{replaced:?}");
+    for p in &r.pods {
+        if p.name == "web-4" || p.name == "web-5" {
+            assert_eq!(p.node, 0, "{p:?}");
+        }
+    }
+    // The evicted pods: not ready from NotReady, terminating from their
+    // eviction, gone after the node came back and its kubelet ended them.
+    use svclab_report::record::PodPhase;
+    for name in ["web-1", "web-3"] {
+        let p = r.pods.iter().find(|p| p.name == name).expect("pod");
+        let phases: Vec<PodPhase> = p.phases.iter().map(|c| c.phase).collect();
+        assert!(
+            phases.ends_with(&[PodPhase::Ready, PodPhase::NotReady, PodPhase::Terminating]),
+            "{name}: {:?}",
+            p.phases
+        );
+        let gone = p.removed_s.expect("removed after the heal");
+        assert!(
+            gone >= up[0].0,
+            "{name} gone at {gone}, node back at {}",
+            up[0].0
+        );
+    }
+    // Nothing fails once the replacements serve.
+    let late_errors: u64 = r
+        .buckets
+        .iter()
+        .filter(|b| b.t_s >= evicted[1].0 + 2.0)
+        .map(|b| b.client.errors.values().sum::<u64>())
+        .sum();
+    assert_eq!(late_errors, 0);
 }

@@ -65,15 +65,27 @@ impl Cluster {
         replacement: bool,
     ) -> anyhow::Result<Vec<String>> {
         let nodes = self.nodes.len();
+        let schedulable: Vec<bool> = (0..u8::try_from(nodes).unwrap_or(1))
+            .map(|n| self.schedulable(n))
+            .collect();
         let d = self
             .deployments
             .get_mut(deployment)
             .context("unknown deployment")?;
-        let placement: Vec<u8> = if d.spec.nodes.is_empty() {
+        let allowed: Vec<u8> = if d.spec.nodes.is_empty() {
             (0..u8::try_from(nodes).unwrap_or(1)).collect()
         } else {
             d.spec.nodes.clone()
         };
+        // Not onto a NotReady node; if every allowed node is NotReady the
+        // pod would stay Pending in Kubernetes, which svclab does not
+        // model: it goes where it would have gone.
+        let ready: Vec<u8> = allowed
+            .iter()
+            .copied()
+            .filter(|&n| schedulable.get(usize::from(n)).copied().unwrap_or(true))
+            .collect();
+        let placement = if ready.is_empty() { allowed } else { ready };
         let mut specs = Vec::with_capacity(count);
         for _ in 0..count {
             let name = format!("{deployment}-{}", d.next_ordinal);
@@ -192,6 +204,7 @@ impl Cluster {
                     kubelet,
                     info: idx,
                     revision,
+                    evicted_s: None,
                 },
             );
             self.event(

@@ -35,9 +35,10 @@ pub struct Conditions {
 /// The conditions of `p`: serving while its container runs, its last
 /// readiness was passing and its node is Ready (the node-lifecycle
 /// controller's `MarkPodsNotReady` turns a NotReady node's pods not
-/// ready), terminating once it is being deleted.
+/// ready), terminating once it is being deleted (or evicted while its
+/// kubelet cannot see it).
 fn conditions(p: &Pod, node_ready: bool) -> Conditions {
-    let terminating = p.kubelet.deleting;
+    let terminating = !p.active();
     let serving = p.kubelet.probes.ready() && p.kubelet.pid().is_some() && node_ready;
     Conditions {
         ready: serving && !terminating,

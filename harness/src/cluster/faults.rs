@@ -301,7 +301,7 @@ impl Cluster {
                     let mut v: Vec<(u32, &str)> = self
                         .pods
                         .values()
-                        .filter(|p| &p.deployment == d && !p.kubelet.deleting)
+                        .filter(|p| &p.deployment == d && p.active())
                         .map(|p| {
                             let ord = p
                                 .name

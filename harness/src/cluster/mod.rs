@@ -31,6 +31,7 @@ mod client_pods;
 mod containers;
 mod create;
 mod endpoints;
+mod eviction;
 mod faults;
 mod inflight;
 mod nodelifecycle;
@@ -187,6 +188,7 @@ impl Cluster {
             applied: BTreeMap::new(),
             rollouts: Vec::new(),
             leases,
+            node_windows: Vec::new(),
             faults: BTreeMap::new(),
             fault_records: Vec::new(),
             cgroups,
@@ -341,66 +343,6 @@ impl Cluster {
 
     pub fn ready_pods(&self) -> usize {
         self.pods.values().filter(|p| self.pod_ready(p)).count()
-    }
-
-    /// Whether the node-lifecycle controller has node `n` Ready.
-    pub fn node_ready(&self, n: u8) -> bool {
-        self.leases
-            .as_ref()
-            .is_none_or(|l| !l.not_ready.contains(&n))
-    }
-
-    /// A pod's Ready condition as the API has it: its kubelet's readiness,
-    /// unless the node-lifecycle controller marked it not ready.
-    pub fn pod_ready(&self, p: &Pod) -> bool {
-        p.kubelet.ready() && self.node_ready(p.node)
-    }
-
-    /// The node-lifecycle controller's pass when due: nodes whose lease
-    /// went stale turn NotReady with their pods (their endpoints leave the
-    /// services), nodes renewing again turn Ready.
-    pub fn node_lifecycle_tick(&mut self) -> anyhow::Result<()> {
-        let Some(leases) = self.leases.as_mut() else {
-            return Ok(());
-        };
-        let changes = leases.check(Instant::now());
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let (_, grace) = leases.timings();
-        let t = self.run_time_s();
-        for (n, ready, since) in changes {
-            let pods: Vec<&str> = self
-                .pods
-                .values()
-                .filter(|p| p.node == n)
-                .map(|p| p.name.as_str())
-                .collect();
-            let pods = if pods.is_empty() {
-                "no pods".to_owned()
-            } else {
-                pods.join(", ")
-            };
-            let (kind, words) = if ready {
-                (
-                    "node_ready",
-                    format!(
-                        "node {n} Ready: its lease renews again; its pods report their own readiness ({pods})"
-                    ),
-                )
-            } else {
-                (
-                    "node_not_ready",
-                    format!(
-                        "node {n} NotReady: no lease renewal for {:.1} s (grace {:.0} s); pods marked not ready: {pods}",
-                        since.as_secs_f64(),
-                        grace.as_secs_f64()
-                    ),
-                )
-            };
-            self.event(t, kind, words, false);
-        }
-        self.sync_endpoints()
     }
 
     /// Ends every pod process, detaches and unloads the datapaths, deletes

@@ -19,8 +19,24 @@
 //! v1.32, CHANGELOG-1.32, PR 126287); `tryUpdateNodeHealth` sets Ready
 //! Unknown past the grace and `monitorNodeHealth` calls
 //! `MarkPodsNotReady` (pkg/controller/util/node/controller_utils.go).
-//! Not modelled: the taint-based eviction 300 s later
-//! (`DefaultTolerationSeconds`), longer than svclab's runs.
+//!
+//! Taint-based eviction, from the same sources: `doNoExecuteTaintingPass`
+//! (node_lifecycle_controller.go) puts `node.kubernetes.io/unreachable:
+//! NoExecute` on a node whose Ready condition is Unknown through the
+//! zone's rate-limited queue — `--node-eviction-rate` 0.1 nodes/s with a
+//! burst of 1 (`EvictionRateLimiterBurst`, scheduler/rate_limited_queue.go)
+//! in a Normal zone; `ComputeZoneState` calls a zone with no Ready node
+//! FullDisruption (no taints: `handleDisruption` marks every node
+//! reachable again) and one with more than 2 and at least
+//! `--unhealthy-zone-threshold` 55% NotReady PartialDisruption (rate 0 at
+//! or under `--large-cluster-size-threshold` 50 nodes: `ReducedQPSFunc`).
+//! svclab's nodes are one zone. `markNodeAsReachable` removes the taint
+//! when the node is Ready again. The taint-eviction controller then deletes
+//! each pod `tolerationSeconds` after it saw the taint
+//! (pkg/controller/tainteviction/taint_eviction.go `processPodOnNode`:
+//! `triggerTime := startTime.Add(minTolerationTime)`); every pod tolerates
+//! it for 300 s (the DefaultTolerationSeconds admission plugin) unless its
+//! deployment sets `unreachable_toleration` (`cluster/eviction.rs`).
 use std::{
     net::{SocketAddrV4, TcpListener, TcpStream},
     sync::{
@@ -43,6 +59,44 @@ pub(super) const RENEW_INTERVAL: Duration = Duration::from_secs(10);
 pub(super) const MONITOR_PERIOD: Duration = Duration::from_secs(5);
 /// How long one renewal may take (a lost SYN is retried within it).
 const RENEW_TIMEOUT: Duration = Duration::from_secs(2);
+/// `--node-eviction-rate` 0.1 nodes/s: one NoExecute taint per 10 s.
+pub(super) const TAINT_INTERVAL: Duration = Duration::from_secs(10);
+/// `--unhealthy-zone-threshold`.
+const UNHEALTHY_ZONE_THRESHOLD: f32 = 0.55;
+/// `--large-cluster-size-threshold`.
+const LARGE_CLUSTER_THRESHOLD: usize = 50;
+
+/// What one controller pass changed on a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum NodeChange {
+    /// Its lease went stale this long ago: NotReady, pods not ready.
+    NotReady(u8, Duration),
+    /// Renewing again.
+    Ready(u8),
+    /// `unreachable:NoExecute` added: its pods' tolerations start.
+    Tainted(u8),
+    /// The taint removed (Ready again, or the zone fully disrupted).
+    Untainted(u8, &'static str),
+}
+
+/// `ComputeZoneState`'s verdict for the one zone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ZoneState {
+    Normal,
+    PartialDisruption,
+    FullDisruption,
+}
+
+fn zone_state(nodes: usize, not_ready: usize) -> ZoneState {
+    let ready = nodes - not_ready.min(nodes);
+    if ready == 0 && not_ready > 0 {
+        ZoneState::FullDisruption
+    } else if not_ready > 2 && not_ready as f32 / nodes as f32 >= UNHEALTHY_ZONE_THRESHOLD {
+        ZoneState::PartialDisruption
+    } else {
+        ZoneState::Normal
+    }
+}
 
 /// The control plane's listener and one renewer thread per node.
 pub(super) struct NodeLeases {
@@ -57,6 +111,11 @@ pub(super) struct NodeLeases {
     next_check: Instant,
     /// Nodes the controller marked NotReady.
     pub(super) not_ready: std::collections::BTreeSet<u8>,
+    /// Nodes with the `unreachable:NoExecute` taint, since when.
+    pub(super) tainted: std::collections::BTreeMap<u8, Instant>,
+    /// The taint queue's next token (rate 1 per `taint_every`, burst 1).
+    next_taint: Instant,
+    taint_every: Duration,
 }
 
 impl NodeLeases {
@@ -129,13 +188,16 @@ impl NodeLeases {
             grace: grace.mul_f64(scale),
             next_check: now,
             not_ready: std::collections::BTreeSet::new(),
+            tainted: std::collections::BTreeMap::new(),
+            next_taint: now,
+            taint_every: TAINT_INTERVAL.mul_f64(scale),
         })
     }
 
     /// The controller's pass when one is due: the nodes that turned
-    /// NotReady and those that turned Ready again, with how long since
-    /// their last renewal.
-    pub(super) fn check(&mut self, now: Instant) -> Vec<(u8, bool, Duration)> {
+    /// NotReady (with how long since their last renewal) and Ready again,
+    /// then the NoExecute taints the zone's state and the rate allow.
+    pub(super) fn check(&mut self, now: Instant) -> Vec<NodeChange> {
         if now < self.next_check {
             return Vec::new();
         }
@@ -143,15 +205,42 @@ impl NodeLeases {
         let Ok(last) = self.last.lock() else {
             return Vec::new();
         };
+        let nodes = last.len();
         let mut changes = Vec::new();
         for (i, t) in last.iter().enumerate() {
             let i = u8::try_from(i).unwrap_or(u8::MAX);
             let since = now.saturating_duration_since(*t);
             let stale = since > self.grace;
             if stale && self.not_ready.insert(i) {
-                changes.push((i, false, since));
+                changes.push(NodeChange::NotReady(i, since));
             } else if !stale && self.not_ready.remove(&i) {
-                changes.push((i, true, since));
+                changes.push(NodeChange::Ready(i));
+                if self.tainted.remove(&i).is_some() {
+                    changes.push(NodeChange::Untainted(i, "Ready again"));
+                }
+            }
+        }
+        drop(last);
+        match zone_state(nodes, self.not_ready.len()) {
+            ZoneState::FullDisruption => {
+                for n in std::mem::take(&mut self.tainted).into_keys() {
+                    changes.push(NodeChange::Untainted(
+                        n,
+                        "no node is Ready (full disruption: no evictions)",
+                    ));
+                }
+            }
+            // Rate 0 in a small cluster: no new taints.
+            ZoneState::PartialDisruption if nodes <= LARGE_CLUSTER_THRESHOLD => {}
+            ZoneState::PartialDisruption | ZoneState::Normal => {
+                for &n in &self.not_ready {
+                    if self.tainted.contains_key(&n) || now < self.next_taint {
+                        continue;
+                    }
+                    self.tainted.insert(n, now);
+                    self.next_taint = now + self.taint_every;
+                    changes.push(NodeChange::Tainted(n));
+                }
             }
         }
         changes
@@ -177,6 +266,7 @@ mod tests {
     use super::*;
 
     fn leases(last: Vec<Instant>, grace: Duration) -> NodeLeases {
+        let start = last.iter().min().copied().unwrap_or_else(Instant::now);
         NodeLeases {
             last: Arc::new(Mutex::new(last)),
             stop: Arc::new(AtomicBool::new(false)),
@@ -184,8 +274,11 @@ mod tests {
             renew: RENEW_INTERVAL,
             period: MONITOR_PERIOD,
             grace,
-            next_check: Instant::now(),
+            next_check: start,
             not_ready: std::collections::BTreeSet::new(),
+            tainted: std::collections::BTreeMap::new(),
+            next_taint: start,
+            taint_every: TAINT_INTERVAL,
         }
     }
 
@@ -205,8 +298,11 @@ mod tests {
         let at = t0 + Duration::from_secs(45);
         assert_eq!(
             l.check(at),
-            vec![(1, false, Duration::from_secs(45))],
-            "node 1 stale, node 0 renewed"
+            vec![
+                NodeChange::NotReady(1, Duration::from_secs(45)),
+                NodeChange::Tainted(1)
+            ],
+            "node 1 stale, node 0 renewed; the taint follows at once"
         );
         assert!(
             l.check(at + Duration::from_secs(1)).is_empty(),
@@ -214,7 +310,62 @@ mod tests {
         );
         l.last.lock().expect("lock")[1] = at + Duration::from_secs(2);
         let back = at + MONITOR_PERIOD;
-        assert_eq!(l.check(back), vec![(1, true, Duration::from_secs(3))]);
-        assert!(l.not_ready.is_empty());
+        assert_eq!(
+            l.check(back),
+            vec![
+                NodeChange::Ready(1),
+                NodeChange::Untainted(1, "Ready again")
+            ]
+        );
+        assert!(l.not_ready.is_empty() && l.tainted.is_empty());
+    }
+
+    /// `ComputeZoneState` and the taint queue's rate: one node per 10 s in
+    /// a Normal zone, none in a small partially disrupted zone, and no
+    /// taints at all when no node is Ready.
+    #[test]
+    fn taints_follow_the_zone_state_and_the_eviction_rate() {
+        assert_eq!(zone_state(2, 1), ZoneState::Normal);
+        assert_eq!(zone_state(2, 2), ZoneState::FullDisruption);
+        assert_eq!(zone_state(5, 2), ZoneState::Normal, "not more than 2");
+        assert_eq!(zone_state(5, 3), ZoneState::PartialDisruption, "60% ≥ 55%");
+        assert_eq!(zone_state(6, 3), ZoneState::Normal, "50% < 55%");
+
+        let t0 = Instant::now();
+        let grace = Duration::from_secs(40);
+        let old = t0 - Duration::from_secs(60);
+        // Two of four nodes go stale at once: Normal, one taint now and
+        // the next 10 s later.
+        let mut l = leases(vec![t0, t0, old, old], grace);
+        let c = l.check(t0);
+        assert_eq!(
+            c.iter()
+                .filter(|c| matches!(c, NodeChange::Tainted(_)))
+                .count(),
+            1,
+            "{c:?}"
+        );
+        let c = l.check(t0 + Duration::from_secs(5));
+        assert!(c.is_empty(), "the queue's next token is 10 s away: {c:?}");
+        let c = l.check(t0 + Duration::from_secs(10));
+        assert_eq!(c, vec![NodeChange::Tainted(3)]);
+        // Every node stale: full disruption, the taints come off.
+        let mut l = leases(vec![old, old], grace);
+        let c = l.check(t0);
+        assert_eq!(
+            c,
+            vec![
+                NodeChange::NotReady(0, Duration::from_secs(60)),
+                NodeChange::NotReady(1, Duration::from_secs(60))
+            ],
+            "no taint in a fully disrupted zone"
+        );
+        // Three of five stale in a small cluster: no taints.
+        let mut l = leases(vec![t0, t0, old, old, old], grace);
+        let c = l.check(t0);
+        assert!(
+            !c.iter().any(|c| matches!(c, NodeChange::Tainted(_))),
+            "{c:?}"
+        );
     }
 }

@@ -244,6 +244,8 @@ impl Cluster {
 
     pub(super) fn pod_record(&self, p: &Pod, removed_s: Option<f64>) -> PodRecord {
         let (phases, restarts) = p.kubelet.record_parts(|t| self.record_s(t));
+        let phases =
+            super::eviction::api_phases(&phases, &self.not_ready_windows(p.node), p.evicted_s);
         let b = &self.backends[p.info];
         PodRecord {
             name: p.name.clone(),

@@ -90,7 +90,7 @@ impl Cluster {
     fn running_of(&self, deployment: &str, f: impl Fn(&Pod) -> bool) -> Vec<&Pod> {
         self.pods
             .values()
-            .filter(|p| p.deployment == deployment && !p.kubelet.deleting && f(p))
+            .filter(|p| p.deployment == deployment && p.active() && f(p))
             .collect()
     }
 

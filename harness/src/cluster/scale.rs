@@ -16,7 +16,7 @@ impl Cluster {
         let mut v: Vec<&Pod> = self
             .pods
             .values()
-            .filter(|p| p.deployment == deployment && !p.kubelet.deleting)
+            .filter(|p| p.deployment == deployment && p.active())
             .collect();
         v.sort_by_key(|p| p.info);
         v.into_iter().map(|p| p.name.clone()).collect()
@@ -153,7 +153,7 @@ impl Cluster {
                     svclab_kube::hpa::PodView {
                         name: p.name.clone(),
                         pending: k.pending(),
-                        deleting: p.kubelet.deleting,
+                        deleting: !p.active(),
                         failed: false,
                         ready: k.ready(),
                         start: k.phases.first().map_or(Duration::ZERO, |(t, _)| *t),

@@ -52,6 +52,18 @@ pub struct Pod {
     pub(super) info: usize,
     /// Its ReplicaSet: the deployment's template revision it was made from.
     pub revision: u32,
+    /// When the taint-eviction controller deleted it (run seconds) while
+    /// its node was cut off: deleted in the API, its kubelet unaware until
+    /// the node is back (`eviction.rs`).
+    pub evicted_s: Option<f64>,
+}
+
+impl Pod {
+    /// Not being deleted, as its ReplicaSet counts it (FilterActivePods:
+    /// no DeletionTimestamp).
+    pub fn active(&self) -> bool {
+        !self.kubelet.deleting && self.evicted_s.is_none()
+    }
 }
 
 pub(super) struct DeploymentState {
@@ -122,6 +134,9 @@ pub struct Cluster {
     pub(super) rollouts: Vec<Rollout>,
     /// Node leases and the node-lifecycle controller (2+ nodes).
     pub(super) leases: Option<super::nodelifecycle::NodeLeases>,
+    /// Each time a node was NotReady: node, from, until (run seconds;
+    /// None = still NotReady).
+    pub(super) node_windows: Vec<(u8, f64, Option<f64>)>,
     /// Network faults in force, by name.
     pub(super) faults: BTreeMap<String, RunningFault>,
     /// Faults that ended.

@@ -465,7 +465,9 @@ pub struct Event {
     pub t_s: f64,
     /// "scale", "kill", "delete_pod", "flush_ct", "restart_client", "spike",
     /// "pod_ready", "pod_not_ready", "pod_gone", "restart", "hpa_scale",
-    /// "run_start", "run_end", "interrupted", "ct_gc", ...
+    /// "run_start", "run_end", "interrupted", "ct_gc", "fault",
+    /// "fault_end", "node_not_ready", "node_ready", "node_tainted",
+    /// "node_untainted", "pod_evicted", "pod_replaced", ...
     pub kind: String,
     /// Human-readable, e.g. "scale web 3 → 6".
     pub detail: String,

@@ -13,6 +13,11 @@ pub(super) fn one_u32() -> u32 {
 pub(super) fn default_grace() -> Dur {
     Dur(Duration::from_secs(30))
 }
+/// kube-apiserver's `--default-unreachable-toleration-seconds` (v1.31
+/// plugin/pkg/admission/defaulttolerationseconds/admission.go).
+pub(super) fn default_toleration() -> Dur {
+    Dur(Duration::from_secs(300))
+}
 pub(super) fn d60() -> Dur {
     Dur(Duration::from_secs(60))
 }

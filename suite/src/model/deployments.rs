@@ -56,6 +56,14 @@ pub struct Deployment {
     /// became ready, default `0s` (scaled like kubelet), at most 10m.
     #[serde(default)]
     pub min_ready_seconds: Dur,
+    /// tolerationSeconds of the pods' `node.kubernetes.io/unreachable:NoExecute`
+    /// toleration: how long a pod stays bound to a node the node-lifecycle
+    /// controller tainted unreachable (its lease went stale) before the
+    /// taint-eviction controller deletes it and the ReplicaSet replaces it
+    /// on a Ready node. Default `300s`, what the DefaultTolerationSeconds
+    /// admission plugin gives every pod (scaled like kubelet), at most 1h.
+    #[serde(default = "super::defaults::default_toleration")]
+    pub unreachable_toleration: Dur,
 }
 
 /// What a deployment's pods run.

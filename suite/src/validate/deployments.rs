@@ -73,6 +73,12 @@ fn deployment<'s>(
         AT_MOST_10M,
         d.termination_grace,
     );
+    c.expect(
+        d.unreachable_toleration.0 <= 6 * 10 * MINUTE,
+        &format!("{p}.unreachable_toleration"),
+        "at most 1h",
+        d.unreachable_toleration,
+    );
     rollout_fields(c, p, d);
 }
 
