@@ -100,6 +100,10 @@ pub struct Datapath {
     /// The test clock offset the kernel side adds (zero in runs), shared
     /// with the GC thread so both read the same clock.
     pub(crate) clock_offset: Arc<AtomicU64>,
+    /// Session affinity (client → backend) and the backends each affinity
+    /// service may pin to (the `lb` module).
+    pub(crate) affinity: HashMap<MapData, common::Lb4AffinityKey, common::LbAffinityVal>,
+    pub(crate) affinity_match: HashMap<MapData, common::LbAffinityMatch, u8>,
     /// Socket-LB's reverse-translation map (the `sock` module).
     pub(crate) sock_revnat: HashMap<MapData, common::Sock4RevnatKey, common::Sock4RevnatEntry>,
     /// Whether the socket-LB programs were loaded (on the first cgroup
@@ -202,6 +206,8 @@ impl Datapath {
             reasons: take_map(&mut ebpf, common::maps::REASONS)?,
             backend_counters: take_map(&mut ebpf, common::maps::BACKEND_STATS)?,
             sock_revnat: take_map(&mut ebpf, common::maps::SOCK_REVNAT)?,
+            affinity: take_map(&mut ebpf, common::maps::AFFINITY)?,
+            affinity_match: take_map(&mut ebpf, common::maps::AFFINITY_MATCH)?,
             sock_loaded: false,
             netns,
             config,
@@ -231,6 +237,7 @@ impl Datapath {
         put(common::maps::REASONS, self.reasons.map())?;
         put(common::maps::BACKEND_STATS, self.backend_counters.map())?;
         put(common::maps::SOCK_REVNAT, self.sock_revnat.map())?;
+        put(common::maps::AFFINITY, self.affinity.map())?;
         put(common::maps::CONFIG, self.cfg_map.map())?;
         for name in [common::maps::MONITOR, common::maps::MONITOR_FILTER] {
             let data = match self.ebpf.map(name) {

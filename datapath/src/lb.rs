@@ -6,7 +6,11 @@
 use std::net::SocketAddrV4;
 
 use aya::maps::{HashMap, MapData, PerCpuValues};
-use svclab_datapath_common::{self as common, BackendCounters, Lb4RevNat, Lb4Service, MaglevTable};
+use std::time::Duration;
+
+use svclab_datapath_common::{
+    self as common, BackendCounters, Lb4RevNat, Lb4Service, LbAffinityMatch, MaglevTable,
+};
 
 use crate::{
     config::Selection,
@@ -108,18 +112,15 @@ impl Datapath {
                 .map_err(|e| Error::map(common::maps::MAGLEV, "insert", e))?;
         }
         // The frontend flips last, so a packet sees either the old set or the new one.
-        let inactive = u16::try_from(plan.slots.len()).unwrap_or(u16::MAX) - plan.active;
-        let svc = Lb4Service {
-            backend_id: 0,
-            count: plan.active,
-            rev_nat_index,
-            inactive,
-            flags: 0,
-            pad: 0,
-        };
-        self.services_map
-            .insert(frontend.key(0), svc, 0)
-            .map_err(|e| Error::map(common::maps::SERVICES, "insert", e))?;
+        self.write_frontend(frontend)?;
+        // Then the backends clients may be pinned to: every backend of the
+        // service, active or not (Cilium v1.16.0 pkg/service/service.go:
+        // 1491-1503, after UpsertService at :1590-1593); pins to dropped
+        // ones die at their next lookup.
+        if self.table.services[&frontend].affinity > 0 {
+            self.add_matches(rev_nat_index, &plan.slots)?;
+        }
+        self.remove_matches(rev_nat_index, &plan.dropped)?;
         for slot in plan.slots.len() + 1..=plan.old_slots {
             let slot = u16::try_from(slot).unwrap_or(u16::MAX);
             remove_ok(
@@ -134,10 +135,94 @@ impl Datapath {
         Ok(())
     }
 
+    /// Turns `sessionAffinity: ClientIP` on with `timeout` (whole seconds,
+    /// at least 1), or off with None: the frontend's flag and timeout
+    /// (Cilium's `backend_id`/`affinity_timeout` union, v1.16.0
+    /// pkg/maps/lbmap/lbmap.go:591-593, ipv4.go:324-328) and the match
+    /// entries of its backends.
+    pub fn set_affinity(&mut self, frontend: Frontend, timeout: Option<Duration>) -> Result<()> {
+        let secs = timeout.map_or(0, |t| u32::try_from(t.as_secs().max(1)).unwrap_or(u32::MAX));
+        let svc = self
+            .table
+            .services
+            .get_mut(&frontend)
+            .ok_or(Error::ServiceNotFound { frontend })?;
+        svc.affinity = secs;
+        let (rev_nat_index, slots) = (svc.rev_nat_index, svc.slots.clone());
+        if secs > 0 {
+            self.add_matches(rev_nat_index, &slots)?;
+        }
+        self.write_frontend(frontend)?;
+        if secs == 0 {
+            self.remove_matches(rev_nat_index, &slots)?;
+        }
+        Ok(())
+    }
+
+    /// Slot 0 of `frontend` from the table: active count, inactive count,
+    /// service id, and the affinity flag with its timeout.
+    fn write_frontend(&mut self, frontend: Frontend) -> Result<()> {
+        let s = &self.table.services[&frontend];
+        let inactive = u16::try_from(s.slots.len()).unwrap_or(u16::MAX) - s.active;
+        let svc = Lb4Service {
+            backend_id: s.affinity,
+            count: s.active,
+            rev_nat_index: s.rev_nat_index,
+            inactive,
+            flags: if s.affinity > 0 {
+                common::SVC_FLAG_AFFINITY
+            } else {
+                0
+            },
+            pad: 0,
+        };
+        self.services_map
+            .insert(frontend.key(0), svc, 0)
+            .map_err(|e| Error::map(common::maps::SERVICES, "insert", e))
+    }
+
+    fn add_matches(&mut self, rev_nat_id: u16, ids: &[u32]) -> Result<()> {
+        for &backend_id in ids {
+            let m = LbAffinityMatch {
+                backend_id,
+                rev_nat_id,
+                pad: 0,
+            };
+            self.affinity_match
+                .insert(m, 1, 0)
+                .map_err(|e| Error::map(common::maps::AFFINITY_MATCH, "insert", e))?;
+        }
+        Ok(())
+    }
+
+    fn remove_matches(&mut self, rev_nat_id: u16, ids: &[u32]) -> Result<()> {
+        for &backend_id in ids {
+            let m = LbAffinityMatch {
+                backend_id,
+                rev_nat_id,
+                pad: 0,
+            };
+            remove_ok(&mut self.affinity_match, &m, common::maps::AFFINITY_MATCH)?;
+        }
+        Ok(())
+    }
+
+    /// The affinity entries: (client id, service id, backend id, last used
+    /// in mono units), for tests and views.
+    pub fn affinity_entries(&self) -> Result<Vec<(u64, u16, u32, u64)>> {
+        let mut v = Vec::new();
+        for item in self.affinity.iter() {
+            let (k, val) = item.map_err(|e| Error::map(common::maps::AFFINITY, "read", e))?;
+            v.push((k.client_id, k.rev_nat_id, val.backend_id, val.last_used));
+        }
+        Ok(v)
+    }
+
     /// Removes a service, its slots, Maglev table and reverse-NAT entry, and
     /// every backend no other service uses.
     pub fn delete_service(&mut self, frontend: Frontend) -> Result<()> {
         let (svc, released) = self.table.remove_service(frontend)?;
+        self.remove_matches(svc.rev_nat_index, &svc.slots)?;
         remove_ok(
             &mut self.services_map,
             &frontend.key(0),

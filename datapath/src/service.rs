@@ -36,6 +36,8 @@ impl BackendEntry {
 #[derive(Clone, Debug)]
 pub(crate) struct ServiceEntry {
     pub rev_nat_index: u16,
+    /// Session affinity timeout in seconds (0: none).
+    pub affinity: u32,
     /// Backend ids in slot order (active first).
     pub slots: Vec<u32>,
     pub active: u16,
@@ -48,6 +50,8 @@ pub(crate) struct BackendPlan {
     pub slots: Vec<u32>,
     pub active: u16,
     pub old_slots: usize,
+    /// Ids this service had and no longer has.
+    pub dropped: Vec<u32>,
     /// Ids no service references any more.
     pub released: Vec<u32>,
 }
@@ -98,6 +102,7 @@ impl ServiceTable {
             frontend,
             ServiceEntry {
                 rev_nat_index: id,
+                affinity: 0,
                 slots: Vec::new(),
                 active: 0,
             },
@@ -185,7 +190,13 @@ impl ServiceTable {
                 .count(),
         )
         .unwrap_or(u16::MAX);
-        let released = self.release(frontend, svc.slots.iter().filter(|id| !slots.contains(id)));
+        let dropped: Vec<u32> = svc
+            .slots
+            .iter()
+            .filter(|id| !slots.contains(id))
+            .copied()
+            .collect();
+        let released = self.release(frontend, dropped.iter());
         let old_slots = svc.slots.len();
         if let Some(s) = self.services.get_mut(&frontend) {
             s.slots = slots.clone();
@@ -196,6 +207,7 @@ impl ServiceTable {
             slots,
             active,
             old_slots,
+            dropped,
             released,
         })
     }

@@ -392,3 +392,38 @@ fn monitor_streams_a_live_runs_decisions_per_engine() {
         }
     }
 }
+
+/// `sessionAffinity: ClientIP` on every engine (`affinity-nat-gateway`
+/// scaled to 12 s): the one client address's connections all reach one
+/// backend (Cilium's affinity map by address, or by netns cookie at the
+/// socket; kube-proxy's `recent` lists and nftables sets), the scale-up's
+/// three new backends get none, and the engine's own per-backend counts
+/// show a single backend opened to.
+#[test]
+fn session_affinity_pins_one_client_address_on_every_engine() {
+    require_root!();
+    for engine in [
+        EngineSpec::Ebpf,
+        EngineSpec::KubeProxyIptables,
+        EngineSpec::KubeProxyNftables,
+        EngineSpec::SocketLb,
+    ] {
+        let o = run_on("affinity-nat-gateway", engine, 12.0);
+        let r = &o.record;
+        assert_eq!(
+            o.verdict,
+            svclab_report::record::Verdict::Pass,
+            "{engine:?}: {:#?}",
+            r.expectations
+        );
+        let opened: Vec<_> = r
+            .datapath
+            .backends
+            .iter()
+            .filter(|(_, b)| b.connections > 0)
+            .map(|(a, _)| a.clone())
+            .collect();
+        assert_eq!(opened.len(), 1, "{engine:?}: {:?}", r.datapath.backends);
+        assert_eq!(expectation(&o, "new_backend_share"), 0.0, "{engine:?}");
+    }
+}

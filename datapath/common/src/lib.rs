@@ -31,6 +31,12 @@ pub mod maps {
     /// What a monitor asked for ([`crate::MonitorFilter`]); disabled when
     /// no monitor is attached.
     pub const MONITOR_FILTER: &str = "MONITOR_FILTER";
+    /// Session affinity: client → backend, per service (Cilium
+    /// `LB4_AFFINITY_MAP`).
+    pub const AFFINITY: &str = "LB4_AFFINITY";
+    /// The backends each affinity service may pin to (Cilium
+    /// `LB_AFFINITY_MATCH_MAP`).
+    pub const AFFINITY_MATCH: &str = "LB_AFFINITY_MATCH";
 }
 
 /// Program names (the Rust function names in the eBPF crate).
@@ -125,7 +131,10 @@ const _: () = assert!(size_of::<Lb4Key>() == 12);
 /// Value of the services map (Cilium `lb4_service`). In slot 0 `count` is the
 /// number of *active* backends, which occupy slots 1..=count; backends that
 /// are known but not active follow in slots count+1..=count+`inactive`.
-/// In slots >= 1 only `backend_id` is meaningful.
+/// In slots >= 1 only `backend_id` is meaningful. In slot 0 `backend_id`
+/// holds the affinity timeout in seconds when `flags` has
+/// [`SVC_FLAG_AFFINITY`] (Cilium v1.16.0 bpf/lib/common.h:1053-1060, the
+/// `backend_id`/`affinity_timeout` union).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Lb4Service {
@@ -138,6 +147,54 @@ pub struct Lb4Service {
     pub pad: u8,
 }
 const _: () = assert!(size_of::<Lb4Service>() == 12);
+
+/// `sessionAffinity: ClientIP` (Cilium v1.16.0 bpf/lib/common.h:891
+/// `SVC_FLAG_AFFINITY = (1 << 4)`).
+pub const SVC_FLAG_AFFINITY: u8 = 1 << 4;
+
+/// Entries of the affinity map (Cilium's `--bpf-lb-map-max` default,
+/// v1.16.0 pkg/maps/lbmap/lbmap.go:28, which `AffinityMapMaxEntries`
+/// follows).
+pub const AFFINITY_MAP_SIZE: u32 = 65536;
+
+/// Key of the affinity map (Cilium v1.16.0 `lb4_affinity_key`,
+/// bpf/lib/common.h:1104-1116): the client — its address, or with
+/// `netns_cookie` 1 its network namespace's cookie (socket-LB) — and the
+/// service. No port: every source port of one client shares the entry.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Lb4AffinityKey {
+    /// Client address (network order) in the low 32 bits, or the netns
+    /// cookie.
+    pub client_id: u64,
+    pub rev_nat_id: u16,
+    pub netns_cookie: u8,
+    pub pad1: u8,
+    pub pad2: u32,
+}
+const _: () = assert!(size_of::<Lb4AffinityKey>() == 16);
+
+/// Value of the affinity map (Cilium `lb_affinity_val`, common.h:1132):
+/// the backend and when the client last used it (mono units).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LbAffinityVal {
+    pub last_used: u64,
+    pub backend_id: u32,
+    pub pad: u32,
+}
+const _: () = assert!(size_of::<LbAffinityVal>() == 16);
+
+/// Key of the affinity match map (Cilium `lb_affinity_match`,
+/// common.h:1138): a backend the service may pin clients to.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LbAffinityMatch {
+    pub backend_id: u32,
+    pub rev_nat_id: u16,
+    pub pad: u16,
+}
+const _: () = assert!(size_of::<LbAffinityMatch>() == 8);
 
 /// Backend lifecycle, as Cilium's `BE_STATE_*`. Only active backends are
 /// selected for new flows; existing non-SYN flows to the others drain.
@@ -757,6 +814,9 @@ mod user {
         DatapathConfig,
         BackendCounters,
         Sock4RevnatKey,
-        Sock4RevnatEntry
+        Sock4RevnatEntry,
+        Lb4AffinityKey,
+        LbAffinityVal,
+        LbAffinityMatch
     );
 }

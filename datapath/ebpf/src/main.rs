@@ -18,6 +18,7 @@
 #![no_std]
 #![no_main]
 
+mod affinity;
 mod ct;
 mod monitor;
 mod packet;
@@ -198,6 +199,21 @@ fn select_backend(
     (id != 0).then_some(id)
 }
 
+/// lb4_local's CT_NEW choice (v1.16.0 lb.h:1545-1565): the client's
+/// affinity backend when it has one that still exists — whatever its
+/// state: the affinity path does not look at it — else a fresh selection.
+#[inline(always)]
+fn pick_backend(f: &Flow<'_>) -> Option<u32> {
+    if affinity::enabled(f.svc) {
+        let id = affinity::backend(f.cfg, f.svc, affinity::Client::Addr(f.pkt.saddr), f.now);
+        // SAFETY: presence check only.
+        if id != 0 && unsafe { LB4_BACKENDS.get(id) }.is_some() {
+            return Some(id);
+        }
+    }
+    select_backend(f.cfg, f.svc, f.key, f.pkt)
+}
+
 fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
     let Some(pkt) = parse(ctx) else {
         count(Reason::NotService);
@@ -254,7 +270,7 @@ fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
             if pkt.is_tcp() && !pkt.syn() {
                 count(Reason::CtMissNonSyn);
             }
-            let id = select_backend(cfg, &svc, &key, &pkt).ok_or_else(no_backend)?;
+            let id = pick_backend(&flow).ok_or_else(no_backend)?;
             let entry = ct::created(cfg, &pkt, id, svc.rev_nat_index, now, now_ns, len);
             if CT4.insert(tuple, entry, 0).is_err() {
                 count(Reason::DropCtInsert);
@@ -273,6 +289,12 @@ fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
         // Removed between selection and here (user space race).
         return Err(no_backend());
     };
+    // Every packet through the service path re-pins its client to the
+    // flow's backend, new or established (v1.16.0 lb.h:1626-1629; v1.11.0
+    // :1427, v1.12.0 :1575 with the stored backend).
+    if affinity::enabled(&svc) {
+        affinity::update(&svc, affinity::Client::Addr(pkt.saddr), backend_id, now);
+    }
 
     track_out(&flow, &backend, backend_id, fresh)?;
     // Every decision but a plain reuse mid-flow (that would be every packet).
@@ -373,7 +395,7 @@ fn service_hit(
         }
     }
     if let Some(why) = fresh {
-        let id = select_backend(cfg, f.svc, f.key, pkt).ok_or_else(no_backend)?;
+        let id = pick_backend(f).ok_or_else(no_backend)?;
         let (reopened, rebalanced) = (entry.reopened, entry.rebalanced);
         *entry = ct::created(cfg, pkt, id, f.svc.rev_nat_index, now, f.now_ns, f.len);
         entry.reopened = reopened;

@@ -15,7 +15,10 @@
 
 use aya_ebpf::{
     bindings::bpf_sock_addr,
-    helpers::{bpf_get_prandom_u32, bpf_get_socket_cookie, generated::bpf_set_retval},
+    helpers::{
+        bpf_get_prandom_u32, bpf_get_socket_cookie,
+        generated::{bpf_get_netns_cookie, bpf_set_retval},
+    },
     macros::{cgroup_sock_addr, map},
     maps::LruHashMap,
     programs::SockAddrContext,
@@ -26,7 +29,7 @@ use svclab_datapath_common::{
 };
 
 use crate::{
-    LB4_BACKENDS, LB4_SERVICES, backend_counters, count,
+    CONFIG, LB4_BACKENDS, LB4_SERVICES, affinity, backend_counters, clock, count,
     monitor::{self, Decision},
 };
 
@@ -109,6 +112,14 @@ fn cookie(ctx: &SockAddrContext) -> u64 {
     unsafe { bpf_get_socket_cookie(ctx.sock_addr.cast()) }
 }
 
+/// The caller's network namespace cookie (`ctx_in_hostns` with
+/// `HAVE_NETNS_COOKIE`, bpf_sock.c:76-91): socket-LB's affinity client.
+#[inline(always)]
+fn netns_cookie(ctx: &SockAddrContext) -> u64 {
+    // SAFETY: the helper takes the program's context.
+    unsafe { bpf_get_netns_cookie(ctx.sock_addr.cast()) }
+}
+
 /// `sock_select_slot` (bpf_sock.c:106-110).
 #[inline(always)]
 fn select_slot(ctx: &SockAddrContext) -> u64 {
@@ -123,8 +134,9 @@ fn select_slot(ctx: &SockAddrContext) -> u64 {
 /// `__sock4_xlate_fwd` (bpf_sock.c:289-439) for a ClusterIP service:
 /// lookup, no-backend refusal (:325-326), slot selection (:400-411), the
 /// reverse entry (:429-434, `sock4_update_revnat` :144-166), rewrite
-/// (:435-436). Affinity, NodePort wildcards, L7 LB and local-redirect are
-/// not modelled (svclab has none of them).
+/// (:435-436), with session affinity by netns cookie (:374-421). NodePort
+/// wildcards, L7 LB and local-redirect are not modelled (svclab has none
+/// of them).
 #[inline(always)]
 fn xlate_fwd(ctx: &SockAddrContext, udp_only: bool) -> Result<(), i32> {
     let proto = protocol(ctx);
@@ -151,15 +163,39 @@ fn xlate_fwd(ctx: &SockAddrContext, udp_only: bool) -> Result<(), i32> {
         note(&key, Reason::SockNoBackend, 0, 0, 0);
         return Err(EHOSTUNREACH);
     }
-    let slot = (select_slot(ctx) % u64::from(svc.count)) as u16 + 1;
-    let slot_key = Lb4Key {
-        backend_slot: slot,
-        ..key
-    };
-    // SAFETY: read-only copies out of the maps.
-    let Some(backend_id) = (unsafe { LB4_SERVICES.get(slot_key) }).map(|s| s.backend_id) else {
-        count(Reason::SockNoBackend);
-        return Err(EHOSTUNREACH);
+    // Affinity by the caller's netns (bpf_sock.c:374-421): a pinned
+    // backend that still exists, else a slot; the entry is written only
+    // for a fresh choice (a hit already refreshed it).
+    let cfg = CONFIG.get(0);
+    let now = cfg.map_or(0, |c| clock(c).0);
+    let client = affinity::Client::Netns(netns_cookie(ctx));
+    let mut pinned = 0;
+    if let Some(cfg) = cfg
+        && affinity::enabled(&svc)
+    {
+        let id = affinity::backend(cfg, &svc, client, now);
+        // SAFETY: presence check only.
+        if id != 0 && unsafe { LB4_BACKENDS.get(id) }.is_some() {
+            pinned = id;
+        }
+    }
+    let backend_id = if pinned != 0 {
+        pinned
+    } else {
+        let slot = (select_slot(ctx) % u64::from(svc.count)) as u16 + 1;
+        let slot_key = Lb4Key {
+            backend_slot: slot,
+            ..key
+        };
+        // SAFETY: read-only copies out of the maps.
+        let Some(id) = (unsafe { LB4_SERVICES.get(slot_key) }).map(|s| s.backend_id) else {
+            count(Reason::SockNoBackend);
+            return Err(EHOSTUNREACH);
+        };
+        if affinity::enabled(&svc) {
+            affinity::update(&svc, client, id, now);
+        }
+        id
     };
     // SAFETY: as above.
     let Some(backend) = (unsafe { LB4_BACKENDS.get(backend_id) }).copied() else {

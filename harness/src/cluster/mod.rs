@@ -210,6 +210,8 @@ impl Cluster {
             let target_port = s.target_port.unwrap_or(dep.spec.port());
             for n in &mut c.nodes {
                 n.dataplane.upsert_service(frontend)?;
+                // A dataplane timeout, not a kubelet clock: unscaled.
+                n.dataplane.set_session_affinity(frontend, s.affinity())?;
             }
             c.services.push(ServiceState {
                 name: s.name.clone(),

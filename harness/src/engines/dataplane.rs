@@ -34,6 +34,13 @@ pub trait Dataplane {
     }
     /// Makes a service frontend known (with no backends yet).
     fn upsert_service(&mut self, frontend: Frontend) -> anyhow::Result<()>;
+    /// `sessionAffinity: ClientIP` with `timeout` on a service, or None
+    /// (the default) for no affinity.
+    fn set_session_affinity(
+        &mut self,
+        frontend: Frontend,
+        timeout: Option<Duration>,
+    ) -> anyhow::Result<()>;
     /// Replaces a service's endpoints: active ones take new flows,
     /// terminating ones only drain the flows they have.
     fn set_backends(&mut self, frontend: Frontend, backends: &[Backend]) -> anyhow::Result<()>;

@@ -2,7 +2,7 @@
 //! pod's lxc, service conntrack in an LRU map swept by a user-space GC
 //! thread) and, with `datapath.engine: socket-lb`, the same maps behind the
 //! cgroup programs of Cilium v1.16.0's socket-LB instead of the tc ones.
-use std::{collections::BTreeMap, net::SocketAddrV4};
+use std::{collections::BTreeMap, net::SocketAddrV4, time::Duration};
 
 use anyhow::Context as _;
 use svclab_datapath::{
@@ -91,6 +91,16 @@ impl Dataplane for EbpfDataplane {
 
     fn set_backends(&mut self, frontend: Frontend, backends: &[Backend]) -> anyhow::Result<()> {
         Ok(self.datapath.set_backends(frontend, backends)?)
+    }
+
+    /// The same maps serve the per-packet path (client address) and the
+    /// socket-LB (client netns cookie).
+    fn set_session_affinity(
+        &mut self,
+        frontend: Frontend,
+        timeout: Option<Duration>,
+    ) -> anyhow::Result<()> {
+        Ok(self.datapath.set_affinity(frontend, timeout)?)
     }
 
     fn ct_gc_runs(&self) -> Vec<GcRun> {

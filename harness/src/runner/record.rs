@@ -60,6 +60,7 @@ pub(super) fn record(
                     value: value.clone(),
                     from: (*from).to_owned(),
                 })
+                .chain(service_policies(suite))
                 .collect(),
         },
         started_at,
@@ -165,4 +166,28 @@ fn client_totals(agg: &Aggregator) -> ClientTotals {
             .collect(),
         kept_after_scale: agg.kept_after_scale(),
     }
+}
+
+/// Each service's effective policies, for the Datapath table: session
+/// affinity (`None` by default).
+fn service_policies(suite: &svclab_suite::model::Suite) -> Vec<rec::DatapathSetting> {
+    suite
+        .services
+        .iter()
+        .map(|s| {
+            let (value, from) = match (s.affinity(), s.session_affinity_timeout) {
+                (Some(t), Some(_)) => (format!("ClientIP, timeout {} s", t.as_secs()), "suite"),
+                (Some(t), None) => (
+                    format!("ClientIP, timeout {} s (Kubernetes' default)", t.as_secs()),
+                    "suite",
+                ),
+                (None, _) => ("None".to_owned(), "default"),
+            };
+            rec::DatapathSetting {
+                name: format!("service {}: session affinity", s.name),
+                value,
+                from: from.to_owned(),
+            }
+        })
+        .collect()
 }

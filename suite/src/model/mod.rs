@@ -46,7 +46,7 @@ pub use self::{
     rollouts::{
         EndpointsSpec, HttpGetAction, IntOrPercent, Lifecycle, PreStop, Strategy, StrategyType,
     },
-    services::{ProtocolSpec, Service},
+    services::{DEFAULT_AFFINITY_TIMEOUT, ProtocolSpec, Service, SessionAffinity},
     timeline::{Action, PodTemplate, TimelineEntry},
 };
 use self::{defaults::one_f64, json_schema::SUITE_NAME_PATTERN};

@@ -37,6 +37,40 @@ pub struct Service {
     pub protocol: ProtocolSpec,
     /// Name of the deployment whose pods are the endpoints (must exist).
     pub selector: String,
+    /// `ClientIP`: a client address keeps the backend it was first given
+    /// for `session_affinity_timeout` after its last use (Kubernetes'
+    /// `sessionAffinity`); default `None`.
+    #[serde(default)]
+    pub session_affinity: SessionAffinity,
+    /// `sessionAffinityConfig.clientIP.timeoutSeconds`: 1s..=86400s,
+    /// default 10800s (`v1.DefaultClientIPServiceAffinitySeconds`); only
+    /// with `session_affinity: ClientIP`.
+    #[serde(default)]
+    pub session_affinity_timeout: Option<crate::duration::Dur>,
+}
+
+/// Kubernetes' `Service.spec.sessionAffinity`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum SessionAffinity {
+    #[default]
+    None,
+    #[serde(rename = "ClientIP")]
+    ClientIp,
+}
+
+/// `v1.DefaultClientIPServiceAffinitySeconds` (k8s.io/api core/v1
+/// types.go).
+pub const DEFAULT_AFFINITY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10_800);
+
+impl Service {
+    /// The affinity timeout when `ClientIP` is set.
+    #[must_use]
+    pub fn affinity(&self) -> Option<std::time::Duration> {
+        (self.session_affinity == SessionAffinity::ClientIp).then(|| {
+            self.session_affinity_timeout
+                .map_or(DEFAULT_AFFINITY_TIMEOUT, |d| d.0)
+        })
+    }
 }
 fn default_proto() -> ProtocolSpec {
     ProtocolSpec::Tcp

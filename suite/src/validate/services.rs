@@ -8,7 +8,7 @@ use std::{
 use super::checker::Checker;
 use crate::{
     expected::{CLUSTER_IP, PORT},
-    model::Service,
+    model::{Service, SessionAffinity},
 };
 
 /// `deployments` are the deployment names a selector may refer to.
@@ -42,5 +42,23 @@ pub(super) fn check(c: &mut Checker<'_>, services: &[Service], deployments: &Has
             "deployment",
             deployments,
         );
+        if let Some(t) = s.session_affinity_timeout {
+            // ValidateService: timeoutSeconds in (0, 86400], and the config
+            // only with ClientIP (pkg/apis/core/validation/validation.go
+            // validateClientIPAffinityConfig).
+            let tp = format!("{p}.session_affinity_timeout");
+            c.expect(
+                (1..=86_400).contains(&t.0.as_secs()) && t.0.subsec_nanos() == 0,
+                &tp,
+                "whole seconds from 1s to 86400s",
+                t,
+            );
+            if s.session_affinity != SessionAffinity::ClientIp {
+                c.fail(
+                    &tp,
+                    "a timeout goes with `session_affinity: ClientIP` (Kubernetes rejects sessionAffinityConfig otherwise)".to_owned(),
+                );
+            }
+        }
     }
 }

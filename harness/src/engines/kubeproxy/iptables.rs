@@ -34,6 +34,9 @@ pub struct ServiceRules {
     pub name: String,
     pub frontend: Frontend,
     pub endpoints: Vec<SocketAddrV4>,
+    /// `sessionAffinity: ClientIP` with this timeout in seconds
+    /// (`StickyMaxAgeSeconds`).
+    pub affinity: Option<u32>,
 }
 
 /// One sync's input beyond the services.
@@ -206,8 +209,23 @@ pub fn render(services: &[ServiceRules], plan: &SyncPlan) -> String {
                 "-A {svc_c} -m comment --comment \"{name} cluster IP\" -m {proto} -p {proto} -d {vip} --dport {port} ! -s {CLUSTER_CIDR} -j KUBE-MARK-MASQ"
             ),
         );
-        // writeServiceToEndpointRules: endpoint i matches with probability
-        // 1/(n-i), the last one always.
+        // writeServiceToEndpointRules: with ClientIP affinity, first a
+        // `recent` check per endpoint (a client seen by that endpoint's
+        // chain within the timeout goes there again; --reap drops the
+        // oldest expired entry), then endpoint i with probability 1/(n-i),
+        // the last one always. Only the dispatched endpoints get a check:
+        // a terminating one is not pinned to while any is ready.
+        if let Some(secs) = svc.affinity {
+            for ep in &svc.endpoints {
+                let sep = sep_chain(&svc.name, svc.frontend.proto, *ep);
+                line(
+                    &mut nat_rules,
+                    &format!(
+                        "-A {svc_c} -m comment --comment \"{name} -> {ep}\" -m recent --name {sep} --rcheck --seconds {secs} --reap -j {sep}"
+                    ),
+                );
+            }
+        }
         let n = svc.endpoints.len();
         for (i, ep) in svc.endpoints.iter().enumerate() {
             let sep = sep_chain(&svc.name, svc.frontend.proto, *ep);
@@ -224,7 +242,15 @@ pub fn render(services: &[ServiceRules], plan: &SyncPlan) -> String {
                 &format!("-A {svc_c} -m comment --comment \"{name} -> {ep}\"{stat} -j {sep}"),
             );
         }
-        // "Generate the per-endpoint chains": hairpin masquerade, then DNAT.
+        // "Generate the per-endpoint chains": hairpin masquerade, then DNAT
+        // (recording the client's source address for affinity first).
+        let set = |sep: &str| {
+            if svc.affinity.is_some() {
+                format!(" -m recent --name {sep} --set")
+            } else {
+                String::new()
+            }
+        };
         for ep in &svc.endpoints {
             let sep = sep_chain(&svc.name, svc.frontend.proto, *ep);
             line(&mut nat_chains, &format!(":{sep} - [0:0]"));
@@ -238,7 +264,8 @@ pub fn render(services: &[ServiceRules], plan: &SyncPlan) -> String {
             line(
                 &mut nat_rules,
                 &format!(
-                    "-A {sep} -m comment --comment {name} -m {proto} -p {proto} -j DNAT --to-destination {ep}"
+                    "-A {sep} -m comment --comment {name}{} -m {proto} -p {proto} -j DNAT --to-destination {ep}",
+                    set(&sep)
                 ),
             );
         }
@@ -402,6 +429,7 @@ pub(super) mod fixtures {
             name: "web".into(),
             frontend: Frontend::tcp(Ipv4Addr::new(198, 19, 0, 10), 80),
             endpoints: eps.to_vec(),
+            affinity: None,
         }
     }
 }
@@ -420,6 +448,52 @@ mod tests {
         let s = sep_chain("web", Protocol::Tcp, ep(2));
         assert_eq!(s, "KUBE-SEP-XZ3O4FGFD7AGAPC3");
         assert_ne!(s, sep_chain("web", Protocol::Tcp, ep(3)));
+    }
+
+    /// writeServiceToEndpointRules with ClientIP affinity: one `recent
+    /// --rcheck` per endpoint before the first probability rule, and the
+    /// endpoint chain records the source with `--set` in its DNAT rule.
+    #[test]
+    fn affinity_checks_each_endpoint_first_and_records_the_client_on_dnat() {
+        let mut svc = web(&[ep(2), ep(3)]);
+        svc.affinity = Some(60);
+        let out = render(
+            &[svc],
+            &SyncPlan {
+                full: true,
+                ..SyncPlan::default()
+            },
+        );
+        let chain = svc_chain("web", Protocol::Tcp);
+        let rules: Vec<&str> = out
+            .lines()
+            .filter(|l| l.starts_with(&format!("-A {chain} ")) && l.contains("KUBE-SEP-"))
+            .collect();
+        let (s2, s3) = (
+            sep_chain("web", Protocol::Tcp, ep(2)),
+            sep_chain("web", Protocol::Tcp, ep(3)),
+        );
+        assert_eq!(rules.len(), 4, "{out}");
+        assert_eq!(
+            rules[0],
+            format!(
+                "-A {chain} -m comment --comment \"default/web -> 198.18.1.2:8080\" -m recent --name {s2} --rcheck --seconds 60 --reap -j {s2}"
+            )
+        );
+        assert!(rules[1].contains(&format!("--name {s3} --rcheck")));
+        assert!(rules[2].contains("--probability 0.5000000000"));
+        assert!(out.contains(&format!(
+            "-A {s2} -m comment --comment default/web -m recent --name {s2} --set -m tcp -p tcp -j DNAT --to-destination 198.18.1.2:8080"
+        )));
+        // Without affinity, neither.
+        let plain = render(
+            &[web(&[ep(2), ep(3)])],
+            &SyncPlan {
+                full: true,
+                ..SyncPlan::default()
+            },
+        );
+        assert!(!plain.contains("recent"));
     }
 
     #[test]

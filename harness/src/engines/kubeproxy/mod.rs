@@ -99,6 +99,7 @@ impl KubeProxyDataplane {
                             Svc {
                                 name,
                                 backends: Vec::new(),
+                                affinity: None,
                             },
                         )
                     })
@@ -171,6 +172,25 @@ impl Dataplane for KubeProxyDataplane {
             }
             st.changed.insert(frontend);
             fresh || st.first
+        })
+    }
+
+    /// A service change queues a sync: its chains are rewritten with or
+    /// without the affinity rules.
+    fn set_session_affinity(
+        &mut self,
+        frontend: Frontend,
+        timeout: Option<Duration>,
+    ) -> anyhow::Result<()> {
+        let secs = timeout.map(|t| u32::try_from(t.as_secs().max(1)).unwrap_or(u32::MAX));
+        self.mark(|st| {
+            let e = st.services.entry(frontend).or_default();
+            if e.affinity == secs {
+                return false;
+            }
+            e.affinity = secs;
+            st.changed.insert(frontend);
+            true
         })
     }
 

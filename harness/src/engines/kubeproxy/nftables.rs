@@ -76,6 +76,8 @@ pub struct NftState {
     active: BTreeSet<String>,
     /// Flushed chains waiting to be deleted, since when.
     stale: BTreeMap<String, Instant>,
+    /// Affinity sets of the last sync.
+    affinity_sets: BTreeSet<String>,
 }
 
 fn proto_lower(p: Protocol) -> &'static str {
@@ -112,6 +114,14 @@ pub fn ep_chain(name: &str, proto: Protocol, ep: SocketAddrV4) -> String {
             ep.port()
         ))
     )
+}
+
+/// `affinity-` + the endpoint chain's name base
+/// (`servicePortEndpointAffinityNamePrefix`): the set of client addresses
+/// pinned to that endpoint.
+pub fn affinity_set(name: &str, proto: Protocol, ep: SocketAddrV4) -> String {
+    let c = ep_chain(name, proto, ep);
+    format!("affinity-{}", c.trim_start_matches("endpoint-"))
 }
 
 /// One sync's transaction (and the deletions of chains that went stale
@@ -155,6 +165,7 @@ pub fn render(
     // The elements every service wants, then the diff against the last sync.
     let mut want: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut active = BTreeSet::new();
+    let mut sets = BTreeSet::new();
     for s in services {
         let p = proto_lower(s.frontend.proto);
         let vip = s.frontend.vip;
@@ -173,9 +184,24 @@ pub fn render(
         active.insert(svc_c.clone());
         for ep in &s.endpoints {
             active.insert(ep_chain(&s.name, s.frontend.proto, *ep));
+            if s.affinity.is_some() {
+                sets.insert(affinity_set(&s.name, s.frontend.proto, *ep));
+            }
         }
         if !(full || changed.contains(&s.frontend)) {
             continue;
+        }
+        // The per-endpoint affinity sets: client addresses with a timeout,
+        // added to by the endpoint chain (syncProxyRules: Type ipv4_addr,
+        // Flags dynamic + timeout, Timeout StickyMaxAgeSeconds).
+        if let Some(secs) = s.affinity {
+            for ep in &s.endpoints {
+                let _ = writeln!(
+                    tx,
+                    "add set {t} {} {{ type ipv4_addr ; flags dynamic,timeout ; timeout {secs}s ; }}",
+                    affinity_set(&s.name, s.frontend.proto, *ep)
+                );
+            }
         }
         // "Note the endpoint chains that will be used": created (and
         // flushed) before the service chain's vmap names them.
@@ -189,6 +215,18 @@ pub fn render(
             tx,
             "add rule {t} {svc_c} ip daddr {vip} {p} dport {port} ip saddr != {CLUSTER_CIDR} jump mark-for-masquerade"
         );
+        // writeServiceToEndpointRules: a client in an endpoint's affinity
+        // set goes there, before the random choice.
+        if s.affinity.is_some() {
+            for ep in &s.endpoints {
+                let _ = writeln!(
+                    tx,
+                    "add rule {t} {svc_c} ip saddr @{} goto {}",
+                    affinity_set(&s.name, s.frontend.proto, *ep),
+                    ep_chain(&s.name, s.frontend.proto, *ep)
+                );
+            }
+        }
         let vmap: Vec<String> = s
             .endpoints
             .iter()
@@ -205,10 +243,17 @@ pub fn render(
             let c = ep_chain(&s.name, s.frontend.proto, *ep);
             let _ = writeln!(
                 tx,
-                "add rule {t} {c} ip saddr {} jump mark-for-masquerade\n\
-                 add rule {t} {c} meta l4proto {p} dnat to {ep}",
+                "add rule {t} {c} ip saddr {} jump mark-for-masquerade",
                 ep.ip()
             );
+            if s.affinity.is_some() {
+                let _ = writeln!(
+                    tx,
+                    "add rule {t} {c} update @{} {{ ip saddr }}",
+                    affinity_set(&s.name, s.frontend.proto, *ep)
+                );
+            }
+            let _ = writeln!(tx, "add rule {t} {c} meta l4proto {p} dnat to {ep}");
         }
     }
     for ((container, k), v) in &want {
@@ -239,6 +284,12 @@ pub fn render(
     for c in &active {
         st.stale.remove(c);
     }
+    // "We can immediately delete any stale affinity sets": the chains that
+    // used them were flushed above.
+    for set in st.affinity_sets.difference(&sets) {
+        let _ = writeln!(tx, "delete set {t} {set}");
+    }
+    st.affinity_sets = sets;
     for (f, ep) in new_counters {
         let p = proto_lower(f.proto);
         let m = format!(
@@ -389,6 +440,65 @@ mod tests {
         assert!(tx.main.contains(
             "add element ip kube-proxy service-ips { 198.19.0.10 . tcp . 80 : goto service-"
         ));
+    }
+
+    /// syncProxyRules with ClientIP affinity: a timeout set per endpoint,
+    /// the endpoint chain adds the source before its DNAT, the service
+    /// chain checks every set before `numgen`; a removed endpoint's set is
+    /// deleted in the same transaction that flushes its chain.
+    #[test]
+    fn affinity_sets_are_per_endpoint_and_checked_before_the_random_choice() {
+        let mut st = NftState::default();
+        let now = Instant::now();
+        let mut svc = web(&[ep(2), ep(3)]);
+        svc.affinity = Some(10800);
+        let tx = render(&[svc.clone()], true, &BTreeSet::new(), &[], &mut st, now);
+        let (set2, c2) = (
+            affinity_set("web", Protocol::Tcp, ep(2)),
+            ep_chain("web", Protocol::Tcp, ep(2)),
+        );
+        assert_eq!(
+            set2,
+            format!("affinity-{}", c2.trim_start_matches("endpoint-"))
+        );
+        assert!(tx.main.contains(&format!(
+            "add set ip kube-proxy {set2} {{ type ipv4_addr ; flags dynamic,timeout ; timeout 10800s ; }}"
+        )));
+        let check = tx
+            .main
+            .find(&format!("ip saddr @{set2} goto {c2}"))
+            .expect("the service chain checks the set");
+        let numgen = tx.main.find("numgen random").expect("numgen");
+        assert!(check < numgen, "{}", tx.main);
+        let update = tx
+            .main
+            .find(&format!(
+                "add rule ip kube-proxy {c2} update @{set2} {{ ip saddr }}"
+            ))
+            .expect("the endpoint chain adds the client");
+        let dnat = tx.main.find("dnat to 198.18.1.2:8080").expect("dnat");
+        assert!(update < dnat);
+        // ep(3) leaves: its chain flushed, then its set deleted.
+        svc.endpoints = vec![ep(2)];
+        let changed: BTreeSet<Frontend> = [svc.frontend].into();
+        let tx = render(&[svc], false, &changed, &[], &mut st, now);
+        let set3 = affinity_set("web", Protocol::Tcp, ep(3));
+        let flush = tx
+            .main
+            .find(&format!(
+                "flush chain ip kube-proxy {}",
+                ep_chain("web", Protocol::Tcp, ep(3))
+            ))
+            .expect("flush");
+        let delete = tx
+            .main
+            .find(&format!("delete set ip kube-proxy {set3}"))
+            .expect("delete set");
+        assert!(flush < delete);
+        assert!(
+            !tx.main
+                .contains(&format!("delete set ip kube-proxy {set2}"))
+        );
     }
 
     #[test]

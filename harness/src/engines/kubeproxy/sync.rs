@@ -67,6 +67,8 @@ impl Bucket {
 pub(super) struct Svc {
     pub name: String,
     pub backends: Vec<Backend>,
+    /// Session affinity timeout in seconds.
+    pub affinity: Option<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -191,6 +193,7 @@ fn plan(st: &mut State, mode: Mode) -> (Batch, u64, UdpCleanup) {
             name: s.name.clone(),
             frontend: *f,
             endpoints: cluster_endpoints(&s.backends),
+            affinity: s.affinity,
         })
         .collect();
     let new_counters: Vec<(Frontend, SocketAddrV4)> = services
