@@ -2003,3 +2003,42 @@ fn stepping_over_errors_neither_misplaces_nor_invents() {
         .collect();
     assert_eq!(fields, ["deployments[0].node", "services[0].selector"]);
 }
+
+#[test]
+fn session_affinity_timeout_without_client_ip() {
+    let t = edit("    selector: web\n", "    selector: web\n    session_affinity_timeout: 60s\n");
+    rejects(
+        &t,
+        "invalid",
+        "10:31",
+        "services[0].session_affinity_timeout",
+        "a timeout goes with `session_affinity: ClientIP`",
+    );
+}
+
+#[test]
+fn session_affinity_timeout_past_a_day() {
+    let t = edit(
+        "    selector: web\n",
+        "    selector: web\n    session_affinity: ClientIP\n    session_affinity_timeout: 86401s\n",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "11:31",
+        "services[0].session_affinity_timeout",
+        "whole seconds from 1s to 86400s",
+    );
+}
+
+#[test]
+fn session_affinity_unknown_kind() {
+    let t = edit("    selector: web\n", "    selector: web\n    session_affinity: Cookie\n");
+    rejects(
+        &t,
+        "type",
+        "10:23",
+        "services[0].session_affinity",
+        "ClientIP",
+    );
+}
