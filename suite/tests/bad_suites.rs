@@ -2006,7 +2006,10 @@ fn stepping_over_errors_neither_misplaces_nor_invents() {
 
 #[test]
 fn session_affinity_timeout_without_client_ip() {
-    let t = edit("    selector: web\n", "    selector: web\n    session_affinity_timeout: 60s\n");
+    let t = edit(
+        "    selector: web\n",
+        "    selector: web\n    session_affinity_timeout: 60s\n",
+    );
     rejects(
         &t,
         "invalid",
@@ -2033,7 +2036,10 @@ fn session_affinity_timeout_past_a_day() {
 
 #[test]
 fn session_affinity_unknown_kind() {
-    let t = edit("    selector: web\n", "    selector: web\n    session_affinity: Cookie\n");
+    let t = edit(
+        "    selector: web\n",
+        "    selector: web\n    session_affinity: Cookie\n",
+    );
     rejects(
         &t,
         "type",
