@@ -117,7 +117,13 @@ fn a_pin_survives_terminating_but_not_removal() {
         pinned,
         "pinned to a terminating backend"
     );
-    // Removed: its match is gone, the pin is dropped at the next lookup.
+    // Removed from this service but still another's (so still in the
+    // backends map): only the match map can drop the pin now, at the next
+    // lookup.
+    let other = svclab_datapath::Frontend::tcp([198, 19, 0, 11].into(), 80);
+    dp.upsert_service(other).expect("second service");
+    dp.set_backends(other, &[Backend::active(pinned)])
+        .expect("shared backend");
     let rest: Vec<Backend> = bs
         .iter()
         .filter(|b| **b != pinned)

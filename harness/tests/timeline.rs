@@ -286,10 +286,14 @@ fn a_cut_off_nodes_pods_are_evicted_after_their_toleration_and_replaced_elsewher
     // Each replaced on node 0 (not onto the NotReady node).
     let replaced = at("pod_replaced");
     assert_eq!(replaced.len(), 2, "{replaced:?}");
-    for p in &r.pods {
-        if p.name == "web-4" || p.name == "web-5" {
-            assert_eq!(p.node, 0, "{p:?}");
-        }
+    for (_, detail) in &replaced {
+        let new = detail.rsplit(' ').next().expect("the new pod's name");
+        let p = r
+            .pods
+            .iter()
+            .find(|p| p.name == new)
+            .expect("replacement recorded");
+        assert_eq!(p.node, 0, "{p:?}");
     }
     // The evicted pods: not ready from NotReady, terminating from their
     // eviction, gone after the node came back and its kubelet ended them.

@@ -199,11 +199,16 @@ fn select_backend(
     (id != 0).then_some(id)
 }
 
-/// lb4_local's CT_NEW choice (v1.16.0 lb.h:1545-1565): the client's
-/// affinity backend when it has one that still exists — whatever its
-/// state: the affinity path does not look at it — else a fresh selection.
+/// lb4_local's CT_NEW choice (v1.16.0 lb.h:1545-1565): no service without
+/// an active backend (`svc->count == 0` goes to no_service before the
+/// affinity lookup), then the client's affinity backend when it has one
+/// that still exists — whatever its state: the affinity path does not look
+/// at it — else a fresh selection.
 #[inline(always)]
 fn pick_backend(f: &Flow<'_>) -> Option<u32> {
+    if f.svc.count == 0 {
+        return None;
+    }
     if affinity::enabled(f.svc) {
         let id = affinity::backend(f.cfg, f.svc, affinity::Client::Addr(f.pkt.saddr), f.now);
         // SAFETY: presence check only.

@@ -244,7 +244,10 @@ fn ping_loop(
         let Some(s) = b.get(ihl..).and_then(|l4| wire.answered(ident, l4)) else {
             continue;
         };
-        if let Some(t) = pending.remove(&s) {
+        // An answer later than the grace is a retransmission (a SYN-ACK
+        // resent after the first was lost), not the probe's own reply: the
+        // probe stays lost.
+        if let Some(t) = pending.remove(&s).filter(|t| t.elapsed() < grace) {
             stats.received += 1;
             if let Some(h) = rtts.as_mut() {
                 let _ = h.record(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));

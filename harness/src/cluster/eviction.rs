@@ -179,7 +179,11 @@ impl Cluster {
         for (&n, &since) in &leases.tainted {
             for p in self.pods.values().filter(|p| p.node == n && p.active()) {
                 let tol = self.toleration(&p.deployment);
-                if now.saturating_duration_since(since) >= tol {
+                // The controller's timer starts when it sees the pod on the
+                // tainted node: the taint, or the pod's creation if later
+                // (a replacement that had nowhere else to go).
+                let created = self.epoch + p.kubelet.phases.first().map_or(Duration::ZERO, |c| c.0);
+                if now.saturating_duration_since(since.max(created)) >= tol {
                     due.push((p.name.clone(), p.deployment.clone(), n, tol));
                 }
             }
