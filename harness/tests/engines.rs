@@ -427,3 +427,125 @@ fn session_affinity_pins_one_client_address_on_every_engine() {
         assert_eq!(expectation(&o, "new_backend_share"), 0.0, "{engine:?}");
     }
 }
+
+/// `text` on `engine` (both nodes), at its own length.
+fn run_text_on(name: &str, text: &str, engine: EngineSpec) -> RunOutcome {
+    let _guard = one_at_a_time();
+    let mut loaded = svclab_suite::parse(text, Path::new(&format!("{name}.yaml"))).expect("suite");
+    loaded.suite.datapath.engine = engine;
+    let out = std::env::temp_dir().join(format!("svclab-engines-{}", std::process::id()));
+    let o = runner::run_suite(&loaded, &run_options(out, 1.0)).expect("run");
+    assert!(o.record.error.is_none(), "{name}: {:?}", o.record.error);
+    o
+}
+
+/// Connections each backend pod was given, by name.
+fn conns(o: &RunOutcome, pod: &str) -> u64 {
+    o.record
+        .datapath
+        .backends
+        .get(pod)
+        .map_or(0, |b| b.connections)
+}
+
+fn errors(o: &RunOutcome, kind: &str) -> u64 {
+    o.record
+        .buckets
+        .iter()
+        .map(|b| b.client.errors.get(kind).copied().unwrap_or(0))
+        .sum()
+}
+
+const LOCAL: &str = "\
+name: itp-local
+duration: 6s
+cluster: { nodes: 2 }
+deployments:
+  - { name: web, replicas: 4 }
+  - { name: api, replicas: 2, nodes: [1] }
+services:
+  - { name: web, cluster_ip: 198.19.0.10, port: 80, selector: web, internal_traffic_policy: Local }
+  - { name: api, cluster_ip: 198.19.0.11, port: 80, selector: api, internal_traffic_policy: Local }
+clients:
+  - { name: c0, service: web, node: 0, load: { mode: open, rate: 50 }, timeout: 1s }
+  - { name: lonely, service: api, node: 0, load: { mode: open, rate: 10 }, timeout: 1s }
+";
+
+/// `internalTrafficPolicy: Local` on every engine: node 0's client reaches
+/// only node 0's web pods (web-0, web-2 of the round robin); the api
+/// service has pods on node 1 only, so node 0 has none: kube-proxy drops
+/// ("has no local endpoints": the connects time out), Cilium v1.16
+/// answers as for any service without a backend (its ICMP reject:
+/// refused), socket-LB refuses the connect (EHOSTUNREACH).
+#[test]
+fn internal_traffic_policy_local_keeps_traffic_on_its_node_on_every_engine() {
+    require_root!();
+    for (engine, kind) in [
+        (EngineSpec::Ebpf, "refused"),
+        (EngineSpec::KubeProxyIptables, "connect_timeout"),
+        (EngineSpec::KubeProxyNftables, "connect_timeout"),
+        (EngineSpec::SocketLb, "other"),
+    ] {
+        let o = run_text_on("itp-local", LOCAL, engine);
+        let here = conns(&o, "web-0") + conns(&o, "web-2");
+        let there = conns(&o, "web-1") + conns(&o, "web-3");
+        assert!(
+            here > 200 && there == 0,
+            "{engine:?}: {here} here, {there} on node 1"
+        );
+        assert_eq!(conns(&o, "api-0") + conns(&o, "api-1"), 0, "{engine:?}");
+        let failed = errors(&o, kind);
+        assert!(
+            failed >= 30,
+            "{engine:?}: {failed} {kind} of ~60 api requests: {:?}",
+            o.record
+                .buckets
+                .iter()
+                .map(|b| &b.client.errors)
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            o.record
+                .events
+                .iter()
+                .any(|e| e.kind == "node_endpoints" && e.detail.contains("no local endpoint")),
+            "{engine:?}"
+        );
+    }
+}
+
+const CLOSE: &str = "\
+name: prefer-close
+duration: 6s
+cluster: { nodes: 3, zones: [a, a, b] }
+deployments:
+  - { name: web, replicas: 3 }
+services:
+  - { name: web, cluster_ip: 198.19.0.10, port: 80, selector: web, traffic_distribution: PreferClose }
+clients:
+  - { name: in-a, service: web, node: 0, load: { mode: open, rate: 60 } }
+  - { name: in-b, service: web, node: 2, load: { mode: open, rate: 20 } }
+";
+
+/// `trafficDistribution: PreferClose` on every engine: zone b's only pod
+/// (web-2, node 2) takes exactly zone b's client (a quarter of the load,
+/// not a third) and zone a's pods none of it.
+#[test]
+fn prefer_close_keeps_each_zones_traffic_in_its_zone_on_every_engine() {
+    require_root!();
+    for engine in [
+        EngineSpec::Ebpf,
+        EngineSpec::KubeProxyIptables,
+        EngineSpec::KubeProxyNftables,
+        EngineSpec::SocketLb,
+    ] {
+        let o = run_text_on("prefer-close", CLOSE, engine);
+        let (a, b) = (conns(&o, "web-0") + conns(&o, "web-1"), conns(&o, "web-2"));
+        let share = b as f64 / (a + b) as f64;
+        assert!(
+            (0.22..0.28).contains(&share),
+            "{engine:?}: web-2 took {share:.3} ({b} of {})",
+            a + b
+        );
+    }
+}

@@ -2048,3 +2048,45 @@ fn session_affinity_unknown_kind() {
         "ClientIP",
     );
 }
+
+#[test]
+fn internal_traffic_policy_on_a_cilium_profile_without_it() {
+    let t = with("datapath: { profile: cilium-1.12 }\n").replace(
+        "    selector: web\n",
+        "    selector: web\n    internal_traffic_policy: Local\n",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "10:30",
+        "services[0].internal_traffic_policy",
+        "Cilium added it in v1.13.0",
+    );
+}
+
+#[test]
+fn prefer_close_without_zones() {
+    let t = edit(
+        "    selector: web\n",
+        "    selector: web\n    traffic_distribution: PreferClose\n",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "10:27",
+        "services[0].traffic_distribution",
+        "give the nodes zones",
+    );
+}
+
+#[test]
+fn zones_not_one_per_node() {
+    let t = with("cluster: { nodes: 3, zones: [a, b] }\n");
+    rejects(
+        &t,
+        "invalid",
+        "13:29",
+        "cluster.zones",
+        "one zone per node (3 nodes)",
+    );
+}

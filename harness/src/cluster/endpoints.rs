@@ -22,7 +22,10 @@ use std::{collections::BTreeMap, net::SocketAddrV4};
 
 use svclab_datapath::{Backend, BackendState, Frontend};
 
-use super::state::{Cluster, PendingEndpoints, Pod};
+use super::{
+    routing::{self, Endpoint, NodeView, Routing},
+    state::{Cluster, PendingEndpoints, Pod},
+};
 
 /// EndpointSlice conditions of one pod (podToEndpoint).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,22 +98,27 @@ impl Cluster {
         Ok(())
     }
 
-    fn desired_endpoints(&self) -> Vec<(Frontend, Vec<Backend>)> {
+    fn desired_endpoints(&self) -> Vec<(Frontend, Routing, Vec<Endpoint>)> {
         self.services
             .iter()
             .map(|s| {
-                let backends: Vec<Backend> = self
+                let eps: Vec<Endpoint> = self
                     .pods
                     .values()
                     .filter(|p| p.deployment == s.selector)
                     .filter_map(|p| {
-                        backend_state(conditions(p, self.node_ready(p.node))).map(|state| Backend {
-                            addr: SocketAddrV4::new(p.ip, s.target_port),
-                            state,
+                        backend_state(conditions(p, self.node_ready(p.node))).map(|state| {
+                            Endpoint {
+                                backend: Backend {
+                                    addr: SocketAddrV4::new(p.ip, s.target_port),
+                                    state,
+                                },
+                                node: p.node,
+                            }
                         })
                     })
                     .collect();
-                (s.frontend, backends)
+                (s.frontend, s.routing, eps)
             })
             .collect()
     }
@@ -143,21 +151,30 @@ impl Cluster {
             .nodes
             .first()
             .is_none_or(|n| n.dataplane.terminating_fallback());
-        let programmed: Vec<(Frontend, Vec<Backend>)> = q
-            .services
-            .iter()
-            .map(|(f, b)| {
-                let b = if fallback {
-                    with_fallback(b.clone())
-                } else {
-                    b.clone()
-                };
-                (*f, b)
+        // Each node's view (its policy and zone), then the engine's
+        // terminating fallback on it.
+        let per_node: Vec<Vec<(Frontend, NodeView)>> = (0..self.nodes.len())
+            .map(|n| {
+                let n = u8::try_from(n).unwrap_or(u8::MAX);
+                q.services
+                    .iter()
+                    .map(|(f, routing, eps)| {
+                        let mut v = routing::for_node(eps, n, &self.zones, *routing);
+                        if fallback {
+                            v.backends = with_fallback(v.backends);
+                        }
+                        (*f, v)
+                    })
+                    .collect()
             })
             .collect();
+        // The service-wide view the events speak of: every endpoint as the
+        // cluster-wide list has it.
         let mut next: BTreeMap<SocketAddrV4, BackendState> = BTreeMap::new();
-        for (_, backends) in &programmed {
-            for b in backends {
+        for (_, _, eps) in &q.services {
+            let all: Vec<Backend> = eps.iter().map(|e| e.backend).collect();
+            let all = if fallback { with_fallback(all) } else { all };
+            for b in all {
                 next.insert(b.addr, b.state);
             }
         }
@@ -180,11 +197,19 @@ impl Cluster {
                 self.note_conns_after_sigterm(name);
             }
         }
-        for (frontend, backends) in &programmed {
-            for n in &mut self.nodes {
-                n.dataplane.set_backends(*frontend, backends)?;
+        for (node, views) in self.nodes.iter_mut().zip(&per_node) {
+            for (frontend, v) in views {
+                node.dataplane
+                    .set_no_local_endpoints(*frontend, v.none_local)?;
+                node.dataplane.set_backends(*frontend, &v.backends)?;
             }
         }
+        let routed: Vec<Frontend> = q
+            .services
+            .iter()
+            .filter(|(_, r, _)| r.local || r.prefer_close)
+            .map(|(f, _, _)| *f)
+            .collect();
         let now = self.now();
         let (t_s, lag) = (self.record_s(now), now.saturating_sub(q.changed));
         for (addr, what) in changes {
@@ -200,6 +225,48 @@ impl Cluster {
             );
         }
         self.applied = next;
+        // What each node's dataplane now uses, for the services that route
+        // per node, when it changed.
+        for (n, views) in per_node.iter().enumerate() {
+            let n = u8::try_from(n).unwrap_or(u8::MAX);
+            for (f, v) in views.iter().filter(|(f, _)| routed.contains(f)) {
+                let addrs: Vec<SocketAddrV4> = v.backends.iter().map(|b| b.addr).collect();
+                let seen = (addrs, v.none_local);
+                if self.node_views.get(&(n, *f)) == Some(&seen) {
+                    continue;
+                }
+                let addrs = &seen.0;
+                let svc = self
+                    .services
+                    .iter()
+                    .find(|s| s.frontend == *f)
+                    .map_or(String::new(), |s| s.name.clone());
+                let zone = self
+                    .zones
+                    .get(usize::from(n))
+                    .map_or(String::new(), |z| format!(" ({z})"));
+                let pods: Vec<String> = addrs
+                    .iter()
+                    .map(|a| names.get(a).cloned().unwrap_or_else(|| a.to_string()))
+                    .collect();
+                let words = if pods.is_empty() {
+                    if v.none_local {
+                        "no local endpoint: new connections dropped".to_owned()
+                    } else {
+                        "no endpoints".to_owned()
+                    }
+                } else {
+                    pods.join(", ")
+                };
+                self.event(
+                    t_s,
+                    "node_endpoints",
+                    format!("node {n}{zone}: service {svc} → {words}"),
+                    false,
+                );
+                self.node_views.insert((n, *f), seen);
+            }
+        }
         Ok(())
     }
 

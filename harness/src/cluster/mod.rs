@@ -37,6 +37,7 @@ mod inflight;
 mod nodelifecycle;
 mod records;
 mod rollout;
+mod routing;
 mod scale;
 mod state;
 pub mod state_file;
@@ -189,6 +190,8 @@ impl Cluster {
             rollouts: Vec::new(),
             leases,
             node_windows: Vec::new(),
+            zones: suite.cluster.zones.clone(),
+            node_views: BTreeMap::new(),
             faults: BTreeMap::new(),
             fault_records: Vec::new(),
             cgroups,
@@ -215,6 +218,15 @@ impl Cluster {
             }
             c.services.push(ServiceState {
                 name: s.name.clone(),
+                routing: routing::Routing {
+                    local: s.internal_traffic_policy == svclab_suite::model::TrafficPolicy::Local,
+                    prefer_close: s.traffic_distribution.is_some(),
+                    cilium: matches!(
+                        suite.datapath.engine,
+                        svclab_suite::model::EngineSpec::Ebpf
+                            | svclab_suite::model::EngineSpec::SocketLb
+                    ),
+                },
                 frontend,
                 selector: s.selector.clone(),
                 target_port,

@@ -10,13 +10,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use svclab_datapath::{Backend, BackendState, Frontend, NetnsRef};
+use svclab_datapath::{BackendState, Frontend, NetnsRef};
 use svclab_report::record::{BackendInfo, Event, PodRecord, ProgramInfo};
 use svclab_topology::Topology;
 
 use super::{
     autoscaler::Autoscaler,
     inflight::{Rollout, RunningFault, Termination},
+    routing::{Endpoint, Routing},
 };
 use crate::engines::Dataplane;
 use crate::kubelet::{
@@ -30,7 +31,8 @@ use crate::kubelet::{
 pub(super) struct PendingEndpoints {
     pub(super) due: Duration,
     pub(super) changed: Duration,
-    pub(super) services: Vec<(Frontend, Vec<Backend>)>,
+    /// Each service's endpoints with their nodes, and how it routes.
+    pub(super) services: Vec<(Frontend, Routing, Vec<Endpoint>)>,
 }
 
 /// A client's proxy (nginx): its process and the config it runs.
@@ -82,6 +84,8 @@ pub struct NodeState {
 
 pub(super) struct ServiceState {
     pub(super) name: String,
+    /// internalTrafficPolicy / trafficDistribution.
+    pub(super) routing: Routing,
     pub(super) frontend: Frontend,
     pub(super) selector: String,
     pub(super) target_port: u16,
@@ -137,6 +141,11 @@ pub struct Cluster {
     /// Each time a node was NotReady: node, from, until (run seconds;
     /// None = still NotReady).
     pub(super) node_windows: Vec<(u8, f64, Option<f64>)>,
+    /// Each node's zone label (`cluster.zones`; empty: none).
+    pub(super) zones: Vec<String>,
+    /// Per node and routed service (a Local policy or PreferClose): the
+    /// endpoints its dataplane was last given, for the events.
+    pub(super) node_views: BTreeMap<(u8, Frontend), (Vec<SocketAddrV4>, bool)>,
     /// Network faults in force, by name.
     pub(super) faults: BTreeMap<String, RunningFault>,
     /// Faults that ended.

@@ -41,6 +41,16 @@ pub trait Dataplane {
         frontend: Frontend,
         timeout: Option<Duration>,
     ) -> anyhow::Result<()>;
+    /// Whether this node has none of the service's endpoints while it has
+    /// some elsewhere, under `internalTrafficPolicy: Local`: kube-proxy then
+    /// drops its pods' new connections ("has no local endpoints") rather
+    /// than refusing them as for a service without endpoints. The default
+    /// does nothing: Cilium answers a node without a usable backend the
+    /// same way either way (DROP_NO_SERVICE, or its ICMP reject from
+    /// v1.15, v1.16.0 bpf/lib/lb.h:1546-1547, :1657-1658).
+    fn set_no_local_endpoints(&mut self, _frontend: Frontend, _none: bool) -> anyhow::Result<()> {
+        Ok(())
+    }
     /// Replaces a service's endpoints: active ones take new flows,
     /// terminating ones only drain the flows they have.
     fn set_backends(&mut self, frontend: Frontend, backends: &[Backend]) -> anyhow::Result<()>;

@@ -169,25 +169,47 @@ fn client_totals(agg: &Aggregator) -> ClientTotals {
 }
 
 /// Each service's effective policies, for the Datapath table: session
-/// affinity (`None` by default).
+/// affinity (`None` by default), and its internal traffic policy and
+/// traffic distribution when set (which endpoints each node then uses is
+/// in the `node_endpoints` events).
 fn service_policies(suite: &svclab_suite::model::Suite) -> Vec<rec::DatapathSetting> {
-    suite
+    let mut rows: Vec<rec::DatapathSetting> = suite
         .services
         .iter()
-        .map(|s| {
-            let (value, from) = match (s.affinity(), s.session_affinity_timeout) {
-                (Some(t), Some(_)) => (format!("ClientIP, timeout {} s", t.as_secs()), "suite"),
-                (Some(t), None) => (
-                    format!("ClientIP, timeout {} s (Kubernetes' default)", t.as_secs()),
-                    "suite",
-                ),
-                (None, _) => ("None".to_owned(), "default"),
-            };
-            rec::DatapathSetting {
-                name: format!("service {}: session affinity", s.name),
-                value,
-                from: from.to_owned(),
+        .flat_map(|s| {
+            let mut v = Vec::new();
+            if s.internal_traffic_policy == svclab_suite::model::TrafficPolicy::Local {
+                v.push(rec::DatapathSetting {
+                    name: format!("service {}: internal traffic policy", s.name),
+                    value: "Local: each node's pods reach only its own endpoints".to_owned(),
+                    from: "suite".to_owned(),
+                });
             }
+            if s.traffic_distribution.is_some() {
+                v.push(rec::DatapathSetting {
+                    name: format!("service {}: traffic distribution", s.name),
+                    value: "PreferClose: each node keeps its zone's ready endpoints while its zone has one"
+                        .to_owned(),
+                    from: "suite".to_owned(),
+                });
+            }
+            v
         })
-        .collect()
+        .collect();
+    rows.extend(suite.services.iter().map(|s| {
+        let (value, from) = match (s.affinity(), s.session_affinity_timeout) {
+            (Some(t), Some(_)) => (format!("ClientIP, timeout {} s", t.as_secs()), "suite"),
+            (Some(t), None) => (
+                format!("ClientIP, timeout {} s (Kubernetes' default)", t.as_secs()),
+                "suite",
+            ),
+            (None, _) => ("None".to_owned(), "default"),
+        };
+        rec::DatapathSetting {
+            name: format!("service {}: session affinity", s.name),
+            value,
+            from: from.to_owned(),
+        }
+    }));
+    rows
 }

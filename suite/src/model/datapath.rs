@@ -10,8 +10,11 @@ use serde::{Deserialize, Serialize};
 use crate::duration::Dur;
 
 /// The Cilium release whose service-conntrack and backend-selection rules
-/// the datapath follows (the README's datapath table lists them).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// the datapath follows (the README's datapath table lists them). In
+/// release order: `<` compares releases.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub enum ProfileSpec {
     /// v1.11: a SYN on a closing entry reopens it with its backend; FIN
     /// leaves the entry alive with the 6 h service lifetime.

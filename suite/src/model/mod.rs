@@ -46,7 +46,10 @@ pub use self::{
     rollouts::{
         EndpointsSpec, HttpGetAction, IntOrPercent, Lifecycle, PreStop, Strategy, StrategyType,
     },
-    services::{DEFAULT_AFFINITY_TIMEOUT, ProtocolSpec, Service, SessionAffinity},
+    services::{
+        DEFAULT_AFFINITY_TIMEOUT, ProtocolSpec, Service, SessionAffinity, TrafficDistribution,
+        TrafficPolicy,
+    },
     timeline::{Action, PodTemplate, TimelineEntry},
 };
 use self::{defaults::one_f64, json_schema::SUITE_NAME_PATTERN};
@@ -158,6 +161,12 @@ pub struct Cluster {
     /// node cut off from the fabric (a `blackhole` fault) stops renewing.
     #[serde(default = "forty_s")]
     pub node_monitor_grace_period: Dur,
+    /// Each node's `topology.kubernetes.io/zone` label, node 0 first (as
+    /// many as `nodes`); default none. Topology-aware routing
+    /// (`traffic_distribution: PreferClose`) keeps traffic in its zone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub zones: Vec<String>,
 }
 
 fn forty_s() -> Dur {
@@ -171,6 +180,7 @@ impl Default for Cluster {
         Self {
             nodes: 1,
             node_monitor_grace_period: forty_s(),
+            zones: Vec::new(),
         }
     }
 }

@@ -47,6 +47,30 @@ pub struct Service {
     /// with `session_affinity: ClientIP`.
     #[serde(default)]
     pub session_affinity_timeout: Option<crate::duration::Dur>,
+    /// `Local`: a pod's traffic to the service goes only to endpoints on
+    /// its own node (none there: it is dropped); default `Cluster`
+    /// (Kubernetes' `internalTrafficPolicy`).
+    #[serde(default)]
+    pub internal_traffic_policy: TrafficPolicy,
+    /// `PreferClose`: endpoints in the client's zone first
+    /// (`spec.trafficDistribution`, Kubernetes v1.31); needs
+    /// `cluster.zones`.
+    #[serde(default)]
+    pub traffic_distribution: Option<TrafficDistribution>,
+}
+
+/// Kubernetes' `internalTrafficPolicy` / `externalTrafficPolicy`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum TrafficPolicy {
+    #[default]
+    Cluster,
+    Local,
+}
+
+/// Kubernetes' `spec.trafficDistribution`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum TrafficDistribution {
+    PreferClose,
 }
 
 /// Kubernetes' `Service.spec.sessionAffinity`.

@@ -15,5 +15,26 @@ pub(super) fn check(c: &mut Checker<'_>, cluster: &Cluster) -> Option<u8> {
         "a grace period from 10s to 10m (above the 10 s lease renewal)",
         cluster.node_monitor_grace_period,
     );
+    if !cluster.zones.is_empty() {
+        c.expect(
+            cluster.zones.len() == usize::from(cluster.nodes),
+            "cluster.zones",
+            &format!("one zone per node ({} nodes)", cluster.nodes),
+            format!("{} zones", cluster.zones.len()),
+        );
+        for (i, z) in cluster.zones.iter().enumerate() {
+            let ok = (1..=63).contains(&z.len())
+                && z.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+                && z.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+                && z.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
+            c.expect(
+                ok,
+                &format!("cluster.zones[{i}]"),
+                "a label value (1..=63 letters, digits, '-', '_', '.', alphanumeric at both ends)",
+                format!("{z:?}"),
+            );
+        }
+    }
     nodes_ok.then_some(cluster.nodes)
 }

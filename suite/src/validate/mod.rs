@@ -61,7 +61,13 @@ pub fn check(suite: &Suite, index: &PathIndex) -> Vec<Diagnostic> {
     let clients: HashSet<&str> = suite.clients.iter().map(|c| c.name.as_str()).collect();
 
     deployments::check(&mut c, &suite.deployments, nodes, scale);
-    services::check(&mut c, &suite.services, &deployments);
+    services::check(
+        &mut c,
+        &suite.services,
+        &deployments,
+        !suite.cluster.zones.is_empty(),
+    );
+    services::engine_support(&mut c, &suite.services, &suite.datapath);
     let client_info = clients::check(
         &mut c,
         suite,

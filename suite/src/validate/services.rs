@@ -8,11 +8,17 @@ use std::{
 use super::checker::Checker;
 use crate::{
     expected::{CLUSTER_IP, PORT},
-    model::{Service, SessionAffinity},
+    model::{Service, SessionAffinity, TrafficPolicy},
 };
 
 /// `deployments` are the deployment names a selector may refer to.
-pub(super) fn check(c: &mut Checker<'_>, services: &[Service], deployments: &HashSet<&str>) {
+/// `zoned`: the nodes carry zone labels.
+pub(super) fn check(
+    c: &mut Checker<'_>,
+    services: &[Service],
+    deployments: &HashSet<&str>,
+    zoned: bool,
+) {
     let mut seen = HashMap::new();
     let mut frontends: HashMap<(Ipv4Addr, u16), usize> = HashMap::new();
     for (i, s) in services.iter().enumerate() {
@@ -42,6 +48,13 @@ pub(super) fn check(c: &mut Checker<'_>, services: &[Service], deployments: &Has
             "deployment",
             deployments,
         );
+        if s.traffic_distribution.is_some() && !zoned {
+            c.fail(
+                &format!("{p}.traffic_distribution"),
+                "PreferClose routes by zone: give the nodes zones (`cluster.zones`, one per node)"
+                    .to_owned(),
+            );
+        }
         if let Some(t) = s.session_affinity_timeout {
             // ValidateService: timeoutSeconds in (0, 86400], and the config
             // only with ClientIP (pkg/apis/core/validation/validation.go
@@ -59,6 +72,47 @@ pub(super) fn check(c: &mut Checker<'_>, services: &[Service], deployments: &Has
                     "a timeout goes with `session_affinity: ClientIP` (Kubernetes rejects sessionAffinityConfig otherwise)".to_owned(),
                 );
             }
+        }
+    }
+}
+
+/// A Service feature the engine's release does not have: exit 2 with the
+/// release that added it. Cilium: internalTrafficPolicy from v1.13.0
+/// (commit 787cca32b6, "bpf: Add support for internalTrafficPolicy=Local";
+/// v1.11.0 and v1.12.0 pkg/k8s/service.go do not read the field), so the
+/// cilium-1.11 and cilium-1.12 profiles lack it; trafficDistribution from
+/// v1.16.0 (PR 32678; v1.16.0 pkg/k8s/service.go:69-73). Socket-LB models
+/// v1.16.0 and kube-proxy v1.31: both have every feature.
+pub(super) fn engine_support(
+    c: &mut Checker<'_>,
+    services: &[Service],
+    dp: &crate::model::DatapathSpec,
+) {
+    use crate::model::{EngineSpec, ProfileSpec};
+    if dp.engine != EngineSpec::Ebpf {
+        return;
+    }
+    let old = |since: ProfileSpec| dp.profile < since;
+    let name = serde_yaml::to_string(&dp.profile)
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    for (i, s) in services.iter().enumerate() {
+        let p = format!("services[{i}]");
+        if s.internal_traffic_policy == TrafficPolicy::Local && old(ProfileSpec::Cilium1_15) {
+            c.fail(
+                &format!("{p}.internal_traffic_policy"),
+                format!(
+                    "profile {name} has no internalTrafficPolicy: Cilium added it in v1.13.0; use cilium-1.15 or later"
+                ),
+            );
+        }
+        if s.traffic_distribution.is_some() && old(ProfileSpec::Cilium1_16) {
+            c.fail(
+                &format!("{p}.traffic_distribution"),
+                format!(
+                    "profile {name} has no trafficDistribution: Cilium added it in v1.16.0; use cilium-1.16"
+                ),
+            );
         }
     }
 }

@@ -37,6 +37,9 @@ pub struct ServiceRules {
     /// `sessionAffinity: ClientIP` with this timeout in seconds
     /// (`StickyMaxAgeSeconds`).
     pub affinity: Option<u32>,
+    /// internalTrafficPolicy Local with no endpoint on this node while the
+    /// service has some elsewhere.
+    pub none_local: bool,
 }
 
 /// One sync's input beyond the services.
@@ -182,11 +185,19 @@ pub fn render(services: &[ServiceRules], plan: &SyncPlan) -> String {
         let port = svc.frontend.port;
         let svc_c = svc_chain(&svc.name, svc.frontend.proto);
         if svc.endpoints.is_empty() {
-            // "The service has no endpoints at all": only a filter REJECT.
+            // "The service has no endpoints at all": a filter REJECT; with
+            // endpoints elsewhere and internalTrafficPolicy Local, the
+            // internal traffic filter target is DROP ("has no local
+            // endpoints").
+            let (what, target) = if svc.none_local {
+                ("has no local endpoints", "DROP")
+            } else {
+                ("has no endpoints", "REJECT")
+            };
             line(
                 &mut filter_rules,
                 &format!(
-                    "-A KUBE-SERVICES -m comment --comment \"{name} has no endpoints\" -m {proto} -p {proto} -d {vip} --dport {port} -j REJECT"
+                    "-A KUBE-SERVICES -m comment --comment \"{name} {what}\" -m {proto} -p {proto} -d {vip} --dport {port} -j {target}"
                 ),
             );
             continue;
@@ -430,6 +441,7 @@ pub(super) mod fixtures {
             frontend: Frontend::tcp(Ipv4Addr::new(198, 19, 0, 10), 80),
             endpoints: eps.to_vec(),
             affinity: None,
+            none_local: false,
         }
     }
 }
@@ -494,6 +506,28 @@ mod tests {
             },
         );
         assert!(!plain.contains("recent"));
+    }
+
+    /// internalTrafficPolicy Local on a node without local endpoints:
+    /// `internalTrafficFilterTarget` DROP, "has no local endpoints"; a
+    /// service without endpoints anywhere is still REJECTed.
+    #[test]
+    fn no_local_endpoints_drop_no_endpoints_reject() {
+        let mut svc = web(&[]);
+        svc.none_local = true;
+        let plan = SyncPlan {
+            full: true,
+            ..SyncPlan::default()
+        };
+        let out = render(&[svc], &plan);
+        assert!(
+            out.contains("-A KUBE-SERVICES -m comment --comment \"default/web has no local endpoints\" -m tcp -p tcp -d 198.19.0.10 --dport 80 -j DROP"),
+            "{out}"
+        );
+        let out = render(&[web(&[])], &plan);
+        assert!(
+            out.contains("has no endpoints\" -m tcp -p tcp -d 198.19.0.10 --dport 80 -j REJECT")
+        );
     }
 
     #[test]

@@ -100,6 +100,7 @@ impl KubeProxyDataplane {
                                 name,
                                 backends: Vec::new(),
                                 affinity: None,
+                                none_local: false,
                             },
                         )
                     })
@@ -189,6 +190,18 @@ impl Dataplane for KubeProxyDataplane {
                 return false;
             }
             e.affinity = secs;
+            st.changed.insert(frontend);
+            true
+        })
+    }
+
+    fn set_no_local_endpoints(&mut self, frontend: Frontend, none: bool) -> anyhow::Result<()> {
+        self.mark(|st| {
+            let e = st.services.entry(frontend).or_default();
+            if e.none_local == none {
+                return false;
+            }
+            e.none_local = none;
             st.changed.insert(frontend);
             true
         })

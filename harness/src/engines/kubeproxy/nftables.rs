@@ -174,10 +174,14 @@ pub fn render(
         want.insert(("cluster-ips".into(), vip.to_string()), String::new());
         let svc_c = svc_chain(&s.name, s.frontend.proto);
         if s.endpoints.is_empty() {
-            want.insert(
-                ("no-endpoint-services".into(), key),
-                "goto reject-chain".into(),
-            );
+            // No endpoints at all: reject; none on this node under
+            // internalTrafficPolicy Local while some exist elsewhere: drop.
+            let verdict = if s.none_local {
+                "drop"
+            } else {
+                "goto reject-chain"
+            };
+            want.insert(("no-endpoint-services".into(), key), verdict.into());
             continue;
         }
         want.insert(("service-ips".into(), key), format!("goto {svc_c}"));
@@ -498,6 +502,24 @@ mod tests {
         assert!(
             !tx.main
                 .contains(&format!("delete set ip kube-proxy {set2}"))
+        );
+    }
+
+    /// No local endpoint under internalTrafficPolicy Local: the service's
+    /// `no-endpoint-services` element drops instead of going to the
+    /// reject chain.
+    #[test]
+    fn no_local_endpoints_drop_in_the_no_endpoint_map() {
+        let mut st = NftState::default();
+        let mut svc = web(&[]);
+        svc.none_local = true;
+        let tx = render(&[svc], true, &BTreeSet::new(), &[], &mut st, Instant::now());
+        assert!(
+            tx.main.contains(
+                "add element ip kube-proxy no-endpoint-services { 198.19.0.10 . tcp . 80 : drop }"
+            ),
+            "{}",
+            tx.main
         );
     }
 

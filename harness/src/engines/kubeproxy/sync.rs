@@ -69,6 +69,8 @@ pub(super) struct Svc {
     pub backends: Vec<Backend>,
     /// Session affinity timeout in seconds.
     pub affinity: Option<u32>,
+    /// No local endpoint under internalTrafficPolicy Local.
+    pub none_local: bool,
 }
 
 #[derive(Debug, Default)]
@@ -194,6 +196,7 @@ fn plan(st: &mut State, mode: Mode) -> (Batch, u64, UdpCleanup) {
             frontend: *f,
             endpoints: cluster_endpoints(&s.backends),
             affinity: s.affinity,
+            none_local: s.none_local,
         })
         .collect();
     let new_counters: Vec<(Frontend, SocketAddrV4)> = services
