@@ -219,62 +219,40 @@ fn service_filters_match_ports_on_their_side_and_pass_the_excluded_node() {
     let backend = [198, 18, 0, 20];
     let client = [198, 18, 1, 7];
     let gateway = [198, 18, 0, 1];
-    // Requests into the backend: destination port 8080, not from the node.
-    let mut to = FaultProgram::load(FaultConfig {
-        model: FAULT_MODEL_ALL,
-        port: 8080u16.to_be(),
-        port_side: 1,
-        exclude_side: 1,
-        exclude: prefix(gateway, 32),
-        ..Default::default()
-    })
-    .expect("load");
+    // Requests into the backend match on the destination port (side 1) and
+    // spare the node as source; replies out of it on the source port
+    // (side 2), sparing the node as destination.
+    let load = |side: u8| {
+        FaultProgram::load(FaultConfig {
+            model: FAULT_MODEL_ALL,
+            port: 8080u16.to_be(),
+            port_side: side,
+            exclude_side: side,
+            exclude: prefix(gateway, 32),
+            ..Default::default()
+        })
+        .expect("load")
+    };
+    let (mut to, mut from) = (load(1), load(2));
     let req = |src: [u8; 4], dport| pktgen::tcp(sa(src, 40000), sa(backend, dport), 0x10, b"x");
-    assert_eq!(
-        to.run_packet(&req(client, 8080)).expect("run"),
-        SHOT,
-        "a client's request"
-    );
-    assert_eq!(
-        to.run_packet(&req(gateway, 8080)).expect("run"),
-        PASS,
-        "the kubelet's probe"
-    );
-    assert_eq!(
-        to.run_packet(&req(client, 9090)).expect("run"),
-        PASS,
-        "another port"
-    );
-    // Replies out of the backend: source port 8080, not to the node.
-    let mut from = FaultProgram::load(FaultConfig {
-        model: FAULT_MODEL_ALL,
-        port: 8080u16.to_be(),
-        port_side: 2,
-        exclude_side: 2,
-        exclude: prefix(gateway, 32),
-        ..Default::default()
-    })
-    .expect("load");
     let reply = |dst: [u8; 4], sport| pktgen::tcp(sa(backend, sport), sa(dst, 40000), 0x10, b"y");
-    assert_eq!(
-        from.run_packet(&reply(client, 8080)).expect("run"),
-        SHOT,
-        "a reply to a client"
-    );
-    assert_eq!(
-        from.run_packet(&reply(gateway, 8080)).expect("run"),
-        PASS,
-        "a reply to the kubelet"
-    );
-    assert_eq!(
-        from.run_packet(&reply(client, 9090)).expect("run"),
-        PASS,
-        "another port's reply"
-    );
-    // A request matched on the reply side's port is not a reply.
-    assert_eq!(
-        from.run_packet(&req(client, 8080)).expect("run"),
-        PASS,
-        "a request seen by the reply filter"
-    );
+    let cases = [
+        (true, req(client, 8080), SHOT, "a client's request"),
+        (true, req(gateway, 8080), PASS, "the kubelet's probe"),
+        (true, req(client, 9090), PASS, "another port"),
+        (false, reply(client, 8080), SHOT, "a reply to a client"),
+        (false, reply(gateway, 8080), PASS, "a reply to the kubelet"),
+        (false, reply(client, 9090), PASS, "another port's reply"),
+        // A request seen by the reply filter is not a reply.
+        (
+            false,
+            req(client, 8080),
+            PASS,
+            "a request seen by the reply filter",
+        ),
+    ];
+    for (requests, pkt, want, what) in cases {
+        let prog = if requests { &mut to } else { &mut from };
+        assert_eq!(prog.run_packet(&pkt).expect("run"), want, "{what}");
+    }
 }

@@ -402,12 +402,7 @@ fn monitor_streams_a_live_runs_decisions_per_engine() {
 #[test]
 fn session_affinity_pins_one_client_address_on_every_engine() {
     require_root!();
-    for engine in [
-        EngineSpec::Ebpf,
-        EngineSpec::KubeProxyIptables,
-        EngineSpec::KubeProxyNftables,
-        EngineSpec::SocketLb,
-    ] {
+    for engine in EngineSpec::ALL {
         let o = run_on("affinity-nat-gateway", engine, 12.0);
         let r = &o.record;
         assert_eq!(
@@ -533,12 +528,7 @@ clients:
 #[test]
 fn prefer_close_keeps_each_zones_traffic_in_its_zone_on_every_engine() {
     require_root!();
-    for engine in [
-        EngineSpec::Ebpf,
-        EngineSpec::KubeProxyIptables,
-        EngineSpec::KubeProxyNftables,
-        EngineSpec::SocketLb,
-    ] {
+    for engine in EngineSpec::ALL {
         let o = run_text_on("prefer-close", CLOSE, engine);
         let (a, b) = (conns(&o, "web-0") + conns(&o, "web-1"), conns(&o, "web-2"));
         let share = b as f64 / (a + b) as f64;

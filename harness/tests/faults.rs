@@ -206,6 +206,17 @@ fn qdisc(ns: &NetnsRef, ifname: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `ms` each way, no jitter, in order, a 1000-packet queue.
+fn fixed_delay(ms: u64) -> DelayModel {
+    DelayModel {
+        delay: Duration::from_millis(ms),
+        jitter: Duration::ZERO,
+        normal: false,
+        reorder: false,
+        limit: 1000,
+    }
+}
+
 #[test]
 fn loss_drops_its_share_where_the_packet_is_received() {
     require_root!();
@@ -331,13 +342,7 @@ fn delay_adds_its_time_each_way_and_keeps_order_unless_told() {
     let l = listen(&lab.b.0, lab.b.1, 8080);
     let to = SocketAddrV4::new(lab.b.1, 8080);
     let base = connect_time(&lab.a.0, to);
-    let model = DelayModel {
-        delay: Duration::from_millis(40),
-        jitter: Duration::ZERO,
-        normal: false,
-        reorder: false,
-        limit: 1000,
-    };
+    let model = fixed_delay(40);
     let f = ActiveFault::start(
         &Kind::Delay(model),
         &lab.pod_b(true, true),
@@ -613,13 +618,7 @@ fn a_service_fault_meets_its_clients_on_its_port_and_spares_the_kubelet() {
     assert!(r.ping.rtt_p99_us < 50_000, "{:?}", r.ping);
 
     // Delay: only the client's service connections wait.
-    let model = DelayModel {
-        delay: Duration::from_millis(60),
-        jitter: Duration::ZERO,
-        normal: false,
-        reorder: false,
-        limit: 1000,
-    };
+    let model = fixed_delay(60);
     let f = ActiveFault::start(
         &Kind::Delay(model),
         &lab.service_b(svc),

@@ -61,6 +61,14 @@ pub enum EngineSpec {
 }
 
 impl EngineSpec {
+    /// Every engine, in the order the README lists them.
+    pub const ALL: [EngineSpec; 4] = [
+        EngineSpec::Ebpf,
+        EngineSpec::KubeProxyIptables,
+        EngineSpec::KubeProxyNftables,
+        EngineSpec::SocketLb,
+    ];
+
     /// The engine's name as a suite writes it.
     pub fn name(self) -> &'static str {
         match self {
@@ -73,14 +81,7 @@ impl EngineSpec {
 
     /// Parses a suite/CLI name (`ebpf`, `kube-proxy-iptables`).
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            EngineSpec::Ebpf,
-            EngineSpec::KubeProxyIptables,
-            EngineSpec::KubeProxyNftables,
-            EngineSpec::SocketLb,
-        ]
-        .into_iter()
-        .find(|e| e.name() == s)
+        Self::ALL.into_iter().find(|e| e.name() == s)
     }
 
     /// kube-proxy engines (netfilter rules, the kernel's conntrack).

@@ -144,6 +144,22 @@ impl KubeProxyDataplane {
         Ok(())
     }
 
+    /// Applies `change` to `frontend`'s service; a real change (`change`
+    /// returns true) marks the service changed and queues a sync.
+    fn edit(
+        &self,
+        frontend: Frontend,
+        change: impl FnOnce(&mut Svc) -> bool,
+    ) -> anyhow::Result<()> {
+        self.mark(|st| {
+            let changed = change(st.services.entry(frontend).or_default());
+            if changed {
+                st.changed.insert(frontend);
+            }
+            changed
+        })
+    }
+
     fn frontends(&self) -> Vec<Frontend> {
         lock(&self.shared).services.keys().copied().collect()
     }
@@ -151,6 +167,14 @@ impl KubeProxyDataplane {
     /// Rule syncs so far.
     pub fn syncs(&self) -> u64 {
         lock(&self.shared).syncs
+    }
+}
+
+/// Sets `*slot` to `v`; whether it changed.
+fn replace<T: PartialEq>(slot: &mut T, v: T) -> bool {
+    *slot != v && {
+        *slot = v;
+        true
     }
 }
 
@@ -184,40 +208,21 @@ impl Dataplane for KubeProxyDataplane {
         timeout: Option<Duration>,
     ) -> anyhow::Result<()> {
         let secs = timeout.map(|t| u32::try_from(t.as_secs().max(1)).unwrap_or(u32::MAX));
-        self.mark(|st| {
-            let e = st.services.entry(frontend).or_default();
-            if e.affinity == secs {
-                return false;
-            }
-            e.affinity = secs;
-            st.changed.insert(frontend);
-            true
-        })
+        self.edit(frontend, |s| replace(&mut s.affinity, secs))
     }
 
     fn set_no_local_endpoints(&mut self, frontend: Frontend, none: bool) -> anyhow::Result<()> {
-        self.mark(|st| {
-            let e = st.services.entry(frontend).or_default();
-            if e.none_local == none {
-                return false;
-            }
-            e.none_local = none;
-            st.changed.insert(frontend);
-            true
-        })
+        self.edit(frontend, |s| replace(&mut s.none_local, none))
     }
 
     /// An endpoint change queues a sync (kube-proxy's change tracker: only a
     /// real change calls `Sync()`).
     fn set_backends(&mut self, frontend: Frontend, backends: &[Backend]) -> anyhow::Result<()> {
-        self.mark(|st| {
-            let e = st.services.entry(frontend).or_default();
-            if e.backends == backends {
-                return false;
+        self.edit(frontend, |s| {
+            s.backends != backends && {
+                s.backends = backends.to_vec();
+                true
             }
-            e.backends = backends.to_vec();
-            st.changed.insert(frontend);
-            true
         })
     }
 
