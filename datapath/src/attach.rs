@@ -39,6 +39,15 @@ impl Datapath {
     /// in the netns (a batch of new pods). Stops at the first failure;
     /// the interfaces before it stay attached.
     pub fn attach_many(&mut self, ifnames: &[&str]) -> Result<()> {
+        self.attach_many_with(ifnames, (Hook::FromPod, Hook::ToPod))
+    }
+
+    /// `hooks.0` on tc ingress and `hooks.1` on tc egress of `ifname`.
+    pub(crate) fn attach_hooks(&mut self, ifname: &str, hooks: (Hook, Hook)) -> Result<()> {
+        self.attach_many_with(&[ifname], hooks)
+    }
+
+    fn attach_many_with(&mut self, ifnames: &[&str], hooks: (Hook, Hook)) -> Result<()> {
         let netns_name = self.netns.name().to_owned();
         for ifname in ifnames {
             if self.attached.iter().any(|a| a.ifname == *ifname) {
@@ -52,7 +61,7 @@ impl Datapath {
         let (ebpf, attached) = (&mut self.ebpf, &mut self.attached);
         self.netns.run(|| -> Result<()> {
             for ifname in ifnames {
-                let (ingress, egress) = attach_here(ebpf, mode, &netns_name, ifname)?;
+                let (ingress, egress) = attach_here(ebpf, mode, &netns_name, ifname, hooks)?;
                 attached.push(Attachment {
                     ifname: (*ifname).into(),
                     ingress,
@@ -154,6 +163,7 @@ fn attach_here(
     mode: AttachMode,
     netns_name: &str,
     ifname: &str,
+    (in_hook, out_hook): (Hook, Hook),
 ) -> Result<(SchedClassifierLink, SchedClassifierLink)> {
     let not_found = || Error::InterfaceNotFound {
         netns: netns_name.to_owned(),
@@ -196,8 +206,8 @@ fn attach_here(
             source: Box::new(e),
         })
     };
-    let ingress = attach(ebpf, Hook::FromPod, TcAttachType::Ingress, "tc ingress")?;
-    match attach(ebpf, Hook::ToPod, TcAttachType::Egress, "tc egress") {
+    let ingress = attach(ebpf, in_hook, TcAttachType::Ingress, "tc ingress")?;
+    match attach(ebpf, out_hook, TcAttachType::Egress, "tc egress") {
         Ok(egress) => Ok((ingress, egress)),
         Err(e) => {
             if let Err(undo) = ingress.detach() {

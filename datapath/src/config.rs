@@ -332,6 +332,30 @@ pub struct Config {
     pub hash_seed: u32,
     /// The clock of CT lifetimes and report times (the profile's).
     pub clock: MonoClock,
+    /// The node's NodePort address and pod CIDR, once
+    /// [`Datapath::attach_netdev`](crate::Datapath::attach_netdev) set
+    /// them; `None`: no NodePort handling.
+    pub node: Option<NodeNet>,
+}
+
+/// Where a node's NodePorts answer and which backends are its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeNet {
+    /// The node's address on its network device.
+    pub addr: std::net::Ipv4Addr,
+    /// The node's pod CIDR.
+    pub pod_cidr: std::net::Ipv4Addr,
+    pub prefix_len: u8,
+}
+
+impl NodeNet {
+    /// The pod CIDR's netmask, host order.
+    #[must_use]
+    pub fn mask(self) -> u32 {
+        u32::MAX
+            .checked_shl(32 - u32::from(self.prefix_len.min(32)))
+            .unwrap_or(0)
+    }
 }
 
 /// How the programs are attached to a pod-facing interface. The packets see
@@ -386,6 +410,7 @@ impl Config {
             ct_map_size: common::CT_MAP_SIZE_DEFAULT,
             hash_seed: 0x5eed_c1a1,
             clock: profile.clock(),
+            node: None,
         }
     }
 
@@ -489,6 +514,10 @@ impl Config {
             features,
             jiffies_hz: hz,
             pad: [0; 2],
+            node_addr: self.node.map_or(0, |n| u32::from(n.addr).to_be()),
+            pod_net: self.node.map_or(0, |n| u32::from(n.pod_cidr).to_be()),
+            pod_mask: self.node.map_or(0, |n| n.mask().to_be()),
+            pad2: 0,
         }
     }
 }

@@ -50,8 +50,11 @@ static OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/svcla
 pub enum Hook {
     /// tc ingress of the lxc veth: packets leaving the pod.
     FromPod,
-    /// tc egress of the lxc veth: packets going to the pod.
+    /// tc egress of the lxc veth: packets going to the pod (and of the
+    /// node's network device: replies leaving for an external client).
     ToPod,
+    /// tc ingress of the node's network device: NodePort traffic.
+    FromNetdev,
 }
 
 impl Hook {
@@ -59,6 +62,7 @@ impl Hook {
         match self {
             Hook::FromPod => common::progs::FROM_POD,
             Hook::ToPod => common::progs::TO_POD,
+            Hook::FromNetdev => common::progs::FROM_NETDEV,
         }
     }
 }
@@ -179,7 +183,7 @@ impl Datapath {
         let mut ebpf = loader.load(OBJ).map_err(|e| Error::Load {
             source: Box::new(e),
         })?;
-        for hook in [Hook::FromPod, Hook::ToPod] {
+        for hook in [Hook::FromPod, Hook::ToPod, Hook::FromNetdev] {
             let prog = program(&mut ebpf, hook.prog())?;
             prog.load().map_err(|e| Error::Program {
                 prog: hook.prog(),
@@ -265,6 +269,19 @@ impl Datapath {
             .map_err(|e| Error::map(common::maps::CONFIG, "write", e))?;
         self.clock_offset.store(ns, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Handles NodePort traffic on the node's network device `ifname`:
+    /// `from_netdev` on its ingress, `to_pod` (reverse NAT of replies to
+    /// external clients) on its egress, with the node's address and pod
+    /// CIDR written to the config first.
+    pub fn attach_netdev(&mut self, ifname: &str, node: crate::config::NodeNet) -> Result<()> {
+        self.config.node = Some(node);
+        let ns = self.clock_offset.load(Ordering::Relaxed);
+        self.cfg_map
+            .set(0, self.config.to_kernel(ns), 0)
+            .map_err(|e| Error::map(common::maps::CONFIG, "write", e))?;
+        self.attach_hooks(ifname, (Hook::FromNetdev, Hook::ToPod))
     }
 
     pub fn netns(&self) -> &NetnsRef {

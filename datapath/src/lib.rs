@@ -42,7 +42,8 @@ pub use crate::{
     config::{
         AttachMode, Config, CtReuse, CtTimeouts, DEFAULT_REBALANCE_GRACE, GC_MAX_LRU_INTERVAL,
         GC_MIN_INTERVAL, GC_STARTING_INTERVAL, GcSchedule, MAGLEV_TABLE_SIZES, MODELLED_HZ,
-        MonoClock, Profile, REPORT_FLAGS, REPORT_INTERVAL, Rules, Selection, next_gc_interval,
+        MonoClock, NodeNet, Profile, REPORT_FLAGS, REPORT_INTERVAL, Rules, Selection,
+        next_gc_interval,
     },
     counters::{BackendStats, Counters},
     ct::{CtEntryView, CtGc, CtKind, CtStats, GcPass, GcRun, GcScan, GcTotals, monotonic_ns},

@@ -43,6 +43,7 @@ fn svclab_client(
         name: "bench".into(),
         netns: NetnsRef::open(netns)?,
         local_ip: ip,
+        bind_source: false,
         target: "198.19.0.10:80".parse()?,
         connection: client::Connection::PerRequest,
         ports: client::Ports::Ephemeral,

@@ -539,3 +539,97 @@ fn prefer_close_keeps_each_zones_traffic_in_its_zone_on_every_engine() {
         );
     }
 }
+
+const NODE_PORT: &str = "\
+name: node-port
+duration: 6s
+cluster: { nodes: 3 }
+deployments:
+  - { name: web, replicas: 2, nodes: [0, 1] }
+services:
+  - { name: cl, cluster_ip: 198.19.0.10, port: 80, selector: web, type: NodePort, node_port: 30080 }
+  - { name: lo, cluster_ip: 198.19.0.11, port: 80, selector: web, type: NodePort, node_port: 30081, external_traffic_policy: Local }
+clients:
+  - { name: cluster-0, service: cl, external: true, node: 0, duration: 1800ms, load: { mode: open, rate: 60 } }
+  - { name: local-0, service: lo, external: true, node: 0, start: 2s, duration: 1800ms, load: { mode: open, rate: 60 } }
+  - { name: local-2, service: lo, external: true, node: 2, start: 4s, load: { mode: open, rate: 20 }, timeout: 1s }
+";
+
+/// Sums `f` over the buckets starting in [from, to).
+fn over(
+    o: &RunOutcome,
+    from: f64,
+    to: f64,
+    f: impl Fn(&svclab_report::record::Bucket) -> u64,
+) -> u64 {
+    o.record
+        .buckets
+        .iter()
+        .filter(|b| b.t_s >= from && b.t_s < to)
+        .map(f)
+        .sum()
+}
+
+/// NodePort from a client outside the cluster, on every engine, one phase
+/// per second pair: through node 0's `Cluster` NodePort both pods serve
+/// (web-1 on node 1 through the node's SNAT) and kube-proxy masquerades
+/// every flow while Cilium keeps the client's address for node 0's own pod;
+/// through node 0's `Local` NodePort only web-0 serves and sees the
+/// client; node 2's `Local` NodePort has no local endpoint: kube-proxy
+/// drops (connect timeouts), Cilium v1.16 answers with its ICMP reject
+/// (refused), on the tc path under socket-LB too.
+#[test]
+fn node_port_external_policies_on_every_engine() {
+    require_root!();
+    for (engine, kind) in [
+        (EngineSpec::Ebpf, "refused"),
+        (EngineSpec::KubeProxyIptables, "connect_timeout"),
+        (EngineSpec::KubeProxyNftables, "connect_timeout"),
+        (EngineSpec::SocketLb, "refused"),
+    ] {
+        let o = run_text_on("node-port", NODE_PORT, engine);
+        let served = |from: f64, to: f64, pod: &'static str| {
+            over(&o, from, to, |b| {
+                b.backends.get(pod).map_or(0, |x| x.responses)
+            })
+        };
+        let ok = |from, to| over(&o, from, to, |b| b.client.ok);
+        let kept = |from, to| over(&o, from, to, |b| b.client.source_kept);
+        let errs = |from, to| over(&o, from, to, |b| b.client.error_count());
+        // Cluster, through node 0.
+        let (w0, w1) = (served(0.0, 2.0, "web-0"), served(0.0, 2.0, "web-1"));
+        assert!(
+            w0 > 20 && w1 > 20,
+            "{engine:?}: cluster phase web-0 {w0}, web-1 {w1}"
+        );
+        assert_eq!(errs(0.0, 2.0), 0, "{engine:?}: cluster phase errors");
+        let (k, n) = (kept(0.0, 2.0), ok(0.0, 2.0));
+        if matches!(engine, EngineSpec::Ebpf | EngineSpec::SocketLb) {
+            // Exactly the local pod's responses keep the address.
+            assert_eq!(k, w0, "{engine:?}: {k} kept of {n}");
+        } else {
+            assert_eq!(k, 0, "{engine:?}: kube-proxy masquerades, {k} kept of {n}");
+        }
+        // Local, through node 0: its own pod only, address kept.
+        assert_eq!(
+            served(2.0, 4.0, "web-1"),
+            0,
+            "{engine:?}: web-1 under Local"
+        );
+        let (k, n) = (kept(2.0, 4.0), ok(2.0, 4.0));
+        assert!(n > 60 && k == n, "{engine:?}: local phase {k} kept of {n}");
+        // Local, through node 2: no local endpoint.
+        let failed = over(&o, 4.0, 7.0, |b| {
+            b.client.errors.get(kind).copied().unwrap_or(0)
+        });
+        assert!(
+            failed >= 10 && ok(4.0, 7.0) == 0,
+            "{engine:?}: {failed} {kind} at node 2: {:?}",
+            o.record
+                .buckets
+                .iter()
+                .map(|b| &b.client.errors)
+                .collect::<Vec<_>>()
+        );
+    }
+}

@@ -752,3 +752,28 @@ fn fault_node_partition_drops_the_node_after_the_grace() {
     let f = &o.record.faults[0];
     assert!(f.probe_sent > 400 && f.probe_received == 0, "{f:?}");
 }
+
+/// nodeport-external-local at half length on the default engine and on
+/// kube-proxy (iptables), whose expectations differ only in how much of the
+/// Cluster phase keeps the client's address; node 2's Local NodePort turns
+/// away its third either way.
+#[test]
+fn nodeport_external_local_keeps_addresses_and_drops_on_the_empty_node() {
+    require_root!();
+    for engine in [
+        svclab_suite::model::EngineSpec::Ebpf,
+        svclab_suite::model::EngineSpec::KubeProxyIptables,
+    ] {
+        let o = run_loaded("nodeport-external-local", 20.0, |s| {
+            s.datapath.engine = engine
+        });
+        assert_pass("nodeport-external-local", &o);
+        assert!(
+            o.record.suite.datapath.iter().any(|d| d.name
+                == "service web-local NodePort 30081: endpoints on node 2"
+                && d.value == "no local endpoint"),
+            "{engine:?}: {:?}",
+            o.record.suite.datapath
+        );
+    }
+}

@@ -34,7 +34,8 @@ pub use read::MAX_SUITE_BYTES;
 pub use schema::schema;
 pub use validate::{
     DEFAULT_DELAY_LIMIT, NGINX_ECHO_MODULE, POD_HEADROOM, REGRESSION_FIGURES, check,
-    machine_problems, max_pods_per_node, nginx_binary, pods_per_node, validate,
+    machine_problems, max_pods_per_node, nginx_binary, pods_per_node, unsupported_features,
+    validate,
 };
 pub use warnings::{machine_warnings, suite_warnings, warnings};
 

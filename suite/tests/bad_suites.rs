@@ -2090,3 +2090,148 @@ fn zones_not_one_per_node() {
         "one zone per node (3 nodes)",
     );
 }
+
+#[test]
+fn node_port_on_a_cluster_ip_service() {
+    let t = edit(
+        "    selector: web\n",
+        "    selector: web\n    node_port: 30080\n",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "10:16",
+        "services[0].node_port",
+        "goes with `type: NodePort`",
+    );
+}
+
+#[test]
+fn external_traffic_policy_on_a_cluster_ip_service() {
+    let t = edit(
+        "    selector: web\n",
+        "    selector: web\n    external_traffic_policy: Local\n",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "10:30",
+        "services[0].external_traffic_policy",
+        "applies to `type: NodePort`",
+    );
+}
+
+#[test]
+fn node_port_outside_the_range() {
+    let t = edit(
+        "    selector: web\n",
+        "    selector: web\n    type: NodePort\n    node_port: 8080\n",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "11:16",
+        "services[0].node_port",
+        "30000..=32767",
+    );
+}
+
+#[test]
+fn node_port_twice() {
+    let t = edit(
+        "    selector: web\n",
+        "    selector: web\n    type: NodePort\n    node_port: 30080\n  - { name: api, cluster_ip: 198.19.0.11, port: 80, selector: web, type: NodePort, node_port: 30080 }\n",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "12:95",
+        "services[1].node_port",
+        "already the NodePort of service `web`",
+    );
+}
+
+#[test]
+fn external_client_of_a_cluster_ip_service() {
+    let t = with("cluster: { nodes: 2 }\n").replace(
+        "    service: web\n",
+        "    service: web\n    external: true\n",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "13:15",
+        "clients[0].external",
+        "type: NodePort",
+    );
+}
+
+#[test]
+fn external_client_on_one_node() {
+    let t = edit(
+        "    selector: web\n",
+        "    selector: web\n    type: NodePort\n",
+    )
+    .replace(
+        "    service: web\n",
+        "    service: web\n    external: true\n",
+    );
+    rejects(
+        &t,
+        "invalid",
+        "14:15",
+        "clients[0].external",
+        "2 or more nodes",
+    );
+}
+
+const EXTERNAL: &str = "\
+duration: 60s
+cluster: { nodes: 2 }
+deployments:
+  - { name: web, replicas: 2 }
+services:
+  - { name: web, cluster_ip: 198.19.0.10, port: 80, selector: web, type: NodePort }
+clients:
+  - { name: a, service: web, external: true }
+  - { name: b, service: web, external: true, node: 1, source_ports: { range: [40000, 41000] } }
+";
+
+#[test]
+fn external_clients_with_two_ephemeral_ranges() {
+    rejects(
+        EXTERNAL,
+        "invalid",
+        "9:78",
+        "clients[1].source_ports.range",
+        "share one network namespace",
+    );
+}
+
+#[test]
+fn restart_of_an_external_client() {
+    let t = EXTERNAL.replace(", source_ports: { range: [40000, 41000] }", "")
+        + "timeline:\n  - { at: 10s, restart_client: { client: a } }\n";
+    rejects(
+        &t,
+        "invalid",
+        "11:42",
+        "timeline[0].restart_client.client",
+        "has no pod to replace",
+    );
+}
+
+#[test]
+fn matrix_engine_without_a_service_feature() {
+    let t = edit(
+        "    selector: web\n",
+        "    selector: web\n    internal_traffic_policy: Local\n",
+    ) + "matrix: { engines: [ebpf, \"ebpf:cilium-1.12\"] }\n";
+    rejects(
+        &t,
+        "invalid",
+        "14:27",
+        "matrix.engines[1]",
+        "under `ebpf:cilium-1.12`, services[0].internal_traffic_policy: profile cilium-1.12 has no internalTrafficPolicy",
+    );
+}

@@ -122,6 +122,18 @@ pub fn probe_address(node: u8) -> Ipv4Addr {
     Ipv4Addr::new(198, 19, 254, node.saturating_add(1))
 }
 
+/// Most external clients: addresses 198.19.253.<k+1> with k+1 <= 254.
+pub const MAX_EXTERNAL: u8 = 254;
+
+/// The external network beside the fabric (`198.19.253.0/24`): the clients
+/// outside the cluster that reach services through a node's NodePort.
+pub const EXTERNAL_NET: Ipv4Addr = Ipv4Addr::new(198, 19, 253, 0);
+
+/// External client `k`'s address, 198.19.253.<k+1>.
+pub fn external_address(k: u8) -> Ipv4Addr {
+    Ipv4Addr::new(198, 19, 253, k.saturating_add(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

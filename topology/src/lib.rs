@@ -11,6 +11,11 @@
 //!   control plane's address, 198.19.255.254/24, is on it); node i's
 //!   `fab0` (198.19.255.<i+1>/24) has its peer `node<i>` on the bridge, and
 //!   node i routes 198.18.j.0/24 via 198.19.255.<j+1>;
+//! - external (only when a run has clients outside the cluster): netns
+//!   `<prefix>external` whose `ext0` (one 198.19.253.<k+1>/24 per external
+//!   client) has its peer `external` on the fabric bridge; the nodes and
+//!   the external netns reach each other on-link (198.19.253.0/24 dev
+//!   `fab0`, 198.19.255.0/24 dev `ext0`), as hosts on the nodes' LAN would;
 //! - pod: netns `<prefix><name>` with `eth0` (its /32, default via the node
 //!   gateway), peer `lxc<n>` in the node netns with a /32 route to the pod:
 //!   routed veths, no bridge on the node, like Cilium.
@@ -37,7 +42,8 @@ mod worker;
 use std::{collections::BTreeMap, path::PathBuf};
 
 pub use addr::{
-    AddrPlan, CONTROL_PLANE_ADDR, MAX_NODES, fabric_address, node_gateway, probe_address,
+    AddrPlan, CONTROL_PLANE_ADDR, EXTERNAL_NET, MAX_EXTERNAL, MAX_NODES, external_address,
+    fabric_address, node_gateway, probe_address,
 };
 pub use error::TopologyError;
 pub use netns::{NETNS_DIR, in_netns, is_root, list_with_prefix, netns_path};
@@ -62,6 +68,8 @@ pub const LXC_IFINDEX_BASE: u32 = 100_000;
 pub const POD_IFNAME: &str = "eth0";
 /// Name of a node's fabric interface.
 pub const FABRIC_IFNAME: &str = "fab0";
+/// Name of the external netns's interface on the fabric.
+pub const EXTERNAL_IFNAME: &str = "ext0";
 /// Name of the fabric bridge.
 pub const BRIDGE_IFNAME: &str = "br0";
 /// Longest namespace file name (NAME_MAX).
@@ -95,6 +103,8 @@ pub struct Topology {
     /// Node namespaces created so far, by index.
     node_netns: Vec<String>,
     fabric: Option<String>,
+    /// The external clients' netns, once [`Topology::add_external`] made it.
+    external: Option<String>,
     pods: BTreeMap<String, PodInfo>,
     next_lxc: u64,
     pool: Option<Pool>,
@@ -110,7 +120,7 @@ impl std::fmt::Debug for Topology {
     }
 }
 
-fn invalid(reason: impl Into<String>) -> TopologyError {
+pub(crate) fn invalid(reason: impl Into<String>) -> TopologyError {
     TopologyError::InvalidSpec {
         reason: reason.into(),
     }
@@ -161,6 +171,7 @@ impl Topology {
             plan,
             node_netns: Vec::new(),
             fabric: None,
+            external: None,
             pods: BTreeMap::new(),
             next_lxc: 0,
             pool: Some(pool),
@@ -229,6 +240,11 @@ impl Topology {
         self.fabric.as_deref()
     }
 
+    /// The external clients' netns, if there is one.
+    pub fn external_netns(&self) -> Option<&str> {
+        self.external.as_deref()
+    }
+
     /// A pod by name.
     pub fn pod(&self, name: &str) -> Option<&PodInfo> {
         self.pods.get(name)
@@ -243,6 +259,7 @@ impl Topology {
     pub fn netns_names(&self) -> Vec<String> {
         let mut v: Vec<String> = self.node_netns.clone();
         v.extend(self.fabric.clone());
+        v.extend(self.external.clone());
         v.extend(self.pods.values().map(|p| p.netns.clone()));
         v
     }
@@ -250,6 +267,7 @@ impl Topology {
     fn owns_netns(&self, netns: &str) -> bool {
         self.node_netns.iter().any(|n| n == netns)
             || self.fabric.as_deref() == Some(netns)
+            || self.external.as_deref() == Some(netns)
             || self.pods.values().any(|p| p.netns == netns)
     }
 
@@ -307,6 +325,7 @@ impl Topology {
         // Workers hold node sockets, which pin node namespaces: end them first.
         self.pool.take();
         let mut names: Vec<String> = self.pods.values().map(|p| p.netns.clone()).collect();
+        names.extend(self.external.take());
         names.extend(self.fabric.take());
         names.extend(self.node_netns.drain(..).rev());
         self.pods.clear();

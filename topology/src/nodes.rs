@@ -7,8 +7,9 @@
 //! namespace it made on record so a failed build can be undone.
 
 use crate::{
-    AddrPlan, BRIDGE_IFNAME, CONTROL_PLANE_ADDR, FABRIC_IFNAME, Topology, TopologyError,
-    fabric_address, netns, netns_path,
+    AddrPlan, BRIDGE_IFNAME, CONTROL_PLANE_ADDR, EXTERNAL_IFNAME, EXTERNAL_NET, FABRIC_IFNAME,
+    MAX_EXTERNAL, Topology, TopologyError, external_address, fabric_address, invalid, netns,
+    netns_path,
     nl::{self, Req},
     worker::Worker,
 };
@@ -63,6 +64,134 @@ impl Topology {
         Ok(())
     }
 }
+
+impl Topology {
+    /// Adds the external netns with `clients` addresses (198.19.253.<k+1>)
+    /// on the fabric: where clients outside the cluster run. Needs the
+    /// fabric (2+ nodes); at most once per topology.
+    pub fn add_external(&mut self, clients: u8) -> Result<(), TopologyError> {
+        let Some(fabric) = self.fabric.clone() else {
+            return Err(invalid(
+                "external clients need the fabric (2 or more nodes)",
+            ));
+        };
+        if self.external.is_some() {
+            return Err(invalid("the external netns exists already"));
+        }
+        if clients == 0 || clients > MAX_EXTERNAL {
+            return Err(invalid(format!(
+                "external clients = {clients}: expected 1..={MAX_EXTERNAL}"
+            )));
+        }
+        let name = format!("{}external", self.prefix);
+        let nodes = self.node_netns.clone();
+        let path = netns_path(&name);
+        let n = name.clone();
+        let (created, r) = self
+            .pool()?
+            .run(0, "create external", move |w| {
+                // A netlink socket keeps the netns it was opened in: the
+                // fabric's first, from inside it, then the new netns.
+                let fab = netns::open(&netns_path(&fabric), &fabric)
+                    .and_then(|fd| netns::enter(&fd, &fabric))
+                    .and_then(|()| {
+                        let _ctx = w.rt.enter();
+                        nl::connect(&fabric)
+                    });
+                let fab = match fab {
+                    Ok(f) => f,
+                    Err(e) => {
+                        let _ = w.go_home();
+                        return (false, Err(e));
+                    }
+                };
+                if let Err(e) = netns::create_and_enter(&n) {
+                    let _ = w.go_home();
+                    return (false, Err(e));
+                }
+                let r = setup_external(w, &n, fab, &nodes, clients);
+                let home = w.go_home();
+                (true, r.and(home))
+            })
+            .unwrap_or_else(|e| (path.exists(), Err(e)));
+        if created {
+            self.external = Some(name);
+        }
+        r
+    }
+}
+
+/// Runs inside the new external netns: its veth onto the fabric bridge,
+/// its addresses and on-link route to the nodes, and each node's on-link
+/// route back.
+fn setup_external(
+    w: &mut Worker,
+    name: &str,
+    (conn, fab): (nl::NlConnection, nl::Nl),
+    nodes: &[String],
+    clients: u8,
+) -> Result<(), TopologyError> {
+    let own = netns::open(&netns_path(name), name)?;
+    w.rt.block_on(async {
+        let work = async {
+            use std::os::fd::AsRawFd as _;
+            let br = fab
+                .batch_index(vec![Req::get_link(BRIDGE_IFNAME)], 0)
+                .await?;
+            fab.batch(vec![Req::veth(
+                "external",
+                0,
+                Some(br),
+                EXTERNAL_IFNAME,
+                0,
+                own.as_raw_fd(),
+            )])
+            .await
+            .map(drop)
+        };
+        nl::run_with(conn, work).await?;
+        let (conn, ext) = nl::connect(name)?;
+        let work = async {
+            let idx = ext
+                .batch_index(
+                    vec![
+                        Req::link_up("lo"),
+                        Req::link_up(EXTERNAL_IFNAME),
+                        Req::get_link(EXTERNAL_IFNAME),
+                    ],
+                    2,
+                )
+                .await?;
+            let mut reqs: Vec<Req> = (0..clients)
+                .map(|k| Req::addr_add(idx, EXTERNAL_IFNAME, external_address(k), 24))
+                .collect();
+            reqs.push(Req::route_dev(
+                CONTROL_PLANE_ADDR_NET,
+                24,
+                idx,
+                EXTERNAL_IFNAME,
+            ));
+            ext.batch(reqs).await.map(drop)
+        };
+        nl::run_with(conn, work).await
+    })?;
+    let count = u8::try_from(nodes.len()).unwrap_or(u8::MAX);
+    for (i, node_name) in (0..count).zip(nodes) {
+        let nl = w.node(i, node_name)?;
+        w.rt.block_on(async {
+            let idx = nl
+                .batch_index(vec![Req::get_link(FABRIC_IFNAME)], 0)
+                .await?;
+            nl.batch(vec![Req::route_dev(EXTERNAL_NET, 24, idx, FABRIC_IFNAME)])
+                .await
+                .map(drop)
+        })?;
+    }
+    Ok(())
+}
+
+/// The fabric's /24 (nodes and the control plane).
+const CONTROL_PLANE_ADDR_NET: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 19, 255, 0);
 
 /// Creates node `i`'s namespace and sets it up; returns whether the
 /// namespace exists (so a failure can be undone) and the result.

@@ -429,3 +429,68 @@ fn drop_on_panic_leaves_nothing() {
     assert!(r.is_err(), "the closure panicked");
     assert_clean(&prefix);
 }
+
+/// The external netns: one address per client on `ext0`, reachable from
+/// every node (on-link over the fabric) and reaching each node's fabric
+/// address; refused without a fabric or twice; gone at teardown.
+#[test]
+fn external_clients_stand_on_the_fabric() {
+    if skip("external_clients_stand_on_the_fabric") {
+        return;
+    }
+    let prefix = prefix();
+    let mut one = Topology::build(TopologySpec::new(prefix.clone(), 1)).expect("build");
+    assert!(matches!(
+        one.add_external(2),
+        Err(TopologyError::InvalidSpec { .. })
+    ));
+    one.teardown().expect("teardown");
+    let mut t = Topology::build(TopologySpec::new(prefix.clone(), 2)).expect("build");
+    t.add_external(3).expect("add external");
+    assert!(matches!(
+        t.add_external(1),
+        Err(TopologyError::InvalidSpec { .. })
+    ));
+    let ext = t.external_netns().expect("external netns").to_owned();
+    let addrs = ip(&ext, &["-4", "-o", "addr", "show", "dev", "ext0"]);
+    for k in 0..3u8 {
+        let a = svclab_topology::external_address(k);
+        assert!(addrs.contains(&format!("{a}/24")), "{addrs}");
+    }
+    let node1 = t.node_netns(1);
+    assert!(
+        has_route(
+            &ip(&node1, &["route"]),
+            &["198.19.253.0/24", "dev fab0", "scope link"]
+        ),
+        "node 1 reaches the external network on-link"
+    );
+    // TCP from the external netns to node 1's fabric address: the node
+    // sees the first external address (the kernel's source for an unbound
+    // socket).
+    let node_addr = svclab_topology::fabric_address(1);
+    let listener = in_netns(&netns_path(&node1), || {
+        TcpListener::bind(SocketAddrV4::new(node_addr, 9100))
+    })
+    .expect("enter node")
+    .expect("bind in node 1");
+    let from = svclab_topology::external_address(0);
+    let c = in_netns(&netns_path(&ext), || {
+        TcpStream::connect_timeout(
+            &SocketAddrV4::new(node_addr, 9100).into(),
+            Duration::from_secs(5),
+        )
+    })
+    .expect("enter external")
+    .expect("connect to node 1");
+    let (_, peer) = listener.accept().expect("accept");
+    assert_eq!(peer.ip(), std::net::IpAddr::V4(from));
+    drop(c);
+    assert_eq!(
+        list_with_prefix(&prefix).len(),
+        4,
+        "2 nodes, fabric, external"
+    );
+    t.teardown().expect("teardown");
+    assert_clean(&prefix);
+}

@@ -37,14 +37,24 @@ pub mod maps {
     /// The backends each affinity service may pin to (Cilium
     /// `LB_AFFINITY_MATCH_MAP`).
     pub const AFFINITY_MATCH: &str = "LB_AFFINITY_MATCH";
+    /// NodePort SNAT, forward: (client, backend) → the node's port
+    /// (Cilium `SNAT_MAPPING_IPV4`, its egress half).
+    pub const SNAT_FWD: &str = "SNAT4_FWD";
+    /// NodePort SNAT, reverse: (backend, node port) → the client (the
+    /// ingress half of `SNAT_MAPPING_IPV4`).
+    pub const SNAT_REV: &str = "SNAT4_REV";
 }
 
 /// Program names (the Rust function names in the eBPF crate).
 pub mod progs {
     /// tc ingress on the pod-facing veth: packets leaving the pod.
     pub const FROM_POD: &str = "from_pod";
-    /// tc egress on the pod-facing veth: packets going to the pod.
+    /// tc egress on the pod-facing veth: packets going to the pod; also on
+    /// the node's fabric device (replies leaving for an external client).
     pub const TO_POD: &str = "to_pod";
+    /// tc ingress on the node's fabric device (Cilium's `bpf_host`
+    /// from-netdev): NodePort traffic from outside the node.
+    pub const FROM_NETDEV: &str = "from_netdev";
     /// cgroup/connect4: socket-LB's forward translation (Cilium
     /// `cil_sock4_connect`).
     pub const SOCK_CONNECT4: &str = "sock4_connect";
@@ -402,8 +412,49 @@ pub struct DatapathConfig {
     /// clock of a kernel with this HZ ([`mono_units`]).
     pub jiffies_hz: u16,
     pub pad: [u8; 2],
+    /// The node's address NodePorts answer on (network order; 0: no
+    /// NodePort handling).
+    pub node_addr: u32,
+    /// The node's pod CIDR and its mask (network order): a backend inside
+    /// it is local (no SNAT on the NodePort path).
+    pub pod_net: u32,
+    pub pod_mask: u32,
+    pub pad2: u32,
 }
-const _: () = assert!(size_of::<DatapathConfig>() == 48);
+const _: () = assert!(size_of::<DatapathConfig>() == 64);
+
+/// The NodePort SNAT's source ports on the node address: above the
+/// NodePort range, Cilium's `NODEPORT_PORT_MIN_NAT` (32768) to
+/// `NODEPORT_PORT_MAX_NAT` (65535) (v1.16.0 bpf/node_config.h,
+/// pkg/option `NodePortMaxNAT`).
+pub const SNAT_PORT_MIN: u16 = 32_768;
+pub const SNAT_PORT_MAX: u16 = 65_535;
+
+/// A NodePort SNAT key: one direction's (saddr, sport) → (daddr, dport).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Snat4Key {
+    pub saddr: u32,
+    pub daddr: u32,
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u8,
+    pub pad: [u8; 3],
+}
+const _: () = assert!(size_of::<Snat4Key>() == 16);
+
+/// The address and port one SNAT direction rewrites to (network order).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Snat4Entry {
+    pub addr: u32,
+    pub port: u16,
+    pub pad: [u8; 2],
+}
+const _: () = assert!(size_of::<Snat4Entry>() == 8);
+
+/// Entries of each SNAT map (LRU, as Cilium's `SNAT_MAPPING_IPV4`).
+pub const SNAT_MAP_SIZE: u32 = 65_536;
 
 /// `BPF_MONO_SCALER`: with the jiffies clock Cilium's mono unit is
 /// `jiffies >> 8` (v1.16.0 bpf/lib/mono.h:7-14).
@@ -522,10 +573,18 @@ pub enum Reason {
     RejectNoBackend = 20,
     /// A monitor was attached but its ring buffer was full: an event lost.
     MonitorLost = 21,
+    /// from-netdev: a NodePort flow to a backend on another node was
+    /// source-NATed to the node's address.
+    NodePortSnat = 22,
+    /// from-netdev: a reply to a source-NATed NodePort flow was translated
+    /// back to its client.
+    NodePortRevSnat = 23,
+    /// from-netdev: no free SNAT port for a NodePort flow; dropped.
+    DropSnatPorts = 24,
 }
 
 impl Reason {
-    pub const COUNT: u32 = 22;
+    pub const COUNT: u32 = 25;
     pub const ALL: [Reason; Self::COUNT as usize] = [
         Reason::ServiceHit,
         Reason::CtNew,
@@ -549,6 +608,9 @@ impl Reason {
         Reason::SockRevStale,
         Reason::RejectNoBackend,
         Reason::MonitorLost,
+        Reason::NodePortSnat,
+        Reason::NodePortRevSnat,
+        Reason::DropSnatPorts,
     ];
 
     /// The reason with this value, if any (monitor events carry it as u8).
@@ -589,6 +651,9 @@ impl Reason {
             Reason::SockRevStale => "sock-rev-stale",
             Reason::RejectNoBackend => "reject-no-backend",
             Reason::MonitorLost => "monitor-lost",
+            Reason::NodePortSnat => "nodeport-snat",
+            Reason::NodePortRevSnat => "nodeport-rev-snat",
+            Reason::DropSnatPorts => "drop-snat-ports",
         }
     }
 }
@@ -812,6 +877,8 @@ mod user {
         Ct4Tuple,
         CtEntry,
         DatapathConfig,
+        Snat4Key,
+        Snat4Entry,
         BackendCounters,
         Sock4RevnatKey,
         Sock4RevnatEntry,

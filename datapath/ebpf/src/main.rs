@@ -7,7 +7,11 @@
 //!   selection (random or Maglev) as `lb4_local`, DNAT, and the post-DNAT
 //!   entry the reply path needs.
 //! - `to_pod` (tc egress, packets going to the pod): reverse NAT of replies
-//!   from a backend back to the VIP.
+//!   from a backend back to the VIP; also on the node's fabric device, for
+//!   replies leaving for an external client.
+//! - `from_netdev` (tc ingress of the node's fabric device, `nodeport`
+//!   module): NodePort traffic from outside the node, Cilium's `bpf_host`
+//!   `nodeport_lb4`, with SNAT for a backend on another node.
 //!
 //! - `sock4_*` (cgroup sock_addr hooks, `sock` module): socket-LB, the
 //!   translation at `connect()` of Cilium's `bpf_sock.c`, sharing the
@@ -21,6 +25,7 @@
 mod affinity;
 mod ct;
 mod monitor;
+mod nodeport;
 mod packet;
 mod reject;
 mod sock;
@@ -61,7 +66,7 @@ static LB4_MAGLEV: HashMap<u16, MaglevTable> =
 #[map]
 static CT4: LruHashMap<Ct4Tuple, CtEntry> = LruHashMap::with_max_entries(CT_MAP_SIZE_DEFAULT, 0);
 #[map]
-static CONFIG: Array<DatapathConfig> = Array::with_max_entries(1, 0);
+pub(crate) static CONFIG: Array<DatapathConfig> = Array::with_max_entries(1, 0);
 #[map]
 static REASON_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Reason::COUNT, 0);
 #[map]
@@ -90,6 +95,15 @@ pub fn from_pod(ctx: TcContext) -> i32 {
 }
 
 #[classifier]
+pub fn from_netdev(ctx: TcContext) -> i32 {
+    match nodeport::from_netdev(&ctx) {
+        Ok(v) => v,
+        Err(NO_BACKEND) => no_service(&ctx),
+        Err(v) => v,
+    }
+}
+
+#[classifier]
 pub fn to_pod(ctx: TcContext) -> i32 {
     match try_to_pod(&ctx) {
         Ok(v) => v,
@@ -98,7 +112,7 @@ pub fn to_pod(ctx: TcContext) -> i32 {
 }
 
 #[inline(always)]
-fn count(reason: Reason) {
+pub(crate) fn count(reason: Reason) {
     if let Some(p) = REASON_COUNTERS.get_ptr_mut(reason as u32) {
         // SAFETY: per-CPU slot, only this CPU writes it while we run.
         unsafe { *p += 1 };
@@ -224,6 +238,15 @@ fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
         count(Reason::NotService);
         return Ok(TC_ACT_OK);
     };
+    service_path(ctx, &pkt).map(|_| TC_ACT_OK)
+}
+
+/// The service path of one packet: lookup, conntrack, selection and DNAT.
+/// `Ok(None)`: not a service packet (passed untouched); `Ok(Some)`: DNATed
+/// to the backend returned.
+#[inline(always)]
+fn service_path(ctx: &TcContext, pkt: &Packet) -> Result<Option<Lb4Backend>, i32> {
+    let pkt = *pkt;
     let key = Lb4Key {
         address: pkt.daddr,
         dport: pkt.dport,
@@ -235,7 +258,7 @@ fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
     // SAFETY: copied out at once; user space rewrites slot 0 atomically.
     let Some(svc) = (unsafe { LB4_SERVICES.get(key) }).copied() else {
         count(Reason::NotService);
-        return Ok(TC_ACT_OK);
+        return Ok(None);
     };
     count(Reason::ServiceHit);
     // Single-entry array, always present once user space loaded us.
@@ -340,7 +363,7 @@ fn try_from_pod(ctx: &TcContext) -> Result<i32, i32> {
             c.syns += 1;
         }
     }
-    Ok(TC_ACT_OK)
+    Ok(Some(backend))
 }
 
 /// What the per-flow steps share.
@@ -508,7 +531,7 @@ fn track_out(f: &Flow<'_>, backend: &Lb4Backend, backend_id: u32, fresh: bool) -
     Ok(())
 }
 
-fn try_to_pod(ctx: &TcContext) -> Result<i32, i32> {
+pub(crate) fn try_to_pod(ctx: &TcContext) -> Result<i32, i32> {
     let Some(pkt) = parse(ctx) else {
         return Ok(TC_ACT_OK);
     };

@@ -27,6 +27,7 @@ pub const TCP_ACK: u8 = 0x10;
 
 /// The fields of one IPv4 TCP/UDP packet the datapath works on, in network
 /// byte order as on the wire.
+#[derive(Clone, Copy)]
 pub struct Packet {
     pub saddr: u32,
     pub daddr: u32,

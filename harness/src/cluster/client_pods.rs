@@ -144,6 +144,33 @@ impl Cluster {
         Ok(info.ip)
     }
 
+    /// External client `k`'s address (198.19.253.<k+1>) and the run's
+    /// external netns it runs in, with `ip_local_port_range` set to
+    /// `ports` when given (the netns's one range: every ephemeral external
+    /// client shares it, so validation asks them to agree).
+    pub fn external_client(
+        &self,
+        k: u8,
+        ports: Option<[u16; 2]>,
+    ) -> anyhow::Result<(Ipv4Addr, PathBuf)> {
+        let topo = self.topo.as_ref().context("topology gone")?;
+        let netns = topo
+            .external_netns()
+            .context("the run has no external netns")?
+            .to_owned();
+        if let Some([lo, hi]) = ports {
+            topo.set_sysctl(
+                &netns,
+                "net.ipv4.ip_local_port_range",
+                &format!("{lo} {hi}"),
+            )?;
+        }
+        Ok((
+            svclab_topology::external_address(k),
+            svclab_topology::netns_path(&netns),
+        ))
+    }
+
     pub fn set_sysctl_in_client(&self, name: &str, key: &str, value: &str) -> anyhow::Result<()> {
         let topo = self.topo.as_ref().context("topology gone")?;
         let pod = topo

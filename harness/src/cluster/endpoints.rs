@@ -24,7 +24,7 @@ use svclab_datapath::{Backend, BackendState, Frontend};
 
 use super::{
     routing::{self, Endpoint, NodeView, Routing},
-    state::{Cluster, PendingEndpoints, Pod},
+    state::{Cluster, PendingEndpoints, Pod, ServiceEndpoints},
 };
 
 /// EndpointSlice conditions of one pod (podToEndpoint).
@@ -74,6 +74,15 @@ pub fn with_fallback(mut backends: Vec<Backend>) -> Vec<Backend> {
     backends
 }
 
+/// What one node's dataplane gets for one service.
+struct NodeViews {
+    frontend: Frontend,
+    /// For pods' traffic to the ClusterIP.
+    internal: NodeView,
+    /// For traffic through the node's NodePort.
+    external: Option<NodeView>,
+}
+
 impl Cluster {
     /// Computes every service's endpoints now and queues them for the
     /// datapath after the propagation delay (at once without one).
@@ -98,7 +107,7 @@ impl Cluster {
         Ok(())
     }
 
-    fn desired_endpoints(&self) -> Vec<(Frontend, Routing, Vec<Endpoint>)> {
+    fn desired_endpoints(&self) -> Vec<ServiceEndpoints> {
         self.services
             .iter()
             .map(|s| {
@@ -118,7 +127,12 @@ impl Cluster {
                         })
                     })
                     .collect();
-                (s.frontend, s.routing, eps)
+                ServiceEndpoints {
+                    frontend: s.frontend,
+                    routing: s.routing,
+                    external: s.external_routing(),
+                    eps,
+                }
             })
             .collect()
     }
@@ -152,18 +166,24 @@ impl Cluster {
             .first()
             .is_none_or(|n| n.dataplane.terminating_fallback());
         // Each node's view (its policy and zone), then the engine's
-        // terminating fallback on it.
-        let per_node: Vec<Vec<(Frontend, NodeView)>> = (0..self.nodes.len())
+        // terminating fallback on it; for a NodePort service also the view
+        // of traffic through the node's NodePort (its external policy).
+        let view = |n: u8, routing: Routing, eps: &[Endpoint]| {
+            let mut v = routing::for_node(eps, n, &self.zones, routing);
+            if fallback {
+                v.backends = with_fallback(v.backends);
+            }
+            v
+        };
+        let per_node: Vec<Vec<NodeViews>> = (0..self.nodes.len())
             .map(|n| {
                 let n = u8::try_from(n).unwrap_or(u8::MAX);
                 q.services
                     .iter()
-                    .map(|(f, routing, eps)| {
-                        let mut v = routing::for_node(eps, n, &self.zones, *routing);
-                        if fallback {
-                            v.backends = with_fallback(v.backends);
-                        }
-                        (*f, v)
+                    .map(|s| NodeViews {
+                        frontend: s.frontend,
+                        internal: view(n, s.routing, &s.eps),
+                        external: s.external.map(|r| view(n, r, &s.eps)),
                     })
                     .collect()
             })
@@ -171,8 +191,8 @@ impl Cluster {
         // The service-wide view the events speak of: every endpoint as the
         // cluster-wide list has it.
         let mut next: BTreeMap<SocketAddrV4, BackendState> = BTreeMap::new();
-        for (_, _, eps) in &q.services {
-            let all: Vec<Backend> = eps.iter().map(|e| e.backend).collect();
+        for svc in &q.services {
+            let all: Vec<Backend> = svc.eps.iter().map(|e| e.backend).collect();
             let all = if fallback { with_fallback(all) } else { all };
             for b in all {
                 next.insert(b.addr, b.state);
@@ -198,17 +218,30 @@ impl Cluster {
             }
         }
         for (node, views) in self.nodes.iter_mut().zip(&per_node) {
-            for (frontend, v) in views {
-                node.dataplane
-                    .set_no_local_endpoints(*frontend, v.none_local)?;
-                node.dataplane.set_backends(*frontend, &v.backends)?;
+            for v in views {
+                let dp = &mut node.dataplane;
+                dp.set_no_local_endpoints(v.frontend, v.internal.none_local)?;
+                dp.set_backends(v.frontend, &v.internal.backends)?;
+                if let Some(x) = &v.external {
+                    dp.set_node_port_backends(v.frontend, &x.backends, x.none_local)?;
+                }
             }
         }
-        let routed: Vec<Frontend> = q
+        // Services whose nodes' views differ: routed pods' traffic (a Local
+        // policy or PreferClose), and every NodePort's external view under
+        // the Local policy.
+        let routed: Vec<(Frontend, bool)> = q
             .services
             .iter()
-            .filter(|(_, r, _)| r.local || r.prefer_close)
-            .map(|(f, _, _)| *f)
+            .flat_map(|s| {
+                let internal =
+                    (s.routing.local || s.routing.prefer_close).then_some((s.frontend, false));
+                let external = s
+                    .external
+                    .filter(|r| r.local || r.prefer_close)
+                    .map(|_| (s.frontend, true));
+                internal.into_iter().chain(external)
+            })
             .collect();
         let now = self.now();
         let (t_s, lag) = (self.record_s(now), now.saturating_sub(q.changed));
@@ -229,18 +262,25 @@ impl Cluster {
         // per node, when it changed.
         for (n, views) in per_node.iter().enumerate() {
             let n = u8::try_from(n).unwrap_or(u8::MAX);
-            for (f, v) in views.iter().filter(|(f, _)| routed.contains(f)) {
+            let all = views.iter().flat_map(|v| {
+                std::iter::once((v.frontend, false, &v.internal))
+                    .chain(v.external.as_ref().map(|x| (v.frontend, true, x)))
+            });
+            for (f, ext, v) in all.filter(|(f, ext, _)| routed.contains(&(*f, *ext))) {
+                let f = &f;
                 let addrs: Vec<SocketAddrV4> = v.backends.iter().map(|b| b.addr).collect();
                 let seen = (addrs, v.none_local);
-                if self.node_views.get(&(n, *f)) == Some(&seen) {
+                if self.node_views.get(&(n, *f, ext)) == Some(&seen) {
                     continue;
                 }
                 let addrs = &seen.0;
-                let svc = self
-                    .services
-                    .iter()
-                    .find(|s| s.frontend == *f)
-                    .map_or(String::new(), |s| s.name.clone());
+                let svc = self.services.iter().find(|s| s.frontend == *f).map_or(
+                    String::new(),
+                    |s| match (ext, s.node_port) {
+                        (true, Some(p)) => format!("{} NodePort {p}", s.name),
+                        _ => s.name.clone(),
+                    },
+                );
                 let zone = self
                     .zones
                     .get(usize::from(n))
@@ -251,7 +291,7 @@ impl Cluster {
                     .collect();
                 let words = if pods.is_empty() {
                     if v.none_local {
-                        "no local endpoint: new connections dropped".to_owned()
+                        "no local endpoint".to_owned()
                     } else {
                         "no endpoints".to_owned()
                     }
@@ -264,10 +304,50 @@ impl Cluster {
                     format!("node {n}{zone}: service {svc} → {words}"),
                     false,
                 );
-                self.node_views.insert((n, *f), seen);
+                self.node_views.insert((n, *f, ext), seen);
             }
         }
         Ok(())
+    }
+
+    /// What each node's dataplane uses for each service that routes per
+    /// node, as of now: the Datapath table's rows at t=0 (how they change
+    /// is in the `node_endpoints` events).
+    pub fn node_view_settings(&self) -> Vec<(String, String, &'static str)> {
+        let names = self.addr_names();
+        self.node_views
+            .iter()
+            .map(|((n, f, ext), (addrs, none_local))| {
+                let s = self.services.iter().find(|s| s.frontend == *f);
+                let svc = s.map_or(String::new(), |s| match (ext, s.node_port) {
+                    (true, Some(p)) => format!("{} NodePort {p}", s.name),
+                    _ => s.name.clone(),
+                });
+                let zone = self
+                    .zones
+                    .get(usize::from(*n))
+                    .map_or(String::new(), |z| format!(" ({z})"));
+                let value = if addrs.is_empty() {
+                    if *none_local {
+                        "no local endpoint"
+                    } else {
+                        "no endpoints"
+                    }
+                    .to_owned()
+                } else {
+                    addrs
+                        .iter()
+                        .map(|a| names.get(a).cloned().unwrap_or_else(|| a.to_string()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                (
+                    format!("service {svc}: endpoints on node {n}{zone}"),
+                    value,
+                    "run start",
+                )
+            })
+            .collect()
     }
 
     /// Records each node's CT GC passes since the last call as events:

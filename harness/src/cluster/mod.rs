@@ -95,11 +95,16 @@ impl Cluster {
         kube_scale: f64,
     ) -> anyhow::Result<Self> {
         let epoch = Instant::now();
-        let topo = Topology::build_with(
+        let mut topo = Topology::build_with(
             TopologySpec::new(prefix, suite.cluster.nodes),
             addr_plan(suite)?,
         )
         .context("building the topology")?;
+        let external = suite.clients.iter().filter(|c| c.external).count();
+        if external > 0 {
+            topo.add_external(u8::try_from(external).context("too many external clients")?)
+                .context("adding the external clients' network")?;
+        }
         let config = datapath_config(suite);
         let engine = Engine::of(suite.datapath.engine);
         let mut cgroups = if engine.uses_cgroups() {
@@ -121,7 +126,14 @@ impl Cluster {
                 i,
                 NodeStart {
                     netns: &netns,
-                    config: config.clone(),
+                    config: svclab_datapath::Config {
+                        node: Some(svclab_datapath::NodeNet {
+                            addr: svclab_topology::fabric_address(i),
+                            pod_cidr: topo.plan().pod_cidr(i),
+                            prefix_len: topo.plan().prefix_len(),
+                        }),
+                        ..config.clone()
+                    },
                     gc: suite
                         .datapath
                         .gc_interval
@@ -207,14 +219,28 @@ impl Cluster {
                 },
             );
         }
-        for s in &suite.services {
+        let node_ports = svclab_suite::model::node_ports(&suite.services);
+        for (s, node_port) in suite.services.iter().zip(node_ports) {
             let dep = c.deployments.get(&s.selector).context("service selector")?;
             let frontend = Frontend::tcp(s.cluster_ip, s.port);
             let target_port = s.target_port.unwrap_or(dep.spec.port());
-            for n in &mut c.nodes {
+            let internal_local =
+                s.internal_traffic_policy == svclab_suite::model::TrafficPolicy::Local;
+            for (i, n) in (0u8..).zip(&mut c.nodes) {
                 n.dataplane.upsert_service(frontend)?;
                 // A dataplane timeout, not a kubelet clock: unscaled.
                 n.dataplane.set_session_affinity(frontend, s.affinity())?;
+                if let Some(port) = node_port {
+                    n.dataplane.set_node_port(
+                        frontend,
+                        Some(crate::engines::NodePort {
+                            port,
+                            node_addr: svclab_topology::fabric_address(i),
+                            external_local: s.external_local(),
+                            internal_local,
+                        }),
+                    )?;
+                }
             }
             c.services.push(ServiceState {
                 name: s.name.clone(),
@@ -230,6 +256,8 @@ impl Cluster {
                 frontend,
                 selector: s.selector.clone(),
                 target_port,
+                node_port,
+                external_local: s.external_local(),
             });
         }
         Ok(c)

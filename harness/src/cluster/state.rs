@@ -32,7 +32,7 @@ pub(super) struct PendingEndpoints {
     pub(super) due: Duration,
     pub(super) changed: Duration,
     /// Each service's endpoints with their nodes, and how it routes.
-    pub(super) services: Vec<(Frontend, Routing, Vec<Endpoint>)>,
+    pub(super) services: Vec<ServiceEndpoints>,
 }
 
 /// A client's proxy (nginx): its process and the config it runs.
@@ -82,6 +82,18 @@ pub struct NodeState {
     pub netns: NetnsRef,
 }
 
+/// One service's endpoints as a queued update carries them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct ServiceEndpoints {
+    pub(super) frontend: Frontend,
+    /// How pods' traffic routes (internal policy, PreferClose).
+    pub(super) routing: Routing,
+    /// How traffic through the NodePort routes (its external policy), for
+    /// a NodePort service.
+    pub(super) external: Option<Routing>,
+    pub(super) eps: Vec<Endpoint>,
+}
+
 pub(super) struct ServiceState {
     pub(super) name: String,
     /// internalTrafficPolicy / trafficDistribution.
@@ -89,6 +101,20 @@ pub(super) struct ServiceState {
     pub(super) frontend: Frontend,
     pub(super) selector: String,
     pub(super) target_port: u16,
+    /// `type: NodePort`: its port.
+    pub(super) node_port: Option<u16>,
+    /// `externalTrafficPolicy: Local`.
+    pub(super) external_local: bool,
+}
+
+impl ServiceState {
+    /// How traffic through the NodePort routes, for a NodePort service.
+    pub(super) fn external_routing(&self) -> Option<Routing> {
+        self.node_port.map(|_| Routing {
+            local: self.external_local,
+            ..self.routing
+        })
+    }
 }
 
 pub struct Cluster {
@@ -145,7 +171,8 @@ pub struct Cluster {
     pub(super) zones: Vec<String>,
     /// Per node and routed service (a Local policy or PreferClose): the
     /// endpoints its dataplane was last given, for the events.
-    pub(super) node_views: BTreeMap<(u8, Frontend), (Vec<SocketAddrV4>, bool)>,
+    /// Keyed by (node, service, through the NodePort).
+    pub(super) node_views: BTreeMap<(u8, Frontend, bool), (Vec<SocketAddrV4>, bool)>,
     /// Network faults in force, by name.
     pub(super) faults: BTreeMap<String, RunningFault>,
     /// Faults that ended.

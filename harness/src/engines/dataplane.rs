@@ -2,7 +2,11 @@
 //! a pod's host-side interface, program services and their endpoints, flush
 //! its connection tracking, and read per-backend counters back. Every
 //! engine implements it; the cluster, runner and report see only this.
-use std::{collections::BTreeMap, net::SocketAddrV4, time::Duration};
+use std::{
+    collections::BTreeMap,
+    net::{Ipv4Addr, SocketAddrV4},
+    time::Duration,
+};
 
 use svclab_datapath::{Backend, BackendStats, Frontend};
 
@@ -13,6 +17,21 @@ pub struct DataplaneCounters {
     pub reasons: BTreeMap<String, u64>,
     /// Per backend address currently programmed.
     pub backends: BTreeMap<SocketAddrV4, BackendStats>,
+}
+
+/// A service's NodePort on one node (Kubernetes `type: NodePort`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodePort {
+    /// The port opened on the node's addresses (30000-32767).
+    pub port: u16,
+    /// The node's fabric address (where external clients send to).
+    pub node_addr: Ipv4Addr,
+    /// `externalTrafficPolicy: Local`: external clients keep their source
+    /// address and reach only this node's endpoints.
+    pub external_local: bool,
+    /// `internalTrafficPolicy: Local` (kube-proxy's chains then tell the
+    /// node's local endpoint list from the cluster-wide one).
+    pub internal_local: bool,
 }
 
 /// One node's service dataplane.
@@ -51,6 +70,26 @@ pub trait Dataplane {
     fn set_no_local_endpoints(&mut self, _frontend: Frontend, _none: bool) -> anyhow::Result<()> {
         Ok(())
     }
+    /// Opens (`Some`) or closes (`None`) the NodePort of the service
+    /// `frontend` (already known through [`Dataplane::upsert_service`]) on
+    /// this node. External traffic to it uses the list of
+    /// [`Dataplane::set_node_port_backends`].
+    fn set_node_port(
+        &mut self,
+        frontend: Frontend,
+        node_port: Option<NodePort>,
+    ) -> anyhow::Result<()>;
+    /// The endpoints external traffic to `frontend`'s NodePort reaches on
+    /// this node: every endpoint under `externalTrafficPolicy: Cluster`,
+    /// the node's own under `Local`; `none_local` when the node has none of
+    /// its own while the service has some elsewhere (kube-proxy then drops
+    /// new connections: "has no local endpoints").
+    fn set_node_port_backends(
+        &mut self,
+        frontend: Frontend,
+        backends: &[Backend],
+        none_local: bool,
+    ) -> anyhow::Result<()>;
     /// Replaces a service's endpoints: active ones take new flows,
     /// terminating ones only drain the flows they have.
     fn set_backends(&mut self, frontend: Frontend, backends: &[Backend]) -> anyhow::Result<()>;

@@ -21,6 +21,12 @@ pub struct EbpfDataplane {
     /// Kernel IDs of the datapath's maps (fixed for its lifetime).
     map_ids: BTreeMap<String, u32>,
     gc: CtGc,
+    /// Each service's affinity timeout as last set (its NodePort gets it).
+    affinity: BTreeMap<Frontend, Option<Duration>>,
+    /// ClusterIP frontend → its NodePort frontend on this node.
+    node_ports: BTreeMap<Frontend, Frontend>,
+    /// `from_netdev` is on the fabric device.
+    netdev_attached: bool,
 }
 
 impl EbpfDataplane {
@@ -35,6 +41,9 @@ impl EbpfDataplane {
             socket_lb: false,
             map_ids,
             gc,
+            affinity: BTreeMap::new(),
+            node_ports: BTreeMap::new(),
+            netdev_attached: false,
         })
     }
 
@@ -59,6 +68,62 @@ impl EbpfDataplane {
 }
 
 impl Dataplane for EbpfDataplane {
+    /// The NodePort is a frontend of its own, `<node address>:<port>`, in
+    /// this node's maps, with the ClusterIP's affinity, served by
+    /// `from_netdev` on the fabric device. Its backends are the node's
+    /// external list: Cilium v1.16.0 looks NodePorts up in the external
+    /// scope (bpf/lib/nodeport.h:2988), which the agent fills with the
+    /// node's own backends under `externalTrafficPolicy: Local`
+    /// (pkg/service/service.go:141-162, :787-798; a second, internal scope
+    /// when the two policies differ, pkg/k8s/watchers/service.go:232-238).
+    fn set_node_port(
+        &mut self,
+        frontend: Frontend,
+        node_port: Option<super::dataplane::NodePort>,
+    ) -> anyhow::Result<()> {
+        let Some(np) = node_port else {
+            if let Some(nf) = self.node_ports.remove(&frontend) {
+                self.datapath.delete_service(nf)?;
+            }
+            return Ok(());
+        };
+        let nf = Frontend::tcp(np.node_addr, np.port);
+        self.datapath.upsert_service(nf)?;
+        let affinity = self.affinity.get(&frontend).copied().flatten();
+        self.datapath.set_affinity(nf, affinity)?;
+        self.node_ports.insert(frontend, nf);
+        if !self.netdev_attached {
+            let node = self
+                .datapath
+                .config()
+                .node
+                .context("a NodePort on a node without its network settings")?;
+            self.datapath
+                .attach_netdev(svclab_topology::FABRIC_IFNAME, node)
+                .context("attaching the NodePort programs to the fabric device")?;
+            self.netdev_attached = true;
+        }
+        Ok(())
+    }
+
+    /// Cilium has no separate "no local endpoints" answer: a NodePort
+    /// without a usable backend gets the release's no-backend answer
+    /// (v1.16.0 bpf/lib/lb.h:1546-1547, :1657-1658 DROP_NO_SERVICE, and on
+    /// the NodePort path too the ICMP reject of
+    /// `service-no-backend-response`, bpf/lib/nodeport.h:2849-2856).
+    fn set_node_port_backends(
+        &mut self,
+        frontend: Frontend,
+        backends: &[Backend],
+        _none_local: bool,
+    ) -> anyhow::Result<()> {
+        let nf = *self
+            .node_ports
+            .get(&frontend)
+            .context("NodePort backends before the NodePort")?;
+        Ok(self.datapath.set_backends(nf, backends)?)
+    }
+
     fn attach(&mut self, lxc: &str) -> anyhow::Result<()> {
         self.attach_many(&[lxc])
     }
@@ -100,7 +165,12 @@ impl Dataplane for EbpfDataplane {
         frontend: Frontend,
         timeout: Option<Duration>,
     ) -> anyhow::Result<()> {
-        Ok(self.datapath.set_affinity(frontend, timeout)?)
+        self.affinity.insert(frontend, timeout);
+        self.datapath.set_affinity(frontend, timeout)?;
+        if let Some(nf) = self.node_ports.get(&frontend) {
+            self.datapath.set_affinity(*nf, timeout)?;
+        }
+        Ok(())
     }
 
     fn ct_gc_runs(&self) -> Vec<GcRun> {

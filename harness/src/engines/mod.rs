@@ -15,7 +15,7 @@ pub mod kubeproxy;
 mod socket_lb;
 
 pub use self::{
-    dataplane::{Dataplane, DataplaneCounters},
+    dataplane::{Dataplane, DataplaneCounters, NodePort},
     ebpf::EbpfDataplane,
     engine::{Engine, NodeStart},
     socket_lb::{ClientCgroup, SocketLbCgroups},

@@ -74,6 +74,7 @@ impl Detail {
 struct Acc {
     sent: u64,
     ok: u64,
+    source_kept: u64,
     errors: BTreeMap<&'static str, u64>,
     detail: Detail,
     reuses: u64,
@@ -88,6 +89,7 @@ impl Acc {
         Self {
             sent: 0,
             ok: 0,
+            source_kept: 0,
             errors: BTreeMap::new(),
             detail: Detail::Untouched,
             reuses: 0,
@@ -221,6 +223,7 @@ impl Aggregator {
                 let us = (r.end_ns.saturating_sub(r.scheduled_ns) / 1000).max(1);
                 let b = &mut self.buckets[end_at];
                 b.ok += 1;
+                b.source_kept += u64::from(r.source_kept);
                 // An unnamed backend (a program without X-Pod) counts as ok
                 // only; its share comes from the datapath.
                 if !backend.is_empty() {
@@ -347,6 +350,7 @@ impl Aggregator {
                         max_ms,
                         distinct_ports,
                         port_reuses: a.reuses,
+                        source_kept: a.source_kept,
                     },
                     pods: a.pods.clone(),
                     deployments: a.deployments.clone(),
@@ -376,6 +380,7 @@ mod tests {
             outcome,
             sport,
             new_conn: true,
+            source_kept: false,
         }
     }
 

@@ -51,6 +51,10 @@ pub struct ClientPlan {
     pub name: String,
     pub netns: NetnsRef,
     pub local_ip: Ipv4Addr,
+    /// Bind every connection's source to `local_ip` (the kernel still
+    /// picks the port at connect, IP_BIND_ADDRESS_NO_PORT): a netns with
+    /// several clients' addresses (the external one).
+    pub bind_source: bool,
     pub target: SocketAddrV4,
     pub connection: Connection,
     pub ports: Ports,
@@ -94,6 +98,9 @@ pub struct RequestRecord {
     pub sport: u16,
     /// The request opened a new connection.
     pub new_conn: bool,
+    /// The serving pod saw the client's own address as the peer (its
+    /// `X-Peer`): no NAT rewrote the source on the way.
+    pub source_kept: bool,
 }
 
 /// A running client; stop() or drop ends it.
@@ -328,6 +335,7 @@ fn overload(client: u16, scheduled_ns: u64, now: u64) -> RequestRecord {
         outcome: Outcome::Err(ErrorKind::Overload),
         sport: 0,
         new_conn: false,
+        source_kept: false,
     }
 }
 
@@ -346,6 +354,10 @@ async fn connect_now(s: &Shared) -> Result<TcpStream, ErrorKind> {
         match s.plan.ports {
             Ports::Ephemeral => {
                 let sock = TcpSocket::new_v4().map_err(|e| ErrorKind::from_io(&e, true))?;
+                if s.plan.bind_source {
+                    bind_address_no_port(&sock, s.plan.local_ip)
+                        .map_err(|e| ErrorKind::from_io(&e, true))?;
+                }
                 sock.connect(s.plan.target.into())
                     .await
                     .map_err(|e| ErrorKind::from_io(&e, true))
@@ -382,6 +394,28 @@ async fn connect_now(s: &Shared) -> Result<TcpStream, ErrorKind> {
     }
 }
 
+/// Binds `sock` to `ip` with the port left to connect()
+/// (IP_BIND_ADDRESS_NO_PORT, ip(7)): the kernel then chooses it per
+/// destination as for an unbound socket.
+fn bind_address_no_port(sock: &TcpSocket, ip: Ipv4Addr) -> io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let one: libc::c_int = 1;
+    // SAFETY: a valid socket fd and an int option of the right size.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&raw const one).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    sock.bind(SocketAddrV4::new(ip, 0).into())
+}
+
 fn local_port(c: &TcpStream) -> u16 {
     c.local_addr().map(|a| a.port()).unwrap_or(0)
 }
@@ -391,12 +425,16 @@ fn local_port(c: &TcpStream) -> u16 {
 async fn one_shot(s: &Shared, scheduled_ns: u64) -> RequestRecord {
     let start_ns = s.now_ns();
     let mut sport = 0;
+    let mut kept = false;
     let work = async {
         let mut c = connect_now(s).await?;
         sport = local_port(&c);
         exchange(&mut c, true, s.plan.require_pod)
             .await
-            .map(|(pod, _)| pod)
+            .map(|(pod, _, peer)| {
+                kept = peer == Some(s.plan.local_ip);
+                pod
+            })
     };
     let outcome = match tokio::time::timeout(s.plan.timeout, work).await {
         Ok(Ok(backend)) => Outcome::Ok { backend },
@@ -412,16 +450,18 @@ async fn one_shot(s: &Shared, scheduled_ns: u64) -> RequestRecord {
         outcome,
         sport,
         new_conn: true,
+        source_kept: kept,
     }
 }
 
 /// Writes one GET and reads one response; returns the serving pod (empty
-/// when it did not say and `require_pod` is false).
+/// when it did not say and `require_pod` is false), whether the response
+/// closes the connection, and the peer address the pod saw.
 async fn exchange(
     c: &mut TcpStream,
     close: bool,
     require_pod: bool,
-) -> Result<(Arc<str>, bool), ErrorKind> {
+) -> Result<(Arc<str>, bool, Option<Ipv4Addr>), ErrorKind> {
     let req: &[u8] = if close {
         b"GET / HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n"
     } else {
@@ -472,7 +512,8 @@ async fn exchange(
     // connection; a keep-alive client (nginx's upstream keepalive too)
     // opens a new one for the next request.
     let closes = header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
-    Ok((Arc::from(pod), closes))
+    let peer = header("x-peer").and_then(|v| v.parse().ok());
+    Ok((Arc::from(pod), closes, peer))
 }
 
 /// Appends what one read returns; the peer closing is `Eof`.
@@ -538,6 +579,7 @@ async fn keep_alive(s: Arc<Shared>, load: Load, pool: u32, begin: Instant, end: 
                                 outcome: Outcome::Err(k),
                                 sport: 0,
                                 new_conn: true,
+                                source_kept: false,
                             });
                             if closed_loop {
                                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -557,9 +599,11 @@ async fn keep_alive(s: Arc<Shared>, load: Load, pool: u32, begin: Instant, end: 
                     tokio::time::timeout(s2.plan.timeout, exchange(c, false, s2.plan.require_pod))
                         .await;
                 let mut server_closes = false;
+                let mut source_kept = false;
                 let outcome = match r {
-                    Ok(Ok((backend, closes))) => {
+                    Ok(Ok((backend, closes, peer))) => {
                         server_closes = closes;
+                        source_kept = peer == Some(s2.plan.local_ip);
                         Outcome::Ok { backend }
                     }
                     Ok(Err(k)) => Outcome::Err(k),
@@ -576,6 +620,7 @@ async fn keep_alive(s: Arc<Shared>, load: Load, pool: u32, begin: Instant, end: 
                     outcome,
                     sport,
                     new_conn,
+                    source_kept,
                 });
                 if !closed_loop {
                     s2.in_flight.fetch_sub(1, Ordering::Relaxed);

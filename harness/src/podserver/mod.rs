@@ -4,7 +4,9 @@
 //! set of worker threads that each call accept() only when free — so under
 //! load connections wait in the kernel's accept queue while the handshake
 //! still completes, as with a real overloaded server. Every response names
-//! the pod that served it (body and `X-Pod` header).
+//! the pod that served it (body and `X-Pod` header) and the address it came
+//! from (`X-Peer`, nginx's `$remote_addr`: whether a NodePort kept the
+//! client's source address).
 //!
 //! Service time can rise with load: `--cpu-time-us` of work per request is
 //! shared by the requests working at once within `--cpus` (processor
@@ -229,6 +231,9 @@ fn cpu_work(stats: &Counters, cpu_time: Duration, cpus: f64) {
 /// Serves one connection: requests until the client asks to close (or
 /// closes), applying the close mode to the final exchange.
 fn handle(mut s: TcpStream, work: Work) -> std::io::Result<()> {
+    let peer = s
+        .peer_addr()
+        .map_or_else(|_| "-".to_owned(), |a| a.ip().to_string());
     let name = work.name;
     s.set_nodelay(true)?;
     // Short read slices so an idle connection notices SIGTERM's
@@ -289,7 +294,7 @@ fn handle(mut s: TcpStream, work: Work) -> std::io::Result<()> {
         };
         let conn = if keep_alive { "keep-alive" } else { "close" };
         let resp = format!(
-            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Pod: {name}\r\nConnection: {conn}\r\n\r\n{body}",
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Pod: {name}\r\nX-Peer: {peer}\r\nConnection: {conn}\r\n\r\n{body}",
             body.len()
         );
         if keep_alive || work.close == CloseMode::Client {

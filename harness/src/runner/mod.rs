@@ -62,6 +62,16 @@ pub fn kube_scale(suite: &Suite, time_scale: f64) -> Result<f64, String> {
 /// What must hold before any kernel state exists: the kubelet time scale
 /// ([`kube_scale`], returned) and the machine having the suite's engine.
 pub fn preflight(suite: &Suite, time_scale: f64) -> Result<f64, String> {
+    // A Service feature the engine's release lacks (a `--engines` variant
+    // the file's own validation did not see).
+    let unsupported: Vec<String> =
+        svclab_suite::unsupported_features(&suite.services, &suite.datapath)
+            .into_iter()
+            .map(|(field, m)| format!("{field}: {m}"))
+            .collect();
+    if !unsupported.is_empty() {
+        return Err(unsupported.join("; "));
+    }
     // What `validate` only warns about stops a run.
     let missing: Vec<String> = svclab_suite::machine_problems(suite)
         .into_iter()

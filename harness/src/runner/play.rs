@@ -59,6 +59,7 @@ pub(super) fn play(
     ctx.progress.set_prefix("running");
     let (tx, rx) = mpsc::channel();
     let t0 = c.start_clock()?;
+    g.engine.settings.extend(c.node_view_settings());
     // t=0 is known now: monitors print run times from it.
     state_file::write_state(&ctx.dir, &c.state(&ctx.run_id, &ctx.prefix, false)?)?;
     c.event(

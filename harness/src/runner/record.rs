@@ -173,16 +173,41 @@ fn client_totals(agg: &Aggregator) -> ClientTotals {
 /// traffic distribution when set (which endpoints each node then uses is
 /// in the `node_endpoints` events).
 fn service_policies(suite: &svclab_suite::model::Suite) -> Vec<rec::DatapathSetting> {
+    let ports = svclab_suite::model::node_ports(&suite.services);
     let mut rows: Vec<rec::DatapathSetting> = suite
         .services
         .iter()
-        .flat_map(|s| {
+        .zip(ports)
+        .flat_map(|(s, node_port)| {
             let mut v = Vec::new();
             if s.internal_traffic_policy == svclab_suite::model::TrafficPolicy::Local {
                 v.push(rec::DatapathSetting {
                     name: format!("service {}: internal traffic policy", s.name),
                     value: "Local: each node's pods reach only its own endpoints".to_owned(),
                     from: "suite".to_owned(),
+                });
+            }
+            if let Some(port) = node_port {
+                v.push(rec::DatapathSetting {
+                    name: format!("service {}: type", s.name),
+                    value: format!("NodePort {port} on every node's address (198.19.255.<node+1>)"),
+                    from: "suite".to_owned(),
+                });
+                let (value, from) = if s.external_local() {
+                    (
+                        "Local: each node's NodePort reaches only its own endpoints, client address kept",
+                        "suite",
+                    )
+                } else {
+                    (
+                        "Cluster: any endpoint; kube-proxy masquerades every external flow, Cilium only flows to another node",
+                        if s.external_traffic_policy.is_some() { "suite" } else { "default" },
+                    )
+                };
+                v.push(rec::DatapathSetting {
+                    name: format!("service {}: external traffic policy", s.name),
+                    value: value.to_owned(),
+                    from: from.to_owned(),
                 });
             }
             if s.traffic_distribution.is_some() {

@@ -73,6 +73,14 @@ pub(super) fn client_plan(
 ) -> anyhow::Result<ClientPlan> {
     let suite = ctx.suite;
     let cl = suite.clients.get(i).context("no such client")?;
+    let svc = suite
+        .services
+        .iter()
+        .find(|s| s.name == cl.service)
+        .context("client service")?;
+    if cl.external {
+        return external_client_plan(ctx, c, i);
+    }
     let (ip, netns_path) = c.add_client_pod(&cl.name, cl.node)?;
     if cl.source_ports.mode == PortMode::Ephemeral {
         let [lo, hi] = cl.source_ports.range;
@@ -82,11 +90,6 @@ pub(super) fn client_plan(
             &format!("{lo} {hi}"),
         )?;
     }
-    let svc = suite
-        .services
-        .iter()
-        .find(|s| s.name == cl.service)
-        .context("client service")?;
     let vip = SocketAddrV4::new(svc.cluster_ip, svc.port);
     let target = match cl.proxy {
         Some(ProxyKind::Nginx) => c.start_client_proxy(
@@ -104,12 +107,81 @@ pub(super) fn client_plan(
         .iter()
         .filter(|d| d.name == svc.selector)
         .all(|d| d.names_pod());
+    let sh = shape(ctx, cl);
     Ok(ClientPlan {
         index: u16::try_from(i).unwrap_or(u16::MAX),
         name: cl.name.clone(),
         netns: NetnsRef::open(&netns_path)?,
         local_ip: ip,
+        bind_source: false,
         target,
+        require_pod,
+        via_proxy: cl.proxy.is_some(),
+        cgroup: c.client_cgroup(&cl.name)?,
+        connection: sh.connection,
+        ports: sh.ports,
+        load: sh.load,
+        start: sh.start,
+        duration: sh.duration,
+        timeout: sh.timeout,
+    })
+}
+
+/// An external client's plan: its address in the run's external netns
+/// (bound, as the netns holds every external client's), sending to its
+/// node's address at the service's NodePort.
+fn external_client_plan(ctx: &RunCtx<'_>, c: &mut Cluster, i: usize) -> anyhow::Result<ClientPlan> {
+    let suite = ctx.suite;
+    let cl = suite.clients.get(i).context("no such client")?;
+    let k = suite.clients[..i].iter().filter(|c| c.external).count();
+    let k = u8::try_from(k).context("too many external clients")?;
+    let svc_i = suite
+        .services
+        .iter()
+        .position(|s| s.name == cl.service)
+        .context("client service")?;
+    let node_port = svclab_suite::model::node_ports(&suite.services)[svc_i]
+        .context("an external client's service has no NodePort")?;
+    let ports = (cl.source_ports.mode == PortMode::Ephemeral).then_some(cl.source_ports.range);
+    let (ip, netns_path) = c.external_client(k, ports)?;
+    let svc = &suite.services[svc_i];
+    let sh = shape(ctx, cl);
+    Ok(ClientPlan {
+        index: u16::try_from(i).unwrap_or(u16::MAX),
+        name: cl.name.clone(),
+        netns: NetnsRef::open(&netns_path)?,
+        local_ip: ip,
+        bind_source: true,
+        target: SocketAddrV4::new(svclab_topology::fabric_address(cl.node), node_port),
+        require_pod: suite
+            .deployments
+            .iter()
+            .filter(|d| d.name == svc.selector)
+            .all(|d| d.names_pod()),
+        via_proxy: false,
+        cgroup: None,
+        connection: sh.connection,
+        ports: sh.ports,
+        load: sh.load,
+        start: sh.start,
+        duration: sh.duration,
+        timeout: sh.timeout,
+    })
+}
+
+/// What a client's plan takes from its load settings alone, wherever it
+/// runs.
+struct Shape {
+    connection: client::Connection,
+    ports: client::Ports,
+    load: client::Load,
+    start: Duration,
+    duration: Duration,
+    timeout: Duration,
+}
+
+fn shape(ctx: &RunCtx<'_>, cl: &svclab_suite::model::Client) -> Shape {
+    Shape {
         connection: match cl.connection {
             ConnectionMode::PerRequest => client::Connection::PerRequest,
             ConnectionMode::KeepAlive => client::Connection::KeepAlive { pool: cl.pool_size },
@@ -135,10 +207,7 @@ pub(super) fn client_plan(
             .duration
             .map_or(ctx.duration.saturating_sub(cl.start.0), |d| d.0),
         timeout: cl.timeout.0,
-        require_pod,
-        via_proxy: cl.proxy.is_some(),
-        cgroup: c.client_cgroup(&cl.name)?,
-    })
+    }
 }
 
 /// Before clients start, lets kubelet bring the initial pods to Ready (as a

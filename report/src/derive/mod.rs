@@ -223,6 +223,11 @@ pub fn metric(record: &RunRecord, name: &str, window_s: [f64; 2]) -> Option<f64>
             let ok: u64 = buckets.iter().map(|b| b.client.ok).sum();
             (covered > 0.0).then(|| ok as f64 / covered)
         }
+        "source_ip_kept_share" => {
+            let ok: u64 = buckets.iter().map(|b| b.client.ok).sum();
+            let kept: u64 = buckets.iter().map(|b| b.client.source_kept).sum();
+            (ok > 0).then(|| kept as f64 / ok as f64)
+        }
         "p99_ms" => buckets
             .iter()
             .filter(|b| b.client.ok + b.client.error_count() > 0)

@@ -458,6 +458,10 @@ pub struct ClientBucket {
     pub distinct_ports: u64,
     /// Connections whose source port was already used earlier in the run.
     pub port_reuses: u64,
+    /// Ok responses whose pod saw the client's own address as the peer
+    /// (no SNAT on the way; the pod server says, other programs do not).
+    #[serde(default)]
+    pub source_kept: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -316,6 +316,7 @@ pub fn liveness_cascade() -> RunRecord {
                 max_ms: if overloaded { 2000.0 } else { p99 * 1.5 },
                 distinct_ports: sent,
                 port_reuses: 0,
+                source_kept: 0,
             },
             pods,
             deployments,

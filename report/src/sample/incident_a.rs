@@ -152,6 +152,7 @@ pub fn incident_a(fixed: bool) -> RunRecord {
                 max_ms: 4.0 + 6.0 * rng.unit() + if i == 20 { 180.0 } else { 0.0 },
                 distinct_ports: sent.min(ports as u64),
                 port_reuses: if t < ports / rate { 0 } else { sent },
+                source_kept: 0,
             },
             pods: BTreeMap::new(),
             deployments: BTreeMap::new(),

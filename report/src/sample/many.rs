@@ -175,6 +175,7 @@ pub fn many_backends(n: usize) -> RunRecord {
             max_ms: 9.0,
             distinct_ports: ok / 2,
             port_reuses: ok / 3,
+            source_kept: 0,
         };
         bucket.deployments.insert(
             "web".into(),

@@ -119,10 +119,17 @@ pub struct Client {
     /// DNS-label name, unique.
     #[schemars(pattern(json_schema::LABEL_PATTERN), length(min = 1, max = 40))]
     pub name: String,
-    /// Node index the client pod runs on, below cluster.nodes, default 0.
+    /// Node index the client pod runs on, below cluster.nodes, default 0;
+    /// for an `external` client, the node whose NodePort it sends to.
     #[serde(default)]
     #[schemars(range(max = 15))]
     pub node: u8,
+    /// The client stands outside the cluster (its own address on the
+    /// nodes' network, 198.19.253.<k+1>, not a pod) and reaches the
+    /// service through node `node`'s NodePort; the service must be
+    /// `type: NodePort`. Default false.
+    #[serde(default)]
+    pub external: bool,
     /// Name of the target service (must exist).
     pub service: String,
     /// default `per-request`

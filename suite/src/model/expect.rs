@@ -55,6 +55,9 @@ pub const METRICS: &[&str] = &[
     "errors",
     // ok responses per second
     "ok_rate",
+    // share of ok responses whose pod saw the client's own address (no SNAT
+    // on the way: a NodePort under externalTrafficPolicy Local keeps it)
+    "source_ip_kept_share",
     "p99_ms",
     // share of responses served by a pod killed/deleted by the timeline (its replacement excluded)
     "killed_backend_share",

@@ -47,8 +47,8 @@ pub use self::{
         EndpointsSpec, HttpGetAction, IntOrPercent, Lifecycle, PreStop, Strategy, StrategyType,
     },
     services::{
-        DEFAULT_AFFINITY_TIMEOUT, ProtocolSpec, Service, SessionAffinity, TrafficDistribution,
-        TrafficPolicy,
+        DEFAULT_AFFINITY_TIMEOUT, NODE_PORT_RANGE, ProtocolSpec, Service, ServiceType,
+        SessionAffinity, TrafficDistribution, TrafficPolicy, node_ports,
     },
     timeline::{Action, PodTemplate, TimelineEntry},
 };

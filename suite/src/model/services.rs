@@ -14,8 +14,9 @@ pub enum ProtocolSpec {
     Tcp,
 }
 
-/// A ClusterIP service: a frontend address whose backends are a
-/// deployment's ready pods.
+/// A service: a ClusterIP frontend whose backends are a deployment's
+/// ready pods, and with `type: NodePort` a port on every node for clients
+/// outside the cluster.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
@@ -57,6 +58,53 @@ pub struct Service {
     /// `cluster.zones`.
     #[serde(default)]
     pub traffic_distribution: Option<TrafficDistribution>,
+    /// `NodePort`: the service is also reachable on `node_port` of every
+    /// node's address, for `external` clients; default `ClusterIP`
+    /// (Kubernetes' `spec.type`).
+    #[serde(default, rename = "type")]
+    pub service_type: ServiceType,
+    /// The NodePort, 30000..=32767 (kube-apiserver's default
+    /// `--service-node-port-range`), unique; default: the lowest free one
+    /// from 30000 in service order. Only with `type: NodePort`.
+    #[serde(default)]
+    #[schemars(range(min = 30000, max = 32767))]
+    pub node_port: Option<u16>,
+    /// `Local`: external traffic through a node's NodePort goes only to
+    /// that node's endpoints and keeps its source address (none there: it
+    /// is dropped); default `Cluster` (any endpoint, source address
+    /// masqueraded — Kubernetes' `externalTrafficPolicy`). Only with
+    /// `type: NodePort`.
+    #[serde(default)]
+    pub external_traffic_policy: Option<TrafficPolicy>,
+}
+
+/// Kubernetes' `spec.type`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ServiceType {
+    #[default]
+    ClusterIP,
+    NodePort,
+}
+
+/// kube-apiserver's default `--service-node-port-range` (30000-32767,
+/// pkg/kubeapiserver/options `DefaultServiceNodePortRange`).
+pub const NODE_PORT_RANGE: std::ops::RangeInclusive<u16> = 30_000..=32_767;
+
+/// Each NodePort service's port, in service order: its own `node_port`,
+/// else the lowest free one of [`NODE_PORT_RANGE`] (services without a
+/// NodePort get `None`).
+#[must_use]
+pub fn node_ports(services: &[Service]) -> Vec<Option<u16>> {
+    let taken: std::collections::BTreeSet<u16> =
+        services.iter().filter_map(|s| s.node_port).collect();
+    let mut free = NODE_PORT_RANGE.filter(|p| !taken.contains(p));
+    services
+        .iter()
+        .map(|s| match s.service_type {
+            ServiceType::ClusterIP => None,
+            ServiceType::NodePort => s.node_port.or_else(|| free.next()),
+        })
+        .collect()
 }
 
 /// Kubernetes' `internalTrafficPolicy` / `externalTrafficPolicy`.
@@ -87,6 +135,12 @@ pub enum SessionAffinity {
 pub const DEFAULT_AFFINITY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10_800);
 
 impl Service {
+    /// `externalTrafficPolicy: Local` on a NodePort service.
+    #[must_use]
+    pub fn external_local(&self) -> bool {
+        self.external_traffic_policy == Some(TrafficPolicy::Local)
+    }
+
     /// The affinity timeout when `ClientIP` is set.
     #[must_use]
     pub fn affinity(&self) -> Option<std::time::Duration> {

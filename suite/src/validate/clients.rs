@@ -17,6 +17,8 @@ pub(super) struct ClientInfo {
     pub(super) mode: LoadMode,
     /// [start, end) of its sending, when its start and duration are valid.
     pub(super) window: Option<(Dur, Dur)>,
+    /// Outside the cluster (no pod).
+    pub(super) external: bool,
 }
 
 /// What a client's checks need from the sections before it.
@@ -38,6 +40,9 @@ pub(super) fn check<'s>(
 ) -> HashMap<&'s str, ClientInfo> {
     let mut seen = HashMap::new();
     let mut client_info: HashMap<&str, ClientInfo> = HashMap::new();
+    // The external netns has one ip_local_port_range for every external
+    // client with kernel-chosen ports: the first one's.
+    let mut external_range: Option<(usize, [u16; 2])> = None;
     for (i, cl) in suite.clients.iter().enumerate() {
         let p = format!("clients[{i}]");
         c.name(&format!("{p}.name"), &cl.name, "client", &mut seen);
@@ -49,11 +54,28 @@ pub(super) fn check<'s>(
             POOL_SIZE,
             cl.pool_size,
         );
+        if cl.external {
+            external(c, &p, cl, suite);
+            if cl.source_ports.mode == crate::model::PortMode::Ephemeral {
+                match external_range {
+                    Some((first, r)) if r != cl.source_ports.range => c.fail(
+                        &format!("{p}.source_ports.range"),
+                        format!(
+                            "external clients share one network namespace and so one ephemeral port range: clients[{first}] has [{}, {}]",
+                            r[0], r[1]
+                        ),
+                    ),
+                    Some(_) => {}
+                    None => external_range = Some((i, cl.source_ports.range)),
+                }
+            }
+        }
         source_ports(c, &p, cl);
         programs::client(c, &p, cl);
         load(c, &p, &cl.load);
         let window = schedule(c, &p, cl, suite.duration, cx.duration);
         client_info.entry(&cl.name).or_insert(ClientInfo {
+            external: cl.external,
             mode: cl.load.mode,
             window,
         });
@@ -65,6 +87,32 @@ pub(super) fn check<'s>(
         );
     }
     client_info
+}
+
+/// An external client: a NodePort service to send to, the fabric it
+/// stands on, no proxy of its own.
+fn external(c: &mut Checker<'_>, p: &str, cl: &Client, suite: &Suite) {
+    if let Some(s) = suite.services.iter().find(|s| s.name == cl.service) {
+        c.expect(
+            s.service_type == crate::model::ServiceType::NodePort,
+            &format!("{p}.external"),
+            "a service of `type: NodePort` (an external client reaches it through a node's NodePort)",
+            format!("service `{}` of type {:?}", s.name, s.service_type),
+        );
+    }
+    c.expect(
+        suite.cluster.nodes >= 2,
+        &format!("{p}.external"),
+        "2 or more nodes (an external client stands on the nodes' network, which a one-node cluster does not have)",
+        format!("{} node", suite.cluster.nodes),
+    );
+    if cl.proxy.is_some() {
+        c.fail(
+            &format!("{p}.proxy"),
+            "an external client sends straight to the NodePort; `proxy` runs in a client pod"
+                .to_owned(),
+        );
+    }
 }
 
 /// `{p}.source_ports`: a valid range, big enough for a keep-alive pool.

@@ -35,7 +35,15 @@ pub(super) fn matrix(c: &mut Checker<'_>, suite: &Suite) {
             {
                 c.fail(&p, format!("`{l}` is listed twice"));
             }
-            Some(_) => {}
+            Some(e) => {
+                // A Service feature the engine's release lacks.
+                let under = crate::engines::for_engine(suite, e);
+                for (field, m) in
+                    super::services::unsupported_features(&under.services, &under.datapath)
+                {
+                    c.fail(&p, format!("under `{l}`, {field}: {m}"));
+                }
+            }
         }
     }
 }

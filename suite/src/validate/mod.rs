@@ -20,7 +20,7 @@ mod kubelet;
 mod probes;
 mod programs;
 mod regression;
-mod services;
+pub(crate) mod services;
 mod text;
 mod timeline;
 mod top;
@@ -34,6 +34,7 @@ pub use self::{
     capacity::{POD_HEADROOM, max_pods_per_node, pods_per_node},
     faults::DEFAULT_DELAY_LIMIT,
     programs::{NGINX_ECHO_MODULE, machine_problems, nginx_binary},
+    services::unsupported_features,
 };
 pub use crate::expected::REGRESSION_FIGURES;
 use checker::Checker;
@@ -67,7 +68,9 @@ pub fn check(suite: &Suite, index: &PathIndex) -> Vec<Diagnostic> {
         &deployments,
         !suite.cluster.zones.is_empty(),
     );
-    services::engine_support(&mut c, &suite.services, &suite.datapath);
+    for (field, m) in services::unsupported_features(&suite.services, &suite.datapath) {
+        c.fail(&field, m);
+    }
     let client_info = clients::check(
         &mut c,
         suite,

@@ -8,7 +8,7 @@ use std::{
 use super::checker::Checker;
 use crate::{
     expected::{CLUSTER_IP, PORT},
-    model::{Service, SessionAffinity, TrafficPolicy},
+    model::{NODE_PORT_RANGE, Service, ServiceType, SessionAffinity, TrafficPolicy},
 };
 
 /// `deployments` are the deployment names a selector may refer to.
@@ -20,6 +20,7 @@ pub(super) fn check(
     zoned: bool,
 ) {
     let mut seen = HashMap::new();
+    let mut node_ports: HashMap<u16, usize> = HashMap::new();
     let mut frontends: HashMap<(Ipv4Addr, u16), usize> = HashMap::new();
     for (i, s) in services.iter().enumerate() {
         let p = format!("services[{i}]");
@@ -55,6 +56,7 @@ pub(super) fn check(
                     .to_owned(),
             );
         }
+        node_port(c, &p, s, i, services, &mut node_ports);
         if let Some(t) = s.session_affinity_timeout {
             // ValidateService: timeoutSeconds in (0, 86400], and the config
             // only with ClientIP (pkg/apis/core/validation/validation.go
@@ -76,43 +78,96 @@ pub(super) fn check(
     }
 }
 
-/// A Service feature the engine's release does not have: exit 2 with the
-/// release that added it. Cilium: internalTrafficPolicy from v1.13.0
-/// (commit 787cca32b6, "bpf: Add support for internalTrafficPolicy=Local";
-/// v1.11.0 and v1.12.0 pkg/k8s/service.go do not read the field), so the
-/// cilium-1.11 and cilium-1.12 profiles lack it; trafficDistribution from
-/// v1.16.0 (PR 32678; v1.16.0 pkg/k8s/service.go:69-73). Socket-LB models
-/// v1.16.0 and kube-proxy v1.31: both have every feature.
-pub(super) fn engine_support(
+/// `type: NodePort` and what goes with it (pkg/apis/core/validation
+/// validation.go `ValidateService`: `externalTrafficPolicy` only for
+/// NodePort/LoadBalancer, a nodePort only on those types; the port
+/// allocator: inside the range, each port once).
+fn node_port(
     c: &mut Checker<'_>,
+    p: &str,
+    s: &Service,
+    i: usize,
+    services: &[Service],
+    seen: &mut HashMap<u16, usize>,
+) {
+    let node_port = s.service_type == ServiceType::NodePort;
+    if !node_port {
+        if s.node_port.is_some() {
+            c.fail(
+                &format!("{p}.node_port"),
+                "a node_port goes with `type: NodePort`".to_owned(),
+            );
+        }
+        if s.external_traffic_policy.is_some() {
+            c.fail(
+                &format!("{p}.external_traffic_policy"),
+                "externalTrafficPolicy applies to `type: NodePort` (Kubernetes rejects it on a ClusterIP service)".to_owned(),
+            );
+        }
+        return;
+    }
+    let Some(np) = s.node_port else {
+        return;
+    };
+    c.expect(
+        NODE_PORT_RANGE.contains(&np),
+        &format!("{p}.node_port"),
+        "a port in 30000..=32767 (the default --service-node-port-range)",
+        np,
+    );
+    if let Some(first) = seen.get(&np) {
+        c.fail(
+            &format!("{p}.node_port"),
+            format!(
+                "{np} is already the NodePort of service `{}` (services[{first}]); each NodePort once",
+                services[*first].name
+            ),
+        );
+    } else {
+        seen.insert(np, i);
+    }
+}
+
+/// The Service features the engine's release does not have, as (field,
+/// message) pairs: exit 2 with the release that added each. Cilium:
+/// internalTrafficPolicy from v1.13.0 (commit 787cca32b6, "bpf: Add support
+/// for internalTrafficPolicy=Local"; v1.11.0 and v1.12.0 pkg/k8s/service.go
+/// do not read the field), so the cilium-1.11 and cilium-1.12 profiles lack
+/// it; trafficDistribution from v1.16.0 (PR 32678; v1.16.0
+/// pkg/k8s/service.go:69-73); NodePort and externalTrafficPolicy Local
+/// before v1.11, so every profile has them. Socket-LB models v1.16.0 and
+/// kube-proxy v1.31: both have every feature.
+pub fn unsupported_features(
     services: &[Service],
     dp: &crate::model::DatapathSpec,
-) {
+) -> Vec<(String, String)> {
     use crate::model::{EngineSpec, ProfileSpec};
     if dp.engine != EngineSpec::Ebpf {
-        return;
+        return Vec::new();
     }
     let old = |since: ProfileSpec| dp.profile < since;
     let name = serde_yaml::to_string(&dp.profile)
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
+    let mut v = Vec::new();
     for (i, s) in services.iter().enumerate() {
         let p = format!("services[{i}]");
         if s.internal_traffic_policy == TrafficPolicy::Local && old(ProfileSpec::Cilium1_15) {
-            c.fail(
-                &format!("{p}.internal_traffic_policy"),
+            v.push((
+                format!("{p}.internal_traffic_policy"),
                 format!(
                     "profile {name} has no internalTrafficPolicy: Cilium added it in v1.13.0; use cilium-1.15 or later"
                 ),
-            );
+            ));
         }
         if s.traffic_distribution.is_some() && old(ProfileSpec::Cilium1_16) {
-            c.fail(
-                &format!("{p}.traffic_distribution"),
+            v.push((
+                format!("{p}.traffic_distribution"),
                 format!(
                     "profile {name} has no trafficDistribution: Cilium added it in v1.16.0; use cilium-1.16"
                 ),
-            );
+            ));
         }
     }
+    v
 }

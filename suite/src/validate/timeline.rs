@@ -147,6 +147,15 @@ fn entry(c: &mut Checker<'_>, i: usize, e: &TimelineEntry, k: &Known<'_>, scales
                 "client",
                 clients,
             );
+            if k.client_info
+                .get(client.as_str())
+                .is_some_and(|i| i.external)
+            {
+                c.fail(
+                    &format!("{p}.restart_client.client"),
+                    format!("client `{client}` is external: it has no pod to replace"),
+                );
+            }
         }
         Action::Rollout {
             deployment,

@@ -1,8 +1,11 @@
 //! `svclab inspect` for a kube-proxy node: its `KUBE-*` rules with packet
 //! counts (like `iptables-save -c -t nat`), the per-endpoint counters and
-//! the conntrack entries of service ClusterIPs (like `conntrack -L
-//! --orig-dst ...`), read from inside the node netns.
-use std::{fmt::Write as _, net::Ipv4Addr};
+//! the conntrack entries of service ClusterIPs and NodePorts (like
+//! `conntrack -L --orig-dst ...`), read from inside the node netns.
+use std::{
+    fmt::Write as _,
+    net::{Ipv4Addr, SocketAddrV4},
+};
 
 use svclab_datapath::NetnsRef;
 
@@ -12,6 +15,16 @@ use super::{Mode, tools};
 fn is_cluster_ip(ip: Ipv4Addr) -> bool {
     let o = ip.octets();
     o[0] == 198 && o[1] == 19 && o[2] == 0
+}
+
+/// kube-apiserver's default `--service-node-port-range`, the only one
+/// svclab's validator allows.
+const NODE_PORTS: std::ops::RangeInclusive<u16> = 30_000..=32_767;
+
+/// A connection to a service: to a ClusterIP, or to a NodePort (any
+/// address of the node: kube-proxy's `--dst-type LOCAL`).
+fn is_service(dst: SocketAddrV4) -> bool {
+    is_cluster_ip(*dst.ip()) || NODE_PORTS.contains(&dst.port())
 }
 
 /// Appends node `node`'s netfilter state to `out` for kube-proxy in `mode`.
@@ -91,13 +104,13 @@ fn conntrack(
     let (ct, _) = tools::run_in(ns, tools::CONNTRACK, &["-L"], None)?;
     let mut lines: Vec<tools::CtLine> = tools::parse_conntrack(&ct)
         .into_iter()
-        .filter(|l| is_cluster_ip(*l.orig_dst.ip()))
+        .filter(|l| is_service(l.orig_dst))
         .filter(|l| port.is_none_or(|p| l.client.port() == p))
         .collect();
     lines.sort_by_key(|l| l.client);
     let _ = writeln!(
         out,
-        "\nNode {node}: conntrack entries to ClusterIPs (like `conntrack -L`), {} entries{}",
+        "\nNode {node}: conntrack entries to ClusterIPs and NodePorts (like `conntrack -L`), {} entries{}",
         lines.len(),
         port.map_or(String::new(), |p| format!(" for source port {p}"))
     );
@@ -115,4 +128,17 @@ fn conntrack(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_ip_and_node_port_connections_are_service_connections() {
+        let at = |a: [u8; 4], p: u16| SocketAddrV4::new(Ipv4Addr::from(a), p);
+        assert!(is_service(at([198, 19, 0, 10], 80)));
+        assert!(is_service(at([198, 19, 255, 1], 30080)));
+        assert!(!is_service(at([198, 18, 1, 2], 8080)), "pod to pod");
+    }
 }

@@ -1,7 +1,8 @@
 //! kube-proxy as a node's service dataplane ([`KubeProxyDataplane`]): the
 //! node's "kube-proxy" is a thread that entered the node netns and writes
-//! kube-proxy v1.30's rules there (`iptables.rs`) in one
-//! `iptables-nft-restore` batch per sync, paced like kube-proxy's
+//! kube-proxy v1.30's rules for its ClusterIP and NodePort services there
+//! (`iptables.rs`, `nftables.rs`) in one `iptables-nft-restore` batch or
+//! `nft` transaction per sync, paced like kube-proxy's
 //! `BoundedFrequencyRunner`; the kernel's own conntrack and NAT carry the
 //! traffic. Per-endpoint counters come from svclab's counter rules; live
 //! flows and flushes from `conntrack` (`tools.rs`). Nothing here touches the
@@ -18,7 +19,7 @@ use std::{
 use anyhow::{Context as _, bail};
 use svclab_datapath::{Backend, Frontend, NetnsRef};
 
-use super::dataplane::{Dataplane, DataplaneCounters};
+use super::dataplane::{Dataplane, DataplaneCounters, NodePort};
 
 pub mod conntrack;
 pub mod inspect;
@@ -98,9 +99,7 @@ impl KubeProxyDataplane {
                             f,
                             Svc {
                                 name,
-                                backends: Vec::new(),
-                                affinity: None,
-                                none_local: false,
+                                ..Svc::default()
                             },
                         )
                     })
@@ -164,6 +163,22 @@ impl KubeProxyDataplane {
         lock(&self.shared).services.keys().copied().collect()
     }
 
+    /// Every open NodePort as the original destination of its connections
+    /// (`node_addr:port`).
+    fn node_ports(&self) -> Vec<Frontend> {
+        lock(&self.shared)
+            .services
+            .iter()
+            .filter_map(|(f, s)| {
+                s.node_port.map(|np| Frontend {
+                    vip: np.node_addr,
+                    port: np.port,
+                    proto: f.proto,
+                })
+            })
+            .collect()
+    }
+
     /// Rule syncs so far.
     pub fn syncs(&self) -> u64 {
         lock(&self.shared).syncs
@@ -179,6 +194,33 @@ fn replace<T: PartialEq>(slot: &mut T, v: T) -> bool {
 }
 
 impl Dataplane for KubeProxyDataplane {
+    /// A NodePort opened, closed or changed queues a sync that rewrites
+    /// the service's chains (`KUBE-EXT`, and which list is in `KUBE-SVC` or
+    /// `KUBE-SVL` depends on the policies).
+    fn set_node_port(
+        &mut self,
+        frontend: Frontend,
+        node_port: Option<NodePort>,
+    ) -> anyhow::Result<()> {
+        self.edit(frontend, |s| replace(&mut s.node_port, node_port))
+    }
+
+    /// A change of the external list queues a sync, as `set_backends`.
+    fn set_node_port_backends(
+        &mut self,
+        frontend: Frontend,
+        backends: &[Backend],
+        none_local: bool,
+    ) -> anyhow::Result<()> {
+        self.edit(frontend, |s| {
+            let list = s.np_backends != backends && {
+                s.np_backends = backends.to_vec();
+                true
+            };
+            replace(&mut s.np_none_local, none_local) | list
+        })
+    }
+
     /// kube-proxy does not care about pod interfaces.
     fn attach(&mut self, _lxc: &str) -> anyhow::Result<()> {
         Ok(())
@@ -227,17 +269,27 @@ impl Dataplane for KubeProxyDataplane {
     }
 
     /// Deletes the conntrack entries of every service ClusterIP (what an
-    /// operator's `conntrack -D --orig-dst <ClusterIP>` does).
+    /// operator's `conntrack -D --orig-dst <ClusterIP>` does) and of every
+    /// NodePort (`conntrack -D -p tcp --orig-dst <node> --orig-port-dst
+    /// <nodePort>`).
     fn flush_ct(&mut self) -> anyhow::Result<u64> {
         let mut n = 0;
-        for f in self.frontends() {
+        let clusterips = self.frontends().into_iter().map(|f| (f, false));
+        let node_ports = self.node_ports().into_iter().map(|f| (f, true));
+        for (f, by_port) in clusterips.chain(node_ports) {
             let vip = f.vip.to_string();
-            match tools::run_in(
-                &self.netns,
-                tools::CONNTRACK,
-                &["-D", "--orig-dst", &vip],
-                None,
-            ) {
+            let port = f.port.to_string();
+            let proto = match f.proto {
+                svclab_datapath::Protocol::Tcp => "tcp",
+                svclab_datapath::Protocol::Udp => "udp",
+            };
+            let mut args = vec!["-D"];
+            if by_port {
+                args.extend(["-p", proto, "--orig-dst", &vip, "--orig-port-dst", &port]);
+            } else {
+                args.extend(["--orig-dst", &vip]);
+            }
+            match tools::run_in(&self.netns, tools::CONNTRACK, &args, None) {
                 Ok((_, err)) => n += tools::parse_deleted(&err),
                 // conntrack exits 1 when nothing matched.
                 Err(e) if e.to_string().contains("0 flow entries") => {}
@@ -274,11 +326,17 @@ impl Dataplane for KubeProxyDataplane {
         Ok(DataplaneCounters { reasons, backends })
     }
 
-    /// Conntrack entries whose original destination is a service, by the
-    /// endpoint they were DNATed to, in any TCP state (TIME_WAIT ones
-    /// included: they are in the table, though a SYN on one starts over).
+    /// Conntrack entries whose original destination is a service (its
+    /// ClusterIP, or its NodePort on this node), by the endpoint they were
+    /// DNATed to, in any TCP state (TIME_WAIT ones included: they are in
+    /// the table, though a SYN on one starts over).
     fn live_flows(&self) -> anyhow::Result<BTreeMap<SocketAddrV4, u64>> {
-        let fronts: BTreeSet<SocketAddrV4> = self.frontends().iter().map(Frontend::addr).collect();
+        let fronts: BTreeSet<SocketAddrV4> = self
+            .frontends()
+            .iter()
+            .chain(&self.node_ports())
+            .map(Frontend::addr)
+            .collect();
         let (out, _) = tools::run_in(&self.netns, tools::CONNTRACK, &["-L"], None)?;
         let mut m = BTreeMap::new();
         for l in tools::parse_conntrack(&out) {

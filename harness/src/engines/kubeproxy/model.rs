@@ -1,7 +1,8 @@
 //! What the kube-proxy engines decide before writing any rule: the proxy
-//! mode, which endpoints a service dispatches to, and which UDP conntrack
-//! entries a sync leaves stale.
-use std::net::SocketAddrV4;
+//! mode, which endpoints a service dispatches to, which of its chains exist
+//! and where its ClusterIP and NodePort traffic go ([`Layout`]), and which
+//! UDP conntrack entries a sync leaves stale.
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use svclab_datapath::{Backend, BackendState, Frontend, Protocol};
 
@@ -42,6 +43,175 @@ pub fn cluster_endpoints(backends: &[Backend]) -> Vec<SocketAddrV4> {
     } else {
         ready
     }
+}
+
+/// Which of a service's endpoint lists a chain dispatches to: the
+/// cluster-wide one (iptables `KUBE-SVC-*`, nftables `service-*`) or the
+/// node's own (`KUBE-SVL-*`, `local-*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    Cluster,
+    Local,
+}
+
+/// A service's NodePort on this node as one sync sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodePortRules {
+    pub port: u16,
+    /// The node's fabric address: svclab's counter rules match NodePort
+    /// connections by it (their conntrack original destination).
+    pub node_addr: Ipv4Addr,
+    /// `externalTrafficPolicy: Local`.
+    pub external_local: bool,
+    /// `internalTrafficPolicy: Local`.
+    pub internal_local: bool,
+    /// The endpoints external traffic uses (see [`cluster_endpoints`]).
+    pub endpoints: Vec<SocketAddrV4>,
+    /// externalTrafficPolicy Local with no endpoint on this node while the
+    /// service has some elsewhere.
+    pub none_local: bool,
+}
+
+impl NodePortRules {
+    /// `node_addr:port`, written as a frontend: the original destination
+    /// of the connections the NodePort takes (svclab's counter rules).
+    pub fn frontend(&self, proto: Protocol) -> Frontend {
+        Frontend {
+            vip: self.node_addr,
+            port: self.port,
+            proto,
+        }
+    }
+}
+
+/// What kube-proxy's `syncProxyRules` works out for a service before it
+/// writes a rule (pkg/proxy/iptables/proxier.go and
+/// pkg/proxy/nftables/proxier.go alike): the endpoints of its two policy
+/// chains, where ClusterIP traffic goes, and its NodePort's handling.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// `clusterEndpoints` of the Cluster-policy chain (empty: no chain,
+    /// `usesClusterPolicyChain` false).
+    pub cluster: Vec<SocketAddrV4>,
+    /// `localEndpoints` of the Local-policy chain (empty: no chain).
+    pub local: Vec<SocketAddrV4>,
+    /// The chain ClusterIP traffic jumps to (`internalTrafficChain`), or
+    /// None when `hasInternalEndpoints` is false: the filter rule drops or
+    /// rejects it.
+    pub internal: Option<Policy>,
+    /// `hasEndpoints`: the service has usable endpoints somewhere, on this
+    /// node or not (decides DROP "has no local endpoints" against REJECT
+    /// "has no endpoints").
+    pub has_endpoints: bool,
+    pub external: Option<ExternalLayout>,
+}
+
+/// A NodePort's part of a [`Layout`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExternalLayout {
+    pub port: u16,
+    /// `ExternalPolicyLocal()`.
+    pub local: bool,
+    /// The chain the external chain ends in (`externalPolicyChain`), or
+    /// None when `hasExternalEndpoints` is false: the filter drops (or
+    /// rejects) what the short-circuit rules leave.
+    pub policy: Option<Policy>,
+    /// Under Local: where pod and node-originated traffic is
+    /// short-circuited to (kube-proxy: always the Cluster-policy chain).
+    pub shortcut: Option<Policy>,
+}
+
+impl Layout {
+    /// The endpoints of `p`'s chain.
+    pub fn list(&self, p: Policy) -> &[SocketAddrV4] {
+        match p {
+            Policy::Cluster => &self.cluster,
+            Policy::Local => &self.local,
+        }
+    }
+
+    /// `usesExternalTrafficChain`: a NodePort and endpoints somewhere
+    /// (the short-circuit rules are needed even with none on this node).
+    pub fn uses_external(&self) -> bool {
+        self.external.is_some() && self.has_endpoints
+    }
+
+    /// `allLocallyReachableEndpoints`: the endpoint chains to write, the
+    /// cluster-wide list's then the node's own that are not in it.
+    pub fn reachable(&self) -> Vec<SocketAddrV4> {
+        let mut v = self.cluster.clone();
+        v.extend(self.local.iter().filter(|e| !self.cluster.contains(e)));
+        v
+    }
+}
+
+/// The [`Layout`] of a service whose internal (pod → ClusterIP) traffic
+/// uses `endpoints` (`none_local`: none here, some elsewhere, under
+/// internalTrafficPolicy Local), with NodePort `np` or none.
+///
+/// Without a NodePort the engine is not told the internal policy, so the
+/// list goes to the Cluster-policy chain whatever it is (svclab's naming
+/// simplification: kube-proxy would name it `KUBE-SVL` under Local; the
+/// rules are the same). With one, the lists go where kube-proxy puts them:
+/// the internal list in the chain of the internal policy, the external
+/// list in that of the external policy (when both policies are the same,
+/// the lists are the same and the internal one is used), and
+/// `UsesClusterEndpoints()` is true for every externally accessible
+/// service, so under externalTrafficPolicy Local the short-circuit rules
+/// go to the cluster-wide chain. When both policies are Local, svclab is
+/// given no cluster-wide list: the short-circuit rules then go to the
+/// node's own chain, a deviation only pod or node-originated traffic to a
+/// NodePort can see.
+pub fn layout(endpoints: &[SocketAddrV4], none_local: bool, np: Option<&NodePortRules>) -> Layout {
+    let Some(np) = np else {
+        return Layout {
+            cluster: endpoints.to_vec(),
+            local: Vec::new(),
+            internal: (!endpoints.is_empty()).then_some(Policy::Cluster),
+            has_endpoints: !endpoints.is_empty() || none_local,
+            external: None,
+        };
+    };
+    let policy = |local: bool| {
+        if local {
+            Policy::Local
+        } else {
+            Policy::Cluster
+        }
+    };
+    let (internal, external) = (policy(np.internal_local), policy(np.external_local));
+    let list = |p: Policy| {
+        if internal == p {
+            endpoints.to_vec()
+        } else if external == p {
+            np.endpoints.clone()
+        } else {
+            Vec::new()
+        }
+    };
+    let mut l = Layout {
+        cluster: list(Policy::Cluster),
+        local: list(Policy::Local),
+        ..Layout::default()
+    };
+    l.has_endpoints = !l.cluster.is_empty() || !l.local.is_empty() || none_local || np.none_local;
+    l.internal = (!l.list(internal).is_empty()).then_some(internal);
+    let shortcut = if !np.external_local {
+        None
+    } else if !l.cluster.is_empty() {
+        Some(Policy::Cluster)
+    } else if !l.local.is_empty() {
+        Some(Policy::Local)
+    } else {
+        None
+    };
+    l.external = Some(ExternalLayout {
+        port: np.port,
+        local: np.external_local,
+        policy: (!l.list(external).is_empty()).then_some(external),
+        shortcut,
+    });
+    l
 }
 
 /// Endpoints whose UDP conntrack entries kube-proxy deletes after a sync

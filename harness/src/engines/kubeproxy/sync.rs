@@ -12,9 +12,11 @@ use std::{
 
 use svclab_datapath::{Backend, Frontend};
 
+use crate::engines::dataplane::NodePort;
+
 use super::{
     iptables::{self, ServiceRules, SyncPlan},
-    model::{Mode, cluster_endpoints, stale_udp},
+    model::{Mode, NodePortRules, cluster_endpoints, stale_udp},
     nftables::{self, NftState},
     tools,
 };
@@ -71,6 +73,33 @@ pub(super) struct Svc {
     pub affinity: Option<u32>,
     /// No local endpoint under internalTrafficPolicy Local.
     pub none_local: bool,
+    /// `type: NodePort` on this node.
+    pub node_port: Option<NodePort>,
+    /// The endpoints of the NodePort's external traffic.
+    pub np_backends: Vec<Backend>,
+    /// No local endpoint under externalTrafficPolicy Local.
+    pub np_none_local: bool,
+}
+
+impl Svc {
+    /// The service as a sync renders it.
+    fn rules(&self, f: Frontend) -> ServiceRules {
+        ServiceRules {
+            name: self.name.clone(),
+            frontend: f,
+            endpoints: cluster_endpoints(&self.backends),
+            affinity: self.affinity,
+            none_local: self.none_local,
+            node_port: self.node_port.map(|np| NodePortRules {
+                port: np.port,
+                node_addr: np.node_addr,
+                external_local: np.external_local,
+                internal_local: np.internal_local,
+                endpoints: cluster_endpoints(&self.np_backends),
+                none_local: self.np_none_local,
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -188,20 +217,10 @@ fn apply(batch: &Batch) -> anyhow::Result<()> {
 
 /// One sync's restore input from the state, and what the state becomes.
 fn plan(st: &mut State, mode: Mode) -> (Batch, u64, UdpCleanup) {
-    let services: Vec<ServiceRules> = st
-        .services
-        .iter()
-        .map(|(f, s)| ServiceRules {
-            name: s.name.clone(),
-            frontend: *f,
-            endpoints: cluster_endpoints(&s.backends),
-            affinity: s.affinity,
-            none_local: s.none_local,
-        })
-        .collect();
+    let services: Vec<ServiceRules> = st.services.iter().map(|(f, s)| s.rules(*f)).collect();
     let new_counters: Vec<(Frontend, SocketAddrV4)> = services
         .iter()
-        .flat_map(|s| s.endpoints.iter().map(|e| (s.frontend, *e)))
+        .flat_map(ServiceRules::counter_keys)
         .filter(|k| !st.counted.contains(k))
         .collect();
     let changed = std::mem::take(&mut st.changed);
@@ -239,4 +258,76 @@ fn plan(st: &mut State, mode: Mode) -> (Batch, u64, UdpCleanup) {
     st.first = false;
     st.pending = false;
     (batch, st.wanted, udp)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use svclab_datapath::BackendState;
+
+    use super::*;
+
+    /// A sync renders the state's NodePort (its external list through
+    /// `cluster_endpoints`, as the internal one) and adds the NodePort's
+    /// counter rules once; a later partial sync of the changed service
+    /// rewrites its external chain without adding them again.
+    #[test]
+    fn a_node_port_is_rendered_and_counted_once() {
+        let f = Frontend::tcp(Ipv4Addr::new(198, 19, 0, 10), 80);
+        let be = |h: u8, state| Backend {
+            addr: SocketAddrV4::new(Ipv4Addr::new(198, 18, 1, h), 8080),
+            state,
+        };
+        let mut st = State {
+            first: true,
+            ..State::default()
+        };
+        st.services.insert(
+            f,
+            Svc {
+                name: "web".into(),
+                backends: vec![be(2, BackendState::Active), be(3, BackendState::Active)],
+                node_port: Some(NodePort {
+                    port: 30080,
+                    node_addr: Ipv4Addr::new(198, 19, 255, 1),
+                    external_local: true,
+                    internal_local: false,
+                }),
+                np_backends: vec![
+                    be(3, BackendState::Active),
+                    be(2, BackendState::Terminating),
+                ],
+                ..Svc::default()
+            },
+        );
+        let (Batch::Iptables(text), ..) = plan(&mut st, Mode::Iptables) else {
+            panic!("iptables mode renders an iptables batch");
+        };
+        let svl = iptables::svl_chain("web", svclab_datapath::Protocol::Tcp);
+        let sep3 = iptables::sep_chain(
+            "web",
+            svclab_datapath::Protocol::Tcp,
+            be(3, BackendState::Active).addr,
+        );
+        assert!(
+            text.contains(&format!(
+                "-A {svl} -m comment --comment \"default/web -> 198.18.1.3:8080\" -j {sep3}"
+            )),
+            "the terminating endpoint is left out while one is ready: {text}"
+        );
+        let np_counter =
+            "--ctorigdst 198.19.255.1/32 --ctorigdstport 30080 -p tcp -d 198.18.1.3/32";
+        assert_eq!(text.matches(np_counter).count(), 2, "packets and new");
+        assert!(
+            st.active
+                .contains(&iptables::ext_chain("web", svclab_datapath::Protocol::Tcp))
+        );
+        st.changed.insert(f);
+        let (Batch::Iptables(text), ..) = plan(&mut st, Mode::Iptables) else {
+            panic!("iptables mode renders an iptables batch");
+        };
+        assert!(!text.contains(np_counter));
+        assert!(text.contains(":KUBE-EXT-"));
+    }
 }
