@@ -51,7 +51,7 @@ pub struct MonitorArgs {
     name = "svclab",
     version,
     about = "Reproduce Kubernetes service-datapath and probe incidents on one Linux box",
-    after_help = "Examples:\n  sudo svclab run suites/ct-port-reuse-legacy.yaml\n  sudo svclab run --hold --time-scale 0.5 suites/ct-port-reuse-legacy.yaml\n  sudo svclab inspect reports/ct-port-reuse-legacy/<run-id> --port 40000\n  sudo svclab monitor reports/ct-port-reuse-legacy/<run-id> --port 40000\n  svclab list\n  sudo svclab nightly --filter ct-\n  sudo svclab compare suites/ct-port-reuse-compare.yaml --engines ebpf:cilium-1.11,kube-proxy-nftables,socket-lb\n  svclab report reports/ct-port-reuse-legacy/<run-id>\n  svclab validate suites/*.yaml\n  svclab new my-incident --from kill-pod\n  svclab schema > suites/svclab.schema.json\n  sudo svclab doctor           check root, kernel, the eBPF datapath and socket-lb\n  sudo svclab clean            remove leftovers of crashed runs (svl-* netns, cgroup trees)\n  sudo svclab clean --run r42  remove only run r42's leftovers"
+    after_help = "Examples:\n  sudo svclab run suites/ct-port-reuse-legacy.yaml\n  sudo svclab run --hold --time-scale 0.5 suites/ct-port-reuse-legacy.yaml\n  sudo svclab inspect reports/ct-port-reuse-legacy/<run-id> --port 40000\n  sudo svclab monitor reports/ct-port-reuse-legacy/<run-id> --port 40000\n  svclab list\n  sudo svclab nightly --filter ct-\n  sudo svclab compare suites/ct-port-reuse-compare.yaml --engines ebpf:cilium-1.11,kube-proxy-nftables,socket-lb\n  svclab report reports/ct-port-reuse-legacy/<run-id>\n  svclab validate suites/*.yaml\n  svclab new my-incident --from kill-pod\n  svclab schema > suites/svclab.schema.json\n  svclab schema --run-record   JSON Schema of run.json\n  sudo svclab doctor           check root, kernel, the eBPF datapath and socket-lb\n  sudo svclab clean            remove leftovers of crashed runs (svl-* netns, cgroup trees)\n  sudo svclab clean --run r42  remove only run r42's leftovers"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -95,7 +95,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Re-render a run's index.html from its run.json.
+    /// Re-render a run's index.html (and series.csv) from its run.json.
     Report {
         /// The run folder (reports/<suite>/<run-id>).
         #[arg(value_parser = absolute)]
@@ -131,8 +131,17 @@ pub enum Command {
         out: Option<std::path::PathBuf>,
     },
     /// Print the suite file's JSON Schema (draft 2020-12) for editors; the
-    /// same as suites/svclab.schema.json.
-    Schema,
+    /// same as suites/svclab.schema.json. With --run-record, the schema of
+    /// a run's run.json instead, for tools that read run records.
+    #[command(
+        after_help = "Examples:\n  svclab schema > suites/svclab.schema.json\n  svclab schema --run-record > run.schema.json"
+    )]
+    Schema {
+        /// Print run.json's schema (the run record every run writes,
+        /// reports/<suite>/<run-id>/run.json) instead of the suite file's.
+        #[arg(long)]
+        run_record: bool,
+    },
     /// Start a suite for a new incident from an existing one: writes
     /// suites/NAME.yaml (or --out) with the schema modeline, a header to
     /// fill in and the source's body renamed. Never overwrites (exit 2).

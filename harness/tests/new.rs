@@ -1,7 +1,8 @@
 //! `svclab new` and `svclab schema`, the suite-authoring commands, through
 //! the binary (no root needed): a new suite validates and carries the new
 //! name and header template, an existing file is never replaced, a bad name
-//! writes nothing, and `schema` prints the shipped schema file.
+//! writes nothing, `schema` prints the shipped schema file and `schema
+//! --run-record` run.json's.
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},
@@ -142,6 +143,30 @@ fn schema_prints_the_shipped_schema() {
     assert_eq!(
         printed, shipped,
         "suites/svclab.schema.json is stale: run `svclab schema > suites/svclab.schema.json`"
+    );
+}
+
+#[test]
+fn schema_run_record_prints_the_run_json_schema() {
+    let o = svclab(&repo(), &["schema", "--run-record"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let schema: serde_json::Value = serde_json::from_slice(&o.stdout).expect("the output is JSON");
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    assert_eq!(
+        schema,
+        svclab_report::record::schema::run_record_schema(),
+        "the record types' schema"
+    );
+    for field in ["run_id", "buckets", "verdict", "host"] {
+        assert!(schema["properties"].get(field).is_some(), "{field}");
+    }
+    let help = svclab(&repo(), &["schema", "--help"]);
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("--run-record"),
+        "{help:?}"
     );
 }
 

@@ -151,13 +151,27 @@ fn verdict_digits(measured: f64, bounds: &[f64]) -> usize {
     digits
 }
 
+/// A time of the run in seconds for people: to 0.1 s, a whole second
+/// without its `.0` (`20`, `13.3`; a 20.000187 s timestamp reads `20`).
+pub fn secs(v: f64) -> String {
+    if !v.is_finite() {
+        return num(v);
+    }
+    let s = format!("{v:.1}");
+    match s.strip_suffix(".0") {
+        Some("-0") => "0".to_owned(),
+        Some(whole) => whole.to_owned(),
+        None => s,
+    }
+}
+
 /// An expectation's window for people: `0–15 s`, `2.5–7.5 s`.
 pub fn window(w: [f64; 2]) -> String {
-    format!("{}–{} s", num(w[0]), num(w[1]))
+    format!("{}–{} s", secs(w[0]), secs(w[1]))
 }
 
 /// An expectation's window, and the span its buckets cover when an edge
-/// falls inside a bucket: `13.33–21 s (whole buckets: 14–21 s)`.
+/// falls inside a bucket: `13.3–21 s (whole buckets: 14–21 s)`.
 pub fn expectation_window(e: &ExpectationResult) -> String {
     match e.covered_s {
         Some(c) => format!("{} (whole buckets: {})", window(e.window_s), window(c)),
@@ -362,6 +376,10 @@ mod tests {
     #[test]
     fn numbers_format_for_people() {
         assert_eq!(num(f64::INFINITY), "∞");
+        assert_eq!(secs(20.000_187_835), "20");
+        assert_eq!(secs(13.333), "13.3");
+        assert_eq!(secs(2.25), "2.2");
+        assert_eq!(secs(-0.01), "0");
         assert_eq!(num(0.123456), "0.1235");
         assert_eq!(num(60.0), "60");
         assert_eq!(count(1234567), "1\u{2009}234\u{2009}567");
@@ -470,7 +488,7 @@ mod tests {
         e.covered_s = Some([14.0, 21.0]);
         assert_eq!(
             verdict_line(&e),
-            "PASS errors 0 ≤ 0 over 13.33–21 s (whole buckets: 14–21 s)"
+            "PASS errors 0 ≤ 0 over 13.3–21 s (whole buckets: 14–21 s)"
         );
     }
 

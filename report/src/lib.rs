@@ -13,6 +13,7 @@ pub mod junit;
 pub mod record;
 #[cfg(any(test, feature = "sample"))]
 pub mod sample;
+pub mod series;
 pub mod write;
 
 pub use derive::{ExpectationSpec, METRICS, Summary, evaluate, metric, shares, summarize};

@@ -1,5 +1,6 @@
 //! Saving and loading a run's report directory: `run.json` (the record,
-//! pretty-printed) and `index.html` (rendered from it). Each file is written
+//! pretty-printed), `series.csv` (its per-bucket series, `series.rs`) and
+//! `index.html` (rendered from it). Each file is written
 //! to a temporary file in the same directory, fsynced, then renamed over the
 //! target, and the directory is fsynced, so a crash or Ctrl-C mid-write
 //! leaves the old file or the new one, never half of one.
@@ -14,12 +15,15 @@ use serde::Deserialize;
 use crate::{
     html::render,
     record::{RunRecord, SCHEMA_VERSION},
+    series::series_csv,
 };
 
 /// File name of the record inside a report directory.
 pub const RECORD_FILE: &str = "run.json";
 /// File name of the page inside a report directory.
 pub const HTML_FILE: &str = "index.html";
+/// File name of the per-bucket series (CSV) inside a report directory.
+pub const SERIES_FILE: &str = "series.csv";
 
 /// The oldest record schema [`read_record`] accepts. Schema 1 lacks the pod
 /// telemetry of schema 2 (`pods`, `kubelet`, the buckets' `pods` and
@@ -66,8 +70,8 @@ pub enum ReportError {
     },
 }
 
-/// Creates `dir` (and parents) and writes `run.json` then `index.html` into
-/// it, each atomically.
+/// Creates `dir` (and parents) and writes `run.json`, `series.csv`, then
+/// `index.html` into it, each atomically.
 pub fn write_report(dir: &Path, record: &RunRecord) -> Result<(), ReportError> {
     fs::create_dir_all(dir).map_err(|source| ReportError::Io {
         op: "creating report directory",
@@ -80,14 +84,17 @@ pub fn write_report(dir: &Path, record: &RunRecord) -> Result<(), ReportError> {
         source,
     })?;
     write_atomic(&json_path, json.as_bytes())?;
+    write_atomic(&dir.join(SERIES_FILE), series_csv(record).as_bytes())?;
     write_atomic(&dir.join(HTML_FILE), render(record).as_bytes())
 }
 
-/// Re-renders `dir/index.html` from `dir/run.json` (reports are pure
-/// functions of the record, so an old run gets the current page).
+/// Re-renders `dir/index.html` and `dir/series.csv` from `dir/run.json`
+/// (both are pure functions of the record, so an old run gets the current
+/// page and a series file it may never have had).
 pub fn rerender(dir: &Path) -> Result<(), ReportError> {
     remove_stale_temps(dir)?;
     let record = read_record(&dir.join(RECORD_FILE))?;
+    write_atomic(&dir.join(SERIES_FILE), series_csv(&record).as_bytes())?;
     write_atomic(&dir.join(HTML_FILE), render(&record).as_bytes())
 }
 
@@ -173,11 +180,12 @@ pub fn remove_stale_temps(dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
 }
 
 /// The writer's pid of a temporary file name `.<file>.tmp-<pid>`, for the
-/// files a run folder holds (`run.json`, `index.html`, `state.json`).
+/// files a run folder holds (`run.json`, `series.csv`, `index.html`,
+/// `state.json`).
 fn temp_writer(name: &str) -> Option<u32> {
     let rest = name.strip_prefix('.')?;
     let (file, pid) = rest.rsplit_once(".tmp-")?;
-    if ![RECORD_FILE, HTML_FILE, "state.json"].contains(&file)
+    if ![RECORD_FILE, SERIES_FILE, HTML_FILE, "state.json"].contains(&file)
         || pid.is_empty()
         || !pid.bytes().all(|b| b.is_ascii_digit())
     {
@@ -251,9 +259,11 @@ mod tests {
             fs::write(dir.join(n), b"x").expect("other");
         }
         assert_eq!(stale_temps(&dir).expect("scan"), vec![dead.clone()]);
+        fs::remove_file(dir.join(SERIES_FILE)).expect("remove series");
         rerender(&dir).expect("rerender");
         assert!(!dead.exists(), "stale temp removed");
         assert!(dir.join(HTML_FILE).exists(), "index.html written again");
+        assert!(dir.join(SERIES_FILE).exists(), "series.csv written again");
         assert!(ours.exists());
         for n in others {
             assert!(dir.join(n).exists(), "{n} left alone");
@@ -286,6 +296,8 @@ mod tests {
         let html =
             fs::read_to_string(dir.join(HTML_FILE)).unwrap_or_else(|e| panic!("index.html: {e}"));
         assert!(html.contains("<svg"));
+        let csv = fs::read_to_string(dir.join(SERIES_FILE)).unwrap_or_default();
+        assert_eq!(csv, series_csv(&record), "series.csv beside run.json");
         let leftovers: Vec<_> = fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("read_dir: {e}"))
             .filter_map(|e| e.ok())

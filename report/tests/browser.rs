@@ -9,6 +9,12 @@
 //! phase chart alone. A 1000-backend report must parse with its top-N
 //! charts and show the fairness chart's band.
 //!
+//! The interactive charts are driven over the DevTools protocol (`Cdp`: a
+//! minimal client on `--remote-debugging-pipe`): hover values against
+//! run.json, a crosshair on every chart, drag-to-zoom followed by every
+//! chart, legend toggles, no network request, and a 1400×900 screenshot of
+//! the first screen.
+//!
 //! Screenshots are kept for people to look at, under this crate's
 //! `CARGO_TARGET_TMPDIR` (`<target>/tmp/browser/<test>/`); their paths are
 //! printed.
@@ -216,9 +222,15 @@ fn write_run(work: &Path, record: &RunRecord) -> PathBuf {
     dir.join("index.html")
 }
 
-/// A real PNG, over ~20 KB, of many colours (a blank or error page is one
-/// or two). Returns its distinct colours as RGB.
+/// A real PNG of the CLI screenshots' size (1400×2400), over ~20 KB, of
+/// many colours (a blank or error page is one or two). Returns its
+/// distinct colours as RGB.
 fn check_png(path: &Path) -> HashSet<[u8; 3]> {
+    check_png_sized(path, (1400, 2400))
+}
+
+/// [`check_png`] for a screenshot of `size` pixels.
+fn check_png_sized(path: &Path, want: (u32, u32)) -> HashSet<[u8; 3]> {
     let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(
         bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
@@ -244,7 +256,7 @@ fn check_png(path: &Path) -> HashSet<[u8; 3]> {
         .unwrap_or_else(|e| panic!("decoding {}: {e}", path.display()));
     assert_eq!(
         (frame.width, frame.height),
-        (1400, 2400),
+        want,
         "{}: screenshot size",
         path.display()
     );
@@ -613,4 +625,449 @@ fn nightly_index_renders_in_chromium() {
     );
 
     screenshot(&work, &page, &work.join("index.png"));
+}
+
+/// A Chromium driven over the DevTools protocol on a pipe
+/// (`--remote-debugging-pipe`: it reads NUL-terminated JSON commands on
+/// fd 3 and writes replies and events on fd 4). Dropping it kills the
+/// browser's whole process group, on every path out of a test.
+struct Cdp {
+    child: std::process::Child,
+    to_browser: fs::File,
+    from_browser: mpsc::Receiver<serde_json::Value>,
+    next_id: u64,
+    session: Option<String>,
+    /// Every event received so far, in order.
+    events: Vec<serde_json::Value>,
+    profile: PathBuf,
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
+}
+
+/// How long one CDP command (or a wait for an event) may take.
+const CDP_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Cdp {
+    fn launch(work: &Path) -> Self {
+        use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+        let one_at_a_time = BROWSER.lock().unwrap_or_else(|p| p.into_inner());
+        let profile = work.join("profile-cdp");
+        fs::create_dir_all(&profile).unwrap_or_else(|e| panic!("mkdir {}: {e}", profile.display()));
+        let pipe = || {
+            let mut fds = [0; 2];
+            // SAFETY: fds has room for the two descriptors pipe2 writes.
+            let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+            assert_eq!(rc, 0, "pipe2: {}", std::io::Error::last_os_error());
+            // SAFETY: both descriptors were just created and are owned here only.
+            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+        };
+        let (browser_reads, we_write) = pipe();
+        let (we_read, browser_writes) = pipe();
+        let (r, w) = (
+            std::os::fd::AsRawFd::as_raw_fd(&browser_reads),
+            std::os::fd::AsRawFd::as_raw_fd(&browser_writes),
+        );
+        let mut user_data = OsString::from("--user-data-dir=");
+        user_data.push(&profile);
+        let mut cmd = Command::new(CHROMIUM);
+        cmd.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--remote-debugging-pipe",
+            "--window-size=1400,900",
+        ])
+        .arg(user_data)
+        .arg("about:blank")
+        .env("HOME", &profile)
+        .env("XDG_CONFIG_HOME", profile.join(".config"))
+        .env("XDG_CACHE_HOME", profile.join(".cache"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+        // SAFETY: between fork and exec only dup2 and fcntl run
+        // (async-signal-safe). The pipe ends go to 3 and 4 by way of
+        // descriptors above 10, so neither overwrites the other.
+        unsafe {
+            cmd.pre_exec(move || {
+                let hi_r = libc::fcntl(r, libc::F_DUPFD, 10);
+                let hi_w = libc::fcntl(w, libc::F_DUPFD, 10);
+                if hi_r < 0 || hi_w < 0 || libc::dup2(hi_r, 3) < 0 || libc::dup2(hi_w, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {CHROMIUM}: {e}"));
+        drop(browser_reads);
+        drop(browser_writes);
+        // SAFETY: the descriptor is ours alone (into_raw_fd gave it up).
+        let mut reader = unsafe { fs::File::from_raw_fd(we_read.into_raw_fd()) };
+        // SAFETY: as above.
+        let to_browser = unsafe { fs::File::from_raw_fd(we_write.into_raw_fd()) };
+        let (tx, from_browser) = mpsc::channel();
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 65536];
+            loop {
+                let n = match reader.read(&mut chunk) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                buf.extend_from_slice(&chunk[..n]);
+                while let Some(end) = buf.iter().position(|b| *b == 0) {
+                    let msg: Vec<u8> = buf.drain(..=end).collect();
+                    if let Ok(v) = serde_json::from_slice(&msg[..msg.len() - 1])
+                        && tx.send(v).is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        });
+        Self {
+            child,
+            to_browser,
+            from_browser,
+            next_id: 0,
+            session: None,
+            events: Vec::new(),
+            profile,
+            _one_at_a_time: one_at_a_time,
+        }
+    }
+
+    /// Sends `method` (to the attached page, once there is one) and returns
+    /// its result; panics on an error reply or after [`CDP_TIMEOUT`].
+    fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut msg = serde_json::json!({ "id": id, "method": method, "params": params });
+        if let Some(s) = &self.session {
+            msg["sessionId"] = s.clone().into();
+        }
+        let mut bytes = serde_json::to_vec(&msg).expect("json");
+        bytes.push(0);
+        self.to_browser
+            .write_all(&bytes)
+            .unwrap_or_else(|e| panic!("CDP {method}: writing to chromium: {e}"));
+        let deadline = Instant::now() + CDP_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = self
+                .from_browser
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("CDP {method}: no reply ({e})"));
+            if v.get("id").and_then(serde_json::Value::as_u64) == Some(id) {
+                if let Some(err) = v.get("error") {
+                    panic!("CDP {method} failed: {err}");
+                }
+                return v["result"].clone();
+            }
+            self.events.push(v);
+        }
+    }
+
+    /// Waits for the event `method`, returning it.
+    fn wait_event(&mut self, method: &str) -> serde_json::Value {
+        if let Some(e) = self.events.iter().find(|e| e["method"] == method) {
+            return e.clone();
+        }
+        let deadline = Instant::now() + CDP_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = self
+                .from_browser
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("CDP: no {method} event ({e})"));
+            self.events.push(v.clone());
+            if v["method"] == method {
+                return v;
+            }
+        }
+    }
+
+    /// The value of JavaScript `expr` in the page (JSON-able).
+    fn eval(&mut self, expr: &str) -> serde_json::Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({ "expression": expr, "returnByValue": true }),
+        );
+        if let Some(e) = r.get("exceptionDetails") {
+            panic!("evaluating {expr}: {e}");
+        }
+        r["result"]["value"].clone()
+    }
+
+    fn mouse(&mut self, kind: &str, x: f64, y: f64, buttons: u32) {
+        let button = if kind == "mouseMoved" && buttons == 0 {
+            "none"
+        } else {
+            "left"
+        };
+        self.call(
+            "Input.dispatchMouseEvent",
+            serde_json::json!({ "type": kind, "x": x, "y": y, "button": button,
+                                "buttons": buttons, "clickCount": 1 }),
+        );
+    }
+}
+
+impl Drop for Cdp {
+    fn drop(&mut self) {
+        let group = i32::try_from(self.child.id()).unwrap_or(0);
+        if group > 0 {
+            // SAFETY: plain syscall; the group is the browser we started
+            // (process_group(0) made its pid the group id).
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
+        let _ = self.child.wait();
+        let _ = fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// Standard base64 (as CDP sends screenshots), padding optional.
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c:#x}"),
+    };
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|c| !matches!(c, b'=' | b'\n' | b'\r'))
+        .map(value)
+        .collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for group in digits.chunks(4) {
+        let n = group
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, d)| n | u32::from(*d) << (18 - 6 * i));
+        out.extend(&n.to_be_bytes()[1..group.len()]);
+    }
+    out
+}
+
+/// The interactive charts in a real browser, driven over CDP: hovering the
+/// share chart at a bucket shows each backend's share in that bucket as
+/// run.json has it, with a crosshair on every chart; dragging zooms every
+/// chart's time axis to the selection; a legend click hides a series; the
+/// page makes no network request. Screenshot of the first screen at
+/// 1400×900 (hovered) kept under the test's folder.
+#[test]
+fn interactive_charts_hover_zoom_and_toggle_in_chromium() {
+    let test = "interactive_charts_hover_zoom_and_toggle_in_chromium";
+    if !have_chromium(test) {
+        return;
+    }
+    let work = out_dir(test);
+    let record = incident_a(false);
+    let page = write_run(&work, &record)
+        .canonicalize()
+        .unwrap_or_else(|e| panic!("canonicalize: {e}"));
+    let url = format!("file://{}", page.display());
+
+    let mut cdp = Cdp::launch(&work);
+    let target = cdp.call(
+        "Target.createTarget",
+        serde_json::json!({ "url": "about:blank" }),
+    );
+    let attached = cdp.call(
+        "Target.attachToTarget",
+        serde_json::json!({ "targetId": target["targetId"], "flatten": true }),
+    );
+    cdp.session = attached["sessionId"].as_str().map(str::to_owned);
+    assert!(cdp.session.is_some(), "attached to the page");
+    cdp.call("Network.enable", serde_json::json!({}));
+    cdp.call("Page.enable", serde_json::json!({}));
+    cdp.call("Runtime.enable", serde_json::json!({}));
+    cdp.call(
+        "Emulation.setDeviceMetricsOverride",
+        serde_json::json!({ "width": 1400, "height": 900, "deviceScaleFactor": 1, "mobile": false }),
+    );
+    cdp.call("Page.navigate", serde_json::json!({ "url": url }));
+    cdp.wait_event("Page.loadEventFired");
+    let started = Instant::now();
+    while cdp.eval("document.readyState === 'complete' && typeof window.svclab === 'object'")
+        != serde_json::Value::Bool(true)
+    {
+        assert!(
+            started.elapsed() < CDP_TIMEOUT,
+            "the charts never became interactive"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    let ids: Vec<String> = serde_json::from_value(cdp.eval("svclab.charts()")).expect("ids");
+    for id in ["share", "new-conns", "ct-entries", "client-rate", "latency"] {
+        assert!(ids.iter().any(|i| i == id), "chart {id} is interactive");
+        assert_eq!(
+            cdp.eval(&format!(
+                "getComputedStyle(document.querySelector('#chart-{id} > svg')).display"
+            )),
+            "none",
+            "{id}'s SVG gives way to the interactive chart"
+        );
+    }
+
+    // Hover the share chart in the middle of a bucket after the scale-up.
+    let b = record.bucket_s;
+    let i = record.buckets.len() * 3 / 4;
+    let bucket = &record.buckets[i];
+    cdp.eval("document.getElementById('chart-share').scrollIntoView({block: 'center'})");
+    let at = |cdp: &mut Cdp, t: f64| -> (f64, f64) {
+        let p = cdp.eval(&format!("svclab.pixel('share', {t})"));
+        let x = p["x"].as_f64().expect("x");
+        let y = (p["top"].as_f64().expect("top") + p["bottom"].as_f64().expect("bottom")) / 2.0;
+        (x, y)
+    };
+    let (x, y) = at(&mut cdp, bucket.t_s + b / 2.0);
+    cdp.mouse("mouseMoved", x, y, 0);
+    let tip = cdp.eval("svclab.tooltip('share')");
+    assert_eq!(tip["bucket"].as_u64(), Some(i as u64), "tooltip: {tip}");
+    assert!((tip["t"].as_f64().expect("t") - bucket.t_s).abs() < 1e-9);
+    assert!(
+        tip["text"]
+            .as_str()
+            .is_some_and(|t| t.contains(&format!("{:.1}", bucket.t_s))),
+        "time to 0.1 s in {tip}"
+    );
+    let total: u64 = bucket
+        .backends
+        .values()
+        .map(|v| v.share_count(record.share_basis))
+        .sum();
+    assert!(total > 0);
+    for name in record.backend_names() {
+        let label = if record
+            .backend(&name)
+            .is_some_and(|b| b.added_by_last_scale_up)
+        {
+            format!("{name} (new)")
+        } else {
+            name.clone()
+        };
+        let want = bucket
+            .backends
+            .get(&name)
+            .map_or(0, |v| v.share_count(record.share_basis)) as f64
+            / total as f64;
+        let got = tip["values"][&label]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no {label} in the tooltip {tip}"));
+        assert!(
+            (got - want).abs() < 1e-9,
+            "{label} in bucket {i}: tooltip {got}, run.json {want}"
+        );
+    }
+    assert_eq!(
+        cdp.eval("svclab.crosshair()")
+            .as_f64()
+            .map(|t| (t - (bucket.t_s + b / 2.0)).abs() < 0.2),
+        Some(true),
+        "crosshair at the hovered time"
+    );
+
+    // A legend click hides a series (and its tooltip row); a second shows it.
+    let first = record.backend_names()[0].clone();
+    let key = format!("#chart-share .svclab-keys button[data-series=\"{first}\"]");
+    cdp.eval(&format!("document.querySelector('{key}').click()"));
+    cdp.mouse("mouseMoved", x + 1.0, y, 0);
+    let tip = cdp.eval("svclab.tooltip('share')");
+    assert!(tip["values"].get(&first).is_none(), "{first} hidden: {tip}");
+    cdp.eval(&format!("document.querySelector('{key}').click()"));
+
+    // Drag from 10 s to 30 s on the share chart: every chart zooms to it.
+    let (x0, _) = at(&mut cdp, 10.0);
+    let (x1, _) = at(&mut cdp, 30.0);
+    cdp.mouse("mouseMoved", x0, y, 0);
+    cdp.mouse("mousePressed", x0, y, 1);
+    cdp.mouse("mouseMoved", (x0 + x1) / 2.0, y, 1);
+    cdp.mouse("mouseMoved", x1, y, 1);
+    cdp.mouse("mouseReleased", x1, y, 1);
+    // One pixel of the original axis, in seconds.
+    let px = record.end_s() / (x1 - x0) * 20.0 / record.end_s();
+    let share_range: Vec<f64> =
+        serde_json::from_value(cdp.eval("svclab.xRange('share')")).expect("range");
+    assert!(
+        (share_range[0] - 10.0).abs() <= 2.0 * px && (share_range[1] - 30.0).abs() <= 2.0 * px,
+        "zoomed to {share_range:?}, selected 10–30 s"
+    );
+    for id in &ids {
+        let range: Vec<f64> =
+            serde_json::from_value(cdp.eval(&format!("svclab.xRange('{id}')"))).expect("range");
+        assert_eq!(range, share_range, "{id} follows the zoom");
+        let attr = cdp.eval(&format!(
+            "[+document.getElementById('chart-{id}').dataset.xMin, +document.getElementById('chart-{id}').dataset.xMax]"
+        ));
+        assert_eq!(
+            serde_json::from_value::<Vec<f64>>(attr).expect("attrs"),
+            share_range,
+            "{id}'s data-x-min/max"
+        );
+    }
+    // Double-click: the whole run again, everywhere.
+    let (xm, _) = at(&mut cdp, 20.0);
+    cdp.call(
+        "Input.dispatchMouseEvent",
+        serde_json::json!({ "type": "mousePressed", "x": xm, "y": y, "button": "left", "buttons": 1, "clickCount": 2 }),
+    );
+    cdp.call(
+        "Input.dispatchMouseEvent",
+        serde_json::json!({ "type": "mouseReleased", "x": xm, "y": y, "button": "left", "buttons": 0, "clickCount": 2 }),
+    );
+    let end = record.end_s().max(record.bucket_s).max(1.0);
+    for id in &ids {
+        let range: Vec<f64> =
+            serde_json::from_value(cdp.eval(&format!("svclab.xRange('{id}')"))).expect("range");
+        assert_eq!(range, vec![0.0, end], "{id} reset by the double-click");
+    }
+
+    // The first screen, with the share chart hovered.
+    cdp.eval("window.scrollTo(0, 0)");
+    let (x, y) = at(&mut cdp, bucket.t_s + b / 2.0);
+    if y < 900.0 {
+        cdp.mouse("mouseMoved", x, y, 0);
+    }
+    let shot = cdp.call(
+        "Page.captureScreenshot",
+        serde_json::json!({ "format": "png" }),
+    );
+    let png = work.join("first-screen.png");
+    fs::write(&png, base64_decode(shot["data"].as_str().expect("data")))
+        .unwrap_or_else(|e| panic!("write {}: {e}", png.display()));
+    check_png_sized(&png, (1400, 900));
+    let msg = format!("screenshot: {}\n", png.display());
+    let _ = std::io::stderr().write_all(msg.as_bytes());
+
+    // Nothing but the page itself was requested.
+    let requests: Vec<String> = cdp
+        .events
+        .iter()
+        .filter(|e| e["method"] == "Network.requestWillBeSent")
+        .filter_map(|e| e["params"]["request"]["url"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        requests.iter().any(|r| r == &url),
+        "the page's own request is seen: {requests:?}"
+    );
+    for r in &requests {
+        assert!(r == &url, "network request {r}");
+    }
+    let failed: Vec<_> = cdp
+        .events
+        .iter()
+        .filter(|e| e["method"] == "Runtime.exceptionThrown")
+        .collect();
+    assert!(failed.is_empty(), "script errors: {failed:?}");
 }

@@ -81,6 +81,9 @@ struct NodeViews {
     internal: NodeView,
     /// For traffic through the node's NodePort.
     external: Option<NodeView>,
+    /// A NodePort service's cluster-wide list (kube-proxy's short-circuit
+    /// target under the Local policy).
+    cluster: Option<Vec<Backend>>,
 }
 
 impl Cluster {
@@ -184,6 +187,10 @@ impl Cluster {
                         frontend: s.frontend,
                         internal: view(n, s.routing, &s.eps),
                         external: s.external.map(|r| view(n, r, &s.eps)),
+                        cluster: s.external.map(|r| {
+                            let all = Routing { local: false, ..r };
+                            view(n, all, &s.eps).backends
+                        }),
                     })
                     .collect()
             })
@@ -222,8 +229,8 @@ impl Cluster {
                 let dp = &mut node.dataplane;
                 dp.set_no_local_endpoints(v.frontend, v.internal.none_local)?;
                 dp.set_backends(v.frontend, &v.internal.backends)?;
-                if let Some(x) = &v.external {
-                    dp.set_node_port_backends(v.frontend, &x.backends, x.none_local)?;
+                if let (Some(x), Some(all)) = (&v.external, &v.cluster) {
+                    dp.set_node_port_backends(v.frontend, &x.backends, x.none_local, all)?;
                 }
             }
         }

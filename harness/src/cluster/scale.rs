@@ -172,15 +172,15 @@ impl Cluster {
             let d = self.autoscalers[i].reconcile(now, current, &views);
             let rec = d.recommendation.clone().unwrap_or_default();
             tracing::info!(
-                deployment = dep,
-                current,
-                desired = d.desired,
-                usage = ?rec.usage,
                 ready = rec.ready,
                 unready = rec.unready,
                 missing = rec.missing,
-                limited_by = ?d.limited_by,
-                "hpa sync"
+                "HPA sync: {dep} {current} → {} (metric {}){}",
+                d.desired,
+                rec.usage.map_or("n/a".to_owned(), |u| format!("{u:.2}")),
+                d.limited_by
+                    .as_deref()
+                    .map_or(String::new(), |l| format!(", limited by {l}")),
             );
             if d.desired != current {
                 self.event(

@@ -35,7 +35,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             deny_warnings,
             json,
         } => Ok(validate::run(&suites, deny_warnings, json)),
-        Command::Schema => schema::run(),
+        Command::Schema { run_record } => schema::run(run_record),
         Command::Completions { shell } => Ok(docs::completions(shell)),
         Command::Man { out } => docs::man(out.as_deref()),
         Command::Needs { suites } => Ok(needs::run(&suites)),

@@ -1,5 +1,5 @@
-//! `svclab report`: re-render a run folder's `index.html` from its
-//! `run.json` (reports are pure functions of the record).
+//! `svclab report`: re-render a run folder's `index.html` and `series.csv`
+//! from its `run.json` (both are pure functions of the record).
 use std::{path::Path, process::ExitCode};
 
 pub fn run(run_dir: &Path) -> ExitCode {

@@ -83,12 +83,16 @@ pub trait Dataplane {
     /// this node: every endpoint under `externalTrafficPolicy: Cluster`,
     /// the node's own under `Local`; `none_local` when the node has none of
     /// its own while the service has some elsewhere (kube-proxy then drops
-    /// new connections: "has no local endpoints").
+    /// new connections: "has no local endpoints"). `cluster` is the
+    /// service's cluster-wide list as this node sees it: under `Local`
+    /// kube-proxy still sends pod- and node-originated NodePort traffic
+    /// there (its short-circuit rules).
     fn set_node_port_backends(
         &mut self,
         frontend: Frontend,
         backends: &[Backend],
         none_local: bool,
+        cluster: &[Backend],
     ) -> anyhow::Result<()>;
     /// Replaces a service's endpoints: active ones take new flows,
     /// terminating ones only drain the flows they have.

@@ -116,6 +116,7 @@ impl Dataplane for EbpfDataplane {
         frontend: Frontend,
         backends: &[Backend],
         _none_local: bool,
+        _cluster: &[Backend],
     ) -> anyhow::Result<()> {
         let nf = *self
             .node_ports

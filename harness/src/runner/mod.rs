@@ -7,6 +7,7 @@
 //! state is created only after the suite validated.
 pub mod compare;
 mod ctx;
+mod host;
 mod play;
 mod record;
 mod setup;
@@ -147,10 +148,15 @@ pub fn run_suite(loaded: &LoadedSuite, opts: &RunOptions) -> anyhow::Result<RunO
         .with_target(false)
         .finish();
     tracing::subscriber::with_default(subscriber, || {
-        tracing::info!(suite = %loaded.suite.name, path = %loaded.path.display(), run_id, "run starting");
+        tracing::info!(
+            run_id = %run_id,
+            "run starting: suite {} from {}",
+            loaded.suite.name,
+            loaded.path.display()
+        );
         let r = run_suite_in(loaded, opts, run_id.clone(), dir.clone());
         match &r {
-            Ok(o) => tracing::info!(verdict = ?o.verdict, "run finished"),
+            Ok(o) => tracing::info!(verdict = %o.verdict.word(), "run finished"),
             Err(e) => tracing::error!("run failed: {e:#}"),
         }
         r

@@ -15,6 +15,7 @@ use std::{
 };
 
 use anyhow::Context as _;
+use svclab_report::record::Event;
 use svclab_suite::model::{Action, TimelineEntry};
 
 use super::{
@@ -86,6 +87,8 @@ pub(super) fn play(
     let mut next_pod_sample = Duration::ZERO;
     let mut last_new: BTreeMap<String, u64> = BTreeMap::new();
     let mut spike_ends: Vec<SpikeEnd> = Vec::new();
+    // The events logged so far (those of setup are not: the initial pods).
+    let mut logged = c.events.len();
     loop {
         let now = t0.elapsed();
         while let Ok(r) = rx.try_recv() {
@@ -127,8 +130,12 @@ pub(super) fn play(
             let e = timeline[next_action];
             next_action += 1;
             let t = now.as_secs_f64();
-            tracing::info!(at = t, action = ?e.action, "timeline action");
-            if let Some(end) = act(ctx, c, &mut clients, e, t)? {
+            let done = act(ctx, c, &mut clients, e, t);
+            log_events(c, &mut logged);
+            let spike_end = done.with_context(|| {
+                format!("timeline action {} at {}", action_key(&e.action), e.at)
+            })?;
+            if let Some(end) = spike_end {
                 spike_ends.push((now + end.0, end.1, end.2));
             }
             if matches!(e.action, Action::Scale { .. }) {
@@ -137,6 +144,7 @@ pub(super) fn play(
             // Pods change only through actions: refresh what `inspect` reads.
             state_file::write_state(&ctx.dir, &c.state(&ctx.run_id, &ctx.prefix, false)?)?;
         }
+        log_events(c, &mut logged);
         if now >= duration || opts.stop.load(Ordering::Relaxed) {
             g.elapsed = now.min(duration);
             break;
@@ -147,10 +155,15 @@ pub(super) fn play(
                 .max(Duration::from_millis(1)),
         );
     }
+    let by_signal = opts.stop.load(Ordering::Relaxed);
     tracing::info!(
-        elapsed = g.elapsed.as_secs_f64(),
-        stopped_by_signal = opts.stop.load(Ordering::Relaxed),
-        "stopping clients"
+        "stopping clients at {}{}",
+        secs(g.elapsed.as_secs_f64()),
+        if by_signal {
+            ", stopped by a signal"
+        } else {
+            ""
+        }
     );
     ctx.progress.set_prefix("stopping");
     let Clients {
@@ -164,6 +177,7 @@ pub(super) fn play(
         g.agg.add(r);
     }
     c.end_faults(g.elapsed.as_secs_f64());
+    log_events(c, &mut logged);
     c.note_all_conns_after_sigterm();
     g.datapath = datapath_totals(c)?;
     g.access_logs = c.access_logs();
@@ -174,6 +188,57 @@ pub(super) fn play(
         g.hold_released = true;
     }
     Ok(())
+}
+
+/// Event kinds not logged one line each: too many in a large run or a
+/// probe cascade (the report lists them all and charts readiness), or
+/// logged by a line of their own (`restart`).
+const UNLOGGED_EVENTS: [&str; 6] = [
+    "pod_created",
+    "pod_ready",
+    "pod_not_ready",
+    "endpoint_update",
+    "node_endpoints",
+    "restart",
+];
+
+/// Logs the events recorded since `logged` in the words of the report's
+/// events table, e.g. `scale web 3 → 6 at 20.0 s event=scale`: every
+/// timeline event (actions, spike and fault ends) and the lifecycle events
+/// but the most numerous ([`UNLOGGED_EVENTS`]).
+fn log_events(c: &Cluster, logged: &mut usize) {
+    for e in c.events.get(*logged..).unwrap_or_default() {
+        if let Some(line) = event_line(e) {
+            tracing::info!(event = %e.kind, "{line}");
+        }
+    }
+    *logged = c.events.len();
+}
+
+/// An event's log message, None for the kinds not logged.
+fn event_line(e: &Event) -> Option<String> {
+    (e.timeline || !UNLOGGED_EVENTS.contains(&e.kind.as_str()))
+        .then(|| format!("{} at {}", e.detail, secs(e.t_s)))
+}
+
+/// Seconds from the run's start as the log writes them: `20.0 s`.
+fn secs(t: f64) -> String {
+    format!("{t:.1} s")
+}
+
+/// The suite file's key of an action (`scale`, `kill`, ...), for errors.
+fn action_key(action: &Action) -> &'static str {
+    match action {
+        Action::Scale { .. } => "scale",
+        Action::Kill { .. } => "kill",
+        Action::DeletePod { .. } => "delete_pod",
+        Action::FlushCt { .. } => "flush_ct",
+        Action::RestartClient { .. } => "restart_client",
+        Action::Rollout { .. } => "rollout",
+        Action::Spike { .. } => "spike",
+        Action::Fault(_) => "fault",
+        Action::ClearFault(_) => "clear_fault",
+    }
 }
 
 /// Restores the rate of every spike whose time is up.
@@ -389,4 +454,73 @@ fn sample(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(t_s: f64, kind: &str, detail: &str, timeline: bool) -> Event {
+        Event {
+            t_s,
+            kind: kind.into(),
+            detail: detail.into(),
+            timeline,
+        }
+    }
+
+    #[test]
+    fn events_log_as_the_report_words_them_with_the_time_to_a_tenth() {
+        let line = |e: Event| event_line(&e);
+        assert_eq!(
+            line(event(20.000187835, "scale", "scale web 3 → 6", true)).as_deref(),
+            Some("scale web 3 → 6 at 20.0 s")
+        );
+        assert_eq!(
+            line(event(12.04, "kill", "kill web-0, web-1", true)).as_deref(),
+            Some("kill web-0, web-1 at 12.0 s")
+        );
+        assert_eq!(
+            line(event(
+                39.96,
+                "fault_end",
+                "fault lossy ended after 30.0 s",
+                false
+            ))
+            .as_deref(),
+            Some("fault lossy ended after 30.0 s at 40.0 s")
+        );
+        // Numerous lifecycle events stay in run.json and the report.
+        for kind in UNLOGGED_EVENTS {
+            assert_eq!(line(event(1.0, kind, "web-3 ready", false)), None, "{kind}");
+        }
+        // A timeline event is logged whatever its kind.
+        assert!(line(event(1.0, "pod_ready", "x", true)).is_some());
+    }
+
+    #[test]
+    fn action_keys_are_the_suite_files() {
+        let actions = [
+            Action::Kill {
+                deployment: "web".into(),
+                count: 2,
+            },
+            Action::DeletePod {
+                deployment: "web".into(),
+                index: 0,
+            },
+            Action::RestartClient {
+                client: "c".into(),
+                keep_ip: false,
+            },
+            Action::ClearFault("f".into()),
+            Action::FlushCt { node: None },
+        ];
+        for a in actions {
+            // The key serde writes the action under, as a suite file has it.
+            let value = serde_json::to_value(&a).expect("action serialises");
+            let key = value.as_object().and_then(|o| o.keys().next().cloned());
+            assert_eq!(key.as_deref(), Some(action_key(&a)), "{a:?}");
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Stage 4 of a run: the run record from what the stages gathered — buckets
-//! played, datapath totals, mechanism figures, each expectation evaluated —
-//! the verdict, and `run.json` + `index.html` written to the run folder.
+//! played, datapath totals, mechanism figures, each expectation evaluated,
+//! the host it ran on — the verdict, and `run.json`, `series.csv` and
+//! `index.html` written to the run folder.
 use std::{collections::BTreeMap, sync::atomic::Ordering};
 
 use anyhow::Context as _;
@@ -63,6 +64,7 @@ pub(super) fn record(
                 .chain(service_policies(suite))
                 .collect(),
         },
+        host: Some(super::host::host_info()),
         started_at,
         duration_s: duration.as_secs_f64(),
         elapsed_s: g.elapsed.as_secs_f64(),
@@ -110,7 +112,11 @@ pub(super) fn record(
         Verdict::Fail
     };
     let dir = ctx.dir.clone();
-    tracing::info!(verdict = ?record.verdict, dir = %dir.display(), "writing the report");
+    tracing::info!(
+        verdict = %record.verdict.word(),
+        "writing the report to {}",
+        dir.display()
+    );
     svclab_report::write::write_report(&dir, &record)
         .with_context(|| format!("writing the report to {}", dir.display()))?;
     Ok(RunOutcome {

@@ -39,7 +39,7 @@ pub(super) fn setup(
     g.kubelet = kubelet_info_of(suite, ctx.kube_scale, &c.autoscaler_lines());
     tracing::info!(
         nodes = suite.cluster.nodes,
-        prefix = ctx.prefix,
+        prefix = %ctx.prefix,
         "topology and datapaths up"
     );
     ctx.progress.set_prefix("pods");

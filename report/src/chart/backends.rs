@@ -23,9 +23,60 @@ impl Frame<'_> {
     /// (drawn as a thick black line) reads directly as their share on the y
     /// axis, next to a dashed line at their fair share.
     pub fn share_chart(&self) -> String {
+        let view = self.share_view();
+        let legend: Vec<LegendEntry> = view
+            .bands
+            .iter()
+            .map(|(_, label, color)| LegendEntry {
+                label: label.clone(),
+                color: *color,
+                swatch: Swatch::Area,
+            })
+            .collect();
+        let colors: Vec<RGBColor> = view.bands.iter().map(|b| b.2).collect();
+        self.stacked_share(
+            &view.title,
+            view.what,
+            legend,
+            &colors,
+            &view.cum,
+            view.new_top.as_deref(),
+        )
+    }
+
+    /// What the share chart stacks (the SVG chart and the page's
+    /// interactive chart both draw this): above [`super::topn::TOP_N_ABOVE`]
+    /// backends the top-N bands and the others' band (`topn`).
+    pub(super) fn share_view(&self) -> ShareView {
         let rec = self.record;
+        let what = match rec.share_basis {
+            crate::record::ShareBasis::Responses => "responses",
+            crate::record::ShareBasis::Connections => "new connections (datapath)",
+        };
+        let band = |n: &String| {
+            let label = self.named_legend(std::slice::from_ref(n), Swatch::Area)[0]
+                .label
+                .clone();
+            (n.clone(), label, self.color(n))
+        };
         if let Some(top) = top_backends(rec) {
-            return self.share_chart_top(&top);
+            let bands = super::topn::ShareBands::of(rec, &top);
+            let mut list: Vec<(String, String, RGBColor)> = bands.order.iter().map(band).collect();
+            list.push((
+                "others".into(),
+                format!("others ({} backends)", top.others.len()),
+                super::topn::OTHERS,
+            ));
+            return ShareView {
+                title: format!(
+                    "Share of {what} per backend (stacked; {}; others in grey)",
+                    top.words("backends", traffic_word(rec))
+                ),
+                what,
+                bands: list,
+                cum: bands.cum,
+                new_top: bands.new_top,
+            };
         }
         let names = rec.backend_names();
         let is_new = |n: &str| rec.backend(n).is_some_and(|b| b.added_by_last_scale_up);
@@ -54,27 +105,14 @@ impl Frame<'_> {
                 cum[k][i] = acc;
             }
         }
-
-        let legend: Vec<LegendEntry> = order
-            .iter()
-            .map(|n| LegendEntry {
-                label: if is_new(n) {
-                    format!("{n} (new)")
-                } else {
-                    (*n).clone()
-                },
-                color: self.color(n),
-                swatch: Swatch::Area,
-            })
-            .collect();
-        let colors: Vec<RGBColor> = order.iter().map(|n| self.color(n)).collect();
         let new_top = (new_count > 0).then(|| cum[new_count - 1].clone());
-        let what = match rec.share_basis {
-            crate::record::ShareBasis::Responses => "responses",
-            crate::record::ShareBasis::Connections => "new connections (datapath)",
-        };
-        let title = format!("Share of {what} per backend (stacked; new pods at the bottom)");
-        self.stacked_share(&title, what, legend, &colors, &cum, new_top.as_deref())
+        ShareView {
+            title: format!("Share of {what} per backend (stacked; new pods at the bottom)"),
+            what,
+            bands: order.into_iter().map(band).collect(),
+            cum,
+            new_top,
+        }
     }
 
     /// Draws a stacked share chart: `cum[k][i]` is the top of band k (in
@@ -222,6 +260,59 @@ impl Frame<'_> {
     ) -> String {
         let rec = self.record;
         let mid = rec.bucket_s / 2.0;
+        let view = self.lines_view(title, value);
+        let series: Vec<(&String, Segments)> = view
+            .lines
+            .iter()
+            .map(|(name, values)| {
+                let points = rec
+                    .buckets
+                    .iter()
+                    .zip(values)
+                    .map(|(bk, v)| (bk.t_s + mid, *v));
+                (name, segments(points))
+            })
+            .collect();
+        let legend = match &view.top {
+            None => self.backend_legend(),
+            Some(t) => {
+                let mut legend = self.named_legend(&t.shown, Swatch::Line(2));
+                legend.extend(self.others_legend(t.others.len()));
+                legend
+            }
+        };
+        // A top-N chart is taller, so its legend (the lines and the others) fits.
+        let plot_h = if view.top.is_some() {
+            TOP_N_CHART_H
+        } else {
+            304
+        };
+        self.svg(plot_h + self.marker_h(), &legend, |area| {
+            let mut chart = self
+                .builder(area, &view.title, false)?
+                .build_cartesian_2d(self.x[0]..self.x[1], 0.0..view.y_max)?;
+            self.time_mesh(&mut chart)
+                .y_desc(y_desc)
+                .y_label_formatter(&|v| axis_num(*v))
+                .draw()?;
+            if let Some(others) = &view.others {
+                self.draw_others(&mut chart, others)?;
+            }
+            self.draw_lines(&mut chart, &series)?;
+            Ok(Geometry::of(&chart, self.x))
+        })
+    }
+
+    /// What a per-backend lines chart draws (the SVG chart and the page's
+    /// interactive chart both draw this): each shown backend's value per
+    /// bucket (None where it has none), the others' spread in top-N runs,
+    /// the title and the y axis' top.
+    pub(super) fn lines_view(
+        &self,
+        title: &str,
+        value: impl Fn(&crate::record::BackendBucket) -> f64,
+    ) -> LinesView {
+        let rec = self.record;
         let top = top_backends(rec);
         let infos = super::topn::infos(rec);
         // A backend's value in a bucket: shown while it is an endpoint, or
@@ -236,25 +327,20 @@ impl Frame<'_> {
         let names = top
             .as_ref()
             .map_or_else(|| rec.backend_names(), |t| t.shown.clone());
-        let series: Vec<(String, Segments)> = names
+        let lines: Vec<(String, Vec<Option<f64>>)> = names
             .into_iter()
             .map(|name| {
-                let points = rec
-                    .buckets
-                    .iter()
-                    .map(|bk| (bk.t_s + mid, point(bk, &name)));
-                let segs = segments(points);
-                (name, segs)
+                let values = rec.buckets.iter().map(|bk| point(bk, &name)).collect();
+                (name, values)
             })
             .collect();
         let others = top
             .as_ref()
             .map(|t| others_spread(rec, &t.others, |bk, n| point(bk, n)));
         let y_max = nice_max(
-            series
+            lines
                 .iter()
-                .flat_map(|(_, s)| s.iter().flatten())
-                .map(|p| p.1)
+                .flat_map(|(_, v)| v.iter().flatten().copied())
                 .chain(
                     others
                         .iter()
@@ -262,31 +348,17 @@ impl Frame<'_> {
                         .filter_map(|(_, s)| s.map(|s| s.max)),
                 ),
         );
-        let (legend, title) = match &top {
-            None => (self.backend_legend(), title.to_string()),
-            Some(t) => {
-                let mut legend = self.named_legend(&t.shown, Swatch::Line(2));
-                legend.extend(self.others_legend(t.others.len()));
-                let title = format!("{title} ({})", t.words("backends", traffic_word(rec)));
-                (legend, title)
-            }
+        let title = match &top {
+            None => title.to_string(),
+            Some(t) => format!("{title} ({})", t.words("backends", traffic_word(rec))),
         };
-        // A top-N chart is taller, so its legend (the lines and the others) fits.
-        let plot_h = if top.is_some() { TOP_N_CHART_H } else { 304 };
-        self.svg(plot_h + self.marker_h(), &legend, |area| {
-            let mut chart = self
-                .builder(area, &title, false)?
-                .build_cartesian_2d(self.x[0]..self.x[1], 0.0..y_max)?;
-            self.time_mesh(&mut chart)
-                .y_desc(y_desc)
-                .y_label_formatter(&|v| axis_num(*v))
-                .draw()?;
-            if let Some(others) = &others {
-                self.draw_others(&mut chart, others)?;
-            }
-            self.draw_lines(&mut chart, &series)?;
-            Ok(Geometry::of(&chart, self.x))
-        })
+        LinesView {
+            title,
+            lines,
+            others,
+            top,
+            y_max,
+        }
     }
 
     /// Client throughput: ok/s on the left axis, errors/s (all kinds) on the
@@ -294,20 +366,18 @@ impl Frame<'_> {
     /// of successes.
     pub fn client_rate_chart(&self) -> String {
         let rec = self.record;
-        let per_s = 1.0 / rec.bucket_s.max(f64::MIN_POSITIVE);
         let mid = rec.bucket_s / 2.0;
-        let ok: Vec<(f64, f64)> = rec
-            .buckets
-            .iter()
-            .map(|b| (b.t_s + mid, b.client.ok as f64 * per_s))
-            .collect();
-        let err: Vec<(f64, f64)> = rec
-            .buckets
-            .iter()
-            .map(|b| (b.t_s + mid, b.client.error_count() as f64 * per_s))
-            .collect();
-        let ok_max = nice_max(ok.iter().map(|p| p.1));
-        let err_max = nice_max(err.iter().map(|p| p.1));
+        let [ok, err] = client_rates(rec);
+        let ok_max = nice_max(ok.iter().copied());
+        let err_max = nice_max(err.iter().copied());
+        let at_mid = |values: Vec<f64>| -> Vec<(f64, f64)> {
+            rec.buckets
+                .iter()
+                .zip(values)
+                .map(|(b, v)| (b.t_s + mid, v))
+                .collect()
+        };
+        let (ok, err) = (at_mid(ok), at_mid(err));
         let legend = [
             LegendEntry {
                 label: "ok / s (left axis)".into(),
@@ -355,21 +425,15 @@ impl Frame<'_> {
     pub fn latency_chart(&self) -> String {
         let rec = self.record;
         let mid = rec.bucket_s / 2.0;
-        let pick = |f: fn(&Bucket) -> f64| {
-            segments(rec.buckets.iter().map(|b| {
-                let ended = b.client.ok + b.client.error_count() > 0;
-                let v = f(b);
-                (
-                    b.t_s + mid,
-                    (ended && v > 0.0 && v.is_finite()).then_some(v),
-                )
-            }))
-        };
-        let lines = [
-            ("p50", pick(|b| b.client.p50_ms), GREY, 2),
-            ("p99", pick(|b| b.client.p99_ms), INK, 2),
-            ("max", pick(|b| b.client.max_ms), ERROR_RED, 1),
-        ];
+        let lines = latency_lines(rec).map(|(label, values, color, w)| {
+            let segs = segments(
+                rec.buckets
+                    .iter()
+                    .zip(values)
+                    .map(|(b, v)| (b.t_s + mid, v)),
+            );
+            (label, segs, color, w)
+        });
         let y_range = log_range(lines.iter().flat_map(|l| l.1.iter().flatten()).map(|p| p.1));
         let legend: Vec<LegendEntry> = lines
             .iter()
@@ -410,4 +474,67 @@ pub(super) fn fair_new_share(rec: &RunRecord, bucket: &Bucket) -> Option<f64> {
         .collect();
     let new = alive.iter().filter(|b| b.added_by_last_scale_up).count();
     (new > 0).then(|| new as f64 / alive.len() as f64)
+}
+
+/// Client ok responses and errors (all kinds) per second, per bucket.
+pub(super) fn client_rates(rec: &RunRecord) -> [Vec<f64>; 2] {
+    let per_s = 1.0 / rec.bucket_s.max(f64::MIN_POSITIVE);
+    [
+        rec.buckets
+            .iter()
+            .map(|b| b.client.ok as f64 * per_s)
+            .collect(),
+        rec.buckets
+            .iter()
+            .map(|b| b.client.error_count() as f64 * per_s)
+            .collect(),
+    ]
+}
+
+/// One client latency line: label, value per bucket (None in a bucket in
+/// which no request ended, or without a positive figure), colour, width.
+pub(super) type LatencyLine = (&'static str, Vec<Option<f64>>, RGBColor, u32);
+
+/// The latency chart's p50, p99 and max lines.
+pub(super) fn latency_lines(rec: &RunRecord) -> [LatencyLine; 3] {
+    let pick = |f: fn(&Bucket) -> f64| -> Vec<Option<f64>> {
+        rec.buckets
+            .iter()
+            .map(|b| {
+                let ended = b.client.ok + b.client.error_count() > 0;
+                let v = f(b);
+                (ended && v > 0.0 && v.is_finite()).then_some(v)
+            })
+            .collect()
+    };
+    [
+        ("p50", pick(|b| b.client.p50_ms), GREY, 2),
+        ("p99", pick(|b| b.client.p99_ms), INK, 2),
+        ("max", pick(|b| b.client.max_ms), ERROR_RED, 1),
+    ]
+}
+
+/// What the share chart stacks, bottom band first.
+pub(super) struct ShareView {
+    pub title: String,
+    /// What shares count, in words ("responses").
+    pub what: &'static str,
+    /// Per band: the backend's name ("others" for the top-N aggregate),
+    /// its legend label and colour.
+    pub bands: Vec<(String, String, RGBColor)>,
+    /// `cum[k][i]`: top of band k in bucket i.
+    pub cum: Vec<Vec<f64>>,
+    /// The new pods' share per bucket; None without new pods.
+    pub new_top: Option<Vec<f64>>,
+}
+
+/// What a per-backend lines chart draws.
+pub(super) struct LinesView {
+    pub title: String,
+    /// Each shown backend's value per bucket.
+    pub lines: Vec<(String, Vec<Option<f64>>)>,
+    /// Top-N runs: the others' spread per bucket (at the bucket's middle).
+    pub others: Option<Vec<(f64, Option<super::topn::Spread>)>>,
+    pub top: Option<super::topn::TopN>,
+    pub y_max: f64,
 }

@@ -9,7 +9,8 @@
 //! charts need no system fonts. This module owns the shared frame (layout,
 //! palette, markers, legend) and the series helpers; the backend and client
 //! charts are in `backends`, the pod charts in [`pods`] (phases, probes) and
-//! `replicas` (restarts, replicas, accept queues, busy workers).
+//! `replicas` (restarts, replicas, accept queues, busy workers); [`series`]
+//! has the numbers of the charts the page makes interactive.
 use std::{collections::BTreeMap, ops::Range};
 
 use plotters::{
@@ -30,6 +31,7 @@ mod backends;
 pub(crate) mod pods;
 mod replicas;
 mod rollout;
+pub mod series;
 pub(crate) mod topn;
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;

@@ -42,6 +42,37 @@ fn worst_diff<'a>(
         .fold(0.0, f64::max)
 }
 
+/// What a mechanism figure means, in one line (the report's Mechanism
+/// table shows it next to the value).
+#[must_use]
+pub fn explain(key: &str) -> &'static str {
+    match key {
+        "ok_fraction" => "requests that got a 2xx response, of all sent",
+        "ct_reopen_per_request" => {
+            "SYNs that reopened a closing CT entry and kept its backend, per request sent"
+        }
+        "datapath_conns_per_client_conn" => {
+            "new connections the datapath counted per connection the clients completed (1 = they agree)"
+        }
+        "accounting_max_backend_diff" => {
+            "largest per-backend gap between the clients' connections and the datapath's (0 = exact)"
+        }
+        "access_log_vs_datapath_max_backend_diff" => {
+            "largest per-backend gap between the proxy's access log and the datapath's connections"
+        }
+        "client_responses_vs_access_log_max_backend_diff" => {
+            "largest per-backend gap between the clients' responses and the proxy's access log"
+        }
+        "datapath_conns_per_access_log_request" => {
+            "new connections the datapath counted per request in the proxy's access log"
+        }
+        "reused_ports_kept_backend_after_scale_up" => {
+            "reused source ports after the last scale-up that still reached their old backend (1 = pinned)"
+        }
+        _ => "",
+    }
+}
+
 /// Figures that show the mechanism behind the verdict.
 #[must_use]
 pub fn mechanism(record: &RunRecord, clients: &ClientTotals) -> BTreeMap<String, f64> {
@@ -130,6 +161,21 @@ pub fn mechanism(record: &RunRecord, clients: &ClientTotals) -> BTreeMap<String,
 mod tests {
     use super::*;
     use crate::sample::incident_a;
+
+    #[test]
+    fn every_figure_is_explained() {
+        let mut rec = incident_a(false);
+        rec.datapath.reasons.insert("ct-reopen".into(), 3);
+        let clients = ClientTotals {
+            sent: 10,
+            ok: 9,
+            conns_by_backend: [("web-0".to_owned(), 200)].into_iter().collect(),
+            kept_after_scale: Some((1, 2)),
+        };
+        for k in mechanism(&rec, &clients).keys() {
+            assert!(!explain(k).is_empty(), "{k} has no explanation");
+        }
+    }
 
     #[test]
     fn accounting_compares_clients_with_the_datapath_per_backend() {

@@ -1,7 +1,10 @@
-//! The report page: one self-contained HTML file (inline CSS and SVG, no
-//! scripts, no external assets, works offline), rendered from a
-//! [`RunRecord`] alone. Layout, top to bottom: verdict banner, what the suite
-//! shows, the charts (sharing one time axis), the summary (totals,
+//! The report page: one self-contained HTML file (inline CSS, SVG and one
+//! inline script, no external assets, works offline), rendered from a
+//! [`RunRecord`] alone. Layout, top to bottom: the first screen (verdict,
+//! each expectation's one-line result, the run's facts and links to its
+//! files, a table of contents and the share chart — all above the fold at
+//! 1400×900), what the suite shows, the other charts (sharing one time
+//! axis), the summary (totals,
 //! imbalance, pods, expectations, kubelet and autoscaler settings, mechanism
 //! and datapath counters), the backends, real programs and their configs
 //! (`programs.rs`), and the suite file as written.
@@ -30,9 +33,7 @@ use crate::{
         topn::top_backends,
     },
     derive::{metric, summarize},
-    fmt::{
-        comparison, count, escape, expectation_window, id_safe, num, opt_num, opt_pct, verdict_line,
-    },
+    fmt::{comparison, count, escape, expectation_window, id_safe, num, opt_num, opt_pct, secs},
     record::{RunRecord, Verdict},
 };
 
@@ -59,7 +60,11 @@ table { border-collapse: collapse; background: #fff; font-size: 14px; margin: 4p
 th, td { border: 1px solid #ddd; padding: 4px 10px; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.failed-line { margin-top: 4px; font-size: 14px; color: #c62828; }
+.headline { flex: 1 1 560px; font-size: 15px; }
+ul.expect-lines { list-style: none; margin: 6px 0 0; padding: 0; font-size: 14px; }
+ul.expect-lines li { margin: 2px 0; }
+ul.expect-lines .win { color: #555; } ul.expect-lines .note { color: #666; }
+nav.toc { margin: 10px 0 0; font-size: 14px; }
 .ok { color: #1a7f37; font-weight: 700; } .bad { color: #c62828; font-weight: 700; }
 .swatch { display: inline-block; width: 14px; height: 14px; border-radius: 3px; vertical-align: -2px; margin-right: 6px; }
 .tag { display: inline-block; font-size: 12px; border-radius: 4px; padding: 0 6px; margin-right: 4px; background: #e8e8e8; }
@@ -83,7 +88,7 @@ pub fn render(record: &RunRecord) -> String {
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n",
         escape(&title)
     );
-    banner(&mut out, record);
+    first_screen(&mut out, record);
     shows(&mut out, record);
     charts(&mut out, record);
     summary(&mut out, record);
@@ -101,7 +106,14 @@ pub fn render(record: &RunRecord) -> String {
     out
 }
 
-fn banner(out: &mut String, rec: &RunRecord) {
+/// Expectation lines shown on the first screen; the rest are a link away.
+const FIRST_SCREEN_EXPECTATIONS: usize = 8;
+
+/// The first screen at 1400×900: the verdict with each expectation's
+/// one-line result (measured value, bound, window), the run's facts and
+/// links to its files, the table of contents, and the suite's main chart
+/// (each backend's share over time).
+fn first_screen(out: &mut String, rec: &RunRecord) {
     let failed = rec.expectations.iter().filter(|e| !e.pass).count();
     let explain = match rec.verdict {
         Verdict::Pass => format!("all {} expectations held", rec.expectations.len()),
@@ -121,47 +133,90 @@ fn banner(out: &mut String, rec: &RunRecord) {
     };
     let _ = write!(
         out,
-        "<h1>{}</h1>\n<p class=\"sub\">{}</p>\n<section class=\"banner\">\n\
-         <div class=\"verdict {class}\">{}</div>\n<div><div><a href=\"#expectations\">{}</a></div>",
+        "<h1>{}</h1>\n<p class=\"sub\">{}</p>\n<section class=\"banner\" id=\"verdict\">\n\
+         <div class=\"verdict {class}\">{}</div>\n<div class=\"headline\"><div><a href=\"#expectations\">{}</a></div>",
         escape(&rec.suite.name),
         escape(&rec.suite.description),
         rec.verdict.word(),
         escape(&explain),
     );
-    for e in rec.expectations.iter().filter(|e| !e.pass) {
-        let _ = write!(
-            out,
-            "<div class=\"failed-line\">{}</div>",
-            escape(&verdict_line(e))
-        );
+    // Failed ones first, then the rest, in the suite's order.
+    let mut lines: Vec<&crate::record::ExpectationResult> =
+        rec.expectations.iter().filter(|e| !e.pass).collect();
+    lines.extend(rec.expectations.iter().filter(|e| e.pass));
+    if !lines.is_empty() {
+        out.push_str("<ul class=\"expect-lines\">");
+        for e in lines.iter().take(FIRST_SCREEN_EXPECTATIONS) {
+            let (word, class) = if e.pass {
+                ("PASS", "ok")
+            } else {
+                ("FAIL", "bad")
+            };
+            let _ = write!(
+                out,
+                "<li><span class=\"{class}\">{word}</span> <code>{}</code> {} <span class=\"win\">over {}</span>",
+                escape(&e.metric),
+                escape(&comparison(e)),
+                escape(&expectation_window(e)),
+            );
+            if !e.note.is_empty() {
+                // Labelled as what the suite expects (issue 30): a failed
+                // bound never reads as a finding.
+                let _ = write!(
+                    out,
+                    " <span class=\"note\">— expected: {}</span>",
+                    escape(&e.note)
+                );
+            }
+            out.push_str("</li>");
+        }
+        if lines.len() > FIRST_SCREEN_EXPECTATIONS {
+            let _ = write!(
+                out,
+                "<li><a href=\"#expectations\">{} more</a></li>",
+                lines.len() - FIRST_SCREEN_EXPECTATIONS
+            );
+        }
+        out.push_str("</ul>");
     }
     if rec.interrupted {
         let _ = write!(
             out,
             "<div style=\"margin-top:6px\"><span class=\"flag\">INTERRUPTED</span> ran {} s of {} s planned</div>",
-            num(rec.elapsed_s),
-            num(rec.duration_s)
+            secs(rec.elapsed_s),
+            secs(rec.duration_s)
         );
     }
     out.push_str("</div>\n<dl class=\"facts\">");
     let facts = [
-        ("run", rec.run_id.clone()),
-        ("started", rec.started_at.clone()),
+        ("run", escape(&rec.run_id)),
+        ("started", escape(&rec.started_at)),
         (
             "ran",
             format!(
-                "{} s of {} s planned, buckets of {} s",
-                num(rec.elapsed_s),
-                num(rec.duration_s),
-                num(rec.bucket_s)
+                "{} s of {} s, buckets of {} s",
+                secs(rec.elapsed_s),
+                secs(rec.duration_s),
+                secs(rec.bucket_s)
             ),
         ),
-        ("datapath", rec.suite.datapath_mode.clone()),
-        ("suite file", rec.suite.path.clone()),
-        ("seed", rec.seed.to_string()),
+        ("datapath", escape(&rec.suite.datapath_mode)),
+        (
+            "suite",
+            format!(
+                "<a href=\"#suite\"><code>{}</code></a>",
+                escape(&rec.suite.path)
+            ),
+        ),
+        (
+            "files",
+            "<a href=\"run.json\">run.json</a> · <a href=\"series.csv\">series.csv</a> · \
+             <a href=\"run.log\">run.log</a>"
+                .to_owned(),
+        ),
     ];
     for (k, v) in facts {
-        let _ = write!(out, "<dt>{k}</dt><dd>{}</dd>", escape(&v));
+        let _ = write!(out, "<dt>{k}</dt><dd>{v}</dd>");
     }
     out.push_str("</dl>\n</section>\n");
     if let Some(err) = &rec.error {
@@ -171,6 +226,40 @@ fn banner(out: &mut String, rec: &RunRecord) {
             escape(err)
         );
     }
+    toc(out, rec);
+    if !rec.buckets.is_empty() {
+        figure(out, "share", &Frame::new(rec).share_chart());
+    }
+}
+
+/// The page's sections, in order, as one line of links.
+fn toc(out: &mut String, rec: &RunRecord) {
+    let mut items: Vec<(&str, &str)> = Vec::new();
+    if !rec.suite.header.trim().is_empty() {
+        items.push(("shows", "What this shows"));
+    }
+    items.push(("charts", "Over time"));
+    items.push(("summary", "Summary"));
+    items.push(("expectations", "Expectations"));
+    items.push(("backends", "Backends"));
+    if !(rec.programs.is_empty() && rec.access_logs.is_empty()) {
+        items.push(("programs", "Programs"));
+    }
+    if !rec.events.is_empty() {
+        items.push(("timeline", "Events"));
+    }
+    if !rec.suite.datapath.is_empty() {
+        items.push(("datapath", "Datapath"));
+    }
+    items.push(("suite", "Suite file"));
+    out.push_str("<nav class=\"toc\">");
+    for (i, (id, label)) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(" · ");
+        }
+        let _ = write!(out, "<a href=\"#{id}\">{label}</a>");
+    }
+    out.push_str("</nav>\n");
 }
 
 fn shows(out: &mut String, rec: &RunRecord) {
@@ -179,7 +268,7 @@ fn shows(out: &mut String, rec: &RunRecord) {
     }
     let _ = writeln!(
         out,
-        "<h2>What this shows</h2>\n<p class=\"shows\">{}</p>",
+        "<h2 id=\"shows\">What this shows</h2>\n<p class=\"shows\">{}</p>",
         escape(rec.suite.header.trim())
     );
 }
@@ -191,7 +280,7 @@ fn charts(out: &mut String, rec: &RunRecord) {
         out.push_str("<p>No time buckets were recorded.</p>\n");
         return;
     }
-    figure(out, "share", &frame.share_chart());
+    // The share chart is on the first screen.
     // Many backends: the spread of shares across all of them.
     if top_backends(rec).is_some() {
         figure(out, "fairness", &frame.fairness_chart());
@@ -207,7 +296,15 @@ fn charts(out: &mut String, rec: &RunRecord) {
         out.push_str("<h3 id=\"pod-charts\">Pods, probes and clients</h3>\n");
         figure(out, "pod-phases", &frame.pod_phase_chart());
         restart_table(out, rec);
-        let kinds = probe_kinds(rec);
+        // Only the probe kinds that ran (a kind with no probe in any bucket
+        // gets no chart).
+        let mut kinds = probe_kinds(rec);
+        kinds.retain(|k| {
+            rec.buckets
+                .iter()
+                .flat_map(|b| b.pods.values())
+                .any(|p| p.probes.get(k).is_some_and(|pb| pb.count() > 0))
+        });
         for kind in &kinds {
             figure(
                 out,
@@ -218,7 +315,9 @@ fn charts(out: &mut String, rec: &RunRecord) {
         if !kinds.is_empty() {
             figure(out, "probe-latency", &frame.probe_latency_chart());
         }
-        figure(out, "restarts", &frame.restarts_chart());
+        if rec.pods.iter().any(|p| !p.restarts.is_empty()) {
+            figure(out, "restarts", &frame.restarts_chart());
+        }
         for d in deployments(rec) {
             figure(
                 out,
@@ -226,11 +325,22 @@ fn charts(out: &mut String, rec: &RunRecord) {
                 &frame.ready_chart(&d),
             );
         }
-        figure(out, "accept-queue", &frame.accept_queue_chart());
-        figure(out, "busy-workers", &frame.busy_chart());
+        // Accept queues and busy workers only when some pod reported them.
+        let reported = |f: fn(&crate::record::PodBucket) -> bool| {
+            rec.buckets.iter().flat_map(|b| b.pods.values()).any(f)
+        };
+        if reported(|p| p.accept_queue_max > 0 || p.accept_queue_mean > 0.0) {
+            figure(out, "accept-queue", &frame.accept_queue_chart());
+        }
+        if reported(|p| p.busy_max > 0 || p.busy_mean > 0.0) {
+            figure(out, "busy-workers", &frame.busy_chart());
+        }
     }
     figure(out, "client-rate", &frame.client_rate_chart());
     figure(out, "latency", &frame.latency_chart());
+    // The interactive versions of the share, backend and client charts
+    // (`interactive.rs`): they upgrade those figures wherever they are.
+    out.push_str(&interactive::scripts(rec));
 }
 
 fn figure(out: &mut String, id: &str, svg: &str) {
@@ -332,16 +442,23 @@ fn summary(out: &mut String, rec: &RunRecord) {
     row(
         out,
         "window for the figures below",
-        &format!("{}–{} s", num(from), num(to)),
+        &format!("{}–{} s", secs(from), secs(to)),
     );
-    row(out, "max / min responses", &opt_num(s.max_min_ratio));
+    row(
+        out,
+        "max / min responses",
+        &match s.max_min_ratio {
+            Some(r) if r.is_infinite() => "unbounded: a backend got none".to_owned(),
+            r => opt_num(r),
+        },
+    );
     row(out, "coefficient of variation", &opt_num(s.cv));
     row(out, "Jain's fairness index", &opt_num(s.jain_index));
     row(
         out,
         "last scale-up at",
         &s.last_scale_up_s
-            .map_or("none".into(), |t| format!("{} s", num(t))),
+            .map_or("none".into(), |t| format!("{} s", secs(t))),
     );
     row(
         out,
@@ -358,8 +475,8 @@ fn summary(out: &mut String, rec: &RunRecord) {
         "time to recover (error rate &lt; 1%)",
         &match (s.last_timeline_event_s, s.time_to_recover_s) {
             (None, _) => "no timeline event".into(),
-            (Some(t), None) => format!("not recovered after the event at {} s", num(t)),
-            (Some(t), Some(d)) => format!("{} s after the event at {} s", num(d), num(t)),
+            (Some(t), None) => format!("not recovered after the event at {} s", secs(t)),
+            (Some(t), Some(d)) => format!("{} s after the event at {} s", secs(d), secs(t)),
         },
     );
     out.push_str("</table>\n<p class=\"sub\" style=\"max-width:420px;font-size:13px\">Max/min, CV and Jain count \
@@ -407,7 +524,13 @@ fn summary(out: &mut String, rec: &RunRecord) {
     } else {
         out.push_str("<table>\n");
         for (k, v) in &rec.mechanism {
-            row(out, &format!("<code>{}</code>", escape(k)), &num(*v));
+            let _ = writeln!(
+                out,
+                "<tr><th><code>{}</code></th><td class=\"num\">{}</td><td>{}</td></tr>",
+                escape(k),
+                num(*v),
+                escape(crate::derive::mechanism::explain(k))
+            );
         }
         out.push_str("</table>\n");
     }
@@ -528,7 +651,7 @@ fn timeline(out: &mut String, rec: &RunRecord) {
         let _ = writeln!(
             out,
             "<tr><td class=\"num\">{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
-            num(e.t_s),
+            secs(e.t_s),
             escape(&e.kind),
             escape(&e.detail),
             if e.timeline { "yes" } else { "" }
@@ -552,5 +675,6 @@ fn row(out: &mut String, key_html: &str, value_html: &str) {
 
 mod datapath;
 mod faults;
+mod interactive;
 #[cfg(test)]
 mod tests;

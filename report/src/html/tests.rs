@@ -55,7 +55,14 @@ fn renders_incident_a_self_contained() {
         !stripped.contains("http://") && !stripped.contains("https://"),
         "external URL in the page"
     );
-    assert!(!html.contains("<script"), "no scripts");
+    // Scripts: only the inline chart data and interaction layer.
+    assert_eq!(html.matches("<script").count(), 2, "two inline scripts");
+    assert!(
+        html.contains("<script type=\"application/json\" id=\"svclab-series\">")
+            && html.contains("<script id=\"svclab-interactive\">")
+            && !html.contains("<script src"),
+        "inline scripts only"
+    );
     assert!(
         !html.contains("<img") && !html.contains("<link"),
         "no external assets"
@@ -107,10 +114,11 @@ fn liveness_cascade_shows_pods_probes_and_replicas() {
     assert!(positions.is_sorted(), "chart order {positions:?}");
     let svgs = html.matches("<svg").count();
     assert_eq!(svgs, ids.len(), "one svg per chart, none duplicated");
-    // The spike is a marker on every chart, plus its row in the events table.
+    // The spike is a marker on every chart, plus its row in the events
+    // table and its entry in the interactive charts' data.
     assert_eq!(
         html.matches("spike nginx 600 → 1500 req/s for 30s").count(),
-        svgs + 1
+        svgs + 2
     );
     // The restart table under the phase chart: one row per restart, in
     // time order, reasons in full.
@@ -148,8 +156,8 @@ fn crowded_timeline_keeps_every_label() {
     }
     let html = render(&rec);
     for d in details.iter().chain(["scale web 3 → 6"].iter()) {
-        // Five charts plus the events table.
-        assert_eq!(html.matches(d).count(), 6, "{d}");
+        // Five charts plus the events table and the interactive charts' data.
+        assert_eq!(html.matches(d).count(), 7, "{d}");
     }
 }
 
@@ -194,12 +202,28 @@ fn expectations_read_as_verdict_lines() {
     let html = render(&rec);
     let failed: Vec<_> = rec.expectations.iter().filter(|e| !e.pass).collect();
     assert!(!failed.is_empty(), "incident A fails an expectation");
-    for e in &failed {
-        let line = escape(&crate::fmt::verdict_line(e));
-        assert!(
-            html.contains(&format!("<div class=\"failed-line\">{line}</div>")),
-            "banner shows {line}"
+    // The first screen: every expectation's one-line result, failed ones
+    // first, above the share chart.
+    let chart = html.find("id=\"chart-share\"").expect("share chart");
+    let mut last = 0;
+    let mut order: Vec<_> = failed.clone();
+    order.extend(rec.expectations.iter().filter(|e| e.pass));
+    for e in order {
+        let word = if e.pass { "ok\">PASS" } else { "bad\">FAIL" };
+        let line = format!(
+            "<li><span class=\"{word}</span> <code>{}</code> {} <span class=\"win\">over {}</span>",
+            escape(&e.metric),
+            escape(&crate::fmt::comparison(e)),
+            escape(&crate::fmt::expectation_window(e))
         );
+        let at = html
+            .find(&line)
+            .unwrap_or_else(|| panic!("first screen shows {line}"));
+        assert!(at > last && at < chart, "{line} in order, above the chart");
+        last = at;
+        if !e.note.is_empty() {
+            assert!(html[at..].contains(&format!("— expected: {}</span></li>", escape(&e.note))));
+        }
     }
     for e in &rec.expectations {
         let cell = format!(

@@ -3,24 +3,40 @@
 //! start. Backends are named by pod name (unique within a run).
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// 2 added pods, kubelet settings and per-bucket pod/deployment telemetry
-/// (all defaulted, so schema-1 records still read).
+/// (all defaulted, so schema-1 records still read). Fields added since
+/// (programs, access logs, rollouts, faults, host, ...) are defaulted too
+/// and left it at 2: a version bump is for a change old readers cannot
+/// take, and unknown fields are ignored, so older builds still read them.
 pub const SCHEMA_VERSION: u32 = 2;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One run of a suite as `run.json` holds it: everything the run recorded,
+/// enough to re-render its report. Times are seconds from the run's start;
+/// backends are named by pod name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunRecord {
+    /// The record's schema version (`SCHEMA_VERSION` of the svclab that
+    /// wrote it).
     pub schema: u32,
+    /// The run's id, also its folder's name (`reports/<suite>/<run_id>/`).
     pub run_id: String,
     pub suite: SuiteInfo,
+    /// The machine and the svclab build that ran it; absent in records
+    /// written before svclab recorded it.
+    #[serde(default)]
+    pub host: Option<HostInfo>,
     /// RFC 3339 wall-clock start.
     pub started_at: String,
     /// Planned duration.
     pub duration_s: f64,
     /// How long it actually ran (shorter when interrupted).
     pub elapsed_s: f64,
+    /// Length of one time bucket.
     pub bucket_s: f64,
+    /// The suite's random seed (jitter, selection).
     pub seed: u64,
     /// True when Ctrl-C (or an error) stopped the run early.
     pub interrupted: bool,
@@ -35,6 +51,7 @@ pub struct RunRecord {
     /// Figures that show the mechanism (e.g. "reused_ports_kept_backend_after_scale_up"),
     /// each in 0..=1 unless its name says otherwise.
     pub mechanism: BTreeMap<String, f64>,
+    /// Each `expect` entry of the suite, evaluated.
     pub expectations: Vec<ExpectationResult>,
     pub verdict: Verdict,
     /// Set when the run failed with an error (verdict Error).
@@ -66,8 +83,32 @@ pub struct RunRecord {
     pub faults: Vec<FaultRecord>,
 }
 
+/// The machine a run ran on and the svclab that ran it, so figures from
+/// different machines (nightly trends) can be told apart.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct HostInfo {
+    /// svclab's version, e.g. "0.1.0".
+    pub svclab_version: String,
+    /// The git commit svclab was built from (12 hex digits), or "unknown"
+    /// when it was not built from a git checkout.
+    pub git_commit: String,
+    /// Kernel release (`uname -r`), e.g. "6.12.0-1-amd64".
+    pub kernel: String,
+    /// Host name (`uname -n`).
+    pub hostname: String,
+    /// CPUs online on the machine; None when it could not be read.
+    pub cpus_online: Option<u32>,
+    /// CPUs the run could use (its CPU affinity and cgroup quota, as
+    /// `std::thread::available_parallelism`); None when unknown.
+    pub cpus_available: Option<u32>,
+    /// Total memory in bytes (`MemTotal` of `/proc/meminfo`); None when
+    /// it could not be read.
+    pub memory_bytes: Option<u64>,
+}
+
 /// One network fault as it ran.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FaultRecord {
     pub name: String,
     /// loss, delay, bandwidth, reset or blackhole.
@@ -119,7 +160,7 @@ pub struct FaultRecord {
 
 /// One rollout: when it started, when Kubernetes would call it complete,
 /// when its last old pod was gone (None: not by the end of the run).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RolloutRecord {
     pub deployment: String,
     pub revision: u32,
@@ -134,7 +175,7 @@ pub struct RolloutRecord {
 
 /// What the per-backend share (chart, `new_backend_share`, imbalance)
 /// counts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ShareBasis {
     /// Responses the clients received, by the pod each names (`X-Pod`;
@@ -159,7 +200,7 @@ impl ShareBasis {
 }
 
 /// A real program of the run.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ProgramInfo {
     /// "deployment web", "client c".
     pub owner: String,
@@ -177,7 +218,7 @@ pub struct ProgramInfo {
 }
 
 /// A client proxy's access log, counted after the run.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AccessLogTotals {
     pub client: String,
     pub path: String,
@@ -192,7 +233,18 @@ pub struct AccessLogTotals {
 
 /// A pod's phase as the report colours it.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum PodPhase {
@@ -236,7 +288,7 @@ impl PodPhase {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PodRecord {
     /// Pod name (also its backend name).
     pub name: String,
@@ -256,13 +308,13 @@ pub struct PodRecord {
     pub workers: u32,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PhaseChange {
     pub t_s: f64,
     pub phase: PodPhase,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Restart {
     /// When the container was killed (the restart's cause was decided).
     pub t_s: f64,
@@ -274,7 +326,7 @@ pub struct Restart {
 }
 
 /// The settings the report states so a reader knows the clocks.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct KubeletInfo {
     /// The kubelet/HPA time scale applied (1 = Kubernetes' own constants).
     pub time_scale: f64,
@@ -289,7 +341,7 @@ pub struct KubeletInfo {
 }
 
 /// Per-pod telemetry for one bucket.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct PodBucket {
     /// Phase at the bucket's end.
@@ -313,7 +365,7 @@ pub struct PodBucket {
     pub requests: u64,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ProbeBucket {
     pub success: u32,
     pub failure: u32,
@@ -331,7 +383,7 @@ impl ProbeBucket {
 }
 
 /// Per-deployment figures for one bucket.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct DeploymentBucket {
     /// Replicas the deployment wants at the bucket's end (spec, or the HPA's).
@@ -347,7 +399,7 @@ pub struct DeploymentBucket {
     pub hpa_metric: Option<f64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SuiteInfo {
     pub name: String,
     pub path: String,
@@ -366,7 +418,7 @@ pub struct SuiteInfo {
 }
 
 /// One effective datapath value and where it came from.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DatapathSetting {
     pub name: String,
     pub value: String,
@@ -374,7 +426,7 @@ pub struct DatapathSetting {
     pub from: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BackendInfo {
     /// Pod name, e.g. "web-4".
     pub name: String,
@@ -406,7 +458,7 @@ fn one() -> u32 {
     1
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Bucket {
     /// Start of the bucket.
     pub t_s: f64,
@@ -421,7 +473,7 @@ pub struct Bucket {
     pub deployments: BTreeMap<String, DeploymentBucket>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BackendBucket {
     /// Responses clients received from this backend (by the pod name in the body).
     pub responses: u64,
@@ -441,7 +493,7 @@ impl BackendBucket {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ClientBucket {
     /// Requests scheduled in this bucket (including those refused locally as
     /// `overload`: every request has exactly one outcome, ok or an error).
@@ -464,7 +516,7 @@ pub struct ClientBucket {
     pub source_kept: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Event {
     pub t_s: f64,
     /// "scale", "kill", "delete_pod", "flush_ct", "restart_client", "spike",
@@ -479,7 +531,7 @@ pub struct Event {
     pub timeline: bool,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DatapathTotals {
     /// Reason counter name → value (e.g. "ct-reopen").
     pub reasons: BTreeMap<String, u64>,
@@ -487,7 +539,7 @@ pub struct DatapathTotals {
     pub backends: BTreeMap<String, BackendCounters>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BackendCounters {
     pub selections: u64,
     pub reselections: u64,
@@ -498,7 +550,7 @@ pub struct BackendCounters {
     pub connections: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ExpectationResult {
     pub metric: String,
     pub window_s: [f64; 2],
@@ -509,6 +561,7 @@ pub struct ExpectationResult {
     /// backend served nothing); JSON has no infinity, so non-finite values
     /// are written as the strings `"inf"`, `"-inf"`, `"nan"` (see [`nonfinite`]).
     #[serde(default, with = "nonfinite")]
+    #[schemars(schema_with = "nonfinite::schema")]
     pub measured: Option<f64>,
     pub pass: bool,
     pub note: String,
@@ -521,7 +574,9 @@ pub struct ExpectationResult {
     pub covered_s: Option<[f64; 2]>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// pass: every expectation held; fail: one did not; interrupted: a
+/// signal stopped the run; error: the run failed (see `error`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Pass,
@@ -627,3 +682,4 @@ impl ClientBucket {
 }
 
 pub mod nonfinite;
+pub mod schema;

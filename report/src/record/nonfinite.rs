@@ -1,7 +1,8 @@
 //! Serde for `Option<f64>` that survives JSON: finite values are numbers,
 //! non-finite ones the strings `"inf"`, `"-inf"`, `"nan"` (serde_json would
 //! otherwise write `null`, which reads back as "undefined"). Reads numbers,
-//! those strings, and null.
+//! those strings, and null; [`schema`] says so in JSON Schema.
+use schemars::{Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
 
 pub fn serialize<S: Serializer>(value: &Option<f64>, ser: S) -> Result<S::Ok, S::Error> {
@@ -33,4 +34,15 @@ pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Option<f64>, D::E
             ))),
         },
     }
+}
+
+/// The JSON Schema of what [`serialize`] writes and [`deserialize`] reads.
+pub fn schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "anyOf": [
+            { "type": "number" },
+            { "enum": ["inf", "-inf", "nan"] },
+            { "type": "null" },
+        ],
+    })
 }

@@ -23,6 +23,7 @@ pub fn empty_record() -> RunRecord {
                 "cilium-1.11: random selection, legacy CT reuse, service TCP lifetime 21600s".into(),
             datapath: Vec::new(),
         },
+        host: None,
         started_at: "2026-01-01T00:00:00Z".into(),
         duration_s: 0.0,
         elapsed_s: 0.0,

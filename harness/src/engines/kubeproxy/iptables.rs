@@ -604,6 +604,7 @@ pub(super) mod fixtures {
             internal_local: false,
             endpoints: eps.to_vec(),
             none_local: false,
+            cluster: Vec::new(),
         }
     }
 
@@ -916,6 +917,36 @@ mod tests {
         assert!(!out.contains(SVL));
         assert_eq!(rules_of(&out, "KUBE-NODEPORTS").len(), 1);
         assert!(rules_of(&out, "KUBE-EXTERNAL-SERVICES").is_empty());
+    }
+
+    /// Both policies Local: ClusterIP and external traffic use the node's
+    /// own endpoints (KUBE-SVL), and the short-circuit rules for pod and
+    /// node sources still go to KUBE-SVC with the cluster-wide list
+    /// (`UsesClusterEndpoints()` under externalTrafficPolicy Local).
+    #[test]
+    fn both_policies_local_short_circuit_to_the_cluster_wide_chain() {
+        let mut svc = web(&[ep(3)]);
+        let mut np = node_port(&[ep(3)], true);
+        np.internal_local = true;
+        np.cluster = vec![ep(2), ep(3), ep(4)];
+        svc.node_port = Some(np);
+        let out = render(&[svc.clone()], &full());
+        assert!(out.contains(&format!(
+            "-A KUBE-SERVICES -m comment --comment \"default/web cluster IP\" -m tcp -p tcp -d 198.19.0.10 --dport 80 -j {SVL}"
+        )));
+        assert_eq!(rules_of(&out, EXT)[0].rsplit(' ').next(), Some(SVC));
+        let last = format!("-A {EXT} -j {SVL}");
+        assert_eq!(rules_of(&out, EXT).last(), Some(&last.as_str()));
+        // The ClusterIP's masquerade rule is in the internal chain (SVL).
+        assert_eq!(rules_of(&out, SVC).len(), 3, "3 endpoints");
+        for h in [2, 3, 4] {
+            assert_eq!(declared(&out, &sep(h)), 1, "{h}");
+        }
+        // Without the cluster-wide list there would be no KUBE-SVC at all.
+        if let Some(np) = svc.node_port.as_mut() {
+            np.cluster.clear();
+        }
+        assert!(!render(&[svc], &full()).contains(&format!(":{SVC} ")));
     }
 
     /// A service without a NodePort renders exactly as before NodePorts

@@ -211,13 +211,18 @@ impl Dataplane for KubeProxyDataplane {
         frontend: Frontend,
         backends: &[Backend],
         none_local: bool,
+        cluster: &[Backend],
     ) -> anyhow::Result<()> {
         self.edit(frontend, |s| {
             let list = s.np_backends != backends && {
                 s.np_backends = backends.to_vec();
                 true
             };
-            replace(&mut s.np_none_local, none_local) | list
+            let all = s.np_cluster != cluster && {
+                s.np_cluster = cluster.to_vec();
+                true
+            };
+            replace(&mut s.np_none_local, none_local) | list | all
         })
     }
 

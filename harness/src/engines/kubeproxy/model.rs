@@ -70,6 +70,10 @@ pub struct NodePortRules {
     /// externalTrafficPolicy Local with no endpoint on this node while the
     /// service has some elsewhere.
     pub none_local: bool,
+    /// The service's cluster-wide endpoints as this node sees them: the
+    /// Cluster-policy chain's list when neither policy is Cluster (the
+    /// short-circuit target under externalTrafficPolicy Local).
+    pub cluster: Vec<SocketAddrV4>,
 }
 
 impl NodePortRules {
@@ -158,10 +162,8 @@ impl Layout {
 /// the lists are the same and the internal one is used), and
 /// `UsesClusterEndpoints()` is true for every externally accessible
 /// service, so under externalTrafficPolicy Local the short-circuit rules
-/// go to the cluster-wide chain. When both policies are Local, svclab is
-/// given no cluster-wide list: the short-circuit rules then go to the
-/// node's own chain, a deviation only pod or node-originated traffic to a
-/// NodePort can see.
+/// go to the cluster-wide chain — with both policies Local, that chain
+/// holds the cluster-wide list the NodePort carries (`np.cluster`).
 pub fn layout(endpoints: &[SocketAddrV4], none_local: bool, np: Option<&NodePortRules>) -> Layout {
     let Some(np) = np else {
         return Layout {
@@ -185,6 +187,11 @@ pub fn layout(endpoints: &[SocketAddrV4], none_local: bool, np: Option<&NodePort
             endpoints.to_vec()
         } else if external == p {
             np.endpoints.clone()
+        } else if p == Policy::Cluster && np.external_local {
+            // `UsesClusterEndpoints()`: "Even if the external traffic
+            // policy is Local, we need Cluster endpoints to implement
+            // short circuiting".
+            np.cluster.clone()
         } else {
             Vec::new()
         }

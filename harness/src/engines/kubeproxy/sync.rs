@@ -79,6 +79,9 @@ pub(super) struct Svc {
     pub np_backends: Vec<Backend>,
     /// No local endpoint under externalTrafficPolicy Local.
     pub np_none_local: bool,
+    /// The service's cluster-wide endpoints (the short-circuit target under
+    /// externalTrafficPolicy Local).
+    pub np_cluster: Vec<Backend>,
 }
 
 impl Svc {
@@ -97,6 +100,7 @@ impl Svc {
                 internal_local: np.internal_local,
                 endpoints: cluster_endpoints(&self.np_backends),
                 none_local: self.np_none_local,
+                cluster: cluster_endpoints(&self.np_cluster),
             }),
         }
     }

@@ -31,7 +31,7 @@ pub const TOP_N_CHART_H: u32 = 404;
 const BAND: RGBColor = RGBColor(0xD9, 0xD9, 0xD9);
 
 /// The others' band in the share chart and the tables' swatch.
-const OTHERS: RGBColor = RGBColor(0x99, 0x99, 0x99);
+pub(super) const OTHERS: RGBColor = RGBColor(0x99, 0x99, 0x99);
 
 /// Which names a top-N view shows one by one, and the rest.
 #[derive(Clone, Debug, PartialEq)]
@@ -239,33 +239,6 @@ impl ShareBands {
 }
 
 impl Frame<'_> {
-    /// The share chart of a top-N run: the busiest backends' bands (new
-    /// ones at the bottom), the others as one grey band on top, and the
-    /// new pods' share (all of them, shown or not) as the thick line.
-    pub(super) fn share_chart_top(&self, top: &TopN) -> String {
-        let rec = self.record;
-        let bands = ShareBands::of(rec, top);
-        let order = &bands.order;
-        let mut legend = self.named_legend(order, Swatch::Area);
-        legend.push(LegendEntry {
-            label: format!("others ({} backends)", top.others.len()),
-            color: OTHERS,
-            swatch: Swatch::Area,
-        });
-        let mut colors: Vec<RGBColor> = order.iter().map(|n| self.color(n)).collect();
-        let cum = &bands.cum;
-        colors.push(OTHERS);
-        let what = match rec.share_basis {
-            crate::record::ShareBasis::Responses => "responses",
-            crate::record::ShareBasis::Connections => "new connections (datapath)",
-        };
-        let title = format!(
-            "Share of {what} per backend (stacked; {}; others in grey)",
-            top.words("backends", traffic_word(rec))
-        );
-        self.stacked_share(&title, what, legend, &colors, cum, bands.new_top.as_deref())
-    }
-
     /// Draws the others' aggregate: a band from the lowest to the highest
     /// value and the mean as a dashed line, per bucket (at the bucket's
     /// middle, like the lines).
