@@ -14,7 +14,7 @@ use crate::{
         topn::{others_css, top_backends, traffic_word},
     },
     derive::responses,
-    fmt::{count, escape, num, opt_pct},
+    fmt::{count, escape, opt_pct, secs},
     record::RunRecord,
 };
 
@@ -92,8 +92,8 @@ fn backend_row(
         info.map_or(String::new(), |b| escape(&b.addr)),
         info.map_or(String::new(), |b| escape(&b.deployment)),
         info.map_or(String::new(), |b| b.node.to_string()),
-        info.map_or(String::new(), |b| num(b.created_s)),
-        info.and_then(|b| b.removed_s).map_or("—".into(), num),
+        info.map_or(String::new(), |b| secs(b.created_s)),
+        info.and_then(|b| b.removed_s).map_or("—".into(), secs),
         count(n),
         if total > 0 {
             opt_pct(Some(n as f64 / total as f64))

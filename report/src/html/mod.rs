@@ -380,7 +380,7 @@ fn restart_table(out: &mut String, rec: &RunRecord) {
             out,
             "<tr class=\"restart\"><td class=\"num\">{}</td><td class=\"pod\"><span class=\"swatch\" style=\"background:{color}\"></span>{}</td>\
              <td class=\"num\">{}</td><td class=\"restart-reason\">{}</td></tr>",
-            num(r.t_s),
+            secs(r.t_s),
             escape(pod),
             r.count,
             escape(&r.reason)

@@ -8,7 +8,7 @@ use super::figure;
 use crate::{
     chart::Frame,
     derive::{metric, rollouts::rollout_end},
-    fmt::escape,
+    fmt::{escape, secs},
     record::RunRecord,
 };
 
@@ -44,7 +44,7 @@ pub(super) fn summary(out: &mut String, rec: &RunRecord) {
             )
             .map_or("n/a".to_owned(), |e| format!("{e:.0}"));
             let took = r.complete_s.map_or("not complete".to_owned(), |c| {
-                format!("{:.2} s", c - r.start_s)
+                format!("{} s", secs(c - r.start_s))
             });
             let _ = writeln!(
                 out,
@@ -66,7 +66,7 @@ pub(super) fn summary(out: &mut String, rec: &RunRecord) {
                 escape(&b.name),
                 b.revision,
                 b.sigterm_s.unwrap_or_default(),
-                b.removed_s.map_or("—".to_owned(), |r| format!("{r:.2} s")),
+                b.removed_s.map_or("—".to_owned(), |r| format!("{} s", secs(r))),
                 b.conns_after_sigterm
             );
         }
