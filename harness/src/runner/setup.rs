@@ -64,7 +64,8 @@ fn client_plans(ctx: &RunCtx<'_>, c: &mut Cluster) -> anyhow::Result<Vec<ClientP
         .collect()
 }
 
-/// Creates the pod of `suite.clients[i]` (netns, IP, port range) and
+/// Creates the pod of `suite.clients[i]` (netns, IP, port range), or for
+/// an external client takes its address in the run's external netns, and
 /// returns the client's plan; also what recreating a client pod runs.
 pub(super) fn client_plan(
     ctx: &RunCtx<'_>,
@@ -73,15 +74,60 @@ pub(super) fn client_plan(
 ) -> anyhow::Result<ClientPlan> {
     let suite = ctx.suite;
     let cl = suite.clients.get(i).context("no such client")?;
-    let svc = suite
+    let svc_i = suite
         .services
         .iter()
-        .find(|s| s.name == cl.service)
+        .position(|s| s.name == cl.service)
         .context("client service")?;
-    if cl.external {
-        return external_client_plan(ctx, c, i);
-    }
-    let (ip, netns_path) = c.add_client_pod(&cl.name, cl.node)?;
+    let svc = &suite.services[svc_i];
+    let place = if cl.external {
+        external_place(ctx, c, i, svc_i)?
+    } else {
+        pod_place(c, cl, svc)?
+    };
+    // Responses name their pod unless a deployment behind the service
+    // runs an arbitrary program.
+    let require_pod = suite
+        .deployments
+        .iter()
+        .filter(|d| d.name == svc.selector)
+        .all(|d| d.names_pod());
+    let sh = shape(ctx, cl);
+    Ok(ClientPlan {
+        index: u16::try_from(i).unwrap_or(u16::MAX),
+        name: cl.name.clone(),
+        netns: NetnsRef::open(&place.netns)?,
+        local_ip: place.ip,
+        bind_source: cl.external,
+        target: place.target,
+        require_pod,
+        via_proxy: cl.proxy.is_some(),
+        cgroup: place.cgroup,
+        connection: sh.connection,
+        ports: sh.ports,
+        load: sh.load,
+        start: sh.start,
+        duration: sh.duration,
+        timeout: sh.timeout,
+    })
+}
+
+/// Where a client runs and what it sends to.
+struct Place {
+    netns: std::path::PathBuf,
+    ip: Ipv4Addr,
+    target: SocketAddrV4,
+    cgroup: Option<crate::engines::ClientCgroup>,
+}
+
+/// A client pod: its netns and port range, and the service VIP (or its
+/// nginx in front of it) as the target.
+fn pod_place(
+    c: &mut Cluster,
+    cl: &svclab_suite::model::Client,
+    svc: &svclab_suite::model::Service,
+) -> anyhow::Result<Place> {
+    let (ip, netns) = c.add_client_pod(&cl.name, cl.node)?;
     if cl.source_ports.mode == PortMode::Ephemeral {
         let [lo, hi] = cl.source_ports.range;
         c.set_sysctl_in_client(
@@ -100,72 +146,36 @@ pub(super) fn client_plan(
         )?,
         None => vip,
     };
-    // Responses name their pod unless a deployment behind the service
-    // runs an arbitrary program.
-    let require_pod = suite
-        .deployments
-        .iter()
-        .filter(|d| d.name == svc.selector)
-        .all(|d| d.names_pod());
-    let sh = shape(ctx, cl);
-    Ok(ClientPlan {
-        index: u16::try_from(i).unwrap_or(u16::MAX),
-        name: cl.name.clone(),
-        netns: NetnsRef::open(&netns_path)?,
-        local_ip: ip,
-        bind_source: false,
+    Ok(Place {
+        netns,
+        ip,
         target,
-        require_pod,
-        via_proxy: cl.proxy.is_some(),
         cgroup: c.client_cgroup(&cl.name)?,
-        connection: sh.connection,
-        ports: sh.ports,
-        load: sh.load,
-        start: sh.start,
-        duration: sh.duration,
-        timeout: sh.timeout,
     })
 }
 
-/// An external client's plan: its address in the run's external netns
-/// (bound, as the netns holds every external client's), sending to its
-/// node's address at the service's NodePort.
-fn external_client_plan(ctx: &RunCtx<'_>, c: &mut Cluster, i: usize) -> anyhow::Result<ClientPlan> {
+/// An external client: its address in the run's external netns (bound,
+/// as the netns holds every external client's), sending to its node's
+/// address at the service's NodePort.
+fn external_place(
+    ctx: &RunCtx<'_>,
+    c: &mut Cluster,
+    i: usize,
+    svc_i: usize,
+) -> anyhow::Result<Place> {
     let suite = ctx.suite;
-    let cl = suite.clients.get(i).context("no such client")?;
+    let cl = &suite.clients[i];
     let k = suite.clients[..i].iter().filter(|c| c.external).count();
     let k = u8::try_from(k).context("too many external clients")?;
-    let svc_i = suite
-        .services
-        .iter()
-        .position(|s| s.name == cl.service)
-        .context("client service")?;
     let node_port = svclab_suite::model::node_ports(&suite.services)[svc_i]
         .context("an external client's service has no NodePort")?;
     let ports = (cl.source_ports.mode == PortMode::Ephemeral).then_some(cl.source_ports.range);
-    let (ip, netns_path) = c.external_client(k, ports)?;
-    let svc = &suite.services[svc_i];
-    let sh = shape(ctx, cl);
-    Ok(ClientPlan {
-        index: u16::try_from(i).unwrap_or(u16::MAX),
-        name: cl.name.clone(),
-        netns: NetnsRef::open(&netns_path)?,
-        local_ip: ip,
-        bind_source: true,
+    let (ip, netns) = c.external_client(k, ports)?;
+    Ok(Place {
+        netns,
+        ip,
         target: SocketAddrV4::new(svclab_topology::fabric_address(cl.node), node_port),
-        require_pod: suite
-            .deployments
-            .iter()
-            .filter(|d| d.name == svc.selector)
-            .all(|d| d.names_pod()),
-        via_proxy: false,
         cgroup: None,
-        connection: sh.connection,
-        ports: sh.ports,
-        load: sh.load,
-        start: sh.start,
-        duration: sh.duration,
-        timeout: sh.timeout,
     })
 }
 
