@@ -179,7 +179,6 @@ impl Cluster {
                 d.desired,
                 rec.usage.map_or("n/a".to_owned(), |u| format!("{u:.2}")),
                 d.limited_by
-                    .as_deref()
                     .map_or(String::new(), |l| format!(", limited by {l}")),
             );
             if d.desired != current {

@@ -66,7 +66,8 @@ pub(super) fn summary(out: &mut String, rec: &RunRecord) {
                 escape(&b.name),
                 b.revision,
                 b.sigterm_s.unwrap_or_default(),
-                b.removed_s.map_or("—".to_owned(), |r| format!("{} s", secs(r))),
+                b.removed_s
+                    .map_or("—".to_owned(), |r| format!("{} s", secs(r))),
                 b.conns_after_sigterm
             );
         }
