@@ -54,7 +54,7 @@ build: _ensure
 # Lints: rustfmt, clippy on user space and on the eBPF crate (bpfel target).
 lint: _ensure
     cargo fmt --all --check
-    python3 scripts/modcycles.py cgroup datapath harness kube report suite testsupport topology
+    python3 scripts/modcycles.py cgroup datapath harness kube manifests report suite testsupport topology
     cargo clippy --all-targets -- -D warnings
     cd datapath/ebpf && cargo +nightly clippy --release --target bpfel-unknown-none -Z build-std=core -- -D warnings
 
@@ -65,7 +65,7 @@ check: _ensure
     #!/usr/bin/env bash
     set -euo pipefail
     cargo fmt --all --check
-    python3 scripts/modcycles.py cgroup datapath harness kube report suite testsupport topology
+    python3 scripts/modcycles.py cgroup datapath harness kube manifests report suite testsupport topology
     cargo clippy --all-targets -- -D warnings
     log="$(mktemp)"
     trap 'rm -f "$log"' EXIT

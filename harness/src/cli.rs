@@ -155,6 +155,46 @@ pub enum Command {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
+    /// Start a suite from a customer's manifests (`kubectl get
+    /// deploy,svc,hpa -o yaml`, a Helm or kustomize render): Deployments,
+    /// StatefulSets, ReplicaSets, Services, HPAs (v2) and PDBs become a
+    /// commented suite; every field that does not map is listed at its top
+    /// with the reason. Exit 2 on bad input (file, document, field path,
+    /// what was expected).
+    #[command(
+        after_help = "Examples:\n  kubectl get deploy,svc,hpa -o yaml > customer.yaml\n  svclab import customer.yaml --out suites/customer.yaml\n  svclab import app.yaml hpa.yaml --name checkout --command web='/usr/bin/python3 -m http.server {port}'"
+    )]
+    Import {
+        /// Manifest files: multi-document YAML or JSON, single objects or `List`s.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// Write the suite here (never over an existing file); default: stdout.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// The suite's name; default: the first workload's.
+        #[arg(long)]
+        name: Option<String>,
+        /// `NAME=CMD`: container NAME runs CMD (split on whitespace, no
+        /// shell; `{port}`, `{pod}`, `{pod_ip}`, `{run_dir}` replaced per
+        /// pod) in place of svclab's pod server. Repeatable.
+        #[arg(long = "command", value_name = "NAME=CMD")]
+        command: Vec<String>,
+    },
+    /// Write a suite as Kubernetes manifests for a real cluster: its
+    /// Deployments, Services and HPAs (Kubernetes v1.33 API), its clients as
+    /// k6 Jobs and its timeline as a commented kubectl script; what has no
+    /// Kubernetes equivalent is listed in NOTES.txt and on stderr. Never
+    /// overwrites a file (exit 2); exit 2 on a bad suite.
+    #[command(
+        after_help = "Examples:\n  svclab export probe-liveness-cascade\n  svclab export suites/kill-pod.yaml --out /tmp/kill-pod"
+    )]
+    Export {
+        /// The suite: a path, or the name of a suite in suites/.
+        suite: std::path::PathBuf,
+        /// The folder to write into; default export/<suite name>/.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// The host package sets (`scripts/bootstrap.sh` profiles) the suites
     /// or suite folders need, one a line; `./just run` installs them.
     #[command(hide = true)]

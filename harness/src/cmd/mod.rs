@@ -4,6 +4,8 @@ pub mod clean;
 pub mod compare;
 pub mod docs;
 pub mod doctor;
+pub mod export;
+pub mod import;
 pub mod inspect;
 pub mod list;
 pub mod monitor;
@@ -40,6 +42,13 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Man { out } => docs::man(out.as_deref()),
         Command::Needs { suites } => Ok(needs::run(&suites)),
         Command::New { name, from, out } => Ok(new::run(&name, &from, out.as_deref())),
+        Command::Import {
+            files,
+            out,
+            name,
+            command,
+        } => Ok(import::run(&files, out.as_deref(), name, command)),
+        Command::Export { suite, out } => Ok(export::run(&suite, out.as_deref())),
         Command::Run(args) => run::run(args),
         Command::List { dir, json } => Ok(list::run(&dir, json)),
         Command::Monitor(args) => Ok(monitor::run(&args)),
