@@ -53,8 +53,15 @@ pub(super) fn clients(suite: &Suite, notes: &mut Notes) -> Result<Vec<String>, E
             })?;
         client_notes(suite, c, notes);
         let url = if c.external {
-            let port = node_ports[i].unwrap_or(svc.port);
-            format!("'http://' + __ENV.NODE_ADDRESS + ':{port}/'")
+            match (svc.node_port, node_ports[i]) {
+                (Some(port), _) => format!("'http://' + __ENV.NODE_ADDRESS + ':{port}/'"),
+                // Not set in the suite, so not in the Service: the cluster
+                // allocates it, and the Job reads it from NODE_PORT.
+                (None, Some(_)) => {
+                    "'http://' + __ENV.NODE_ADDRESS + ':' + __ENV.NODE_PORT + '/'".to_owned()
+                }
+                (None, None) => format!("'http://' + __ENV.NODE_ADDRESS + ':{}/'", svc.port),
+            }
         } else {
             // The short name resolves in whatever namespace this is applied to.
             format!("'http://{}:{}/'", svc.name, svc.port)
@@ -71,12 +78,24 @@ pub(super) fn clients(suite: &Suite, notes: &mut Notes) -> Result<Vec<String>, E
             ..ConfigMap::default()
         };
         docs.push(to_yaml("load.yaml", &config)?);
-        docs.push(to_yaml("load.yaml", &job(c, &name))?);
+        let node_port_unset = c.external && svc.node_port.is_none() && node_ports[i].is_some();
+        if node_port_unset {
+            notes.add(
+                Area::Load,
+                format!(
+                    "clients[{}].external: services[{}] sets no node_port, so the cluster allocates one; set NODE_PORT in the Job (now {PLACEHOLDER}) to it: kubectl get service {} -o jsonpath='{{.spec.ports[0].nodePort}}'.",
+                    c.name, svc.name, svc.name
+                ),
+            );
+        }
+        docs.push(to_yaml("load.yaml", &job(c, &name, node_port_unset))?);
     }
     Ok(docs)
 }
 
-fn job(c: &Client, name: &str) -> Job {
+/// `node_port_unset`: the client is external and its Service's NodePort is
+/// the cluster's choice, so the Job takes it in NODE_PORT.
+fn job(c: &Client, name: &str, node_port_unset: bool) -> Job {
     let mut env = Vec::new();
     if c.external {
         env.push(EnvVar {
@@ -84,6 +103,13 @@ fn job(c: &Client, name: &str) -> Job {
             value: Some(PLACEHOLDER.to_owned()),
             value_from: None,
         });
+        if node_port_unset {
+            env.push(EnvVar {
+                name: "NODE_PORT".to_owned(),
+                value: Some(PLACEHOLDER.to_owned()),
+                value_from: None,
+            });
+        }
     }
     let sysctls = (c.source_ports.mode == PortMode::Ephemeral
         && c.source_ports.range != DEFAULT_RANGE)
@@ -135,6 +161,8 @@ fn job(c: &Client, name: &str) -> Job {
                     ..PodSpec::default()
                 }),
             },
+            // A load run is not retried: a failed k6 is a result.
+            backoff_limit: Some(0),
             ..JobSpec::default()
         }),
         status: None,

@@ -17,7 +17,7 @@ use k8s_openapi::{
 };
 use svclab_suite::{
     Dur, Suite,
-    model::{HpaMetricKind, ServiceType, SessionAffinity, TrafficPolicy, node_ports},
+    model::{HpaMetricKind, ServiceType, SessionAffinity, TrafficPolicy},
 };
 
 use super::{
@@ -45,9 +45,13 @@ fn policy(p: TrafficPolicy) -> String {
 
 /// One YAML document per service.
 pub(super) fn services(suite: &Suite, notes: &mut Notes) -> Result<Vec<String>, ExportError> {
-    let node_ports = node_ports(&suite.services);
     let mut docs = Vec::new();
-    for (s, node_port) in suite.services.iter().zip(node_ports) {
+    for s in &suite.services {
+        // Only a NodePort the suite sets; else the cluster allocates one
+        // (svclab's lowest-free choice is its own).
+        let node_port = s
+            .node_port
+            .filter(|_| s.service_type == ServiceType::NodePort);
         let d = suite
             .deployments
             .iter()
@@ -132,6 +136,35 @@ pub(super) fn autoscalers(suite: &Suite, notes: &mut Notes) -> Result<Vec<String
                 what: "deployment",
             });
         }
+        // Kubernetes takes whole percent, at least 1.
+        let pct = a.metric.target * 100.0;
+        let utilization = (pct.round() as i32).max(1);
+        if a.metric.kind == HpaMetricKind::BusyWorkers
+            && (f64::from(utilization) - pct).abs() > 1e-9
+        {
+            notes.add(
+                area,
+                format!(
+                    "{} {}: averageUtilization takes a whole percentage of at least 1; written as {utilization}%.",
+                    field("metric.target"),
+                    a.metric.target
+                ),
+            );
+        }
+        let rate = super::quantity(a.metric.target);
+        let rate = if a.metric.kind == HpaMetricKind::RequestRate && rate.0 == "0" {
+            notes.add(
+                area,
+                format!(
+                    "{} {}: below a milli-request per second; written as 1m, the smallest averageValue above 0.",
+                    field("metric.target"),
+                    a.metric.target
+                ),
+            );
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity("1m".to_owned())
+        } else {
+            rate
+        };
         let (metric, annotation) = match a.metric.kind {
             HpaMetricKind::BusyWorkers => (
                 MetricSpec {
@@ -140,7 +173,7 @@ pub(super) fn autoscalers(suite: &Suite, notes: &mut Notes) -> Result<Vec<String
                         name: "cpu".to_owned(),
                         target: MetricTarget {
                             type_: "Utilization".to_owned(),
-                            average_utilization: Some((a.metric.target * 100.0).round() as i32),
+                            average_utilization: Some(utilization),
                             ..MetricTarget::default()
                         },
                     }),
@@ -148,8 +181,7 @@ pub(super) fn autoscalers(suite: &Suite, notes: &mut Notes) -> Result<Vec<String
                 },
                 format!(
                     "busy-workers target {}: svclab's busy-worker ratio stands in for CPU utilization (averageUtilization {}% of the CPU request, which defaults to the limit).",
-                    a.metric.target,
-                    (a.metric.target * 100.0).round()
+                    a.metric.target, utilization
                 ),
             ),
             HpaMetricKind::RequestRate => (
@@ -162,7 +194,7 @@ pub(super) fn autoscalers(suite: &Suite, notes: &mut Notes) -> Result<Vec<String
                         },
                         target: MetricTarget {
                             type_: "AverageValue".to_owned(),
-                            average_value: Some(quantity(a.metric.target)),
+                            average_value: Some(rate),
                             ..MetricTarget::default()
                         },
                     }),

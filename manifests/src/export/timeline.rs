@@ -177,6 +177,15 @@ fn step(suite: &Suite, i: usize, at: Dur, action: &Action, notes: &mut Notes, ou
             template,
         } => {
             let patch = rollout_patch(template, i);
+            if let Some(d) = suite.deployments.iter().find(|d| d.name == *deployment) {
+                for why in unpatched(d, template) {
+                    let text = format!(
+                        "timeline {at} rollout {deployment}: {why}; the patch does not change the container's ports, Service targetPort or probes, so the new pods keep the deployment's."
+                    );
+                    comment(out, &text);
+                    notes.add(Area::Timeline, text);
+                }
+            }
             comment(
                 out,
                 &format!(
@@ -221,16 +230,20 @@ fn step(suite: &Suite, i: usize, at: Dur, action: &Action, notes: &mut Notes, ou
 
 /// A strategic merge patch giving the container the template's server or
 /// program; the `svclab.io/rollout` annotation makes a new ReplicaSet even
-/// when the container does not change.
+/// when the container does not change. Switching between the pod server
+/// and a program writes both `command` and `args` (explicit `null` deletes
+/// a field in a strategic merge patch), so nothing of the other stays.
 fn rollout_patch(template: &PodTemplate, i: usize) -> String {
     let mut container = json!({ "name": CONTAINER });
     if let Some(s) = &template.server {
+        container["command"] = json!(["svclab"]);
         container["args"] = json!(pod_server_args(s));
         container["resources"] = json!({ "limits": { "cpu": super::quantity(s.cpus).0 } });
     }
     if let Some(c) = &template.container {
         let (command, env, _) = container_command(c, c.port);
         container["command"] = json!(command);
+        container["args"] = serde_json::Value::Null;
         if !env.is_empty() {
             container["env"] = serde_json::to_value(env).unwrap_or_default();
         }
@@ -242,6 +255,42 @@ fn rollout_patch(template: &PodTemplate, i: usize) -> String {
         } }
     })
     .to_string()
+}
+
+/// What a rollout's template changes that its patch does not: the
+/// serving port and the health port.
+fn unpatched(d: &svclab_suite::model::Deployment, template: &PodTemplate) -> Vec<String> {
+    let mut out = Vec::new();
+    let port = template
+        .server
+        .as_ref()
+        .map(|s| s.port)
+        .or_else(|| template.container.as_ref().map(|c| c.port));
+    if let Some(p) = port
+        && p != d.port()
+    {
+        out.push(format!(
+            "the template's port {p} differs from the deployment's {}",
+            d.port()
+        ));
+    }
+    let was = match d.workload() {
+        svclab_suite::model::Workload::PodServer(s) => s.health.as_ref().map(|h| h.port),
+        _ => None,
+    };
+    let now = template
+        .server
+        .as_ref()
+        .and_then(|s| s.health.as_ref().map(|h| h.port));
+    if template.server.is_some() && was != now {
+        let shown = |p: Option<u16>| p.map_or_else(|| "none".to_owned(), |p| p.to_string());
+        out.push(format!(
+            "the template's health port {} differs from the deployment's {}",
+            shown(now),
+            shown(was)
+        ));
+    }
+    out
 }
 
 /// A Chaos Mesh object name from a fault's name (lowercase, `-` for `_`).

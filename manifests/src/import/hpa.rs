@@ -35,6 +35,12 @@ pub(crate) struct Read {
 }
 
 pub(crate) fn read(_cx: &mut Context, i: usize, o: &Object) -> Result<Read, ImportError> {
+    o.require("/spec", "spec", &["scaleTargetRef", "maxReplicas"])?;
+    o.require(
+        "/spec/scaleTargetRef",
+        "spec.scaleTargetRef",
+        &["kind", "name"],
+    )?;
     Ok(Read {
         obj: i,
         hpa: o.typed()?,
@@ -81,13 +87,19 @@ pub(crate) fn map(
             "ReplicaSet" => Some(WorkloadKind::ReplicaSet),
             _ => None,
         };
-        let Some(wi) = workloads
-            .iter()
-            .position(|w| Some(w.kind) == kind && objects[w.obj].origin.name == t.name)
-        else {
+        let Some(wi) = workloads.iter().position(|w| {
+            Some(w.kind) == kind
+                && objects[w.obj].origin.name == t.name
+                && objects[w.obj].namespace() == o.namespace()
+        }) else {
             cx.object_note(
                 i,
-                &format!("it scales {} {}, which is not in the input", t.kind, t.name),
+                &format!(
+                    "it scales {} {} in namespace {}, which is not in the input",
+                    t.kind,
+                    t.name,
+                    o.namespace()
+                ),
             );
             continue;
         };
@@ -96,6 +108,19 @@ pub(crate) fn map(
             cx.object_note(
                 i,
                 "a second HPA on the same workload: a suite deployment takes one autoscaler",
+            );
+            continue;
+        }
+        if deployments
+            .iter()
+            .any(|d| d.model.name == w.name && d.model.replicas == 0)
+        {
+            cx.object_note(
+                i,
+                &format!(
+                    "{} {} has replicas 0, and Kubernetes turns autoscaling off while a workload has 0 replicas: the deployment keeps replicas 0 and runs without an autoscaler",
+                    t.kind, t.name
+                ),
             );
             continue;
         }
@@ -162,6 +187,7 @@ pub(crate) fn map(
                 );
             }
         }
+        tolerance(cx, i, o, &spec, &mut model, &mut comments)?;
         if let Some(d) = deployments.iter_mut().find(|d| d.model.name == w.name) {
             let r = d.model.replicas;
             let clamped = r.clamp(min, max);
@@ -239,11 +265,6 @@ fn rules(
             "svclab's HPA picks the policy allowing the largest change (Max)",
         ),
     }
-    cx.why(
-        i,
-        format!("{path}.tolerance"),
-        "a per-direction tolerance has no knob; the suite's autoscaler tolerance (default 0.1) applies both ways",
-    );
     workload::seconds(
         cx,
         i,
@@ -251,6 +272,67 @@ fn rules(
         &format!("{path}.stabilizationWindowSeconds"),
         r.stabilization_window_seconds.map(i64::from),
     )
+}
+
+/// `behavior.scaleUp.tolerance` and `behavior.scaleDown.tolerance` (an
+/// unset one is Kubernetes' 0.1): equal ones are the suite autoscaler's
+/// `tolerance`; different ones are listed, as the suite has one for both
+/// directions.
+fn tolerance(
+    cx: &mut Context,
+    i: usize,
+    o: &Object,
+    spec: &k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscalerSpec,
+    model: &mut Autoscaler,
+    comments: &mut BTreeMap<String, String>,
+) -> Result<(), ImportError> {
+    let b = spec.behavior.as_ref();
+    let mut read = |dir: &str, r: Option<&HPAScalingRules>| -> Result<Option<f64>, ImportError> {
+        let Some(q) = r.and_then(|r| r.tolerance.as_ref()) else {
+            return Ok(None);
+        };
+        let path = format!("spec.behavior.{dir}.tolerance");
+        let v = quantity(&q.0).filter(|v| *v >= 0.0).ok_or_else(|| {
+            o.bad(
+                &path,
+                format!("expected a quantity >= 0 like 0.1 or 100m, got {:?}", q.0),
+            )
+        })?;
+        cx.used(i, path);
+        Ok(Some(v))
+    };
+    let up = read("scaleUp", b.and_then(|b| b.scale_up.as_ref()))?;
+    let down = read("scaleDown", b.and_then(|b| b.scale_down.as_ref()))?;
+    if up.is_none() && down.is_none() {
+        return Ok(());
+    }
+    let (u, d) = (up.unwrap_or(0.1), down.unwrap_or(0.1));
+    if (u - d).abs() > 1e-9 {
+        cx.warn(
+            i,
+            "spec.behavior",
+            format!(
+                "scaleUp tolerance {u} and scaleDown tolerance {d} differ (an unset one is 0.1): the suite's autoscaler has one tolerance for both directions, so the default 0.1 is kept"
+            ),
+        );
+        return Ok(());
+    }
+    let t = if u > 1.0 {
+        cx.warn(
+            i,
+            "spec.behavior",
+            format!("tolerance {u} is capped at 1: svclab's autoscaler tolerance is 0..=1"),
+        );
+        1.0
+    } else {
+        u
+    };
+    model.tolerance = t;
+    comments.insert(
+        "tolerance".into(),
+        "spec.behavior.scaleUp/scaleDown.tolerance".into(),
+    );
+    Ok(())
 }
 
 /// The first metric svclab can measure, and the note for its line.
@@ -269,14 +351,49 @@ fn metric(
             "no metrics in the manifest: Kubernetes' default, CPU averageUtilization 80%, as the busy-worker ratio".to_owned(),
         )));
     };
+    // An autoscaling/v1 HPA's one metric is its
+    // targetCPUUtilizationPercentage: name that, not spec.metrics[0].
+    let v1 = |t: String| {
+        if o.v1_cpu {
+            let at = t.find("spec.metrics[0]").map(|k| {
+                let rest = &t[k + "spec.metrics[0]".len()..];
+                let end = rest
+                    .find(|ch: char| ch.is_whitespace() || ch == ':')
+                    .unwrap_or(rest.len());
+                (k, k + "spec.metrics[0]".len() + end)
+            });
+            if let Some((from, to)) = at {
+                return format!(
+                    "{}spec.targetCPUUtilizationPercentage{}",
+                    &t[..from],
+                    &t[to..]
+                );
+            }
+        }
+        t
+    };
     let mut chosen = None;
     for (j, m) in metrics.iter().enumerate() {
         let mp = format!("spec.metrics[{j}]");
-        let found = one_metric(o, &mp, m)?;
+        let found = one_metric(o, &mp, m).map_err(|e| match e {
+            ImportError::Bad {
+                origin,
+                path,
+                message,
+            } => ImportError::Bad {
+                origin,
+                path: v1(path),
+                message,
+            },
+            e => e,
+        })?;
         match (found, &chosen) {
-            (Ok(found), None) => {
+            (Ok((metric, note, warnings)), None) => {
                 cx.used(i, mp);
-                chosen = Some(found);
+                for (path, why) in warnings {
+                    cx.warn(i, v1(path), why);
+                }
+                chosen = Some((metric, v1(note)));
             }
             (Ok(_), Some(_)) => cx.why(
                 i,
@@ -289,12 +406,16 @@ fn metric(
     Ok(chosen)
 }
 
+/// A metric svclab measures: the metric, the note for its line, and the
+/// losses on it as (path, why).
+type OneMetric = (HpaMetric, String, Vec<(String, String)>);
+
 /// A metric as svclab's, or why it cannot be.
 fn one_metric(
     o: &Object,
     mp: &str,
     m: &MetricSpec,
-) -> Result<Result<(HpaMetric, String), String>, ImportError> {
+) -> Result<Result<OneMetric, String>, ImportError> {
     let cpu = |name: &str, target: &MetricTarget, what: &str, tp: &str| {
         if name != "cpu" {
             return Ok(Err(format!(
@@ -307,8 +428,13 @@ fn one_metric(
                 let mut note = format!(
                     "{tp}: cpu averageUtilization {u}% → the busy-worker ratio {ratio} (busy workers / workers over the sync period stands for CPU used / CPU requested)"
                 );
+                let mut warnings = Vec::new();
                 if u > 100 {
                     note.push_str("; above 100% is capped at 1: the ratio cannot exceed it");
+                    warnings.push((
+                        format!("{tp}.averageUtilization"),
+                        format!("{u}% is capped at the busy-worker ratio 1: busy workers cannot exceed the workers, so the target is 100%"),
+                    ));
                 }
                 Ok(Ok((
                     HpaMetric {
@@ -316,6 +442,7 @@ fn one_metric(
                         target: ratio,
                     },
                     note,
+                    warnings,
                 )))
             }
             ("Utilization", _) => Err(o.bad(
@@ -341,6 +468,16 @@ fn one_metric(
                         format!("expected a quantity above 0 like 50 or 500m, got {:?}", q.0),
                     )
                 })?;
+                let mut warnings = Vec::new();
+                let v = if v > 1_000_000.0 {
+                    warnings.push((
+                        format!("{tp}.averageValue"),
+                        format!("{} is capped at 1000000: svclab's request-rate target is at most 1000000 req/s", q.0),
+                    ));
+                    1_000_000.0
+                } else {
+                    v
+                };
                 Ok(Ok((
                     HpaMetric {
                         kind: HpaMetricKind::RequestRate,
@@ -350,6 +487,7 @@ fn one_metric(
                         "{tp}: {what} metric {name} averageValue {} → request-rate {v} req/s per pod (requests the pod's server completed per second)",
                         q.0
                     ),
+                    warnings,
                 )))
             }
             (t, _) => Ok(Err(format!(
@@ -357,21 +495,58 @@ fn one_metric(
             ))),
         }
     };
+    let with = |r: Result<Result<OneMetric, String>, ImportError>, extra: Vec<(String, String)>| {
+        r.map(|r| {
+            r.map(|(m, n, mut w)| {
+                w.extend(extra);
+                (m, n, w)
+            })
+        })
+    };
+    let selector_loss = |path: String, has: bool| {
+        has.then(|| {
+            (
+                path,
+                "a metric label selector has no equivalent: svclab measures every request the pod's server completes".to_owned(),
+            )
+        })
+    };
     match m.type_.as_str() {
         "Resource" => match &m.resource {
             Some(r) => cpu(&r.name, &r.target, "resource", &format!("{mp}.resource.target")),
             None => Err(o.bad(&format!("{mp}.resource"), "missing; expected it with type Resource")),
         },
         "ContainerResource" => match &m.container_resource {
-            Some(r) => cpu(&r.name, &r.target, "container resource", &format!("{mp}.containerResource.target")),
+            Some(r) => with(
+                cpu(&r.name, &r.target, "container resource", &format!("{mp}.containerResource.target")),
+                vec![(
+                    format!("{mp}.containerResource.container"),
+                    format!("container {:?}: svclab's pod runs one server, so the ratio is the pod's, not one container's", r.container),
+                )],
+            ),
             None => Err(o.bad(&format!("{mp}.containerResource"), "missing; expected it with type ContainerResource")),
         },
         "Pods" => match &m.pods {
-            Some(p) => rate(&p.metric.name, &p.target, &format!("{mp}.pods.target"), "Pods"),
+            Some(p) => with(
+                rate(&p.metric.name, &p.target, &format!("{mp}.pods.target"), "Pods"),
+                selector_loss(format!("{mp}.pods.metric.selector"), p.metric.selector.is_some()).into_iter().collect(),
+            ),
             None => Err(o.bad(&format!("{mp}.pods"), "missing; expected it with type Pods")),
         },
         "Object" => match &m.object {
-            Some(p) => rate(&p.metric.name, &p.target, &format!("{mp}.object.target"), "Object"),
+            Some(p) => with(
+                rate(&p.metric.name, &p.target, &format!("{mp}.object.target"), "Object"),
+                selector_loss(format!("{mp}.object.metric.selector"), p.metric.selector.is_some())
+                    .into_iter()
+                    .chain(std::iter::once((
+                        format!("{mp}.object.describedObject"),
+                        format!(
+                            "{} {}: svclab measures the scaled pods' own request rate, per pod",
+                            p.described_object.kind, p.described_object.name
+                        ),
+                    )))
+                    .collect(),
+            ),
             None => Err(o.bad(&format!("{mp}.object"), "missing; expected it with type Object")),
         },
         "External" => Ok(Err(

@@ -29,8 +29,10 @@ pub(crate) fn resolve_port(
             )
         }),
         IntOrString::String(s) => {
-            if let Ok(n) = s.parse::<u16>() {
-                return Ok(n);
+            if let Ok(n) = s.parse::<i32>() {
+                // A numeric string is the number, as a Service's
+                // targetPort reads it.
+                return resolve_port(o, path, c, &IntOrString::Int(n));
             }
             c.ports
                 .iter()
@@ -102,7 +104,7 @@ pub(crate) fn probe(
             IntOrString::String(s) => Some(s.clone()),
             IntOrString::Int(_) => None,
         };
-        let target = h.path.clone().unwrap_or_else(|| "/".to_owned());
+        let target = request_path(o, &format!("{path}.path"), h.path.as_deref())?;
         cx.used(i, format!("{path}.path"));
         let mut text = port_note(n, named.as_ref());
         if !target.starts_with("/healthz") && n == serving {
@@ -116,10 +118,10 @@ pub(crate) fn probe(
             port: (n != serving).then_some(n),
             headers: headers(
                 cx,
-                i,
+                o,
                 &format!("{path}.httpHeaders"),
                 h.http_headers.as_ref(),
-            ),
+            )?,
         });
         if n != serving {
             off = Some(n);
@@ -174,11 +176,41 @@ pub(crate) fn probe(
         ("successThreshold", p.success_threshold),
         ("failureThreshold", p.failure_threshold),
     ];
+    let liveness_or_startup = !pp.ends_with("readinessProbe");
     for (key, v) in fields {
         let Some(v) = v else { continue };
         let path = format!("{pp}.{key}");
         let n = u32::try_from(v)
             .map_err(|_| o.bad(&path, format!("expected an integer >= 0, got {v}")))?;
+        cx.used(i, path.clone());
+        // Kubernetes' SetDefaults_Probe: 0 in these four is "not set".
+        let default = match key {
+            "periodSeconds" => 10,
+            "timeoutSeconds" | "successThreshold" => 1,
+            "failureThreshold" => 3,
+            _ => 0,
+        };
+        let n = if n == 0 { default } else { n };
+        if key == "successThreshold" && liveness_or_startup && n != 1 {
+            return Err(o.bad(
+                &path,
+                format!("must be 1 for liveness and startup probes (Kubernetes rejects it otherwise), got {n}"),
+            ));
+        }
+        // svclab's limits (suite validation): a larger value Kubernetes
+        // accepts is capped, with a warning naming the original.
+        let (max, limit) = match key {
+            "initialDelaySeconds" => (3600, "svclab's initial_delay is at most 1h"),
+            "timeoutSeconds" => (60, "svclab's probe timeout is at most 60s"),
+            "failureThreshold" => (1000, "svclab's failure_threshold is at most 1000"),
+            _ => (u32::MAX, ""),
+        };
+        let n = if n > max {
+            cx.warn(i, path.clone(), format!("{v} is capped at {max}: {limit}"));
+            max
+        } else {
+            n
+        };
         match key {
             "initialDelaySeconds" => out.initial_delay = Dur::from_secs(n.into()),
             "periodSeconds" => out.period = Dur::from_secs(n.into()),
@@ -186,7 +218,6 @@ pub(crate) fn probe(
             "successThreshold" => out.success_threshold = n,
             _ => out.failure_threshold = n,
         }
-        cx.used(i, path);
     }
     cx.why(
         i,
@@ -196,15 +227,62 @@ pub(crate) fn probe(
     Ok(Some((out, off, note)))
 }
 
-fn headers(cx: &mut Context, i: usize, path: &str, h: Option<&Vec<HTTPHeader>>) -> Vec<HttpHeader> {
-    cx.used(i, path.to_owned());
-    h.into_iter()
-        .flatten()
-        .map(|h| HttpHeader {
+/// A probe's or hook's request path: absent is `/`, as kubelet sends it;
+/// one kubelet could not put on the request line is bad input.
+fn request_path(o: &Object, path: &str, v: Option<&str>) -> Result<String, ImportError> {
+    let p = v.filter(|p| !p.is_empty()).unwrap_or("/");
+    let p = if p.starts_with('/') {
+        p.to_owned()
+    } else {
+        // kubelet joins the path onto the URL with a `/`.
+        format!("/{p}")
+    };
+    if p.len() > 1024 || p.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+        return Err(o.bad(
+            path,
+            "expected a request path of at most 1024 bytes without whitespace or control characters",
+        ));
+    }
+    Ok(p)
+}
+
+/// HTTP headers; a name that is not an HTTP token or a value with CR, LF
+/// or NUL is bad input (the apiserver rejects such a name).
+fn headers(
+    cx: &mut Context,
+    o: &Object,
+    path: &str,
+    h: Option<&Vec<HTTPHeader>>,
+) -> Result<Vec<HttpHeader>, ImportError> {
+    cx.used(o.index, path.to_owned());
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    let mut out = Vec::new();
+    for (j, h) in h.into_iter().flatten().enumerate() {
+        if !token(&h.name) {
+            return Err(o.bad(
+                &format!("{path}[{j}].name"),
+                format!(
+                    "expected an HTTP header name (token characters), got {:?}",
+                    h.name
+                ),
+            ));
+        }
+        if h.value.contains(['\r', '\n', '\0']) {
+            return Err(o.bad(
+                &format!("{path}[{j}].value"),
+                "expected a header value without CR, LF or NUL",
+            ));
+        }
+        out.push(HttpHeader {
             name: h.name.clone(),
             value: h.value.clone(),
-        })
-        .collect()
+        });
+    }
+    Ok(out)
 }
 
 /// The container's preStop hook.
@@ -246,23 +324,28 @@ pub(crate) fn lifecycle(
         sleep: None,
     };
     if let Some(e) = exec {
+        let command = e.command.clone().unwrap_or_default();
+        if command.first().is_none_or(String::is_empty) {
+            return Err(o.bad(
+                &format!("{hp}.exec.command"),
+                "expected a command with a program to run",
+            ));
+        }
         cx.used(i, format!("{hp}.exec.command"));
-        pre.exec = Some(ExecProbe {
-            command: e.command.clone().unwrap_or_default(),
-        });
+        pre.exec = Some(ExecProbe { command });
     } else if let Some(g) = http_get {
         let port = resolve_port(o, &format!("{hp}.httpGet.port"), c, &g.port)?;
         cx.used(i, format!("{hp}.httpGet.port"));
         cx.used(i, format!("{hp}.httpGet.path"));
         pre.http_get = Some(HttpGetAction {
-            path: g.path.clone().unwrap_or_else(|| "/".to_owned()),
+            path: request_path(o, &format!("{hp}.httpGet.path"), g.path.as_deref())?,
             port: (port != serving).then_some(port),
             headers: headers(
                 cx,
-                i,
+                o,
                 &format!("{hp}.httpGet.httpHeaders"),
                 g.http_headers.as_ref(),
-            ),
+            )?,
         });
         cx.why(
             i,

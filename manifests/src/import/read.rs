@@ -44,6 +44,10 @@ pub(crate) struct Object {
     pub kind: Kind,
     /// The object as read (a List item on its own).
     pub raw: Value,
+    /// An autoscaling/v1 HPA whose `targetCPUUtilizationPercentage` is
+    /// `spec.metrics[0]` of `raw`: what concerns that metric names the v1
+    /// field.
+    pub v1_cpu: bool,
 }
 
 impl Object {
@@ -54,6 +58,42 @@ impl Object {
             path: format!("{}{path}", self.origin.prefix),
             message: message.into(),
         }
+    }
+
+    /// Its `metadata.namespace` (absent or empty = `default`, as
+    /// `kubectl apply` places it).
+    pub(crate) fn namespace(&self) -> &str {
+        self.raw
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .unwrap_or("default")
+    }
+
+    /// Bad input unless every field `keys` names is present under the
+    /// value at `path` (a JSON pointer, `/spec/scaleTargetRef`, shown as
+    /// `shown`). k8s-openapi fills a missing required field with its
+    /// default, so this runs on the raw value before typing.
+    pub(crate) fn require(
+        &self,
+        pointer: &str,
+        shown: &str,
+        keys: &[&str],
+    ) -> Result<(), ImportError> {
+        let Some(v) = self.raw.pointer(pointer) else {
+            return Err(self.bad(shown, "missing; Kubernetes requires it"));
+        };
+        for key in keys {
+            if v.get(key).is_none_or(Value::is_null) {
+                let path = if shown.is_empty() {
+                    (*key).to_owned()
+                } else {
+                    format!("{shown}.{key}")
+                };
+                return Err(self.bad(&path, "missing; Kubernetes requires it"));
+            }
+        }
+        Ok(())
     }
 
     /// The object typed as `T`; a field of the wrong type is bad input at
@@ -181,6 +221,11 @@ fn object(mut origin: Origin, mut value: Value) -> Result<Object, ImportError> {
         .to_owned();
     let (group, version) = api.rsplit_once('/').unwrap_or(("", api.as_str()));
     let k = classify(group, version, &kind).map_err(|e| bad(&origin, "kind", e))?;
+    let v1_cpu = k == Kind::Hpa
+        && api == "autoscaling/v1"
+        && value
+            .pointer("/spec/targetCPUUtilizationPercentage")
+            .is_some();
     if k == Kind::Hpa && version != "v2" {
         value = hpa_to_v2(&origin, value)?;
     }
@@ -189,6 +234,7 @@ fn object(mut origin: Origin, mut value: Value) -> Result<Object, ImportError> {
         origin,
         kind: k,
         raw: value,
+        v1_cpu,
     })
 }
 

@@ -274,6 +274,13 @@ fn deployment(o: &mut Out, d: &workload::Mapped) {
         &format!("min_ready_seconds: {}", m.min_ready_seconds),
         c("min_ready_seconds"),
     );
+    if m.unreachable_toleration != model::Dur::from_secs(300) {
+        o.line(
+            4,
+            &format!("unreachable_toleration: {}", m.unreachable_toleration),
+            c("unreachable_toleration"),
+        );
+    }
 }
 
 fn probe(o: &mut Out, p: &Probe, note: Option<&String>) {
@@ -405,6 +412,13 @@ fn autoscaler(o: &mut Out, a: &hpa::Mapped) {
         &format!("scale_down_stabilization: {}", m.scale_down_stabilization),
         c("scale_down_stabilization"),
     );
+    if (m.tolerance - 0.1).abs() > 1e-12 {
+        o.line(
+            4,
+            &format!("tolerance: {}", num(m.tolerance)),
+            c("tolerance"),
+        );
+    }
 }
 
 /// Client names: `<service>-client`, within 40 characters.

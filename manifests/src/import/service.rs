@@ -18,6 +18,8 @@ use super::{context::Context, error::ImportError, read::Object, workload::Worklo
 
 /// The first ClusterIP handed out: 198.19.0.10, then .11, ...
 const FIRST_IP: u8 = 10;
+/// The last: 198.19.0.254 (the suite takes .1..=.254).
+const LAST_IP: u8 = 254;
 
 /// A Service as read.
 #[derive(Clone, Debug)]
@@ -51,7 +53,7 @@ pub(crate) fn map(
 ) -> Result<Vec<Mapped>, ImportError> {
     let mut out = Vec::new();
     let mut names = std::collections::BTreeSet::new();
-    let mut next_ip = FIRST_IP;
+    let mut next_ip = u16::from(FIRST_IP);
     for r in services {
         let (i, o) = (r.obj, &objects[r.obj]);
         let spec = r.svc.spec.clone().unwrap_or_default();
@@ -83,7 +85,10 @@ pub(crate) fn map(
         let matches: Vec<usize> = workloads
             .iter()
             .enumerate()
-            .filter(|(_, w)| selector.iter().all(|(k, v)| w.labels.get(k) == Some(v)))
+            .filter(|(_, w)| {
+                objects[w.obj].namespace() == o.namespace()
+                    && selector.iter().all(|(k, v)| w.labels.get(k) == Some(v))
+            })
             .map(|(k, _)| k)
             .collect();
         let shown = |m: &BTreeMap<String, String>| {
@@ -96,19 +101,26 @@ pub(crate) fn map(
             let have: Vec<String> = workloads
                 .iter()
                 .map(|w| {
+                    let ns = objects[w.obj].namespace();
                     format!(
-                        "{} {} {{{}}}",
+                        "{} {} {{{}}}{}",
                         objects[w.obj].origin.kind,
                         objects[w.obj].origin.name,
-                        shown(&w.labels)
+                        shown(&w.labels),
+                        if ns == "default" {
+                            String::new()
+                        } else {
+                            format!(" in namespace {ns}")
+                        }
                     )
                 })
                 .collect();
             return Err(o.bad(
                 "spec.selector",
                 format!(
-                    "{{{}}} matches no pod template in the input; expected the labels of a Deployment, StatefulSet or ReplicaSet pod template: {}",
+                    "{{{}}} matches no pod template in namespace {} of the input; expected the labels of a Deployment, StatefulSet or ReplicaSet pod template: {}",
                     shown(&selector),
+                    o.namespace(),
                     have.join("; ")
                 ),
             ));
@@ -128,13 +140,17 @@ pub(crate) fn map(
                 ),
             );
         }
-        let ip_octet = next_ip;
-        next_ip = next_ip.checked_add(1).filter(|n| *n < 255).ok_or_else(|| {
-            o.bad(
-                "spec.clusterIP",
-                "more Services than 198.19.0.10..=254 holds",
-            )
-        })?;
+        // The suite's ClusterIPs are 198.19.0.1..=254: .254 is the last.
+        let ip_octet = u8::try_from(next_ip)
+            .ok()
+            .filter(|n| *n <= LAST_IP)
+            .ok_or_else(|| {
+                o.bad(
+                    "spec.clusterIP",
+                    format!("more Services than 198.19.0.{FIRST_IP}..={LAST_IP} holds"),
+                )
+            })?;
+        next_ip += 1;
         let cluster_ip = Ipv4Addr::new(198, 19, 0, ip_octet);
         let ip_comment = match spec.cluster_ip.as_deref() {
             Some(ip) if !ip.is_empty() => format!("was {ip}"),
@@ -218,7 +234,16 @@ pub(crate) fn map(
                 let path = "spec.sessionAffinityConfig.clientIP.timeoutSeconds";
                 cx.used(i, path);
                 let t = u64::try_from(t)
-                    .map_err(|_| o.bad(path, format!("expected seconds 1..=86400, got {t}")))?;
+                    .ok()
+                    .filter(|t| (1..=86_400).contains(t))
+                    .ok_or_else(|| {
+                        o.bad(
+                            path,
+                            format!(
+                                "expected seconds 1..=86400 (Kubernetes rejects others), got {t}"
+                            ),
+                        )
+                    })?;
                 Some(model::Dur::from_secs(t))
             }
             _ => None,
@@ -432,8 +457,20 @@ fn target(
                 .any(|p| u16::try_from(p.container_port).ok() == Some(n))
         })
     };
+    // A numeric string is the number, as a probe's port reads it.
+    let numeric = match v {
+        Some(IntOrString::String(s)) => s.parse::<i32>().ok().map(IntOrString::Int),
+        _ => None,
+    };
+    let v = numeric.as_ref().or(v);
     match v {
-        None => Ok((port, declared(port), format!("targetPort not set: {port}"))),
+        // Kubernetes defaults an unset, 0 or "" targetPort to the port.
+        None | Some(IntOrString::Int(0)) => {
+            Ok((port, declared(port), format!("targetPort not set: {port}")))
+        }
+        Some(IntOrString::String(s)) if s.is_empty() => {
+            Ok((port, declared(port), format!("targetPort not set: {port}")))
+        }
         Some(IntOrString::Int(n)) => {
             let n = u16::try_from(*n).ok().filter(|n| *n > 0).ok_or_else(|| {
                 o.bad(

@@ -53,6 +53,7 @@ pub(crate) fn read(
     o: &Object,
     kind: WorkloadKind,
 ) -> Result<Workload, ImportError> {
+    required(o)?;
     let (replicas, template, min_ready, strategy) = match kind {
         WorkloadKind::Deployment => {
             let d: Deployment = o.typed()?;
@@ -126,7 +127,16 @@ pub(crate) fn read(
             1
         }
     };
-    let min_ready = seconds(cx, i, o, "spec.minReadySeconds", min_ready.map(i64::from))?;
+    let min_ready = seconds(cx, i, o, "spec.minReadySeconds", min_ready.map(i64::from))?.map(|d| {
+        cap(
+            cx,
+            i,
+            "spec.minReadySeconds",
+            d,
+            MAX_SECONDS_10M,
+            "min_ready_seconds",
+        )
+    });
     let PodTemplateSpec { metadata, spec } = template;
     let labels = metadata.and_then(|m| m.labels).unwrap_or_default();
     cx.used(i, format!("{TEMPLATE}.metadata.labels"));
@@ -152,6 +162,48 @@ pub(crate) fn read(
     })
 }
 
+/// The required fields of the pod template's containers that
+/// k8s-openapi would fill with a default: each container's `name`, each
+/// port's `containerPort`, each probe's and hook's handler port.
+fn required(o: &Object) -> Result<(), ImportError> {
+    let Some(containers) = o
+        .raw
+        .pointer("/spec/template/spec/containers")
+        .and_then(serde_json::Value::as_array)
+    else {
+        return Ok(());
+    };
+    for (k, c) in containers.iter().enumerate() {
+        let cp = format!("{POD}.containers[{k}]");
+        let ptr = format!("/spec/template/spec/containers/{k}");
+        o.require(&ptr, &cp, &["name"])?;
+        let ports = c.get("ports").and_then(serde_json::Value::as_array);
+        for j in 0..ports.map_or(0, Vec::len) {
+            o.require(
+                &format!("{ptr}/ports/{j}"),
+                &format!("{cp}.ports[{j}]"),
+                &["containerPort"],
+            )?;
+        }
+        let handlers = [
+            ("startupProbe", "startupProbe"),
+            ("readinessProbe", "readinessProbe"),
+            ("livenessProbe", "livenessProbe"),
+            ("lifecycle/preStop", "lifecycle.preStop"),
+            ("lifecycle/postStart", "lifecycle.postStart"),
+        ];
+        for (hp, shown) in handlers {
+            for action in ["httpGet", "tcpSocket", "grpc"] {
+                let at = format!("{ptr}/{hp}/{action}");
+                if o.raw.pointer(&at).is_some_and(|v| !v.is_null()) {
+                    o.require(&at, &format!("{cp}.{shown}.{action}"), &["port"])?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn deployment_strategy(
     cx: &mut Context,
     i: usize,
@@ -171,6 +223,12 @@ fn deployment_strategy(
         }
     }
     cx.used(i, "spec.strategy.type");
+    if out.kind == StrategyType::Recreate && s.rolling_update.is_some() {
+        return Err(o.bad(
+            "spec.strategy.rollingUpdate",
+            "may not be specified when strategy type is Recreate (Kubernetes rejects it); expected no rollingUpdate, or type RollingUpdate",
+        ));
+    }
     if let Some(r) = s.rolling_update {
         for (key, v, slot) in [
             ("maxSurge", r.max_surge, &mut out.max_surge),
@@ -183,20 +241,92 @@ fn deployment_strategy(
             let path = format!("spec.strategy.rollingUpdate.{key}");
             match v {
                 Some(IntOrString::Int(n)) => {
-                    *slot = IntOrPercent::Count(u32::try_from(n).map_err(|_| {
+                    let n = u32::try_from(n).map_err(|_| {
                         o.bad(
                             &path,
                             format!("expected a count >= 0 or a percentage, got {n}"),
                         )
-                    })?);
+                    })?;
+                    *slot = IntOrPercent::Count(if n > MAX_COUNT {
+                        cx.warn(
+                            i,
+                            path.clone(),
+                            format!("{n} is capped at {MAX_COUNT}: svclab's rollout counts are at most {MAX_COUNT} pods"),
+                        );
+                        MAX_COUNT
+                    } else {
+                        n
+                    });
                 }
-                Some(IntOrString::String(s)) => *slot = IntOrPercent::Percent(s),
+                Some(IntOrString::String(t)) => {
+                    let pct = t
+                        .strip_suffix('%')
+                        .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                        .and_then(|d| d.parse::<u64>().ok())
+                        .ok_or_else(|| {
+                            o.bad(
+                                &path,
+                                format!(
+                                    "expected a count >= 0 or a percentage like \"25%\", got {t:?}"
+                                ),
+                            )
+                        })?;
+                    if pct > 100 && key == "maxUnavailable" {
+                        return Err(o.bad(
+                            &path,
+                            format!("expected a percentage of at most 100% (Kubernetes rejects more), got {t:?}"),
+                        ));
+                    }
+                    *slot = IntOrPercent::Percent(if pct > 100 {
+                        cx.warn(
+                            i,
+                            path.clone(),
+                            format!("{t:?} is capped at \"100%\": svclab's rollout percentages are at most 100%"),
+                        );
+                        "100%".to_owned()
+                    } else {
+                        format!("{pct}%")
+                    });
+                }
                 None => {}
             }
             cx.used(i, path);
         }
     }
+    if out.kind == StrategyType::RollingUpdate
+        && out.max_surge.is_zero()
+        && out.max_unavailable.is_zero()
+    {
+        return Err(o.bad(
+            "spec.strategy.rollingUpdate.maxUnavailable",
+            "may not be 0 when maxSurge is 0 (Kubernetes rejects it: the rollout could never replace a pod); expected a count or percentage above 0 in one of them",
+        ));
+    }
     Ok(Some(out))
+}
+
+/// svclab's largest rollout count (suite validation of max_surge and
+/// max_unavailable).
+const MAX_COUNT: u32 = 200;
+
+/// svclab's longest termination grace and minReadySeconds (10m).
+pub(crate) const MAX_SECONDS_10M: u64 = 600;
+
+/// `d` capped at `max` seconds, with a warning naming the original.
+pub(crate) fn cap(cx: &mut Context, i: usize, path: &str, d: Dur, max: u64, what: &str) -> Dur {
+    if d.0 > std::time::Duration::from_secs(max) {
+        cx.warn(
+            i,
+            path.to_owned(),
+            format!(
+                "{}s is capped at {max}s: svclab's {what} is at most {max}s",
+                d.0.as_secs()
+            ),
+        );
+        Dur::from_secs(max)
+    } else {
+        d
+    }
 }
 
 /// A `--command NAME=CMD`: the container name and the argv.
@@ -316,6 +446,13 @@ fn one(
                 .flatten()
                 .find(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")
                 .and_then(|p| u16::try_from(p.container_port).ok().filter(|p| *p > 0));
+            if first.is_none() {
+                cx.warn(
+                    i,
+                    format!("{POD}.containers[0].ports"),
+                    "no TCP containerPort declared and no Service targets the pods: the pod server listens on 8080, svclab's default",
+                );
+            }
             (0, first.unwrap_or(8080))
         }
     };
@@ -437,6 +574,27 @@ fn one(
             ));
         }
     }
+    if health.is_none() && command.is_none() && probe_ports.is_empty() {
+        // No probe targets it, but a port named `health` is the pod
+        // server's health listener (what export writes for server.health).
+        for (j, p) in c.ports.iter().flatten().enumerate() {
+            if p.name.as_deref() == Some("health")
+                && let Some(n) = u16::try_from(p.container_port)
+                    .ok()
+                    .filter(|n| *n != 0 && *n != port)
+            {
+                health = Some(n);
+                for key in ["containerPort", "name", "protocol"] {
+                    cx.used(i, format!("{cp}.ports[{j}].{key}"));
+                }
+                comments.insert(
+                    "server.health".into(),
+                    format!("containerPort health ({n}): the pod server's health listener"),
+                );
+                break;
+            }
+        }
+    }
     for (j, p) in c.ports.iter().flatten().enumerate() {
         let n = u16::try_from(p.container_port).ok();
         if n != Some(port) && n != health.or(probe_ports.first().copied()) {
@@ -474,10 +632,18 @@ fn one(
             } else {
                 let clamped = cores.clamp(0.1, 64.0);
                 server.cpus = clamped;
-                cx.used(i, path);
+                cx.used(i, path.clone());
                 let mut note = format!("resources.limits.cpu {:?}", q.0);
                 if (clamped - cores).abs() > f64::EPSILON {
                     note.push_str(&format!(" = {cores} cores, clamped into 0.1..=64"));
+                    cx.warn(
+                        i,
+                        path.clone(),
+                        format!(
+                            "{:?} = {cores} cores is clamped to {clamped}: svclab's server.cpus is 0.1..=64",
+                            q.0
+                        ),
+                    );
                 }
                 note.push_str(": processor sharing for cpu_time");
                 comments.insert("server.cpus".into(), note);
@@ -525,7 +691,45 @@ fn one(
         &format!("{POD}.terminationGracePeriodSeconds"),
         w.pod.termination_grace_period_seconds,
     )?;
-    let lifecycle = lifecycle(cx, o, c, &cp, port)?;
+    let grace_path = format!("{POD}.terminationGracePeriodSeconds");
+    let asked_grace = grace.unwrap_or(Dur::from_secs(30));
+    let grace = grace.map(|g| cap(cx, i, &grace_path, g, MAX_SECONDS_10M, "termination_grace"));
+    let mut lifecycle = lifecycle(cx, o, c, &cp, port)?;
+    if let Some(pre) = lifecycle.pre_stop.as_mut()
+        && let Some(sleep) = pre.sleep
+    {
+        let sp = format!("{cp}.lifecycle.preStop.sleep.seconds");
+        if sleep.0 > asked_grace.0 {
+            return Err(o.bad(
+                &sp,
+                format!(
+                    "{}s is longer than the pod's terminationGracePeriodSeconds {}s (Kubernetes rejects it); expected at most the grace",
+                    sleep.0.as_secs(),
+                    asked_grace.0.as_secs()
+                ),
+            ));
+        }
+        let g = grace.unwrap_or(Dur::from_secs(30));
+        if sleep.0 > g.0 {
+            cx.warn(
+                i,
+                sp,
+                format!(
+                    "{}s is capped at {}s, the capped termination grace: svclab's preStop sleep is at most the grace",
+                    sleep.0.as_secs(),
+                    g.0.as_secs()
+                ),
+            );
+            pre.sleep = Some(g);
+        }
+    }
+    let unreachable_toleration = tolerations(cx, i, &w.pod)?;
+    if unreachable_toleration.is_some() {
+        comments.insert(
+            "unreachable_toleration".into(),
+            "the node.kubernetes.io/unreachable NoExecute toleration's tolerationSeconds".into(),
+        );
+    }
     if grace.is_some() {
         comments.insert(
             "termination_grace".into(),
@@ -540,10 +744,6 @@ fn one(
         (
             "nodeSelector",
             "svclab places pods round robin over deployments[].nodes",
-        ),
-        (
-            "tolerations",
-            "svclab places pods round robin over deployments[].nodes (only the unreachable toleration is a knob: deployments[].unreachable_toleration)",
         ),
         (
             "topologySpreadConstraints",
@@ -581,13 +781,56 @@ fn one(
         lifecycle,
         strategy,
         min_ready_seconds: w.min_ready,
-        unreachable_toleration: Dur::from_secs(300),
+        unreachable_toleration: unreachable_toleration.unwrap_or(Dur::from_secs(300)),
     };
     Ok(Mapped {
         model,
         head,
         comments,
     })
+}
+
+/// The `node.kubernetes.io/unreachable` NoExecute toleration's seconds
+/// (deployments[].unreachable_toleration); every other toleration is
+/// listed as not mapped.
+fn tolerations(cx: &mut Context, i: usize, pod: &PodSpec) -> Result<Option<Dur>, ImportError> {
+    const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+    let mut out = None;
+    for (j, t) in pod.tolerations.iter().flatten().enumerate() {
+        let tp = format!("{POD}.tolerations[{j}]");
+        let effect_ok = matches!(t.effect.as_deref(), Some("NoExecute") | None | Some(""));
+        let op_ok = matches!(t.operator.as_deref(), Some("Exists") | None | Some(""));
+        if t.key.as_deref() == Some(UNREACHABLE) && effect_ok && op_ok && out.is_none() {
+            match t.toleration_seconds {
+                Some(n) => {
+                    let secs = u64::try_from(n.max(0)).unwrap_or_default();
+                    for key in ["key", "operator", "effect", "tolerationSeconds", "value"] {
+                        cx.used(i, format!("{tp}.{key}"));
+                    }
+                    out = Some(cap(
+                        cx,
+                        i,
+                        &format!("{tp}.tolerationSeconds"),
+                        Dur::from_secs(secs),
+                        3600,
+                        "unreachable_toleration",
+                    ));
+                }
+                None => cx.why(
+                    i,
+                    tp,
+                    "tolerating an unreachable node forever has no knob: deployments[].unreachable_toleration is at most 1h",
+                ),
+            }
+            continue;
+        }
+        cx.why(
+            i,
+            tp,
+            "svclab places pods round robin over deployments[].nodes (only the node.kubernetes.io/unreachable NoExecute toleration is a knob: deployments[].unreachable_toleration)",
+        );
+    }
+    Ok(out)
 }
 
 /// The name of container `c`'s port `port`, if it declares one.
