@@ -232,7 +232,8 @@ const DEFAULT_DOWN: Defaults = Defaults {
 
 /// One direction's rules: the stabilization window (mapped); policies and
 /// selectPolicy are fine at Kubernetes' defaults (svclab's HPA applies
-/// those) and not mapped otherwise; tolerance maps to nothing per direction.
+/// those) and not mapped otherwise. Tolerance is read for both directions
+/// at once ([`tolerance`]).
 fn rules(
     cx: &mut Context,
     i: usize,
