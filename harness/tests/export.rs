@@ -2,26 +2,11 @@
 //! bare name writes every file into --out and prints the notes, a second
 //! export into the same folder replaces nothing, a missing suite is bad
 //! input (exit 2).
-use std::{
-    path::{Path, PathBuf},
-    process::{Command, Output},
-};
+mod common;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use std::path::PathBuf;
 
-fn svclab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_svclab"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("run svclab")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{in_repo, stderr};
 
 fn out_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("svclab-export-{tag}-{}", std::process::id()));
@@ -33,7 +18,7 @@ fn out_dir(tag: &str) -> PathBuf {
 fn export_of_a_bare_suite_name_writes_the_manifests_and_the_script() {
     let dir = out_dir("kill-pod");
     let d = dir.to_str().expect("utf-8 temp dir");
-    let o = svclab(&["export", "kill-pod", "--out", d]);
+    let o = in_repo(&["export", "kill-pod", "--out", d]);
     assert!(o.status.success(), "{}", stderr(&o));
     for f in [
         "deployments.yaml",
@@ -53,7 +38,7 @@ fn export_of_a_bare_suite_name_writes_the_manifests_and_the_script() {
     );
     // Again into the same folder: refused, nothing replaced.
     std::fs::write(dir.join("services.yaml"), "edited\n").expect("edit");
-    let o = svclab(&["export", "kill-pod", "--out", d]);
+    let o = in_repo(&["export", "kill-pod", "--out", d]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("already exist"), "{}", stderr(&o));
     let kept = std::fs::read_to_string(dir.join("services.yaml")).expect("read");
@@ -64,7 +49,7 @@ fn export_of_a_bare_suite_name_writes_the_manifests_and_the_script() {
 #[test]
 fn export_of_a_missing_suite_is_bad_input() {
     let dir = out_dir("missing");
-    let o = svclab(&[
+    let o = in_repo(&[
         "export",
         "no-such-suite",
         "--out",

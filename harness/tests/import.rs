@@ -1,30 +1,13 @@
 //! `svclab import` through the binary (no root needed): a suite on stdout
 //! or in `--out` (never over an existing file), warnings on stderr, exit 2
 //! with file, document and field path on bad input or an unreadable file.
-use std::{
-    path::{Path, PathBuf},
-    process::{Command, Output},
-};
+mod common;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn svclab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_svclab"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("run svclab")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{in_repo, repo, stderr};
 
 #[test]
 fn import_prints_the_example_suite_and_its_warnings() {
-    let o = svclab(&["import", "examples/import/customer.yaml"]);
+    let o = in_repo(&["import", "examples/import/customer.yaml"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let shipped = std::fs::read_to_string(repo().join("examples/import/customer-suite.yaml"))
         .expect("shipped suite");
@@ -51,11 +34,11 @@ fn import_out_writes_a_valid_suite_and_never_overwrites() {
         "--name",
         "customer-cascade",
     ];
-    let o = svclab(&args);
+    let o = in_repo(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let loaded = svclab_suite::load(&out).expect("the written suite validates");
     assert_eq!(loaded.suite.name, "customer-cascade");
-    let again = svclab(&args);
+    let again = in_repo(&args);
     assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
     assert!(
         stderr(&again).contains("already exists"),
@@ -86,19 +69,19 @@ fn import_bad_input_exits_2_with_file_document_and_path() {
         ),
     ] {
         let path = format!("manifests/tests/data/{file}");
-        let o = svclab(&["import", &path]);
+        let o = in_repo(&["import", &path]);
         assert_eq!(o.status.code(), Some(2), "{file}: {}", stderr(&o));
         assert!(stderr(&o).contains(want), "{file}: {}", stderr(&o));
         assert!(o.stdout.is_empty(), "{file}: nothing on stdout");
     }
-    let o = svclab(&["import", "manifests/tests/data/no-such-file.yaml"]);
+    let o = in_repo(&["import", "manifests/tests/data/no-such-file.yaml"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("no-such-file.yaml: cannot read"),
         "{}",
         stderr(&o)
     );
-    let o = svclab(&[
+    let o = in_repo(&[
         "import",
         "examples/import/customer.yaml",
         "--command",

@@ -18,6 +18,25 @@ pub fn svclab(args: &[&str]) -> Command {
     c
 }
 
+/// The repository's root (the binary's working folder in CLI tests, as
+/// the README runs it).
+pub fn repo() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `svclab <args>` run to its end from the repository's root.
+pub fn in_repo(args: &[&str]) -> std::process::Output {
+    svclab(args)
+        .current_dir(repo())
+        .output()
+        .expect("run svclab")
+}
+
+/// What a finished command printed on stderr.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 /// An empty folder of this test process's own (`tag` tells tests apart).
 pub fn workdir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("svclab-t{}-{tag}", std::process::id()));

@@ -16,6 +16,19 @@ pub struct Origin {
     pub name: String,
 }
 
+impl Origin {
+    /// The item of a `List` the object is, as a suffix for comments
+    /// (` items[3]`); empty for a document of its own.
+    #[must_use]
+    pub fn item(&self) -> String {
+        if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", self.prefix.trim_end_matches('.'))
+        }
+    }
+}
+
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: document {}", self.file, self.doc)?;

@@ -206,11 +206,7 @@ pub(crate) fn map(
                 o.origin.name,
                 o.origin.file,
                 o.origin.doc,
-                if o.origin.prefix.is_empty() {
-                    String::new()
-                } else {
-                    format!(" {}", o.origin.prefix.trim_end_matches('.'))
-                }
+                o.origin.item()
             )],
             comments,
         });

@@ -425,11 +425,7 @@ pub(crate) fn map(
                     p.name.as_deref().unwrap_or(&port.to_string()),
                     o.origin.file,
                     o.origin.doc,
-                    if o.origin.prefix.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" {}", o.origin.prefix.trim_end_matches('.'))
-                    }
+                    o.origin.item()
                 )],
                 comments,
             });

@@ -421,11 +421,7 @@ fn one(
         o.origin.name,
         o.origin.file,
         o.origin.doc,
-        if o.origin.prefix.is_empty() {
-            String::new()
-        } else {
-            format!(" {}", o.origin.prefix.trim_end_matches('.'))
-        }
+        o.origin.item()
     )];
     let mut comments = BTreeMap::new();
     if w.name != o.origin.name {
